@@ -1,0 +1,2 @@
+//! `tributary-ingest`: wiring only.
+fn main() {}

@@ -1,0 +1,46 @@
+//! The configuration model (CONTRACT 1 and 4), loaded from one TOML file.
+//!
+//! [`load`] parses, interpolates `${ENV_VAR}` secrets, compiles every path
+//! and validates the whole file, collecting every problem with its line.
+
+mod model;
+mod verification;
+
+pub use model::*;
+pub use verification::*;
+
+/// Serde helper: a `Duration` as whole seconds.
+pub(crate) mod duration_secs {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+/// Parses `90s`, `30m`, `24h`, `7d` (or a bare number of seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like `90s`, `30m`, `24h` or `7d`"))?;
+    let secs = match unit.trim() {
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{text}`; use s, m, h or d"
+            ));
+        }
+    };
+    secs.map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("duration `{text}` is too large"))
+}

@@ -1,0 +1,352 @@
+//! The validated configuration (CONTRACT 1 and 4): plain data, every path
+//! compiled, every secret resolved. Built only by [`crate::config::load`].
+
+use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::verification::Verification;
+use crate::{ActionType, FieldPath, Secret, path::DataAlias};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[store]`.
+    pub store: StoreSettings,
+    /// `[admin]`.
+    pub admin: AdminSettings,
+    /// `[environments.<slug>]`, by slug.
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// `[[sources]]`, in file order.
+    pub sources: Vec<SourceConfig>,
+}
+
+impl Config {
+    /// The source with this key.
+    pub fn source(&self, key: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.key == key)
+    }
+
+    /// Every (source, environment slug, settings) triple, in file order.
+    pub fn source_environments(
+        &self,
+    ) -> impl Iterator<Item = (&SourceConfig, &str, &SourceEnvironment)> {
+        self.sources.iter().flat_map(|s| {
+            s.environments
+                .iter()
+                .map(move |(env, se)| (s, env.as_str(), se))
+        })
+    }
+}
+
+/// `[server]`: where the ingest service listens.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerSettings {
+    /// Socket address to bind, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// Base URL printed in receive URLs; defaults to `http://<listen>`.
+    pub public_url: String,
+    /// Largest accepted body after decompression, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Default for [`ServerSettings::max_body_bytes`]: 4 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// `[store]`: where every byte is kept.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoreSettings {
+    /// Which backend.
+    pub backend: StoreBackend,
+    /// Event and action logs older than this are pruned.
+    pub retention_days: u32,
+}
+
+/// Default for [`StoreSettings::retention_days`].
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+/// The two store backends.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded SQLite in a directory (the default: zero setup).
+    Sqlite {
+        /// Data directory.
+        path: String,
+    },
+    /// PostgreSQL, shared by any number of replicas.
+    Postgres {
+        /// Connection URL (holds a password, so it is a secret).
+        url: Secret,
+    },
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdminSettings {
+    /// Bearer token for `/api/v1`; the admin API is off without one.
+    pub token: Option<Secret>,
+}
+
+/// `[environments.<slug>]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvironmentConfig {
+    /// Where this environment's actions go.
+    pub sink: SinkConfig,
+}
+
+/// Where actions are executed (CONTRACT 7).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkConfig {
+    /// Kept in the store, queryable through the admin API.
+    Local,
+    /// The product's public API.
+    Knock {
+        /// Secret API key for this environment.
+        secret_key: Secret,
+        /// API base, `https://api.knock.app` by default.
+        base_url: String,
+    },
+    /// A signed JSON POST per action to the operator's URL.
+    Webhook {
+        /// Target URL.
+        url: String,
+        /// Standard Webhooks signing secret.
+        secret: Secret,
+    },
+}
+
+/// Default product API base for the knock sink.
+pub const DEFAULT_KNOCK_BASE_URL: &str = "https://api.knock.app";
+
+/// A source's kind: picks the adapter and the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// Segment (Webhooks (Actions) destination or SDKs).
+    Segment,
+    /// RudderStack (Webhook destination or SDKs).
+    Rudderstack,
+    /// Jitsu (Segment-shaped).
+    Jitsu,
+    /// Freshpaint (Segment-shaped; may omit Content-Type).
+    Freshpaint,
+    /// The legacy HTTP source: one track event per request, 204.
+    HttpLegacy,
+    /// The custom HTTP source: any JSON object.
+    Http,
+    /// Hightouch (reverse ETL).
+    Hightouch,
+    /// Census (reverse ETL).
+    Census,
+    /// Polytomic (reverse ETL).
+    Polytomic,
+}
+
+impl SourceKind {
+    /// Every kind.
+    pub const ALL: [SourceKind; 9] = [
+        Self::Segment,
+        Self::Rudderstack,
+        Self::Jitsu,
+        Self::Freshpaint,
+        Self::HttpLegacy,
+        Self::Http,
+        Self::Hightouch,
+        Self::Census,
+        Self::Polytomic,
+    ];
+
+    /// The name in the config (`http-legacy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Segment => "segment",
+            Self::Rudderstack => "rudderstack",
+            Self::Jitsu => "jitsu",
+            Self::Freshpaint => "freshpaint",
+            Self::HttpLegacy => "http-legacy",
+            Self::Http => "http",
+            Self::Hightouch => "hightouch",
+            Self::Census => "census",
+            Self::Polytomic => "polytomic",
+        }
+    }
+
+    /// Segment-spec CDPs: identify handling is on by default.
+    pub fn is_cdp(self) -> bool {
+        matches!(
+            self,
+            Self::Segment | Self::Rudderstack | Self::Jitsu | Self::Freshpaint
+        )
+    }
+
+    /// How `data.` paths read for this kind: the legacy alias of `properties`
+    /// for Segment-shaped events, a plain body path otherwise.
+    pub fn data_alias(self) -> DataAlias {
+        if self.is_cdp() || self == Self::HttpLegacy {
+            DataAlias::EventData
+        } else {
+            DataAlias::Literal
+        }
+    }
+
+    /// Whether the kind takes `event_type_path` / `timestamp_path` settings.
+    pub fn has_configurable_paths(self) -> bool {
+        matches!(self, Self::Http | Self::Polytomic)
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SourceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+            format!(
+                "unknown source kind `{s}`; expected one of {}",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+/// `[[sources]]`: an account-level integration.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceConfig {
+    /// Unique key.
+    pub key: String,
+    /// Kind.
+    pub kind: SourceKind,
+    /// Display name.
+    pub name: String,
+    /// Settings per environment slug.
+    pub environments: BTreeMap<String, SourceEnvironment>,
+}
+
+/// A source's settings in one environment (CONTRACT 1).
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceEnvironment {
+    /// The secret part of the receive URL.
+    pub token: Secret,
+    /// Write key for the Segment-compatible API.
+    pub write_key: Option<Secret>,
+    /// Environment API key for the product's resource API (reverse ETL).
+    pub api_key: Option<Secret>,
+    /// Request verification.
+    pub verification: Option<Verification>,
+    /// Handle `identify` calls with the built-in trait mapping.
+    pub identify: bool,
+    /// Dedup settings.
+    pub dedup: DedupSettings,
+    /// Where the event type is read (custom HTTP; default `body.type`).
+    pub event_type_path: Option<FieldPath>,
+    /// Where the event time is read (custom HTTP).
+    pub timestamp_path: Option<FieldPath>,
+    /// Mappings, in file order.
+    pub mappings: Vec<Mapping>,
+}
+
+/// Dedup (CONTRACT 5).
+#[derive(Clone, Debug, Serialize)]
+pub struct DedupSettings {
+    /// On or off.
+    pub enabled: bool,
+    /// Where the key is read (`messageId` by default).
+    pub key_path: FieldPath,
+    /// How long a key blocks repeats.
+    #[serde(with = "super::duration_secs")]
+    pub window: Duration,
+}
+
+/// Default dedup window: 24 hours.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Where a parameter's value comes from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueSource {
+    /// Read from the event.
+    Path(FieldPath),
+    /// A constant from the config.
+    Literal(Value),
+}
+
+impl Serialize for FieldPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One event-type -> action mapping.
+#[derive(Clone, Debug, Serialize)]
+pub struct Mapping {
+    /// Unique within its source environment; what the admin API toggles.
+    pub id: String,
+    /// The event type it matches (exact, case-sensitive).
+    pub event: String,
+    /// The action.
+    pub action: ActionType,
+    /// Inactive mappings produce a skipped plan.
+    pub active: bool,
+    /// The action's parameters.
+    pub params: MappingParams,
+}
+
+/// Every parameter any action takes; which ones apply is checked at load.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MappingParams {
+    /// Workflow key (trigger, cancel).
+    pub workflow: Option<ValueSource>,
+    /// Recipients: an id, a list, inline users/objects, or a mix.
+    pub recipients: Option<ValueSource>,
+    /// Actor: an id or an inline user/object.
+    pub actor: Option<ValueSource>,
+    /// Tenant: an id or an inline tenant (trigger, audience membership).
+    pub tenant: Option<ValueSource>,
+    /// Trigger data (default: the event's data).
+    pub data: Option<ValueSource>,
+    /// Named trigger data fields, merged over `data`.
+    pub data_fields: Vec<(String, ValueSource)>,
+    /// Cancellation key.
+    pub cancellation_key: Option<ValueSource>,
+    /// User id (identify, delete user; default `userId`).
+    pub user_id: Option<ValueSource>,
+    /// User or tenant name.
+    pub name: Option<ValueSource>,
+    /// Email.
+    pub email: Option<ValueSource>,
+    /// Phone number (E.164).
+    pub phone_number: Option<ValueSource>,
+    /// Avatar URL.
+    pub avatar: Option<ValueSource>,
+    /// Locale.
+    pub locale: Option<ValueSource>,
+    /// Time zone.
+    pub timezone: Option<ValueSource>,
+    /// An object of custom properties.
+    pub properties: Option<ValueSource>,
+    /// Object collection.
+    pub collection: Option<ValueSource>,
+    /// Object id.
+    pub object_id: Option<ValueSource>,
+    /// Tenant id (set/delete tenant).
+    pub tenant_id: Option<ValueSource>,
+    /// Tenant settings.
+    pub settings: Option<ValueSource>,
+    /// Audience key.
+    pub audience: Option<ValueSource>,
+    /// Audience members (default `userId`).
+    pub members: Option<ValueSource>,
+    /// Create the audience if it does not exist.
+    pub create_audience: bool,
+}

@@ -1,0 +1,10 @@
+//! stub
+pub mod action;
+pub mod config;
+pub mod event;
+pub mod path;
+pub mod plan;
+pub mod secret;
+pub use action::ActionType;
+pub use path::FieldPath;
+pub use secret::Secret;

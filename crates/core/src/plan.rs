@@ -1,0 +1,287 @@
+//! Action plans: what the mapping engine decides for one event, with every
+//! payload resolved, before anything runs. The store keeps plans in its outbox;
+//! the sinks execute them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ActionType;
+
+/// The most recipients (or audience members) one action may carry, as in the
+/// product's API; more skips the action with [`PlanError::TooManyRecipients`].
+pub const MAX_RECIPIENTS: usize = 1_000;
+
+/// A reference to a recipient: a user id, or an object in a collection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecipientRef {
+    /// A user, by id.
+    User(String),
+    /// An object, by collection and id.
+    Object {
+        /// Object id.
+        id: String,
+        /// Collection.
+        collection: String,
+    },
+}
+
+/// An audience member: a user, optionally scoped to a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudienceMember {
+    /// The user's id.
+    pub user_id: String,
+    /// The tenant the membership is scoped to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// A resolved action: exactly what a sink needs, no paths left.
+///
+/// Attribute maps are merged into the stored entity as the product's API
+/// does: keys present replace, `null` clears, absent keys stay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ActionPayload {
+    /// Create or update a user.
+    IdentifyUser {
+        /// User id.
+        user_id: String,
+        /// `name`, `email`, `phone_number`, `avatar`, `locale`, `timezone` and custom properties.
+        attributes: Map<String, Value>,
+    },
+    /// Delete a user.
+    DeleteUser {
+        /// User id.
+        user_id: String,
+    },
+    /// Create or update an object.
+    SetObject {
+        /// Collection.
+        collection: String,
+        /// Object id.
+        id: String,
+        /// Properties to merge.
+        attributes: Map<String, Value>,
+    },
+    /// Delete an object.
+    DeleteObject {
+        /// Collection.
+        collection: String,
+        /// Object id.
+        id: String,
+    },
+    /// Create or update a tenant.
+    SetTenant {
+        /// Tenant id.
+        id: String,
+        /// `name`, `settings` and custom properties to merge.
+        attributes: Map<String, Value>,
+    },
+    /// Delete a tenant.
+    DeleteTenant {
+        /// Tenant id.
+        id: String,
+    },
+    /// Subscribe recipients to an object.
+    Subscribe {
+        /// The object's collection.
+        collection: String,
+        /// The object's id.
+        object_id: String,
+        /// Who subscribes.
+        recipients: Vec<RecipientRef>,
+        /// Subscription properties.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        properties: Option<Value>,
+    },
+    /// Unsubscribe recipients from an object.
+    Unsubscribe {
+        /// The object's collection.
+        collection: String,
+        /// The object's id.
+        object_id: String,
+        /// Who unsubscribes.
+        recipients: Vec<RecipientRef>,
+    },
+    /// Add members to an audience.
+    AddAudienceMember {
+        /// Audience key.
+        audience: String,
+        /// Members to add.
+        members: Vec<AudienceMember>,
+        /// Create the audience when it does not exist.
+        create_audience: bool,
+    },
+    /// Remove members from an audience.
+    RemoveAudienceMember {
+        /// Audience key.
+        audience: String,
+        /// Members to remove.
+        members: Vec<AudienceMember>,
+    },
+    /// Cancel runs of a workflow.
+    CancelWorkflow {
+        /// Workflow key.
+        workflow: String,
+        /// The key given at trigger time.
+        cancellation_key: String,
+        /// Limit the cancel to these recipients; all when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipients: Option<Vec<RecipientRef>>,
+    },
+    /// Trigger a workflow.
+    TriggerWorkflow {
+        /// Workflow key.
+        workflow: String,
+        /// Recipients (inline ones were turned into earlier identify/set-object plans).
+        recipients: Vec<RecipientRef>,
+        /// Who performed the action.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<RecipientRef>,
+        /// Tenant id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        /// Template data.
+        data: Value,
+        /// Key a later cancel can use.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cancellation_key: Option<String>,
+    },
+}
+
+impl ActionPayload {
+    /// The action this payload belongs to.
+    pub fn action_type(&self) -> ActionType {
+        match self {
+            Self::IdentifyUser { .. } => ActionType::IdentifyUser,
+            Self::DeleteUser { .. } => ActionType::DeleteUser,
+            Self::SetObject { .. } => ActionType::SetObject,
+            Self::DeleteObject { .. } => ActionType::DeleteObject,
+            Self::SetTenant { .. } => ActionType::SetTenant,
+            Self::DeleteTenant { .. } => ActionType::DeleteTenant,
+            Self::Subscribe { .. } => ActionType::Subscribe,
+            Self::Unsubscribe { .. } => ActionType::Unsubscribe,
+            Self::AddAudienceMember { .. } => ActionType::AddAudienceMember,
+            Self::RemoveAudienceMember { .. } => ActionType::RemoveAudienceMember,
+            Self::CancelWorkflow { .. } => ActionType::CancelWorkflow,
+            Self::TriggerWorkflow { .. } => ActionType::TriggerWorkflow,
+        }
+    }
+}
+
+/// Why an action could not be planned. Each variant names the action parameter
+/// (`field`) and, where one was configured, the path it was read from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum PlanError {
+    /// A required parameter resolved to nothing.
+    #[error("missing required field `{field}`: path `{path}` resolved to nothing")]
+    MissingField {
+        /// Action parameter.
+        field: String,
+        /// Configured (or default) path.
+        path: String,
+    },
+    /// A parameter resolved to a value of the wrong type.
+    #[error("type mismatch for `{field}` (path `{path}`): expected {expected}, found {found}")]
+    TypeMismatch {
+        /// Action parameter.
+        field: String,
+        /// Configured (or default) path.
+        path: String,
+        /// What the parameter takes.
+        expected: String,
+        /// What the event had.
+        found: String,
+    },
+    /// More than [`MAX_RECIPIENTS`] recipients or members.
+    #[error("`{field}` has {count} entries; at most {limit} are allowed")]
+    TooManyRecipients {
+        /// Action parameter.
+        field: String,
+        /// How many there were.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Why a plan will not run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The mapping is inactive in this environment.
+    Inactive,
+    /// The identify toggle of the source environment is off.
+    IdentifyDisabled,
+    /// The action's parameters could not be resolved.
+    Invalid {
+        /// What was wrong.
+        error: PlanError,
+    },
+}
+
+/// What made the engine produce a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PlanOrigin {
+    /// A configured mapping, by id.
+    Mapping {
+        /// The mapping's id (unique within its source environment).
+        mapping: String,
+    },
+    /// An inline user, object or tenant found in a mapping's parameters.
+    Inline {
+        /// The mapping whose parameters held it.
+        mapping: String,
+        /// The parameter (`recipients`, `actor`, `tenant`, ...).
+        field: String,
+    },
+    /// The source environment's identify toggle, for an `identify` call.
+    IdentifyToggle,
+}
+
+/// The decision for one action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PlanOutcome {
+    /// Ready to run with this payload.
+    Planned {
+        /// The resolved payload.
+        payload: ActionPayload,
+    },
+    /// Logged as skipped, never run.
+    Skipped {
+        /// Why.
+        #[serde(flatten)]
+        reason: SkipReason,
+    },
+}
+
+/// One planned (or skipped) action for an event, in execution order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionPlan {
+    /// The action.
+    pub action: ActionType,
+    /// What produced it.
+    pub origin: PlanOrigin,
+    /// Run or skip.
+    #[serde(flatten)]
+    pub outcome: PlanOutcome,
+}
+
+impl ActionPlan {
+    /// The payload, when the plan will run.
+    pub fn payload(&self) -> Option<&ActionPayload> {
+        match &self.outcome {
+            PlanOutcome::Planned { payload } => Some(payload),
+            PlanOutcome::Skipped { .. } => None,
+        }
+    }
+
+    /// True when the plan will run.
+    pub fn is_planned(&self) -> bool {
+        matches!(self.outcome, PlanOutcome::Planned { .. })
+    }
+}
