@@ -1,6 +1,7 @@
 //! stub
 pub mod action;
 pub mod config;
+pub mod dedup;
 pub mod event;
 pub mod path;
 pub mod plan;
