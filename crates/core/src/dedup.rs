@@ -8,11 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{
-    config::DedupSettings,
-    event::Event,
-    path::PathInput,
-};
+use crate::{config::DedupSettings, event::Event, path::PathInput};
 
 /// The longest key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 255;

@@ -28,7 +28,10 @@ pub struct FieldPath {
 
 #[derive(Clone)]
 enum PathKind {
-    Walk { root: Root, segments: Box<[Segment]> },
+    Walk {
+        root: Root,
+        segments: Box<[Segment]>,
+    },
     Header(Box<str>),
     AllHeaders,
     JsonPath(Box<JpQuery>),
@@ -112,12 +115,11 @@ impl FieldPath {
             return Err(PathError::Empty);
         }
         let kind = if path.starts_with('$') {
-            let query = jsonpath_rust::parser::parse_json_path(path).map_err(|e| {
-                PathError::JsonPath {
+            let query =
+                jsonpath_rust::parser::parse_json_path(path).map_err(|e| PathError::JsonPath {
                     path: path.to_owned(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             let debug = format!("{query:?}");
             if debug.contains("Match(") || debug.contains("Search(") {
                 return Err(PathError::RegexFilter(path.to_owned()));

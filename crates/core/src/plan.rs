@@ -213,8 +213,6 @@ pub enum PlanError {
 pub enum SkipReason {
     /// The mapping is inactive in this environment.
     Inactive,
-    /// The identify toggle of the source environment is off.
-    IdentifyDisabled,
     /// The action's parameters could not be resolved.
     Invalid {
         /// What was wrong.

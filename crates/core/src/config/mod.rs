@@ -3,9 +3,13 @@
 //! [`load`] parses, interpolates `${ENV_VAR}` secrets, compiles every path
 //! and validates the whole file, collecting every problem with its line.
 
+mod load;
 mod model;
+pub(crate) mod params;
+mod raw;
 mod verification;
 
+pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
 pub use model::*;
 pub use verification::*;
 

@@ -210,13 +210,16 @@ impl FromStr for SourceKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
-            format!(
-                "unknown source kind `{s}`; expected one of {}",
-                names.join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown source kind `{s}`; expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 

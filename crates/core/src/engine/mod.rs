@@ -1,0 +1,376 @@
+//! The mapping engine: (event, configuration) -> ordered action plans with
+//! resolved payloads, plus a typed error for every action that cannot run.
+//!
+//! Built once per configuration; [`MappingEngine::plan`] does no parsing and
+//! no lookups beyond one hash probe per event, so it can run on the request path.
+
+mod identify;
+mod resolve;
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::{
+    ActionType,
+    config::{Config, Mapping, SourceKind},
+    event::{Event, EventKind},
+    path::PathInput,
+    plan::{
+        ActionPayload, ActionPlan, AudienceMember, PlanError, PlanOrigin, PlanOutcome,
+        RecipientRef, SkipReason,
+    },
+};
+use resolve::{Inline, Resolver};
+
+/// Runtime active/inactive toggles (persisted by the store, set through the
+/// admin API), by source key, environment and mapping id. They win over the
+/// `active` flag in the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    by_source: HashMap<String, HashMap<String, HashMap<String, bool>>>,
+}
+
+impl Overrides {
+    /// No overrides.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Sets one toggle.
+    pub fn set(&mut self, source: &str, environment: &str, mapping: &str, active: bool) {
+        self.by_source
+            .entry(source.to_owned())
+            .or_default()
+            .entry(environment.to_owned())
+            .or_default()
+            .insert(mapping.to_owned(), active);
+    }
+
+    /// The override for one mapping, if any.
+    pub fn get(&self, source: &str, environment: &str, mapping: &str) -> Option<bool> {
+        self.by_source
+            .get(source)?
+            .get(environment)?
+            .get(mapping)
+            .copied()
+    }
+}
+
+/// One source environment's mappings, indexed by event type and sorted into
+/// execution order once, at build time.
+struct SourceEnvIndex {
+    identify: bool,
+    by_event: HashMap<String, Vec<Mapping>>,
+}
+
+/// Plans actions for events. Cheap to share (`Arc`) between request handlers.
+pub struct MappingEngine {
+    // source key -> environment -> index
+    sources: HashMap<String, HashMap<String, SourceEnvIndex>>,
+}
+
+impl MappingEngine {
+    /// Indexes every source environment of `config`.
+    pub fn new(config: &Config) -> Self {
+        let mut sources: HashMap<String, HashMap<String, SourceEnvIndex>> = HashMap::new();
+        for (source, env, settings) in config.source_environments() {
+            let mut by_event: HashMap<String, Vec<Mapping>> = HashMap::new();
+            for m in &settings.mappings {
+                by_event.entry(m.event.clone()).or_default().push(m.clone());
+            }
+            for list in by_event.values_mut() {
+                // Stable: mappings of one action type keep their file order.
+                list.sort_by_key(|m| m.action.rank());
+            }
+            sources.entry(source.key.clone()).or_default().insert(
+                env.to_owned(),
+                SourceEnvIndex {
+                    identify: settings.identify && source.kind != SourceKind::HttpLegacy,
+                    by_event,
+                },
+            );
+        }
+        Self { sources }
+    }
+
+    /// True when some mapping (or the identify toggle) could act on `event`:
+    /// lets callers skip work for events nobody maps.
+    pub fn has_mappings_for(&self, event: &Event) -> bool {
+        self.index(event).is_some_and(|idx| {
+            (event.kind == EventKind::Identify && idx.identify)
+                || idx.by_event.contains_key(&event.event)
+        })
+    }
+
+    fn index(&self, event: &Event) -> Option<&SourceEnvIndex> {
+        self.sources.get(&event.source)?.get(&event.environment)
+    }
+
+    /// The plans for `event`, in execution order. An event of a source or
+    /// environment the configuration does not know gets no plans.
+    pub fn plan(&self, event: &Event, overrides: &Overrides) -> Vec<ActionPlan> {
+        let Some(idx) = self.index(event) else {
+            return Vec::new();
+        };
+        let mut staged: Vec<ActionPlan> = Vec::new();
+        let resolver = Resolver {
+            input: PathInput::of(event),
+        };
+        if event.kind == EventKind::Identify && idx.identify {
+            staged.push(identify::from_traits(event));
+        }
+        if let Some(mappings) = idx.by_event.get(&event.event) {
+            for mapping in mappings {
+                let active = overrides
+                    .get(&event.source, &event.environment, &mapping.id)
+                    .unwrap_or(mapping.active);
+                let origin = PlanOrigin::Mapping {
+                    mapping: mapping.id.clone(),
+                };
+                if !active {
+                    staged.push(ActionPlan {
+                        action: mapping.action,
+                        origin,
+                        outcome: PlanOutcome::Skipped {
+                            reason: SkipReason::Inactive,
+                        },
+                    });
+                    continue;
+                }
+                let mut inline = Inline::default();
+                match build(mapping, event, &resolver, &mut inline) {
+                    Ok(payload) => {
+                        for (field, payload) in inline.payloads {
+                            staged.push(ActionPlan {
+                                action: payload.action_type(),
+                                origin: PlanOrigin::Inline {
+                                    mapping: mapping.id.clone(),
+                                    field,
+                                },
+                                outcome: PlanOutcome::Planned { payload },
+                            });
+                        }
+                        staged.push(ActionPlan {
+                            action: mapping.action,
+                            origin,
+                            outcome: PlanOutcome::Planned { payload },
+                        });
+                    }
+                    // The action is skipped whole: its inline identifications
+                    // would act for a trigger that never runs.
+                    Err(error) => staged.push(ActionPlan {
+                        action: mapping.action,
+                        origin,
+                        outcome: PlanOutcome::Skipped {
+                            reason: SkipReason::Invalid { error },
+                        },
+                    }),
+                }
+            }
+        }
+        staged.sort_by_key(|p| p.action.rank());
+        staged
+    }
+}
+
+/// Resolves one mapping's parameters into its payload.
+fn build(
+    mapping: &Mapping,
+    event: &Event,
+    r: &Resolver<'_>,
+    inline: &mut Inline,
+) -> Result<ActionPayload, PlanError> {
+    let p = &mapping.params;
+    Ok(match mapping.action {
+        ActionType::TriggerWorkflow => {
+            let workflow = r.id("workflow", p.workflow.as_ref())?;
+            let recipients = r.recipients(
+                "recipients",
+                p.recipients
+                    .as_ref()
+                    .ok_or_else(|| not_mapped("recipients"))?,
+                inline,
+            )?;
+            let actor = r.single_recipient("actor", p.actor.as_ref(), inline)?;
+            let tenant = r.tenant("tenant", p.tenant.as_ref(), inline)?;
+            let data = trigger_data(mapping, event, r)?;
+            let cancellation_key =
+                r.optional_id("cancellation_key", p.cancellation_key.as_ref())?;
+            ActionPayload::TriggerWorkflow {
+                workflow,
+                recipients,
+                actor,
+                tenant,
+                data,
+                cancellation_key,
+            }
+        }
+        ActionType::CancelWorkflow => {
+            let workflow = r.id("workflow", p.workflow.as_ref())?;
+            let cancellation_key = r.id("cancellation_key", p.cancellation_key.as_ref())?;
+            let recipients = match &p.recipients {
+                Some(source) if r.get(source).is_some_and(|v| !v.is_null()) => {
+                    Some(r.recipients("recipients", source, inline)?)
+                }
+                _ => None,
+            };
+            ActionPayload::CancelWorkflow {
+                workflow,
+                cancellation_key,
+                recipients,
+            }
+        }
+        ActionType::IdentifyUser => {
+            let user_id = r.id("user_id", p.user_id.as_ref())?;
+            let mut attributes = r
+                .optional_object("properties", p.properties.as_ref())?
+                .unwrap_or_default();
+            for (name, source) in [
+                ("name", &p.name),
+                ("email", &p.email),
+                ("phone_number", &p.phone_number),
+                ("avatar", &p.avatar),
+                ("locale", &p.locale),
+                ("timezone", &p.timezone),
+            ] {
+                r.attribute(name, source.as_ref(), &mut attributes)?;
+            }
+            attributes.remove("id");
+            ActionPayload::IdentifyUser {
+                user_id,
+                attributes,
+            }
+        }
+        ActionType::DeleteUser => ActionPayload::DeleteUser {
+            user_id: r.id("user_id", p.user_id.as_ref())?,
+        },
+        ActionType::SetObject => {
+            let collection = r.id("collection", p.collection.as_ref())?;
+            let id = r.id("object_id", p.object_id.as_ref())?;
+            let mut attributes = r
+                .optional_object("properties", p.properties.as_ref())?
+                .unwrap_or_default();
+            r.attribute("name", p.name.as_ref(), &mut attributes)?;
+            attributes.remove("id");
+            attributes.remove("collection");
+            ActionPayload::SetObject {
+                collection,
+                id,
+                attributes,
+            }
+        }
+        ActionType::DeleteObject => ActionPayload::DeleteObject {
+            collection: r.id("collection", p.collection.as_ref())?,
+            id: r.id("object_id", p.object_id.as_ref())?,
+        },
+        ActionType::SetTenant => {
+            let id = r.id("tenant_id", p.tenant_id.as_ref())?;
+            let mut attributes = r
+                .optional_object("properties", p.properties.as_ref())?
+                .unwrap_or_default();
+            r.attribute("name", p.name.as_ref(), &mut attributes)?;
+            if let Some(settings) = r.optional_object("settings", p.settings.as_ref())? {
+                attributes.insert("settings".to_owned(), Value::Object(settings));
+            }
+            attributes.remove("id");
+            ActionPayload::SetTenant { id, attributes }
+        }
+        ActionType::DeleteTenant => ActionPayload::DeleteTenant {
+            id: r.id("tenant_id", p.tenant_id.as_ref())?,
+        },
+        ActionType::Subscribe | ActionType::Unsubscribe => {
+            let collection = r.id("collection", p.collection.as_ref())?;
+            let object_id = r.id("object_id", p.object_id.as_ref())?;
+            let recipients = r.recipients(
+                "recipients",
+                p.recipients
+                    .as_ref()
+                    .ok_or_else(|| not_mapped("recipients"))?,
+                inline,
+            )?;
+            if mapping.action == ActionType::Subscribe {
+                let properties = r
+                    .optional_object("properties", p.properties.as_ref())?
+                    .map(Value::Object);
+                ActionPayload::Subscribe {
+                    collection,
+                    object_id,
+                    recipients,
+                    properties,
+                }
+            } else {
+                ActionPayload::Unsubscribe {
+                    collection,
+                    object_id,
+                    recipients,
+                }
+            }
+        }
+        ActionType::AddAudienceMember | ActionType::RemoveAudienceMember => {
+            let audience = r.id("audience", p.audience.as_ref())?;
+            let source = p.members.as_ref().ok_or_else(|| not_mapped("members"))?;
+            let tenant = r.tenant("tenant", p.tenant.as_ref(), inline)?;
+            let members = r
+                .recipients("members", source, inline)?
+                .into_iter()
+                .map(|m| match m {
+                    RecipientRef::User(user_id) => Ok(AudienceMember {
+                        user_id,
+                        tenant: tenant.clone(),
+                    }),
+                    RecipientRef::Object { .. } => Err(PlanError::TypeMismatch {
+                        field: "members".to_owned(),
+                        path: source_path(source),
+                        expected: "user ids or inline users (audiences hold users only)".to_owned(),
+                        found: "object".to_owned(),
+                    }),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if mapping.action == ActionType::AddAudienceMember {
+                ActionPayload::AddAudienceMember {
+                    audience,
+                    members,
+                    create_audience: p.create_audience,
+                }
+            } else {
+                ActionPayload::RemoveAudienceMember { audience, members }
+            }
+        }
+    })
+}
+
+fn not_mapped(field: &str) -> PlanError {
+    PlanError::MissingField {
+        field: field.to_owned(),
+        path: "(not mapped)".to_owned(),
+    }
+}
+
+fn source_path(source: &crate::config::ValueSource) -> String {
+    match source {
+        crate::config::ValueSource::Path(p) => p.as_str().to_owned(),
+        crate::config::ValueSource::Literal(_) => "(constant)".to_owned(),
+    }
+}
+
+/// Trigger data: the event's data unless `data` or `data_fields` are mapped;
+/// `data_fields` build an object (over `data` when both are given).
+fn trigger_data(mapping: &Mapping, event: &Event, r: &Resolver<'_>) -> Result<Value, PlanError> {
+    let p = &mapping.params;
+    if p.data.is_none() && p.data_fields.is_empty() {
+        return Ok(match &event.data {
+            Value::Object(_) => event.data.clone(),
+            _ => Value::Object(Map::new()),
+        });
+    }
+    let mut data = r
+        .optional_object("data", p.data.as_ref())?
+        .unwrap_or_default();
+    for (name, source) in &p.data_fields {
+        if let Some(v) = r.get(source) {
+            data.insert(name.clone(), v.into_owned());
+        }
+    }
+    Ok(Value::Object(data))
+}
