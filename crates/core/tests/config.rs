@@ -1,0 +1,315 @@
+//! Configuration loading: defaults, `${ENV}` secrets, and errors that name
+//! the file, line and field, all of them collected in one pass.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tributary_core::{
+    ActionType,
+    config::{
+        self, Config, ConfigError, SinkConfig, SourceKind, StoreBackend, ValueSource,
+        VerificationScheme,
+    },
+};
+
+const TOKEN: &str = "tok_0123456789abcdefghijkl";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "SEGMENT_SECRET" => Some("s3cret".to_owned()),
+        "KNOCK_KEY" => Some("sk_test_123".to_owned()),
+        "DEV_TOKEN" => Some(TOKEN.to_owned()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Config, Vec<ConfigError>> {
+    config::load("tributary.toml", text, &env).map_err(|e| e.0)
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match load(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e,
+    }
+}
+
+fn one_source(kind: &str, body: &str) -> String {
+    format!(
+        "[environments.development]\n\n[[sources]]\nkey = \"src\"\nkind = \"{kind}\"\n\n[sources.environments.development]\ntoken = \"{TOKEN}\"\n{body}"
+    )
+}
+
+#[test]
+fn the_example_config_loads() {
+    let text = include_str!("../../../fixtures/config/example.toml");
+    let config = config::load("example.toml", text, &|_| None).unwrap();
+    assert_eq!(config.sources.len(), 4);
+    assert!(matches!(config.store.backend, StoreBackend::Sqlite { .. }));
+    let segment = config.source("segment").unwrap();
+    let dev = &segment.environments["development"];
+    assert_eq!(dev.mappings.len(), 5);
+    assert!(dev.identify);
+    assert!(matches!(
+        dev.verification.as_ref().unwrap().scheme,
+        VerificationScheme::SegmentSignature { .. }
+    ));
+    let audience = dev
+        .mappings
+        .iter()
+        .find(|m| m.action == ActionType::AddAudienceMember)
+        .unwrap();
+    assert!(audience.params.create_audience);
+    let tasks = &config.source("tasks").unwrap().environments["development"];
+    assert_eq!(tasks.mappings[0].params.data_fields.len(), 2);
+}
+
+#[test]
+fn defaults_follow_the_contract() {
+    let config = load(&one_source("segment", "")).unwrap();
+    let se = &config.sources[0].environments["development"];
+    assert!(se.identify, "identify is on by default for CDP kinds");
+    assert!(se.dedup.enabled);
+    assert_eq!(se.dedup.key_path.as_str(), "messageId");
+    assert_eq!(se.dedup.window, Duration::from_secs(86_400));
+    assert_eq!(config.environments["development"].sink, SinkConfig::Local);
+    assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
+    assert_eq!(config.store.retention_days, 30);
+
+    let config = load(&one_source("http", "")).unwrap();
+    assert!(!config.sources[0].environments["development"].identify);
+}
+
+#[test]
+fn mapping_defaults_and_literal_keys() {
+    let config = load(&one_source(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"Signed Up\"\naction = \"workflows_trigger\"\nworkflow = \"welcome\"\n",
+    ))
+    .unwrap();
+    let m = &config.sources[0].environments["development"].mappings[0];
+    assert_eq!(m.id, "Signed Up:trigger_workflow");
+    assert_eq!(m.action, ActionType::TriggerWorkflow);
+    assert!(m.active);
+    assert_eq!(
+        m.params.workflow,
+        Some(ValueSource::Literal(json!("welcome")))
+    );
+    match &m.params.recipients {
+        Some(ValueSource::Path(p)) => assert_eq!(p.as_str(), "userId"),
+        other => panic!("recipients default should be userId, got {other:?}"),
+    }
+}
+
+#[test]
+fn derived_mapping_ids_are_unique() {
+    let m = "[[sources.environments.development.mappings]]\nevent = \"A\"\naction = \"delete_user\"\n";
+    let config = load(&one_source("segment", &format!("{m}{m}"))).unwrap();
+    let ids: Vec<_> = config.sources[0].environments["development"]
+        .mappings
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    assert_eq!(ids, ["A:delete_user", "A:delete_user#2"]);
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_print() {
+    let text = "[environments.production.sink]\nkind = \"knock\"\nsecret_key = \"${KNOCK_KEY}\"\n\n[[sources]]\nkey = \"s\"\nkind = \"segment\"\n[sources.environments.production]\ntoken = \"${DEV_TOKEN}\"\n[sources.environments.production.verification]\nscheme = \"segment-signature\"\nsecret = \"${SEGMENT_SECRET}\"\n";
+    let config = load(text).unwrap();
+    match &config.environments["production"].sink {
+        SinkConfig::Knock {
+            secret_key,
+            base_url,
+        } => {
+            assert_eq!(secret_key.expose(), "sk_test_123");
+            assert_eq!(base_url, "https://api.knock.app");
+        }
+        other => panic!("{other:?}"),
+    }
+    let se = &config.sources[0].environments["production"];
+    assert_eq!(se.token.expose(), TOKEN);
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("sk_test_123"));
+    assert!(!printed.contains("s3cret"));
+    assert!(!printed.contains(TOKEN));
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let text = r#"[environments.development]
+
+[[sources]]
+key = "seg"
+kind = "segment"
+
+[sources.environments.development]
+token = "tok_0123456789abcdefghijkl"
+
+[[sources.environments.development.mappings]]
+event = "A"
+action = "trigger"
+
+[[sources.environments.development.mappings]]
+event = "B"
+action = "trigger_workflow"
+
+[[sources.environments.development.mappings]]
+event = "C"
+action = "identify_user"
+user_id = "properties..id"
+workflw = "x"
+
+[[sources]]
+key = "seg"
+kind = "segment"
+
+[sources.environments.staging]
+token = "${NOT_SET}"
+"#;
+    let errs = errors(text);
+    let lines: Vec<_> = errs
+        .iter()
+        .map(|e| (e.line, e.field.as_str(), e.message.as_str()))
+        .collect();
+    let find = |needle: &str| {
+        errs.iter()
+            .find(|e| e.message.contains(needle))
+            .unwrap_or_else(|| panic!("no error mentioning {needle:?} in {lines:#?}"))
+    };
+    let unknown_action = find("unknown action `trigger`");
+    assert_eq!(unknown_action.line, 12);
+    assert!(unknown_action.field.ends_with("mappings[0].action"));
+    let missing_workflow = find("needs `workflow`");
+    assert_eq!(missing_workflow.line, 14);
+    let bad_path = find("empty segment");
+    assert_eq!(bad_path.line, 21);
+    assert!(bad_path.field.ends_with("mappings[2].user_id"));
+    let unknown_key = find("unknown key `workflw`");
+    assert_eq!(unknown_key.line, 22);
+    let duplicate = find("duplicate source key `seg`");
+    assert!(duplicate.message.contains("line 3"), "{duplicate}");
+    let undeclared = find("environment `staging` is not declared");
+    assert!(undeclared.line >= 28);
+    let unset = find("`NOT_SET` is not set");
+    assert_eq!(unset.line, 29);
+    assert!(errs.len() >= 7, "{lines:#?}");
+    // Sorted by position, each rendered as file:line:column: field: message.
+    assert!(errs.windows(2).all(|w| w[0].line <= w[1].line));
+    assert!(
+        unknown_action
+            .to_string()
+            .starts_with("tributary.toml:12:10: sources[seg]")
+    );
+}
+
+#[test]
+fn parameters_that_do_not_apply_are_refused() {
+    let errs = errors(&one_source(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"A\"\naction = \"identify_user\"\nworkflow = \"w\"\n",
+    ));
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0]
+            .message
+            .contains("`workflow` does not apply to `identify_user`")
+    );
+}
+
+#[test]
+fn regex_jsonpath_is_refused() {
+    let errs = errors(&one_source(
+        "http",
+        "event_type_path = \"$.items[?match(@.t, 'a.*')].t\"\n",
+    ));
+    assert!(errs[0].message.contains("regex filter"), "{errs:?}");
+}
+
+#[test]
+fn tokens_must_carry_128_bits_and_be_unique() {
+    let errs = errors(&one_source("segment", "").replace(TOKEN, "short"));
+    assert!(errs[0].message.contains("at least 22"), "{errs:?}");
+
+    let text = format!(
+        "{}\n[[sources]]\nkey = \"other\"\nkind = \"http\"\n[sources.environments.development]\ntoken = \"${{DEV_TOKEN}}\"\n",
+        one_source("segment", "")
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("same token is already used")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn identify_toggle_is_only_for_cdp_kinds() {
+    let errs = errors(&one_source("http-legacy", "identify = true\n"));
+    assert!(errs[0].message.contains("do not receive identify calls"));
+    assert!(load(&one_source("rudderstack", "identify = false\n")).is_ok());
+}
+
+#[test]
+fn configurable_paths_only_for_custom_sources() {
+    let errs = errors(&one_source("segment", "event_type_path = \"body.event\"\n"));
+    assert!(errs[0].message.contains("fixed format"));
+    let config = load(&one_source("http", "event_type_path = \"body.event\"\n")).unwrap();
+    assert_eq!(
+        config.sources[0].environments["development"]
+            .event_type_path
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "body.event"
+    );
+}
+
+#[test]
+fn verification_schemes_parse_with_defaults() {
+    let config = load(&one_source(
+        "http",
+        "[sources.environments.development.verification]\nscheme = \"shared-secret\"\nsecret = \"x\"\nenforce = false\n",
+    ))
+    .unwrap();
+    let v = config.sources[0].environments["development"]
+        .verification
+        .clone()
+        .unwrap();
+    assert!(!v.enforce);
+    match v.scheme {
+        VerificationScheme::SharedSecret { header, .. } => assert_eq!(header, "x-webhook-secret"),
+        other => panic!("{other:?}"),
+    }
+    let errs = errors(&one_source(
+        "http",
+        "[sources.environments.development.verification]\nscheme = \"hmac-sha256\"\nsecret = \"x\"\ntolerance = \"5m\"\n",
+    ));
+    let messages: Vec<_> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("`tolerance` does not apply")));
+    assert!(messages.iter().any(|m| m.contains("required for this scheme")));
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let errs = errors("[environments.development]\nsink = \n");
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].line, 2);
+}
+
+#[test]
+fn sinks_and_store_are_validated() {
+    let errs = errors("[store]\nbackend = \"postgres\"\n[environments.a]\nsink = \"knock\"\n");
+    let messages: Vec<_> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("needs `url`")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("needs settings")), "{messages:?}");
+    let ok = load("[environments.a.sink]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"whsec_abc\"\n").unwrap();
+    assert!(matches!(ok.environments["a"].sink, SinkConfig::Webhook { .. }));
+}
+
+#[test]
+fn source_kinds_round_trip() {
+    for kind in SourceKind::ALL {
+        assert_eq!(kind.as_str().parse::<SourceKind>(), Ok(kind));
+    }
+}
