@@ -1,0 +1,2 @@
+//! Segment adapter benchmarks (filled in below).
+fn main() {}
