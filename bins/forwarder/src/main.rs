@@ -1,0 +1,2 @@
+//! `tributary-forwarder`.
+fn main() {}

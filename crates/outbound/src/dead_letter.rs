@@ -1,0 +1,185 @@
+//! Dead letters: events Segment will never accept as they are (too large,
+//! invalid, permanently rejected). Kept with the reason, listable, and
+//! re-drivable into the queue once the cause is fixed.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// One dead-lettered event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter table.
+    pub id: i64,
+    /// The environment it was queued for.
+    pub environment: String,
+    /// Its Segment `messageId` (kept on redrive, so Segment still dedupes).
+    pub message_id: String,
+    /// The serialized message.
+    pub payload: Vec<u8>,
+    /// Why it was given up on.
+    pub reason: String,
+    /// Segment's status, when the reason was an answer from Segment.
+    pub status: Option<u16>,
+    /// When it was first queued.
+    pub enqueued_at: DateTime<Utc>,
+    /// When it was dead-lettered.
+    pub failed_at: DateTime<Utc>,
+}
+
+/// Which dead letters a list or a redrive applies to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeadLetterFilter {
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only these ids (all when `None`).
+    pub ids: Option<Vec<i64>>,
+    /// At most this many (list only; all when `None`).
+    pub limit: Option<usize>,
+}
+
+/// Why an event is dead-lettered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Burial {
+    /// Human-readable reason.
+    pub reason: String,
+    /// Segment's status, if any.
+    pub status: Option<u16>,
+}
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    failed_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status INTEGER
+);";
+
+/// Moves a queued row to the dead letters. Returns false if it was gone.
+pub(crate) fn bury(
+    conn: &Connection,
+    queue_id: i64,
+    burial: &Burial,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    let moved = conn
+        .prepare_cached(
+            "INSERT INTO dead_letters (environment, message_id, payload, enqueued_at, failed_at, reason, status)
+             SELECT environment, message_id, payload, enqueued_at, ?2, ?3, ?4 FROM queue WHERE id = ?1",
+        )?
+        .execute(params![queue_id, now_ms, burial.reason, burial.status])?;
+    conn.prepare_cached("DELETE FROM queue WHERE id = ?1")?
+        .execute([queue_id])?;
+    Ok(moved == 1)
+}
+
+/// Dead-letters an event that was never queued (refused at enqueue).
+pub(crate) fn insert(
+    conn: &Connection,
+    environment: &str,
+    message_id: &str,
+    payload: &[u8],
+    burial: &Burial,
+    now_ms: i64,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO dead_letters (environment, message_id, payload, enqueued_at, failed_at, reason, status)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        environment,
+        message_id,
+        payload,
+        now_ms,
+        burial.reason,
+        burial.status
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn matching_ids(conn: &Connection, filter: &DeadLetterFilter) -> rusqlite::Result<Vec<i64>> {
+    let limit = filter
+        .limit
+        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    match &filter.ids {
+        Some(ids) => {
+            let mut out = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM dead_letters WHERE id = ?1 AND (?2 IS NULL OR environment = ?2)",
+            )?;
+            for id in ids {
+                if let Some(found) = stmt
+                    .query_row(params![id, filter.environment], |r| r.get(0))
+                    .optional()?
+                {
+                    out.push(found);
+                }
+                if limit >= 0 && out.len() as i64 >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+        None => conn
+            .prepare_cached(
+                "SELECT id FROM dead_letters WHERE ?1 IS NULL OR environment = ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![filter.environment, limit], |r| r.get(0))?
+            .collect(),
+    }
+}
+
+/// Lists dead letters, oldest first.
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &DeadLetterFilter,
+) -> rusqlite::Result<Vec<DeadLetter>> {
+    let ids = matching_ids(conn, filter)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, environment, message_id, payload, reason, status, enqueued_at, failed_at
+         FROM dead_letters WHERE id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(stmt.query_row([id], |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                environment: r.get(1)?,
+                message_id: r.get(2)?,
+                payload: r.get(3)?,
+                reason: r.get(4)?,
+                status: r.get(5)?,
+                enqueued_at: from_ms(r.get(6)?),
+                failed_at: from_ms(r.get(7)?),
+            })
+        })?);
+    }
+    Ok(out)
+}
+
+/// Moves dead letters back into the queue (with their `messageId`), as new
+/// rows at the end so every dispatcher cursor sees them.
+pub(crate) fn redrive(
+    conn: &Connection,
+    filter: &DeadLetterFilter,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    let ids = matching_ids(conn, filter)?;
+    let mut copy = conn.prepare_cached(
+        "INSERT INTO queue (environment, message_id, payload, enqueued_at)
+         SELECT environment, message_id, payload, ?2 FROM dead_letters WHERE id = ?1",
+    )?;
+    let mut delete = conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+    for id in &ids {
+        copy.execute(params![id, now_ms])?;
+        delete.execute([id])?;
+    }
+    Ok(ids.len())
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

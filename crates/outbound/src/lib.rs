@@ -1,0 +1,78 @@
+//! Reliable delivery of Segment messages, usable by any Rust service.
+//!
+//! - [`Message`] and friends: typed Segment calls (track, identify, page,
+//!   screen, group, alias), validated before anything is queued, because
+//!   Segment answers 200 to invalid events and then drops them.
+//! - [`Transform`]: the product's message lifecycle webhooks as Segment
+//!   `track` events (CONTRACT 9), with a deterministic `messageId`.
+//! - [`DurableQueue`]: SQLite (WAL, `synchronous=FULL`, group commit); an
+//!   entry is acknowledged only once it is on disk. Dead letters live beside
+//!   it, listable and re-drivable.
+//! - [`Batcher`] and [`encode_batch`]: request bodies within Segment's limits.
+//! - [`SegmentClient`] and [`retry`]: `POST {host}/v1/batch` with Basic auth,
+//!   optional gzip, `sentAt` per send; retry classes and full-jitter backoff.
+//! - [`Dispatcher`]: the loop that ties them together, one task per
+//!   environment, a 429 pausing only the write key that got it.
+//!
+//! ```
+//! use tributary_outbound::{Outcome, Transform, TransformSettings, parse_envelope};
+//!
+//! let body = br#"{"__typename":"Event","type":"message.read",
+//!   "created_at":"2026-03-01T10:00:00.000Z",
+//!   "data":{"id":"2w3YUpTTOxuDvZFji8OMsKrG176","recipient":"user-1",
+//!           "channel":{"id":"ch-1","type":"in_app_feed","provider":"knock"},
+//!           "source":{"key":"welcome","step_ref":"feed_1"}},
+//!   "event_data":null}"#;
+//! let transform = Transform::new(TransformSettings::default())?;
+//! let envelope = parse_envelope(body)?;
+//! let Outcome::Forward(message) = transform.apply(&envelope, "production")? else {
+//!     unreachable!("a read event is forwarded");
+//! };
+//! let encoded = message.encode()?;
+//! let json: serde_json::Value = serde_json::from_slice(&encoded.json)?;
+//! assert_eq!(json["event"], "Notification Read");
+//! assert_eq!(json["userId"], "user-1");
+//! assert_eq!(json["properties"]["workflowKey"], "welcome");
+//! // The same webhook always gets the same Segment messageId.
+//! assert_eq!(encoded.message_id, transform
+//!     .apply(&parse_envelope(body)?, "production")?
+//!     .into_message().unwrap().message_id());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod batch;
+pub mod client;
+pub mod config;
+pub mod dead_letter;
+pub mod dispatcher;
+mod error;
+#[cfg(feature = "fake-segment")]
+pub mod fake_segment;
+pub mod message;
+pub mod queue;
+pub mod retry;
+pub mod transform;
+
+pub use batch::{BatchLimits, Batcher, Push, encode_batch};
+pub use client::{SegmentClient, SendOutcome};
+pub use config::{
+    DeliverySettings, NameStyle, ObjectRecipients, TransformSettings, UnmappedEvents,
+};
+pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter};
+pub use dispatcher::{Dispatcher, PauseBoard, Route};
+pub use error::{OutboundError, QueueFailure};
+pub use message::{EncodedMessage, Identity, Message, Track};
+pub use queue::{DurableQueue, Entry, NewEntry, QueueStats, Submitted};
+pub use transform::{
+    LifecycleEvent, Outcome, SkipReason, Transform, WebhookEnvelope, parse_envelope,
+};
+
+impl Outcome {
+    /// The message, when the outcome is to forward.
+    pub fn into_message(self) -> Option<Message> {
+        match self {
+            Self::Forward(m) => Some(m),
+            Self::Skip(_) => None,
+        }
+    }
+}
