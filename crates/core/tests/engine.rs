@@ -1,0 +1,338 @@
+//! The mapping engine and dedup functions, one test per CONTRACT 4-5 rule.
+
+use std::time::Duration;
+
+use chrono::DateTime;
+use serde_json::{Value, json};
+use tributary_core::{
+    ActionType, MappingEngine, Overrides,
+    config::{self, Config, DedupSettings},
+    dedup::{self, DedupDecision, InvalidKey},
+    event::{Event, EventId, EventKind},
+    path::DataAlias,
+    plan::{ActionPayload, ActionPlan, PlanError, PlanOrigin, PlanOutcome, RecipientRef, SkipReason},
+    FieldPath,
+};
+
+const TOKEN: &str = "tok_engine_0123456789abcdef";
+
+fn config(kind: &str, source_env: &str) -> Config {
+    let text = format!(
+        "[environments.development]\n[[sources]]\nkey = \"src\"\nkind = \"{kind}\"\n[sources.environments.development]\ntoken = \"{TOKEN}\"\n{source_env}\n"
+    );
+    config::load("t.toml", &text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn track(event: &str, raw: Value) -> Event {
+    let at = DateTime::from_timestamp_millis(1_740_823_200_000).unwrap();
+    Event {
+        id: EventId::from_parts(1, 1),
+        environment: "development".into(),
+        source: "src".into(),
+        kind: EventKind::Track,
+        event: event.into(),
+        user_id: raw.get("userId").and_then(tributary_core::event::coerce_id),
+        anonymous_id: None,
+        data: raw.get("properties").cloned().unwrap_or(json!({})),
+        timestamp: at,
+        received_at: at,
+        message_id: None,
+        raw,
+        headers: Default::default(),
+    }
+}
+
+fn plans(config: &Config, event: &Event) -> Vec<ActionPlan> {
+    MappingEngine::new(config).plan(event, &Overrides::none())
+}
+
+fn skip_error(plan: &ActionPlan) -> &PlanError {
+    match &plan.outcome {
+        PlanOutcome::Skipped {
+            reason: SkipReason::Invalid { error },
+        } => error,
+        other => panic!("expected an invalid skip, got {other:?}"),
+    }
+}
+
+const TRIGGER: &str = "[[sources.environments.development.mappings]]\nid = \"t\"\nevent = \"E\"\naction = \"trigger_workflow\"\nworkflow = \"w\"\nrecipients = \"properties.to\"\n";
+
+#[test]
+fn at_most_1000_recipients() {
+    let c = config("segment", TRIGGER);
+    let ids = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+    let ok = plans(&c, &track("E", json!({"properties": {"to": ids(1000)}})));
+    match ok[0].payload() {
+        Some(ActionPayload::TriggerWorkflow { recipients, .. }) => {
+            assert_eq!(recipients.len(), 1000)
+        }
+        other => panic!("{other:?}"),
+    }
+    let too_many = plans(&c, &track("E", json!({"properties": {"to": ids(1001)}})));
+    assert_eq!(
+        skip_error(&too_many[0]),
+        &PlanError::TooManyRecipients {
+            field: "recipients".into(),
+            count: 1001,
+            limit: 1000
+        }
+    );
+}
+
+#[test]
+fn recipients_default_to_user_id_and_missing_one_skips() {
+    let c = config(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"E\"\naction = \"trigger_workflow\"\nworkflow = \"w\"\n",
+    );
+    let p = plans(&c, &track("E", json!({"userId": 7})));
+    match p[0].payload() {
+        Some(ActionPayload::TriggerWorkflow { recipients, .. }) => {
+            assert_eq!(recipients, &[RecipientRef::User("7".into())])
+        }
+        other => panic!("{other:?}"),
+    }
+    let anonymous = plans(&c, &track("E", json!({"anonymousId": "a"})));
+    assert_eq!(
+        skip_error(&anonymous[0]),
+        &PlanError::MissingField {
+            field: "recipients".into(),
+            path: "userId".into()
+        }
+    );
+}
+
+#[test]
+fn recipient_type_mismatches_name_the_field() {
+    let c = config("segment", TRIGGER);
+    for (value, field) in [
+        (json!(true), "recipients"),
+        (json!([["nested"]]), "recipients"),
+        (json!([{"name": "no id"}]), "recipients.id"),
+        (json!([{"id": "x", "collection": 5}]), "recipients.collection"),
+    ] {
+        let p = plans(&c, &track("E", json!({"properties": {"to": value}})));
+        match skip_error(&p[0]) {
+            PlanError::TypeMismatch { field: f, path, .. } => {
+                assert_eq!(f, field);
+                assert_eq!(path, "properties.to");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let empty = plans(&c, &track("E", json!({"properties": {"to": []}})));
+    assert!(matches!(skip_error(&empty[0]), PlanError::MissingField { .. }));
+}
+
+#[test]
+fn a_failed_action_drops_its_inline_identifications() {
+    let c = config(
+        "segment",
+        &format!("{TRIGGER}actor = \"properties.actor\"\n"),
+    );
+    let p = plans(
+        &c,
+        &track(
+            "E",
+            json!({"properties": {"to": [{"id": "u1", "email": "e"}], "actor": ["a", "b"]}}),
+        ),
+    );
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(matches!(skip_error(&p[0]), PlanError::TypeMismatch { field, .. } if field == "actor"));
+}
+
+#[test]
+fn inline_users_are_identified_before_the_trigger() {
+    let c = config("segment", TRIGGER);
+    let p = plans(
+        &c,
+        &track(
+            "E",
+            json!({"properties": {"to": [{"id": "u1", "email": "a@b.c"}, {"id": "u1", "email": "a@b.c"}]}}),
+        ),
+    );
+    let actions: Vec<_> = p.iter().map(|p| p.action).collect();
+    assert_eq!(actions, [ActionType::IdentifyUser, ActionType::TriggerWorkflow]);
+    assert_eq!(
+        p[0].origin,
+        PlanOrigin::Inline {
+            mapping: "t".into(),
+            field: "recipients".into()
+        }
+    );
+}
+
+#[test]
+fn overrides_win_over_the_file_and_are_per_environment() {
+    let c = config("segment", TRIGGER);
+    let engine = MappingEngine::new(&c);
+    let e = track("E", json!({"properties": {"to": "u1"}}));
+    let mut o = Overrides::none();
+    o.set("src", "production", "t", false);
+    assert!(engine.plan(&e, &o)[0].is_planned(), "other environment's toggle");
+    o.set("src", "development", "t", false);
+    assert_eq!(
+        engine.plan(&e, &o)[0].outcome,
+        PlanOutcome::Skipped {
+            reason: SkipReason::Inactive
+        }
+    );
+    let inactive = config("segment", &format!("{TRIGGER}active = false\n"));
+    let mut on = Overrides::none();
+    on.set("src", "development", "t", true);
+    assert!(MappingEngine::new(&inactive).plan(&e, &on)[0].is_planned());
+}
+
+#[test]
+fn no_matching_mapping_means_no_plans() {
+    let c = config("segment", TRIGGER);
+    assert!(plans(&c, &track("e", json!({}))).is_empty(), "matching is case-sensitive");
+    assert!(plans(&c, &track("Other", json!({}))).is_empty());
+    let mut unknown = track("E", json!({"properties": {"to": "u"}}));
+    unknown.environment = "production".into();
+    assert!(plans(&c, &unknown).is_empty());
+    assert!(!MappingEngine::new(&c).has_mappings_for(&unknown));
+}
+
+#[test]
+fn identify_without_user_id_is_skipped_with_an_error() {
+    let c = config("segment", "");
+    let mut e = track("identify", json!({"traits": {"email": "x"}}));
+    e.kind = EventKind::Identify;
+    let p = plans(&c, &e);
+    assert_eq!(
+        skip_error(&p[0]),
+        &PlanError::MissingField {
+            field: "user_id".into(),
+            path: "userId".into()
+        }
+    );
+}
+
+#[test]
+fn identify_mapping_builds_user_fields_and_clears_with_null() {
+    let c = config(
+        "http",
+        "[[sources.environments.development.mappings]]\nevent = \"user.updated\"\naction = \"identify_user\"\nuser_id = \"body.user.id\"\nemail = \"body.user.email\"\nname = \"body.user.name\"\nproperties = \"body.user.extra\"\n",
+    );
+    let mut e = track(
+        "user.updated",
+        json!({"user": {"id": 5, "email": "e@x", "name": null, "extra": {"plan": "pro", "email": "old"}}}),
+    );
+    e.kind = EventKind::Webhook;
+    match plans(&c, &e)[0].payload() {
+        Some(ActionPayload::IdentifyUser {
+            user_id,
+            attributes,
+        }) => {
+            assert_eq!(user_id, "5");
+            assert_eq!(
+                Value::Object(attributes.clone()),
+                json!({"email": "e@x", "name": null, "plan": "pro"})
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn audiences_take_users_only() {
+    let c = config(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"E\"\naction = \"add_audience_member\"\naudience = \"a\"\nmembers = \"properties.m\"\n",
+    );
+    let p = plans(
+        &c,
+        &track("E", json!({"properties": {"m": [{"id": "o", "collection": "c"}]}})),
+    );
+    assert!(matches!(skip_error(&p[0]), PlanError::TypeMismatch { field, .. } if field == "members"));
+}
+
+#[test]
+fn cancel_without_recipients_cancels_for_all() {
+    let c = config(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"E\"\naction = \"cancel_workflow\"\nworkflow = \"w\"\ncancellation_key = \"properties.k\"\nrecipients = \"properties.r\"\n",
+    );
+    match plans(&c, &track("E", json!({"properties": {"k": "x"}})))[0].payload() {
+        Some(ActionPayload::CancelWorkflow { recipients, .. }) => assert!(recipients.is_none()),
+        other => panic!("{other:?}"),
+    }
+    let missing_key = plans(&c, &track("E", json!({"properties": {}})));
+    assert!(matches!(skip_error(&missing_key[0]), PlanError::MissingField { field, .. } if field == "cancellation_key"));
+}
+
+#[test]
+fn workflow_key_can_come_from_the_event() {
+    let c = config(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"E\"\naction = \"trigger_workflow\"\nworkflow = { path = \"properties.wf\" }\n",
+    );
+    match plans(&c, &track("E", json!({"userId": "u", "properties": {"wf": "dyn"}})))[0].payload() {
+        Some(ActionPayload::TriggerWorkflow { workflow, .. }) => assert_eq!(workflow, "dyn"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn dedup_settings(window: u64) -> DedupSettings {
+    DedupSettings {
+        enabled: true,
+        key_path: FieldPath::compile("messageId", DataAlias::EventData).unwrap(),
+        window: Duration::from_secs(window),
+    }
+}
+
+#[test]
+fn dedup_scope_is_key_event_type_source_environment() {
+    let e = track("E", json!({"messageId": "m-1"}));
+    match dedup::decide(&e, &dedup_settings(60)) {
+        DedupDecision::Check(scope) => {
+            assert_eq!(scope.key, "m-1");
+            assert_eq!(scope.event_type, "E");
+            assert_eq!(scope.source, "src");
+            assert_eq!(scope.environment, "development");
+            assert_eq!(scope.window, Duration::from_secs(60));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut off = dedup_settings(60);
+    off.enabled = false;
+    assert_eq!(dedup::decide(&e, &off), DedupDecision::Disabled);
+    assert_eq!(
+        dedup::decide(&track("E", json!({})), &dedup_settings(60)),
+        DedupDecision::NoKey
+    );
+    assert_eq!(
+        dedup::decide(&track("E", json!({"messageId": null})), &dedup_settings(60)),
+        DedupDecision::NoKey
+    );
+}
+
+#[test]
+fn invalid_keys_are_dropped_and_the_event_runs() {
+    let s = dedup_settings(60);
+    let long_ascii = "k".repeat(256);
+    let long_unicode = "é".repeat(255); // 510 bytes, 255 characters: valid.
+    let cases = [
+        (json!(42), Some(InvalidKey::NotAString { found: "number".into() })),
+        (json!(""), Some(InvalidKey::Empty)),
+        (json!(long_ascii), Some(InvalidKey::TooLong { chars: 256 })),
+        (json!("k".repeat(255)), None),
+        (json!(long_unicode), None),
+    ];
+    for (key, expected) in cases {
+        let mut e = track("E", json!({"messageId": key}));
+        e.message_id = Some("from-adapter".into());
+        let decision = dedup::apply(&mut e, &s);
+        match expected {
+            Some(reason) => {
+                assert_eq!(decision, DedupDecision::Dropped { reason });
+                assert_eq!(e.message_id, None, "a dropped key is not logged");
+            }
+            None => {
+                assert!(matches!(decision, DedupDecision::Check(_)));
+                assert_eq!(e.message_id.as_deref(), key.as_str());
+            }
+        }
+    }
+}
