@@ -1,0 +1,225 @@
+//! The custom HTTP source (`http`): any JSON object from any service.
+//!
+//! The event type is read at the source environment's `event_type_path`
+//! (default `body.type`; `headers.x-name` reads a header, e.g. Shopify's
+//! topic), the event time at `timestamp_path` (ISO-8601 or Unix seconds or
+//! milliseconds; default the receipt time), and `message_id` at the dedup
+//! key path when that finds a valid key (a string of 1 to 255 characters).
+//! `data` and `raw` are the whole body. A top-level array is taken as a
+//! batch: each object in it is one event.
+//!
+//! ```
+//! use chrono::Utc;
+//! use tributary_adapter::RawRequest;
+//! use tributary_http::HttpAdapter;
+//! use tributary_core::{FieldPath, path::DataAlias};
+//! # use tributary_core::{Secret, config::*};
+//! # let mut settings = SourceEnvironment {
+//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None,
+//! #     identify: false, event_type_path: None, timestamp_path: None, mappings: vec![],
+//! #     dedup: DedupSettings { enabled: true, window: DEFAULT_DEDUP_WINDOW,
+//! #         key_path: FieldPath::compile("messageId", DataAlias::Literal).unwrap() },
+//! # };
+//! settings.event_type_path = Some(FieldPath::compile("body.event_type", DataAlias::Literal).unwrap());
+//! settings.dedup.key_path = FieldPath::compile("body.id", DataAlias::Literal).unwrap();
+//!
+//! let body = br#"{"id":"evt_9","event_type":"task.assigned","data":{"task_id":"t1"}}"#;
+//! let req = RawRequest::new("tasks", "production", body.to_vec(), Utc::now());
+//! let parsed = HttpAdapter::new().parse(&req, &settings)?;
+//! let event = parsed.items[0].as_ref().unwrap();
+//! assert_eq!(event.event, "task.assigned");
+//! assert_eq!(event.message_id.as_deref(), Some("evt_9"));
+//! assert_eq!(event.data["data"]["task_id"], "t1");
+//! # Ok::<(), tributary_adapter::AdapterError>(())
+//! ```
+
+use serde_json::{Map, Value};
+use tributary_adapter::{
+    AdapterError, ItemError, Note, Parsed, RawRequest, decode_body, parse_json,
+    timestamp_from_json, verify,
+};
+use tributary_core::{
+    FieldPath,
+    config::SourceEnvironment,
+    dedup::{json_type, validate_key},
+    event::{Event, EventKind, Headers},
+    path::{DataAlias, PathInput},
+};
+
+/// The default event-type path of the custom source.
+pub const DEFAULT_EVENT_TYPE_PATH: &str = "body.type";
+
+/// A top-level array holds at most this many events.
+pub const MAX_BATCH_ITEMS: usize = 4_000;
+
+/// The adapter for the `http` kind.
+#[derive(Clone, Debug)]
+pub struct HttpAdapter {
+    default_type_path: FieldPath,
+}
+
+impl Default for HttpAdapter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpAdapter {
+    /// The adapter, with `body.type` compiled once as the default type path.
+    pub fn new() -> Self {
+        let default_type_path = FieldPath::compile(DEFAULT_EVENT_TYPE_PATH, DataAlias::Literal)
+            .unwrap_or_else(|_| unreachable!("the default path is a valid dot path"));
+        Self { default_type_path }
+    }
+
+    /// Verifies and normalizes one request.
+    pub fn parse(
+        &self,
+        req: &RawRequest,
+        settings: &SourceEnvironment,
+    ) -> Result<Parsed, AdapterError> {
+        let body = decode_body(req)?;
+        let verification = verify::enforce(settings.verification.as_ref(), req, &body)?;
+        let value = parse_json(&body)?;
+        drop(body);
+        let (items, single) = match value {
+            Value::Object(map) => (vec![(String::new(), Value::Object(map))], true),
+            Value::Array(items) => {
+                if items.len() > MAX_BATCH_ITEMS {
+                    return Err(AdapterError::TooLarge {
+                        code: "batch_too_large",
+                        message: format!(
+                            "the array holds {} events; at most {MAX_BATCH_ITEMS} are accepted",
+                            items.len()
+                        ),
+                    });
+                }
+                let items = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("/{i}"), v))
+                    .collect();
+                (items, false)
+            }
+            other => {
+                return Err(AdapterError::schema(
+                    "not_an_object",
+                    "",
+                    format!("the body must be a JSON object, not {}", json_type(&other)),
+                ));
+            }
+        };
+        let signature_header = settings
+            .verification
+            .as_ref()
+            .and_then(|v| v.scheme.secret_header());
+        let headers = req.stored_headers(signature_header.as_slice());
+        let mut notes = Vec::new();
+        let items = items
+            .into_iter()
+            .enumerate()
+            .map(|(index, (pointer, item))| match item {
+                Value::Object(map) => {
+                    Ok(self.normalize(req, settings, &headers, index, &pointer, map, &mut notes))
+                }
+                other => Err(ItemError::new(
+                    index,
+                    "not_an_object",
+                    pointer,
+                    format!("each event must be an object, not {}", json_type(&other)),
+                )),
+            })
+            .collect::<Vec<_>>();
+        debug_assert!(!single || items.len() == 1);
+        Ok(Parsed {
+            items,
+            verification,
+            notes,
+            body_write_key: None,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn normalize(
+        &self,
+        req: &RawRequest,
+        settings: &SourceEnvironment,
+        headers: &Headers,
+        index: usize,
+        pointer: &str,
+        map: Map<String, Value>,
+        notes: &mut Vec<Note>,
+    ) -> Event {
+        let body = Value::Object(map);
+        let input = PathInput {
+            body: &body,
+            data: &body,
+            headers,
+        };
+        let mut note = |path: &FieldPath, message: String| {
+            notes.push(Note {
+                index,
+                field: pointer.to_owned(),
+                message: format!("`{}`: {message}", path.as_str()),
+            });
+        };
+        let type_path = settings
+            .event_type_path
+            .as_ref()
+            .unwrap_or(&self.default_type_path);
+        let event = match type_path.resolve(input).as_deref() {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+            Some(other) => {
+                note(
+                    type_path,
+                    format!(
+                        "the event type path found {}, not a string; the event has no type",
+                        json_type(other)
+                    ),
+                );
+                String::new()
+            }
+            None => {
+                note(
+                    type_path,
+                    "the event type path found nothing; the event has no type".to_owned(),
+                );
+                String::new()
+            }
+        };
+        let timestamp = match &settings.timestamp_path {
+            None => req.received_at,
+            Some(path) => match path.resolve(input) {
+                None => req.received_at,
+                Some(v) => timestamp_from_json(&v, true).unwrap_or_else(|| {
+                    note(
+                        path,
+                        "not an ISO-8601 time or Unix epoch; the receipt time is used".to_owned(),
+                    );
+                    req.received_at
+                }),
+            },
+        };
+        let message_id = settings
+            .dedup
+            .key_path
+            .resolve(input)
+            .and_then(|v| validate_key(&v).ok().map(str::to_owned));
+        Event {
+            id: req.next_id(),
+            environment: req.environment.clone(),
+            source: req.source.clone(),
+            kind: EventKind::Webhook,
+            event,
+            user_id: None,
+            anonymous_id: None,
+            data: body.clone(),
+            timestamp,
+            received_at: req.received_at,
+            message_id,
+            raw: body,
+            headers: headers.clone(),
+        }
+    }
+}
