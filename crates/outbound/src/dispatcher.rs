@@ -358,23 +358,31 @@ impl RouteSender {
                         shared.pauses.pause(&key, Instant::now() + wait);
                     }
                     SendOutcome::Split { status, detail } => {
-                        let (valid, invalid): (Vec<_>, Vec<_>) = batch
-                            .drain(..)
-                            .partition(|e| validate_json(&e.payload).is_ok());
-                        for entry in invalid {
-                            let reason = match validate_json(&entry.payload) {
-                                Err(e) => format!("invalid: {e}"),
-                                Ok(()) => unreachable!("partitioned as invalid"),
-                            };
-                            self.bury(vec![entry], &reason, Some(status)).await;
+                        let mut valid = Vec::with_capacity(batch.len());
+                        let mut found_invalid = false;
+                        for entry in batch.drain(..) {
+                            match validate_json(&entry.payload) {
+                                Ok(()) => valid.push(entry),
+                                Err(e) => {
+                                    found_invalid = true;
+                                    let reason = format!("invalid: {e}");
+                                    self.bury(vec![entry], &reason, Some(status)).await;
+                                }
+                            }
                         }
                         batch = valid;
-                        if batch.len() > 1 {
+                        if found_invalid {
+                            // The invalid ones may have been the whole
+                            // problem: send the rest again as it is.
+                            if !batch.is_empty() {
+                                work.push(batch);
+                            }
+                        } else if batch.len() > 1 {
                             warn!(environment = %env, status, events = batch.len(), "Batch refused; splitting it.");
                             let second = batch.split_off(batch.len() / 2);
                             work.push(second);
                             work.push(batch);
-                        } else if !batch.is_empty() {
+                        } else {
                             let reason = format!("refused by Segment with {status}: {detail}");
                             self.bury(batch, &reason, Some(status)).await;
                         }
