@@ -38,6 +38,8 @@ mod body;
 mod error;
 mod parsed;
 mod request;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timestamp;
 pub mod verify;
 
