@@ -62,7 +62,7 @@ properties = "properties.summary"
 
 /// A ~2 KB Segment track event.
 fn bench_event() -> Event {
-    let products: Vec<Value> = (0..8)
+    let products: Vec<Value> = (0..12)
         .map(|i| {
             json!({"product_id": format!("sku-{i:04}"), "name": format!("Product number {i}"),
                    "price": 19.99 + f64::from(i), "quantity": i + 1, "category": "Outdoor gear"})
@@ -81,7 +81,7 @@ fn bench_event() -> Event {
             "currency": "EUR",
             "buyer": {"id": "usr_7Qk2", "email": "mina@example.org", "name": "Mina Okafor"},
             "seller": {"id": "seller_1"},
-            "summary": {"status": "paid", "items": 8},
+            "summary": {"status": "paid", "items": 12},
             "products": products,
         },
         "context": {
@@ -149,7 +149,8 @@ fn resolve_dot_path(bencher: divan::Bencher, path: &str) {
 #[divan::bench]
 fn resolve_jsonpath_compiled_once(bencher: divan::Bencher) {
     let event = bench_event();
-    let path = FieldPath::compile("$.properties.products[*].product_id", DataAlias::EventData).unwrap();
+    let path =
+        FieldPath::compile("$.properties.products[*].product_id", DataAlias::EventData).unwrap();
     let input = PathInput::of(&event);
     bencher.bench_local(|| black_box(&path).resolve(black_box(input)).is_some());
 }
@@ -160,10 +161,13 @@ fn resolve_jsonpath_parsed_each_time(bencher: divan::Bencher) {
     let event = bench_event();
     let input = PathInput::of(&event);
     bencher.bench_local(|| {
-        FieldPath::compile(black_box("$.properties.products[*].product_id"), DataAlias::EventData)
-            .unwrap()
-            .resolve(black_box(input))
-            .is_some()
+        FieldPath::compile(
+            black_box("$.properties.products[*].product_id"),
+            DataAlias::EventData,
+        )
+        .unwrap()
+        .resolve(black_box(input))
+        .is_some()
     });
 }
 

@@ -103,7 +103,8 @@ fn mapping_defaults_and_literal_keys() {
 
 #[test]
 fn derived_mapping_ids_are_unique() {
-    let m = "[[sources.environments.development.mappings]]\nevent = \"A\"\naction = \"delete_user\"\n";
+    let m =
+        "[[sources.environments.development.mappings]]\nevent = \"A\"\naction = \"delete_user\"\n";
     let config = load(&one_source("segment", &format!("{m}{m}"))).unwrap();
     let ids: Vec<_> = config.sources[0].environments["development"]
         .mappings
@@ -286,8 +287,16 @@ fn verification_schemes_parse_with_defaults() {
         "[sources.environments.development.verification]\nscheme = \"hmac-sha256\"\nsecret = \"x\"\ntolerance = \"5m\"\n",
     ));
     let messages: Vec<_> = errs.iter().map(|e| e.message.as_str()).collect();
-    assert!(messages.iter().any(|m| m.contains("`tolerance` does not apply")));
-    assert!(messages.iter().any(|m| m.contains("required for this scheme")));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`tolerance` does not apply"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("required for this scheme"))
+    );
 }
 
 #[test]
@@ -301,10 +310,19 @@ fn syntax_errors_name_the_line() {
 fn sinks_and_store_are_validated() {
     let errs = errors("[store]\nbackend = \"postgres\"\n[environments.a]\nsink = \"knock\"\n");
     let messages: Vec<_> = errs.iter().map(|e| e.message.as_str()).collect();
-    assert!(messages.iter().any(|m| m.contains("needs `url`")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("needs settings")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains("needs `url`")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("needs settings")),
+        "{messages:?}"
+    );
     let ok = load("[environments.a.sink]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"whsec_abc\"\n").unwrap();
-    assert!(matches!(ok.environments["a"].sink, SinkConfig::Webhook { .. }));
+    assert!(matches!(
+        ok.environments["a"].sink,
+        SinkConfig::Webhook { .. }
+    ));
 }
 
 #[test]

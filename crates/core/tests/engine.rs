@@ -5,13 +5,14 @@ use std::time::Duration;
 use chrono::DateTime;
 use serde_json::{Value, json};
 use tributary_core::{
-    ActionType, MappingEngine, Overrides,
+    ActionType, FieldPath, MappingEngine, Overrides,
     config::{self, Config, DedupSettings},
     dedup::{self, DedupDecision, InvalidKey},
     event::{Event, EventId, EventKind},
     path::DataAlias,
-    plan::{ActionPayload, ActionPlan, PlanError, PlanOrigin, PlanOutcome, RecipientRef, SkipReason},
-    FieldPath,
+    plan::{
+        ActionPayload, ActionPlan, PlanError, PlanOrigin, PlanOutcome, RecipientRef, SkipReason,
+    },
 };
 
 const TOKEN: &str = "tok_engine_0123456789abcdef";
@@ -109,7 +110,10 @@ fn recipient_type_mismatches_name_the_field() {
         (json!(true), "recipients"),
         (json!([["nested"]]), "recipients"),
         (json!([{"name": "no id"}]), "recipients.id"),
-        (json!([{"id": "x", "collection": 5}]), "recipients.collection"),
+        (
+            json!([{"id": "x", "collection": 5}]),
+            "recipients.collection",
+        ),
     ] {
         let p = plans(&c, &track("E", json!({"properties": {"to": value}})));
         match skip_error(&p[0]) {
@@ -121,7 +125,10 @@ fn recipient_type_mismatches_name_the_field() {
         }
     }
     let empty = plans(&c, &track("E", json!({"properties": {"to": []}})));
-    assert!(matches!(skip_error(&empty[0]), PlanError::MissingField { .. }));
+    assert!(matches!(
+        skip_error(&empty[0]),
+        PlanError::MissingField { .. }
+    ));
 }
 
 #[test]
@@ -152,7 +159,10 @@ fn inline_users_are_identified_before_the_trigger() {
         ),
     );
     let actions: Vec<_> = p.iter().map(|p| p.action).collect();
-    assert_eq!(actions, [ActionType::IdentifyUser, ActionType::TriggerWorkflow]);
+    assert_eq!(
+        actions,
+        [ActionType::IdentifyUser, ActionType::TriggerWorkflow]
+    );
     assert_eq!(
         p[0].origin,
         PlanOrigin::Inline {
@@ -169,7 +179,10 @@ fn overrides_win_over_the_file_and_are_per_environment() {
     let e = track("E", json!({"properties": {"to": "u1"}}));
     let mut o = Overrides::none();
     o.set("src", "production", "t", false);
-    assert!(engine.plan(&e, &o)[0].is_planned(), "other environment's toggle");
+    assert!(
+        engine.plan(&e, &o)[0].is_planned(),
+        "other environment's toggle"
+    );
     o.set("src", "development", "t", false);
     assert_eq!(
         engine.plan(&e, &o)[0].outcome,
@@ -186,7 +199,10 @@ fn overrides_win_over_the_file_and_are_per_environment() {
 #[test]
 fn no_matching_mapping_means_no_plans() {
     let c = config("segment", TRIGGER);
-    assert!(plans(&c, &track("e", json!({}))).is_empty(), "matching is case-sensitive");
+    assert!(
+        plans(&c, &track("e", json!({}))).is_empty(),
+        "matching is case-sensitive"
+    );
     assert!(plans(&c, &track("Other", json!({}))).is_empty());
     let mut unknown = track("E", json!({"properties": {"to": "u"}}));
     unknown.environment = "production".into();
@@ -243,9 +259,14 @@ fn audiences_take_users_only() {
     );
     let p = plans(
         &c,
-        &track("E", json!({"properties": {"m": [{"id": "o", "collection": "c"}]}})),
+        &track(
+            "E",
+            json!({"properties": {"m": [{"id": "o", "collection": "c"}]}}),
+        ),
     );
-    assert!(matches!(skip_error(&p[0]), PlanError::TypeMismatch { field, .. } if field == "members"));
+    assert!(
+        matches!(skip_error(&p[0]), PlanError::TypeMismatch { field, .. } if field == "members")
+    );
 }
 
 #[test]
@@ -259,7 +280,9 @@ fn cancel_without_recipients_cancels_for_all() {
         other => panic!("{other:?}"),
     }
     let missing_key = plans(&c, &track("E", json!({"properties": {}})));
-    assert!(matches!(skip_error(&missing_key[0]), PlanError::MissingField { field, .. } if field == "cancellation_key"));
+    assert!(
+        matches!(skip_error(&missing_key[0]), PlanError::MissingField { field, .. } if field == "cancellation_key")
+    );
 }
 
 #[test]
@@ -268,7 +291,12 @@ fn workflow_key_can_come_from_the_event() {
         "segment",
         "[[sources.environments.development.mappings]]\nevent = \"E\"\naction = \"trigger_workflow\"\nworkflow = { path = \"properties.wf\" }\n",
     );
-    match plans(&c, &track("E", json!({"userId": "u", "properties": {"wf": "dyn"}})))[0].payload() {
+    match plans(
+        &c,
+        &track("E", json!({"userId": "u", "properties": {"wf": "dyn"}})),
+    )[0]
+    .payload()
+    {
         Some(ActionPayload::TriggerWorkflow { workflow, .. }) => assert_eq!(workflow, "dyn"),
         other => panic!("{other:?}"),
     }
@@ -314,7 +342,12 @@ fn invalid_keys_are_dropped_and_the_event_runs() {
     let long_ascii = "k".repeat(256);
     let long_unicode = "é".repeat(255); // 510 bytes, 255 characters: valid.
     let cases = [
-        (json!(42), Some(InvalidKey::NotAString { found: "number".into() })),
+        (
+            json!(42),
+            Some(InvalidKey::NotAString {
+                found: "number".into(),
+            }),
+        ),
         (json!(""), Some(InvalidKey::Empty)),
         (json!(long_ascii), Some(InvalidKey::TooLong { chars: 256 })),
         (json!("k".repeat(255)), None),

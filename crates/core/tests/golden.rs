@@ -59,8 +59,7 @@ pub fn event_from(spec: &Value) -> Event {
         received_at: at,
         message_id: None,
         raw,
-        headers: serde_json::from_value(spec.get("headers").cloned().unwrap_or(json!({})))
-            .unwrap(),
+        headers: serde_json::from_value(spec.get("headers").cloned().unwrap_or(json!({}))).unwrap(),
     }
 }
 
@@ -105,7 +104,11 @@ fn golden_cases() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 10, "expected the golden cases in {}", root.display());
+    assert!(
+        cases.len() >= 10,
+        "expected the golden cases in {}",
+        root.display()
+    );
     let failures: Vec<_> = cases.iter().filter_map(|c| run_case(c).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

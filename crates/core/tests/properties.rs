@@ -19,19 +19,30 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         "[a-z0-9 ]{0,8}".prop_map(Value::String),
-        prop_oneof!["u1", "u2", "acme", "projects", ""].prop_map(|s| Value::String(s.to_owned())),
+        prop_oneof!["u1", "u2", "acme", "projects", ""].prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::btree_map(
-                prop_oneof!["id", "collection", "name", "email", "a", "list", "obj", "x", "0"],
+                prop_oneof![
+                    "id",
+                    "collection",
+                    "name",
+                    "email",
+                    "a",
+                    "list",
+                    "obj",
+                    "x",
+                    "0"
+                ],
                 inner,
                 0..6
             )
-            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -108,11 +119,14 @@ fn render(kind: &str, mappings: &[MappingSpec]) -> String {
         let required: &[(&str, bool)] = match m.action {
             ActionType::TriggerWorkflow => &[("workflow", true)],
             ActionType::CancelWorkflow => &[("workflow", true), ("cancellation_key", false)],
-            ActionType::SetObject | ActionType::DeleteObject | ActionType::Unsubscribe | ActionType::Subscribe => {
-                &[("collection", true), ("object_id", false)]
-            }
+            ActionType::SetObject
+            | ActionType::DeleteObject
+            | ActionType::Unsubscribe
+            | ActionType::Subscribe => &[("collection", true), ("object_id", false)],
             ActionType::SetTenant | ActionType::DeleteTenant => &[("tenant_id", false)],
-            ActionType::AddAudienceMember | ActionType::RemoveAudienceMember => &[("audience", true)],
+            ActionType::AddAudienceMember | ActionType::RemoveAudienceMember => {
+                &[("audience", true)]
+            }
             ActionType::IdentifyUser | ActionType::DeleteUser => &[],
         };
         for (name, literal) in required {
@@ -150,11 +164,18 @@ fn event_from(kind: EventKind, name: &str, raw: Value, headers: Headers) -> Even
 
 fn arb_raw() -> impl Strategy<Value = Value> {
     prop::collection::btree_map(
-        prop_oneof!["userId", "properties", "traits", "context", "x", "messageId"],
+        prop_oneof![
+            "userId",
+            "properties",
+            "traits",
+            "context",
+            "x",
+            "messageId"
+        ],
         arb_json(),
         0..6,
     )
-    .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map<_, _>>()))
+    .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>()))
 }
 
 proptest! {
@@ -272,6 +293,9 @@ fn the_generated_config_shape_is_valid() {
         required_paths: vec![],
     };
     let config = config::load("p.toml", &render("segment", &[spec]), &|_| None).unwrap();
-    assert_eq!(config.sources[0].environments["development"].mappings.len(), 1);
+    assert_eq!(
+        config.sources[0].environments["development"].mappings.len(),
+        1
+    );
     let _ = json!(null);
 }

@@ -598,7 +598,7 @@ impl<'a> Cx<'a> {
                 }
             },
             None => {
-                self.error(span.clone(), format!("{field}.kind"), "is required");
+                self.error(span, format!("{field}.kind"), "is required");
                 None
             }
         };
@@ -663,7 +663,7 @@ impl<'a> Cx<'a> {
             }),
             None => {
                 self.error(
-                    span.clone(),
+                    span,
                     format!("{field}.token"),
                     "is required: the secret part of this source environment's receive URL",
                 );
@@ -760,17 +760,17 @@ impl<'a> Cx<'a> {
             ("tolerance", raw.tolerance.as_ref().map(|h| h.span())),
         ];
         for (name, at) in present {
-            if let Some(at) = at {
-                if !allowed.contains(&name) {
-                    self.error(
-                        at,
-                        format!("{field}.{name}"),
-                        format!(
-                            "`{name}` does not apply to the `{}` scheme",
-                            scheme.get_ref()
-                        ),
-                    );
-                }
+            if let Some(at) = at
+                && !allowed.contains(&name)
+            {
+                self.error(
+                    at,
+                    format!("{field}.{name}"),
+                    format!(
+                        "`{name}` does not apply to the `{}` scheme",
+                        scheme.get_ref()
+                    ),
+                );
             }
         }
         let secret = match &raw.secret {
@@ -1029,11 +1029,11 @@ impl<'a> Cx<'a> {
                 }
             }
         }
-        if let Some(fields) = &raw.data_fields {
-            if spec.iter().any(|(n, _)| *n == "data_fields") {
-                params.data_fields =
-                    self.data_fields(fields, &format!("{field}.data_fields"), alias)?;
-            }
+        if let Some(fields) = &raw.data_fields
+            && spec.iter().any(|(n, _)| *n == "data_fields")
+        {
+            params.data_fields =
+                self.data_fields(fields, &format!("{field}.data_fields"), alias)?;
         }
         if !ok {
             return None;
