@@ -141,7 +141,7 @@ fn normalize(
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
         Some(v @ (Value::String(_) | Value::Number(_))) => coerce_id(v),
-        Some(other) => return Err(wrong_type("userId", "a string", other)),
+        Some(other) => return Err(wrong_type("userId", "a string or a number", other)),
     };
     let anonymous_id = match map.get("anonymousId") {
         Some(v @ (Value::String(_) | Value::Number(_))) => coerce_id(v).filter(|s| !s.is_empty()),
