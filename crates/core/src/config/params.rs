@@ -109,3 +109,48 @@ pub(crate) fn spec(action: ActionType) -> Vec<(&'static str, Need)> {
     }
     params
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/mapping.md lists each action's parameters; keep it true.
+    #[test]
+    fn docs_table_matches_the_spec() {
+        let doc = include_str!("../../../../docs/mapping.md");
+        for action in ActionType::ALL {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", action.as_str())))
+                .unwrap_or_else(|| panic!("docs/mapping.md has no row for {action}"));
+            let params_column = row.split('|').nth(2).unwrap();
+            // Defaults sit in parentheses; drop them before collecting names.
+            let mut depth = 0;
+            let stripped: String = params_column
+                .chars()
+                .filter(|c| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => {
+                            depth -= 1;
+                            return false;
+                        }
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .collect();
+            let documented: Vec<&str> = stripped.split('`').skip(1).step_by(2).collect();
+            let spec: Vec<&str> = spec(action).iter().map(|(n, _)| *n).collect();
+            let mut a = documented.clone();
+            let mut b = spec.clone();
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b, "{action}: docs say {documented:?}, code says {spec:?}");
+            for (name, need) in super::spec(action) {
+                let starred = stripped.contains(&format!("`{name}`*"));
+                assert_eq!(starred, need == Need::Required, "{action}.{name} required-ness");
+            }
+        }
+    }
+}
