@@ -1,0 +1,3 @@
+//! Append and claim throughput (placeholder until the benchmark lands).
+
+fn main() {}

@@ -1,0 +1,217 @@
+//! The store's one error type.
+
+/// Everything the store can fail with. The service maps [`StoreError::Overloaded`]
+/// to 429 and the fault variants ([`StoreError::is_unavailable`]) to 503.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The commit queue is full: shed load and ask the sender to retry.
+    #[error("the store's commit queue is full")]
+    Overloaded,
+    /// The disk (or the database server's disk) is full.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    /// Another process holds a lock on the database for too long.
+    #[error("the database is locked: {0}")]
+    Locked(String),
+    /// The database file is corrupt or not a database.
+    #[error("the database is corrupt: {0}")]
+    Corrupt(String),
+    /// The database cannot be reached (lost PostgreSQL connection, pool timeout,
+    /// unopenable file). PostgreSQL connections are re-established by the pool.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Concurrent transactions conflicted (deadlock, serialization failure)
+    /// and retries did not resolve it; the request may be retried.
+    #[error("concurrent writes conflicted: {0}")]
+    Conflict(String),
+    /// The store was shut down or its writer stopped.
+    #[error("the store is closed")]
+    Closed,
+    /// A schema migration failed.
+    #[error("migration {version} ({name}) failed: {reason}")]
+    Migration {
+        /// The migration's version.
+        version: u32,
+        /// The migration's name.
+        name: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The database was written by a newer Tributary than this one.
+    #[error("the database schema is at version {found}; this build knows up to {known}")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: u32,
+        /// Latest version this build knows.
+        known: u32,
+    },
+    /// A referenced row does not exist.
+    #[error("{what} `{id}` not found")]
+    NotFound {
+        /// What was looked up (`action`, `audience`, ...).
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The action's lease expired and another worker (or none) holds it now.
+    #[error("action `{action_id}` is not leased by `{owner}` any more")]
+    LeaseLost {
+        /// The action.
+        action_id: String,
+        /// The caller that thought it held the lease.
+        owner: String,
+    },
+    /// An argument the caller passed is unusable.
+    #[error("invalid `{field}`: {problem}")]
+    InvalidInput {
+        /// The argument.
+        field: &'static str,
+        /// The problem.
+        problem: String,
+    },
+    /// A stored value could not be decoded (written by something else, or a bug).
+    #[error("stored data in `{field}` is unreadable: {problem}")]
+    Decode {
+        /// Table and column.
+        field: &'static str,
+        /// The problem.
+        problem: String,
+    },
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// True for faults the service answers with 503: the request may succeed
+    /// later, nothing was stored.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::DiskFull(_)
+                | Self::Locked(_)
+                | Self::Corrupt(_)
+                | Self::Unavailable(_)
+                | Self::Closed
+                | Self::Conflict(_)
+                | Self::Database(_)
+        )
+    }
+
+    /// A copy for every caller of a failed group commit (the error is not `Clone`
+    /// because the drivers' errors are not).
+    pub(crate) fn replicate(&self) -> Self {
+        match self {
+            Self::Overloaded => Self::Overloaded,
+            Self::DiskFull(s) => Self::DiskFull(s.clone()),
+            Self::Locked(s) => Self::Locked(s.clone()),
+            Self::Corrupt(s) => Self::Corrupt(s.clone()),
+            Self::Unavailable(s) => Self::Unavailable(s.clone()),
+            Self::Closed => Self::Closed,
+            Self::Conflict(s) => Self::Conflict(s.clone()),
+            Self::Migration {
+                version,
+                name,
+                reason,
+            } => Self::Migration {
+                version: *version,
+                name,
+                reason: reason.clone(),
+            },
+            Self::SchemaTooNew { found, known } => Self::SchemaTooNew {
+                found: *found,
+                known: *known,
+            },
+            Self::NotFound { what, id } => Self::NotFound {
+                what,
+                id: id.clone(),
+            },
+            Self::LeaseLost { action_id, owner } => Self::LeaseLost {
+                action_id: action_id.clone(),
+                owner: owner.clone(),
+            },
+            Self::InvalidInput { field, problem } => Self::InvalidInput {
+                field,
+                problem: problem.clone(),
+            },
+            Self::Decode { field, problem } => Self::Decode {
+                field,
+                problem: problem.clone(),
+            },
+            Self::Database(s) => Self::Database(s.clone()),
+        }
+    }
+
+    pub(crate) fn decode(field: &'static str, problem: impl ToString) -> Self {
+        Self::Decode {
+            field,
+            problem: problem.to_string(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Self::DiskFull(e.to_string()),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                Self::Locked(e.to_string())
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                Self::Corrupt(e.to_string())
+            }
+            Some(
+                ErrorCode::CannotOpen
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::ReadOnly
+                | ErrorCode::PermissionDenied,
+            ) => Self::Unavailable(e.to_string()),
+            _ => Self::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        if e.is_closed() {
+            return Self::Unavailable(e.to_string());
+        }
+        match e.code() {
+            Some(c) if *c == SqlState::DISK_FULL => Self::DiskFull(e.to_string()),
+            Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
+                Self::Corrupt(e.to_string())
+            }
+            Some(c)
+                if *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || *c == SqlState::CONNECTION_FAILURE
+                    || *c == SqlState::TOO_MANY_CONNECTIONS =>
+            {
+                Self::Unavailable(e.to_string())
+            }
+            Some(c)
+                if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                Self::Conflict(e.to_string())
+            }
+            Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => Self::Locked(e.to_string()),
+            // No SQLSTATE: an I/O or protocol error on the connection.
+            None => Self::Unavailable(e.to_string()),
+            Some(_) => Self::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The `local` sink's semantics, shared by both backends: which records a
+//! payload reads, and what it writes given what it read.
+//!
+//! Attribute maps merge as the product's API does: keys present replace,
+//! `null` removes the key, absent keys stay.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
+
+use crate::{LocalKind, StoreError};
+
+/// A local record's key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LocalKey {
+    pub(crate) kind: LocalKind,
+    pub(crate) scope: String,
+    pub(crate) id: String,
+}
+
+impl LocalKey {
+    fn new(kind: LocalKind, scope: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            kind,
+            scope: scope.into(),
+            id: id.into(),
+        }
+    }
+}
+
+/// What a payload needs to read before it can write.
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    pub(crate) records: Vec<LocalKey>,
+    pub(crate) scopes: Vec<(LocalKind, String)>,
+}
+
+/// What was read.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    pub(crate) records: HashMap<LocalKey, Value>,
+    pub(crate) scopes: HashMap<(LocalKind, String), Vec<(String, Value)>>,
+}
+
+/// One write.
+#[derive(Debug, PartialEq)]
+pub(crate) enum LocalWrite {
+    Put(LocalKey, Value),
+    Delete(LocalKey),
+}
+
+pub(crate) fn reads(payload: &ActionPayload) -> Reads {
+    let mut r = Reads::default();
+    match payload {
+        ActionPayload::IdentifyUser { user_id, .. } => {
+            r.records.push(LocalKey::new(LocalKind::User, "", user_id));
+        }
+        ActionPayload::SetObject { collection, id, .. } => {
+            r.records
+                .push(LocalKey::new(LocalKind::Object, collection, id));
+        }
+        ActionPayload::SetTenant { id, .. } => {
+            r.records.push(LocalKey::new(LocalKind::Tenant, "", id));
+        }
+        ActionPayload::AddAudienceMember { audience, .. } => {
+            r.records
+                .push(LocalKey::new(LocalKind::Audience, "", audience));
+        }
+        ActionPayload::CancelWorkflow { workflow, .. } => {
+            r.scopes.push((LocalKind::WorkflowRun, workflow.clone()));
+        }
+        ActionPayload::DeleteUser { .. }
+        | ActionPayload::DeleteObject { .. }
+        | ActionPayload::DeleteTenant { .. }
+        | ActionPayload::Subscribe { .. }
+        | ActionPayload::Unsubscribe { .. }
+        | ActionPayload::RemoveAudienceMember { .. }
+        | ActionPayload::TriggerWorkflow { .. } => {}
+    }
+    r
+}
+
+/// Merges `patch` into `target`: present keys replace, `null` removes.
+pub(crate) fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        if v.is_null() {
+            target.remove(k);
+        } else {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn merged(loaded: &Loaded, key: &LocalKey, patch: &Map<String, Value>) -> Value {
+    let mut current = match loaded.records.get(key) {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    merge(&mut current, patch);
+    Value::Object(current)
+}
+
+fn recipient_id(r: &RecipientRef) -> String {
+    match r {
+        RecipientRef::User(id) => id.clone(),
+        RecipientRef::Object { id, collection } => format!("{collection}/{id}"),
+    }
+}
+
+fn member_id(m: &AudienceMember) -> String {
+    match &m.tenant {
+        Some(t) => format!("{}@{t}", m.user_id),
+        None => m.user_id.clone(),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// The writes `payload` (action `action_id`) makes, given what it read.
+pub(crate) fn writes(
+    action_id: &str,
+    payload: &ActionPayload,
+    loaded: &Loaded,
+) -> Result<Vec<LocalWrite>, StoreError> {
+    let mut w = Vec::new();
+    match payload {
+        ActionPayload::IdentifyUser {
+            user_id,
+            attributes,
+        } => {
+            let key = LocalKey::new(LocalKind::User, "", user_id);
+            let v = merged(loaded, &key, attributes);
+            w.push(LocalWrite::Put(key, v));
+        }
+        ActionPayload::DeleteUser { user_id } => {
+            w.push(LocalWrite::Delete(LocalKey::new(
+                LocalKind::User,
+                "",
+                user_id,
+            )));
+        }
+        ActionPayload::SetObject {
+            collection,
+            id,
+            attributes,
+        } => {
+            let key = LocalKey::new(LocalKind::Object, collection, id);
+            let v = merged(loaded, &key, attributes);
+            w.push(LocalWrite::Put(key, v));
+        }
+        ActionPayload::DeleteObject { collection, id } => {
+            w.push(LocalWrite::Delete(LocalKey::new(
+                LocalKind::Object,
+                collection,
+                id,
+            )));
+        }
+        ActionPayload::SetTenant { id, attributes } => {
+            let key = LocalKey::new(LocalKind::Tenant, "", id);
+            let v = merged(loaded, &key, attributes);
+            w.push(LocalWrite::Put(key, v));
+        }
+        ActionPayload::DeleteTenant { id } => {
+            w.push(LocalWrite::Delete(LocalKey::new(LocalKind::Tenant, "", id)));
+        }
+        ActionPayload::Subscribe {
+            collection,
+            object_id,
+            recipients,
+            properties,
+        } => {
+            let scope = format!("{collection}/{object_id}");
+            for r in recipients {
+                let data = json!({ "recipient": to_json(r), "properties": properties.clone().unwrap_or(Value::Null) });
+                w.push(LocalWrite::Put(
+                    LocalKey::new(LocalKind::Subscription, scope.clone(), recipient_id(r)),
+                    data,
+                ));
+            }
+        }
+        ActionPayload::Unsubscribe {
+            collection,
+            object_id,
+            recipients,
+        } => {
+            let scope = format!("{collection}/{object_id}");
+            for r in recipients {
+                w.push(LocalWrite::Delete(LocalKey::new(
+                    LocalKind::Subscription,
+                    scope.clone(),
+                    recipient_id(r),
+                )));
+            }
+        }
+        ActionPayload::AddAudienceMember {
+            audience,
+            members,
+            create_audience,
+        } => {
+            let key = LocalKey::new(LocalKind::Audience, "", audience);
+            if !loaded.records.contains_key(&key) {
+                if !create_audience {
+                    return Err(StoreError::NotFound {
+                        what: "audience",
+                        id: audience.clone(),
+                    });
+                }
+                w.push(LocalWrite::Put(key, json!({})));
+            }
+            for m in members {
+                w.push(LocalWrite::Put(
+                    LocalKey::new(LocalKind::AudienceMember, audience, member_id(m)),
+                    to_json(m),
+                ));
+            }
+        }
+        ActionPayload::RemoveAudienceMember { audience, members } => {
+            for m in members {
+                w.push(LocalWrite::Delete(LocalKey::new(
+                    LocalKind::AudienceMember,
+                    audience,
+                    member_id(m),
+                )));
+            }
+        }
+        ActionPayload::TriggerWorkflow {
+            workflow,
+            recipients,
+            actor,
+            tenant,
+            data,
+            cancellation_key,
+        } => {
+            let run = json!({
+                "status": "triggered",
+                "recipients": to_json(recipients),
+                "cancelled_recipients": [],
+                "actor": to_json(actor),
+                "tenant": tenant,
+                "data": data,
+                "cancellation_key": cancellation_key,
+            });
+            w.push(LocalWrite::Put(
+                LocalKey::new(LocalKind::WorkflowRun, workflow, action_id),
+                run,
+            ));
+        }
+        ActionPayload::CancelWorkflow {
+            workflow,
+            cancellation_key,
+            recipients,
+        } => {
+            let runs = loaded
+                .scopes
+                .get(&(LocalKind::WorkflowRun, workflow.clone()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for (id, run) in runs {
+                if let Some(updated) = cancel_run(run, cancellation_key, recipients.as_deref()) {
+                    w.push(LocalWrite::Put(
+                        LocalKey::new(LocalKind::WorkflowRun, workflow, id),
+                        updated,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// The run after a cancel, or `None` when the cancel does not touch it.
+fn cancel_run(run: &Value, key: &str, only: Option<&[RecipientRef]>) -> Option<Value> {
+    if run.get("status")?.as_str()? != "triggered" || run.get("cancellation_key")?.as_str()? != key
+    {
+        return None;
+    }
+    let mut run = run.clone();
+    let obj = run.as_object_mut()?;
+    let recipients: Vec<Value> = obj
+        .get("recipients")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let (cancelled, kept): (Vec<Value>, Vec<Value>) = match only {
+        None => (recipients, Vec::new()),
+        Some(only) => {
+            let only: Vec<Value> = only.iter().map(to_json).collect();
+            recipients.into_iter().partition(|r| only.contains(r))
+        }
+    };
+    if cancelled.is_empty() {
+        return None;
+    }
+    let mut all_cancelled: Vec<Value> = obj
+        .get("cancelled_recipients")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    all_cancelled.extend(cancelled);
+    if kept.is_empty() {
+        obj.insert("status".into(), json!("cancelled"));
+    }
+    obj.insert("recipients".into(), Value::Array(kept));
+    obj.insert("cancelled_recipients".into(), Value::Array(all_cancelled));
+    Some(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn merge_replaces_clears_and_keeps() {
+        let mut t = json!({"a": 1, "b": 2, "c": 3})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let p = json!({"a": 10, "b": null, "d": 4})
+            .as_object()
+            .cloned()
+            .unwrap();
+        merge(&mut t, &p);
+        assert_eq!(Value::Object(t), json!({"a": 10, "c": 3, "d": 4}));
+    }
+
+    #[test]
+    fn cancel_with_recipients_keeps_the_others() {
+        let run = json!({"status": "triggered", "cancellation_key": "k", "recipients": ["u1", "u2"], "cancelled_recipients": []});
+        let only = [RecipientRef::User("u1".into())];
+        let after = cancel_run(&run, "k", Some(&only)).unwrap();
+        assert_eq!(after["recipients"], json!(["u2"]));
+        assert_eq!(after["status"], "triggered");
+        let all = cancel_run(&after, "k", None).unwrap();
+        assert_eq!(all["status"], "cancelled");
+        assert_eq!(all["cancelled_recipients"], json!(["u1", "u2"]));
+        assert!(cancel_run(&run, "other", None).is_none());
+    }
+}

@@ -1,0 +1,42 @@
+//! Versioned schema migrations, applied at open.
+//!
+//! Each migration is a pair of SQL files (one per backend) embedded in the
+//! binary. `schema_migrations` records what was applied; opening an older
+//! database applies the missing versions in order, each in its own
+//! transaction; a database newer than this build is refused.
+
+/// One migration.
+pub(crate) struct Migration {
+    pub(crate) version: u32,
+    pub(crate) name: &'static str,
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
+}
+
+/// Every migration, oldest first. Never edit a released one: add a new version.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event_log",
+        sqlite: include_str!("../migrations/sqlite/V1__event_log.sql"),
+        postgres: include_str!("../migrations/postgres/V1__event_log.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "operator_state",
+        sqlite: include_str!("../migrations/sqlite/V2__operator_state.sql"),
+        postgres: include_str!("../migrations/postgres/V2__operator_state.sql"),
+    },
+];
+
+/// The latest version this build knows.
+pub(crate) fn latest() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The table that records applied migrations (same SQL on both backends).
+pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";

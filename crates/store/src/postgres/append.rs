@@ -1,0 +1,400 @@
+//! PostgreSQL group commit for appends.
+//!
+//! Appends queue on a bounded channel; a few committer tasks each take what
+//! is waiting and write it in one transaction with one statement per table
+//! (`INSERT ... SELECT FROM unnest(arrays)`), so a group of hundreds of events
+//! costs a handful of round trips and one WAL flush.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::Transaction;
+use tracing::{error, warn};
+
+use crate::{
+    ActionId, ActionStatus, AppendItem, AppendOutcome, EventStatus, StoreError,
+    dedup::{self, ExistingKey, Verdict},
+    model::ms,
+    rows::{self, EventRow},
+    stats::BatchStats,
+};
+
+pub(super) struct AppendJob {
+    pub(super) items: Vec<AppendItem>,
+    pub(super) reply: oneshot::Sender<Result<Vec<AppendOutcome>, StoreError>>,
+}
+
+pub(super) type Queue = std::sync::Arc<Mutex<mpsc::Receiver<AppendJob>>>;
+
+/// One committer: takes a group from the queue, commits it, answers, repeats.
+pub(super) async fn committer(pool: Pool, queue: Queue, max_batch: usize) {
+    loop {
+        let jobs = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut n = first.items.len();
+            let mut jobs = vec![first];
+            while n < max_batch {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.items.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let items: Vec<&AppendItem> = jobs.iter().flat_map(|j| j.items.iter()).collect();
+        let mut result = commit_with_retry(&pool, &items).await;
+        drop(items);
+        match &mut result {
+            Ok(outcomes) => {
+                let mut rest = std::mem::take(outcomes).into_iter();
+                for job in jobs {
+                    let mine: Vec<AppendOutcome> = rest.by_ref().take(job.items.len()).collect();
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                error!(error = %e, jobs = jobs.len(), "PostgreSQL group commit failed; nothing in it was stored.");
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.replicate()));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_with_retry(
+    pool: &Pool,
+    items: &[&AppendItem],
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut client = pool.get().await?;
+        let attempt = async {
+            let tx = client.transaction().await?;
+            let outcomes = commit_group(&tx, items).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(outcomes)
+        };
+        match attempt.await {
+            Err(StoreError::Conflict(_)) if tries < 4 => {
+                warn!(
+                    tries,
+                    "PostgreSQL group commit hit a deadlock or serialization failure; retrying."
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+enum Decision {
+    Accept,
+    Duplicate(String),
+}
+
+async fn commit_group(
+    tx: &Transaction<'_>,
+    items: &[&AppendItem],
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    let now = ms(Utc::now());
+    let mut decisions: Vec<Option<Decision>> = items.iter().map(|_| None).collect();
+
+    // 1. Dedup. The first item of a hash in this group is its leader; later
+    // ones repeat the leader. Leaders are written in hash order so concurrent
+    // groups (in this process or another) take row locks in the same order.
+    let mut leaders: HashMap<i64, usize> = HashMap::new();
+    let mut followers: Vec<(usize, usize)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(scope) = &item.dedup {
+            let h = dedup::scope_hash(scope);
+            match leaders.get(&h) {
+                Some(&leader) => followers.push((i, leader)),
+                None => {
+                    leaders.insert(h, i);
+                }
+            }
+        } else {
+            decisions[i] = Some(Decision::Accept);
+        }
+    }
+    let mut ordered: Vec<(i64, usize)> = leaders.iter().map(|(h, i)| (*h, *i)).collect();
+    ordered.sort_unstable();
+    if !ordered.is_empty() {
+        let hashes: Vec<i64> = ordered.iter().map(|(h, _)| *h).collect();
+        let ids: Vec<String> = ordered
+            .iter()
+            .map(|(_, i)| items[*i].event.id.to_string())
+            .collect();
+        let expires: Vec<i64> = ordered
+            .iter()
+            .map(|(_, i)| {
+                let it = items[*i];
+                dedup::expires_at(
+                    it.dedup.as_ref().expect("leaders have a scope"),
+                    ms(it.event.received_at),
+                )
+            })
+            .collect();
+        // ON CONFLICT DO NOTHING waits for a concurrent transaction inserting
+        // the same key and then reports the conflict: the unique index is what
+        // makes "accepted once" hold across processes.
+        let inserted: HashSet<i64> = tx
+            .query(
+                "INSERT INTO dedup (hash, event_id, expires_at) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+                 ON CONFLICT (hash) DO NOTHING RETURNING hash",
+                &[&hashes, &ids, &expires],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, i64>(0))
+            .collect();
+        let taken: Vec<i64> = hashes
+            .iter()
+            .copied()
+            .filter(|h| !inserted.contains(h))
+            .collect();
+        let mut existing: HashMap<i64, ExistingKey> = HashMap::new();
+        if !taken.is_empty() {
+            for r in tx
+                .query(
+                    "SELECT d.hash, d.event_id, d.expires_at, e.environment, e.source, e.event_type, e.message_id, \
+                       (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status <> 'skipped'), \
+                       (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status = 'failed') \
+                     FROM dedup d LEFT JOIN events e ON e.id = d.event_id \
+                     WHERE d.hash = ANY($1) ORDER BY d.hash FOR UPDATE OF d",
+                    &[&taken],
+                )
+                .await?
+            {
+                let env: Option<String> = r.get(3);
+                existing.insert(
+                    r.get(0),
+                    ExistingKey {
+                        event_id: r.get(1),
+                        expires_at_ms: r.get(2),
+                        scope: env.map(|env| {
+                            (
+                                env,
+                                r.get::<_, Option<String>>(4).unwrap_or_default(),
+                                r.get::<_, Option<String>>(5).unwrap_or_default(),
+                                r.get::<_, Option<String>>(6).unwrap_or_default(),
+                            )
+                        }),
+                        planned: r.get(7),
+                        failed: r.get(8),
+                    },
+                );
+            }
+        }
+        let (mut rh, mut ri, mut re) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, (h, i)) in ordered.iter().enumerate() {
+            if inserted.contains(h) {
+                decisions[*i] = Some(Decision::Accept);
+                continue;
+            }
+            let it = items[*i];
+            let scope = it.dedup.as_ref().expect("leaders have a scope");
+            // A row that vanished between the insert and the select (pruned) is re-taken.
+            let verdict = match existing.get(h) {
+                Some(found) => dedup::judge(scope, ms(it.event.received_at), Some(found)),
+                None => Verdict::Replace,
+            };
+            decisions[*i] = Some(match verdict {
+                Verdict::Duplicate(original) => Decision::Duplicate(original),
+                Verdict::Insert | Verdict::Replace => {
+                    rh.push(*h);
+                    ri.push(ids[k].clone());
+                    re.push(expires[k]);
+                    Decision::Accept
+                }
+                Verdict::Unchecked => {
+                    warn!(event_id = %it.event.id, "Dedup hash collision; the event runs without dedup.");
+                    Decision::Accept
+                }
+            });
+        }
+        if !rh.is_empty() {
+            tx.execute(
+                "INSERT INTO dedup (hash, event_id, expires_at) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+                 ON CONFLICT (hash) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at",
+                &[&rh, &ri, &re],
+            )
+            .await?;
+        }
+    }
+    for (i, leader) in followers {
+        let same = items[i]
+            .dedup
+            .as_ref()
+            .map(|d| (&d.key, &d.event_type, &d.source, &d.environment))
+            == items[leader]
+                .dedup
+                .as_ref()
+                .map(|d| (&d.key, &d.event_type, &d.source, &d.environment));
+        decisions[i] = Some(match (&decisions[leader], same) {
+            (Some(Decision::Accept), true) => {
+                Decision::Duplicate(items[leader].event.id.to_string())
+            }
+            (Some(Decision::Duplicate(original)), true) => Decision::Duplicate(original.clone()),
+            _ => Decision::Accept,
+        });
+    }
+
+    // 2. Rows, one statement per table.
+    let mut ev = EventColumns::default();
+    let mut ac = ActionColumns::default();
+    let mut stats = BatchStats::default();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (item, decision) in items.iter().zip(decisions) {
+        let e = &item.event;
+        let received = ms(e.received_at);
+        stats.record(
+            Some(&e.source),
+            Some(&e.environment),
+            Some(&e.event),
+            received,
+        );
+        match decision.unwrap_or(Decision::Accept) {
+            Decision::Duplicate(original) => {
+                ev.push(EventRow::for_event(
+                    item,
+                    EventStatus::Duplicate,
+                    Some(original.clone()),
+                )?);
+                outcomes.push(AppendOutcome::Duplicate {
+                    event_id: e.id,
+                    original_event_id: original
+                        .parse()
+                        .map_err(|err| StoreError::decode("dedup.event_id", err))?,
+                });
+            }
+            Decision::Accept => {
+                ev.push(EventRow::for_event(item, EventStatus::Accepted, None)?);
+                let mut action_ids = Vec::with_capacity(item.plans.len());
+                for (position, plan) in item.plans.iter().enumerate() {
+                    let id = ActionId::generate(e.id);
+                    let status = if plan.is_planned() {
+                        ActionStatus::Pending
+                    } else {
+                        ActionStatus::Skipped
+                    };
+                    ac.id.push(id.to_string());
+                    ac.event_id.push(e.id.to_string());
+                    ac.position
+                        .push(i64::try_from(position).unwrap_or(i64::MAX));
+                    ac.action_type.push(plan.action.as_str().to_owned());
+                    ac.source.push(e.source.clone());
+                    ac.environment.push(e.environment.clone());
+                    ac.plan_json.push(rows::plan_json(plan)?);
+                    ac.status.push(status.as_str().to_owned());
+                    ac.created_at.push(now);
+                    if plan.is_planned() {
+                        ac.outbox_id.push(id.to_string());
+                        ac.outbox_run_at.push(received);
+                    }
+                    action_ids.push(id);
+                }
+                outcomes.push(AppendOutcome::Accepted {
+                    event_id: e.id,
+                    action_ids,
+                });
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO events (id, received_at, source, environment, event_type, user_id, message_id, \
+           status, duplicate_of, error, body_excerpt, event_json) \
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
+           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
+        &[
+            &ev.id, &ev.received_at, &ev.source, &ev.environment, &ev.event_type, &ev.user_id,
+            &ev.message_id, &ev.status, &ev.duplicate_of, &ev.error, &ev.body_excerpt, &ev.event_json,
+        ],
+    )
+    .await?;
+    if !ac.id.is_empty() {
+        tx.execute(
+            "INSERT INTO actions (id, event_id, position, action_type, source, environment, plan_json, \
+               status, attempts, created_at, updated_at) \
+             SELECT u.id, u.event_id, u.position, u.action_type, u.source, u.environment, u.plan_json, \
+               u.status, 0, u.created_at, u.created_at \
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+               $7::text[], $8::text[], $9::bigint[]) \
+               AS u(id, event_id, position, action_type, source, environment, plan_json, status, created_at)",
+            &[
+                &ac.id, &ac.event_id, &ac.position, &ac.action_type, &ac.source, &ac.environment,
+                &ac.plan_json, &ac.status, &ac.created_at,
+            ],
+        )
+        .await?;
+    }
+    if !ac.outbox_id.is_empty() {
+        tx.execute(
+            "INSERT INTO outbox (action_id, run_at) SELECT * FROM unnest($1::text[], $2::bigint[])",
+            &[&ac.outbox_id, &ac.outbox_run_at],
+        )
+        .await?;
+    }
+    // Last, so the hot counter rows are locked only until the commit.
+    super::ops::flush_stats(tx, &stats).await?;
+    Ok(outcomes)
+}
+
+#[derive(Default)]
+pub(super) struct EventColumns {
+    id: Vec<String>,
+    received_at: Vec<i64>,
+    source: Vec<Option<String>>,
+    environment: Vec<Option<String>>,
+    event_type: Vec<Option<String>>,
+    user_id: Vec<Option<String>>,
+    message_id: Vec<Option<String>>,
+    status: Vec<String>,
+    duplicate_of: Vec<Option<String>>,
+    error: Vec<Option<String>>,
+    body_excerpt: Vec<Option<String>>,
+    event_json: Vec<Option<String>>,
+}
+
+impl EventColumns {
+    fn push(&mut self, r: EventRow) {
+        self.id.push(r.id);
+        self.received_at.push(r.received_at);
+        self.source.push(r.source);
+        self.environment.push(r.environment);
+        self.event_type.push(r.event_type);
+        self.user_id.push(r.user_id);
+        self.message_id.push(r.message_id);
+        self.status.push(r.status.to_owned());
+        self.duplicate_of.push(r.duplicate_of);
+        self.error.push(r.error);
+        self.body_excerpt.push(r.body_excerpt);
+        self.event_json.push(r.event_json);
+    }
+}
+
+#[derive(Default)]
+struct ActionColumns {
+    id: Vec<String>,
+    event_id: Vec<String>,
+    position: Vec<i64>,
+    action_type: Vec<String>,
+    source: Vec<String>,
+    environment: Vec<String>,
+    plan_json: Vec<String>,
+    status: Vec<String>,
+    created_at: Vec<i64>,
+    outbox_id: Vec<String>,
+    outbox_run_at: Vec<i64>,
+}

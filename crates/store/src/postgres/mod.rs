@@ -1,0 +1,301 @@
+//! The PostgreSQL backend, for any number of replicas sharing one database.
+
+mod append;
+mod ops;
+mod read;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::NoTls;
+use tributary_core::{event::EventId, plan::ActionPayload};
+
+use crate::{
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
+    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, migrate,
+};
+
+/// Tuning for [`PostgresStore`].
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// Pooled connections.
+    pub pool_size: usize,
+    /// Appends waiting for a committer before callers get [`StoreError::Overloaded`].
+    pub queue_capacity: usize,
+    /// The most events in one group commit.
+    pub max_batch: usize,
+    /// Group commits in flight at once (each holds one connection).
+    pub committers: usize,
+    /// How long to wait for a pooled connection (or a new one) before [`StoreError::Unavailable`].
+    pub connect_timeout: Duration,
+    /// The schema to use (created if missing); `None` uses the server's `search_path`.
+    pub schema: Option<String>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            queue_capacity: 8_192,
+            max_batch: 1_024,
+            committers: 4,
+            connect_timeout: Duration::from_secs(5),
+            schema: None,
+        }
+    }
+}
+
+/// The scale-out store. Dedup holds across processes through the `dedup`
+/// table's primary key; claims use `FOR UPDATE SKIP LOCKED`. Lost connections
+/// surface as [`StoreError::Unavailable`] and the pool opens new ones.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    queue: mpsc::Sender<append::AppendJob>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`), applies
+    /// missing migrations and starts the committers.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        // The URL holds a password: errors name the problem, never the URL.
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::InvalidInput {
+                    field: "store.url",
+                    problem: e.to_string(),
+                })?;
+        if let Some(schema) = &options.schema {
+            if schema.is_empty()
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::InvalidInput {
+                    field: "schema",
+                    problem: "use letters, digits and underscores".into(),
+                });
+            }
+            config.options(format!("-c search_path={schema}"));
+        }
+        config.connect_timeout(options.connect_timeout);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(options.committers + 1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        migrate_postgres(&pool, options.schema.as_deref(), migrate::latest()).await?;
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..options.committers.max(1) {
+            tokio::spawn(append::committer(
+                pool.clone(),
+                Arc::clone(&rx),
+                options.max_batch.max(1),
+            ));
+        }
+        Ok(Self { pool, queue: tx })
+    }
+}
+
+/// Any number of processes may start at once: the advisory lock lets one
+/// migrate while the others wait, then find nothing left to do.
+const MIGRATION_LOCK: i64 = 0x7472_6962_6d69_6772;
+
+pub(crate) async fn migrate_postgres(
+    pool: &Pool,
+    schema: Option<&str>,
+    target: u32,
+) -> Result<(), StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    if let Some(schema) = schema {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await?;
+    }
+    tx.batch_execute(migrate::CREATE_TABLE).await?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    let current = u32::try_from(current).unwrap_or(0);
+    if current > migrate::latest() {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: migrate::latest(),
+        });
+    }
+    for m in migrate::MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= target)
+    {
+        let fail = |e: tokio_postgres::Error| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            reason: e.to_string(),
+        };
+        tx.batch_execute(m.postgres).await.map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[
+                &i32::try_from(m.version).unwrap_or(i32::MAX),
+                &m.name,
+                &Utc::now().timestamp_millis(),
+            ],
+        )
+        .await
+        .map_err(fail)?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "Applied PostgreSQL migration."
+        );
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<AppendOutcome>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.queue
+            .try_send(append::AppendJob { items, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError> {
+        ops::record_rejected(&self.pool, &request).await
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedAction>, StoreError> {
+        ops::claim(&self.pool, owner, limit, lease).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        action: ActionId,
+        owner: &str,
+        outcome: AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        ops::finish_attempt(&self.pool, action, owner, &outcome).await
+    }
+
+    async fn apply_local(
+        &self,
+        action: ActionId,
+        payload: &ActionPayload,
+    ) -> Result<LocalEffect, StoreError> {
+        ops::apply_local(&self.pool, action, payload).await
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        before: Option<EventId>,
+        limit: usize,
+    ) -> Result<Page<EventRecord, EventId>, StoreError> {
+        read::list_events(&self.pool, filter, before, limit).await
+    }
+
+    async fn event_detail(&self, id: EventId) -> Result<Option<EventDetail>, StoreError> {
+        read::event_detail(&self.pool, id).await
+    }
+
+    async fn list_actions(
+        &self,
+        status: Option<ActionStatus>,
+        before: Option<ActionId>,
+        limit: usize,
+    ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
+        read::list_actions(&self.pool, status, before, limit).await
+    }
+
+    async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError> {
+        read::source_statuses(&self.pool, now).await
+    }
+
+    async fn local_record(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+        id: &str,
+    ) -> Result<Option<LocalRecord>, StoreError> {
+        read::local_record(&self.pool, kind, scope, id).await
+    }
+
+    async fn local_records(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+    ) -> Result<Vec<LocalRecord>, StoreError> {
+        read::local_records(&self.pool, kind, scope).await
+    }
+
+    async fn set_mapping_active(
+        &self,
+        source: &str,
+        environment: &str,
+        mapping: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        ops::set_mapping_active(&self.pool, source, environment, mapping, active).await
+    }
+
+    async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError> {
+        read::mapping_overrides(&self.pool).await
+    }
+
+    async fn known_event_types(
+        &self,
+        source: &str,
+        environment: &str,
+    ) -> Result<Vec<KnownEventType>, StoreError> {
+        read::known_event_types(&self.pool, source, environment).await
+    }
+
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<PruneReport, StoreError> {
+        ops::prune(&self.pool, cutoff, now, batch).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! PostgreSQL writes other than appends: each is its own short transaction
+//! (PostgreSQL already coalesces the WAL flushes of concurrent commits).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use tokio_postgres::Transaction;
+use tributary_core::{event::EventId, plan::ActionPayload};
+
+use crate::{
+    ActionId, ActionStatus, AttemptOutcome, ClaimedAction, LocalEffect, PruneReport,
+    RejectedRequest, StoreError,
+    local::{self, Loaded, LocalWrite},
+    model::{ATTEMPT_SUMMARY_BYTES, from_ms, id_floor, ms, truncate},
+    rows::{self, EventRow},
+    stats::BatchStats,
+};
+
+/// Upserts a group's aggregates, keys sorted so concurrent groups lock rows in one order.
+pub(super) async fn flush_stats(
+    tx: &Transaction<'_>,
+    stats: &BatchStats,
+) -> Result<(), StoreError> {
+    if !stats.sources.is_empty() {
+        let mut rows: Vec<_> = stats.sources.iter().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let source: Vec<&str> = rows.iter().map(|(k, _)| k.0.as_str()).collect();
+        let env: Vec<&str> = rows.iter().map(|(k, _)| k.1.as_str()).collect();
+        let day: Vec<i64> = rows.iter().map(|(k, _)| k.2).collect();
+        let count: Vec<i64> = rows.iter().map(|(_, v)| v.0).collect();
+        let last: Vec<i64> = rows.iter().map(|(_, v)| v.1).collect();
+        tx.execute(
+            "INSERT INTO source_stats (source, environment, day, count, last_received) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             ON CONFLICT (source, environment, day) DO UPDATE SET \
+               count = source_stats.count + excluded.count, \
+               last_received = GREATEST(source_stats.last_received, excluded.last_received)",
+            &[&source, &env, &day, &count, &last],
+        )
+        .await?;
+    }
+    if !stats.types.is_empty() {
+        let mut rows: Vec<_> = stats.types.iter().collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let source: Vec<&str> = rows.iter().map(|(k, _)| k.0.as_str()).collect();
+        let env: Vec<&str> = rows.iter().map(|(k, _)| k.1.as_str()).collect();
+        let ty: Vec<&str> = rows.iter().map(|(k, _)| k.2.as_str()).collect();
+        let last: Vec<i64> = rows.iter().map(|(_, v)| **v).collect();
+        tx.execute(
+            "INSERT INTO known_event_types (source, environment, event_type, last_seen) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (source, environment, event_type) DO UPDATE SET \
+               last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)",
+            &[&source, &env, &ty, &last],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn record_rejected(
+    pool: &Pool,
+    r: &RejectedRequest,
+) -> Result<EventId, StoreError> {
+    let id = EventId::generate(r.received_at);
+    let row = EventRow::for_rejected(id, r);
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO events (id, received_at, source, environment, event_type, user_id, message_id, \
+           status, duplicate_of, error, body_excerpt, event_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &row.id, &row.received_at, &row.source, &row.environment, &row.event_type, &row.user_id,
+            &row.message_id, &row.status, &row.duplicate_of, &row.error, &row.body_excerpt, &row.event_json,
+        ],
+    )
+    .await?;
+    let mut stats = BatchStats::default();
+    stats.record(
+        row.source.as_deref(),
+        row.environment.as_deref(),
+        None,
+        row.received_at,
+    );
+    flush_stats(&tx, &stats).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub(super) async fn claim(
+    pool: &Pool,
+    owner: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<ClaimedAction>, StoreError> {
+    let now = ms(Utc::now());
+    let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    let client = pool.get().await?;
+    // FOR UPDATE SKIP LOCKED: workers on any number of machines each lock a
+    // different set of due rows without waiting on one another; a row another
+    // worker is claiming right now is skipped, not double-claimed. The lease
+    // is written as the row's run_at, so if this worker dies the row becomes
+    // due again when the lease ends and the next claim picks it up.
+    let rows = client
+        .query(
+            "WITH due AS ( \
+               SELECT action_id FROM outbox WHERE run_at <= $1 ORDER BY run_at LIMIT $2 \
+               FOR UPDATE SKIP LOCKED \
+             ), leased AS ( \
+               UPDATE outbox o SET run_at = $3, lease_owner = $4, lease_expires_at = $3, \
+                 attempt = o.attempt + 1, claimed_at = $1 \
+               FROM due WHERE o.action_id = due.action_id \
+               RETURNING o.action_id, o.attempt \
+             ) \
+             UPDATE actions a SET status = 'running', updated_at = $1 FROM leased \
+             WHERE a.id = leased.action_id \
+             RETURNING a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt",
+            &[
+                &now,
+                &i64::try_from(limit).unwrap_or(i64::MAX),
+                &expires,
+                &owner,
+            ],
+        )
+        .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: String = r.get(0);
+        let event_id: String = r.get(1);
+        let plan_json: String = r.get(4);
+        claimed.push(ClaimedAction {
+            id: rows::parse_action_id("outbox.action_id", &id)?,
+            event_id: event_id
+                .parse()
+                .map_err(|e| StoreError::decode("actions.event_id", e))?,
+            source: r.get(2),
+            environment: r.get(3),
+            plan: serde_json::from_str(&plan_json)
+                .map_err(|e| StoreError::decode("actions.plan_json", e))?,
+            attempt: u32::try_from(r.get::<_, i64>(5)).unwrap_or(u32::MAX),
+            lease_expires_at: from_ms(expires),
+        });
+    }
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+pub(super) async fn finish_attempt(
+    pool: &Pool,
+    action: ActionId,
+    owner: &str,
+    outcome: &AttemptOutcome,
+) -> Result<(), StoreError> {
+    let now = ms(Utc::now());
+    let id = action.to_string();
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT lease_owner, attempt, claimed_at FROM outbox WHERE action_id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?;
+    let lost = || StoreError::LeaseLost {
+        action_id: id.clone(),
+        owner: owner.to_owned(),
+    };
+    let Some(row) = row else {
+        return Err(lost());
+    };
+    let holder: Option<String> = row.get(0);
+    if holder.as_deref() != Some(owner) {
+        return Err(lost());
+    }
+    let attempt: i64 = row.get(1);
+    let claimed_at: Option<i64> = row.get(2);
+    let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
+    tx.execute(
+        "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &id,
+            &attempt,
+            &claimed_at.unwrap_or(now),
+            &now,
+            &outcome.name(),
+            &summary,
+        ],
+    )
+    .await?;
+    let (status, last_error) = match outcome {
+        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None),
+        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary)),
+        AttemptOutcome::RetryAt { .. } => (ActionStatus::Pending, Some(summary)),
+    };
+    match outcome {
+        AttemptOutcome::RetryAt { at, .. } => {
+            tx.execute(
+                "UPDATE outbox SET run_at = $2, lease_owner = NULL, lease_expires_at = NULL, \
+                 claimed_at = NULL WHERE action_id = $1",
+                &[&id, &ms(*at)],
+            )
+            .await?;
+        }
+        AttemptOutcome::Succeeded { .. } | AttemptOutcome::Failed { .. } => {
+            tx.execute("DELETE FROM outbox WHERE action_id = $1", &[&id])
+                .await?;
+        }
+    }
+    tx.execute(
+        "UPDATE actions SET status = $2, attempts = $3, last_error = $4, updated_at = $5 WHERE id = $1",
+        &[&id, &status.as_str(), &attempt, &last_error, &now],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Serializes local applies across processes: the merge reads then writes.
+const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
+
+pub(super) async fn apply_local(
+    pool: &Pool,
+    action: ActionId,
+    payload: &ActionPayload,
+) -> Result<LocalEffect, StoreError> {
+    let now = ms(Utc::now());
+    let id = action.to_string();
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
+        .await?;
+    let fresh = tx
+        .execute(
+            "INSERT INTO local_applied (action_id, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id, &now],
+        )
+        .await?;
+    if fresh == 0 {
+        return Ok(LocalEffect::AlreadyApplied);
+    }
+    let reads = local::reads(payload);
+    let mut loaded = Loaded::default();
+    for key in reads.records {
+        if let Some(r) = tx
+            .query_opt(
+                "SELECT data FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                &[&key.kind.as_str(), &key.scope, &key.id],
+            )
+            .await?
+        {
+            let d: String = r.get(0);
+            let v = serde_json::from_str(&d)
+                .map_err(|e| StoreError::decode("local_records.data", e))?;
+            loaded.records.insert(key, v);
+        }
+    }
+    for (kind, scope) in reads.scopes {
+        let mut parsed = Vec::new();
+        for r in tx
+            .query(
+                "SELECT id, data FROM local_records WHERE kind = $1 AND scope = $2",
+                &[&kind.as_str(), &scope],
+            )
+            .await?
+        {
+            let d: String = r.get(1);
+            parsed.push((
+                r.get::<_, String>(0),
+                serde_json::from_str(&d)
+                    .map_err(|e| StoreError::decode("local_records.data", e))?,
+            ));
+        }
+        loaded.scopes.insert((kind, scope), parsed);
+    }
+    for w in local::writes(&id, payload, &loaded)? {
+        match w {
+            LocalWrite::Put(k, v) => {
+                tx.execute(
+                    "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    &[&k.kind.as_str(), &k.scope, &k.id, &rows::data_json(&v), &now],
+                )
+                .await?;
+            }
+            LocalWrite::Delete(k) => {
+                tx.execute(
+                    "DELETE FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                    &[&k.kind.as_str(), &k.scope, &k.id],
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(LocalEffect::Applied)
+}
+
+pub(super) async fn set_mapping_active(
+    pool: &Pool,
+    source: &str,
+    environment: &str,
+    mapping: &str,
+    active: bool,
+) -> Result<(), StoreError> {
+    pool.get()
+        .await?
+        .execute(
+            "INSERT INTO mapping_overrides (source, environment, mapping, active, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, environment, mapping) \
+             DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
+            &[&source, &environment, &mapping, &active, &ms(Utc::now())],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn prune(
+    pool: &Pool,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+    batch: usize,
+) -> Result<PruneReport, StoreError> {
+    let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let ids: Vec<String> = tx
+        .query(
+            "SELECT id FROM events WHERE id < $1 ORDER BY id LIMIT $2",
+            &[&id_floor(cutoff), &limit],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !ids.is_empty() {
+        for table in ["attempts", "outbox", "local_applied"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE action_id IN (SELECT id FROM actions WHERE event_id = ANY($1))"
+                ),
+                &[&ids],
+            )
+            .await?;
+        }
+        tx.execute("DELETE FROM actions WHERE event_id = ANY($1)", &[&ids])
+            .await?;
+        tx.execute("DELETE FROM events WHERE id = ANY($1)", &[&ids])
+            .await?;
+    }
+    let dedup_keys = tx
+        .execute(
+            "DELETE FROM dedup WHERE hash IN (SELECT hash FROM dedup WHERE expires_at <= $1 LIMIT $2)",
+            &[&ms(now), &limit],
+        )
+        .await?;
+    tx.execute(
+        "DELETE FROM source_stats WHERE day < $1",
+        &[&rows::day_of(ms(cutoff))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(PruneReport {
+        events: ids.len() as u64,
+        dedup_keys,
+    })
+}

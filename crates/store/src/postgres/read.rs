@@ -1,0 +1,322 @@
+//! PostgreSQL reads.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use tokio_postgres::{Row, types::ToSql};
+use tributary_core::event::EventId;
+
+use crate::{
+    ActionId, ActionRecord, ActionStatus, AttemptRecord, EventDetail, EventFilter, EventRecord,
+    KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
+    model::{from_ms, id_floor, ms},
+    rows::{self, ACTION_COLUMNS, EVENT_COLUMNS},
+};
+
+fn event_from_row(r: &Row) -> Result<EventRecord, StoreError> {
+    rows::event_record(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+        r.try_get(7)?,
+        r.try_get(8)?,
+        r.try_get(9)?,
+        r.try_get(10)?,
+        r.try_get(11)?,
+    )
+}
+
+fn action_from_row(r: &Row) -> Result<ActionRecord, StoreError> {
+    rows::action_record(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+        r.try_get(7)?,
+        r.try_get(8)?,
+        r.try_get(9)?,
+        r.try_get(10)?,
+        r.try_get(11)?,
+    )
+}
+
+pub(super) async fn list_events(
+    pool: &Pool,
+    filter: &EventFilter,
+    before: Option<EventId>,
+    limit: usize,
+) -> Result<Page<EventRecord, EventId>, StoreError> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE");
+    let mut args: Vec<String> = Vec::new();
+    let mut add = |clause: &str, v: String| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} ${}", args.len()));
+    };
+    if let Some(v) = &filter.source {
+        add("source =", v.clone());
+    }
+    if let Some(v) = &filter.environment {
+        add("environment =", v.clone());
+    }
+    if let Some(v) = &filter.event_type {
+        add("event_type =", v.clone());
+    }
+    if let Some(v) = &filter.user_id {
+        add("user_id =", v.clone());
+    }
+    if let Some(v) = filter.status {
+        add("status =", v.as_str().to_owned());
+    }
+    if let Some(t) = filter.since {
+        add("id >=", id_floor(t));
+    }
+    if let Some(t) = filter.until {
+        add("id <", id_floor(t));
+    }
+    if let Some(b) = before {
+        add("id <", b.to_string());
+    }
+    let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len() + 1));
+    let mut params: Vec<&(dyn ToSql + Sync)> =
+        args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+    params.push(&n);
+    let rows = pool.get().await?.query(&sql, &params).await?;
+    let mut items = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(super) async fn event_detail(
+    pool: &Pool,
+    id: EventId,
+) -> Result<Option<EventDetail>, StoreError> {
+    let client = pool.get().await?;
+    let id_s = id.to_string();
+    let Some(row) = client
+        .query_opt(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"),
+            &[&id_s],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let event = event_from_row(&row)?;
+    let actions = client
+        .query(
+            &format!(
+                "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+                 WHERE a.event_id = $1 ORDER BY a.position"
+            ),
+            &[&id_s],
+        )
+        .await?
+        .iter()
+        .map(action_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<String> = actions.iter().map(|a| a.id.to_string()).collect();
+    let mut attempts = Vec::new();
+    for r in client
+        .query(
+            "SELECT action_id, attempt, started_at, finished_at, outcome, summary FROM attempts \
+             WHERE action_id = ANY($1) ORDER BY action_id, attempt",
+            &[&ids],
+        )
+        .await?
+    {
+        let action: String = r.get(0);
+        attempts.push((
+            rows::parse_action_id("attempts.action_id", &action)?,
+            AttemptRecord {
+                attempt: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                started_at: from_ms(r.get(2)),
+                finished_at: from_ms(r.get(3)),
+                outcome: r.get(4),
+                summary: r.get(5),
+            },
+        ));
+    }
+    Ok(Some(EventDetail {
+        event,
+        actions,
+        attempts,
+    }))
+}
+
+pub(super) async fn list_actions(
+    pool: &Pool,
+    status: Option<ActionStatus>,
+    before: Option<ActionId>,
+    limit: usize,
+) -> Result<Page<ActionRecord, ActionId>, StoreError> {
+    let before = before.map_or_else(|| "\u{7f}".to_owned(), |b| b.to_string());
+    let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let client = pool.get().await?;
+    let rows = match status {
+        Some(s) => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+                         WHERE a.status = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3"
+                    ),
+                    &[&s.as_str(), &before, &n],
+                )
+                .await?
+        }
+        None => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+                         WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2"
+                    ),
+                    &[&before, &n],
+                )
+                .await?
+        }
+    };
+    let mut items = rows
+        .iter()
+        .map(action_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(super) async fn source_statuses(
+    pool: &Pool,
+    now: DateTime<Utc>,
+) -> Result<Vec<SourceStatus>, StoreError> {
+    let since_day = rows::day_of(ms(now)) - 29;
+    let rows = pool
+        .get()
+        .await?
+        .query(
+            "SELECT source, environment, \
+               coalesce(sum(CASE WHEN day >= $1 THEN count ELSE 0 END), 0)::bigint, max(last_received) \
+             FROM source_stats GROUP BY source, environment ORDER BY source, environment",
+            &[&since_day],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| SourceStatus {
+            source: r.get(0),
+            environment: r.get(1),
+            count_30d: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+            last_received_at: r.get::<_, Option<i64>>(3).map(from_ms),
+        })
+        .collect())
+}
+
+fn local_from_row(kind: LocalKind, r: &Row) -> Result<LocalRecord, StoreError> {
+    let data: String = r.try_get(2)?;
+    Ok(LocalRecord {
+        kind,
+        scope: r.try_get(0)?,
+        id: r.try_get(1)?,
+        data: serde_json::from_str(&data)
+            .map_err(|e| StoreError::decode("local_records.data", e))?,
+        updated_at: from_ms(r.try_get(3)?),
+    })
+}
+
+pub(super) async fn local_record(
+    pool: &Pool,
+    kind: LocalKind,
+    scope: &str,
+    id: &str,
+) -> Result<Option<LocalRecord>, StoreError> {
+    pool.get()
+        .await?
+        .query_opt(
+            "SELECT scope, id, data, updated_at FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+            &[&kind.as_str(), &scope, &id],
+        )
+        .await?
+        .map(|r| local_from_row(kind, &r))
+        .transpose()
+}
+
+pub(super) async fn local_records(
+    pool: &Pool,
+    kind: LocalKind,
+    scope: &str,
+) -> Result<Vec<LocalRecord>, StoreError> {
+    pool.get()
+        .await?
+        .query(
+            "SELECT scope, id, data, updated_at FROM local_records WHERE kind = $1 AND scope = $2 ORDER BY id",
+            &[&kind.as_str(), &scope],
+        )
+        .await?
+        .iter()
+        .map(|r| local_from_row(kind, r))
+        .collect()
+}
+
+pub(super) async fn mapping_overrides(pool: &Pool) -> Result<Vec<MappingOverride>, StoreError> {
+    let rows = pool
+        .get()
+        .await?
+        .query(
+            "SELECT source, environment, mapping, active, updated_at FROM mapping_overrides \
+             ORDER BY source, environment, mapping",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| MappingOverride {
+            source: r.get(0),
+            environment: r.get(1),
+            mapping: r.get(2),
+            active: r.get(3),
+            updated_at: from_ms(r.get(4)),
+        })
+        .collect())
+}
+
+pub(super) async fn known_event_types(
+    pool: &Pool,
+    source: &str,
+    environment: &str,
+) -> Result<Vec<KnownEventType>, StoreError> {
+    let rows = pool
+        .get()
+        .await?
+        .query(
+            "SELECT event_type, last_seen FROM known_event_types WHERE source = $1 AND environment = $2 \
+             ORDER BY event_type",
+            &[&source, &environment],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| KnownEventType {
+            event_type: r.get(0),
+            last_seen_at: from_ms(r.get(1)),
+        })
+        .collect())
+}

@@ -1,0 +1,202 @@
+//! Conversions between stored columns and the public records, shared by both backends.
+
+use serde_json::Value;
+use tributary_core::{
+    ActionType,
+    event::{Event, EventId},
+    plan::ActionPlan,
+};
+
+use crate::{
+    ActionId, ActionRecord, ActionStatus, AppendItem, EventRecord, EventStatus, RejectedRequest,
+    StoreError,
+    model::{REJECTED_BODY_EXCERPT_BYTES, from_ms, ms, truncate},
+};
+
+/// The columns of an `events` row, in the order every query selects them.
+pub(crate) const EVENT_COLUMNS: &str = "id, received_at, source, environment, event_type, \
+     user_id, message_id, status, duplicate_of, error, body_excerpt, event_json";
+
+/// The columns of an action row (joined with its outbox row as `o`).
+pub(crate) const ACTION_COLUMNS: &str = "a.id, a.event_id, a.position, a.action_type, \
+     a.plan_json, a.status, a.attempts, a.last_error, o.run_at, o.lease_owner, a.created_at, a.updated_at";
+
+/// An `events` row as stored.
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    pub(crate) id: String,
+    pub(crate) received_at: i64,
+    pub(crate) source: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) event_type: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) message_id: Option<String>,
+    pub(crate) status: &'static str,
+    pub(crate) duplicate_of: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) body_excerpt: Option<String>,
+    pub(crate) event_json: Option<String>,
+}
+
+impl EventRow {
+    /// The row for an appended event.
+    pub(crate) fn for_event(
+        item: &AppendItem,
+        status: EventStatus,
+        duplicate_of: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let e = &item.event;
+        let json = serde_json::to_string(e).map_err(|err| StoreError::InvalidInput {
+            field: "event",
+            problem: err.to_string(),
+        })?;
+        Ok(Self {
+            id: e.id.to_string(),
+            received_at: ms(e.received_at),
+            source: Some(e.source.clone()),
+            environment: Some(e.environment.clone()),
+            event_type: Some(e.event.clone()),
+            user_id: e.user_id.clone(),
+            message_id: item
+                .dedup
+                .as_ref()
+                .map(|d| d.key.clone())
+                .or_else(|| e.message_id.clone()),
+            status: status.as_str(),
+            duplicate_of,
+            error: None,
+            body_excerpt: None,
+            event_json: Some(json),
+        })
+    }
+
+    /// The row for a rejected request.
+    pub(crate) fn for_rejected(id: EventId, r: &RejectedRequest) -> Self {
+        let cut = r.body.len().min(REJECTED_BODY_EXCERPT_BYTES);
+        let excerpt = String::from_utf8_lossy(&r.body[..cut]).into_owned();
+        let headers =
+            serde_json::to_string(&serde_json::json!({ "headers": r.headers })).unwrap_or_default();
+        Self {
+            id: id.to_string(),
+            received_at: ms(r.received_at),
+            source: r.source.clone(),
+            environment: r.environment.clone(),
+            event_type: None,
+            user_id: None,
+            message_id: None,
+            status: EventStatus::Rejected.as_str(),
+            duplicate_of: None,
+            error: Some(truncate(&format!("{}: {}", r.code, r.message), 1024).to_owned()),
+            body_excerpt: Some(excerpt),
+            event_json: Some(headers),
+        }
+    }
+}
+
+fn parse_event_id(field: &'static str, s: &str) -> Result<EventId, StoreError> {
+    s.parse().map_err(|e| StoreError::decode(field, e))
+}
+
+pub(crate) fn parse_action_id(field: &'static str, s: &str) -> Result<ActionId, StoreError> {
+    s.parse().map_err(|e| StoreError::decode(field, e))
+}
+
+/// Decodes the columns of [`EVENT_COLUMNS`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn event_record(
+    id: String,
+    received_at: i64,
+    source: Option<String>,
+    environment: Option<String>,
+    event_type: Option<String>,
+    user_id: Option<String>,
+    message_id: Option<String>,
+    status: String,
+    duplicate_of: Option<String>,
+    error: Option<String>,
+    body_excerpt: Option<String>,
+    event_json: Option<String>,
+) -> Result<EventRecord, StoreError> {
+    let status = EventStatus::parse(&status)?;
+    let event = match (&event_json, status) {
+        (Some(j), EventStatus::Accepted | EventStatus::Duplicate) => Some(
+            serde_json::from_str::<Event>(j)
+                .map_err(|e| StoreError::decode("events.event_json", e))?,
+        ),
+        _ => None,
+    };
+    Ok(EventRecord {
+        id: parse_event_id("events.id", &id)?,
+        received_at: from_ms(received_at),
+        source,
+        environment,
+        event_type,
+        user_id,
+        message_id,
+        status,
+        duplicate_of: duplicate_of
+            .map(|d| parse_event_id("events.duplicate_of", &d))
+            .transpose()?,
+        error,
+        body_excerpt,
+        event,
+    })
+}
+
+/// Decodes the columns of [`ACTION_COLUMNS`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn action_record(
+    id: String,
+    event_id: String,
+    position: i64,
+    action_type: String,
+    plan_json: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    run_at: Option<i64>,
+    lease_owner: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<ActionRecord, StoreError> {
+    let status = ActionStatus::parse(&status)?;
+    let plan: ActionPlan =
+        serde_json::from_str(&plan_json).map_err(|e| StoreError::decode("actions.plan_json", e))?;
+    let action: ActionType = action_type
+        .parse()
+        .map_err(|e| StoreError::decode("actions.action_type", e))?;
+    Ok(ActionRecord {
+        id: parse_action_id("actions.id", &id)?,
+        event_id: parse_event_id("actions.event_id", &event_id)?,
+        position: u32::try_from(position).unwrap_or(0),
+        action,
+        plan,
+        status,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        last_error,
+        next_run_at: run_at
+            .filter(|_| status == ActionStatus::Pending)
+            .map(from_ms),
+        lease_owner: lease_owner.filter(|_| status == ActionStatus::Running),
+        created_at: from_ms(created_at),
+        updated_at: from_ms(updated_at),
+    })
+}
+
+/// The plan as stored in `actions.plan_json`.
+pub(crate) fn plan_json(plan: &ActionPlan) -> Result<String, StoreError> {
+    serde_json::to_string(plan).map_err(|e| StoreError::InvalidInput {
+        field: "plans",
+        problem: e.to_string(),
+    })
+}
+
+/// A local record's data as stored.
+pub(crate) fn data_json(v: &Value) -> String {
+    v.to_string()
+}
+
+/// The UTC day number of a millisecond timestamp, for per-day counters.
+pub(crate) fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
+}

@@ -1,0 +1,383 @@
+//! The embedded SQLite backend: one writer thread with group commit, WAL,
+//! `synchronous=FULL`; readers on their own connections.
+
+mod ops;
+mod read;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use tributary_core::{event::EventId, plan::ActionPayload};
+
+use crate::{
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
+    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, migrate,
+};
+
+/// The database file's name inside the configured data directory.
+pub const SQLITE_FILE_NAME: &str = "tributary.db";
+
+/// Tuning for [`SqliteStore`].
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Writes waiting for the writer before callers get [`StoreError::Overloaded`].
+    pub queue_capacity: usize,
+    /// The most writes in one group commit.
+    pub max_batch: usize,
+    /// How long a write waits for a lock held by another process.
+    pub busy_timeout: Duration,
+    /// Reader connections kept open.
+    pub readers: usize,
+    /// A cap on the database size in pages (4 KiB each): writes beyond it fail
+    /// with [`StoreError::DiskFull`], as they would on a full disk.
+    pub max_pages: Option<u64>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 8_192,
+            max_batch: 1_024,
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+            max_pages: None,
+        }
+    }
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+    busy_timeout: Duration,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(c);
+        }
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.busy_timeout(self.busy_timeout)?;
+        c.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -16384;")?;
+        Ok(c)
+    }
+
+    fn give_back(&self, c: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.keep {
+            idle.push(c);
+        }
+    }
+}
+
+/// The embedded store (the default): one SQLite file in WAL mode.
+///
+/// Every write goes through one writer thread that group-commits whatever is
+/// queued; reads run on separate connections on the blocking pool and never
+/// wait for the writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: writer::Writer,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/tributary.db` with default options.
+    pub async fn open_dir(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::open(dir.join(SQLITE_FILE_NAME), SqliteOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the database file at `path`, applying any
+    /// missing migrations.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let max_pages = options.max_pages;
+        let busy_timeout = options.busy_timeout;
+        let (conn, path) = tokio::task::spawn_blocking(move || {
+            let conn = open_writer(&path, busy_timeout, max_pages)?;
+            migrate_sqlite(&conn, migrate::latest())?;
+            Ok::<_, StoreError>((conn, path))
+        })
+        .await
+        .map_err(|_| StoreError::Closed)??;
+        let writer = writer::spawn(conn, options.queue_capacity, options.max_batch)
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(Readers {
+                path,
+                idle: Mutex::new(Vec::new()),
+                keep: options.readers,
+                busy_timeout: options.busy_timeout,
+            }),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let r = f(&conn);
+            readers.give_back(conn);
+            r
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn open_writer(
+    path: &Path,
+    busy_timeout: Duration,
+    max_pages: Option<u64>,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    // WAL: readers never block the writer. synchronous=FULL: the WAL is
+    // fsynced at every commit, which is what makes an Ok durable.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "SQLite refused WAL mode (got `{mode}`)"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    if let Some(pages) = max_pages {
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    // Reading the schema surfaces a corrupt or foreign file now, not at the first write.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(conn)
+}
+
+/// Applies migrations up to `target` (tests use a lower target to build an old database).
+pub(crate) fn migrate_sqlite(conn: &Connection, target: u32) -> Result<(), StoreError> {
+    conn.execute_batch(migrate::CREATE_TABLE)?;
+    let current: u32 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    if current > migrate::latest() {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: migrate::latest(),
+        });
+    }
+    for m in migrate::MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= target)
+    {
+        let fail = |e: rusqlite::Error| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            reason: e.to_string(),
+        };
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
+        let applied = conn.execute_batch(m.sqlite).and_then(|()| {
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![m.version, m.name, Utc::now().timestamp_millis()],
+            )
+        });
+        match applied {
+            Ok(_) => conn.execute_batch("COMMIT").map_err(fail)?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(fail(e));
+            }
+        }
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "Applied SQLite migration."
+        );
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<AppendOutcome>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .write(move |conn, stats| ops::append(conn, &items, stats))
+            .await
+    }
+
+    async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError> {
+        self.writer
+            .write(move |conn, stats| ops::record_rejected(conn, &request, stats))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedAction>, StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |conn, _| ops::claim(conn, &owner, limit, lease))
+            .await
+    }
+
+    async fn finish_attempt(
+        &self,
+        action: ActionId,
+        owner: &str,
+        outcome: AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |conn, _| ops::finish_attempt(conn, action, &owner, &outcome))
+            .await
+    }
+
+    async fn apply_local(
+        &self,
+        action: ActionId,
+        payload: &ActionPayload,
+    ) -> Result<LocalEffect, StoreError> {
+        let payload = payload.clone();
+        self.writer
+            .write(move |conn, _| ops::apply_local(conn, action, &payload))
+            .await
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        before: Option<EventId>,
+        limit: usize,
+    ) -> Result<Page<EventRecord, EventId>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |c| read::list_events(c, &filter, before, limit))
+            .await
+    }
+
+    async fn event_detail(&self, id: EventId) -> Result<Option<EventDetail>, StoreError> {
+        self.read(move |c| read::event_detail(c, id)).await
+    }
+
+    async fn list_actions(
+        &self,
+        status: Option<ActionStatus>,
+        before: Option<ActionId>,
+        limit: usize,
+    ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
+        self.read(move |c| read::list_actions(c, status, before, limit))
+            .await
+    }
+
+    async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError> {
+        self.read(move |c| read::source_statuses(c, now)).await
+    }
+
+    async fn local_record(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+        id: &str,
+    ) -> Result<Option<LocalRecord>, StoreError> {
+        let (scope, id) = (scope.to_owned(), id.to_owned());
+        self.read(move |c| read::local_record(c, kind, &scope, &id))
+            .await
+    }
+
+    async fn local_records(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+    ) -> Result<Vec<LocalRecord>, StoreError> {
+        let scope = scope.to_owned();
+        self.read(move |c| read::local_records(c, kind, &scope))
+            .await
+    }
+
+    async fn set_mapping_active(
+        &self,
+        source: &str,
+        environment: &str,
+        mapping: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        let (s, e, m) = (
+            source.to_owned(),
+            environment.to_owned(),
+            mapping.to_owned(),
+        );
+        self.writer
+            .write(move |conn, _| ops::set_mapping_active(conn, &s, &e, &m, active))
+            .await
+    }
+
+    async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError> {
+        self.read(read::mapping_overrides).await
+    }
+
+    async fn known_event_types(
+        &self,
+        source: &str,
+        environment: &str,
+    ) -> Result<Vec<KnownEventType>, StoreError> {
+        let (s, e) = (source.to_owned(), environment.to_owned());
+        self.read(move |c| read::known_event_types(c, &s, &e)).await
+    }
+
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<PruneReport, StoreError> {
+        self.writer
+            .write(move |conn, _| ops::prune(conn, cutoff, now, batch))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,486 @@
+//! The SQLite write operations; each runs on the writer thread inside a group commit.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use tributary_core::{
+    event::EventId,
+    plan::{ActionPayload, ActionPlan},
+};
+
+use crate::{
+    ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
+    LocalEffect, PruneReport, RejectedRequest, StoreError,
+    dedup::{self, ExistingKey, Verdict},
+    local::{self, Loaded, LocalWrite},
+    model::{ATTEMPT_SUMMARY_BYTES, from_ms, id_floor, ms, truncate},
+    rows::{self, EventRow},
+    stats::BatchStats,
+};
+
+const INSERT_EVENT: &str = "INSERT INTO events (id, received_at, source, environment, event_type, \
+    user_id, message_id, status, duplicate_of, error, body_excerpt, event_json) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
+    conn.prepare_cached(INSERT_EVENT)?.execute(params![
+        row.id,
+        row.received_at,
+        row.source,
+        row.environment,
+        row.event_type,
+        row.user_id,
+        row.message_id,
+        row.status,
+        row.duplicate_of,
+        row.error,
+        row.body_excerpt,
+        row.event_json,
+    ])?;
+    Ok(())
+}
+
+fn lookup_key(conn: &Connection, hash: i64) -> Result<Option<ExistingKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.event_id, d.expires_at, e.environment, e.source, e.event_type, e.message_id, \
+           (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status <> 'skipped'), \
+           (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status = 'failed') \
+         FROM dedup d LEFT JOIN events e ON e.id = d.event_id WHERE d.hash = ?1",
+    )?;
+    let found = stmt
+        .query_row([hash], |r| {
+            let env: Option<String> = r.get(2)?;
+            let scope = match env {
+                Some(env) => Some((
+                    env,
+                    r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                )),
+                None => None,
+            };
+            Ok(ExistingKey {
+                event_id: r.get(0)?,
+                expires_at_ms: r.get(1)?,
+                scope,
+                planned: r.get(6)?,
+                failed: r.get(7)?,
+            })
+        })
+        .optional()?;
+    Ok(found)
+}
+
+/// Appends items (each atomic thanks to the job's savepoint and the batch transaction).
+pub(super) fn append(
+    conn: &Connection,
+    items: &[AppendItem],
+    batch_stats: &mut BatchStats,
+) -> Result<Vec<AppendOutcome>, StoreError> {
+    let now = ms(Utc::now());
+    let mut stats = BatchStats::default();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let event = &item.event;
+        let received = ms(event.received_at);
+        let event_id = event.id.to_string();
+        stats.record(
+            Some(&event.source),
+            Some(&event.environment),
+            Some(&event.event),
+            received,
+        );
+        if let Some(scope) = &item.dedup {
+            let hash = dedup::scope_hash(scope);
+            let existing = lookup_key(conn, hash)?;
+            match dedup::judge(scope, received, existing.as_ref()) {
+                Verdict::Duplicate(original) => {
+                    insert_event(
+                        conn,
+                        &EventRow::for_event(item, EventStatus::Duplicate, Some(original.clone()))?,
+                    )?;
+                    outcomes.push(AppendOutcome::Duplicate {
+                        event_id: event.id,
+                        original_event_id: original
+                            .parse()
+                            .map_err(|e| StoreError::decode("dedup.event_id", e))?,
+                    });
+                    continue;
+                }
+                Verdict::Insert => {
+                    conn.prepare_cached(
+                        "INSERT INTO dedup (hash, event_id, expires_at) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![
+                        hash,
+                        event_id,
+                        dedup::expires_at(scope, received)
+                    ])?;
+                }
+                Verdict::Replace => {
+                    conn.prepare_cached(
+                        "UPDATE dedup SET event_id = ?2, expires_at = ?3 WHERE hash = ?1",
+                    )?
+                    .execute(params![
+                        hash,
+                        event_id,
+                        dedup::expires_at(scope, received)
+                    ])?;
+                }
+                Verdict::Unchecked => {
+                    tracing::warn!(event_id = %event.id, "Dedup hash collision; the event runs without dedup.");
+                }
+            }
+        }
+        insert_event(
+            conn,
+            &EventRow::for_event(item, EventStatus::Accepted, None)?,
+        )?;
+        let action_ids = insert_actions(
+            conn,
+            event.id,
+            &event.source,
+            &event.environment,
+            &item.plans,
+            received,
+            now,
+        )?;
+        outcomes.push(AppendOutcome::Accepted {
+            event_id: event.id,
+            action_ids,
+        });
+    }
+    batch_stats.absorb(stats);
+    Ok(outcomes)
+}
+
+fn insert_actions(
+    conn: &Connection,
+    event_id: EventId,
+    source: &str,
+    environment: &str,
+    plans: &[ActionPlan],
+    run_at: i64,
+    now: i64,
+) -> Result<Vec<ActionId>, StoreError> {
+    let mut ids = Vec::with_capacity(plans.len());
+    let event_id_s = event_id.to_string();
+    for (position, plan) in plans.iter().enumerate() {
+        let id = ActionId::generate(event_id);
+        let id_s = id.to_string();
+        let status = if plan.is_planned() {
+            ActionStatus::Pending
+        } else {
+            ActionStatus::Skipped
+        };
+        conn.prepare_cached(
+            "INSERT INTO actions (id, event_id, position, action_type, source, environment, \
+             plan_json, status, attempts, last_error, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
+        )?
+        .execute(params![
+            id_s,
+            event_id_s,
+            i64::try_from(position).unwrap_or(i64::MAX),
+            plan.action.as_str(),
+            source,
+            environment,
+            rows::plan_json(plan)?,
+            status.as_str(),
+            now,
+        ])?;
+        if plan.is_planned() {
+            conn.prepare_cached("INSERT INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
+                .execute(params![id_s, run_at])?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+pub(super) fn record_rejected(
+    conn: &Connection,
+    request: &RejectedRequest,
+    stats: &mut BatchStats,
+) -> Result<EventId, StoreError> {
+    let id = EventId::generate(request.received_at);
+    let row = EventRow::for_rejected(id, request);
+    insert_event(conn, &row)?;
+    stats.record(
+        row.source.as_deref(),
+        row.environment.as_deref(),
+        None,
+        row.received_at,
+    );
+    Ok(id)
+}
+
+/// Upserts the batch's aggregates; runs once per group commit.
+pub(super) fn flush_stats(conn: &Connection, stats: &BatchStats) -> Result<(), StoreError> {
+    if stats.is_empty() {
+        return Ok(());
+    }
+    let mut s = conn.prepare_cached(
+        "INSERT INTO source_stats (source, environment, day, count, last_received) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source, environment, day) DO UPDATE SET \
+         count = source_stats.count + excluded.count, \
+         last_received = max(source_stats.last_received, excluded.last_received)",
+    )?;
+    for ((source, env, day), (count, last)) in &stats.sources {
+        s.execute(params![source, env, day, count, last])?;
+    }
+    let mut t = conn.prepare_cached(
+        "INSERT INTO known_event_types (source, environment, event_type, last_seen) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source, environment, event_type) DO UPDATE SET \
+         last_seen = max(known_event_types.last_seen, excluded.last_seen)",
+    )?;
+    for ((source, env, ty), last) in &stats.types {
+        t.execute(params![source, env, ty, last])?;
+    }
+    Ok(())
+}
+
+pub(super) fn claim(
+    conn: &Connection,
+    owner: &str,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<ClaimedAction>, StoreError> {
+    let now = ms(Utc::now());
+    let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    // One writer thread: nobody else can claim between this select and the
+    // updates, which is what SKIP LOCKED buys on PostgreSQL.
+    let due: Vec<String> = conn
+        .prepare_cached("SELECT action_id FROM outbox WHERE run_at <= ?1 ORDER BY run_at LIMIT ?2")?
+        .query_map(
+            params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for id in due {
+        let attempt: i64 = conn
+            .prepare_cached(
+                "UPDATE outbox SET run_at = ?2, lease_owner = ?3, lease_expires_at = ?2, \
+                 attempt = attempt + 1, claimed_at = ?4 WHERE action_id = ?1 RETURNING attempt",
+            )?
+            .query_row(params![id, expires, owner, now], |r| r.get(0))?;
+        let (event_id, source, environment, plan_json): (String, String, String, String) = conn
+            .prepare_cached(
+                "UPDATE actions SET status = 'running', updated_at = ?2 WHERE id = ?1 \
+                 RETURNING event_id, source, environment, plan_json",
+            )?
+            .query_row(params![id, now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        claimed.push(ClaimedAction {
+            id: rows::parse_action_id("outbox.action_id", &id)?,
+            event_id: event_id
+                .parse()
+                .map_err(|e| StoreError::decode("actions.event_id", e))?,
+            environment,
+            source,
+            plan: serde_json::from_str(&plan_json)
+                .map_err(|e| StoreError::decode("actions.plan_json", e))?,
+            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+            lease_expires_at: from_ms(expires),
+        });
+    }
+    Ok(claimed)
+}
+
+pub(super) fn finish_attempt(
+    conn: &Connection,
+    action: ActionId,
+    owner: &str,
+    outcome: &AttemptOutcome,
+) -> Result<(), StoreError> {
+    let now = ms(Utc::now());
+    let id = action.to_string();
+    let lease: Option<(Option<String>, i64, Option<i64>)> = conn
+        .prepare_cached("SELECT lease_owner, attempt, claimed_at FROM outbox WHERE action_id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((Some(holder), attempt, claimed_at)) = lease else {
+        return Err(StoreError::LeaseLost {
+            action_id: id,
+            owner: owner.to_owned(),
+        });
+    };
+    if holder != owner {
+        return Err(StoreError::LeaseLost {
+            action_id: id,
+            owner: owner.to_owned(),
+        });
+    }
+    let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
+    conn.prepare_cached(
+        "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        attempt,
+        claimed_at.unwrap_or(now),
+        now,
+        outcome.name(),
+        summary
+    ])?;
+    let (status, last_error) = match outcome {
+        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None),
+        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary)),
+        AttemptOutcome::RetryAt { .. } => (ActionStatus::Pending, Some(summary)),
+    };
+    match outcome {
+        AttemptOutcome::RetryAt { at, .. } => {
+            conn.prepare_cached(
+                "UPDATE outbox SET run_at = ?2, lease_owner = NULL, lease_expires_at = NULL, \
+                 claimed_at = NULL WHERE action_id = ?1",
+            )?
+            .execute(params![id, ms(*at)])?;
+        }
+        AttemptOutcome::Succeeded { .. } | AttemptOutcome::Failed { .. } => {
+            conn.prepare_cached("DELETE FROM outbox WHERE action_id = ?1")?
+                .execute([&id])?;
+        }
+    }
+    conn.prepare_cached(
+        "UPDATE actions SET status = ?2, attempts = ?3, last_error = ?4, updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![id, status.as_str(), attempt, last_error, now])?;
+    Ok(())
+}
+
+pub(super) fn apply_local(
+    conn: &Connection,
+    action: ActionId,
+    payload: &ActionPayload,
+) -> Result<LocalEffect, StoreError> {
+    let now = ms(Utc::now());
+    let id = action.to_string();
+    let fresh = conn
+        .prepare_cached(
+            "INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![id, now])?;
+    if fresh == 0 {
+        return Ok(LocalEffect::AlreadyApplied);
+    }
+    let reads = local::reads(payload);
+    let mut loaded = Loaded::default();
+    for key in reads.records {
+        let data: Option<String> = conn
+            .prepare_cached(
+                "SELECT data FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3",
+            )?
+            .query_row(params![key.kind.as_str(), key.scope, key.id], |r| r.get(0))
+            .optional()?;
+        if let Some(d) = data {
+            let v = serde_json::from_str(&d)
+                .map_err(|e| StoreError::decode("local_records.data", e))?;
+            loaded.records.insert(key, v);
+        }
+    }
+    for (kind, scope) in reads.scopes {
+        let rows: Vec<(String, String)> = conn
+            .prepare_cached("SELECT id, data FROM local_records WHERE kind = ?1 AND scope = ?2")?
+            .query_map(params![kind.as_str(), scope], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut parsed = Vec::with_capacity(rows.len());
+        for (id, d) in rows {
+            parsed.push((
+                id,
+                serde_json::from_str(&d)
+                    .map_err(|e| StoreError::decode("local_records.data", e))?,
+            ));
+        }
+        loaded.scopes.insert((kind, scope), parsed);
+    }
+    for w in local::writes(&id, payload, &loaded)? {
+        match w {
+            LocalWrite::Put(k, v) => {
+                conn.prepare_cached(
+                    "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                )?
+                .execute(params![k.kind.as_str(), k.scope, k.id, rows::data_json(&v), now])?;
+            }
+            LocalWrite::Delete(k) => {
+                conn.prepare_cached(
+                    "DELETE FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3",
+                )?
+                .execute(params![k.kind.as_str(), k.scope, k.id])?;
+            }
+        }
+    }
+    Ok(LocalEffect::Applied)
+}
+
+pub(super) fn set_mapping_active(
+    conn: &Connection,
+    source: &str,
+    environment: &str,
+    mapping: &str,
+    active: bool,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO mapping_overrides (source, environment, mapping, active, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source, environment, mapping) \
+         DO UPDATE SET active = excluded.active, updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        source,
+        environment,
+        mapping,
+        active,
+        ms(Utc::now())
+    ])?;
+    Ok(())
+}
+
+pub(super) fn prune(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+    batch: usize,
+) -> Result<PruneReport, StoreError> {
+    let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+    let floor = id_floor(cutoff);
+    // Oldest first by the sequential key: each batch deletes a contiguous range.
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT id FROM events WHERE id < ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![floor, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        conn.prepare_cached(
+            "DELETE FROM attempts WHERE action_id IN (SELECT id FROM actions WHERE event_id = ?1)",
+        )?
+        .execute([id])?;
+        conn.prepare_cached(
+            "DELETE FROM outbox WHERE action_id IN (SELECT id FROM actions WHERE event_id = ?1)",
+        )?
+        .execute([id])?;
+        conn.prepare_cached(
+            "DELETE FROM local_applied WHERE action_id IN (SELECT id FROM actions WHERE event_id = ?1)",
+        )?
+        .execute([id])?;
+        conn.prepare_cached("DELETE FROM actions WHERE event_id = ?1")?
+            .execute([id])?;
+        conn.prepare_cached("DELETE FROM events WHERE id = ?1")?
+            .execute([id])?;
+    }
+    let dedup_keys = conn
+        .prepare_cached(
+            "DELETE FROM dedup WHERE hash IN (SELECT hash FROM dedup WHERE expires_at <= ?1 LIMIT ?2)",
+        )?
+        .execute(params![ms(now), limit])?;
+    conn.prepare_cached("DELETE FROM source_stats WHERE day < ?1")?
+        .execute([rows::day_of(ms(cutoff))])?;
+    Ok(PruneReport {
+        events: ids.len() as u64,
+        dedup_keys: dedup_keys as u64,
+    })
+}

@@ -1,0 +1,295 @@
+//! SQLite reads, on reader connections that never block the writer (WAL).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{
+    Connection, OptionalExtension, Row, params, params_from_iter, types::Value as SqlValue,
+};
+use tributary_core::event::EventId;
+
+use crate::{
+    ActionId, ActionRecord, ActionStatus, AttemptRecord, EventDetail, EventFilter, EventRecord,
+    KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
+    model::{from_ms, id_floor, ms},
+    rows::{self, ACTION_COLUMNS, EVENT_COLUMNS},
+};
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EventRecord, StoreError>> {
+    Ok(rows::event_record(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn action_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ActionRecord, StoreError>> {
+    Ok(rows::action_record(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r??);
+    }
+    Ok(out)
+}
+
+pub(super) fn list_events(
+    conn: &Connection,
+    filter: &EventFilter,
+    before: Option<EventId>,
+    limit: usize,
+) -> Result<Page<EventRecord, EventId>, StoreError> {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &str, v: String| {
+        args.push(SqlValue::Text(v));
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(v) = &filter.source {
+        add("source =", v.clone());
+    }
+    if let Some(v) = &filter.environment {
+        add("environment =", v.clone());
+    }
+    if let Some(v) = &filter.event_type {
+        add("event_type =", v.clone());
+    }
+    if let Some(v) = &filter.user_id {
+        add("user_id =", v.clone());
+    }
+    if let Some(v) = filter.status {
+        add("status =", v.as_str().to_owned());
+    }
+    // The ids are ULIDs: a time range is an id range, no index on time needed.
+    if let Some(t) = filter.since {
+        add("id >=", id_floor(t));
+    }
+    if let Some(t) = filter.until {
+        add("id <", id_floor(t));
+    }
+    if let Some(b) = before {
+        add("id <", b.to_string());
+    }
+    args.push(SqlValue::Integer(
+        i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
+    ));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut items = collect(stmt.query_map(params_from_iter(args), event_from_row)?)?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(super) fn event_detail(
+    conn: &Connection,
+    id: EventId,
+) -> Result<Option<EventDetail>, StoreError> {
+    let id_s = id.to_string();
+    let event = conn
+        .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+        .query_row([&id_s], event_from_row)
+        .optional()?
+        .transpose()?;
+    let Some(event) = event else {
+        return Ok(None);
+    };
+    let actions = collect(
+        conn.prepare_cached(&format!(
+            "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+             WHERE a.event_id = ?1 ORDER BY a.position"
+        ))?
+        .query_map([&id_s], action_from_row)?,
+    )?;
+    let mut attempts = Vec::new();
+    for a in &actions {
+        let rows: Vec<(i64, i64, i64, String, String)> = conn
+            .prepare_cached(
+                "SELECT attempt, started_at, finished_at, outcome, summary FROM attempts \
+                 WHERE action_id = ?1 ORDER BY attempt",
+            )?
+            .query_map([a.id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (attempt, started, finished, outcome, summary) in rows {
+            attempts.push((
+                a.id,
+                AttemptRecord {
+                    attempt: u32::try_from(attempt).unwrap_or(0),
+                    started_at: from_ms(started),
+                    finished_at: from_ms(finished),
+                    outcome,
+                    summary,
+                },
+            ));
+        }
+    }
+    Ok(Some(EventDetail {
+        event,
+        actions,
+        attempts,
+    }))
+}
+
+pub(super) fn list_actions(
+    conn: &Connection,
+    status: Option<ActionStatus>,
+    before: Option<ActionId>,
+    limit: usize,
+) -> Result<Page<ActionRecord, ActionId>, StoreError> {
+    let before = before.map_or_else(|| "\u{7f}".to_owned(), |b| b.to_string());
+    let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut items = match status {
+        Some(s) => collect(
+            conn.prepare_cached(&format!(
+                "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+                 WHERE a.status = ?1 AND a.id < ?2 ORDER BY a.id DESC LIMIT ?3"
+            ))?
+            .query_map(params![s.as_str(), before, n], action_from_row)?,
+        )?,
+        None => collect(
+            conn.prepare_cached(&format!(
+                "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+                 WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2"
+            ))?
+            .query_map(params![before, n], action_from_row)?,
+        )?,
+    };
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(super) fn source_statuses(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<SourceStatus>, StoreError> {
+    let since_day = rows::day_of(ms(now)) - 29;
+    let mut stmt = conn.prepare_cached(
+        "SELECT source, environment, \
+           sum(CASE WHEN day >= ?1 THEN count ELSE 0 END), max(last_received) \
+         FROM source_stats GROUP BY source, environment ORDER BY source, environment",
+    )?;
+    let rows = stmt.query_map([since_day], |r| {
+        Ok(SourceStatus {
+            source: r.get(0)?,
+            environment: r.get(1)?,
+            count_30d: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            last_received_at: r.get::<_, Option<i64>>(3)?.map(from_ms),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn local_from_row(
+    kind: LocalKind,
+    r: &Row<'_>,
+) -> rusqlite::Result<Result<LocalRecord, StoreError>> {
+    let data: String = r.get(2)?;
+    Ok(serde_json::from_str(&data)
+        .map_err(|e| StoreError::decode("local_records.data", e))
+        .and_then(|data| {
+            Ok(LocalRecord {
+                kind,
+                scope: r.get(0).map_err(StoreError::from)?,
+                id: r.get(1).map_err(StoreError::from)?,
+                data,
+                updated_at: from_ms(r.get(3).map_err(StoreError::from)?),
+            })
+        }))
+}
+
+pub(super) fn local_record(
+    conn: &Connection,
+    kind: LocalKind,
+    scope: &str,
+    id: &str,
+) -> Result<Option<LocalRecord>, StoreError> {
+    conn.prepare_cached(
+        "SELECT scope, id, data, updated_at FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3",
+    )?
+    .query_row(params![kind.as_str(), scope, id], |r| local_from_row(kind, r))
+    .optional()?
+    .transpose()
+}
+
+pub(super) fn local_records(
+    conn: &Connection,
+    kind: LocalKind,
+    scope: &str,
+) -> Result<Vec<LocalRecord>, StoreError> {
+    collect(
+        conn.prepare_cached(
+            "SELECT scope, id, data, updated_at FROM local_records WHERE kind = ?1 AND scope = ?2 ORDER BY id",
+        )?
+        .query_map(params![kind.as_str(), scope], |r| local_from_row(kind, r))?,
+    )
+}
+
+pub(super) fn mapping_overrides(conn: &Connection) -> Result<Vec<MappingOverride>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT source, environment, mapping, active, updated_at FROM mapping_overrides \
+         ORDER BY source, environment, mapping",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(MappingOverride {
+            source: r.get(0)?,
+            environment: r.get(1)?,
+            mapping: r.get(2)?,
+            active: r.get(3)?,
+            updated_at: from_ms(r.get(4)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn known_event_types(
+    conn: &Connection,
+    source: &str,
+    environment: &str,
+) -> Result<Vec<KnownEventType>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_type, last_seen FROM known_event_types WHERE source = ?1 AND environment = ?2 \
+         ORDER BY event_type",
+    )?;
+    let rows = stmt.query_map(params![source, environment], |r| {
+        Ok(KnownEventType {
+            event_type: r.get(0)?,
+            last_seen_at: from_ms(r.get(1)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,151 @@
+//! The SQLite writer thread and its group commit.
+//!
+//! Every write is a job on a bounded queue. The one writer thread takes
+//! whatever is waiting (up to `max_batch` jobs), runs them in one `BEGIN
+//! IMMEDIATE` transaction, each inside its own savepoint so one job's failure
+//! does not undo the others, and commits once. With `synchronous=FULL` in WAL
+//! mode the commit fsyncs the WAL before `COMMIT` returns, and only then are
+//! the callers answered: an `Ok` is durable.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+use tracing::{debug, error};
+
+use crate::{StoreError, stats::BatchStats};
+
+/// What a job leaves for after the commit: answers its caller.
+type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+/// One queued write.
+pub(super) trait Job: Send {
+    /// Runs the job inside the open transaction.
+    fn execute(self: Box<Self>, conn: &Connection, stats: &mut BatchStats) -> Completion;
+    /// Answers the caller without running (the transaction could not start).
+    fn abort(self: Box<Self>, err: StoreError);
+}
+
+struct WriteJob<F, T> {
+    f: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> Job for WriteJob<F, T>
+where
+    F: FnOnce(&Connection, &mut BatchStats) -> Result<T, StoreError> + Send,
+    T: Send + 'static,
+{
+    fn execute(self: Box<Self>, conn: &Connection, stats: &mut BatchStats) -> Completion {
+        let WriteJob { f, reply } = *self;
+        let result = match conn.execute_batch("SAVEPOINT job") {
+            Err(e) => Err(StoreError::from(e)),
+            Ok(()) => {
+                let r = f(conn, stats);
+                let end = if r.is_ok() {
+                    conn.execute_batch("RELEASE job")
+                } else {
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                };
+                match (r, end) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(StoreError::from(e)),
+                    (Err(e), _) => Err(e),
+                }
+            }
+        };
+        Box::new(move |commit: Option<&StoreError>| {
+            let answer = match (result, commit) {
+                (Ok(v), None) => Ok(v),
+                (Ok(_), Some(e)) => Err(e.replicate()),
+                (Err(e), _) => Err(e),
+            };
+            // The caller may have given up (timeout, dropped request): fine.
+            let _ = reply.send(answer);
+        })
+    }
+
+    fn abort(self: Box<Self>, err: StoreError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// The sending side of the commit queue.
+#[derive(Clone)]
+pub(super) struct Writer {
+    tx: SyncSender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Queues `f` for the next group commit and waits for the commit.
+    pub(super) async fn write<F, T>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection, &mut BatchStats) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Box::new(WriteJob { f, reply })) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Starts the writer thread on `conn`.
+pub(super) fn spawn(
+    conn: Connection,
+    queue_capacity: usize,
+    max_batch: usize,
+) -> std::io::Result<Writer> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
+    std::thread::Builder::new()
+        .name("tributary-sqlite-writer".into())
+        .spawn(move || run(&conn, &rx, max_batch.max(1)))?;
+    Ok(Writer { tx })
+}
+
+fn run(conn: &Connection, rx: &Receiver<Box<dyn Job>>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = Vec::with_capacity(64);
+        jobs.push(first);
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        commit_group(conn, jobs);
+    }
+    debug!("SQLite writer stopped: every store handle was dropped.");
+}
+
+fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
+    let size = jobs.len();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = StoreError::from(e);
+        error!(error = %e, jobs = size, "SQLite could not begin a transaction.");
+        for j in jobs {
+            j.abort(e.replicate());
+        }
+        return;
+    }
+    let mut stats = BatchStats::default();
+    let completions: Vec<Completion> = jobs
+        .into_iter()
+        .map(|j| j.execute(conn, &mut stats))
+        .collect();
+    let result = super::ops::flush_stats(conn, &stats)
+        .and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::from));
+    let failure = result.err();
+    if let Some(e) = &failure {
+        error!(error = %e, jobs = size, "SQLite group commit failed; nothing in it was stored.");
+        // Leaves the connection usable for the next group whatever state the
+        // failed commit left it in.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for c in completions {
+        c(failure.as_ref());
+    }
+}

@@ -1,0 +1,128 @@
+//! The one interface both backends implement.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tributary_core::{event::EventId, plan::ActionPayload};
+
+use crate::{
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
+    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, StoreError,
+};
+
+/// Everything Tributary keeps. [`crate::SqliteStore`] and [`crate::PostgresStore`]
+/// are its two implementations and pass the same test suite.
+///
+/// Writes are group-committed: concurrent calls are batched into one
+/// transaction and one fsync. `Ok` from a write means it is durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends events with their planned actions. Each item is atomic and
+    /// learns its own outcome (same order as `items`): accepted, with its
+    /// actions in the outbox, or a duplicate (CONTRACT 5), logged and not run.
+    ///
+    /// Fails with [`StoreError::Overloaded`] when the commit queue is full.
+    async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<AppendOutcome>, StoreError>;
+
+    /// Logs a refused request (status `rejected`) with a bounded body excerpt.
+    async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError>;
+
+    /// Leases up to `limit` due actions to `owner` for `lease`. Actions whose
+    /// lease expired are due again, so a crashed worker's work is re-claimed.
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedAction>, StoreError>;
+
+    /// Records the attempt of a leased action and its consequence: succeeded
+    /// and failed end it; retry puts it back in the outbox for `at`. Fails with
+    /// [`StoreError::LeaseLost`] when `owner` no longer holds the lease.
+    async fn finish_attempt(
+        &self,
+        action: ActionId,
+        owner: &str,
+        outcome: AttemptOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// Applies a payload to the local recipients (the `local` sink), once per
+    /// action id: a repeat returns [`LocalEffect::AlreadyApplied`] and changes nothing.
+    async fn apply_local(
+        &self,
+        action: ActionId,
+        payload: &ActionPayload,
+    ) -> Result<LocalEffect, StoreError>;
+
+    /// Event-log entries matching `filter`, newest first, older than `before`.
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        before: Option<EventId>,
+        limit: usize,
+    ) -> Result<Page<EventRecord, EventId>, StoreError>;
+
+    /// One event with its actions and attempts.
+    async fn event_detail(&self, id: EventId) -> Result<Option<EventDetail>, StoreError>;
+
+    /// Actions, newest first, optionally of one status, older than `before`.
+    async fn list_actions(
+        &self,
+        status: Option<ActionStatus>,
+        before: Option<ActionId>,
+        limit: usize,
+    ) -> Result<Page<ActionRecord, ActionId>, StoreError>;
+
+    /// Per-source status for every source environment that received anything.
+    async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError>;
+
+    /// A local record by kind, scope and id.
+    async fn local_record(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+        id: &str,
+    ) -> Result<Option<LocalRecord>, StoreError>;
+
+    /// Local records of one kind and scope (audience members, subscriptions, runs).
+    async fn local_records(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+    ) -> Result<Vec<LocalRecord>, StoreError>;
+
+    /// Sets a mapping's `active` override (persisted, takes effect at once).
+    async fn set_mapping_active(
+        &self,
+        source: &str,
+        environment: &str,
+        mapping: &str,
+        active: bool,
+    ) -> Result<(), StoreError>;
+
+    /// All overrides, so the engine can load them at start.
+    async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError>;
+
+    /// Event types seen on a source environment, with when each was last seen.
+    async fn known_event_types(
+        &self,
+        source: &str,
+        environment: &str,
+    ) -> Result<Vec<KnownEventType>, StoreError>;
+
+    /// Removes up to `batch` event-log entries received before `cutoff` (with
+    /// their actions and attempts) and up to `batch` dedup keys expired at
+    /// `now`. Call repeatedly until it returns zeros; each call is one short
+    /// transaction, so appends are never stalled for long.
+    async fn prune(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        batch: usize,
+    ) -> Result<PruneReport, StoreError>;
+
+    /// Checks the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

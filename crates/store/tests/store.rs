@@ -1,0 +1,46 @@
+//! The shared store suite, run against both backends.
+
+mod suite;
+mod support;
+
+macro_rules! suite {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(h) = crate::support::$backend().await else {
+                        return;
+                    };
+                    crate::suite::$case(&h).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! every_case {
+    ($backend:ident) => {
+        suite!($backend:
+            append_accepts_event_and_plans,
+            duplicate_within_window_runs_nothing,
+            duplicates_in_one_batch_are_caught,
+            scope_includes_type_source_and_environment,
+            window_expiry_accepts_again,
+            rerun_when_every_action_failed,
+            claim_complete_and_lease_checks,
+            retry_later_records_each_attempt,
+            retry_due_now_is_claimed_again,
+            expired_lease_is_reclaimed,
+            concurrent_appends_each_learn_their_outcome,
+            filters_and_pagination,
+            source_status_and_known_types,
+            mapping_overrides_persist,
+            local_recipients_merge_once_per_action,
+            prune_removes_old_entries_only,
+        );
+    };
+}
+
+every_case!(sqlite);
+every_case!(postgres);

@@ -1,0 +1,1087 @@
+//! The behaviour every backend must have; `tests/store.rs` runs each case
+//! against SQLite and PostgreSQL.
+
+#![allow(unreachable_pub)]
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use serde_json::json;
+use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
+use tributary_store::{
+    ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter, EventStatus, LocalEffect,
+    LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, StoreError,
+};
+
+use crate::support::*;
+
+fn accepted(
+    o: &AppendOutcome,
+) -> (
+    tributary_core::event::EventId,
+    Vec<tributary_store::ActionId>,
+) {
+    match o {
+        AppendOutcome::Accepted {
+            event_id,
+            action_ids,
+        } => (*event_id, action_ids.clone()),
+        other => panic!("expected accepted, got {other:?}"),
+    }
+}
+
+pub async fn append_accepts_event_and_plans(h: &Harness) {
+    let e = event("web", "signup", Some("u1"));
+    let id = e.id;
+    let out = h
+        .store
+        .append(vec![plain_item(
+            e.clone(),
+            vec![identify_plan("u1", json!({"name": "Ada"})), skipped_plan()],
+        )])
+        .await
+        .unwrap();
+    let (event_id, actions) = accepted(&out[0]);
+    assert_eq!(event_id, id);
+    assert_eq!(actions.len(), 2);
+    let detail = h.store.event_detail(id).await.unwrap().expect("stored");
+    assert_eq!(detail.event.status, EventStatus::Accepted);
+    assert_eq!(detail.event.event.as_ref(), Some(&e));
+    assert_eq!(detail.event.user_id.as_deref(), Some("u1"));
+    let statuses: Vec<_> = detail.actions.iter().map(|a| (a.id, a.status)).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (actions[0], ActionStatus::Pending),
+            (actions[1], ActionStatus::Skipped)
+        ]
+    );
+    assert!(detail.actions[0].next_run_at.is_some());
+    let pending = h
+        .store
+        .list_actions(Some(ActionStatus::Pending), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.items.len(), 1);
+    assert_eq!(pending.items[0].id, actions[0]);
+    assert!(
+        h.store
+            .event_detail(tributary_core::event::EventId::generate(Utc::now()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn duplicate_within_window_runs_nothing(h: &Harness) {
+    let first = h.store.append(vec![keyed_item("m-1")]).await.unwrap();
+    let (original, _) = accepted(&first[0]);
+    let second = h.store.append(vec![keyed_item("m-1")]).await.unwrap();
+    let AppendOutcome::Duplicate {
+        event_id,
+        original_event_id,
+    } = second[0].clone()
+    else {
+        panic!("expected duplicate, got {:?}", second[0]);
+    };
+    assert_eq!(original_event_id, original);
+    let dup = h.store.event_detail(event_id).await.unwrap().unwrap();
+    assert_eq!(dup.event.status, EventStatus::Duplicate);
+    assert_eq!(dup.event.duplicate_of, Some(original));
+    assert_eq!(dup.event.message_id.as_deref(), Some("m-1"));
+    assert!(dup.actions.is_empty());
+    // Only the original's action runs.
+    let claimed = h
+        .store
+        .claim("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event_id, original);
+}
+
+pub async fn duplicates_in_one_batch_are_caught(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![
+            keyed_item("k"),
+            keyed_item("k"),
+            keyed_item("other"),
+            keyed_item("k"),
+        ])
+        .await
+        .unwrap();
+    let (first, _) = accepted(&out[0]);
+    accepted(&out[2]);
+    for i in [1, 3] {
+        assert!(
+            matches!(out[i], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == first),
+            "item {i}: {:?}",
+            out[i]
+        );
+    }
+}
+
+pub async fn scope_includes_type_source_and_environment(h: &Harness) {
+    let mut items = Vec::new();
+    for (source, ty, env) in [
+        ("web", "a", "production"),
+        ("web", "b", "production"),
+        ("app", "a", "production"),
+        ("web", "a", "development"),
+    ] {
+        let mut e = event(source, ty, Some("u"));
+        e.environment = env.into();
+        let dedup = Some(scope_for(&e, "same-key", DAY));
+        items.push(AppendItem {
+            event: e,
+            plans: vec![],
+            dedup,
+        });
+    }
+    let out = h.store.append(items).await.unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, AppendOutcome::Accepted { .. })),
+        "{out:?}"
+    );
+}
+
+pub async fn window_expiry_accepts_again(h: &Harness) {
+    let t0 = Utc::now().timestamp_millis() - 10_000;
+    let mk = |ms: i64| {
+        let e = event_at("web", "signup", Some("u1"), at(ms));
+        let dedup = Some(scope_for(&e, "w-1", Duration::from_secs(5)));
+        AppendItem {
+            event: e,
+            plans: vec![identify_plan("u1", json!({}))],
+            dedup,
+        }
+    };
+    let a = h.store.append(vec![mk(t0)]).await.unwrap();
+    let (first, _) = accepted(&a[0]);
+    let b = h.store.append(vec![mk(t0 + 4_000)]).await.unwrap();
+    assert!(
+        matches!(b[0], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == first)
+    );
+    let c = h.store.append(vec![mk(t0 + 6_000)]).await.unwrap();
+    let (again, _) = accepted(&c[0]);
+    // The window now runs from the re-accepted event.
+    let d = h.store.append(vec![mk(t0 + 9_000)]).await.unwrap();
+    assert!(
+        matches!(d[0], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == again)
+    );
+}
+
+pub async fn rerun_when_every_action_failed(h: &Harness) {
+    let key_item = |key: &str| {
+        let e = event("web", "signup", Some("u1"));
+        let dedup = Some(scope_for(&e, key, DAY));
+        AppendItem {
+            event: e,
+            plans: vec![
+                identify_plan("u1", json!({})),
+                trigger_plan("welcome", "u1"),
+                skipped_plan(),
+            ],
+            dedup,
+        }
+    };
+    // Both runnable actions fail: a repeat runs again.
+    let first = h.store.append(vec![key_item("f-1")]).await.unwrap();
+    let (first_id, _) = accepted(&first[0]);
+    for c in h
+        .store
+        .claim("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        h.store
+            .finish_attempt(
+                c.id,
+                "w",
+                AttemptOutcome::Failed {
+                    summary: "HTTP 400".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let again = h.store.append(vec![key_item("f-1")]).await.unwrap();
+    let (again_id, actions) = accepted(&again[0]);
+    assert_ne!(again_id, first_id);
+    assert_eq!(actions.len(), 3);
+    // One failed, one succeeded: a repeat is a duplicate.
+    let mut claimed = h
+        .store
+        .claim("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    claimed.sort_by_key(|c| c.plan.action);
+    h.store
+        .finish_attempt(
+            claimed[0].id,
+            "w",
+            AttemptOutcome::Failed {
+                summary: "HTTP 400".into(),
+            },
+        )
+        .await
+        .unwrap();
+    h.store
+        .finish_attempt(
+            claimed[1].id,
+            "w",
+            AttemptOutcome::Succeeded {
+                summary: "HTTP 200".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let third = h.store.append(vec![key_item("f-1")]).await.unwrap();
+    assert!(
+        matches!(third[0], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == again_id)
+    );
+}
+
+pub async fn claim_complete_and_lease_checks(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({}))],
+        )])
+        .await
+        .unwrap();
+    let (event_id, ids) = accepted(&out[0]);
+    let claimed = h
+        .store
+        .claim("worker-a", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, ids[0]);
+    assert_eq!(claimed[0].attempt, 1);
+    assert_eq!(claimed[0].source, "web");
+    assert!(claimed[0].plan.is_planned());
+    // Leased: nobody else gets it.
+    assert!(
+        h.store
+            .claim("worker-b", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let running = h
+        .store
+        .list_actions(Some(ActionStatus::Running), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(running.items[0].lease_owner.as_deref(), Some("worker-a"));
+    let err = h
+        .store
+        .finish_attempt(
+            ids[0],
+            "worker-b",
+            AttemptOutcome::Succeeded {
+                summary: "x".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
+    h.store
+        .finish_attempt(
+            ids[0],
+            "worker-a",
+            AttemptOutcome::Succeeded {
+                summary: "HTTP 200".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let detail = h.store.event_detail(event_id).await.unwrap().unwrap();
+    assert_eq!(detail.actions[0].status, ActionStatus::Succeeded);
+    assert_eq!(detail.actions[0].attempts, 1);
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].1.outcome, "succeeded");
+    assert_eq!(detail.attempts[0].1.summary, "HTTP 200");
+    assert!(
+        h.store
+            .claim("worker-a", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Finished: a late second completion is refused.
+    let err = h
+        .store
+        .finish_attempt(
+            ids[0],
+            "worker-a",
+            AttemptOutcome::Succeeded {
+                summary: "again".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
+}
+
+pub async fn retry_later_records_each_attempt(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({}))],
+        )])
+        .await
+        .unwrap();
+    let (event_id, ids) = accepted(&out[0]);
+    let c = h
+        .store
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let later = Utc::now() + chrono::Duration::hours(1);
+    h.store
+        .finish_attempt(
+            c[0].id,
+            "w",
+            AttemptOutcome::RetryAt {
+                summary: "HTTP 503".into(),
+                at: later,
+            },
+        )
+        .await
+        .unwrap();
+    // Not due yet.
+    assert!(
+        h.store
+            .claim("w", 1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let detail = h.store.event_detail(event_id).await.unwrap().unwrap();
+    assert_eq!(detail.actions[0].status, ActionStatus::Pending);
+    assert_eq!(detail.actions[0].last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(
+        detail.actions[0].next_run_at.map(|t| t.timestamp_millis()),
+        Some(later.timestamp_millis())
+    );
+    assert_eq!(ids.len(), 1);
+}
+
+pub async fn retry_due_now_is_claimed_again(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({}))],
+        )])
+        .await
+        .unwrap();
+    let (event_id, _) = accepted(&out[0]);
+    let c = h
+        .store
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let past = Utc::now() - chrono::Duration::seconds(1);
+    h.store
+        .finish_attempt(
+            c[0].id,
+            "w",
+            AttemptOutcome::RetryAt {
+                summary: "timeout".into(),
+                at: past,
+            },
+        )
+        .await
+        .unwrap();
+    let c2 = h
+        .store
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(c2.len(), 1);
+    assert_eq!(c2[0].attempt, 2);
+    h.store
+        .finish_attempt(
+            c2[0].id,
+            "w",
+            AttemptOutcome::Failed {
+                summary: "HTTP 404".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let detail = h.store.event_detail(event_id).await.unwrap().unwrap();
+    assert_eq!(detail.actions[0].status, ActionStatus::Failed);
+    assert_eq!(detail.actions[0].attempts, 2);
+    let outcomes: Vec<_> = detail
+        .attempts
+        .iter()
+        .map(|(_, a)| (a.attempt, a.outcome.as_str()))
+        .collect();
+    assert_eq!(outcomes, vec![(1, "retry"), (2, "failed")]);
+}
+
+pub async fn expired_lease_is_reclaimed(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({}))],
+        )])
+        .await
+        .unwrap();
+    let (_, ids) = accepted(&out[0]);
+    let a = h
+        .store
+        .claim("crashed", 10, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    // Wait for the lease to lapse (not a timing assertion: we only wait).
+    let mut b = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        b = h
+            .store
+            .claim("rescuer", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if !b.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(b.len(), 1, "the expired lease was not re-claimed");
+    assert_eq!(b[0].id, ids[0]);
+    assert_eq!(b[0].attempt, 2);
+    let err = h
+        .store
+        .finish_attempt(
+            ids[0],
+            "crashed",
+            AttemptOutcome::Succeeded {
+                summary: "late".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }));
+    h.store
+        .finish_attempt(
+            ids[0],
+            "rescuer",
+            AttemptOutcome::Succeeded {
+                summary: "ok".into(),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn concurrent_appends_each_learn_their_outcome(h: &Harness) {
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let store = Arc::clone(&h.store);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for n in 0..10 {
+                let e = event("web", "signup", Some(&format!("u{t}")));
+                let id = e.id;
+                let key = format!("k-{t}-{}", n % 5);
+                let dedup = Some(scope_for(&e, &key, DAY));
+                let out = store
+                    .append(vec![AppendItem {
+                        event: e,
+                        plans: vec![identify_plan("u", json!({}))],
+                        dedup,
+                    }])
+                    .await
+                    .unwrap();
+                assert_eq!(out[0].event_id(), id);
+                mine.push(out.into_iter().next().unwrap());
+            }
+            mine
+        }));
+    }
+    let mut accepted_n = 0;
+    let mut dup_n = 0;
+    for t in tasks {
+        for o in t.await.unwrap() {
+            match o {
+                AppendOutcome::Accepted { .. } => accepted_n += 1,
+                AppendOutcome::Duplicate { .. } => dup_n += 1,
+            }
+        }
+    }
+    assert_eq!((accepted_n, dup_n), (32 * 5, 32 * 5));
+    let mut seen = HashSet::new();
+    let mut cursor = None;
+    loop {
+        let page = h
+            .store
+            .list_events(&EventFilter::default(), cursor, 37)
+            .await
+            .unwrap();
+        for e in &page.items {
+            assert!(seen.insert(e.id), "event listed twice");
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 320);
+    let pending = h
+        .store
+        .claim("w", 1_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 160);
+}
+
+pub async fn filters_and_pagination(h: &Harness) {
+    let base = Utc::now().timestamp_millis() - 60_000;
+    let mut items = Vec::new();
+    for i in 0..30i64 {
+        let source = if i % 2 == 0 { "web" } else { "app" };
+        let ty = if i % 3 == 0 { "signup" } else { "login" };
+        let user = format!("u{}", i % 5);
+        items.push(plain_item(
+            event_at(source, ty, Some(&user), at(base + i * 1_000)),
+            vec![],
+        ));
+    }
+    h.store.append(items).await.unwrap();
+    h.store
+        .record_rejected(RejectedRequest {
+            received_at: at(base + 40_000),
+            source: Some("web".into()),
+            environment: Some("production".into()),
+            code: "invalid_json".into(),
+            message: "expected value at line 1".into(),
+            body: vec![b'x'; 10_000],
+            headers: Default::default(),
+        })
+        .await
+        .unwrap();
+    let all = |f: EventFilter| {
+        let store = Arc::clone(&h.store);
+        async move {
+            let mut out = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = store.list_events(&f, cursor, 4).await.unwrap();
+                assert!(page.items.len() <= 4);
+                out.extend(page.items);
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => return out,
+                }
+            }
+        }
+    };
+    let web = all(EventFilter {
+        source: Some("web".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(web.len(), 16);
+    assert!(web.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let signups = all(EventFilter {
+        source: Some("web".into()),
+        event_type: Some("signup".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(signups.len(), 5);
+    let u3 = all(EventFilter {
+        user_id: Some("u3".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(u3.len(), 6);
+    assert!(u3.iter().all(|e| e.user_id.as_deref() == Some("u3")));
+    let window = all(EventFilter {
+        since: Some(at(base + 10_000)),
+        until: Some(at(base + 20_000)),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(window.len(), 10);
+    let rejected = all(EventFilter {
+        status: Some(EventStatus::Rejected),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(rejected.len(), 1);
+    let r = &rejected[0];
+    assert_eq!(
+        r.error.as_deref(),
+        Some("invalid_json: expected value at line 1")
+    );
+    assert_eq!(
+        r.body_excerpt.as_ref().map(String::len),
+        Some(REJECTED_BODY_EXCERPT_BYTES)
+    );
+    assert!(r.event.is_none());
+}
+
+pub async fn source_status_and_known_types(h: &Harness) {
+    let now = Utc::now();
+    let old = now - chrono::Duration::days(40);
+    h.store
+        .append(vec![
+            plain_item(event_at("web", "signup", None, now), vec![]),
+            plain_item(
+                event_at("web", "login", None, now - chrono::Duration::seconds(5)),
+                vec![],
+            ),
+            plain_item(event_at("web", "signup", None, old), vec![]),
+            plain_item(event_at("app", "open", None, now), vec![]),
+        ])
+        .await
+        .unwrap();
+    let st = h.store.source_statuses(now).await.unwrap();
+    let web = st.iter().find(|s| s.source == "web").unwrap();
+    assert_eq!(web.count_30d, 2);
+    assert_eq!(
+        web.last_received_at.map(|t| t.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    assert_eq!(st.iter().find(|s| s.source == "app").unwrap().count_30d, 1);
+    let types = h
+        .store
+        .known_event_types("web", "production")
+        .await
+        .unwrap();
+    let names: Vec<_> = types.iter().map(|t| t.event_type.as_str()).collect();
+    assert_eq!(names, vec!["login", "signup"]);
+    assert_eq!(
+        types[1].last_seen_at.timestamp_millis(),
+        now.timestamp_millis()
+    );
+    assert!(
+        h.store
+            .known_event_types("web", "development")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn mapping_overrides_persist(h: &Harness) {
+    assert!(h.store.mapping_overrides().await.unwrap().is_empty());
+    h.store
+        .set_mapping_active("web", "production", "m1", false)
+        .await
+        .unwrap();
+    h.store
+        .set_mapping_active("web", "development", "m1", true)
+        .await
+        .unwrap();
+    h.store
+        .set_mapping_active("web", "production", "m1", true)
+        .await
+        .unwrap();
+    h.store
+        .set_mapping_active("web", "production", "m2", false)
+        .await
+        .unwrap();
+    let o: Vec<_> = h
+        .store
+        .mapping_overrides()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.environment, o.mapping, o.active))
+        .collect();
+    assert_eq!(
+        o,
+        vec![
+            ("development".into(), "m1".into(), true),
+            ("production".into(), "m1".into(), true),
+            ("production".into(), "m2".into(), false),
+        ]
+    );
+}
+
+fn attrs(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap()
+}
+
+pub async fn local_recipients_merge_once_per_action(h: &Harness) {
+    let e = event("web", "signup", Some("u1"));
+    let out = h
+        .store
+        .append(vec![plain_item(
+            e,
+            vec![
+                identify_plan("u1", json!({})),
+                identify_plan("u1", json!({})),
+                identify_plan("u1", json!({})),
+            ],
+        )])
+        .await
+        .unwrap();
+    let (_, ids) = accepted(&out[0]);
+    let s = &h.store;
+    let p1 = ActionPayload::IdentifyUser {
+        user_id: "u1".into(),
+        attributes: attrs(json!({"name": "Ada", "email": "a@x", "plan": "pro"})),
+    };
+    assert_eq!(
+        s.apply_local(ids[0], &p1).await.unwrap(),
+        LocalEffect::Applied
+    );
+    let p2 = ActionPayload::IdentifyUser {
+        user_id: "u1".into(),
+        attributes: attrs(json!({"email": null, "plan": "team"})),
+    };
+    assert_eq!(
+        s.apply_local(ids[1], &p2).await.unwrap(),
+        LocalEffect::Applied
+    );
+    // At-least-once: the same action again changes nothing.
+    let p3 = ActionPayload::IdentifyUser {
+        user_id: "u1".into(),
+        attributes: attrs(json!({"name": "Changed"})),
+    };
+    assert_eq!(
+        s.apply_local(ids[1], &p3).await.unwrap(),
+        LocalEffect::AlreadyApplied
+    );
+    let u = s
+        .local_record(LocalKind::User, "", "u1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.data, json!({"name": "Ada", "plan": "team"}));
+
+    let fixed: Vec<tributary_store::ActionId> = (0..16u64)
+        .map(|n| {
+            tributary_store::ActionId::generate(tributary_core::event::EventId::from_parts(
+                1_700_000_000_000 + n,
+                0,
+            ))
+        })
+        .collect();
+    let id = |n: usize| fixed[n];
+    s.apply_local(
+        id(1),
+        &ActionPayload::SetObject {
+            collection: "projects".into(),
+            id: "p1".into(),
+            attributes: attrs(json!({"title": "A"})),
+        },
+    )
+    .await
+    .unwrap();
+    s.apply_local(
+        id(2),
+        &ActionPayload::SetObject {
+            collection: "projects".into(),
+            id: "p1".into(),
+            attributes: attrs(json!({"owner": "u1"})),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.local_record(LocalKind::Object, "projects", "p1")
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"title": "A", "owner": "u1"})
+    );
+    s.apply_local(
+        id(3),
+        &ActionPayload::DeleteObject {
+            collection: "projects".into(),
+            id: "p1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.local_record(LocalKind::Object, "projects", "p1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    s.apply_local(
+        id(4),
+        &ActionPayload::SetTenant {
+            id: "acme".into(),
+            attributes: attrs(json!({"name": "Acme"})),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.local_record(LocalKind::Tenant, "", "acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"name": "Acme"})
+    );
+    s.apply_local(id(5), &ActionPayload::DeleteTenant { id: "acme".into() })
+        .await
+        .unwrap();
+    assert!(
+        s.local_record(LocalKind::Tenant, "", "acme")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let members = vec![
+        AudienceMember {
+            user_id: "u1".into(),
+            tenant: None,
+        },
+        AudienceMember {
+            user_id: "u2".into(),
+            tenant: Some("acme".into()),
+        },
+    ];
+    let err = s
+        .apply_local(
+            id(6),
+            &ActionPayload::AddAudienceMember {
+                audience: "vip".into(),
+                members: members.clone(),
+                create_audience: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                what: "audience",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The failed apply left no trace, so the same action can succeed later.
+    s.apply_local(
+        id(6),
+        &ActionPayload::AddAudienceMember {
+            audience: "vip".into(),
+            members,
+            create_audience: true,
+        },
+    )
+    .await
+    .unwrap();
+    let m: Vec<_> = s
+        .local_records(LocalKind::AudienceMember, "vip")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(m, vec!["u1", "u2@acme"]);
+    s.apply_local(
+        id(7),
+        &ActionPayload::RemoveAudienceMember {
+            audience: "vip".into(),
+            members: vec![AudienceMember {
+                user_id: "u1".into(),
+                tenant: None,
+            }],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.local_records(LocalKind::AudienceMember, "vip")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let recipients = vec![
+        RecipientRef::User("u1".into()),
+        RecipientRef::Object {
+            id: "team-1".into(),
+            collection: "teams".into(),
+        },
+    ];
+    s.apply_local(
+        id(8),
+        &ActionPayload::Subscribe {
+            collection: "projects".into(),
+            object_id: "p1".into(),
+            recipients: recipients.clone(),
+            properties: Some(json!({"role": "watcher"})),
+        },
+    )
+    .await
+    .unwrap();
+    let subs = s
+        .local_records(LocalKind::Subscription, "projects/p1")
+        .await
+        .unwrap();
+    assert_eq!(
+        subs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["teams/team-1", "u1"]
+    );
+    assert_eq!(subs[1].data["properties"], json!({"role": "watcher"}));
+    s.apply_local(
+        id(9),
+        &ActionPayload::Unsubscribe {
+            collection: "projects".into(),
+            object_id: "p1".into(),
+            recipients: vec![RecipientRef::User("u1".into())],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.local_records(LocalKind::Subscription, "projects/p1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let trigger = |key: &str| ActionPayload::TriggerWorkflow {
+        workflow: "welcome".into(),
+        recipients: vec![
+            RecipientRef::User("u1".into()),
+            RecipientRef::User("u2".into()),
+        ],
+        actor: None,
+        tenant: Some("acme".into()),
+        data: json!({"x": 1}),
+        cancellation_key: Some(key.into()),
+    };
+    s.apply_local(id(10), &trigger("c1")).await.unwrap();
+    s.apply_local(id(11), &trigger("c2")).await.unwrap();
+    s.apply_local(
+        id(12),
+        &ActionPayload::CancelWorkflow {
+            workflow: "welcome".into(),
+            cancellation_key: "c1".into(),
+            recipients: Some(vec![RecipientRef::User("u1".into())]),
+        },
+    )
+    .await
+    .unwrap();
+    let run1 = s
+        .local_record(LocalKind::WorkflowRun, "welcome", &id(10).to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run1.data["status"], "triggered");
+    assert_eq!(run1.data["recipients"], json!(["u2"]));
+    s.apply_local(
+        id(13),
+        &ActionPayload::CancelWorkflow {
+            workflow: "welcome".into(),
+            cancellation_key: "c1".into(),
+            recipients: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run1 = s
+        .local_record(LocalKind::WorkflowRun, "welcome", &id(10).to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run1.data["status"], "cancelled");
+    let run2 = s
+        .local_record(LocalKind::WorkflowRun, "welcome", &id(11).to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run2.data["status"], "triggered");
+    s.apply_local(
+        id(14),
+        &ActionPayload::DeleteUser {
+            user_id: "u1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.local_record(LocalKind::User, "", "u1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn prune_removes_old_entries_only(h: &Harness) {
+    let now = Utc::now();
+    let old = now - chrono::Duration::days(31);
+    let mut items = Vec::new();
+    for i in 0..25 {
+        let e = event_at(
+            "web",
+            "signup",
+            Some("u"),
+            old + chrono::Duration::seconds(i),
+        );
+        let dedup = Some(scope_for(&e, &format!("old-{i}"), DAY));
+        items.push(AppendItem {
+            event: e,
+            plans: vec![identify_plan("u", json!({})), skipped_plan()],
+            dedup,
+        });
+    }
+    let fresh = event_at("web", "signup", Some("u"), now);
+    let fresh_id = fresh.id;
+    items.push(plain_item(fresh, vec![identify_plan("u", json!({}))]));
+    h.store.append(items).await.unwrap();
+    let cutoff = now - chrono::Duration::days(30);
+    let mut total = 0;
+    loop {
+        let r = h.store.prune(cutoff, now, 10).await.unwrap();
+        assert!(r.events <= 10);
+        total += r.events;
+        if r.events == 0 && r.dedup_keys == 0 {
+            break;
+        }
+    }
+    assert_eq!(total, 25);
+    let left = h
+        .store
+        .list_events(&EventFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![fresh_id]
+    );
+    let actions = h.store.list_actions(None, None, 100).await.unwrap();
+    assert_eq!(actions.items.len(), 1);
+    // The pruned keys are free again.
+    let e = event("web", "signup", Some("u"));
+    let dedup = Some(scope_for(&e, "old-3", DAY));
+    let out = h
+        .store
+        .append(vec![AppendItem {
+            event: e,
+            plans: vec![],
+            dedup,
+        }])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], AppendOutcome::Accepted { .. }));
+    h.store.ping().await.unwrap();
+}
