@@ -1,0 +1,307 @@
+//! The `knock` sink: each action becomes the product's public API call
+//! (knock-sources.md section 8), with the environment's secret key.
+
+use std::num::NonZeroU32;
+
+use reqwest::{Method, Url};
+use serde_json::{Value, json};
+use tributary_core::{
+    ActionType, Secret,
+    plan::{ActionPayload, AudienceMember, RecipientRef},
+};
+
+use crate::{
+    ActionRequest, ActionsError, BoxFuture, Outcome, Sink,
+    http::{client, send},
+};
+
+/// The product accepts at most this many recipients per subscriptions call.
+pub const SUBSCRIPTION_CHUNK: usize = 100;
+
+/// One HTTP call an action makes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiCall {
+    /// Method.
+    pub method: Method,
+    /// Path segments after the base URL, unescaped (escaped when sent).
+    pub path: Vec<String>,
+    /// Query pairs.
+    pub query: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Option<Value>,
+    /// `Idempotency-Key` (the product honours it on triggers only).
+    pub idempotency_key: Option<String>,
+    /// A 404 means the thing is already gone: success for deletes.
+    pub not_found_is_success: bool,
+}
+
+impl ApiCall {
+    fn new(method: Method, path: &[&str], body: Option<Value>) -> Self {
+        Self {
+            method,
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            query: Vec::new(),
+            body,
+            idempotency_key: None,
+            not_found_is_success: false,
+        }
+    }
+
+    fn delete(path: &[&str]) -> Self {
+        Self {
+            not_found_is_success: true,
+            ..Self::new(Method::DELETE, path, None)
+        }
+    }
+}
+
+fn recipient_json(r: &RecipientRef) -> Value {
+    match r {
+        RecipientRef::User(id) => Value::String(id.clone()),
+        RecipientRef::Object { id, collection } => json!({"id": id, "collection": collection}),
+    }
+}
+
+fn recipients_json(rs: &[RecipientRef]) -> Value {
+    Value::Array(rs.iter().map(recipient_json).collect())
+}
+
+fn members_json(members: &[AudienceMember]) -> Value {
+    Value::Array(
+        members
+            .iter()
+            .map(|m| {
+                let mut member = json!({"user": {"id": m.user_id}});
+                if let Some(t) = &m.tenant {
+                    member["tenant"] = Value::String(t.clone());
+                }
+                member
+            })
+            .collect(),
+    )
+}
+
+/// The API calls for one action, in order. Pure, so their shape is testable.
+pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
+    match &request.payload {
+        ActionPayload::TriggerWorkflow {
+            workflow,
+            recipients,
+            actor,
+            tenant,
+            data,
+            cancellation_key,
+        } => {
+            let mut body = json!({"recipients": recipients_json(recipients), "data": data});
+            if let Some(a) = actor {
+                body["actor"] = recipient_json(a);
+            }
+            if let Some(t) = tenant {
+                body["tenant"] = Value::String(t.clone());
+            }
+            if let Some(k) = cancellation_key {
+                body["cancellation_key"] = Value::String(k.clone());
+            }
+            let mut call = ApiCall::new(
+                Method::POST,
+                &["v1", "workflows", workflow, "trigger"],
+                Some(body),
+            );
+            // The action id, so a retry after a lost answer triggers once.
+            call.idempotency_key = Some(request.action_id.clone());
+            vec![call]
+        }
+        ActionPayload::CancelWorkflow {
+            workflow,
+            cancellation_key,
+            recipients,
+        } => {
+            let mut body = json!({"cancellation_key": cancellation_key});
+            if let Some(rs) = recipients {
+                body["recipients"] = recipients_json(rs);
+            }
+            vec![ApiCall::new(
+                Method::POST,
+                &["v1", "workflows", workflow, "cancel"],
+                Some(body),
+            )]
+        }
+        ActionPayload::IdentifyUser {
+            user_id,
+            attributes,
+        } => vec![ApiCall::new(
+            Method::PUT,
+            &["v1", "users", user_id],
+            Some(Value::Object(attributes.clone())),
+        )],
+        ActionPayload::DeleteUser { user_id } => vec![ApiCall::delete(&["v1", "users", user_id])],
+        ActionPayload::SetObject {
+            collection,
+            id,
+            attributes,
+        } => vec![ApiCall::new(
+            Method::PUT,
+            &["v1", "objects", collection, id],
+            Some(Value::Object(attributes.clone())),
+        )],
+        ActionPayload::DeleteObject { collection, id } => {
+            vec![ApiCall::delete(&["v1", "objects", collection, id])]
+        }
+        ActionPayload::SetTenant { id, attributes } => vec![ApiCall::new(
+            Method::PUT,
+            &["v1", "tenants", id],
+            Some(Value::Object(attributes.clone())),
+        )],
+        ActionPayload::DeleteTenant { id } => vec![ApiCall::delete(&["v1", "tenants", id])],
+        ActionPayload::Subscribe {
+            collection,
+            object_id,
+            recipients,
+            properties,
+        } => recipients
+            .chunks(SUBSCRIPTION_CHUNK)
+            .map(|chunk| {
+                let mut body = json!({"recipients": recipients_json(chunk)});
+                if let Some(p) = properties {
+                    body["properties"] = p.clone();
+                }
+                ApiCall::new(
+                    Method::POST,
+                    &["v1", "objects", collection, object_id, "subscriptions"],
+                    Some(body),
+                )
+            })
+            .collect(),
+        ActionPayload::Unsubscribe {
+            collection,
+            object_id,
+            recipients,
+        } => recipients
+            .chunks(SUBSCRIPTION_CHUNK)
+            .map(|chunk| ApiCall {
+                not_found_is_success: true,
+                ..ApiCall::new(
+                    Method::DELETE,
+                    &["v1", "objects", collection, object_id, "subscriptions"],
+                    Some(json!({"recipients": recipients_json(chunk)})),
+                )
+            })
+            .collect(),
+        ActionPayload::AddAudienceMember {
+            audience,
+            members,
+            create_audience,
+        } => {
+            let mut call = ApiCall::new(
+                Method::POST,
+                &["v1", "audiences", audience, "members"],
+                Some(json!({"members": members_json(members)})),
+            );
+            if *create_audience {
+                call.query.push(("create_audience", "true".to_owned()));
+            }
+            vec![call]
+        }
+        ActionPayload::RemoveAudienceMember { audience, members } => vec![ApiCall {
+            not_found_is_success: true,
+            ..ApiCall::new(
+                Method::DELETE,
+                &["v1", "audiences", audience, "members"],
+                Some(json!({"members": members_json(members)})),
+            )
+        }],
+    }
+}
+
+/// The product's per-endpoint rate tiers (knock-sources.md 8.1), per environment key.
+pub fn product_rate_limit(action: ActionType) -> NonZeroU32 {
+    let per_second: u32 = match action {
+        ActionType::TriggerWorkflow | ActionType::CancelWorkflow => 1_000,
+        ActionType::DeleteUser | ActionType::DeleteTenant => 5,
+        _ => 60,
+    };
+    NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Executes actions against the product's API.
+pub struct KnockSink {
+    client: reqwest::Client,
+    base: Url,
+    secret_key: Secret,
+}
+
+impl KnockSink {
+    /// A sink for one environment: its API base (`https://api.knock.app`) and secret key.
+    pub fn new(base_url: &str, secret_key: Secret) -> Result<Self, ActionsError> {
+        let base = Url::parse(base_url).map_err(|e| ActionsError::InvalidUrl {
+            url: base_url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if base.cannot_be_a_base() {
+            return Err(ActionsError::InvalidUrl {
+                url: base_url.to_owned(),
+                reason: "not a base URL".to_owned(),
+            });
+        }
+        Ok(Self {
+            client: client(),
+            base,
+            secret_key,
+        })
+    }
+
+    fn url(&self, call: &ApiCall) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty();
+            // Each id is one escaped segment: a user id with `/` stays one id.
+            segments.extend(call.path.iter());
+        }
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(call.query.iter());
+        }
+        url
+    }
+}
+
+impl Sink for KnockSink {
+    fn kind(&self) -> &'static str {
+        "knock"
+    }
+
+    fn rate_limit(&self, action: ActionType) -> Option<NonZeroU32> {
+        Some(product_rate_limit(action))
+    }
+
+    fn execute<'a>(&'a self, request: &'a ActionRequest) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let mut last = Outcome::Succeeded {
+                status: None,
+                summary: "nothing to do".to_owned(),
+            };
+            for call in api_calls(request) {
+                let mut builder = self
+                    .client
+                    .request(call.method.clone(), self.url(&call))
+                    .bearer_auth(self.secret_key.expose());
+                if let Some(body) = &call.body {
+                    builder = builder.json(body);
+                }
+                if let Some(key) = &call.idempotency_key {
+                    builder = builder.header("Idempotency-Key", key);
+                }
+                last = match send(builder).await {
+                    Outcome::Failed {
+                        status: Some(404), ..
+                    } if call.not_found_is_success => Outcome::Succeeded {
+                        status: Some(404),
+                        summary: "already absent".to_owned(),
+                    },
+                    outcome @ Outcome::Succeeded { .. } => outcome,
+                    failure => return failure,
+                };
+            }
+            last
+        })
+    }
+}
