@@ -38,10 +38,13 @@ impl Seen {
     }
 }
 
+/// A scripted answer: status, headers, body.
+type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
 #[derive(Clone, Default)]
 struct Fake {
     seen: Arc<Mutex<Vec<Seen>>>,
-    script: Arc<Mutex<VecDeque<(u16, Vec<(&'static str, &'static str)>, &'static str)>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
 }
 
 async fn record(
