@@ -1,2 +1,19 @@
-//! `tributary-forwarder`.
-fn main() {}
+//! `tributary-forwarder`: see the library docs.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use tributary_forwarder::cli::{Cli, LogFormat, run};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    run(cli).await
+}

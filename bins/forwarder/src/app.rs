@@ -1,0 +1,278 @@
+//! The HTTP surface: `POST /knock/webhooks/{environment}`, `/healthz`,
+//! `/readyz`, `/metrics`. Only this module knows about status codes.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use metrics::counter;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
+use tracing::{debug, error, warn};
+use tributary_outbound::{
+    DurableQueue, OutboundError, Outcome, Submitted, Transform, parse_envelope,
+};
+
+use crate::{
+    config::{EnvironmentSettings, ForwarderConfig},
+    signature::{self, SIGNATURE_HEADER},
+};
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    environments: BTreeMap<String, EnvironmentSettings>,
+    transform: Transform,
+    queue: DurableQueue,
+    max_event_bytes: usize,
+    max_body_bytes: usize,
+    tolerance_ms: i64,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// State from a validated config and an open queue.
+    pub fn new(
+        config: &ForwarderConfig,
+        queue: DurableQueue,
+        metrics: Option<PrometheusHandle>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                environments: config.environments.clone(),
+                transform: Transform::new(config.transform.clone())?,
+                queue,
+                max_event_bytes: config.segment.max_event_bytes,
+                max_body_bytes: config.server.max_body_bytes,
+                tolerance_ms: i64::try_from(config.server.signature_tolerance_secs)
+                    .unwrap_or(i64::MAX / 1_000)
+                    .saturating_mul(1_000),
+                metrics,
+            }),
+        })
+    }
+}
+
+/// The router; tests drive it with `oneshot`, without a socket.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.inner.max_body_bytes;
+    Router::new()
+        .route("/knock/webhooks/{environment}", post(receive_webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(render_metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer((
+            TraceLayer::new_for_http(),
+            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
+        ))
+        .with_state(state)
+}
+
+/// A JSON error answer: `{"error": {"code", "message", "field"?}}`.
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = Value::String(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+fn from_outbound(e: OutboundError) -> ApiError {
+    match e {
+        OutboundError::MalformedJson(detail) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {detail}"),
+        ),
+        OutboundError::InvalidField { field, problem }
+        | OutboundError::InvalidMessage { field, problem } => ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message: problem,
+            field: Some(field),
+        },
+        other => {
+            error!(error = %other, "Storing a webhook failed.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the queue is unavailable; retry later",
+            )
+        }
+    }
+}
+
+async fn receive_webhook(
+    State(state): State<AppState>,
+    Path(environment): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let inner = &state.inner;
+    let outcome = |o: &'static str| {
+        counter!("forwarder_webhooks_total", "environment" => environment.clone(), "outcome" => o)
+            .increment(1);
+    };
+    let Some(env) = inner.environments.get(&environment) else {
+        outcome("unknown_environment");
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_environment",
+            format!("no environment named {environment:?} is configured"),
+        ));
+    };
+    let body = body.map_err(|rejection| {
+        outcome("rejected");
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is over {} bytes", inner.max_body_bytes),
+            )
+        } else {
+            ApiError::new(rejection.status(), "unreadable_body", rejection.body_text())
+        }
+    })?;
+    let header = headers
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = signature::verify(
+        &env.signing_secret,
+        header,
+        &body,
+        now_ms,
+        inner.tolerance_ms,
+    ) {
+        outcome("unauthorized");
+        warn!(environment = %environment, reason = e.code(), "Webhook signature refused.");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            e.code(),
+            e.message(),
+        ));
+    }
+    let envelope = parse_envelope(&body).map_err(|e| {
+        outcome("invalid");
+        from_outbound(e)
+    })?;
+    let not_forwarded =
+        |reason: &str| Json(json!({"accepted": true, "forwarded": false, "reason": reason}));
+    if env.write_key.is_none() {
+        outcome("no_write_key");
+        return Ok(not_forwarded("no_write_key"));
+    }
+    let message = match inner
+        .transform
+        .apply(&envelope, &env.display_name)
+        .map_err(|e| {
+            outcome("invalid");
+            from_outbound(e)
+        })? {
+        Outcome::Forward(m) => m,
+        Outcome::Skip(reason) => {
+            outcome("skipped");
+            debug!(environment = %environment, reason = reason.code(), event_type = %envelope.event_type, "Webhook not forwarded.");
+            return Ok(not_forwarded(reason.code()));
+        }
+    };
+    let encoded = message.encode().map_err(from_outbound)?;
+    let message_id = encoded.message_id.clone();
+    let submitted = inner
+        .queue
+        .submit(&environment, vec![encoded], inner.max_event_bytes)
+        .await
+        .map_err(from_outbound)?;
+    match submitted.first() {
+        Some(Submitted::Queued(_)) => {
+            outcome("queued");
+            counter!("outbound_queued_events_total", "environment" => environment.clone())
+                .increment(1);
+            Ok(Json(
+                json!({"accepted": true, "forwarded": true, "messageId": message_id}),
+            ))
+        }
+        Some(Submitted::DeadLettered(id)) => {
+            outcome("dead_lettered");
+            counter!("outbound_dead_lettered_events_total", "environment" => environment.clone())
+                .increment(1);
+            error!(environment = %environment, dead_letter = id, "Event over the size limit kept as a dead letter.");
+            Ok(Json(json!({"accepted": true, "forwarded": false,
+                "reason": "too_large", "deadLetterId": id, "messageId": message_id})))
+        }
+        None => Err(from_outbound(OutboundError::Queue(
+            tributary_outbound::QueueFailure {
+                operation: "submit",
+                detail: "no answer for the submitted event".into(),
+            },
+        ))),
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.inner.queue.stats().await {
+        Ok(stats) => Json(json!({
+            "ready": true,
+            "pending": stats.pending.values().sum::<u64>(),
+            "deadLetters": stats.dead_letters,
+        }))
+        .into_response(),
+        Err(e) => {
+            error!(error = %e, "Readiness check failed.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the queue is unavailable",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    match &state.inner.metrics {
+        Some(handle) => {
+            if let Ok(stats) = state.inner.queue.stats().await {
+                for (env, n) in &stats.pending {
+                    metrics::gauge!("outbound_pending_events", "environment" => env.clone())
+                        .set(*n as f64);
+                }
+                metrics::gauge!("outbound_dead_letters").set(stats.dead_letters as f64);
+            }
+            handle.render().into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

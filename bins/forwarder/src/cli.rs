@@ -1,0 +1,163 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Parser, Subcommand, ValueEnum};
+use tributary_outbound::DeadLetterFilter;
+
+use crate::{
+    backfill::{BackfillOptions, backfill},
+    config::ForwarderConfig,
+    dead_letters, serve,
+};
+
+/// Forward the product's message lifecycle webhooks to Segment.
+#[derive(Debug, Parser)]
+#[command(name = "tributary-forwarder", version)]
+pub struct Cli {
+    /// The TOML configuration file.
+    #[arg(
+        long,
+        short,
+        env = "TRIBUTARY_FORWARDER_CONFIG",
+        default_value = "forwarder.toml",
+        global = true
+    )]
+    pub config: PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive webhooks and deliver queued events until SIGTERM/SIGINT.
+    Serve,
+    /// Queue an NDJSON file of webhook envelopes (`-` for stdin).
+    Backfill {
+        /// The file, or `-`.
+        input: PathBuf,
+        /// The environment the events belong to.
+        #[arg(long, short)]
+        environment: String,
+        /// Also deliver until the environment's queue is empty (when no
+        /// `serve` process is running).
+        #[arg(long)]
+        deliver: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Inspect or re-drive dead letters.
+    DeadLetters {
+        /// list or redrive.
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+/// `dead-letters` actions.
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterAction {
+    /// Print dead letters, oldest first.
+    List {
+        /// Only this environment.
+        #[arg(long, short)]
+        environment: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per line, with the payload.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move dead letters back into the queue (same messageId).
+    Redrive {
+        /// Only this environment.
+        #[arg(long, short)]
+        environment: Option<String>,
+        /// Only these ids (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        /// Every dead letter (required when no other filter is given).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = ForwarderConfig::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Backfill {
+            input,
+            environment,
+            deliver,
+            quiet,
+        } => {
+            let options = BackfillOptions {
+                environment,
+                deliver,
+                progress: !quiet,
+            };
+            let s = backfill(&config, &input, &options).await?;
+            println!(
+                "{} lines: {} queued, {} skipped, {} dead-lettered (too large), {} invalid",
+                s.lines, s.queued, s.skipped, s.dead_lettered, s.invalid
+            );
+            if s.invalid > 0 {
+                bail!("{} lines were not valid webhook envelopes", s.invalid);
+            }
+            Ok(())
+        }
+        Command::DeadLetters { action } => match action {
+            DeadLetterAction::List {
+                environment,
+                limit,
+                json,
+            } => {
+                let filter = DeadLetterFilter {
+                    environment,
+                    ids: None,
+                    limit: Some(limit),
+                };
+                let n = dead_letters::list(&config, filter, json, &mut std::io::stdout().lock())
+                    .await?;
+                eprintln!("{n} dead letters");
+                Ok(())
+            }
+            DeadLetterAction::Redrive {
+                environment,
+                ids,
+                all,
+            } => {
+                if environment.is_none() && ids.is_empty() && !all {
+                    bail!("say which dead letters to redrive: --environment, --id or --all");
+                }
+                let filter = DeadLetterFilter {
+                    environment,
+                    ids: (!ids.is_empty()).then_some(ids),
+                    limit: None,
+                };
+                let n = dead_letters::redrive(&config, filter).await?;
+                println!("{n} dead letters re-queued");
+                Ok(())
+            }
+        },
+    }
+}

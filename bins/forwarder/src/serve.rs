@@ -1,0 +1,99 @@
+//! `tributary-forwarder serve`: the webhook receiver and the dispatcher in
+//! one process, with graceful shutdown on SIGTERM/SIGINT.
+
+use std::{io::Write, time::Duration};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use tributary_outbound::{Dispatcher, DurableQueue};
+
+use crate::{
+    app::{AppState, app},
+    config::ForwarderConfig,
+};
+
+/// Runs until SIGTERM/SIGINT: stops accepting webhooks, flushes what it can
+/// within `segment.shutdown_grace_ms`, leaves the rest queued for next time.
+pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let queue = DurableQueue::open(&config.queue_path)?;
+    let stats = queue.stats().await?;
+    for (env, n) in &stats.pending {
+        match config.environments.get(env) {
+            Some(e) if e.write_key.is_some() => {
+                info!(environment = %env, pending = n, "Resuming delivery of queued events.");
+            }
+            _ => {
+                warn!(environment = %env, pending = n, "Queued events for an environment without a write key stay queued.")
+            }
+        }
+    }
+    let routes = config.routes();
+    let dispatcher = Dispatcher::new(queue.clone(), config.segment.clone(), routes)?;
+    let delivery_stop = CancellationToken::new();
+    let delivery = tokio::spawn(dispatcher.run(delivery_stop.clone()));
+
+    let state = AppState::new(&config, queue, Some(metrics))?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    // One line on stdout that scripts (and the crash test) can read.
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "tributary-forwarder listening on http://{addr}")?;
+        for (name, env) in &config.environments {
+            let status = if env.write_key.is_some() {
+                "forwarded"
+            } else {
+                "not forwarded: no write key"
+            };
+            writeln!(
+                out,
+                "  POST http://{addr}/knock/webhooks/{name}  ({status})"
+            )?;
+        }
+        out.flush()?;
+    }
+    info!(%addr, host = %config.segment.host, "Forwarder started.");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    info!("No longer accepting webhooks; flushing the queue.");
+    delivery_stop.cancel();
+    let grace =
+        config.segment.shutdown_grace() + config.segment.request_timeout() + Duration::from_secs(1);
+    if tokio::time::timeout(grace, delivery).await.is_err() {
+        warn!("Delivery did not stop within the grace period; the rest stays queued.");
+    }
+    info!("Forwarder stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

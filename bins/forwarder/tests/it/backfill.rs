@@ -1,0 +1,137 @@
+//! `backfill` and `dead-letters` through the real binary.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use serde_json::Value;
+use tributary_outbound::fake_segment::{FakeSegment, Reply};
+
+use crate::support::{WRITE_KEY, config_text, fixtures};
+
+/// Runs the binary to completion off the async threads (the fake Segment
+/// must keep answering meanwhile).
+async fn forwarder(config: &Path, args: &[&str]) -> std::process::Output {
+    let config = config.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn backfill_delivers_a_file_and_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.db");
+    let config = dir.path().join("forwarder.toml");
+    let fake = FakeSegment::start().await;
+    std::fs::write(
+        &config,
+        config_text(&queue, &fake.host(), "127.0.0.1:0", ""),
+    )
+    .unwrap();
+    let file = fixtures().join("backfill.ndjson");
+    let file = file.to_str().unwrap();
+    let args = [
+        "backfill",
+        file,
+        "--environment",
+        "production",
+        "--deliver",
+        "--quiet",
+    ];
+    let out = forwarder(&config, &args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Two bad lines: the run fails, after queuing and delivering the rest.
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("202 lines: 200 queued, 0 skipped, 0 dead-lettered (too large), 2 invalid"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("line 203: malformed JSON"), "{stderr}");
+    assert!(stderr.contains("/created_at"), "{stderr}");
+    let accepted = fake.wait_for_accepted(200, Duration::from_secs(5)).await;
+    assert_eq!(accepted.len(), 200);
+
+    // The same file again: the same messageIds, so Segment deduplicates.
+    let args = ["backfill", file, "-e", "production", "--deliver", "--quiet"];
+    forwarder(&config, &args).await;
+    let again = fake.wait_for_accepted(400, Duration::from_secs(5)).await;
+    assert_eq!(again[..200], again[200..]);
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_redriven_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.db");
+    let config = dir.path().join("forwarder.toml");
+    let fake = FakeSegment::start().await;
+    fake.script(WRITE_KEY, [Reply::Status(403)]);
+    std::fs::write(
+        &config,
+        config_text(&queue, &fake.host(), "127.0.0.1:0", ""),
+    )
+    .unwrap();
+    let ndjson = dir.path().join("one.ndjson");
+    let line = std::fs::read_to_string(fixtures().join("webhooks/message.sent.json"))
+        .unwrap()
+        .replace('\n', "");
+    std::fs::write(&ndjson, format!("{line}\n")).unwrap();
+    let out = forwarder(
+        &config,
+        &[
+            "backfill",
+            ndjson.to_str().unwrap(),
+            "-e",
+            "production",
+            "--quiet",
+            "--deliver",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = forwarder(&config, &["dead-letters", "list", "--json"]).await;
+    let listed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["status"], 403);
+    assert_eq!(listed[0]["payload"]["event"], "Notification Sent");
+    let out = forwarder(&config, &["dead-letters", "redrive"]).await;
+    assert!(
+        !out.status.success(),
+        "redrive without a filter must refuse"
+    );
+    let out = forwarder(&config, &["dead-letters", "redrive", "--all"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 dead letters re-queued"));
+    // Deliver what was re-driven.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    forwarder(
+        &config,
+        &[
+            "backfill",
+            empty.to_str().unwrap(),
+            "-e",
+            "production",
+            "--quiet",
+            "--deliver",
+        ],
+    )
+    .await;
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0], listed[0]["messageId"]);
+}

@@ -1,0 +1,157 @@
+//! The real binary: kill -9 mid-outage and restart; SIGTERM flushes.
+
+use std::{
+    collections::HashSet,
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, ChildStdout, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tributary_outbound::fake_segment::{FakeSegment, Reply};
+
+use crate::support::{SECRET, WRITE_KEY, config_text, fixture, signature};
+
+struct Running {
+    child: Child,
+    base: String,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Never leave a forwarder behind if an assertion failed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the forwarder");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("tributary-forwarder listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Running {
+        child,
+        base,
+        _stdout: stdout,
+    }
+}
+
+fn webhook(n: usize) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("message.sent.json")).unwrap();
+    v["data"]["id"] = Value::String(format!("msg_crash_{n}"));
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Posts `n` signed webhooks; returns the Segment messageIds acknowledged.
+async fn post_all(base: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut acked = Vec::new();
+    for n in range {
+        let body = webhook(n);
+        let response = client
+            .post(format!("{base}/knock/webhooks/production"))
+            .header("x-knock-signature", signature(SECRET, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.unwrap();
+        acked.push(answer["messageId"].as_str().unwrap().to_owned());
+    }
+    acked
+}
+
+fn terminate(running: &mut Running) -> std::process::ExitStatus {
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    running.child.wait().unwrap()
+}
+
+// Multi-threaded: the test blocks on the child process while the fake
+// Segment (on this runtime) must keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_kill_9_mid_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.db");
+    let config = dir.path().join("forwarder.toml");
+
+    // Segment is down.
+    let down = FakeSegment::start().await;
+    down.script(WRITE_KEY, std::iter::repeat_n(Reply::Status(503), 100_000));
+    std::fs::write(
+        &config,
+        config_text(&queue, &down.host(), "127.0.0.1:0", ""),
+    )
+    .unwrap();
+    let mut first = start(&config);
+    let acked = post_all(&first.base, 0..40).await;
+    for _ in 0..500 {
+        if !down.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !down.requests().is_empty(),
+        "the forwarder never tried Segment"
+    );
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    assert!(down.accepted().is_empty());
+
+    // Segment is back; restart on the same queue.
+    let up = FakeSegment::start().await;
+    std::fs::write(&config, config_text(&queue, &up.host(), "127.0.0.1:0", "")).unwrap();
+    let mut second = start(&config);
+    let accepted = up
+        .wait_for_accepted(acked.len(), Duration::from_secs(10))
+        .await;
+    let unique: HashSet<_> = accepted.iter().collect();
+    assert_eq!(
+        unique.len(),
+        accepted.len(),
+        "delivered twice after acknowledgement"
+    );
+    for id in &acked {
+        assert!(unique.contains(id), "acknowledged event {id} was lost");
+    }
+    let status = terminate(&mut second);
+    assert!(status.success(), "{status:?}");
+}
+
+// Multi-threaded: the test blocks on the child process while the fake
+// Segment (on this runtime) must keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_a_partial_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.db");
+    let config = dir.path().join("forwarder.toml");
+    let fake = FakeSegment::start().await;
+    let text = config_text(&queue, &fake.host(), "127.0.0.1:0", "")
+        .replace("flush_interval_ms = 10", "flush_interval_ms = 60000");
+    std::fs::write(&config, text).unwrap();
+    let mut running = start(&config);
+    let acked = post_all(&running.base, 0..3).await;
+    assert!(fake.requests().is_empty(), "sent before the flush interval");
+    let status = terminate(&mut running);
+    assert!(status.success(), "{status:?}");
+    assert_eq!(fake.accepted(), acked);
+}

@@ -1,0 +1,6 @@
+//! The forwarder's integration tests (one binary, so it links once).
+
+mod backfill;
+mod crash;
+mod routes;
+mod support;

@@ -1,0 +1,61 @@
+//! Shared helpers: configs, fixtures, signing.
+
+use std::path::{Path, PathBuf};
+
+use tributary_core::Secret;
+use tributary_forwarder::{config::ForwarderConfig, signature::sign};
+
+pub(crate) const SECRET: &str = "whsec_test_production";
+pub(crate) const WRITE_KEY: &str = "wk_production";
+
+pub(crate) fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/outbound")
+}
+
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join("webhooks").join(name)).unwrap()
+}
+
+/// A config file's text: `production` (forwarded), `development` (no write
+/// key), a fake Segment host and fast test timings.
+pub(crate) fn config_text(queue: &Path, host: &str, listen: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "{listen}"
+
+[queue]
+path = "{}"
+
+[segment]
+host = "{host}"
+flush_interval_ms = 10
+backoff_initial_ms = 5
+backoff_max_ms = 50
+request_timeout_ms = 1000
+shutdown_grace_ms = 500
+
+[environments.production]
+signing_secret = "{SECRET}"
+write_key = "{WRITE_KEY}"
+display_name = "Production"
+
+[environments.development]
+signing_secret = "whsec_dev"
+{extra}
+"#,
+        queue.display()
+    )
+}
+
+pub(crate) fn config(queue: &Path, host: &str, extra: &str) -> ForwarderConfig {
+    ForwarderConfig::parse(&config_text(queue, host, "127.0.0.1:0", extra), |_| None).unwrap()
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
+    sign(&Secret::new(secret), now_ms(), body)
+}
