@@ -1,0 +1,46 @@
+//! Why the pipeline refused a request.
+
+use tributary_adapter::{AdapterError, ErrorCategory};
+use tributary_store::StoreError;
+
+use crate::RejectedItem;
+
+/// A refused request. Every variant but `Store` was logged in the event log as
+/// `rejected`; the service maps each to its CONTRACT 6 status.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// No source environment has this token.
+    #[error("no source is configured for this URL")]
+    UnknownToken,
+    /// No source environment has this write key, or none was presented.
+    #[error("{message}")]
+    UnknownWriteKey {
+        /// What was wrong.
+        message: String,
+    },
+    /// The adapter refused the whole request.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    /// Every item of the body was refused.
+    #[error("no event in the request could be accepted")]
+    AllItemsRejected {
+        /// Each item's problem.
+        items: Vec<RejectedItem>,
+    },
+    /// The store could not take the events (overloaded or down): nothing was
+    /// acknowledged, the sender should retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PipelineError {
+    /// The error category the answer's status comes from, for adapter-like errors.
+    pub fn category(&self) -> Option<ErrorCategory> {
+        match self {
+            Self::Adapter(e) => Some(e.category()),
+            Self::AllItemsRejected { .. } => Some(ErrorCategory::Schema),
+            Self::UnknownWriteKey { .. } => Some(ErrorCategory::Unauthorized),
+            Self::UnknownToken | Self::Store(_) => None,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Tributary's ingest pipeline: what happens to a request between the HTTP
+//! server and the store. A request is routed to its source environment (by
+//! receive-URL token or write key), verified and normalized by its source
+//! kind's adapter, given its dedup scope and action plans, and appended to the
+//! store in one group commit. `Ok` means every accepted event and its plans are
+//! durable; actions run later, from the outbox, never here.
+//!
+//! ```no_run
+//! # async fn demo(config: std::sync::Arc<tributary_core::config::Config>,
+//! #               store: std::sync::Arc<dyn tributary_store::Store>) -> Result<(), Box<dyn std::error::Error>> {
+//! use tributary_adapter::RawRequest;
+//! use tributary_pipeline::Pipeline;
+//!
+//! let pipeline = Pipeline::new(config, store).await?;
+//! let body = br#"{"type":"track","event":"Signed Up","userId":"u1"}"#.to_vec();
+//! let req = RawRequest::new("", "", body, chrono::Utc::now())
+//!     .with_header("content-type", "application/json");
+//! let receipt = pipeline.receive("tok_from_the_url", req).await?;
+//! println!("{} accepted, {} duplicates", receipt.accepted, receipt.duplicates);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod pipeline;
+mod receipt;
+mod routes;
+
+pub use error::PipelineError;
+pub use pipeline::{Pipeline, REJECTED_LOG_PER_SECOND};
+pub use receipt::{Receipt, RejectedItem};
+pub use routes::Route;

@@ -1,0 +1,379 @@
+//! The request path: route -> adapter (verify, parse) -> dedup key -> engine
+//! (plans) -> store append (group commit). Nothing here runs an action.
+
+use std::sync::{
+    Arc, RwLock,
+    atomic::{AtomicU64, Ordering},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::Utc;
+use serde::Deserialize;
+use tributary_adapter::{AdapterError, Parsed, RawRequest, decode_body};
+use tributary_core::{
+    MappingEngine, Overrides,
+    config::{Config, SourceKind},
+    dedup::{self, DedupDecision},
+    event::Event,
+    plan::ActionPlan,
+};
+use tributary_http::HttpAdapter;
+use tributary_http_legacy::HttpLegacyAdapter;
+use tributary_rudderstack::RudderstackAdapter;
+use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key};
+use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, Store, StoreError};
+
+use crate::{PipelineError, Receipt, RejectedItem, Route, routes::Routes};
+
+/// At most this many rejected requests per second are written to the event
+/// log; beyond it they are only counted and traced, so a flood of garbage
+/// cannot fill the disk.
+pub const REJECTED_LOG_PER_SECOND: u64 = 100;
+
+/// Ingests requests for one configuration. Share it (`Arc`) between handlers.
+pub struct Pipeline {
+    config: Arc<Config>,
+    routes: Routes,
+    engine: MappingEngine,
+    overrides: RwLock<Arc<Overrides>>,
+    store: Arc<dyn Store>,
+    // (unix second << 20) | count in that second.
+    rejected_budget: AtomicU64,
+}
+
+#[derive(Deserialize)]
+struct WriteKeyProbe {
+    #[serde(rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+impl Pipeline {
+    /// A pipeline over `config`, loading the persisted mapping toggles from `store`.
+    pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let pipeline = Self {
+            routes: Routes::new(&config),
+            engine: MappingEngine::new(&config),
+            config,
+            overrides: RwLock::new(Arc::new(Overrides::none())),
+            store,
+            rejected_budget: AtomicU64::new(0),
+        };
+        pipeline.refresh_overrides().await?;
+        Ok(pipeline)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The source environment a token belongs to.
+    pub fn route_by_token(&self, token: &str) -> Option<Route<'_>> {
+        self.routes.by_token(&self.config, token)
+    }
+
+    /// Reloads the mapping toggles from the store. Replicas sharing a
+    /// PostgreSQL store call this periodically to see each other's toggles.
+    pub async fn refresh_overrides(&self) -> Result<(), StoreError> {
+        let mut overrides = Overrides::none();
+        for o in self.store.mapping_overrides().await? {
+            overrides.set(&o.source, &o.environment, &o.mapping, o.active);
+        }
+        *self
+            .overrides
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(overrides);
+        Ok(())
+    }
+
+    fn overrides(&self) -> Arc<Overrides> {
+        self.overrides
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Persists a mapping's active flag and applies it at once. `Ok(false)`
+    /// when no such mapping exists.
+    pub async fn set_mapping_active(
+        &self,
+        source: &str,
+        environment: &str,
+        mapping: &str,
+        active: bool,
+    ) -> Result<bool, StoreError> {
+        let exists = self
+            .config
+            .source(source)
+            .and_then(|s| s.environments.get(environment))
+            .is_some_and(|se| se.mappings.iter().any(|m| m.id == mapping));
+        if !exists {
+            return Ok(false);
+        }
+        self.store
+            .set_mapping_active(source, environment, mapping, active)
+            .await?;
+        self.refresh_overrides().await?;
+        Ok(true)
+    }
+
+    /// The plans the current mappings and toggles give `event` (a dry run).
+    pub fn plan(&self, event: &Event) -> Vec<ActionPlan> {
+        self.engine.plan(event, &self.overrides())
+    }
+
+    /// A delivery on `/integrations/receive/{token}`.
+    pub async fn receive(
+        &self,
+        token: &str,
+        mut req: RawRequest,
+    ) -> Result<Receipt, PipelineError> {
+        let Some(route) = self.route_by_token(token) else {
+            self.log_rejected(
+                None,
+                &req,
+                "unknown_token",
+                "no source is configured for this URL",
+            )
+            .await;
+            return Err(PipelineError::UnknownToken);
+        };
+        req.source.clone_from(&route.source.key);
+        route.environment.clone_into(&mut req.environment);
+        let parsed = match parse_receive(route, &req) {
+            Ok(p) => p,
+            Err(e) => {
+                self.log_rejected(Some(route), &req, e.code(), &e.message())
+                    .await;
+                return Err(e.into());
+            }
+        };
+        self.commit(route, &req, parsed).await
+    }
+
+    /// A Segment-compatible Tracking API call (`/v1/track` ... `/v1/batch`),
+    /// routed and authenticated by write key.
+    pub async fn tracking(
+        &self,
+        call: TrackingCall,
+        mut req: RawRequest,
+    ) -> Result<Receipt, PipelineError> {
+        let route = match self.presented_write_key(&req) {
+            Some(key) => self.routes.by_write_key(&self.config, &key),
+            None => None,
+        };
+        let Some(route) = route else {
+            let message = "a valid write key is required (HTTP Basic `key:`, X-Write-Key, or writeKey in the body)";
+            self.log_rejected(None, &req, "invalid_write_key", message)
+                .await;
+            return Err(PipelineError::UnknownWriteKey {
+                message: message.to_owned(),
+            });
+        };
+        req.source.clone_from(&route.source.key);
+        route.environment.clone_into(&mut req.environment);
+        let parsed = parse_tracking(route, call, &req).and_then(|parsed| {
+            authenticate_write_key(&req, parsed.body_write_key.as_ref(), route.settings)?;
+            Ok(parsed)
+        });
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                self.log_rejected(Some(route), &req, e.code(), &e.message())
+                    .await;
+                return Err(e.into());
+            }
+        };
+        self.commit(route, &req, parsed).await
+    }
+
+    /// The write key a Tracking API request presents: HTTP Basic user,
+    /// `X-Write-Key`, or the body's top-level `writeKey`.
+    fn presented_write_key(&self, req: &RawRequest) -> Option<String> {
+        if let Some(basic) = req.header("authorization").and_then(|h| {
+            h.strip_prefix("Basic ")
+                .or_else(|| h.strip_prefix("basic "))
+        }) {
+            let decoded = STANDARD.decode(basic.trim()).ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
+            return Some(user.to_owned());
+        }
+        if let Some(key) = req.header("x-write-key") {
+            return Some(key.trim().to_owned());
+        }
+        let body = decode_body(req).ok()?;
+        serde_json::from_slice::<WriteKeyProbe>(&body)
+            .ok()?
+            .write_key
+    }
+
+    async fn commit(
+        &self,
+        route: Route<'_>,
+        req: &RawRequest,
+        parsed: Parsed,
+    ) -> Result<Receipt, PipelineError> {
+        let overrides = self.overrides();
+        let mut items = Vec::with_capacity(parsed.items.len());
+        let mut rejected = Vec::new();
+        for item in parsed.items {
+            match item {
+                Ok(mut event) => {
+                    let dedup = match dedup::apply(&mut event, &route.settings.dedup) {
+                        DedupDecision::Check(scope) => Some(scope),
+                        DedupDecision::Dropped { reason } => {
+                            tracing::debug!(event_id = %event.id, %reason, "Dedup key dropped; the event runs non-idempotently.");
+                            None
+                        }
+                        DedupDecision::Disabled | DedupDecision::NoKey => None,
+                    };
+                    let plans = self.engine.plan(&event, &overrides);
+                    items.push(AppendItem {
+                        event,
+                        plans,
+                        dedup,
+                    });
+                }
+                Err(e) => rejected.push(RejectedItem::from(&e)),
+            }
+        }
+        for item in &rejected {
+            let message = format!(
+                "item {}: {} (at `{}`)",
+                item.index,
+                item.error.message,
+                item.error.field.as_deref().unwrap_or("")
+            );
+            self.log_rejected(Some(route), req, &item.error.code, &message)
+                .await;
+        }
+        if items.is_empty() && !rejected.is_empty() {
+            return Err(PipelineError::AllItemsRejected { items: rejected });
+        }
+        let outcomes = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.store.append(items).await?
+        };
+        let duplicates = outcomes
+            .iter()
+            .filter(|o| matches!(o, AppendOutcome::Duplicate { .. }))
+            .count();
+        Ok(Receipt {
+            source: route.source.key.clone(),
+            environment: route.environment.to_owned(),
+            kind: route.source.kind,
+            accepted: outcomes.len() - duplicates,
+            duplicates,
+            rejected,
+            event_ids: outcomes.iter().map(AppendOutcome::event_id).collect(),
+            verification: parsed.verification,
+        })
+    }
+
+    fn take_rejected_budget(&self) -> bool {
+        let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
+        let mut current = self.rejected_budget.load(Ordering::Relaxed);
+        loop {
+            let (second, count) = (current >> 20, current & 0xF_FFFF);
+            let next = if second == now {
+                if count >= REJECTED_LOG_PER_SECOND {
+                    return false;
+                }
+                current + 1
+            } else {
+                (now << 20) | 1
+            };
+            match self.rejected_budget.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Writes a `rejected` entry to the event log (bounded, rate-limited).
+    /// A store failure here is traced, never allowed to mask the real error.
+    async fn log_rejected(
+        &self,
+        route: Option<Route<'_>>,
+        req: &RawRequest,
+        code: &str,
+        message: &str,
+    ) {
+        let source = route.map(|r| r.source.key.as_str()).unwrap_or("");
+        tracing::info!(source, code, message, "Request rejected.");
+        if !self.take_rejected_budget() {
+            tracing::warn!(
+                source,
+                code,
+                "Rejected request not logged: over the per-second budget."
+            );
+            return;
+        }
+        let extra: Vec<&str> = route
+            .and_then(|r| r.settings.verification.as_ref())
+            .and_then(|v| v.scheme.secret_header())
+            .into_iter()
+            .collect();
+        let record = RejectedRequest {
+            received_at: req.received_at,
+            source: route.map(|r| r.source.key.clone()),
+            environment: route.map(|r| r.environment.to_owned()),
+            code: code.to_owned(),
+            message: message.to_owned(),
+            body: req.body[..req
+                .body
+                .len()
+                .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)]
+                .to_vec(),
+            headers: req.stored_headers(&extra),
+        };
+        if let Err(e) = self.store.record_rejected(record).await {
+            tracing::warn!(error = %e, "Could not log a rejected request.");
+        }
+    }
+}
+
+fn parse_receive(route: Route<'_>, req: &RawRequest) -> Result<Parsed, AdapterError> {
+    let settings = route.settings;
+    match route.source.kind {
+        SourceKind::Segment | SourceKind::Jitsu | SourceKind::Freshpaint => {
+            SegmentAdapter::new(route.source.kind).parse(req, settings)
+        }
+        SourceKind::Rudderstack => RudderstackAdapter::new().parse(req, settings),
+        SourceKind::HttpLegacy => HttpLegacyAdapter::new().parse(req, settings),
+        SourceKind::Http | SourceKind::Polytomic | SourceKind::Hightouch | SourceKind::Census => {
+            HttpAdapter::new().parse(req, settings)
+        }
+    }
+}
+
+fn parse_tracking(
+    route: Route<'_>,
+    call: TrackingCall,
+    req: &RawRequest,
+) -> Result<Parsed, AdapterError> {
+    match route.source.kind {
+        SourceKind::Segment | SourceKind::Jitsu | SourceKind::Freshpaint => {
+            SegmentAdapter::new(route.source.kind).parse_tracking_api(call, req, route.settings)
+        }
+        SourceKind::Rudderstack => {
+            RudderstackAdapter::new().parse_tracking_api(call, req, route.settings)
+        }
+        other => Err(AdapterError::Unauthorized {
+            code: "write_key_wrong_kind",
+            message: format!("`{other}` sources do not take the Segment-compatible API"),
+        }),
+    }
+}
