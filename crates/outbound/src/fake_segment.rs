@@ -74,6 +74,8 @@ struct Inner {
     rejects: Vec<String>,
     recorded: Vec<Recorded>,
     latency: Duration,
+    counting_only: bool,
+    accepted_by_key: HashMap<String, usize>,
 }
 
 /// The fake; clones share state.
@@ -128,6 +130,21 @@ impl FakeSegment {
     /// Adds latency to every answer.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Keeps only counts, not bodies (for load tests with many events).
+    pub fn set_counting_only(&self, counting_only: bool) {
+        self.lock().counting_only = counting_only;
+    }
+
+    /// How many events were accepted (2xx) for `write_key` (kept even in
+    /// counting-only mode).
+    pub fn accepted_count(&self, write_key: &str) -> usize {
+        self.lock()
+            .accepted_by_key
+            .get(write_key)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Every request so far.
@@ -225,12 +242,22 @@ async fn batch(
             Reply::RateLimited { .. } => 429,
             Reply::Hang => 0,
         };
+        if (200..300).contains(&status)
+            && let (Some(key), Some(events)) = (&write_key, parsed["batch"].as_array())
+        {
+            *inner.accepted_by_key.entry(key.clone()).or_default() += events.len();
+        }
+        let body = if inner.counting_only {
+            Value::Null
+        } else {
+            parsed
+        };
         inner.recorded.push(Recorded {
             write_key,
             authorization,
             gzip,
             body_bytes: raw.len(),
-            body: parsed,
+            body,
             status,
         });
         (reply, inner.latency)
