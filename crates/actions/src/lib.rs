@@ -31,13 +31,17 @@ mod backoff;
 mod error;
 mod http;
 mod knock;
+mod local;
 mod outcome;
 mod sink;
 mod webhook;
+mod worker;
 
 pub use backoff::RetryPolicy;
 pub use error::ActionsError;
 pub use knock::{ApiCall, KnockSink, SUBSCRIPTION_CHUNK, api_calls, product_rate_limit};
+pub use local::LocalSink;
 pub use outcome::{Outcome, SUMMARY_LIMIT, bounded, classify, parse_retry_after};
 pub use sink::{ActionRequest, BoxFuture, Sink};
 pub use webhook::{WebhookSink, sign, signing_key};
+pub use worker::{SinkSet, WorkerPool, WorkerSettings};

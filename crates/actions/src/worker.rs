@@ -1,0 +1,288 @@
+//! Action workers: claim due actions from the outbox, execute each through
+//! its environment's sink, record every attempt, and schedule retries.
+//!
+//! Isolation: each sink has its own concurrency limit and per-action-type rate
+//! limiters, so a slow or failing sink holds only its own slots. Claiming is
+//! bounded by the free in-flight slots, and every claim is a lease: a worker
+//! that dies leaves its actions to be re-claimed when the lease expires.
+
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tributary_core::ActionType;
+use tributary_store::{AttemptOutcome, ClaimedAction, Store, StoreError};
+
+use crate::{ActionRequest, Outcome, RetryPolicy, Sink};
+
+/// Worker tuning.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Actions executing at once per sink.
+    pub concurrency_per_sink: usize,
+    /// Claimed and not yet finished actions, all sinks together.
+    pub max_in_flight: usize,
+    /// Most actions claimed per round trip.
+    pub claim_batch: usize,
+    /// How long a claim lasts before another worker may take the action.
+    pub lease: Duration,
+    /// How long to wait before claiming again when nothing was due.
+    pub idle_poll: Duration,
+    /// The retry schedule.
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency_per_sink: 16,
+            max_in_flight: 256,
+            claim_batch: 64,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(250),
+            retry: RetryPolicy::DEFAULT,
+        }
+    }
+}
+
+struct SinkSlot {
+    sink: Arc<dyn Sink>,
+    permits: Semaphore,
+    limiters: HashMap<ActionType, DefaultDirectRateLimiter>,
+}
+
+/// The sinks of every environment, each with its own limits.
+pub struct SinkSet {
+    by_environment: HashMap<String, Arc<SinkSlot>>,
+}
+
+impl SinkSet {
+    /// One sink per environment slug. Rate limits come from each sink
+    /// (`Sink::rate_limit`), overridden per action type by `limits`.
+    pub fn new(
+        sinks: impl IntoIterator<Item = (String, Arc<dyn Sink>)>,
+        concurrency: usize,
+        limits: &HashMap<ActionType, NonZeroU32>,
+    ) -> Self {
+        let by_environment = sinks
+            .into_iter()
+            .map(|(env, sink)| {
+                let limiters = ActionType::ALL
+                    .into_iter()
+                    .filter_map(|a| {
+                        let per_second = limits.get(&a).copied().or_else(|| sink.rate_limit(a))?;
+                        Some((a, RateLimiter::direct(Quota::per_second(per_second))))
+                    })
+                    .collect();
+                let slot = SinkSlot {
+                    sink,
+                    permits: Semaphore::new(concurrency.max(1)),
+                    limiters,
+                };
+                (env, Arc::new(slot))
+            })
+            .collect();
+        Self { by_environment }
+    }
+}
+
+/// Claims and executes actions until cancelled.
+pub struct WorkerPool {
+    store: Arc<dyn Store>,
+    sinks: SinkSet,
+    settings: WorkerSettings,
+    owner: String,
+    wake: Notify,
+    in_flight: Arc<Semaphore>,
+}
+
+impl WorkerPool {
+    /// A pool named `owner` (unique per process: it is the lease holder).
+    pub fn new(
+        store: Arc<dyn Store>,
+        sinks: SinkSet,
+        settings: WorkerSettings,
+        owner: impl Into<String>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+            store,
+            sinks,
+            settings,
+            owner: owner.into(),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Claims at once instead of waiting for the next poll (call after appends).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs until `shutdown`, then lets executing actions finish (each is
+    /// bounded by its sink's timeout) and returns.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut backoff = self.settings.idle_poll;
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = self
+                .in_flight
+                .available_permits()
+                .min(self.settings.claim_batch);
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                self.store
+                    .claim(&self.owner, free, self.settings.lease)
+                    .await
+            };
+            let idle = match claimed {
+                Ok(actions) if !actions.is_empty() => {
+                    backoff = self.settings.idle_poll;
+                    let full = actions.len() == free;
+                    for action in actions {
+                        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let pool = self.clone();
+                        tasks.spawn(async move {
+                            pool.execute(action).await;
+                            drop(permit);
+                        });
+                    }
+                    // A full batch means more may be due: claim again at once.
+                    if full {
+                        continue;
+                    }
+                    self.settings.idle_poll
+                }
+                Ok(_) => self.settings.idle_poll,
+                Err(e) => {
+                    // The store is down: back off, up to 10 s, and keep trying.
+                    tracing::warn!(error = %e, "Claiming actions failed.");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(idle) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn execute(&self, action: ClaimedAction) {
+        let started = Instant::now();
+        let Some(payload) = action.plan.payload().cloned() else {
+            // Skipped plans are never claimed; if one is, end it rather than loop.
+            self.finish(
+                &action,
+                AttemptOutcome::Failed {
+                    summary: "the plan has no payload".to_owned(),
+                },
+                "none",
+            )
+            .await;
+            return;
+        };
+        let Some(slot) = self.sinks.by_environment.get(&action.environment).cloned() else {
+            self.finish(
+                &action,
+                AttemptOutcome::Failed {
+                    summary: format!(
+                        "no sink is configured for environment `{}`",
+                        action.environment
+                    ),
+                },
+                "none",
+            )
+            .await;
+            return;
+        };
+        let Ok(_permit) = slot.permits.acquire().await else {
+            return;
+        };
+        if let Some(limiter) = slot.limiters.get(&action.plan.action) {
+            limiter.until_ready().await;
+        }
+        let request = ActionRequest {
+            action_id: action.id.to_string(),
+            event_id: action.event_id.to_string(),
+            environment: action.environment.clone(),
+            source: action.source.clone(),
+            payload,
+            attempt: action.attempt,
+        };
+        let outcome = slot.sink.execute(&request).await;
+        let recorded = self.to_attempt(&action, outcome);
+        tracing::debug!(
+            action_id = %action.id,
+            sink = slot.sink.kind(),
+            attempt = action.attempt,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Action attempted."
+        );
+        self.finish(&action, recorded, slot.sink.kind()).await;
+    }
+
+    fn to_attempt(&self, action: &ClaimedAction, outcome: Outcome) -> AttemptOutcome {
+        match outcome {
+            Outcome::Succeeded { summary, .. } => AttemptOutcome::Succeeded { summary },
+            Outcome::Failed { error, .. } => AttemptOutcome::Failed { summary: error },
+            Outcome::Retry {
+                error, retry_after, ..
+            } => match self
+                .settings
+                .retry
+                .next_delay(action.attempt, retry_after, &mut rand::rng())
+            {
+                Some(delay) => AttemptOutcome::RetryAt {
+                    summary: error,
+                    at: Utc::now()
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
+                },
+                None => AttemptOutcome::Failed {
+                    summary: format!("gave up after {} attempts; last: {error}", action.attempt),
+                },
+            },
+        }
+    }
+
+    async fn finish(&self, action: &ClaimedAction, outcome: AttemptOutcome, sink: &'static str) {
+        let name = match &outcome {
+            AttemptOutcome::Succeeded { .. } => "succeeded",
+            AttemptOutcome::Failed { .. } => "failed",
+            AttemptOutcome::RetryAt { .. } => "retry",
+        };
+        metrics::counter!("tributary_action_attempts_total", "sink" => sink, "outcome" => name)
+            .increment(1);
+        if name == "failed" {
+            tracing::warn!(action_id = %action.id, sink, "Action failed permanently.");
+        }
+        match self
+            .store
+            .finish_attempt(action.id, &self.owner, outcome)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost { .. }) => {
+                tracing::warn!(action_id = %action.id, "Lease lost before the attempt was recorded; another worker owns the action.");
+            }
+            Err(e) => {
+                // The lease will expire and the action run again: at least once.
+                tracing::error!(action_id = %action.id, error = %e, "Could not record an attempt.");
+            }
+        }
+    }
+}

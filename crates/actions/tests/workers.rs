@@ -1,0 +1,216 @@
+//! Workers end to end over a real SQLite store: events go in through the
+//! pipeline, actions come out of the outbox and through a sink; retries and
+//! every attempt are in the action log.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, http::StatusCode, routing::post};
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tributary_actions::{
+    KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WorkerPool, WorkerSettings,
+};
+use tributary_adapter::RawRequest;
+use tributary_core::{Secret, config};
+use tributary_pipeline::Pipeline;
+use tributary_store::{ActionStatus, EventDetail, LocalKind, SqliteStore, Store};
+
+const TOKEN: &str = "tok_workers_0123456789abcdef";
+
+fn config_text() -> String {
+    format!(
+        r#"
+[environments.development]
+
+[[sources]]
+key = "web"
+kind = "segment"
+
+[sources.environments.development]
+token = "{TOKEN}"
+
+[[sources.environments.development.mappings]]
+event = "Signed Up"
+action = "trigger_workflow"
+workflow = "welcome"
+recipients = "properties.to"
+"#
+    )
+}
+
+fn fast_settings() -> WorkerSettings {
+    WorkerSettings {
+        idle_poll: Duration::from_millis(20),
+        retry: RetryPolicy {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(50),
+            max_attempts: 5,
+            max_retry_after: Duration::from_millis(100),
+        },
+        ..WorkerSettings::default()
+    }
+}
+
+async fn setup() -> (Arc<Pipeline>, Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let config = Arc::new(config::load("t.toml", &config_text(), &|_| None).unwrap());
+    let pipeline = Arc::new(Pipeline::new(config, store.clone()).await.unwrap());
+    (pipeline, store, dir)
+}
+
+async fn send(pipeline: &Pipeline, body: &str) -> tributary_core::event::EventId {
+    let req = RawRequest::new("", "", body.as_bytes().to_vec(), Utc::now());
+    pipeline.receive(TOKEN, req).await.unwrap().event_ids[0]
+}
+
+async fn wait_for_final(store: &Arc<dyn Store>, id: tributary_core::event::EventId) -> EventDetail {
+    for _ in 0..500 {
+        let detail = store.event_detail(id).await.unwrap().unwrap();
+        if detail
+            .actions
+            .iter()
+            .all(|a| matches!(a.status, ActionStatus::Succeeded | ActionStatus::Failed))
+        {
+            return detail;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("actions did not finish");
+}
+
+#[tokio::test]
+async fn a_failing_target_is_retried_until_it_succeeds_once() {
+    let (pipeline, store, _dir) = setup().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = Router::new().route(
+        "/v1/workflows/welcome/trigger",
+        post(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    (StatusCode::SERVICE_UNAVAILABLE, "try later")
+                } else {
+                    (StatusCode::OK, "{\"workflow_run_id\":\"run_1\"}")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
+    let sinks = SinkSet::new([("development".to_owned(), sink)], 4, &HashMap::new());
+    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "test-worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
+
+    let id = send(
+        &pipeline,
+        r#"{"type":"track","event":"Signed Up","userId":"u1","properties":{"to":"u1"}}"#,
+    )
+    .await;
+    pool.wake();
+    let detail = wait_for_final(&store, id).await;
+    shutdown.cancel();
+    running.await.unwrap();
+
+    assert_eq!(detail.actions[0].status, ActionStatus::Succeeded);
+    assert_eq!(detail.actions[0].attempts, 3);
+    let outcomes: Vec<_> = detail
+        .attempts
+        .iter()
+        .map(|(_, a)| a.outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, ["retry", "retry", "succeeded"]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "one effect, no extra calls"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_not_retried() {
+    let (pipeline, store, _dir) = setup().await;
+    let app = Router::new().route(
+        "/v1/workflows/welcome/trigger",
+        post(|| async {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{\"code\":\"invalid_params\"}",
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
+    let sinks = SinkSet::new([("development".to_owned(), sink)], 4, &HashMap::new());
+    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
+    let id = send(
+        &pipeline,
+        r#"{"type":"track","event":"Signed Up","userId":"u1","properties":{"to":"u1"}}"#,
+    )
+    .await;
+    let detail = wait_for_final(&store, id).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(detail.actions[0].status, ActionStatus::Failed);
+    assert_eq!(detail.actions[0].attempts, 1);
+    assert!(
+        detail.actions[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("422")
+    );
+}
+
+#[tokio::test]
+async fn the_local_sink_identifies_inline_recipients_and_records_the_run() {
+    let (pipeline, store, _dir) = setup().await;
+    let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(store.clone()));
+    let sinks = SinkSet::new([("development".to_owned(), sink)], 4, &HashMap::new());
+    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
+    let id = send(
+        &pipeline,
+        r#"{"type":"track","event":"Signed Up","userId":"u1",
+            "properties":{"to":[{"id":"sam10","email":"sam@example.com"}]}}"#,
+    )
+    .await;
+    let detail = wait_for_final(&store, id).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(detail.actions.len(), 2, "inline identify + trigger");
+    assert!(
+        detail
+            .actions
+            .iter()
+            .all(|a| a.status == ActionStatus::Succeeded)
+    );
+    let user = store
+        .local_record(LocalKind::User, "", "sam10")
+        .await
+        .unwrap()
+        .expect("the inline user was identified");
+    assert_eq!(user.data["email"], "sam@example.com");
+    let runs = store
+        .local_records(LocalKind::WorkflowRun, "welcome")
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+}
