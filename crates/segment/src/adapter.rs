@@ -11,7 +11,7 @@ use tributary_core::{
 
 use crate::{
     TrackingCall,
-    envelope::{self, Items},
+    envelope::{self, ItemPointer, Items},
     item::{RequestContext, normalize},
 };
 
@@ -89,6 +89,7 @@ pub fn parse_segment_shaped(
     drop(body);
     let Items {
         items,
+        prefix,
         envelope,
         single,
     } = match call {
@@ -136,12 +137,13 @@ pub fn parse_segment_shaped(
     };
     let mut notes = Vec::new();
     let mut out = Vec::with_capacity(items.len());
-    for (index, (pointer, item)) in items.into_iter().enumerate() {
+    for (index, item) in items.into_iter().enumerate() {
+        let pointer = ItemPointer { prefix, index };
         let Value::Object(mut item) = item else {
             let problem = tributary_adapter::ItemError::new(
                 index,
                 "not_an_object",
-                pointer,
+                pointer.to_string(),
                 format!(
                     "each event must be an object, not {}",
                     crate::item::json_type(&item)
@@ -158,7 +160,7 @@ pub fn parse_segment_shaped(
         if let Some(envelope) = &envelope {
             envelope::apply(envelope, &mut item);
         }
-        out.push(normalize(&cx, index, &pointer, item, &mut notes));
+        out.push(normalize(&cx, pointer, item, &mut notes));
     }
     // A single-event body with a problem is a rejected request (422), not
     // a batch with one bad element.

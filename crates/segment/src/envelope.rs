@@ -10,8 +10,11 @@ pub const MAX_BATCH_ITEMS: usize = 4_000;
 
 /// A body, split into items.
 pub(crate) struct Items {
-    /// Each item with the JSON pointer of where it sits in the body.
-    pub(crate) items: Vec<(String, Value)>,
+    /// The items in body order.
+    pub(crate) items: Vec<Value>,
+    /// The JSON pointer of the items' array (`""`, `"/batch"`), or `None`
+    /// for a single-event body (the item is the body).
+    pub(crate) prefix: Option<&'static str>,
     /// The batch envelope's other fields, applied to object items.
     pub(crate) envelope: Option<Map<String, Value>>,
     /// A single-event body: an item's problem is the request's problem.
@@ -26,7 +29,8 @@ pub(crate) fn split(body: Value, batch_only: bool) -> Result<Items, AdapterError
         Value::Array(items) => {
             check_count(items.len(), "")?;
             Items {
-                items: pointed(items, ""),
+                items,
+                prefix: Some(""),
                 envelope: None,
                 single: false,
             }
@@ -54,13 +58,15 @@ pub(crate) fn split(body: Value, batch_only: bool) -> Result<Items, AdapterError
             };
             check_count(batch.len(), "/batch")?;
             Items {
-                items: pointed(batch, "/batch"),
+                items: batch,
+                prefix: Some("/batch"),
                 envelope: Some(map),
                 single: false,
             }
         }
         Value::Object(map) => Items {
-            items: vec![(String::new(), Value::Object(map))],
+            items: vec![Value::Object(map)],
+            prefix: None,
             envelope: None,
             single: true,
         },
@@ -90,12 +96,21 @@ fn check_count(n: usize, at: &str) -> Result<(), AdapterError> {
     Ok(())
 }
 
-fn pointed(items: Vec<Value>, prefix: &str) -> Vec<(String, Value)> {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (format!("{prefix}/{i}"), v))
-        .collect()
+/// Where an item sits in the body, formatted only when an error or note
+/// needs it (no allocation per accepted item).
+#[derive(Clone, Copy)]
+pub(crate) struct ItemPointer {
+    pub(crate) prefix: Option<&'static str>,
+    pub(crate) index: usize,
+}
+
+impl std::fmt::Display for ItemPointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix {
+            Some(prefix) => write!(f, "{prefix}/{}", self.index),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Applies the envelope as Segment does: `context` and `integrations` are
@@ -152,9 +167,16 @@ mod tests {
     fn shapes() {
         assert!(split(json!({"type": "track"}), false).unwrap().single);
         let s = split(json!([{}, 1]), false).unwrap();
-        assert_eq!(s.items[1].0, "/1");
+        let at = |s: &Items, index| {
+            ItemPointer {
+                prefix: s.prefix,
+                index,
+            }
+            .to_string()
+        };
+        assert_eq!(at(&s, 1), "/1");
         let s = split(json!({"batch": [{}], "sentAt": "x"}), false).unwrap();
-        assert_eq!(s.items[0].0, "/batch/0");
+        assert_eq!(at(&s, 0), "/batch/0");
         assert!(s.envelope.unwrap().contains_key("sentAt"));
         assert_eq!(
             split(json!({"batch": {}}), false).err().unwrap().field(),

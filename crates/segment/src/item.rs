@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use tributary_adapter::{ItemError, Note, RawRequest};
 use tributary_core::event::{Event, EventKind, Headers};
 
-use crate::{Dialect, clock::Timestamps};
+use crate::{Dialect, clock::Timestamps, envelope::ItemPointer};
 
 /// What every item of one request shares.
 pub(crate) struct RequestContext<'a> {
@@ -16,14 +16,14 @@ pub(crate) struct RequestContext<'a> {
     pub(crate) implied_type: Option<EventKind>,
 }
 
-/// Normalizes `item` (the `index`-th, found at JSON pointer `pointer`).
+/// Normalizes `item`, found at `pointer`.
 pub(crate) fn normalize(
     cx: &RequestContext<'_>,
-    index: usize,
-    pointer: &str,
+    pointer: ItemPointer,
     item: Map<String, Value>,
     notes: &mut Vec<Note>,
 ) -> Result<Event, ItemError> {
+    let index = pointer.index;
     let err = |code: &str, field: &str, message: String| {
         ItemError::new(index, code, format!("{pointer}/{field}"), message)
     };
