@@ -1,18 +1,30 @@
-//! `tributary-ingest`: wiring only. Today it validates a configuration file
-//! and prints the receive URLs it would serve; the server comes with the
-//! ingest-service issue.
+//! `tributary-ingest`: parse the command line, set up logging, run.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tributary_core::config::{self, Config};
+use tributary_ingest::{
+    embedded,
+    serve::{self, Banner},
+};
 
 #[derive(Parser)]
 #[command(name = "tributary-ingest", version, about)]
 struct Cli {
+    /// The TOML configuration file. Without one, the embedded default in
+    /// --data-dir is used (created on first run).
+    #[arg(long, env = "TRIBUTARY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the embedded default keeps its configuration and SQLite store.
+    #[arg(long, default_value = "./tributary-data", env = "TRIBUTARY_DATA_DIR")]
+    data_dir: PathBuf,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -27,59 +39,77 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::CheckConfig { file, show_secrets } => match check_config(&file, show_secrets) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{e:#}");
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
-fn check_config(file: &std::path::Path, show_secrets: bool) -> anyhow::Result<()> {
+fn load(file: &Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let config = config::load(&file.display().to_string(), &text, &|name| {
+    Ok(config::load(&file.display().to_string(), &text, &|name| {
         std::env::var(name).ok()
-    })?;
-    print_urls(&config, show_secrets);
-    Ok(())
+    })?)
 }
 
-fn mask(secret: &str, show: bool) -> String {
-    if show {
-        secret.to_owned()
+fn init_logging() {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("TRIBUTARY_LOG_FORMAT").is_ok_and(|f| f == "json");
+    if json {
+        fmt().with_env_filter(filter).json().init();
     } else {
-        // Enough to tell tokens apart, not enough to use one.
-        let head: String = secret.chars().take(4).collect();
-        format!("{head}…")
+        fmt().with_env_filter(filter).init();
     }
 }
 
-fn print_urls(config: &Config, show_secrets: bool) {
-    let base = &config.server.public_url;
-    println!("Configuration is valid.");
-    for (source, env, settings) in config.source_environments() {
-        println!(
-            "{base}/integrations/receive/{}  source={} kind={} environment={env} mappings={}",
-            mask(settings.token.expose(), show_secrets),
-            source.key,
-            source.kind,
-            settings.mappings.len(),
-        );
-        if let Some(key) = &settings.write_key {
-            println!(
-                "{base}/v1/batch  (Segment-compatible API)  source={} environment={env} write_key={}",
-                source.key,
-                mask(key.expose(), show_secrets),
-            );
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::CheckConfig { file, show_secrets }) => load(&file).map(|config| {
+            println!("Configuration is valid.");
+            let kind = if show_secrets {
+                Banner::FirstRun
+            } else {
+                Banner::Masked
+            };
+            print!("{}", serve::banner(&config, kind));
+        }),
+        None => {
+            init_logging();
+            run(cli.config, &cli.data_dir)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
         }
     }
-    if !show_secrets {
-        println!("Secrets are masked; pass --show-secrets to print them in full.");
-    }
+}
+
+fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
+    let (config, banner) = match config {
+        Some(file) => (load(&file)?, Banner::Masked),
+        None => {
+            let (file, created) = embedded::ensure(data_dir)?;
+            if created {
+                println!(
+                    "First run: wrote the embedded default configuration to {}.",
+                    file.display()
+                );
+            } else {
+                println!(
+                    "Using the embedded default configuration in {}.",
+                    file.display()
+                );
+            }
+            let banner = if created {
+                Banner::FirstRun
+            } else {
+                Banner::Masked
+            };
+            (load(&file)?, banner)
+        }
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve::run(config, banner))
 }

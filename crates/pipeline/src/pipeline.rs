@@ -14,7 +14,7 @@ use tributary_core::{
     MappingEngine, Overrides,
     config::{Config, SourceKind},
     dedup::{self, DedupDecision},
-    event::Event,
+    event::{Event, EventId},
     plan::ActionPlan,
 };
 use tributary_http::HttpAdapter;
@@ -125,6 +125,29 @@ impl Pipeline {
     /// The plans the current mappings and toggles give `event` (a dry run).
     pub fn plan(&self, event: &Event) -> Vec<ActionPlan> {
         self.engine.plan(event, &self.overrides())
+    }
+
+    /// Runs a logged event again as a new event-log entry (new id, received
+    /// now) with the current mappings and toggles. Dedup does not apply: a
+    /// replay is deliberate. Returns the new entry's id and its plans.
+    pub async fn replay(&self, original: &Event) -> Result<(EventId, Vec<ActionPlan>), StoreError> {
+        let mut event = original.clone();
+        event.received_at = Utc::now();
+        event.id = EventId::generate(event.received_at);
+        let plans = self.plan(&event);
+        let outcome = self
+            .store
+            .append(vec![AppendItem {
+                event,
+                plans: plans.clone(),
+                dedup: None,
+            }])
+            .await?;
+        let id = outcome
+            .first()
+            .map(AppendOutcome::event_id)
+            .ok_or_else(|| StoreError::Database("append returned no outcome".to_owned()))?;
+        Ok((id, plans))
     }
 
     /// A delivery on `/integrations/receive/{token}`.

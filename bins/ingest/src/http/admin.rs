@@ -1,0 +1,342 @@
+//! The admin API under `/api/v1`, behind a bearer token: event and action
+//! logs, mapping toggles, replays, per-source status, local recipients.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, Request, State},
+    http::{StatusCode, header::AUTHORIZATION},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use tributary_store::{ActionId, ActionStatus, EventFilter, EventStatus, LocalKind};
+
+use super::answer::ApiError;
+use crate::AppState;
+
+/// The most entries one page returns.
+const MAX_PAGE: usize = 500;
+
+/// Every admin route, relative to `/api/v1`; the OpenAPI document must list each.
+pub(crate) const PATHS: [&str; 9] = [
+    "/events",
+    "/events/{id}",
+    "/events/{id}/replay",
+    "/actions",
+    "/sources/status",
+    "/sources/{source}/environments/{environment}/event-types",
+    "/sources/{source}/environments/{environment}/mappings/{mapping}",
+    "/local/{kind}/{id}",
+    "/openapi.json",
+];
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(PATHS[0], get(list_events))
+        .route(PATHS[1], get(event_detail))
+        .route(PATHS[2], post(replay))
+        .route(PATHS[3], get(list_actions))
+        .route(PATHS[4], get(source_status))
+        .route(PATHS[5], get(event_types))
+        .route(PATHS[6], put(set_mapping))
+        .route(PATHS[7], get(local_record))
+        .route(PATHS[8], get(openapi))
+}
+
+/// Bearer-token check for every admin route, in constant time. Without a
+/// configured token the admin API does not exist (404), rather than being open.
+pub(crate) async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = &state.admin_token else {
+        return ApiError::not_found("the admin API is off: set [admin] token").into_response();
+    };
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !expected.matches(presented.trim().as_bytes()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_token",
+            "a valid `Authorization: Bearer <admin token>` is required",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn limit(requested: Option<usize>) -> usize {
+    requested.unwrap_or(50).clamp(1, MAX_PAGE)
+}
+
+#[derive(Deserialize)]
+struct EventQuery {
+    source: Option<String>,
+    environment: Option<String>,
+    event_type: Option<String>,
+    user_id: Option<String>,
+    status: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    Query(q): Query<EventQuery>,
+) -> Result<Response, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<EventStatus>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_status",
+                    "status is accepted, duplicate or rejected",
+                )
+            })
+        })
+        .transpose()?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is an event id"))
+        })
+        .transpose()?;
+    let filter = EventFilter {
+        source: q.source,
+        environment: q.environment,
+        event_type: q.event_type,
+        user_id: q.user_id,
+        status,
+        since: q.since,
+        until: q.until,
+    };
+    let page = state
+        .pipeline
+        .store()
+        .list_events(&filter, before, limit(q.limit))
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    Ok(Json(page).into_response())
+}
+
+async fn event_detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "not an event id"))?;
+    match state.pipeline.store().event_detail(id).await {
+        Ok(Some(detail)) => Ok(Json(detail).into_response()),
+        Ok(None) => Err(ApiError::not_found(format!("event `{id}` not found"))),
+        Err(e) => Err(ApiError::store(&e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReplayQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReplayQuery>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "not an event id"))?;
+    let detail = match state.pipeline.store().event_detail(id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Err(ApiError::not_found(format!("event `{id}` not found"))),
+        Err(e) => return Err(ApiError::store(&e)),
+    };
+    let Some(event) = detail.event.event else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_replayable",
+            "a rejected request has no normalized event to replay",
+        ));
+    };
+    if q.dry_run {
+        let plans = state.pipeline.plan(&event);
+        return Ok(Json(json!({"dry_run": true, "plans": plans})).into_response());
+    }
+    let (new_id, plans) = state
+        .pipeline
+        .replay(&event)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    if let Some(w) = &state.workers {
+        w.wake();
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"event_id": new_id, "replay_of": id, "plans": plans})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ActionQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_actions(
+    State(state): State<AppState>,
+    Query(q): Query<ActionQuery>,
+) -> Result<Response, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<ActionStatus>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_status",
+                    "status is pending, running, succeeded, failed or skipped",
+                )
+            })
+        })
+        .transpose()?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<ActionId>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is an action id"))
+        })
+        .transpose()?;
+    let page = state
+        .pipeline
+        .store()
+        .list_actions(status, before, limit(q.limit))
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    Ok(Json(page).into_response())
+}
+
+async fn source_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let statuses = state
+        .pipeline
+        .store()
+        .source_statuses(Utc::now())
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    Ok(Json(json!({"sources": statuses})).into_response())
+}
+
+async fn event_types(
+    State(state): State<AppState>,
+    Path((source, environment)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let types = state
+        .pipeline
+        .store()
+        .known_event_types(&source, &environment)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    Ok(Json(json!({"event_types": types})).into_response())
+}
+
+#[derive(Deserialize)]
+struct MappingToggle {
+    active: bool,
+}
+
+async fn set_mapping(
+    State(state): State<AppState>,
+    Path((source, environment, mapping)): Path<(String, String, String)>,
+    Json(body): Json<MappingToggle>,
+) -> Result<Response, ApiError> {
+    match state
+        .pipeline
+        .set_mapping_active(&source, &environment, &mapping, body.active)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(
+                source,
+                environment,
+                mapping,
+                active = body.active,
+                "Mapping toggled."
+            );
+            Ok(Json(json!({"source": source, "environment": environment, "mapping": mapping, "active": body.active})).into_response())
+        }
+        Ok(false) => Err(ApiError::not_found(format!(
+            "no mapping `{mapping}` in source `{source}`, environment `{environment}`"
+        ))),
+        Err(e) => Err(ApiError::store(&e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct LocalQuery {
+    #[serde(default)]
+    scope: String,
+}
+
+async fn local_record(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    Query(q): Query<LocalQuery>,
+) -> Result<Response, ApiError> {
+    let kind: LocalKind = kind.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_kind",
+            "kind is user, object, tenant, audience, audience_member, subscription or workflow_run",
+        )
+    })?;
+    match state
+        .pipeline
+        .store()
+        .local_record(kind, &q.scope, &id)
+        .await
+    {
+        Ok(Some(record)) => Ok(Json(record).into_response()),
+        Ok(None) => Err(ApiError::not_found(format!("no {kind} `{id}`"))),
+        Err(e) => Err(ApiError::store(&e)),
+    }
+}
+
+/// The admin API's OpenAPI document, kept beside the routes it describes
+/// (a test checks every route is in it).
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for path in PATHS {
+            assert!(
+                paths.contains_key(&format!("/api/v1{path}")),
+                "{path} is routed but not in openapi.json"
+            );
+        }
+        assert_eq!(
+            paths.len(),
+            PATHS.len(),
+            "openapi.json lists a path that is not routed"
+        );
+    }
+}

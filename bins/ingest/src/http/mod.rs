@@ -1,0 +1,6 @@
+//! HTTP handlers. Only this module and `app` know about status codes.
+
+pub(crate) mod admin;
+pub(crate) mod answer;
+pub(crate) mod health;
+pub(crate) mod ingest;

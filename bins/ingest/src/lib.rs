@@ -1,0 +1,24 @@
+//! The ingest service behind the `tributary-ingest` binary: HTTP routes
+//! (receive URLs, the Segment-compatible Tracking API, the admin API,
+//! health and metrics), the embedded default configuration, and start-up and
+//! shutdown wiring. The request path itself lives in `tributary-pipeline`;
+//! actions run in `tributary-actions` workers, never inside a request.
+//!
+//! ```no_run
+//! # async fn demo(pipeline: std::sync::Arc<tributary_pipeline::Pipeline>) {
+//! use tributary_ingest::{AppState, app};
+//!
+//! let router = app(AppState::new(pipeline));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+//! axum::serve(listener, router).await.unwrap();
+//! # }
+//! ```
+
+mod app;
+pub mod embedded;
+mod http;
+pub mod serve;
+mod state;
+
+pub use app::{REQUEST_TIMEOUT, app};
+pub use state::AppState;

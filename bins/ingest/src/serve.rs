@@ -1,0 +1,225 @@
+//! Starting and stopping the service: store, pipeline, workers, retention,
+//! the HTTP server, and a graceful shutdown on SIGTERM or SIGINT.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+use tributary_actions::{
+    KnockSink, LocalSink, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
+};
+use tributary_core::config::{Config, SinkConfig};
+use tributary_pipeline::Pipeline;
+use tributary_store::Store;
+
+use crate::{AppState, app};
+
+/// How long in-flight requests and actions get to finish after a stop signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// How often replicas re-read mapping toggles set through another replica.
+const OVERRIDES_REFRESH: Duration = Duration::from_secs(5);
+
+/// One sink per environment, as configured.
+pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet> {
+    let mut sinks: Vec<(String, Arc<dyn Sink>)> = Vec::new();
+    for (env, settings) in &config.environments {
+        let sink: Arc<dyn Sink> = match &settings.sink {
+            SinkConfig::Local => Arc::new(LocalSink::new(store.clone())),
+            SinkConfig::Knock {
+                secret_key,
+                base_url,
+            } => Arc::new(
+                KnockSink::new(base_url, secret_key.clone())
+                    .with_context(|| format!("environments.{env}.sink"))?,
+            ),
+            SinkConfig::Webhook { url, secret } => Arc::new(
+                WebhookSink::new(url, secret)
+                    .with_context(|| format!("environments.{env}.sink"))?,
+            ),
+        };
+        sinks.push((env.clone(), sink));
+    }
+    Ok(SinkSet::new(
+        sinks,
+        WorkerSettings::default().concurrency_per_sink,
+        &HashMap::new(),
+    ))
+}
+
+fn metrics_recorder() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+/// What the banner prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Banner {
+    /// Receive URLs with their tokens masked.
+    Masked,
+    /// The embedded default's first run: every secret in full, once.
+    FirstRun,
+}
+
+fn mask(secret: &str, banner: Banner) -> String {
+    match banner {
+        Banner::FirstRun => secret.to_owned(),
+        Banner::Masked => format!("{}…", secret.chars().take(4).collect::<String>()),
+    }
+}
+
+/// Every way in, one per line (CONTRACT 8).
+pub fn banner(config: &Config, banner: Banner) -> String {
+    let base = &config.server.public_url;
+    let mut out = String::new();
+    out.push_str("Receive URLs:\n");
+    for (source, env, se) in config.source_environments() {
+        out.push_str(&format!(
+            "  {base}/integrations/receive/{}  source={} kind={} environment={env}\n",
+            mask(se.token.expose(), banner),
+            source.key,
+            source.kind
+        ));
+    }
+    for (source, env, se) in config.source_environments() {
+        if let Some(key) = &se.write_key {
+            out.push_str(&format!(
+                "Segment-compatible API: {base}/v1  write key {}  source={} environment={env}\n",
+                mask(key.expose(), banner),
+                source.key
+            ));
+        }
+    }
+    if let Some(token) = &config.admin.token {
+        out.push_str(&format!(
+            "Admin API: {base}/api/v1  bearer token {}\n",
+            mask(token.expose(), banner)
+        ));
+    }
+    if banner == Banner::FirstRun {
+        if let Some((_, _, se)) = config
+            .source_environments()
+            .find(|(s, _, _)| s.kind == tributary_core::config::SourceKind::HttpLegacy)
+        {
+            out.push_str(&format!(
+                "Try it:\n  curl -i -X POST {base}/integrations/receive/{} -H 'content-type: application/json' -d '{{\"type\":\"track\",\"event\":\"Signed Up\",\"userId\":\"u1\",\"properties\":{{\"plan\":\"team\"}}}}'\n",
+                se.token.expose()
+            ));
+        }
+        if let Some(token) = &config.admin.token {
+            out.push_str(&format!(
+                "  curl -s {base}/api/v1/events -H 'authorization: Bearer {}'\n",
+                token.expose()
+            ));
+        }
+    } else {
+        out.push_str("Secrets are masked; `tributary-ingest check-config FILE --show-secrets` prints them.\n");
+    }
+    out
+}
+
+async fn shutdown_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+        () = token.cancelled() => {},
+    }
+    tracing::info!("Stop signal received; finishing in-flight work.");
+    token.cancel();
+}
+
+/// Runs the service until a stop signal.
+pub async fn run(config: Config, banner_kind: Banner) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let config = Arc::new(config);
+    let store = tributary_store::open(&config.store)
+        .await
+        .context("cannot open the store")?;
+    let pipeline = Arc::new(
+        Pipeline::new(config.clone(), store.clone())
+            .await
+            .context("cannot load mapping toggles from the store")?,
+    );
+    let owner = format!(
+        "ingest-{}-{}",
+        std::process::id(),
+        tributary_core::event::EventId::generate(chrono::Utc::now())
+    );
+    let workers = WorkerPool::new(
+        store.clone(),
+        sinks(&config, &store)?,
+        WorkerSettings::default(),
+        owner,
+    );
+    let shutdown = CancellationToken::new();
+    let workers_task = tokio::spawn(workers.clone().run(shutdown.clone()));
+    let retention = tributary_store::spawn_retention(
+        store.clone(),
+        config.store.retention_days,
+        Duration::from_secs(3600),
+    );
+    let refresher = {
+        let pipeline = pipeline.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(OVERRIDES_REFRESH) => {}
+                }
+                if let Err(e) = pipeline.refresh_overrides().await {
+                    tracing::warn!(error = %e, "Could not refresh mapping toggles.");
+                }
+            }
+        })
+    };
+
+    let mut state = AppState::new(pipeline);
+    state.workers = Some(workers);
+    state.metrics = metrics_recorder();
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    print!("{}", banner(&config, banner_kind));
+    tracing::info!(
+        listen = %config.server.listen,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "Tributary ingest is listening."
+    );
+    let server_shutdown = shutdown.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal(server_shutdown))
+        .await
+        .context("the HTTP server failed")?;
+    shutdown.cancel();
+    // Requests are done (their commits returned); give workers the grace period.
+    if tokio::time::timeout(SHUTDOWN_GRACE, workers_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "Workers did not finish within the grace period; their leases will expire and the actions run again."
+        );
+    }
+    retention.abort();
+    refresher.abort();
+    tracing::info!("Stopped.");
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tributary_actions::WorkerPool;
+use tributary_core::Secret;
+use tributary_pipeline::Pipeline;
+
+/// Shared state of the HTTP server.
+#[derive(Clone)]
+pub struct AppState {
+    /// The ingest pipeline (config, engine, store).
+    pub pipeline: Arc<Pipeline>,
+    /// The action workers, woken after each accepted request.
+    pub workers: Option<Arc<WorkerPool>>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+    /// Bearer token of the admin API; the admin API answers 404 without one.
+    pub admin_token: Option<Secret>,
+    /// Largest body read from the socket (compressed or not).
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State over a pipeline, with the limits its configuration sets.
+    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+        let config = pipeline.config();
+        Self {
+            admin_token: config.admin.token.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            pipeline,
+            workers: None,
+            metrics: None,
+        }
+    }
+}
