@@ -165,3 +165,12 @@ fn floor_serde_json_value_1kb(bencher: Bencher<'_, '_>) {
         black_box(serde_json::from_slice::<Value>(black_box(&body.bytes)).expect("valid"))
     });
 }
+
+/// Floor: `serde_json::from_slice::<Value>` of the 500-event batch alone.
+#[divan::bench]
+fn floor_serde_json_value_batch_500(bencher: Bencher<'_, '_>) {
+    let body = batch(500);
+    bencher.counter(ItemsCount::new(500usize)).bench(|| {
+        black_box(serde_json::from_slice::<Value>(black_box(&body.bytes)).expect("valid"))
+    });
+}
