@@ -1,0 +1,438 @@
+//! The ingest service end to end over real HTTP on loopback: every way in
+//! built so far, its answers (CONTRACT 6), and the admin API.
+
+use std::{io::Write, sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use flate2::{Compression, write::GzEncoder};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+use tokio_util::sync::CancellationToken;
+use tributary_actions::{WorkerPool, WorkerSettings};
+use tributary_core::config;
+use tributary_ingest::{AppState, app, serve};
+use tributary_pipeline::Pipeline;
+use tributary_store::{SqliteStore, Store};
+
+const SEGMENT: &str = "tok_segment_e2e_0123456789ab";
+const RUDDER: &str = "tok_rudder_e2e_0123456789abc";
+const LEGACY: &str = "tok_legacy_e2e_0123456789abc";
+const ADMIN: &str = "admin-token-e2e-0123456789";
+
+fn config_text(max_body: usize) -> String {
+    format!(
+        r#"
+[server]
+max_body_bytes = {max_body}
+
+[admin]
+token = "{ADMIN}"
+
+[environments.development]
+
+[[sources]]
+key = "segment"
+kind = "segment"
+
+[sources.environments.development]
+token = "{SEGMENT}"
+write_key = "wk_e2e"
+
+[sources.environments.development.verification]
+scheme = "segment-signature"
+secret = "shared-secret"
+
+[[sources.environments.development.mappings]]
+id = "welcome"
+event = "Signed Up"
+action = "trigger_workflow"
+workflow = "welcome"
+
+[[sources]]
+key = "rudder"
+kind = "rudderstack"
+
+[sources.environments.development]
+token = "{RUDDER}"
+
+[sources.environments.development.verification]
+scheme = "shared-secret"
+secret = "rudder-secret"
+
+[[sources]]
+key = "legacy"
+kind = "http-legacy"
+
+[sources.environments.development]
+token = "{LEGACY}"
+
+[[sources.environments.development.mappings]]
+event = "Invoice Paid"
+action = "trigger_workflow"
+workflow = "invoice-paid"
+recipients = "data.recipientId"
+"#
+    )
+}
+
+struct Server {
+    base: String,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(max_body: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+        let config = config::load("e2e.toml", &config_text(max_body), &|_| None).unwrap();
+        let sinks = serve::sinks(&config, &store).unwrap();
+        let pipeline = Arc::new(
+            Pipeline::new(Arc::new(config), store.clone())
+                .await
+                .unwrap(),
+        );
+        let workers = WorkerPool::new(
+            store.clone(),
+            sinks,
+            WorkerSettings {
+                idle_poll: Duration::from_millis(20),
+                ..WorkerSettings::default()
+            },
+            "e2e",
+        );
+        let shutdown = CancellationToken::new();
+        tokio::spawn(workers.clone().run(shutdown.clone()));
+        let mut state = AppState::new(pipeline);
+        state.workers = Some(workers);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .unwrap();
+        });
+        Self {
+            base,
+            store,
+            http: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+fn sign_sha1(secret: &str, bytes: &[u8]) -> String {
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(bytes);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn legacy_http_answers_204_and_refuses_what_the_product_refuses() {
+    let s = Server::start(1 << 20).await;
+    let path = format!("/integrations/receive/{LEGACY}");
+    let (status, body) = s
+        .post(&path, r#"{"type":"track","event":"Invoice Paid","userId":"u1","properties":{"recipientId":"r1"}}"#, &[JSON])
+        .await;
+    assert_eq!((status, body), (204, Value::Null));
+    for (body, status, code) in [
+        (r#"{"type":"identify","userId":"u1"}"#, 422, None),
+        (r#"{"type":"track","userId":"u1"}"#, 422, None),
+        (r#"{"type":"track","event":""}"#, 422, None),
+        (r#"[{"type":"track","event":"A"}]"#, 422, None),
+        (
+            r#"{"type":"track","event":"A","properties":"x"}"#,
+            422,
+            None,
+        ),
+        ("{not json", 400, Some("malformed_json")),
+    ] {
+        let (got, answer) = s.post(&path, body, &[JSON]).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+        assert!(answer["error"]["message"].is_string());
+        if let Some(code) = code {
+            assert_eq!(answer["error"]["code"], code);
+        } else {
+            assert!(
+                answer["error"]["field"].is_string(),
+                "schema errors name the field: {answer}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn segment_actions_batch_is_verified_over_the_first_element() {
+    let s = Server::start(1 << 20).await;
+    let first = r#"{"type":"track","event":"Signed Up","userId":"u1","messageId":"m-1"}"#;
+    let body = format!(
+        r#"[{first},{{"type":"identify","userId":"u1","traits":{{"email":"a@b.c"}},"messageId":"m-2"}}]"#
+    );
+    let signature = sign_sha1("shared-secret", first.as_bytes());
+    let path = format!("/integrations/receive/{SEGMENT}");
+    let (status, answer) = s
+        .post(&path, body.clone(), &[JSON, ("x-signature", &signature)])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"accepted": 2, "duplicates": 0}));
+
+    // The same messageIds again: duplicates, answered like a success.
+    let (status, answer) = s
+        .post(&path, body.clone(), &[JSON, ("x-signature", &signature)])
+        .await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"accepted": 0, "duplicates": 2}))
+    );
+
+    // A wrong signature is refused before anything is parsed.
+    let (status, answer) = s
+        .post(
+            &path,
+            body,
+            &[JSON, ("x-signature", &sign_sha1("wrong", first.as_bytes()))],
+        )
+        .await;
+    assert_eq!(status, 401, "{answer}");
+}
+
+#[tokio::test]
+async fn rudderstack_with_a_shared_secret_header() {
+    let s = Server::start(1 << 20).await;
+    let path = format!("/integrations/receive/{RUDDER}");
+    let body = r#"{"type":"identify","userId":"u1","context":{"traits":{"email":"r@example.com"}},"rudderId":"r-1","messageId":"rm-1","channel":"server","version":"1.1"}"#;
+    let (status, answer) = s
+        .post(&path, body, &[JSON, ("x-webhook-secret", "rudder-secret")])
+        .await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({"accepted": 1, "duplicates": 0}))
+    );
+    let (status, _) = s
+        .post(&path, body, &[JSON, ("x-webhook-secret", "nope")])
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn tracking_api_batch_with_gzip_and_basic_auth() {
+    let s = Server::start(1 << 20).await;
+    let batch = json!({"batch": [
+        {"type": "track", "event": "Signed Up", "userId": "u7", "messageId": "t-1"},
+        {"type": "page", "name": "Home", "anonymousId": "a1", "messageId": "t-2"}
+    ], "sentAt": "2026-11-23T10:00:00.000Z"});
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(batch.to_string().as_bytes()).unwrap();
+    let gzipped = gz.finish().unwrap();
+    let basic = format!("Basic {}", STANDARD.encode("wk_e2e:"));
+    let (status, answer) = s
+        .post(
+            "/v1/batch",
+            gzipped,
+            &[
+                JSON,
+                ("content-encoding", "gzip"),
+                ("authorization", &basic),
+            ],
+        )
+        .await;
+    assert_eq!((status, answer), (200, json!({"success": true})));
+    let (status, answer) = s
+        .post(
+            "/v1/t",
+            r#"{"event":"A","userId":"u"}"#,
+            &[JSON, ("authorization", "Basic d3Jvbmc6")],
+        )
+        .await;
+    assert_eq!(status, 401, "{answer}");
+}
+
+#[tokio::test]
+async fn limits_bombs_and_unknown_tokens() {
+    let s = Server::start(64 * 1024).await;
+    let path = format!("/integrations/receive/{LEGACY}");
+    let big = format!(
+        r#"{{"type":"track","event":"A","properties":{{"pad":"{}"}}}}"#,
+        "x".repeat(100 * 1024)
+    );
+    let (status, answer) = s.post(&path, big, &[JSON]).await;
+    assert_eq!(status, 413, "{answer}");
+
+    // 10 MB of zeros compress to ~10 KB: under the wire limit, over the decompressed cap.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+    gz.write_all(&vec![b'0'; 10 * 1024 * 1024]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 64 * 1024);
+    let (status, answer) = s
+        .post(&path, bomb, &[JSON, ("content-encoding", "gzip")])
+        .await;
+    assert_eq!(status, 413, "{answer}");
+
+    let (status, answer) = s
+        .post(
+            "/integrations/receive/tok_nobody_0123456789abcdef",
+            "{}",
+            &[JSON],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(answer["error"]["code"], "unknown_token");
+
+    let (status, _) = s
+        .post(&path, "{}", &[JSON, ("content-encoding", "br")])
+        .await;
+    assert_eq!(status, 415);
+}
+
+#[tokio::test]
+async fn admin_api_shows_logs_toggles_mappings_and_replays() {
+    let s = Server::start(1 << 20).await;
+    let unauthorized = s
+        .http
+        .get(format!("{}/api/v1/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status().as_u16(), 401);
+
+    let first = r#"{"type":"track","event":"Signed Up","userId":"u1","messageId":"adm-1"}"#;
+    let sig = sign_sha1("shared-secret", first.as_bytes());
+    let path = format!("/integrations/receive/{SEGMENT}");
+    assert_eq!(
+        s.post(&path, first, &[JSON, ("x-signature", &sig)]).await.0,
+        200
+    );
+
+    let (status, page) = s
+        .admin(
+            reqwest::Method::GET,
+            "/events?source=segment&status=accepted",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let id = page["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // Wait for the local sink to run the trigger.
+    let mut detail = Value::Null;
+    for _ in 0..200 {
+        detail = s
+            .admin(reqwest::Method::GET, &format!("/events/{id}"), None)
+            .await
+            .1;
+        if detail["actions"][0]["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(detail["actions"][0]["status"], "succeeded", "{detail}");
+
+    let (status, _) = s
+        .admin(
+            reqwest::Method::PUT,
+            "/sources/segment/environments/development/mappings/welcome",
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, dry) = s
+        .admin(
+            reqwest::Method::POST,
+            &format!("/events/{id}/replay?dry_run=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(dry["plans"][0]["status"], "skipped");
+    assert_eq!(dry["plans"][0]["reason"], "inactive");
+
+    let (status, replayed) = s
+        .admin(reqwest::Method::POST, &format!("/events/{id}/replay"), None)
+        .await;
+    assert_eq!(status, 201, "{replayed}");
+    assert_ne!(replayed["event_id"], json!(id));
+
+    let (status, _) = s
+        .admin(
+            reqwest::Method::PUT,
+            "/sources/segment/environments/development/mappings/nope",
+            Some(json!({"active": true})),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let (status, doc) = s.admin(reqwest::Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let _ = s.store.ping().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = Server::start(1 << 20).await;
+    let health = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let ready = s
+        .http
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
