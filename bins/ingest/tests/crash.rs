@@ -1,0 +1,179 @@
+//! A 2xx is durable: the real binary is killed with SIGKILL under load, several
+//! times; every event it acknowledged is in the log afterwards, exactly once,
+//! with its planned action in the outbox.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tributary_store::{EventFilter, SqliteStore, Store};
+
+const TOKEN: &str = "tok_crash_0123456789abcdefgh";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+
+[store]
+path = "{}"
+
+[environments.development]
+
+[[sources]]
+key = "web"
+kind = "segment"
+
+[sources.environments.development]
+token = "{TOKEN}"
+
+[[sources.environments.development.mappings]]
+event = "Signed Up"
+action = "trigger_workflow"
+workflow = "welcome"
+"#,
+        dir.join("data").display()
+    );
+    let path = dir.join("tributary.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the service did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+
+    for round in 0..3u32 {
+        let mut child = start(&config);
+        wait_ready(&client, &base).await;
+        let mut senders = Vec::new();
+        for sender in 0..8u32 {
+            let client = client.clone();
+            let url = format!("{base}/integrations/receive/{TOKEN}");
+            let acked = acked.clone();
+            senders.push(tokio::spawn(async move {
+                for n in 0..10_000u32 {
+                    let id = format!("r{round}-s{sender}-n{n}");
+                    let body = format!(
+                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
+                    );
+                    match client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            acked.lock().unwrap().insert(id);
+                        }
+                        // The process died under us: whatever was not answered 2xx may be lost.
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        // Let some load through, then kill at a moment that varies per round.
+        tokio::time::sleep(Duration::from_millis(300 + 170 * u64::from(round))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        for s in senders {
+            s.await.unwrap();
+        }
+    }
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 100,
+        "too little load got through: {}",
+        acked.len()
+    );
+
+    let store = SqliteStore::open_dir(dir.path().join("data"))
+        .await
+        .unwrap();
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_events(&EventFilter::default(), cursor, 500)
+            .await
+            .unwrap();
+        for e in &page.items {
+            if let Some(m) = &e.message_id {
+                *seen.entry(m.clone()).or_default() += 1;
+            }
+            let detail = store.event_detail(e.id).await.unwrap().unwrap();
+            assert_eq!(
+                detail.actions.len(),
+                1,
+                "event {} lost its planned action",
+                e.id
+            );
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let missing: Vec<_> = acked.iter().filter(|id| !seen.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "logged twice: {doubled:?}");
+    eprintln!(
+        "{} acknowledged, {} logged (the rest were in flight at the kill)",
+        acked.len(),
+        seen.len()
+    );
+}
