@@ -33,6 +33,8 @@
 //! # Ok::<(), tributary_adapter::AdapterError>(())
 //! ```
 
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value};
 use tributary_adapter::{
     AdapterError, ItemError, Note, Parsed, RawRequest, decode_body, parse_json,
@@ -52,24 +54,20 @@ pub const DEFAULT_EVENT_TYPE_PATH: &str = "body.type";
 /// A top-level array holds at most this many events.
 pub const MAX_BATCH_ITEMS: usize = 4_000;
 
-/// The adapter for the `http` kind.
-#[derive(Clone, Debug)]
-pub struct HttpAdapter {
-    default_type_path: FieldPath,
-}
+/// The default type path, compiled once per process.
+static DEFAULT_TYPE_PATH: LazyLock<FieldPath> = LazyLock::new(|| {
+    FieldPath::compile(DEFAULT_EVENT_TYPE_PATH, DataAlias::Literal)
+        .unwrap_or_else(|_| unreachable!("the default path is a valid dot path"))
+});
 
-impl Default for HttpAdapter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+/// The adapter for the `http` kind. Free to construct per request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpAdapter;
 
 impl HttpAdapter {
-    /// The adapter, with `body.type` compiled once as the default type path.
+    /// The adapter.
     pub fn new() -> Self {
-        let default_type_path = FieldPath::compile(DEFAULT_EVENT_TYPE_PATH, DataAlias::Literal)
-            .unwrap_or_else(|_| unreachable!("the default path is a valid dot path"));
-        Self { default_type_path }
+        Self
     }
 
     /// Verifies and normalizes one request.
@@ -166,7 +164,7 @@ impl HttpAdapter {
         let type_path = settings
             .event_type_path
             .as_ref()
-            .unwrap_or(&self.default_type_path);
+            .unwrap_or(&DEFAULT_TYPE_PATH);
         let event = match type_path.resolve(input).as_deref() {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
