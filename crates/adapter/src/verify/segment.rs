@@ -74,4 +74,13 @@ mod tests {
         assert_eq!(signed_bytes(b"[\n  {\"a\":1}\n,"), br#"{"a":1}"#);
         assert_eq!(signed_bytes(b"[1,2]"), b"1");
     }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let deep = vec![b'['; 1 << 20];
+        assert_eq!(signed_bytes(&deep).len(), deep.len());
+        let mut closed = vec![b'['; 100_000];
+        closed.extend(vec![b']'; 100_000]);
+        let _ = signed_bytes(&closed);
+    }
 }

@@ -281,3 +281,28 @@ fn unparsable_timestamps_are_noted_not_fatal() {
     assert_eq!(parsed.events().next().unwrap().timestamp, received_at());
     assert_eq!(parsed.notes[0].field, "/0/timestamp");
 }
+
+#[test]
+fn very_deep_nesting_is_refused_without_overflowing_the_stack() {
+    let depth = 100_000;
+    let mut body = br#"{"type":"track","event":"E","properties":{"x":"#.to_vec();
+    body.extend(std::iter::repeat_n(b'[', depth));
+    body.extend(std::iter::repeat_n(b']', depth));
+    body.extend(b"}}");
+    let err = segment()
+        .parse(&request(&body), &with_verification("k", false))
+        .unwrap_err();
+    assert_eq!(
+        (err.category(), err.code()),
+        (ErrorCategory::Schema, "nesting_too_deep")
+    );
+    // The same as a batch: the signature reader must not recurse either.
+    let mut batch = b"[".to_vec();
+    batch.extend(&body);
+    batch.push(b']');
+    let req = request(&batch).with_header("X-Signature", "00");
+    let err = segment()
+        .parse(&req, &with_verification("k", true))
+        .unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Unauthorized);
+}
