@@ -1,3 +1,226 @@
-//! Append and claim throughput (placeholder until the benchmark lands).
+//! Store throughput: 64 concurrent tasks appending 1 KB events with one action
+//! each (group commit, fsync on), then claim + complete of the outbox.
+//!
+//! `cargo bench -p tributary-store --bench append` runs SQLite, and PostgreSQL
+//! too when `TRIBUTARY_TEST_POSTGRES` is set. `BENCH_EVENTS` (default 200000)
+//! sets the number of events per backend.
 
-fn main() {}
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tributary_core::{
+    ActionType,
+    dedup::DedupScope,
+    event::{Event, EventId, EventKind},
+    plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome},
+};
+use tributary_store::{
+    AppendItem, AttemptOutcome, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+};
+
+const TASKS: usize = 64;
+const USERS: u64 = 10_000;
+
+fn padding() -> String {
+    "x".repeat(560)
+}
+
+fn item(n: u64, pad: &str) -> AppendItem {
+    let now = Utc::now();
+    let id = EventId::generate(now);
+    let user = format!("user-{}", (n.wrapping_mul(2_654_435_761)) % USERS);
+    // A Segment-style message id: random, as senders make them.
+    let message_id = format!("{}-{n}", EventId::generate(now));
+    let properties = json!({"plan": "pro", "seats": 12, "referrer": "newsletter", "note": pad});
+    let raw = json!({
+        "type": "track", "event": "Signed Up", "userId": user, "messageId": message_id,
+        "timestamp": now, "properties": properties,
+        "context": {"library": {"name": "analytics.js", "version": "4.1.0"}, "ip": "203.0.113.9"},
+    });
+    let event = Event {
+        id,
+        environment: "production".into(),
+        source: "web".into(),
+        kind: EventKind::Track,
+        event: "Signed Up".into(),
+        user_id: Some(user.clone()),
+        anonymous_id: None,
+        data: json!({"plan": "pro", "seats": 12}),
+        timestamp: now,
+        received_at: now,
+        message_id: Some(message_id.clone()),
+        raw,
+        headers: Default::default(),
+    };
+    let plan = ActionPlan {
+        action: ActionType::TriggerWorkflow,
+        origin: PlanOrigin::Mapping {
+            mapping: "welcome".into(),
+        },
+        outcome: PlanOutcome::Planned {
+            payload: ActionPayload::TriggerWorkflow {
+                workflow: "welcome".into(),
+                recipients: vec![tributary_core::plan::RecipientRef::User(user)],
+                actor: None,
+                tenant: None,
+                data: Value::Null,
+                cancellation_key: None,
+            },
+        },
+    };
+    AppendItem {
+        dedup: Some(DedupScope {
+            key: message_id,
+            event_type: "Signed Up".into(),
+            source: "web".into(),
+            environment: "production".into(),
+            window: Duration::from_secs(86_400),
+        }),
+        event,
+        plans: vec![plan],
+    }
+}
+
+async fn append_load(store: Arc<dyn Store>, total: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let pad = Arc::new(padding());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (store, next, pad) = (Arc::clone(&store), Arc::clone(&next), Arc::clone(&pad));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return;
+                }
+                let it = item(n as u64, &pad);
+                loop {
+                    match store.append(vec![it.clone()]).await {
+                        Ok(_) => break,
+                        Err(tributary_store::StoreError::Overloaded) => {
+                            tokio::task::yield_now().await
+                        }
+                        Err(e) => panic!("append failed: {e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn drain_load(store: Arc<dyn Store>, workers: usize, batch: usize) -> (usize, f64) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("worker-{w}");
+            loop {
+                let claimed = store
+                    .claim(&owner, batch, Duration::from_secs(300))
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    return;
+                }
+                let finishes = claimed.iter().map(|c| {
+                    let (store, owner, id) = (Arc::clone(&store), owner.clone(), c.id);
+                    async move {
+                        let outcome = AttemptOutcome::Succeeded {
+                            summary: "HTTP 200".into(),
+                        };
+                        store.finish_attempt(id, &owner, outcome).await
+                    }
+                });
+                for r in futures_join(finishes).await {
+                    r.expect("finish");
+                }
+                done.fetch_add(claimed.len(), Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let n = done.load(Ordering::Relaxed);
+    (n, n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs futures concurrently (a tiny join_all, to avoid a dependency).
+async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("join"));
+    }
+    out
+}
+
+async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
+    // Warm up (statement caches, first pages) outside the measurement.
+    append_load(Arc::clone(&store), 2_000).await;
+    store
+        .claim("warmup", 10_000, Duration::from_secs(3_600))
+        .await
+        .expect("claim");
+    let rate = append_load(Arc::clone(&store), total).await;
+    println!(
+        "{name:<10} append  {TASKS} tasks x 1 event (1 KB, 1 action, dedup key): {rate:>9.0} events/s ({total} events)"
+    );
+    let (n, rate) = drain_load(Arc::clone(&store), 8, 256).await;
+    println!(
+        "{name:<10} claim+complete  8 workers x 256 per claim:             {rate:>9.0} actions/s ({n} actions)"
+    );
+}
+
+fn main() {
+    let total: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into()))
+            .expect("dir");
+        let sqlite = SqliteStore::open(dir.path().join("bench.db"), SqliteOptions::default())
+            .await
+            .expect("open sqlite");
+        run("sqlite", Arc::new(sqlite), total).await;
+        match std::env::var("TRIBUTARY_TEST_POSTGRES") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("bench_{}", std::process::id());
+                let pg = PostgresStore::connect(
+                    &url,
+                    PostgresOptions {
+                        schema: Some(schema),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("connect postgres");
+                run("postgres", Arc::new(pg), total).await;
+            }
+            _ => println!("postgres   skipped: TRIBUTARY_TEST_POSTGRES is unset"),
+        }
+    });
+}

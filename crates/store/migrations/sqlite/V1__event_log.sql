@@ -1,6 +1,6 @@
--- The hot tables. Each is keyed (or indexed) by a ULID, which sorts by time,
--- so appends land at the right edge of every B-tree. The only random-key
--- index is `dedup`, kept narrow on purpose (see docs/store.md).
+-- The hot tables. Each is keyed (or indexed) by a ULID or a rowid, which sort
+-- by time, so appends land at the right edge of every B-tree. No index has a
+-- random leading key: that is the write wall on SQLite (docs/store.md).
 
 CREATE TABLE events (
     seq          INTEGER PRIMARY KEY,
@@ -18,7 +18,6 @@ CREATE TABLE events (
     event_json   TEXT
 );
 CREATE INDEX events_by_source ON events (source, environment, id);
-CREATE INDEX events_by_user ON events (user_id, id) WHERE user_id IS NOT NULL;
 
 CREATE TABLE actions (
     seq          INTEGER PRIMARY KEY,
@@ -60,10 +59,14 @@ CREATE TABLE attempts (
     PRIMARY KEY (action_id, attempt)
 ) WITHOUT ROWID;
 
--- hash = first 8 bytes of SHA-256 over the scope; verified against the event.
-CREATE TABLE dedup (
-    hash       INTEGER PRIMARY KEY,
+-- The dedup keys' durable log: appended in time order (sequential key), never
+-- updated. The writer keeps the live keys in memory, loaded from here at
+-- open, so checking a random messageId costs a hash probe, not a random
+-- B-tree insert (docs/store.md). A replaced key is a newer row for the hash.
+CREATE TABLE dedup_log (
+    seq        INTEGER PRIMARY KEY,
+    hash       INTEGER NOT NULL,
     event_id   TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
-CREATE INDEX dedup_by_expiry ON dedup (expires_at);
+CREATE INDEX dedup_log_by_expiry ON dedup_log (expires_at);

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one writer thread with group commit, WAL,
 //! `synchronous=FULL`; readers on their own connections.
 
+mod checkpoint;
 mod ops;
 mod read;
 mod writer;
@@ -39,6 +40,8 @@ pub struct SqliteOptions {
     /// A cap on the database size in pages (4 KiB each): writes beyond it fail
     /// with [`StoreError::DiskFull`], as they would on a full disk.
     pub max_pages: Option<u64>,
+    /// How often the background checkpointer copies the WAL into the database.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -49,6 +52,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             max_pages: None,
+            checkpoint_every: Duration::from_millis(250),
         }
     }
 }
@@ -112,24 +116,27 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let max_pages = options.max_pages;
         let busy_timeout = options.busy_timeout;
-        let (conn, path) = tokio::task::spawn_blocking(move || {
+        let (conn, lock, index, path) = tokio::task::spawn_blocking(move || {
+            let lock = lock_process(&path)?;
             let conn = open_writer(&path, busy_timeout, max_pages)?;
             migrate_sqlite(&conn, migrate::latest())?;
-            Ok::<_, StoreError>((conn, path))
+            let index = load_dedup_index(&conn)?;
+            Ok::<_, StoreError>((conn, lock, index, path))
         })
         .await
         .map_err(|_| StoreError::Closed)??;
-        let writer = writer::spawn(conn, options.queue_capacity, options.max_batch)
+        tracing::debug!(keys = index.len(), "Loaded the live dedup keys.");
+        let writer = writer::spawn(conn, index, lock, options.queue_capacity, options.max_batch)
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self {
-            writer,
-            readers: Arc::new(Readers {
-                path,
-                idle: Mutex::new(Vec::new()),
-                keep: options.readers,
-                busy_timeout: options.busy_timeout,
-            }),
-        })
+        let readers = Arc::new(Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+            keep: options.readers,
+            busy_timeout: options.busy_timeout,
+        });
+        checkpoint::spawn(Arc::downgrade(&readers), options.checkpoint_every)
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self { writer, readers })
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -149,6 +156,56 @@ impl SqliteStore {
     }
 }
 
+/// Holds an exclusive lock on `<db>-lock` for the life of the writer: the
+/// in-memory dedup index is only right if this process is the only writer.
+fn lock_process(path: &Path) -> Result<Connection, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push("-lock");
+    let lock = Connection::open(PathBuf::from(lock_path))?;
+    lock.busy_timeout(Duration::from_millis(200))?;
+    // In exclusive locking mode SQLite keeps the lock after the first write
+    // transaction until the connection closes (or the process dies).
+    let taken = lock
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE;
+             BEGIN EXCLUSIVE;
+             CREATE TABLE IF NOT EXISTS owner (pid INTEGER);
+             COMMIT;",
+        )
+        .map_err(StoreError::from);
+    match taken {
+        Ok(()) => Ok(lock),
+        Err(StoreError::Locked(_)) => Err(StoreError::Locked(format!(
+            "{} is open in another process; one process writes a SQLite store",
+            path.display()
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads the keys whose window has not passed; later rows replace earlier ones.
+fn load_dedup_index(conn: &Connection) -> Result<writer::DedupIndex, StoreError> {
+    let now = Utc::now().timestamp_millis();
+    let mut index = writer::DedupIndex::new();
+    let mut stmt = conn.prepare(
+        "SELECT hash, event_id, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([now])?;
+    while let Some(r) = rows.next()? {
+        let event_id: String = r.get(1)?;
+        index.insert(
+            r.get(0)?,
+            writer::DedupEntry {
+                event_id: event_id
+                    .parse()
+                    .map_err(|e| StoreError::decode("dedup_log.event_id", e))?,
+                expires_ms: r.get(2)?,
+            },
+        );
+    }
+    Ok(index)
+}
+
 fn open_writer(
     path: &Path,
     busy_timeout: Duration,
@@ -164,8 +221,11 @@ fn open_writer(
             "SQLite refused WAL mode (got `{mode}`)"
         )));
     }
+    // Checkpoints run on their own thread (see `checkpoint`); the writer only
+    // checkpoints itself if the WAL grows past 64 MiB.
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
+         PRAGMA wal_autocheckpoint = 16384;
          PRAGMA foreign_keys = OFF;
          PRAGMA cache_size = -65536;
          PRAGMA temp_store = MEMORY;",
@@ -233,14 +293,15 @@ impl Store for SqliteStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        let prepared = ops::prepare(items)?;
         self.writer
-            .write(move |conn, stats| ops::append(conn, &items, stats))
+            .write(move |conn, batch| ops::append(conn, prepared, batch))
             .await
     }
 
     async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError> {
         self.writer
-            .write(move |conn, stats| ops::record_rejected(conn, &request, stats))
+            .write(move |conn, batch| ops::record_rejected(conn, &request, batch))
             .await
     }
 
@@ -366,7 +427,7 @@ impl Store for SqliteStore {
         batch: usize,
     ) -> Result<PruneReport, StoreError> {
         self.writer
-            .write(move |conn, _| ops::prune(conn, cutoff, now, batch))
+            .write(move |conn, b| ops::prune(conn, cutoff, now, batch, b))
             .await
     }
 

@@ -4,11 +4,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use tributary_core::{
-    event::EventId,
-    plan::{ActionPayload, ActionPlan},
-};
+use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
 
+use super::writer::{Batch, DedupEntry};
 use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
     LocalEffect, PruneReport, RejectedRequest, StoreError,
@@ -41,135 +39,174 @@ fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn lookup_key(conn: &Connection, hash: i64) -> Result<Option<ExistingKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.event_id, d.expires_at, e.environment, e.source, e.event_type, e.message_id, \
-           (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status <> 'skipped'), \
-           (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status = 'failed') \
-         FROM dedup d LEFT JOIN events e ON e.id = d.event_id WHERE d.hash = ?1",
-    )?;
-    let found = stmt
-        .query_row([hash], |r| {
-            let env: Option<String> = r.get(2)?;
-            let scope = match env {
-                Some(env) => Some((
-                    env,
-                    r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                    r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                )),
-                None => None,
-            };
-            Ok(ExistingKey {
-                event_id: r.get(0)?,
-                expires_at_ms: r.get(1)?,
-                scope,
-                planned: r.get(6)?,
-                failed: r.get(7)?,
+/// An append item with everything that does not need the database done by
+/// the caller (serialization, hashing, ids), off the writer thread.
+pub(super) struct PreparedItem {
+    event_id: EventId,
+    received: i64,
+    row: EventRow,
+    dedup: Option<(i64, DedupScope)>,
+    actions: Vec<PreparedAction>,
+}
+
+struct PreparedAction {
+    id: ActionId,
+    action_type: &'static str,
+    plan_json: String,
+    planned: bool,
+}
+
+pub(super) fn prepare(items: Vec<AppendItem>) -> Result<Vec<PreparedItem>, StoreError> {
+    items
+        .into_iter()
+        .map(|item| {
+            let row = EventRow::for_event(&item, EventStatus::Accepted, None)?;
+            let actions = item
+                .plans
+                .iter()
+                .map(|plan| {
+                    Ok(PreparedAction {
+                        id: ActionId::generate(item.event.id),
+                        action_type: plan.action.as_str(),
+                        plan_json: rows::plan_json(plan)?,
+                        planned: plan.is_planned(),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(PreparedItem {
+                event_id: item.event.id,
+                received: ms(item.event.received_at),
+                row,
+                dedup: item.dedup.map(|scope| (dedup::scope_hash(&scope), scope)),
+                actions,
             })
         })
+        .collect()
+}
+
+/// The event a live key points to, as [`dedup::judge`] needs it.
+fn existing_key(conn: &Connection, entry: DedupEntry) -> Result<ExistingKey, StoreError> {
+    let event_id = entry.event_id.to_string();
+    let scope = conn
+        .prepare_cached(
+            "SELECT environment, source, event_type, message_id FROM events WHERE id = ?1",
+        )?
+        .query_row([&event_id], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            ))
+        })
         .optional()?;
-    Ok(found)
+    let (planned, failed): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE status <> 'skipped'), count(*) FILTER (WHERE status = 'failed') \
+             FROM actions WHERE event_id = ?1",
+        )?
+        .query_row([&event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(ExistingKey {
+        event_id,
+        expires_at_ms: entry.expires_ms,
+        scope,
+        planned,
+        failed,
+    })
 }
 
 /// Appends items (each atomic thanks to the job's savepoint and the batch transaction).
 pub(super) fn append(
     conn: &Connection,
-    items: &[AppendItem],
-    batch_stats: &mut BatchStats,
+    items: Vec<PreparedItem>,
+    batch: &mut Batch<'_>,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
     let mut stats = BatchStats::default();
+    let mut keys: Vec<(i64, DedupEntry)> = Vec::new();
     let mut outcomes = Vec::with_capacity(items.len());
-    for item in items {
-        let event = &item.event;
-        let received = ms(event.received_at);
-        let event_id = event.id.to_string();
+    for mut item in items {
         stats.record(
-            Some(&event.source),
-            Some(&event.environment),
-            Some(&event.event),
-            received,
+            item.row.source.as_deref(),
+            item.row.environment.as_deref(),
+            item.row.event_type.as_deref(),
+            item.received,
         );
-        if let Some(scope) = &item.dedup {
-            let hash = dedup::scope_hash(scope);
-            let existing = lookup_key(conn, hash)?;
-            match dedup::judge(scope, received, existing.as_ref()) {
+        if let Some((hash, scope)) = &item.dedup {
+            // This job's own earlier keys first, then the group's, then the index.
+            let live = keys
+                .iter()
+                .rev()
+                .find(|(h, _)| h == hash)
+                .map(|(_, e)| *e)
+                .or_else(|| batch.key(*hash));
+            let existing = live.map(|e| existing_key(conn, e)).transpose()?;
+            match dedup::judge(scope, item.received, existing.as_ref()) {
                 Verdict::Duplicate(original) => {
-                    insert_event(
-                        conn,
-                        &EventRow::for_event(item, EventStatus::Duplicate, Some(original.clone()))?,
-                    )?;
+                    item.row.status = EventStatus::Duplicate.as_str();
+                    item.row.duplicate_of = Some(original.clone());
+                    insert_event(conn, &item.row)?;
                     outcomes.push(AppendOutcome::Duplicate {
-                        event_id: event.id,
+                        event_id: item.event_id,
                         original_event_id: original
                             .parse()
-                            .map_err(|e| StoreError::decode("dedup.event_id", e))?,
+                            .map_err(|e| StoreError::decode("dedup_log.event_id", e))?,
                     });
                     continue;
                 }
-                Verdict::Insert => {
+                Verdict::Insert | Verdict::Replace => {
+                    let expires_ms = dedup::expires_at(scope, item.received);
                     conn.prepare_cached(
-                        "INSERT INTO dedup (hash, event_id, expires_at) VALUES (?1, ?2, ?3)",
+                        "INSERT INTO dedup_log (hash, event_id, expires_at) VALUES (?1, ?2, ?3)",
                     )?
-                    .execute(params![
-                        hash,
-                        event_id,
-                        dedup::expires_at(scope, received)
-                    ])?;
-                }
-                Verdict::Replace => {
-                    conn.prepare_cached(
-                        "UPDATE dedup SET event_id = ?2, expires_at = ?3 WHERE hash = ?1",
-                    )?
-                    .execute(params![
-                        hash,
-                        event_id,
-                        dedup::expires_at(scope, received)
-                    ])?;
+                    .execute(params![hash, item.row.id, expires_ms])?;
+                    keys.push((
+                        *hash,
+                        DedupEntry {
+                            event_id: item.event_id,
+                            expires_ms,
+                        },
+                    ));
                 }
                 Verdict::Unchecked => {
-                    tracing::warn!(event_id = %event.id, "Dedup hash collision; the event runs without dedup.");
+                    tracing::warn!(event_id = %item.event_id, "Dedup hash collision; the event runs without dedup.");
                 }
             }
         }
-        insert_event(
+        insert_event(conn, &item.row)?;
+        let source = item.row.source.as_deref().unwrap_or_default();
+        let environment = item.row.environment.as_deref().unwrap_or_default();
+        insert_actions(
             conn,
-            &EventRow::for_event(item, EventStatus::Accepted, None)?,
-        )?;
-        let action_ids = insert_actions(
-            conn,
-            event.id,
-            &event.source,
-            &event.environment,
-            &item.plans,
-            received,
+            &item.row.id,
+            source,
+            environment,
+            &item.actions,
+            item.received,
             now,
         )?;
         outcomes.push(AppendOutcome::Accepted {
-            event_id: event.id,
-            action_ids,
+            event_id: item.event_id,
+            action_ids: item.actions.iter().map(|a| a.id).collect(),
         });
     }
-    batch_stats.absorb(stats);
+    batch.stats.absorb(stats);
+    batch.keys.extend(keys);
     Ok(outcomes)
 }
 
 fn insert_actions(
     conn: &Connection,
-    event_id: EventId,
+    event_id: &str,
     source: &str,
     environment: &str,
-    plans: &[ActionPlan],
+    actions: &[PreparedAction],
     run_at: i64,
     now: i64,
-) -> Result<Vec<ActionId>, StoreError> {
-    let mut ids = Vec::with_capacity(plans.len());
-    let event_id_s = event_id.to_string();
-    for (position, plan) in plans.iter().enumerate() {
-        let id = ActionId::generate(event_id);
-        let id_s = id.to_string();
-        let status = if plan.is_planned() {
+) -> Result<(), StoreError> {
+    for (position, a) in actions.iter().enumerate() {
+        let id = a.id.to_string();
+        let status = if a.planned {
             ActionStatus::Pending
         } else {
             ActionStatus::Skipped
@@ -180,34 +217,33 @@ fn insert_actions(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
         )?
         .execute(params![
-            id_s,
-            event_id_s,
+            id,
+            event_id,
             i64::try_from(position).unwrap_or(i64::MAX),
-            plan.action.as_str(),
+            a.action_type,
             source,
             environment,
-            rows::plan_json(plan)?,
+            a.plan_json,
             status.as_str(),
             now,
         ])?;
-        if plan.is_planned() {
+        if a.planned {
             conn.prepare_cached("INSERT INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
-                .execute(params![id_s, run_at])?;
+                .execute(params![id, run_at])?;
         }
-        ids.push(id);
     }
-    Ok(ids)
+    Ok(())
 }
 
 pub(super) fn record_rejected(
     conn: &Connection,
     request: &RejectedRequest,
-    stats: &mut BatchStats,
+    batch: &mut Batch<'_>,
 ) -> Result<EventId, StoreError> {
     let id = EventId::generate(request.received_at);
     let row = EventRow::for_rejected(id, request);
     insert_event(conn, &row)?;
-    stats.record(
+    batch.stats.record(
         row.source.as_deref(),
         row.environment.as_deref(),
         None,
@@ -445,9 +481,10 @@ pub(super) fn prune(
     conn: &Connection,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
-    batch: usize,
+    rows_per_batch: usize,
+    batch: &mut Batch<'_>,
 ) -> Result<PruneReport, StoreError> {
-    let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+    let limit = i64::try_from(rows_per_batch).unwrap_or(i64::MAX);
     let floor = id_floor(cutoff);
     // Oldest first by the sequential key: each batch deletes a contiguous range.
     let ids: Vec<String> = conn
@@ -474,9 +511,11 @@ pub(super) fn prune(
     }
     let dedup_keys = conn
         .prepare_cached(
-            "DELETE FROM dedup WHERE hash IN (SELECT hash FROM dedup WHERE expires_at <= ?1 LIMIT ?2)",
+            "DELETE FROM dedup_log WHERE seq IN \
+             (SELECT seq FROM dedup_log WHERE expires_at <= ?1 LIMIT ?2)",
         )?
         .execute(params![ms(now), limit])?;
+    batch.expire_before = Some(ms(now));
     conn.prepare_cached("DELETE FROM source_stats WHERE day < ?1")?
         .execute([rows::day_of(ms(cutoff))])?;
     Ok(PruneReport {

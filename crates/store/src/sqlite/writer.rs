@@ -6,14 +6,53 @@
 //! does not undo the others, and commits once. With `synchronous=FULL` in WAL
 //! mode the commit fsyncs the WAL before `COMMIT` returns, and only then are
 //! the callers answered: an `Ok` is durable.
+//!
+//! The writer also owns the in-memory dedup index (see [`DedupIndex`]): jobs
+//! stage their key changes in the [`Batch`], and the index takes them only
+//! once the commit succeeded, so it never holds a key the database lost.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::{
+    collections::HashMap,
+    sync::mpsc::{Receiver, SyncSender, TrySendError},
+};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 use tracing::{debug, error};
+use tributary_core::event::EventId;
 
 use crate::{StoreError, stats::BatchStats};
+
+/// A live dedup key: the event it points to and when it stops blocking repeats.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DedupEntry {
+    pub(super) event_id: EventId,
+    pub(super) expires_ms: i64,
+}
+
+/// Scope hash -> live key, for every key whose window has not passed.
+pub(super) type DedupIndex = HashMap<i64, DedupEntry>;
+
+/// What the jobs of one group commit share.
+pub(super) struct Batch<'a> {
+    pub(super) stats: BatchStats,
+    /// Dedup keys written by this group's jobs so far.
+    pub(super) keys: DedupIndex,
+    /// Drop index entries expired at this time once committed (pruning).
+    pub(super) expire_before: Option<i64>,
+    /// The committed index.
+    pub(super) index: &'a DedupIndex,
+}
+
+impl Batch<'_> {
+    /// The live key for `hash`, seeing this group's uncommitted writes.
+    pub(super) fn key(&self, hash: i64) -> Option<DedupEntry> {
+        self.keys
+            .get(&hash)
+            .or_else(|| self.index.get(&hash))
+            .copied()
+    }
+}
 
 /// What a job leaves for after the commit: answers its caller.
 type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
@@ -21,7 +60,7 @@ type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// One queued write.
 pub(super) trait Job: Send {
     /// Runs the job inside the open transaction.
-    fn execute(self: Box<Self>, conn: &Connection, stats: &mut BatchStats) -> Completion;
+    fn execute(self: Box<Self>, conn: &Connection, batch: &mut Batch<'_>) -> Completion;
     /// Answers the caller without running (the transaction could not start).
     fn abort(self: Box<Self>, err: StoreError);
 }
@@ -33,15 +72,15 @@ struct WriteJob<F, T> {
 
 impl<F, T> Job for WriteJob<F, T>
 where
-    F: FnOnce(&Connection, &mut BatchStats) -> Result<T, StoreError> + Send,
+    F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send,
     T: Send + 'static,
 {
-    fn execute(self: Box<Self>, conn: &Connection, stats: &mut BatchStats) -> Completion {
+    fn execute(self: Box<Self>, conn: &Connection, batch: &mut Batch<'_>) -> Completion {
         let WriteJob { f, reply } = *self;
         let result = match conn.execute_batch("SAVEPOINT job") {
             Err(e) => Err(StoreError::from(e)),
             Ok(()) => {
-                let r = f(conn, stats);
+                let r = f(conn, batch);
                 let end = if r.is_ok() {
                     conn.execute_batch("RELEASE job")
                 } else {
@@ -80,7 +119,7 @@ impl Writer {
     /// Queues `f` for the next group commit and waits for the commit.
     pub(super) async fn write<F, T>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection, &mut BatchStats) -> Result<T, StoreError> + Send + 'static,
+        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
@@ -93,20 +132,26 @@ impl Writer {
     }
 }
 
-/// Starts the writer thread on `conn`.
+/// Starts the writer thread on `conn`. `keep` (the process lock) lives as long as the thread.
 pub(super) fn spawn(
     conn: Connection,
+    index: DedupIndex,
+    keep: Connection,
     queue_capacity: usize,
     max_batch: usize,
 ) -> std::io::Result<Writer> {
     let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
     std::thread::Builder::new()
         .name("tributary-sqlite-writer".into())
-        .spawn(move || run(&conn, &rx, max_batch.max(1)))?;
+        .spawn(move || {
+            let mut index = index;
+            run(&conn, &rx, &mut index, max_batch.max(1));
+            drop(keep);
+        })?;
     Ok(Writer { tx })
 }
 
-fn run(conn: &Connection, rx: &Receiver<Box<dyn Job>>, max_batch: usize) {
+fn run(conn: &Connection, rx: &Receiver<Box<dyn Job>>, index: &mut DedupIndex, max_batch: usize) {
     while let Ok(first) = rx.recv() {
         let mut jobs = Vec::with_capacity(64);
         jobs.push(first);
@@ -116,12 +161,12 @@ fn run(conn: &Connection, rx: &Receiver<Box<dyn Job>>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit_group(conn, jobs);
+        commit_group(conn, jobs, index);
     }
     debug!("SQLite writer stopped: every store handle was dropped.");
 }
 
-fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
+fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>, index: &mut DedupIndex) {
     let size = jobs.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = StoreError::from(e);
@@ -131,19 +176,37 @@ fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>) {
         }
         return;
     }
-    let mut stats = BatchStats::default();
+    let mut batch = Batch {
+        stats: BatchStats::default(),
+        keys: HashMap::new(),
+        expire_before: None,
+        index,
+    };
     let completions: Vec<Completion> = jobs
         .into_iter()
-        .map(|j| j.execute(conn, &mut stats))
+        .map(|j| j.execute(conn, &mut batch))
         .collect();
-    let result = super::ops::flush_stats(conn, &stats)
+    let result = super::ops::flush_stats(conn, &batch.stats)
         .and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::from));
+    let Batch {
+        keys,
+        expire_before,
+        ..
+    } = batch;
     let failure = result.err();
-    if let Some(e) = &failure {
-        error!(error = %e, jobs = size, "SQLite group commit failed; nothing in it was stored.");
-        // Leaves the connection usable for the next group whatever state the
-        // failed commit left it in.
-        let _ = conn.execute_batch("ROLLBACK");
+    match &failure {
+        None => {
+            index.extend(keys);
+            if let Some(t) = expire_before {
+                index.retain(|_, e| e.expires_ms > t);
+            }
+        }
+        Some(e) => {
+            error!(error = %e, jobs = size, "SQLite group commit failed; nothing in it was stored.");
+            // Leaves the connection usable for the next group whatever state
+            // the failed commit left it in.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
     for c in completions {
         c(failure.as_ref());
