@@ -1,0 +1,304 @@
+//! `tributary-loadgen`: drives an ingest server over loopback with 1 KB
+//! Segment track events on keep-alive connections and reports throughput and
+//! latency percentiles; `baseline` runs a bare hyper server that only parses
+//! the JSON and answers 204, the ceiling to compare against in the same run.
+//!
+//! ```text
+//! tributary-loadgen run --url http://127.0.0.1:8080/integrations/receive/TOKEN --connections 64 --seconds 10
+//! tributary-loadgen run --url ... --rate 5000 --seconds 10      # open loop, for latency at a fixed rate
+//! tributary-loadgen baseline --listen 127.0.0.1:9090
+//! ```
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode, body::Incoming};
+use hyper_util::rt::TokioIo;
+
+#[derive(Parser)]
+#[command(name = "tributary-loadgen", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Send load and report.
+    Run {
+        /// Target URL (http only), e.g. a receive URL.
+        #[arg(long)]
+        url: String,
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// How long to send.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Requests per second in total (open loop); closed loop at full speed when absent.
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Extra header `name: value` (repeatable), e.g. an Authorization header.
+        #[arg(long)]
+        header: Vec<String>,
+        /// Process id of the server, to report its peak RSS during the run.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// A bare hyper server: parse the JSON body, answer 204. No storage.
+    Baseline {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Run {
+            url,
+            connections,
+            seconds,
+            rate,
+            header,
+            server_pid,
+        } => runtime.block_on(run(url, connections, seconds, rate, header, server_pid)),
+        Command::Baseline { listen } => runtime.block_on(baseline(listen)),
+    }
+}
+
+/// A ~1 KB Segment track event with a unique messageId.
+fn event(n: u64) -> Bytes {
+    let body = serde_json::json!({
+        "type": "track",
+        "event": "Order Completed",
+        "userId": format!("user-{}", n % 10_000),
+        "messageId": format!("load-{n:016}-{:08x}", n.wrapping_mul(0x9E37_79B9)),
+        "timestamp": "2026-11-23T10:00:00.000Z",
+        "properties": {
+            "order_id": format!("ord-{n}"), "total": 129.5, "currency": "EUR",
+            "products": [
+                {"product_id": "sku-0001", "name": "Trail running shoes", "price": 89.0, "quantity": 1},
+                {"product_id": "sku-0002", "name": "Merino socks, pack of three", "price": 20.5, "quantity": 2}
+            ]
+        },
+        "context": {
+            "library": {"name": "analytics-python", "version": "2.3.4"},
+            "ip": "203.0.113.7",
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+            "traits": {"email": "buyer@example.org", "name": "A Buyer"}
+        },
+        "integrations": {"All": true}
+    });
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+struct Totals {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    statuses: Mutex<std::collections::BTreeMap<u16, u64>>,
+    latency: Mutex<Histogram<u64>>,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn run(
+    url: String,
+    connections: usize,
+    seconds: u64,
+    rate: Option<u64>,
+    headers: Vec<String>,
+    server_pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let uri: hyper::Uri = url.parse().context("--url")?;
+    let authority = uri.authority().context("--url needs a host")?.clone();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|h| h.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let totals = Arc::new(Totals {
+        ok: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        statuses: Mutex::default(),
+        latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+    });
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    if let Some(pid) = server_pid {
+        let peak = peak_rss.clone();
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                if let Some(kib) = rss_kib(pid) {
+                    peak.fetch_max(kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+    // Open loop: each connection sends on its own schedule, so a slow answer
+    // shows up as latency (measured from the intended send time), not as less load.
+    let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r.max(1) as f64));
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let authority = authority.clone();
+        let path = path.clone();
+        let headers = headers.clone();
+        let totals = totals.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(authority.as_str()).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let mut next = Instant::now()
+                + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / connections as f64));
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            while Instant::now() < deadline {
+                let intended = if let Some(i) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    let at = next;
+                    next += i;
+                    at
+                } else {
+                    Instant::now()
+                };
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let mut req = Request::post(path.as_str())
+                    .header("host", authority.as_str())
+                    .header("content-type", "application/json");
+                for (k, v) in &headers {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                let req = req.body(Full::new(event(n)))?;
+                match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let _ = resp.into_body().collect().await;
+                        let micros =
+                            u64::try_from(intended.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        let _ = local.record(micros.max(1));
+                        if (200..300).contains(&status) {
+                            totals.ok.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            totals.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        *totals
+                            .statuses
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(status)
+                            .or_default() += 1;
+                    }
+                    Err(_) => {
+                        totals.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            totals
+                .latency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(&local)?;
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        if let Err(e) = t.await? {
+            eprintln!("connection failed: {e:#}");
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = totals.ok.load(Ordering::Relaxed);
+    let h = totals.latency.lock().unwrap_or_else(|e| e.into_inner());
+    println!("url: {url}");
+    println!(
+        "connections: {connections}, seconds: {seconds}, mode: {}",
+        rate.map_or("closed loop (full speed)".to_owned(), |r| format!(
+            "open loop at {r}/s"
+        ))
+    );
+    println!(
+        "2xx: {ok}  non-2xx or failed: {}",
+        totals.errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "statuses: {:?}",
+        totals.statuses.lock().unwrap_or_else(|e| e.into_inner())
+    );
+    println!("throughput: {:.0} requests/s", ok as f64 / elapsed);
+    println!(
+        "latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.value_at_quantile(0.999) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    );
+    if server_pid.is_some() {
+        println!(
+            "server peak RSS: {:.1} MiB",
+            peak_rss.load(Ordering::Relaxed) as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+async fn parse_and_answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let status = match req.into_body().collect().await {
+        Ok(body) => match serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) {
+            Ok(_) => StatusCode::NO_CONTENT,
+            Err(_) => StatusCode::BAD_REQUEST,
+        },
+        Err(_) => StatusCode::BAD_REQUEST,
+    };
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+async fn baseline(listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("baseline listening on {listen}");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    TokioIo::new(stream),
+                    hyper::service::service_fn(parse_and_answer),
+                )
+                .await;
+        });
+    }
+}
