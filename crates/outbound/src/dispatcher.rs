@@ -10,7 +10,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -66,6 +66,18 @@ impl PauseBoard {
         map.get(&Self::fingerprint(key))
             .copied()
             .filter(|t| *t > Instant::now())
+    }
+}
+
+/// True when a finished delivery was cut short (or its task failed).
+fn settle(done: Result<Delivery, tokio::task::JoinError>) -> bool {
+    match done {
+        Ok(Delivery::Settled) => false,
+        Ok(Delivery::Interrupted) => true,
+        Err(e) => {
+            error!(error = %e, "Delivery task failed; its events stay queued.");
+            true
+        }
     }
 }
 
@@ -133,11 +145,14 @@ impl Dispatcher {
     }
 }
 
+/// What one environment's sender and its in-flight deliveries share.
+#[derive(Clone)]
 struct RouteSender {
     shared: Arc<Shared>,
     route: Route,
     shutdown: CancellationToken,
-    stop_by: Option<Instant>,
+    /// Set once, when shutdown is first noticed: the end of the grace period.
+    stop_by: Arc<OnceLock<Instant>>,
 }
 
 /// Whether a delivery finished or was cut short by shutdown.
@@ -153,22 +168,25 @@ impl RouteSender {
             shared,
             route,
             shutdown,
-            stop_by: None,
+            stop_by: Arc::new(OnceLock::new()),
         }
     }
 
-    fn stopping(&mut self) -> bool {
-        if self.shutdown.is_cancelled() && self.stop_by.is_none() {
-            self.stop_by = Some(Instant::now() + self.shared.settings.shutdown_grace());
+    fn stopping(&self) -> bool {
+        if self.shutdown.is_cancelled() {
+            self.stop_by
+                .get_or_init(|| Instant::now() + self.shared.settings.shutdown_grace());
+            true
+        } else {
+            false
         }
-        self.shutdown.is_cancelled()
     }
 
-    fn past_grace(&mut self) -> bool {
-        self.stopping() && self.stop_by.is_some_and(|t| Instant::now() >= t)
+    fn past_grace(&self) -> bool {
+        self.stopping() && self.stop_by.get().is_some_and(|t| Instant::now() >= *t)
     }
 
-    async fn run(mut self) {
+    async fn run(self) {
         let env = self.route.environment.clone();
         let shared = Arc::clone(&self.shared);
         let max_events = shared.limits.max_events;
@@ -180,10 +198,16 @@ impl RouteSender {
         let mut cursor = 0_i64;
         let mut pending: VecDeque<Entry> = VecDeque::new();
         let mut failures = 0_u32;
+        let max_in_flight = shared.settings.max_in_flight.max(1);
+        let mut in_flight: JoinSet<Delivery> = JoinSet::new();
+        let mut interrupted = false;
         info!(environment = %env, "Route sender started.");
         loop {
+            while let Some(done) = in_flight.try_join_next() {
+                interrupted |= settle(done);
+            }
             let stopping = self.stopping();
-            if self.past_grace() {
+            if interrupted || self.past_grace() {
                 break;
             }
             if pending.len() < max_events {
@@ -258,9 +282,27 @@ impl RouteSender {
                 );
                 self.bury(too_large, &reason, None).await;
             }
-            if !batcher.is_empty() && self.deliver(batcher.take()).await == Delivery::Interrupted {
+            if batcher.is_empty() {
+                continue;
+            }
+            // At most `max_in_flight` requests per environment: wait for one
+            // to finish before starting another.
+            while in_flight.len() >= max_in_flight {
+                if let Some(done) = in_flight.join_next().await {
+                    interrupted |= settle(done);
+                }
+            }
+            if interrupted {
                 break;
             }
+            let sender = self.clone();
+            let batch = batcher.take();
+            in_flight.spawn(async move { sender.deliver(batch).await });
+        }
+        // In-flight deliveries see the shutdown too and return promptly;
+        // what they do not deliver stays queued.
+        while let Some(done) = in_flight.join_next().await {
+            settle(done);
         }
         info!(environment = %env, left_in_memory = pending.len(), "Route sender stopped.");
     }
@@ -292,7 +334,7 @@ impl RouteSender {
         }
     }
 
-    async fn deliver(&mut self, batch: Vec<Entry>) -> Delivery {
+    async fn deliver(&self, batch: Vec<Entry>) -> Delivery {
         let shared = Arc::clone(&self.shared);
         let env = self.route.environment.clone();
         let key = self.route.write_key.clone();

@@ -76,6 +76,8 @@ struct Inner {
     latency: Duration,
     counting_only: bool,
     accepted_by_key: HashMap<String, usize>,
+    concurrent: usize,
+    max_concurrent: usize,
 }
 
 /// The fake; clones share state.
@@ -145,6 +147,11 @@ impl FakeSegment {
             .get(write_key)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The most requests the fake was answering at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.lock().max_concurrent
     }
 
     /// Every request so far.
@@ -260,10 +267,16 @@ async fn batch(
             body,
             status,
         });
+        inner.concurrent += 1;
+        inner.max_concurrent = inner.max_concurrent.max(inner.concurrent);
         (reply, inner.latency)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    if reply != Reply::Hang {
+        let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.concurrent -= 1;
     }
     match reply {
         Reply::Ok => (StatusCode::OK, r#"{"success":true}"#).into_response(),

@@ -101,7 +101,8 @@ fn assert_unique(ids: &[String]) {
 
 #[tokio::test]
 async fn batches_respect_limits_and_carry_basic_auth_and_sent_at() {
-    let mut h = Harness::new(&[("prod", "wk_prod")], |_| {}).await;
+    // One request at a time, so queue order is delivery order.
+    let mut h = Harness::new(&[("prod", "wk_prod")], |s| s.max_in_flight = 1).await;
     // 120 events of ~20 KB: about 2.4 MB, so several requests by size.
     let submitted = h
         .submit("prod", (0..120).map(|n| message(n, 20_000)).collect())
@@ -374,6 +375,27 @@ async fn permanent_rejections_are_dead_lettered_and_redrivable() {
     let accepted = h.fake.wait_for_accepted(2, WAIT).await;
     h.stop().await;
     assert_eq!(accepted, ["msg-00001", "msg-00002"]);
+}
+
+#[tokio::test]
+async fn several_requests_fly_at_once_per_environment() {
+    let mut h = Harness::new(&[("prod", "k")], |s| {
+        s.max_in_flight = 4;
+        s.max_batch_events = 10;
+    })
+    .await;
+    h.fake.set_latency(Duration::from_millis(50));
+    h.submit("prod", (0..80).map(|n| message(n, 10)).collect())
+        .await;
+    let accepted = h.fake.wait_for_accepted(80, WAIT).await;
+    h.stop().await;
+    assert_eq!(accepted.len(), 80);
+    assert_unique(&accepted);
+    let max = h.fake.max_concurrent();
+    assert!(
+        (2..=4).contains(&max),
+        "at most 4 and more than 1 at once, saw {max}"
+    );
 }
 
 #[tokio::test]
