@@ -1,13 +1,13 @@
 //! Starting and stopping the service: store, pipeline, workers, retention,
 //! the HTTP server, and a graceful shutdown on SIGTERM or SIGINT.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tributary_actions::{
-    KnockSink, LocalSink, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
+    KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
 };
 use tributary_core::config::{Config, SinkConfig};
 use tributary_pipeline::Pipeline;
@@ -21,9 +21,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How often replicas re-read mapping toggles set through another replica.
 const OVERRIDES_REFRESH: Duration = Duration::from_secs(5);
 
-/// One sink per environment, as configured.
+/// One sink per environment, as configured, with its rate limits.
 pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet> {
-    let mut sinks: Vec<(String, Arc<dyn Sink>)> = Vec::new();
+    let mut sinks = Vec::new();
     for (env, settings) in &config.environments {
         let sink: Arc<dyn Sink> = match &settings.sink {
             SinkConfig::Local => Arc::new(LocalSink::new(store.clone())),
@@ -39,13 +39,25 @@ pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet>
                     .with_context(|| format!("environments.{env}.sink"))?,
             ),
         };
-        sinks.push((env.clone(), sink));
+        sinks.push((env.clone(), sink, settings.rate_limits.clone()));
     }
-    Ok(SinkSet::new(
-        sinks,
-        WorkerSettings::default().concurrency_per_sink,
-        &HashMap::new(),
-    ))
+    Ok(SinkSet::new(sinks, config.workers.concurrency_per_sink))
+}
+
+/// Worker tuning from `[workers]`.
+pub fn worker_settings(config: &Config) -> WorkerSettings {
+    let w = &config.workers;
+    WorkerSettings {
+        concurrency_per_sink: w.concurrency_per_sink,
+        max_in_flight: w.max_in_flight,
+        retry: RetryPolicy {
+            base: w.retry_base,
+            cap: w.retry_cap,
+            max_attempts: w.max_attempts,
+            ..RetryPolicy::DEFAULT
+        },
+        ..WorkerSettings::default()
+    }
 }
 
 fn metrics_recorder() -> Option<PrometheusHandle> {
@@ -165,7 +177,7 @@ pub async fn run(config: Config, banner_kind: Banner) -> anyhow::Result<()> {
     let workers = WorkerPool::new(
         store.clone(),
         sinks(&config, &store)?,
-        WorkerSettings::default(),
+        worker_settings(&config),
         owner,
     );
     let shutdown = CancellationToken::new();

@@ -7,7 +7,7 @@
 //! that dies leaves its actions to be re-claimed when the lease expires.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
@@ -64,16 +64,15 @@ pub struct SinkSet {
 }
 
 impl SinkSet {
-    /// One sink per environment slug. Rate limits come from each sink
-    /// (`Sink::rate_limit`), overridden per action type by `limits`.
+    /// One sink per environment slug, with that environment's rate limits
+    /// per action type over the sink's own (`Sink::rate_limit`).
     pub fn new(
-        sinks: impl IntoIterator<Item = (String, Arc<dyn Sink>)>,
+        sinks: impl IntoIterator<Item = (String, Arc<dyn Sink>, BTreeMap<ActionType, NonZeroU32>)>,
         concurrency: usize,
-        limits: &HashMap<ActionType, NonZeroU32>,
     ) -> Self {
         let by_environment = sinks
             .into_iter()
-            .map(|(env, sink)| {
+            .map(|(env, sink, limits)| {
                 let limiters = ActionType::ALL
                     .into_iter()
                     .filter_map(|a| {

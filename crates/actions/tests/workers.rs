@@ -3,7 +3,7 @@
 //! every attempt are in the action log.
 
 use std::{
-    collections::HashMap,
+    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -109,7 +109,7 @@ async fn a_failing_target_is_retried_until_it_succeeds_once() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
-    let sinks = SinkSet::new([("development".to_owned(), sink)], 4, &HashMap::new());
+    let sinks = SinkSet::new([("development".to_owned(), sink, BTreeMap::new())], 4);
     let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "test-worker");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(pool.clone().run(shutdown.clone()));
@@ -155,7 +155,7 @@ async fn a_permanent_failure_is_not_retried() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
-    let sinks = SinkSet::new([("development".to_owned(), sink)], 4, &HashMap::new());
+    let sinks = SinkSet::new([("development".to_owned(), sink, BTreeMap::new())], 4);
     let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(pool.clone().run(shutdown.clone()));
@@ -182,7 +182,7 @@ async fn a_permanent_failure_is_not_retried() {
 async fn the_local_sink_identifies_inline_recipients_and_records_the_run() {
     let (pipeline, store, _dir) = setup().await;
     let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(store.clone()));
-    let sinks = SinkSet::new([("development".to_owned(), sink)], 4, &HashMap::new());
+    let sinks = SinkSet::new([("development".to_owned(), sink, BTreeMap::new())], 4);
     let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(pool.clone().run(shutdown.clone()));

@@ -331,3 +331,36 @@ fn source_kinds_round_trip() {
         assert_eq!(kind.as_str().parse::<SourceKind>(), Ok(kind));
     }
 }
+
+#[test]
+fn workers_and_rate_limits() {
+    let config = load(
+        "[workers]\nconcurrency_per_sink = 4\nmax_attempts = 3\nretry_base = \"1s\"\nretry_cap = \"1m\"\n[environments.production.rate_limits]\nidentify_user = 10\nworkflows_trigger = 500\n",
+    )
+    .unwrap();
+    assert_eq!(config.workers.concurrency_per_sink, 4);
+    assert_eq!(config.workers.max_attempts, 3);
+    assert_eq!(config.workers.retry_cap, Duration::from_secs(60));
+    let limits = &config.environments["production"].rate_limits;
+    assert_eq!(limits[&ActionType::IdentifyUser].get(), 10);
+    assert_eq!(limits[&ActionType::TriggerWorkflow].get(), 500);
+
+    let errs = errors(
+        "[workers]\nmax_in_flight = 0\n[environments.a.rate_limits]\nidentify = 5\ntrigger_workflow = 0\n",
+    );
+    let messages: Vec<_> = errs.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("at least 1")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("unknown action `identify`")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("positive number")),
+        "{messages:?}"
+    );
+}

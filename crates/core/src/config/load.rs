@@ -9,6 +9,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     fmt,
     net::SocketAddr,
+    num::NonZeroU32,
     ops::Range,
     time::Duration,
 };
@@ -332,13 +333,38 @@ impl<'a> Cx<'a> {
                         "environment names use lowercase letters, digits, `-` and `_`",
                     );
                 }
+                let mut rate_limits = BTreeMap::new();
+                for (name, limit) in &env.get_ref().rate_limits {
+                    let at = format!("{field}.rate_limits.{name}");
+                    let action = match name.parse::<ActionType>() {
+                        Ok(a) => a,
+                        Err(e) => {
+                            self.error(limit.span(), at, e.to_string());
+                            continue;
+                        }
+                    };
+                    match u32::try_from(*limit.get_ref())
+                        .ok()
+                        .and_then(NonZeroU32::new)
+                    {
+                        Some(n) => {
+                            rate_limits.insert(action, n);
+                        }
+                        None => self.error(
+                            limit.span(),
+                            at,
+                            "must be a positive number of attempts per second",
+                        ),
+                    }
+                }
                 let sink = match &env.get_ref().sink {
                     None => SinkConfig::Local,
                     Some(s) => self.sink(s, &format!("{field}.sink"))?,
                 };
-                Some((slug.clone(), EnvironmentConfig { sink }))
+                Some((slug.clone(), EnvironmentConfig { sink, rate_limits }))
             })
             .collect::<BTreeMap<_, _>>();
+        let workers = self.workers(&raw.workers);
         let mut sources = Vec::new();
         let mut keys: HashMap<String, Range<usize>> = HashMap::new();
         for (i, source) in raw.sources.iter().enumerate() {
@@ -365,8 +391,58 @@ impl<'a> Cx<'a> {
             server,
             store,
             admin,
+            workers,
             environments,
             sources,
+        }
+    }
+
+    fn workers(&mut self, raw: &RawWorkers) -> WorkerSettings {
+        let d = WorkerSettings::default();
+        let positive = |cx: &mut Self, v: &Option<S<i64>>, name: &str, default: u64| -> u64 {
+            match v {
+                Some(n) if *n.get_ref() >= 1 => u64::try_from(*n.get_ref()).unwrap_or(default),
+                Some(n) => {
+                    cx.error(n.span(), format!("workers.{name}"), "must be at least 1");
+                    default
+                }
+                None => default,
+            }
+        };
+        let concurrency = positive(
+            self,
+            &raw.concurrency_per_sink,
+            "concurrency_per_sink",
+            d.concurrency_per_sink as u64,
+        );
+        let in_flight = positive(
+            self,
+            &raw.max_in_flight,
+            "max_in_flight",
+            d.max_in_flight as u64,
+        );
+        let attempts = positive(
+            self,
+            &raw.max_attempts,
+            "max_attempts",
+            u64::from(d.max_attempts),
+        );
+        let retry_base = raw
+            .retry_base
+            .as_ref()
+            .and_then(|b| self.duration(b, "workers.retry_base"))
+            .unwrap_or(d.retry_base);
+        let retry_cap = raw
+            .retry_cap
+            .as_ref()
+            .and_then(|c| self.duration(c, "workers.retry_cap"))
+            .unwrap_or(d.retry_cap);
+        WorkerSettings {
+            concurrency_per_sink: usize::try_from(concurrency).unwrap_or(usize::MAX),
+            max_in_flight: usize::try_from(in_flight).unwrap_or(usize::MAX),
+            max_attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            retry_base,
+            retry_cap: retry_cap.max(retry_base),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The validated configuration (CONTRACT 1 and 4): plain data, every path
 //! compiled, every secret resolved. Built only by [`crate::config::load`].
 
-use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
+use std::{collections::BTreeMap, fmt, num::NonZeroU32, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,6 +18,8 @@ pub struct Config {
     pub store: StoreSettings,
     /// `[admin]`.
     pub admin: AdminSettings,
+    /// `[workers]`.
+    pub workers: WorkerSettings,
     /// `[environments.<slug>]`, by slug.
     pub environments: BTreeMap<String, EnvironmentConfig>,
     /// `[[sources]]`, in file order.
@@ -91,11 +93,43 @@ pub struct AdminSettings {
     pub token: Option<Secret>,
 }
 
+/// `[workers]`: how actions are executed.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerSettings {
+    /// Actions executing at once per sink (each environment has its own).
+    pub concurrency_per_sink: usize,
+    /// Claimed and unfinished actions, all sinks together.
+    pub max_in_flight: usize,
+    /// Attempts in all before an action fails for good.
+    pub max_attempts: u32,
+    /// The first retry waits up to this long (doubling, with full jitter).
+    #[serde(with = "super::duration_secs")]
+    pub retry_base: Duration,
+    /// No retry waits longer than this (a longer `Retry-After` is honoured).
+    #[serde(with = "super::duration_secs")]
+    pub retry_cap: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency_per_sink: 16,
+            max_in_flight: 256,
+            max_attempts: 15,
+            retry_base: Duration::from_secs(2),
+            retry_cap: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
 /// `[environments.<slug>]`.
 #[derive(Clone, Debug, Serialize)]
 pub struct EnvironmentConfig {
     /// Where this environment's actions go.
     pub sink: SinkConfig,
+    /// Attempts per second per action type, over the sink's defaults (the
+    /// `knock` sink defaults to the product's rate tiers; the others are unlimited).
+    pub rate_limits: BTreeMap<ActionType, NonZeroU32>,
 }
 
 /// Where actions are executed (CONTRACT 7).

@@ -146,10 +146,17 @@ mod tests {
             let mut b = spec.clone();
             a.sort_unstable();
             b.sort_unstable();
-            assert_eq!(a, b, "{action}: docs say {documented:?}, code says {spec:?}");
+            assert_eq!(
+                a, b,
+                "{action}: docs say {documented:?}, code says {spec:?}"
+            );
             for (name, need) in super::spec(action) {
                 let starred = stripped.contains(&format!("`{name}`*"));
-                assert_eq!(starred, need == Need::Required, "{action}.{name} required-ness");
+                assert_eq!(
+                    starred,
+                    need == Need::Required,
+                    "{action}.{name} required-ness"
+                );
             }
         }
     }

@@ -18,6 +18,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) admin: RawAdmin,
     #[serde(default)]
+    pub(super) workers: RawWorkers,
+    #[serde(default)]
     pub(super) environments: BTreeMap<String, S<RawEnvironment>>,
     #[serde(default)]
     pub(super) sources: Vec<S<RawSource>>,
@@ -43,9 +45,20 @@ pub(super) struct RawAdmin {
     pub(super) token: Option<S<String>>,
 }
 
+#[derive(Deserialize, Default)]
+pub(super) struct RawWorkers {
+    pub(super) concurrency_per_sink: Option<S<i64>>,
+    pub(super) max_in_flight: Option<S<i64>>,
+    pub(super) max_attempts: Option<S<i64>>,
+    pub(super) retry_base: Option<S<String>>,
+    pub(super) retry_cap: Option<S<String>>,
+}
+
 #[derive(Deserialize)]
 pub(super) struct RawEnvironment {
     pub(super) sink: Option<S<toml::Value>>,
+    #[serde(default)]
+    pub(super) rate_limits: BTreeMap<String, S<i64>>,
 }
 
 #[derive(Deserialize)]
