@@ -285,3 +285,29 @@ signing_secret = "whsec_dev"
         assert!(interpolate("${bad-name}", &lookup).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn interpolation_never_panics_and_resolves_or_names_the_problem(text in ".{0,60}") {
+            let lookup = |name: &str| (name == "SET").then(|| "value".to_owned());
+            match interpolate(&text, &lookup) {
+                Ok(out) => {
+                    let reference = "${SET}";
+                    prop_assert!(!out.contains(reference));
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn config_parser_never_panics(text in "[\\[\\]a-z_=\"{}$. 0-9\n]{0,120}") {
+            let _ = ForwarderConfig::parse(&text, |_| None);
+        }
+    }
+}

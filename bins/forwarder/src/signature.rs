@@ -185,3 +185,53 @@ mod tests {
         assert_eq!(verify(&secret, Some(&header), b"x", NOW, TOL), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn verify_never_panics_on_any_header(
+            header in ".{0,80}",
+            body in prop::collection::vec(any::<u8>(), 0..64),
+            now in any::<i64>(),
+            tolerance in any::<i64>(),
+        ) {
+            let _ = verify(&Secret::new("k"), Some(&header), &body, now, tolerance);
+        }
+
+        #[test]
+        fn structured_but_wrong_headers_never_verify(
+            t in "[0-9]{0,20}",
+            s in "[A-Za-z0-9+/=]{0,60}",
+            body in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let header = format!("t={t},s={s}");
+            prop_assert!(verify(&Secret::new("k"), Some(&header), &body, 0, i64::MAX).is_err());
+        }
+
+        #[test]
+        fn what_is_signed_verifies_and_nothing_else(
+            secret in "[ -~]{1,40}",
+            body in prop::collection::vec(any::<u8>(), 0..256),
+            at in 0i64..4_000_000_000_000,
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let secret = Secret::new(secret);
+            let header = sign(&secret, at, &body);
+            prop_assert_eq!(verify(&secret, Some(&header), &body, at, 300_000), Ok(()));
+            if !body.is_empty() {
+                let mut tampered = body.clone();
+                let i = flip.index(tampered.len());
+                tampered[i] ^= 0x01;
+                prop_assert_eq!(
+                    verify(&secret, Some(&header), &tampered, at, 300_000),
+                    Err(SignatureError::Mismatch)
+                );
+            }
+        }
+    }
+}

@@ -140,6 +140,105 @@ async fn acknowledged_events_survive_kill_9_mid_outage() {
 // Multi-threaded: the test blocks on the child process while the fake
 // Segment (on this runtime) must keep answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_kill_9_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.db");
+    let config = dir.path().join("forwarder.toml");
+    // Segment is up but slow, so some batches are in flight at the kill.
+    let before = FakeSegment::start().await;
+    before.set_latency(Duration::from_millis(20));
+    std::fs::write(
+        &config,
+        config_text(&queue, &before.host(), "127.0.0.1:0", ""),
+    )
+    .unwrap();
+    let mut first = start(&config);
+
+    // 8 concurrent posters; the process is killed while they run.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = reqwest::Client::new();
+    let mut posters = Vec::new();
+    for p in 0..8 {
+        let (client, base, acked) = (client.clone(), first.base.clone(), acked.clone());
+        posters.push(tokio::spawn(async move {
+            for i in 0..1_000 {
+                let body = webhook(p * 10_000 + i);
+                let sent = client
+                    .post(format!("{base}/knock/webhooks/production"))
+                    .header("x-knock-signature", signature(SECRET, &body))
+                    .body(body)
+                    .send()
+                    .await;
+                // After the kill requests fail: those were never acknowledged.
+                let Ok(response) = sent else { break };
+                if response.status() != 200 {
+                    break;
+                }
+                let Ok(answer) = response.json::<Value>().await else {
+                    break;
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(answer["messageId"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    for _ in 0..1_000 {
+        if acked.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.child.kill().unwrap(); // SIGKILL, mid-traffic
+    first.child.wait().unwrap();
+    for p in posters {
+        p.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 300);
+
+    let after = FakeSegment::start().await;
+    std::fs::write(
+        &config,
+        config_text(&queue, &after.host(), "127.0.0.1:0", ""),
+    )
+    .unwrap();
+    let mut second = start(&config);
+    let delivered_before: HashSet<String> = before.accepted().into_iter().collect();
+    let covered = |after: &[String]| {
+        let after: HashSet<&String> = after.iter().collect();
+        acked
+            .iter()
+            .all(|id| delivered_before.contains(id) || after.contains(id))
+    };
+    let mut accepted_after = after.accepted();
+    for _ in 0..1_000 {
+        if covered(&accepted_after) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        accepted_after = after.accepted();
+    }
+    let status = terminate(&mut second);
+    assert!(status.success(), "{status:?}");
+    let after_set: HashSet<_> = accepted_after.iter().cloned().collect();
+    assert_eq!(
+        after_set.len(),
+        accepted_after.len(),
+        "delivered twice by one process"
+    );
+    for id in &acked {
+        assert!(
+            delivered_before.contains(id) || after_set.contains(id),
+            "acknowledged event {id} was lost"
+        );
+    }
+}
+
+// Multi-threaded: the test blocks on the child process while the fake
+// Segment (on this runtime) must keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flushes_a_partial_batch() {
     let dir = tempfile::tempdir().unwrap();
     let queue = dir.path().join("queue.db");
