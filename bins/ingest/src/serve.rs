@@ -60,7 +60,8 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
     }
 }
 
-fn metrics_recorder() -> Option<PrometheusHandle> {
+/// The process's Prometheus recorder, installed on first use.
+pub fn metrics_recorder() -> Option<PrometheusHandle> {
     static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())

@@ -436,3 +436,42 @@ async fn health_and_readiness() {
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn metrics_count_events_by_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let config = config::load("m.toml", &config_text(1 << 20), &|_| None).unwrap();
+    let pipeline = Arc::new(Pipeline::new(Arc::new(config), store).await.unwrap());
+    let mut state = AppState::new(pipeline);
+    state.metrics = serve::metrics_recorder();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    let http = reqwest::Client::new();
+    let status = http
+        .post(format!("{base}/integrations/receive/{LEGACY}"))
+        .header("content-type", "application/json")
+        .body(r#"{"type":"track","event":"Invoice Paid","properties":{"recipientId":"r"}}"#)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "tributary_events_received_total{source=\"legacy\"}",
+        "tributary_events_accepted_total{source=\"legacy\"}",
+        "tributary_outbox_pushed_total{source=\"legacy\"}",
+        "tributary_request_duration_seconds",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}

@@ -146,6 +146,8 @@ impl WorkerPool {
             let idle = match claimed {
                 Ok(actions) if !actions.is_empty() => {
                     backoff = self.settings.idle_poll;
+                    metrics::counter!("tributary_outbox_popped_total")
+                        .increment(actions.len() as u64);
                     let full = actions.len() == free;
                     for action in actions {
                         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {

@@ -288,6 +288,19 @@ impl Pipeline {
             .iter()
             .filter(|o| matches!(o, AppendOutcome::Duplicate { .. }))
             .count();
+        let pushed: usize = outcomes
+            .iter()
+            .map(|o| match o {
+                AppendOutcome::Accepted { action_ids, .. } => action_ids.len(),
+                AppendOutcome::Duplicate { .. } => 0,
+            })
+            .sum();
+        // Outbox depth as two counters (pushed here, popped by the workers):
+        // a gauge of a fast-moving queue would mostly show noise.
+        metrics::counter!("tributary_outbox_pushed_total", "source" => route.source.key.clone())
+            .increment(pushed as u64);
+        metrics::counter!("tributary_events_received_total", "source" => route.source.key.clone())
+            .increment((outcomes.len() + rejected.len()) as u64);
         Ok(Receipt {
             source: route.source.key.clone(),
             environment: route.environment.to_owned(),
