@@ -37,6 +37,9 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     let delivery_stop = CancellationToken::new();
     let delivery = tokio::spawn(dispatcher.run(delivery_stop.clone()));
 
+    // Handlers first: a SIGTERM right after the "listening" line must still
+    // shut down gracefully, not kill the process.
+    let stop = ShutdownSignal::install()?;
     let state = AppState::new(&config, queue, Some(metrics))?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -61,7 +64,7 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     }
     info!(%addr, host = %config.segment.host, "Forwarder started.");
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop.received())
         .await
         .context("serving HTTP")?;
     info!("No longer accepting webhooks; flushing the queue.");
@@ -75,25 +78,39 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGTERM and SIGINT, registered when installed (not when first awaited).
+struct ShutdownSignal {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    #[cfg(unix)]
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn received(self) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
