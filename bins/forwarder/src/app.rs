@@ -184,19 +184,20 @@ async fn receive_webhook(
             e.message(),
         ));
     }
-    let envelope = parse_envelope(&body).map_err(|e| {
-        outcome("invalid");
-        from_outbound(e)
-    })?;
     let not_forwarded =
         |reason: &str| Json(json!({"accepted": true, "forwarded": false, "reason": reason}));
     if env.write_key.is_none() {
+        // Still checked for shape, so a sender learns about bad bodies.
+        parse_envelope(&body).map_err(|e| {
+            outcome("invalid");
+            from_outbound(e)
+        })?;
         outcome("no_write_key");
         return Ok(not_forwarded("no_write_key"));
     }
     let message = match inner
         .transform
-        .apply(&envelope, &env.display_name)
+        .apply_to_body(&body, &env.display_name)
         .map_err(|e| {
             outcome("invalid");
             from_outbound(e)
@@ -204,7 +205,7 @@ async fn receive_webhook(
         Outcome::Forward(m) => m,
         Outcome::Skip(reason) => {
             outcome("skipped");
-            debug!(environment = %environment, reason = reason.code(), event_type = %envelope.event_type, "Webhook not forwarded.");
+            debug!(environment = %environment, reason = reason.code(), "Webhook not forwarded.");
             return Ok(not_forwarded(reason.code()));
         }
     };

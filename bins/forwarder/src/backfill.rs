@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use tributary_outbound::{Dispatcher, DurableQueue, Outcome, Submitted, Transform, parse_envelope};
+use tributary_outbound::{Dispatcher, DurableQueue, Outcome, Submitted, Transform};
 
 use crate::config::ForwarderConfig;
 
@@ -111,8 +111,8 @@ pub async fn backfill(
             continue;
         }
         summary.lines += 1;
-        let result = parse_envelope(&line)
-            .and_then(|e| transform.apply(&e, &env.display_name))
+        let result = transform
+            .apply_to_body(&line, &env.display_name)
             .and_then(|o| match o {
                 Outcome::Forward(m) => m.encode().map(Some),
                 Outcome::Skip(_) => Ok(None),

@@ -124,6 +124,17 @@ fn check(value: Value) {
         Err(OutboundError::MalformedJson(_)) => panic!("valid JSON reported as malformed"),
         Err(e) => assert!(e.field().is_some(), "{e}"),
     }
+    // The fast path agrees with the full path, outcome for outcome and error
+    // for error.
+    for t in transforms() {
+        let full = parse_envelope(&bytes).and_then(|e| t.apply(&e, "production"));
+        let fast = t.apply_to_body(&bytes, "production");
+        match (full, fast) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("full path {a:?}, fast path {b:?}"),
+        }
+    }
     // The value path agrees with the bytes path.
     assert_eq!(
         envelope_from_value(value).is_ok(),
@@ -138,6 +149,28 @@ proptest! {
     fn parser_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = parse_envelope(&bytes);
         let _ = validate_json(&bytes);
+        for t in transforms() {
+            let _ = t.apply_to_body(&bytes, "p");
+        }
+    }
+
+    #[test]
+    fn fast_path_matches_on_fixture_variants(
+        drop in prop::sample::subsequence(
+            vec!["id", "recipient", "channel", "channel_id", "source", "workflow", "tenant"], 0..4),
+        recipient in prop_oneof![Just(json!("u")), Just(json!(null)), Just(json!({"id": "p", "collection": "c"})), arb_json()],
+        ty in prop_oneof![Just("message.sent"), Just("message.link_clicked"), Just("message.bounced"), Just("workflow.updated")],
+        event_data in prop_oneof![Just(json!(null)), Just(json!({"url": "https://x"})), arb_json()],
+    ) {
+        let mut v: Value = serde_json::from_slice(include_bytes!(
+            "../../../fixtures/outbound/webhooks/message.sent.json")).unwrap();
+        v["type"] = json!(ty);
+        v["event_data"] = event_data;
+        v["data"]["recipient"] = recipient;
+        for key in drop {
+            v["data"].as_object_mut().unwrap().remove(key);
+        }
+        check(v);
     }
 
     #[test]
