@@ -295,7 +295,7 @@ impl Store for SqliteStore {
         }
         let prepared = ops::prepare(items)?;
         self.writer
-            .write(move |conn, batch| ops::append(conn, prepared, batch))
+            .write_all_or_nothing(move |conn, batch| ops::append(conn, prepared, batch))
             .await
     }
 
