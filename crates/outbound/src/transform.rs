@@ -503,9 +503,10 @@ fn parse_lean(body: &[u8]) -> Option<WebhookEnvelope> {
 impl Transform {
     /// Parses and transforms one webhook body: the same result as
     /// [`parse_envelope`] then [`Transform::apply`] (a property test holds
-    /// them equal), about twice as fast, because only the fields the
-    /// transform reads are materialized. Any problem falls back to the full
-    /// parser, so errors are exactly its errors.
+    /// them equal), with less allocation, because only the fields the
+    /// transform reads are materialized (about 10% less time per event in
+    /// `benches/transform.rs`). Any problem falls back to the full parser,
+    /// so errors are exactly its errors.
     pub fn apply_to_body(&self, body: &[u8], environment: &str) -> Result<Outcome, OutboundError> {
         if let Some(envelope) = parse_lean(body)
             && let Ok(outcome) = self.apply(&envelope, environment)
