@@ -3,6 +3,11 @@
 mod suite;
 mod support;
 
+mod backend {
+    mod postgres;
+    mod sqlite;
+}
+
 macro_rules! suite {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {

@@ -34,6 +34,8 @@ pub struct PostgresOptions {
     pub connect_timeout: Duration,
     /// The schema to use (created if missing); `None` uses the server's `search_path`.
     pub schema: Option<String>,
+    /// Shown in `pg_stat_activity`.
+    pub application_name: String,
 }
 
 impl Default for PostgresOptions {
@@ -45,6 +47,7 @@ impl Default for PostgresOptions {
             committers: 4,
             connect_timeout: Duration::from_secs(5),
             schema: None,
+            application_name: "tributary".into(),
         }
     }
 }
@@ -62,42 +65,7 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`), applies
     /// missing migrations and starts the committers.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        // The URL holds a password: errors name the problem, never the URL.
-        let mut config: tokio_postgres::Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| StoreError::InvalidInput {
-                    field: "store.url",
-                    problem: e.to_string(),
-                })?;
-        if let Some(schema) = &options.schema {
-            if schema.is_empty()
-                || !schema
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                return Err(StoreError::InvalidInput {
-                    field: "schema",
-                    problem: "use letters, digits and underscores".into(),
-                });
-            }
-            config.options(format!("-c search_path={schema}"));
-        }
-        config.connect_timeout(options.connect_timeout);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(options.committers + 1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.connect_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pool = build_pool(url, &options)?;
         migrate_postgres(&pool, options.schema.as_deref(), migrate::latest()).await?;
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
@@ -110,6 +78,46 @@ impl PostgresStore {
         }
         Ok(Self { pool, queue: tx })
     }
+}
+
+pub(crate) fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, StoreError> {
+    // The URL holds a password: errors name the problem, never the URL.
+    let mut config: tokio_postgres::Config =
+        url.parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::InvalidInput {
+                field: "store.url",
+                problem: e.to_string(),
+            })?;
+    if let Some(schema) = &options.schema {
+        if schema.is_empty()
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::InvalidInput {
+                field: "schema",
+                problem: "use letters, digits and underscores".into(),
+            });
+        }
+        config.options(format!("-c search_path={schema}"));
+    }
+    config.connect_timeout(options.connect_timeout);
+    config.application_name(&options.application_name);
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.pool_size.max(options.committers + 1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.connect_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// Any number of processes may start at once: the advisory lock lets one
@@ -299,3 +307,6 @@ impl Store for PostgresStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -117,7 +117,7 @@ impl SqliteStore {
         let max_pages = options.max_pages;
         let busy_timeout = options.busy_timeout;
         let (conn, lock, index, path) = tokio::task::spawn_blocking(move || {
-            let lock = lock_process(&path)?;
+            let lock = lock_process(&path, busy_timeout)?;
             let conn = open_writer(&path, busy_timeout, max_pages)?;
             migrate_sqlite(&conn, migrate::latest())?;
             let index = load_dedup_index(&conn)?;
@@ -158,11 +158,13 @@ impl SqliteStore {
 
 /// Holds an exclusive lock on `<db>-lock` for the life of the writer: the
 /// in-memory dedup index is only right if this process is the only writer.
-fn lock_process(path: &Path) -> Result<Connection, StoreError> {
+fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push("-lock");
     let lock = Connection::open(PathBuf::from(lock_path))?;
-    lock.busy_timeout(Duration::from_millis(200))?;
+    // A store being dropped in this process releases the lock when its writer
+    // thread ends: waiting a little lets a reopen follow a drop.
+    lock.busy_timeout(wait)?;
     // In exclusive locking mode SQLite keeps the lock after the first write
     // transaction until the connection closes (or the process dies).
     let taken = lock

@@ -1,0 +1,145 @@
+//! SQLite-only behaviour: faults and the process lock.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::json;
+use tributary_store::{AppendOutcome, SqliteOptions, SqliteStore, Store, StoreError};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn corrupt_file_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    std::fs::write(&path, vec![0x5a_u8; 16 * 1024]).unwrap();
+    let err = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.is_unavailable());
+}
+
+#[tokio::test]
+async fn a_second_store_on_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let _first = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let options = SqliteOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let err = SqliteStore::open(&path, options)
+        .await
+        .err()
+        .expect("must fail");
+    assert!(matches!(err, StoreError::Locked(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_elsewhere_is_a_typed_error_then_clears() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let options = SqliteOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let store = SqliteStore::open(&path, options).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = store.append(vec![keyed_item("k1")]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Locked(_)), "{err:?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    let out = store.append(vec![keyed_item("k1")]).await.unwrap();
+    assert!(
+        matches!(out[0], AppendOutcome::Accepted { .. }),
+        "the failed append must not have claimed the key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_a_typed_error_and_loses_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        max_pages: Some(200),
+        ..Default::default()
+    };
+    let store = SqliteStore::open(dir.path().join("t.db"), options)
+        .await
+        .unwrap();
+    let mut stored = Vec::new();
+    let mut full = None;
+    for n in 0..10_000 {
+        let mut item = keyed_item(&format!("k{n}"));
+        item.event.raw = json!({"pad": "y".repeat(2_000)});
+        match store.append(vec![item]).await {
+            Ok(out) => stored.push(out[0].event_id()),
+            Err(e) => {
+                full = Some(e);
+                break;
+            }
+        }
+    }
+    let err = full.expect("the capped database must fill up");
+    assert!(matches!(err, StoreError::DiskFull(_)), "{err:?}");
+    assert!(err.is_unavailable());
+    for id in stored {
+        assert!(store.event_detail(id).await.unwrap().is_some());
+    }
+    store.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_overloaded() {
+    let Some(h) = sqlite_with(SqliteOptions {
+        queue_capacity: 1,
+        ..Default::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for n in 0..500 {
+        let store = Arc::clone(&h.store);
+        tasks.push(tokio::spawn(async move {
+            store.append(vec![keyed_item(&format!("k{n}"))]).await
+        }));
+    }
+    let (mut ok, mut overloaded) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Overloaded) => overloaded += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "500 appends against a queue of 1 must shed some"
+    );
+    assert_eq!(ok + overloaded, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_keys_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let first = {
+        let store = SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        let out = store.append(vec![keyed_item("survivor")]).await.unwrap();
+        out[0].event_id()
+    };
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let out = store.append(vec![keyed_item("survivor")]).await.unwrap();
+    assert!(
+        matches!(out[0], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == first),
+        "{out:?}"
+    );
+}
