@@ -135,3 +135,57 @@ async fn dead_letters_are_listed_and_redriven_from_the_cli() {
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0], listed[0]["messageId"]);
 }
+
+#[tokio::test]
+async fn backfill_reads_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue.db");
+    let config = dir.path().join("forwarder.toml");
+    let fake = FakeSegment::start().await;
+    std::fs::write(
+        &config,
+        config_text(&queue, &fake.host(), "127.0.0.1:0", ""),
+    )
+    .unwrap();
+    let lines: String = [
+        "message.seen.json",
+        "message.read.json",
+        "workflow.updated.json",
+    ]
+    .iter()
+    .map(|f| {
+        std::fs::read_to_string(fixtures().join("webhooks").join(f))
+            .unwrap()
+            .replace('\n', "")
+            + "\n"
+    })
+    .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
+            .arg("--config")
+            .arg(&config)
+            .args(["backfill", "-", "-e", "production", "--quiet", "--deliver"])
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 lines: 2 queued, 1 skipped"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(fake.accepted().len(), 2);
+}
