@@ -1,6 +1,6 @@
 //! Request verification settings, per source environment. The checks
-//! themselves live with the adapters (`tributary-verify`); this is the
-//! configuration they read.
+//! themselves live with the adapters (`tributary_adapter::verify`); this is
+//! the configuration they read.
 
 use std::time::Duration;
 
