@@ -184,6 +184,9 @@ async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
     println!(
         "{name:<10} append  {TASKS} tasks x 1 event (1 KB, 1 action, dedup key): {rate:>9.0} events/s ({total} events)"
     );
+    if std::env::var("BENCH_APPEND_ONLY").is_ok() {
+        return;
+    }
     let (n, rate) = drain_load(Arc::clone(&store), 8, 256).await;
     println!(
         "{name:<10} claim+complete  8 workers x 256 per claim:             {rate:>9.0} actions/s ({n} actions)"

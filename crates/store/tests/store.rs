@@ -43,6 +43,7 @@ macro_rules! every_case {
             mapping_overrides_persist,
             local_recipients_merge_once_per_action,
             prune_removes_old_entries_only,
+            a_refused_job_does_not_fail_its_group,
         );
     };
 }

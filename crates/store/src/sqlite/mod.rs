@@ -297,7 +297,7 @@ impl Store for SqliteStore {
         }
         let prepared = ops::prepare(items)?;
         self.writer
-            .write_all_or_nothing(move |conn, batch| ops::append(conn, prepared, batch))
+            .write(move |conn, batch| ops::append(conn, prepared, batch))
             .await
     }
 

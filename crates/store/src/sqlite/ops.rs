@@ -17,7 +17,7 @@ use crate::{
     stats::BatchStats,
 };
 
-const INSERT_EVENT: &str = "INSERT INTO events (id, received_at, source, environment, event_type, \
+const INSERT_EVENT: &str = "INSERT OR FAIL INTO events (id, received_at, source, environment, event_type, \
     user_id, message_id, status, duplicate_of, error, body_excerpt, event_json) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
@@ -115,7 +115,7 @@ fn existing_key(conn: &Connection, entry: DedupEntry) -> Result<ExistingKey, Sto
     })
 }
 
-/// Appends items (each atomic thanks to the job's savepoint and the batch transaction).
+/// Appends items; all of a group's items commit together or not at all.
 pub(super) fn append(
     conn: &Connection,
     items: Vec<PreparedItem>,
@@ -157,7 +157,7 @@ pub(super) fn append(
                 Verdict::Insert | Verdict::Replace => {
                     let expires_ms = dedup::expires_at(scope, item.received);
                     conn.prepare_cached(
-                        "INSERT INTO dedup_log (hash, event_id, expires_at) VALUES (?1, ?2, ?3)",
+                        "INSERT OR FAIL INTO dedup_log (hash, event_id, expires_at) VALUES (?1, ?2, ?3)",
                     )?
                     .execute(params![hash, item.row.id, expires_ms])?;
                     keys.push((
@@ -212,7 +212,7 @@ fn insert_actions(
             ActionStatus::Skipped
         };
         conn.prepare_cached(
-            "INSERT INTO actions (id, event_id, position, action_type, source, environment, \
+            "INSERT OR FAIL INTO actions (id, event_id, position, action_type, source, environment, \
              plan_json, status, attempts, last_error, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
         )?
@@ -228,7 +228,7 @@ fn insert_actions(
             now,
         ])?;
         if a.planned {
-            conn.prepare_cached("INSERT INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
+            conn.prepare_cached("INSERT OR FAIL INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
                 .execute(params![id, run_at])?;
         }
     }
@@ -395,12 +395,13 @@ pub(super) fn apply_local(
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
     let id = action.to_string();
-    let fresh = conn
-        .prepare_cached(
-            "INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![id, now])?;
-    if fresh == 0 {
+    // Every check comes before the first write: jobs run without a savepoint,
+    // so an error after a write would fail the whole group.
+    let applied = conn
+        .prepare_cached("SELECT 1 FROM local_applied WHERE action_id = ?1")?
+        .query_row([&id], |_| Ok(()))
+        .optional()?;
+    if applied.is_some() {
         return Ok(LocalEffect::AlreadyApplied);
     }
     let reads = local::reads(payload);
@@ -435,7 +436,10 @@ pub(super) fn apply_local(
         }
         loaded.scopes.insert((kind, scope), parsed);
     }
-    for w in local::writes(&id, payload, &loaded)? {
+    let writes = local::writes(&id, payload, &loaded)?;
+    conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
+        .execute(params![id, now])?;
+    for w in writes {
         match w {
             LocalWrite::Put(k, v) => {
                 conn.prepare_cached(

@@ -2,8 +2,8 @@
 //!
 //! Every write is a job on a bounded queue. The one writer thread takes
 //! whatever is waiting (up to `max_batch` jobs), runs them in one `BEGIN
-//! IMMEDIATE` transaction, each inside its own savepoint so one job's failure
-//! does not undo the others, and commits once. With `synchronous=FULL` in WAL
+//! IMMEDIATE` transaction and commits once. A job that fails after writing
+//! fails the whole group (jobs check everything they can before writing). With `synchronous=FULL` in WAL
 //! mode the commit fsyncs the WAL before `COMMIT` returns, and only then are
 //! the callers answered: an `Ok` is durable.
 //!
@@ -42,7 +42,7 @@ pub(super) struct Batch<'a> {
     pub(super) expire_before: Option<i64>,
     /// The committed index.
     pub(super) index: &'a DedupIndex,
-    /// A job without a savepoint failed half-way: the group must roll back.
+    /// A job failed half-way: the group must roll back.
     pub(super) poisoned: Option<StoreError>,
 }
 
@@ -70,11 +70,17 @@ pub(super) trait Job: Send {
 struct WriteJob<F, T> {
     f: F,
     reply: oneshot::Sender<Result<T, StoreError>>,
-    /// Run inside a savepoint, so a failure undoes only this job. Appends go
-    /// without: savepoints copy every page they touch into a sub-journal,
-    /// which showed as the top cost in profiles, and an append only fails on
-    /// a database error, which fails the whole group anyway.
-    savepoint: bool,
+}
+
+/// Errors a job returns before its first write (checked in `ops`), so the
+/// group can still commit the other jobs.
+fn before_any_write(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::LeaseLost { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::InvalidInput { .. }
+    )
 }
 
 impl<F, T> Job for WriteJob<F, T>
@@ -83,37 +89,16 @@ where
     T: Send + 'static,
 {
     fn execute(self: Box<Self>, conn: &Connection, batch: &mut Batch<'_>) -> Completion {
-        let WriteJob {
-            f,
-            reply,
-            savepoint,
-        } = *self;
-        // Cached statements: parsing these per job showed in profiles.
-        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
-        let result = if !savepoint {
-            let r = f(conn, batch);
-            if let Err(e) = &r {
-                batch.poisoned = Some(e.replicate());
-            }
-            r
-        } else {
-            match run("SAVEPOINT job") {
-                Err(e) => Err(StoreError::from(e)),
-                Ok(_) => {
-                    let r = f(conn, batch);
-                    let end = if r.is_ok() {
-                        run("RELEASE job")
-                    } else {
-                        run("ROLLBACK TO job").and_then(|_| run("RELEASE job"))
-                    };
-                    match (r, end) {
-                        (Ok(v), Ok(_)) => Ok(v),
-                        (Ok(_), Err(e)) => Err(StoreError::from(e)),
-                        (Err(e), _) => Err(e),
-                    }
-                }
-            }
-        };
+        let WriteJob { f, reply } = *self;
+        // No savepoint per job: a savepoint copies every page it touches into
+        // a sub-journal, which was the top cost in profiles. Jobs make all
+        // their checks before writing; any other failure fails the group.
+        let result = f(conn, batch);
+        if let Err(e) = &result
+            && !before_any_write(e)
+        {
+            batch.poisoned = Some(e.replicate());
+        }
         Box::new(move |commit: Option<&StoreError>| {
             let answer = match (result, commit) {
                 (Ok(v), None) => Ok(v),
@@ -137,37 +122,14 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Queues `f` for the next group commit and waits for the commit; a
-    /// failure of `f` undoes only its own writes.
+    /// Queues `f` for the next group commit and waits for the commit.
     pub(super) async fn write<F, T>(&self, f: F) -> Result<T, StoreError>
     where
         F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.queue(f, true).await
-    }
-
-    /// Like [`Writer::write`] without a savepoint: a failure of `f` fails the
-    /// whole group. For jobs that fail only on database errors.
-    pub(super) async fn write_all_or_nothing<F, T>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.queue(f, false).await
-    }
-
-    async fn queue<F, T>(&self, f: F, savepoint: bool) -> Result<T, StoreError>
-    where
-        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Box::new(WriteJob {
-            f,
-            reply,
-            savepoint,
-        })) {
+        match self.tx.try_send(Box::new(WriteJob { f, reply })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),

@@ -1085,3 +1085,50 @@ pub async fn prune_removes_old_entries_only(h: &Harness) {
     assert!(matches!(out[0], AppendOutcome::Accepted { .. }));
     h.store.ping().await.unwrap();
 }
+
+pub async fn a_refused_job_does_not_fail_its_group(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({}))],
+        )])
+        .await
+        .unwrap();
+    let (_, ids) = accepted(&out[0]);
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let store = Arc::clone(&h.store);
+        let action = ids[0];
+        tasks.push(tokio::spawn(async move {
+            if n % 10 == 0 {
+                // Not leased by anyone: refused, and only this call fails.
+                let err = store
+                    .finish_attempt(
+                        action,
+                        "nobody",
+                        AttemptOutcome::Succeeded {
+                            summary: "x".into(),
+                        },
+                    )
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::LeaseLost { .. }));
+                None
+            } else {
+                Some(
+                    store
+                        .append(vec![keyed_item(&format!("g{n}"))])
+                        .await
+                        .unwrap()[0]
+                        .event_id(),
+                )
+            }
+        }));
+    }
+    for t in tasks {
+        if let Some(id) = t.await.unwrap() {
+            assert!(h.store.event_detail(id).await.unwrap().is_some());
+        }
+    }
+}
