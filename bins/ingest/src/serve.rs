@@ -182,7 +182,12 @@ pub async fn run(config: Config, banner_kind: Banner) -> anyhow::Result<()> {
         owner,
     );
     let shutdown = CancellationToken::new();
-    let workers_task = tokio::spawn(workers.clone().run(shutdown.clone()));
+    let workers_task = if config.workers.enabled {
+        tokio::spawn(workers.clone().run(shutdown.clone()))
+    } else {
+        tracing::info!("Action workers are off in this process ([workers] enabled = false).");
+        tokio::spawn(async {})
+    };
     let retention = tributary_store::spawn_retention(
         store.clone(),
         config.store.retention_days,

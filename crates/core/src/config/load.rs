@@ -438,6 +438,7 @@ impl<'a> Cx<'a> {
             .and_then(|c| self.duration(c, "workers.retry_cap"))
             .unwrap_or(d.retry_cap);
         WorkerSettings {
+            enabled: raw.enabled.as_ref().is_none_or(|e| *e.get_ref()),
             concurrency_per_sink: usize::try_from(concurrency).unwrap_or(usize::MAX),
             max_in_flight: usize::try_from(in_flight).unwrap_or(usize::MAX),
             max_attempts: u32::try_from(attempts).unwrap_or(u32::MAX),

@@ -96,6 +96,9 @@ pub struct AdminSettings {
 /// `[workers]`: how actions are executed.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkerSettings {
+    /// Run action workers in this process. Off makes an ingest-only replica
+    /// (other replicas sharing the PostgreSQL store execute the actions).
+    pub enabled: bool,
     /// Actions executing at once per sink (each environment has its own).
     pub concurrency_per_sink: usize,
     /// Claimed and unfinished actions, all sinks together.
@@ -113,6 +116,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             concurrency_per_sink: 16,
             max_in_flight: 256,
             max_attempts: 15,

@@ -47,6 +47,7 @@ pub(super) struct RawAdmin {
 
 #[derive(Deserialize, Default)]
 pub(super) struct RawWorkers {
+    pub(super) enabled: Option<S<bool>>,
     pub(super) concurrency_per_sink: Option<S<i64>>,
     pub(super) max_in_flight: Option<S<i64>>,
     pub(super) max_attempts: Option<S<i64>>,
