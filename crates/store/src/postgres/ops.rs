@@ -17,11 +17,13 @@ use crate::{
     stats::BatchStats,
 };
 
-/// Upserts a group's aggregates, keys sorted so concurrent groups lock rows in one order.
+/// Upserts a group's aggregates into one random shard of 16, keys sorted so
+/// concurrent groups lock rows in one order.
 pub(super) async fn flush_stats(
     tx: &Transaction<'_>,
     stats: &BatchStats,
 ) -> Result<(), StoreError> {
+    let shard = i16::try_from(EventId::generate(Utc::now()).as_u128() % 16).unwrap_or(0);
     if !stats.sources.is_empty() {
         let mut rows: Vec<_> = stats.sources.iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -31,12 +33,12 @@ pub(super) async fn flush_stats(
         let count: Vec<i64> = rows.iter().map(|(_, v)| v.0).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| v.1).collect();
         tx.execute(
-            "INSERT INTO source_stats (source, environment, day, count, last_received) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-             ON CONFLICT (source, environment, day) DO UPDATE SET \
+            "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
+             SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             ON CONFLICT (source, environment, day, shard) DO UPDATE SET \
                count = source_stats.count + excluded.count, \
                last_received = GREATEST(source_stats.last_received, excluded.last_received)",
-            &[&source, &env, &day, &count, &last],
+            &[&source, &env, &day, &count, &last, &shard],
         )
         .await?;
     }
@@ -48,11 +50,11 @@ pub(super) async fn flush_stats(
         let ty: Vec<&str> = rows.iter().map(|(k, _)| k.2.as_str()).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| **v).collect();
         tx.execute(
-            "INSERT INTO known_event_types (source, environment, event_type, last_seen) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
-             ON CONFLICT (source, environment, event_type) DO UPDATE SET \
+            "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
+             SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (source, environment, event_type, shard) DO UPDATE SET \
                last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)",
-            &[&source, &env, &ty, &last],
+            &[&source, &env, &ty, &last, &shard],
         )
         .await?;
     }
@@ -155,66 +157,53 @@ pub(super) async fn finish_attempt(
 ) -> Result<(), StoreError> {
     let now = ms(Utc::now());
     let id = action.to_string();
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let row = tx
-        .query_opt(
-            "SELECT lease_owner, attempt, claimed_at FROM outbox WHERE action_id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await?;
-    let lost = || StoreError::LeaseLost {
-        action_id: id.clone(),
-        owner: owner.to_owned(),
-    };
-    let Some(row) = row else {
-        return Err(lost());
-    };
-    let holder: Option<String> = row.get(0);
-    if holder.as_deref() != Some(owner) {
-        return Err(lost());
-    }
-    let attempt: i64 = row.get(1);
-    let claimed_at: Option<i64> = row.get(2);
     let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
-    tx.execute(
-        "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &id,
-            &attempt,
-            &claimed_at.unwrap_or(now),
-            &now,
-            &outcome.name(),
-            &summary,
-        ],
-    )
-    .await?;
-    let (status, last_error) = match outcome {
-        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None),
-        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary)),
-        AttemptOutcome::RetryAt { .. } => (ActionStatus::Pending, Some(summary)),
+    let (status, last_error, retry_at) = match outcome {
+        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None, None),
+        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary), None),
+        AttemptOutcome::RetryAt { at, .. } => (ActionStatus::Pending, Some(summary), Some(ms(*at))),
     };
-    match outcome {
-        AttemptOutcome::RetryAt { at, .. } => {
-            tx.execute(
-                "UPDATE outbox SET run_at = $2, lease_owner = NULL, lease_expires_at = NULL, \
-                 claimed_at = NULL WHERE action_id = $1",
-                &[&id, &ms(*at)],
-            )
-            .await?;
-        }
-        AttemptOutcome::Succeeded { .. } | AttemptOutcome::Failed { .. } => {
-            tx.execute("DELETE FROM outbox WHERE action_id = $1", &[&id])
-                .await?;
-        }
+    // One statement, so one round trip and one implicit transaction: the
+    // lease check locks the outbox row, and every write is conditioned on it.
+    let held: i64 = pool
+        .get()
+        .await?
+        .query_one(
+            "WITH lease AS ( \
+               SELECT action_id, attempt, claimed_at FROM outbox \
+               WHERE action_id = $1 AND lease_owner = $2 FOR UPDATE \
+             ), attempt AS ( \
+               INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+               SELECT action_id, attempt, coalesce(claimed_at, $3), $3, $4, $5 FROM lease \
+             ), finished AS ( \
+               DELETE FROM outbox WHERE $6::bigint IS NULL AND action_id IN (SELECT action_id FROM lease) \
+             ), retried AS ( \
+               UPDATE outbox SET run_at = $6, lease_owner = NULL, lease_expires_at = NULL, claimed_at = NULL \
+               WHERE $6::bigint IS NOT NULL AND action_id IN (SELECT action_id FROM lease) \
+             ), action AS ( \
+               UPDATE actions a SET status = $7, attempts = lease.attempt, last_error = $8, updated_at = $3 \
+               FROM lease WHERE a.id = lease.action_id \
+             ) \
+             SELECT count(*) FROM lease",
+            &[
+                &id,
+                &owner,
+                &now,
+                &outcome.name(),
+                &summary,
+                &retry_at,
+                &status.as_str(),
+                &last_error,
+            ],
+        )
+        .await?
+        .get(0);
+    if held == 0 {
+        return Err(StoreError::LeaseLost {
+            action_id: id,
+            owner: owner.to_owned(),
+        });
     }
-    tx.execute(
-        "UPDATE actions SET status = $2, attempts = $3, last_error = $4, updated_at = $5 WHERE id = $1",
-        &[&id, &status.as_str(), &attempt, &last_error, &now],
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -307,8 +307,8 @@ pub(super) async fn known_event_types(
         .get()
         .await?
         .query(
-            "SELECT event_type, last_seen FROM known_event_types WHERE source = $1 AND environment = $2 \
-             ORDER BY event_type",
+            "SELECT event_type, max(last_seen) FROM known_event_types \
+             WHERE source = $1 AND environment = $2 GROUP BY event_type ORDER BY event_type",
             &[&source, &environment],
         )
         .await?;
