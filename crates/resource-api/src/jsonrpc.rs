@@ -2,7 +2,7 @@
 //! parsing with the spec's error codes, and response rendering.
 
 use serde_json::{Map, Value, json};
-use tributary_core::dedup::json_type;
+use tributary_core::{dedup::json_type, plan::ActionPayload};
 
 /// -32700: the body is not JSON.
 pub const PARSE_ERROR: i64 = -32700;
@@ -161,4 +161,31 @@ mod tests {
             (json!(7), "add", json!({}))
         );
     }
+}
+
+/// What a connector makes of one JSON-RPC request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dispatch {
+    /// Answer at once (metadata methods and errors): nothing is stored.
+    Reply(Value),
+    /// Store one event with these payloads, then answer `reply` (a 2xx
+    /// means the accepted rows are durable).
+    Write(RowWrite),
+}
+
+/// A data call (`add`, `sync_batch`, ...) as one event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowWrite {
+    /// The event type (`hightouch.audiences.add`, `census.users.upsert`).
+    pub event_type: String,
+    /// The event's `data`: the call's params.
+    pub data: Value,
+    /// The accepted rows' actions.
+    pub payloads: Vec<ActionPayload>,
+    /// Rows accepted.
+    pub accepted: usize,
+    /// Rows rejected, each with its reason in `reply`.
+    pub rejected: usize,
+    /// The JSON-RPC response to give once the event is stored.
+    pub reply: Value,
 }
