@@ -143,3 +143,46 @@ async fn dedup_keys_survive_a_reopen() {
         "{out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_from_settings_and_retention_helper() {
+    use tributary_core::config::{StoreBackend, StoreSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings {
+        backend: StoreBackend::Sqlite {
+            path: dir.path().join("data").to_string_lossy().into_owned(),
+        },
+        retention_days: 30,
+    };
+    let store = tributary_store::open(&settings).await.unwrap();
+    assert!(
+        dir.path()
+            .join("data")
+            .join(tributary_store::SQLITE_FILE_NAME)
+            .exists()
+    );
+    let now = chrono::Utc::now();
+    let mut items = Vec::new();
+    for i in 0..1_200 {
+        items.push(plain_item(
+            event_at(
+                "web",
+                "signup",
+                None,
+                now - chrono::Duration::days(40) + chrono::Duration::seconds(i),
+            ),
+            vec![],
+        ));
+    }
+    items.push(plain_item(event_at("web", "signup", None, now), vec![]));
+    store.append(items).await.unwrap();
+    let report = tributary_store::prune_older_than(store.as_ref(), settings.retention_days)
+        .await
+        .unwrap();
+    assert_eq!(report.events, 1_200);
+    let left = store
+        .list_events(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+}
