@@ -66,10 +66,12 @@ pub(crate) fn judge(
         // The event it pointed to was pruned: the key is free again.
         return Verdict::Replace;
     };
-    if *environment != scope.environment
-        || *source != scope.source
-        || *event_type != scope.event_type
-        || *key != scope.key
+    // The stored columns went through `rows::clean`, so compare cleaned values.
+    let clean = crate::rows::clean;
+    if *environment != clean(&scope.environment)
+        || *source != clean(&scope.source)
+        || *event_type != clean(&scope.event_type)
+        || *key != clean(&scope.key)
     {
         return Verdict::Unchecked;
     }

@@ -173,16 +173,26 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The server's message and SQLSTATE when there is one (the driver's own
+/// `Display` only says "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
+        let text = describe(&e);
         if e.is_closed() {
-            return Self::Unavailable(e.to_string());
+            return Self::Unavailable(text);
         }
         match e.code() {
-            Some(c) if *c == SqlState::DISK_FULL => Self::DiskFull(e.to_string()),
+            Some(c) if *c == SqlState::DISK_FULL => Self::DiskFull(text),
             Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
-                Self::Corrupt(e.to_string())
+                Self::Corrupt(text)
             }
             Some(c)
                 if *c == SqlState::ADMIN_SHUTDOWN
@@ -191,18 +201,18 @@ impl From<tokio_postgres::Error> for StoreError {
                     || *c == SqlState::CONNECTION_FAILURE
                     || *c == SqlState::TOO_MANY_CONNECTIONS =>
             {
-                Self::Unavailable(e.to_string())
+                Self::Unavailable(text)
             }
             Some(c)
                 if *c == SqlState::T_R_DEADLOCK_DETECTED
                     || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
             {
-                Self::Conflict(e.to_string())
+                Self::Conflict(text)
             }
-            Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => Self::Locked(e.to_string()),
+            Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => Self::Locked(text),
             // No SQLSTATE: an I/O or protocol error on the connection.
-            None => Self::Unavailable(e.to_string()),
-            Some(_) => Self::Database(e.to_string()),
+            None => Self::Unavailable(text),
+            Some(_) => Self::Database(text),
         }
     }
 }

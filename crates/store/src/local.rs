@@ -23,8 +23,8 @@ impl LocalKey {
     fn new(kind: LocalKind, scope: impl Into<String>, id: impl Into<String>) -> Self {
         Self {
             kind,
-            scope: scope.into(),
-            id: id.into(),
+            scope: crate::rows::clean(&scope.into()),
+            id: crate::rows::clean(&id.into()),
         }
     }
 }

@@ -21,6 +21,21 @@ pub(crate) const EVENT_COLUMNS: &str = "id, received_at, source, environment, ev
 pub(crate) const ACTION_COLUMNS: &str = "a.id, a.event_id, a.position, a.action_type, \
      a.plan_json, a.status, a.attempts, a.last_error, o.run_at, o.lease_owner, a.created_at, a.updated_at";
 
+/// Replaces NUL characters, which PostgreSQL `text` cannot hold, so one
+/// event cannot fail the group it is committed with. JSON columns need not:
+/// serde_json writes NUL as `\u0000`.
+pub(crate) fn clean(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn clean_opt(s: Option<&String>) -> Option<String> {
+    s.map(|s| clean(s))
+}
+
 /// An `events` row as stored.
 #[derive(Debug)]
 pub(crate) struct EventRow {
@@ -53,15 +68,16 @@ impl EventRow {
         Ok(Self {
             id: e.id.to_string(),
             received_at: ms(e.received_at),
-            source: Some(e.source.clone()),
-            environment: Some(e.environment.clone()),
-            event_type: Some(e.event.clone()),
-            user_id: e.user_id.clone(),
-            message_id: item
-                .dedup
-                .as_ref()
-                .map(|d| d.key.clone())
-                .or_else(|| e.message_id.clone()),
+            source: Some(clean(&e.source)),
+            environment: Some(clean(&e.environment)),
+            event_type: Some(clean(&e.event)),
+            user_id: clean_opt(e.user_id.as_ref()),
+            message_id: clean_opt(
+                item.dedup
+                    .as_ref()
+                    .map(|d| &d.key)
+                    .or(e.message_id.as_ref()),
+            ),
             status: status.as_str(),
             duplicate_of,
             error: None,
@@ -73,20 +89,20 @@ impl EventRow {
     /// The row for a rejected request.
     pub(crate) fn for_rejected(id: EventId, r: &RejectedRequest) -> Self {
         let cut = r.body.len().min(REJECTED_BODY_EXCERPT_BYTES);
-        let excerpt = String::from_utf8_lossy(&r.body[..cut]).into_owned();
+        let excerpt = clean(&String::from_utf8_lossy(&r.body[..cut]));
         let headers =
             serde_json::to_string(&serde_json::json!({ "headers": r.headers })).unwrap_or_default();
         Self {
             id: id.to_string(),
             received_at: ms(r.received_at),
-            source: r.source.clone(),
-            environment: r.environment.clone(),
+            source: clean_opt(r.source.as_ref()),
+            environment: clean_opt(r.environment.as_ref()),
             event_type: None,
             user_id: None,
             message_id: None,
             status: EventStatus::Rejected.as_str(),
             duplicate_of: None,
-            error: Some(truncate(&format!("{}: {}", r.code, r.message), 1024).to_owned()),
+            error: Some(clean(truncate(&format!("{}: {}", r.code, r.message), 1024))),
             body_excerpt: Some(excerpt),
             event_json: Some(headers),
         }

@@ -44,6 +44,7 @@ macro_rules! every_case {
             local_recipients_merge_once_per_action,
             prune_removes_old_entries_only,
             a_refused_job_does_not_fail_its_group,
+            nul_characters_do_not_poison_a_group,
         );
     };
 }

@@ -52,6 +52,17 @@ pub(super) async fn committer(pool: Pool, queue: Queue, max_batch: usize) {
         let items: Vec<&AppendItem> = jobs.iter().flat_map(|j| j.items.iter()).collect();
         let mut result = commit_with_retry(&pool, &items).await;
         drop(items);
+        // A group refused for its content (not a fault of the connection) is
+        // split, so one bad request cannot fail the requests batched with it.
+        if matches!(result, Err(StoreError::Database(_))) && jobs.len() > 1 {
+            for job in jobs {
+                let items: Vec<&AppendItem> = job.items.iter().collect();
+                let r = commit_with_retry(&pool, &items).await;
+                drop(items);
+                let _ = job.reply.send(r);
+            }
+            continue;
+        }
         match &mut result {
             Ok(outcomes) => {
                 let mut rest = std::mem::take(outcomes).into_iter();
@@ -260,9 +271,9 @@ async fn commit_group(
         let e = &item.event;
         let received = ms(e.received_at);
         stats.record(
-            Some(&e.source),
-            Some(&e.environment),
-            Some(&e.event),
+            Some(&rows::clean(&e.source)),
+            Some(&rows::clean(&e.environment)),
+            Some(&rows::clean(&e.event)),
             received,
         );
         match decision.unwrap_or(Decision::Accept) {

@@ -1132,3 +1132,38 @@ pub async fn a_refused_job_does_not_fail_its_group(h: &Harness) {
         }
     }
 }
+
+pub async fn nul_characters_do_not_poison_a_group(h: &Harness) {
+    let mk = || {
+        let mut e = event("web", "sign\0up", Some("u\0-1"));
+        e.data = json!({"note": "a\u{0}b"});
+        let dedup = Some(scope_for(&e, "key\0with-nul", DAY));
+        AppendItem {
+            event: e,
+            plans: vec![identify_plan("u\0-1", json!({"x": "\u{0}"}))],
+            dedup,
+        }
+    };
+    let out = h
+        .store
+        .append(vec![mk(), keyed_item("clean-neighbour")])
+        .await
+        .unwrap();
+    let (first, ids) = accepted(&out[0]);
+    accepted(&out[1]);
+    let again = h.store.append(vec![mk()]).await.unwrap();
+    assert!(
+        matches!(again[0], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == first),
+        "{again:?}"
+    );
+    let d = h.store.event_detail(first).await.unwrap().unwrap();
+    assert_eq!(
+        d.event.event.as_ref().map(|e| e.data.clone()),
+        Some(json!({"note": "a\u{0}b"}))
+    );
+    let payload = d.actions[0].plan.payload().cloned().unwrap();
+    assert_eq!(
+        h.store.apply_local(ids[0], &payload).await.unwrap(),
+        LocalEffect::Applied
+    );
+}
