@@ -8,7 +8,7 @@ use axum::{
     http::StatusCode,
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -19,7 +19,7 @@ use tower_http::{
 
 use crate::{
     AppState,
-    http::{admin, answer::ApiError, health, ingest},
+    http::{admin, answer::ApiError, health, ingest, reverse_etl},
 };
 
 /// How long one request may take before it is answered 408.
@@ -32,6 +32,39 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/integrations/receive/{token}", post(ingest::receive))
         .route("/v1/{call}", post(ingest::tracking))
+        // The reverse-ETL surface (CONTRACT 2.3): more segments than
+        // `/v1/{call}`, so the two never collide.
+        .route("/v1/users/bulk/identify", post(reverse_etl::resource))
+        .route(
+            "/v1/users/{id}",
+            put(reverse_etl::resource).delete(reverse_etl::resource),
+        )
+        .route(
+            "/v1/objects/{collection}/{id}",
+            put(reverse_etl::resource).delete(reverse_etl::resource),
+        )
+        .route(
+            "/v1/objects/{collection}/{id}/subscriptions",
+            post(reverse_etl::resource).delete(reverse_etl::resource),
+        )
+        .route(
+            "/v1/tenants/{id}",
+            put(reverse_etl::resource).delete(reverse_etl::resource),
+        )
+        .route(
+            "/v1/audiences/{key}/members",
+            post(reverse_etl::resource).delete(reverse_etl::resource),
+        )
+        .route("/v1/workflows/{key}/trigger", post(reverse_etl::resource))
+        .route("/v1/workflows/{key}/cancel", post(reverse_etl::resource))
+        .route(
+            "/v1/integrations/hightouch/embedded-destination",
+            post(reverse_etl::hightouch),
+        )
+        .route(
+            "/v1/integrations/census/custom-destination",
+            post(reverse_etl::census),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -23,9 +23,13 @@
 mod error;
 mod pipeline;
 mod receipt;
+mod resource;
 mod routes;
 
 pub use error::PipelineError;
 pub use pipeline::{Pipeline, REJECTED_LOG_PER_SECOND};
 pub use receipt::{Receipt, RejectedItem};
+pub use resource::{
+    Connector, IDEMPOTENCY_WINDOW, ReplyBody, ResourceCallError, ResourceReply, ResourceRequest,
+};
 pub use routes::Route;

@@ -389,8 +389,14 @@ fn parse_receive(route: Route<'_>, req: &RawRequest) -> Result<Parsed, AdapterEr
         }
         SourceKind::Rudderstack => RudderstackAdapter::new().parse(req, settings),
         SourceKind::HttpLegacy => HttpLegacyAdapter::new().parse(req, settings),
-        SourceKind::Http | SourceKind::Polytomic | SourceKind::Hightouch | SourceKind::Census => {
-            HttpAdapter::new().parse(req, settings)
+        SourceKind::Http => HttpAdapter::new().parse(req, settings),
+        // Rows from Hightouch's and Census's HTTP Request destinations, and
+        // Polytomic's `sync.records` webhook (tributary-resource-api).
+        SourceKind::Hightouch | SourceKind::Census => {
+            tributary_resource_api::RowAdapter::new().parse(req, settings)
+        }
+        SourceKind::Polytomic => {
+            tributary_resource_api::PolytomicAdapter::new().parse(req, settings)
         }
     }
 }

@@ -4,3 +4,4 @@ pub(crate) mod admin;
 pub(crate) mod answer;
 pub(crate) mod health;
 pub(crate) mod ingest;
+pub(crate) mod reverse_etl;

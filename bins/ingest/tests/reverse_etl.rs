@@ -1,0 +1,904 @@
+//! The reverse-ETL surface end to end over real HTTP on loopback (CONTRACT
+//! 2.3): the product's resource API with environment API keys, the Hightouch
+//! and Census JSON-RPC connectors, row webhooks and Polytomic on receive URLs,
+//! with a SQLite store in a tempdir and workers running the local sink.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tributary_actions::{WorkerPool, WorkerSettings};
+use tributary_core::config;
+use tributary_ingest::{AppState, app, serve};
+use tributary_pipeline::Pipeline;
+use tributary_store::{EventFilter, EventStatus, LocalKind, LocalRecord, SqliteStore, Store};
+
+const HT_KEY: &str = "sk_test_hightouch_0123456789";
+const CENSUS_KEY: &str = "sk_test_census_0123456789ab";
+const HT_TOKEN: &str = "tok_hightouch_rows_0123456789";
+const CENSUS_TOKEN: &str = "tok_census_rows_0123456789ab";
+const POLY_TOKEN: &str = "tok_polytomic_0123456789abcd";
+const POLY_SECRET: &str = "poly-bearer-secret";
+
+fn config_text() -> String {
+    format!(
+        r#"
+[environments.development]
+
+[[sources]]
+key = "hightouch"
+kind = "hightouch"
+
+[sources.environments.development]
+token = "{HT_TOKEN}"
+api_key = "{HT_KEY}"
+
+[[sources]]
+key = "census"
+kind = "census"
+
+[sources.environments.development]
+token = "{CENSUS_TOKEN}"
+api_key = "{CENSUS_KEY}"
+
+[[sources]]
+key = "polytomic"
+kind = "polytomic"
+
+[sources.environments.development]
+token = "{POLY_TOKEN}"
+
+[sources.environments.development.verification]
+scheme = "bearer"
+secret = "{POLY_SECRET}"
+"#
+    )
+}
+
+struct Server {
+    base: String,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+        let config = config::load("reverse-etl.toml", &config_text(), &|_| None).unwrap();
+        let sinks = serve::sinks(&config, &store).unwrap();
+        let pipeline = Arc::new(
+            Pipeline::new(Arc::new(config), store.clone())
+                .await
+                .unwrap(),
+        );
+        let workers = WorkerPool::new(
+            store.clone(),
+            sinks,
+            WorkerSettings {
+                idle_poll: Duration::from_millis(20),
+                ..WorkerSettings::default()
+            },
+            "reverse-etl",
+        );
+        let shutdown = CancellationToken::new();
+        tokio::spawn(workers.clone().run(shutdown.clone()));
+        let mut state = AppState::new(pipeline);
+        state.workers = Some(workers);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .unwrap();
+        });
+        Self {
+            base,
+            store,
+            http: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.send(method, path, Some(HT_KEY), body.as_ref(), &[])
+            .await
+    }
+
+    async fn rpc(&self, path: &str, key: &str, method: &str, params: Value) -> Answer {
+        let body = json!({"jsonrpc": "2.0", "id": "req-1", "method": method, "params": params});
+        self.send("POST", path, Some(key), Some(&body), &[]).await
+    }
+
+    /// Waits (bounded) until the workers have made `pred` true of the record.
+    async fn local(
+        &self,
+        kind: LocalKind,
+        scope: &str,
+        id: &str,
+        pred: impl Fn(Option<&LocalRecord>) -> bool,
+    ) -> Option<LocalRecord> {
+        for _ in 0..500 {
+            let r = self.store.local_record(kind, scope, id).await.unwrap();
+            if pred(r.as_ref()) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("local record {kind:?} {scope}/{id} never reached the expected state");
+    }
+
+    async fn events(&self, event_type: &str) -> Vec<tributary_store::EventRecord> {
+        let filter = EventFilter {
+            event_type: Some(event_type.to_owned()),
+            ..EventFilter::default()
+        };
+        self.store
+            .list_events(&filter, None, 100)
+            .await
+            .unwrap()
+            .items
+    }
+}
+
+fn is_some(r: Option<&LocalRecord>) -> bool {
+    r.is_some()
+}
+
+fn is_none(r: Option<&LocalRecord>) -> bool {
+    r.is_none()
+}
+
+#[tokio::test]
+async fn api_keys_are_required_and_refusals_use_the_products_error_shape() {
+    let s = Server::start().await;
+    let body = json!({"name": "Ann"});
+    for key in [None, Some("sk_wrong"), Some("")] {
+        let a = s.send("PUT", "/v1/users/u1", key, Some(&body), &[]).await;
+        assert_eq!(a.status, 401, "{key:?}");
+        assert_eq!(a.body["status"], 401);
+        assert_eq!(a.body["type"], "authentication_error");
+        assert_eq!(a.body["error"]["code"], "unauthorized");
+    }
+    // A Basic header carrying the right key is not a Bearer key.
+    let a = s
+        .send(
+            "PUT",
+            "/v1/users/u1",
+            None,
+            Some(&body),
+            &[("authorization", &format!("Basic {HT_KEY}"))],
+        )
+        .await;
+    assert_eq!(a.status, 401);
+    for path in [
+        "/v1/integrations/hightouch/embedded-destination",
+        "/v1/integrations/census/custom-destination",
+    ] {
+        let a = s.rpc(path, "sk_nope", "list_objects", json!({})).await;
+        assert_eq!(a.status, 401, "{path}");
+    }
+    // Refusals are in the event log as rejected, without the key.
+    let filter = EventFilter {
+        status: Some(EventStatus::Rejected),
+        ..EventFilter::default()
+    };
+    let rejected = s.store.list_events(&filter, None, 100).await.unwrap().items;
+    assert!(rejected.len() >= 5);
+    assert!(
+        rejected
+            .iter()
+            .all(|r| r.error.as_deref().is_some_and(|e| !e.contains(HT_KEY)))
+    );
+    // The one unauthenticated route shape that is not ours still 404s.
+    let a = s.api("POST", "/v1/users/u1/merge", Some(json!({}))).await;
+    assert_eq!(a.status, 404);
+}
+
+#[tokio::test]
+async fn hightouch_http_request_destination_identifies_and_deletes_users() {
+    let s = Server::start().await;
+    // What Hightouch's HTTP Request destination sends for "rows added".
+    let a = s
+        .send(
+            "PUT",
+            "/v1/users/usr_7Qk2",
+            Some(HT_KEY),
+            Some(&json!({"name": "Mina", "email": "mina@example.org", "plan": "pro"})),
+            &[("user-agent", "Hightouch")],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["__typename"], "User");
+    assert_eq!(a.body["id"], "usr_7Qk2");
+    assert_eq!(a.body["email"], "mina@example.org");
+    assert_eq!(a.body["plan"], "pro");
+    assert!(a.body["updated_at"].is_string());
+    let user = s
+        .local(LocalKind::User, "", "usr_7Qk2", is_some)
+        .await
+        .unwrap();
+    assert_eq!(user.data["email"], "mina@example.org");
+    assert_eq!(user.data["plan"], "pro");
+    // Logged as a resource event whose action is the call.
+    let events = s.events("users.identify").await;
+    assert_eq!(events.len(), 1);
+    let event = events[0].event.as_ref().unwrap();
+    assert_eq!(event.kind.as_str(), "resource");
+    assert_eq!(event.user_id.as_deref(), Some("usr_7Qk2"));
+    assert!(!event.headers.contains_key("authorization"));
+    let detail = s.store.event_detail(events[0].id).await.unwrap().unwrap();
+    assert_eq!(detail.actions.len(), 1);
+
+    let a = s
+        .api("PUT", "/v1/users/u2", Some(json!({"email": 42})))
+        .await;
+    assert_eq!(a.status, 422);
+    assert_eq!(a.body["error"]["field"], "/email");
+    assert_eq!(a.body["errors"][0]["field"], "/email");
+    assert!(a.body["message"].as_str().unwrap().contains("email"));
+    let a = s
+        .send(
+            "PUT",
+            "/v1/users/u2",
+            Some(HT_KEY),
+            None,
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(a.status, 200, "an empty body identifies with no attributes");
+
+    let a = s.api("DELETE", "/v1/users/usr_7Qk2", None).await;
+    assert_eq!((a.status, a.body), (204, Value::Null));
+    s.local(LocalKind::User, "", "usr_7Qk2", is_none).await;
+}
+
+#[tokio::test]
+async fn census_bulk_identify_and_audience_members() {
+    let s = Server::start().await;
+    let users: Vec<Value> = (0..3)
+        .map(|i| json!({"id": format!("c{i}"), "email": format!("c{i}@example.org"), "tier": i}))
+        .collect();
+    let a = s
+        .send(
+            "POST",
+            "/v1/users/bulk/identify",
+            Some(CENSUS_KEY),
+            Some(&json!({"users": users})),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["__typename"], "BulkOperation");
+    assert_eq!(a.body["estimated_total_rows"], 3);
+    for i in 0..3 {
+        let u = s
+            .local(LocalKind::User, "", &format!("c{i}"), is_some)
+            .await
+            .unwrap();
+        assert_eq!(u.data["tier"], i);
+    }
+    let too_many: Vec<Value> = (0..1001).map(|i| json!({"id": format!("u{i}")})).collect();
+    let a = s
+        .send(
+            "POST",
+            "/v1/users/bulk/identify",
+            Some(CENSUS_KEY),
+            Some(&json!({"users": too_many})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/users"))
+    );
+    let a = s
+        .send(
+            "POST",
+            "/v1/users/bulk/identify",
+            Some(CENSUS_KEY),
+            Some(&json!({"users": [{"id": "ok"}, {"email": "no id"}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/users/1/id"))
+    );
+
+    // Census's HTTP Request destination: add (batch) then remove (query string).
+    let add = json!({"members": [
+        {"user": {"id": "c0"}, "tenant": "acct_1"},
+        {"user": {"id": "c1"}},
+    ]});
+    let a = s
+        .send(
+            "POST",
+            "/v1/audiences/vip/members?create_audience=true",
+            Some(CENSUS_KEY),
+            Some(&add),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    s.local(LocalKind::AudienceMember, "vip", "c0@acct_1", is_some)
+        .await;
+    s.local(LocalKind::AudienceMember, "vip", "c1", is_some)
+        .await;
+    let members = r#"[{"user":{"id":"c1"}}]"#;
+    let url = format!("/v1/audiences/vip/members?members={}", pct(members));
+    let a = s.send("DELETE", &url, Some(CENSUS_KEY), None, &[]).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    s.local(LocalKind::AudienceMember, "vip", "c1", is_none)
+        .await;
+    assert!(
+        s.store
+            .local_record(LocalKind::AudienceMember, "vip", "c0@acct_1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let a = s
+        .send(
+            "DELETE",
+            "/v1/audiences/vip/members",
+            Some(CENSUS_KEY),
+            Some(&json!({"members": [{"user": {"id": "c0"}, "tenant": "acct_1"}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    s.local(LocalKind::AudienceMember, "vip", "c0@acct_1", is_none)
+        .await;
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"user": {"id": format!("u{i}")}}))
+        .collect();
+    let a = s
+        .send(
+            "POST",
+            "/v1/audiences/vip/members",
+            Some(CENSUS_KEY),
+            Some(&json!({"members": many})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/members"))
+    );
+    assert_eq!(
+        s.events("audiences.members.add").await[0].source.as_deref(),
+        Some("census")
+    );
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn objects_subscriptions_and_tenants() {
+    let s = Server::start().await;
+    let a = s
+        .api(
+            "PUT",
+            "/v1/objects/projects/p1",
+            Some(json!({"name": "Apollo", "stage": "beta"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        (
+            a.body["collection"].as_str(),
+            a.body["properties"]["stage"].as_str()
+        ),
+        (Some("projects"), Some("beta"))
+    );
+    s.local(LocalKind::Object, "projects", "p1", is_some).await;
+
+    let a = s
+        .api("POST", "/v1/objects/projects/p1/subscriptions", Some(json!({"recipients": ["u1", {"id": "u2", "email": "u2@example.org"}], "properties": {"role": "owner"}})))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body.as_array().unwrap().len(), 2);
+    s.local(LocalKind::Subscription, "projects/p1", "u2", is_some)
+        .await;
+    // The inline recipient was identified first.
+    let u2 = s.local(LocalKind::User, "", "u2", is_some).await.unwrap();
+    assert_eq!(u2.data["email"], "u2@example.org");
+    let a = s
+        .api(
+            "DELETE",
+            "/v1/objects/projects/p1/subscriptions",
+            Some(json!({"recipients": ["u2"]})),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    s.local(LocalKind::Subscription, "projects/p1", "u2", is_none)
+        .await;
+    let many: Vec<String> = (0..101).map(|i| format!("u{i}")).collect();
+    let a = s
+        .api(
+            "POST",
+            "/v1/objects/projects/p1/subscriptions",
+            Some(json!({"recipients": many})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/recipients"))
+    );
+
+    let a = s.api("DELETE", "/v1/objects/projects/p1", None).await;
+    assert_eq!(a.status, 204);
+    s.local(LocalKind::Object, "projects", "p1", is_none).await;
+
+    let a = s
+        .api(
+            "PUT",
+            "/v1/tenants/acct_88",
+            Some(json!({"name": "Acme", "settings": {"branding": {"primary_color": "#000"}}})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["__typename"].as_str()),
+        (200, Some("Tenant"))
+    );
+    let t = s
+        .local(LocalKind::Tenant, "", "acct_88", is_some)
+        .await
+        .unwrap();
+    assert_eq!(t.data["name"], "Acme");
+    let a = s
+        .api(
+            "PUT",
+            "/v1/tenants/acct_88",
+            Some(json!({"settings": "dark"})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/settings"))
+    );
+    let a = s.api("DELETE", "/v1/tenants/acct_88", None).await;
+    assert_eq!(a.status, 204);
+    s.local(LocalKind::Tenant, "", "acct_88", is_none).await;
+}
+
+#[tokio::test]
+async fn triggers_honour_idempotency_keys_and_limits() {
+    let s = Server::start().await;
+    let body = json!({"recipients": ["u1", {"id": "u9", "name": "Nine"}], "data": {"plan": "pro"}, "cancellation_key": "ck-1"});
+    let key = [("idempotency-key", "idem-abc")];
+    let first = s
+        .send(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            Some(HT_KEY),
+            Some(&body),
+            &key,
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let run_id = first.body["workflow_run_id"].as_str().unwrap().to_owned();
+    assert_eq!(run_id.len(), 36);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let replay = s
+        .send(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            Some(HT_KEY),
+            Some(&body),
+            &key,
+        )
+        .await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.body["workflow_run_id"], run_id.as_str());
+    assert_eq!(replay.headers.get("idempotent-replayed").unwrap(), "true");
+    // Same key, other parameters: refused.
+    let other = json!({"recipients": ["u2"]});
+    let a = s
+        .send(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            Some(HT_KEY),
+            Some(&other),
+            &key,
+        )
+        .await;
+    assert_eq!(a.status, 422);
+    assert_eq!(a.body["code"], "idempotency_key_reused");
+    // No key: a new run every time.
+    let a = s
+        .api("POST", "/v1/workflows/welcome/trigger", Some(body.clone()))
+        .await;
+    assert_ne!(a.body["workflow_run_id"], run_id.as_str());
+
+    // One run was executed for the first trigger, none for the replay.
+    let runs = wait_runs(&s, "welcome", 2).await;
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.data["cancellation_key"] == "ck-1"));
+    s.local(LocalKind::User, "", "u9", is_some).await;
+    let events = s.events("workflows.trigger").await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.status == EventStatus::Duplicate)
+            .count(),
+        2
+    );
+
+    let a = s
+        .api(
+            "POST",
+            "/v1/workflows/welcome/cancel",
+            Some(json!({"cancellation_key": "ck-1", "recipients": ["u1"]})),
+        )
+        .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = s
+        .api(
+            "POST",
+            "/v1/workflows/welcome/cancel",
+            Some(json!({"recipients": ["u1"]})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/cancellation_key"))
+    );
+
+    let many: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    let a = s
+        .api(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            Some(json!({"recipients": many})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/recipients"))
+    );
+    let a = s
+        .api(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            Some(json!({"recipients": ["u1"], "data": [1]})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (422, Some("/data"))
+    );
+    // Trigger data over 10 MB is refused; the body itself is still read.
+    let big = "x".repeat(10 * 1024 * 1024 + 16);
+    let a = s
+        .api(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            Some(json!({"recipients": ["u1"], "data": {"blob": big}})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["field"].as_str()),
+        (413, Some("/data"))
+    );
+}
+
+async fn wait_runs(s: &Server, workflow: &str, n: usize) -> Vec<LocalRecord> {
+    for _ in 0..500 {
+        let runs = s
+            .store
+            .local_records(LocalKind::WorkflowRun, workflow)
+            .await
+            .unwrap();
+        if runs.len() >= n {
+            return runs;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} runs of {workflow}");
+}
+
+const HT_RPC: &str = "/v1/integrations/hightouch/embedded-destination";
+const CENSUS_RPC: &str = "/v1/integrations/census/custom-destination";
+
+#[tokio::test]
+async fn hightouch_embedded_destination() {
+    let s = Server::start().await;
+    let a = s.rpc(HT_RPC, HT_KEY, "list_objects", json!({})).await;
+    assert_eq!((a.status, a.body["id"].as_str()), (200, Some("req-1")));
+    assert_eq!(a.body["result"]["objects"][2]["id"], "audiences");
+    for (method, params, check) in [
+        (
+            "list_modes",
+            json!({"object": "audiences"}),
+            "/result/modes/1/id",
+        ),
+        (
+            "list_fields",
+            json!({"object": "audiences"}),
+            "/result/fields/0/id",
+        ),
+        (
+            "list_options",
+            json!({"object": "audiences"}),
+            "/result/options/0/id",
+        ),
+        (
+            "behavior",
+            json!({"object": "audiences"}),
+            "/result/batchSize",
+        ),
+        (
+            "validate",
+            json!({"configuration": {"object": "users"}}),
+            "/result/valid",
+        ),
+    ] {
+        let a = s.rpc(HT_RPC, HT_KEY, method, params).await;
+        assert_eq!(a.status, 200);
+        assert!(a.body.pointer(check).is_some(), "{method}: {}", a.body);
+    }
+    let params = json!({"idColumn": "user_id", "configuration": {"object": "audiences", "audience_key": "beta-testers", "mode": "mirror"},
+                        "rows": [{"user_id": "usr_7Qk2", "tenant": "acct_88"}, {"tenant": "no user"}, {"user_id": "usr_2"}]});
+    let a = s.rpc(HT_RPC, HT_KEY, "add", params.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let rejected = a.body["result"]["rejectedRows"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["id"], 1);
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("user_id"));
+    // The audience did not exist: Hightouch's syncs create it.
+    s.local(
+        LocalKind::AudienceMember,
+        "beta-testers",
+        "usr_7Qk2@acct_88",
+        is_some,
+    )
+    .await;
+    s.local(LocalKind::AudienceMember, "beta-testers", "usr_2", is_some)
+        .await;
+    let a = s.rpc(HT_RPC, HT_KEY, "remove", params).await;
+    assert_eq!(a.status, 200);
+    s.local(LocalKind::AudienceMember, "beta-testers", "usr_2", is_none)
+        .await;
+    let a = s
+        .rpc(HT_RPC, HT_KEY, "change", json!({"idColumn": "id", "configuration": {"object": "users"}, "rows": [{"id": "h1", "email": "h1@example.org"}]}))
+        .await;
+    assert_eq!(a.body["result"]["rejectedRows"], json!([]));
+    s.local(LocalKind::User, "", "h1", is_some).await;
+    assert_eq!(s.events("hightouch.audiences.add").await.len(), 1);
+
+    for (body, code) in [
+        ("{", -32700),
+        (r#"{"id":1,"method":"add"}"#, -32600),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"drop"}"#, -32601),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"add","params":{"configuration":{"object":"users"},"rows":[]}}"#,
+            -32602,
+        ),
+    ] {
+        let resp = s
+            .http
+            .post(format!("{}{HT_RPC}", s.base))
+            .bearer_auth(HT_KEY)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn census_custom_destination() {
+    let s = Server::start().await;
+    let a = s
+        .rpc(CENSUS_RPC, CENSUS_KEY, "test_connection", json!({}))
+        .await;
+    assert_eq!(
+        (a.status, &a.body["result"]["success"]),
+        (200, &json!(true))
+    );
+    for method in ["list_objects", "get_sync_speed"] {
+        assert!(s.rpc(CENSUS_RPC, CENSUS_KEY, method, json!({})).await.body["result"].is_object());
+    }
+    for method in ["list_fields", "supported_operations"] {
+        let a = s
+            .rpc(
+                CENSUS_RPC,
+                CENSUS_KEY,
+                method,
+                json!({"object": {"object_api_name": "audiences"}}),
+            )
+            .await;
+        assert!(a.body["result"].is_object(), "{method}: {}", a.body);
+    }
+    // The audience must exist for Census (the product's rule): create it first.
+    let a = s
+        .send(
+            "POST",
+            "/v1/audiences/census-vip/members?create_audience=true",
+            Some(CENSUS_KEY),
+            Some(&json!({"members": []})),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    let a = s
+        .rpc(CENSUS_RPC, CENSUS_KEY, "sync_batch", json!({
+            "sync_plan": {"object": {"object_api_name": "audiences"}, "operation": "mirror",
+                          "schema": {"user_id": {"active_identifier": true}}},
+            "records": [{"user_id": "m1", "audience_key": "census-vip"}, {"user_id": {}, "audience_key": "census-vip"}],
+        }))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let results = a.body["result"]["record_results"].as_array().unwrap();
+    assert_eq!(results[0], json!({"identifier": "m1", "success": true}));
+    assert_eq!(results[1]["success"], false);
+    s.local(LocalKind::AudienceMember, "census-vip", "m1", is_some)
+        .await;
+    let a = s
+        .rpc(
+            CENSUS_RPC,
+            CENSUS_KEY,
+            "sync_batch",
+            json!({
+                "sync_plan": {"object": {"object_api_name": "users"}, "operation": "upsert"},
+                "records": [{"id": "cu1", "name": "Census User"}],
+            }),
+        )
+        .await;
+    assert_eq!(a.body["result"]["record_results"][0]["success"], true);
+    s.local(LocalKind::User, "", "cu1", is_some).await;
+    let a = s
+        .rpc(CENSUS_RPC, CENSUS_KEY, "sync_everything", json!({}))
+        .await;
+    assert_eq!(a.body["error"]["code"], -32601);
+}
+
+#[tokio::test]
+async fn rows_on_receive_urls_are_events_deduplicated_by_hash() {
+    let s = Server::start().await;
+    let rows = json!([{"user_id": "r1", "plan": "pro"}, {"user_id": "r2"}, "not a row"]);
+    let path = format!("/integrations/receive/{HT_TOKEN}");
+    let a = s.send("POST", &path, None, Some(&rows), &[]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        (a.body["accepted"].as_u64(), a.body["duplicates"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(a.body["rejected"][0]["field"], "/2");
+    let a = s.send("POST", &path, None, Some(&rows), &[]).await;
+    assert_eq!(
+        (a.body["accepted"].as_u64(), a.body["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let a = s
+        .send(
+            "POST",
+            &path,
+            None,
+            Some(&json!({"user_id": "r1", "plan": "team"})),
+            &[],
+        )
+        .await;
+    assert_eq!(a.body["accepted"], 1, "a changed row is a new event");
+    let events = s.events("row.added").await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.status == EventStatus::Accepted)
+            .count(),
+        3
+    );
+    let path = format!("/integrations/receive/{CENSUS_TOKEN}");
+    let a = s
+        .send("POST", &path, None, Some(&json!({"id": 7})), &[])
+        .await;
+    assert_eq!(a.body["accepted"], 1);
+}
+
+#[tokio::test]
+async fn polytomic_sync_records() {
+    let s = Server::start().await;
+    let path = format!("/integrations/receive/{POLY_TOKEN}");
+    let body = json!({"event": "sync.records", "object": {"id": "0b5e9c1a", "name": "Warehouse users",
+        "records": [{"hash": "c41f09ab77e2d315", "fields": {"user_id": "usr_7Qk2", "email": "mina@example.org"}},
+                    {"hash": "d00d", "fields": {"user_id": "usr_8"}}]}});
+    let now = chrono::Utc::now().to_rfc3339();
+    let ts = [("polytomic-signature-timestamp", now.as_str())];
+    let a = s
+        .send("POST", &path, Some(POLY_SECRET), Some(&body), &ts)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["accepted"], 2);
+    let a = s
+        .send("POST", &path, Some(POLY_SECRET), Some(&body), &ts)
+        .await;
+    assert_eq!(a.body["duplicates"], 2);
+    let events = s.events("sync.records").await;
+    let e = events.iter().find_map(|r| r.event.as_ref()).unwrap();
+    assert_eq!(
+        e.data["user_id"].as_str().map(|u| u.starts_with("usr_")),
+        Some(true)
+    );
+    // Wrong bearer, stale timestamp: 401.
+    let a = s.send("POST", &path, Some("nope"), Some(&body), &ts).await;
+    assert_eq!(a.status, 401);
+    let stale = [("polytomic-signature-timestamp", "2020-01-01T00:00:00Z")];
+    let a = s
+        .send("POST", &path, Some(POLY_SECRET), Some(&body), &stale)
+        .await;
+    assert_eq!(
+        (a.status, a.body["error"]["code"].as_str()),
+        (401, Some("stale_timestamp"))
+    );
+    // Unknown events are acknowledged and logged, not failed.
+    let a = s
+        .send(
+            "POST",
+            &path,
+            Some(POLY_SECRET),
+            Some(&json!({"event": "sync.completed", "object": {}})),
+            &ts,
+        )
+        .await;
+    assert_eq!((a.status, a.body["accepted"].as_u64()), (200, Some(1)));
+    assert_eq!(s.events("sync.completed").await.len(), 1);
+}

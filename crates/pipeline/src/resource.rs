@@ -1,0 +1,459 @@
+//! The reverse-ETL ways in (CONTRACT 2.3): the product's resource API and
+//! the Hightouch and Census JSON-RPC connectors, authenticated by an
+//! environment API key (`Authorization: Bearer`). Each call (each data call,
+//! for the connectors) becomes one event of kind `resource` whose plans are
+//! the call itself; `Ok` means it is durable. Nothing here runs an action.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tributary_adapter::{AdapterError, RawRequest, decode_body};
+use tributary_census::CustomDestination;
+use tributary_core::{
+    dedup::{DedupScope, MAX_KEY_CHARS},
+    event::{Event, EventId},
+};
+use tributary_hightouch::EmbeddedDestination;
+use tributary_resource_api::{
+    ApiRequest, CallAnswer, EventContext, Operation, ResourceError,
+    jsonrpc::{Dispatch, RowWrite},
+    parse_call, resource_event, resource_plans, workflow_run_id,
+};
+use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, StoreError};
+
+use crate::{Pipeline, Route};
+
+/// How long an `Idempotency-Key` on a trigger holds (the product's 24 h).
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// At most this many refused resource calls per second reach the event log.
+const REJECTED_PER_SECOND: u64 = 100;
+
+/// A resource-API request as the service read it off the wire.
+#[derive(Debug)]
+pub struct ResourceRequest {
+    /// The method (`PUT`, ...).
+    pub method: String,
+    /// The path as sent, percent-encoded.
+    pub path: String,
+    /// The query string without `?`.
+    pub query: Option<String>,
+    /// Headers, body (possibly compressed) and receipt time.
+    pub raw: RawRequest,
+}
+
+/// The JSON-RPC connectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connector {
+    /// `POST /v1/integrations/hightouch/embedded-destination`.
+    HightouchEmbedded,
+    /// `POST /v1/integrations/census/custom-destination`.
+    CensusCustom,
+}
+
+/// The answer to a stored resource call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceReply {
+    /// What to send.
+    pub body: ReplyBody,
+    /// The event-log entry written for this request.
+    pub event_id: EventId,
+    /// True when an `Idempotency-Key` replayed an earlier trigger: the body
+    /// is the original answer.
+    pub replayed: bool,
+}
+
+/// A success answer's shape (the service picks the status: 200 or 204).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplyBody {
+    /// 200 with this JSON.
+    Json(Value),
+    /// 204.
+    NoContent,
+}
+
+/// Why a resource call or connector request was refused. All but `Store`
+/// are logged in the event log as `rejected`.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceCallError {
+    /// No or an unknown environment API key (401).
+    #[error("{message}")]
+    Unauthorized {
+        /// What was wrong (never the key).
+        message: String,
+    },
+    /// The call broke the endpoint's rules (404, 400, 422, 413).
+    #[error(transparent)]
+    Call(#[from] ResourceError),
+    /// The body could not be decoded (413 over the cap, 415 encoding).
+    #[error(transparent)]
+    Body(#[from] AdapterError),
+    /// An `Idempotency-Key` reused with different parameters (422).
+    #[error("the Idempotency-Key was used with different parameters within 24 hours")]
+    IdempotencyConflict,
+    /// The store could not take the call: nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ResourceCallError {
+    /// Machine-readable code.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Call(e) => e.code(),
+            Self::Body(e) => e.code(),
+            Self::IdempotencyConflict => "idempotency_key_reused",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+static REJECTED_BUDGET: AtomicU64 = AtomicU64::new(0);
+
+impl Pipeline {
+    /// The source environment whose API key is `presented`. Every configured
+    /// key is compared, each in constant time, so timing says nothing about
+    /// which key (or how much of one) was close.
+    pub fn route_by_api_key(&self, presented: &str) -> Option<Route<'_>> {
+        let mut found = None;
+        for (source, environment, settings) in self.config().source_environments() {
+            let hit = settings
+                .api_key
+                .as_ref()
+                .is_some_and(|k| !k.is_empty() && k.matches(presented.as_bytes()));
+            if hit && found.is_none() {
+                found = Some(Route {
+                    source,
+                    environment,
+                    settings,
+                });
+            }
+        }
+        found
+    }
+
+    fn authenticate(&self, req: &RawRequest) -> Option<Route<'_>> {
+        let header = req.header("authorization")?.trim();
+        let (scheme, key) = header.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        self.route_by_api_key(key.trim())
+    }
+
+    /// A call to the product's resource API: authenticate, parse, store the
+    /// call as an event with the call as its plans, answer.
+    pub async fn resource_call(
+        &self,
+        mut req: ResourceRequest,
+    ) -> Result<ResourceReply, ResourceCallError> {
+        let Some(route) = self.authenticate(&req.raw) else {
+            let message = "a valid environment API key is required (Authorization: Bearer)";
+            self.log_resource_rejected(None, &req.raw, "unauthorized", message)
+                .await;
+            return Err(ResourceCallError::Unauthorized {
+                message: message.to_owned(),
+            });
+        };
+        req.raw.source.clone_from(&route.source.key);
+        route.environment.clone_into(&mut req.raw.environment);
+        match self.store_call(route, &req).await {
+            Err(e @ ResourceCallError::Store(_)) => Err(e),
+            Err(e) => {
+                let message = match &e {
+                    ResourceCallError::Call(c) => match c.field() {
+                        Some(f) => format!("{} (at `{f}`)", c.message()),
+                        None => c.message(),
+                    },
+                    other => other.to_string(),
+                };
+                self.log_resource_rejected(Some(route), &req.raw, e.code(), &message)
+                    .await;
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    async fn store_call(
+        &self,
+        route: Route<'_>,
+        req: &ResourceRequest,
+    ) -> Result<ResourceReply, ResourceCallError> {
+        let body = decode_body(&req.raw)?;
+        let call = parse_call(ApiRequest {
+            method: &req.method,
+            path: &req.path,
+            query: req.query.as_deref(),
+            body: &body,
+        })?;
+        drop(body);
+        let idempotency_key = match (call.operation, req.raw.header("idempotency-key")) {
+            (Operation::TriggerWorkflow, Some(k)) if !k.trim().is_empty() => {
+                let k = k.trim();
+                if k.chars().count() > MAX_KEY_CHARS {
+                    return Err(ResourceError::Invalid {
+                        code: "invalid_idempotency_key",
+                        field: "/headers/idempotency-key".to_owned(),
+                        message: format!(
+                            "`Idempotency-Key` has more than {MAX_KEY_CHARS} characters"
+                        ),
+                    }
+                    .into());
+                }
+                Some(k.to_owned())
+            }
+            _ => None,
+        };
+        let event_type = call.operation.event_type();
+        let dedup = idempotency_key.as_ref().map(|key| DedupScope {
+            key: key.clone(),
+            event_type: event_type.to_owned(),
+            source: route.source.key.clone(),
+            environment: route.environment.to_owned(),
+            window: IDEMPOTENCY_WINDOW,
+        });
+        let event = resource_event(
+            self.context(route, &req.raw),
+            event_type,
+            call.user_id.clone(),
+            call.body.clone(),
+            call.raw,
+            idempotency_key,
+        );
+        let received_at = event.received_at;
+        let plans = resource_plans(event_type, call.payloads);
+        let outcome = self.append_one(route, event.clone(), plans, dedup).await?;
+        let (answer_id, replayed) = match outcome {
+            AppendOutcome::Accepted { event_id, .. } => (event_id, false),
+            AppendOutcome::Duplicate {
+                original_event_id, ..
+            } => {
+                if !self.same_call(original_event_id, &event).await {
+                    return Err(ResourceCallError::IdempotencyConflict);
+                }
+                (original_event_id, true)
+            }
+        };
+        let now = received_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let body = match call.answer {
+            CallAnswer::NoContent => ReplyBody::NoContent,
+            CallAnswer::WorkflowRun => {
+                ReplyBody::Json(json!({"workflow_run_id": workflow_run_id(answer_id)}))
+            }
+            CallAnswer::Entity(mut entity) => {
+                if let Value::Object(e) = &mut entity {
+                    e.entry("updated_at").or_insert_with(|| json!(now));
+                }
+                ReplyBody::Json(entity)
+            }
+            CallAnswer::Subscriptions(Value::Array(mut subs)) => {
+                for s in &mut subs {
+                    s["inserted_at"] = json!(now);
+                    s["updated_at"] = json!(now);
+                }
+                ReplyBody::Json(Value::Array(subs))
+            }
+            CallAnswer::Subscriptions(other) => ReplyBody::Json(other),
+            CallAnswer::BulkOperation { rows } => {
+                let id = workflow_run_id(answer_id);
+                ReplyBody::Json(json!({
+                    "__typename": "BulkOperation",
+                    "id": id,
+                    "name": event_type,
+                    "status": "queued",
+                    "estimated_total_rows": rows,
+                    "processed_rows": 0,
+                    "success_count": 0,
+                    "error_count": 0,
+                    "error_items": [],
+                    "progress_path": format!("/v1/bulk_operations/{id}"),
+                    "inserted_at": now,
+                    "updated_at": now,
+                    "started_at": null,
+                    "completed_at": null,
+                    "failed_at": null,
+                }))
+            }
+        };
+        Ok(ResourceReply {
+            body,
+            event_id: answer_id,
+            replayed,
+        })
+    }
+
+    /// Whether a replayed trigger carries the same parameters as the
+    /// original. When the original cannot be read, the replay is trusted.
+    async fn same_call(&self, original: EventId, replay: &Event) -> bool {
+        match self.store().event_detail(original).await {
+            Ok(Some(detail)) => detail.event.event.as_ref().is_none_or(|e| {
+                e.data == replay.data && e.raw.get("path") == replay.raw.get("path")
+            }),
+            _ => true,
+        }
+    }
+
+    /// A JSON-RPC connector request: metadata methods are answered at once;
+    /// a data call is stored as one event (its accepted rows' actions) and
+    /// then answered with the per-row results.
+    pub async fn connector_call(
+        &self,
+        connector: Connector,
+        mut req: RawRequest,
+    ) -> Result<Value, ResourceCallError> {
+        let Some(route) = self.authenticate(&req) else {
+            let message = "a valid environment API key is required (Authorization: Bearer)";
+            self.log_resource_rejected(None, &req, "unauthorized", message)
+                .await;
+            return Err(ResourceCallError::Unauthorized {
+                message: message.to_owned(),
+            });
+        };
+        req.source.clone_from(&route.source.key);
+        route.environment.clone_into(&mut req.environment);
+        let body = match decode_body(&req) {
+            Ok(b) => b,
+            Err(e) => {
+                self.log_resource_rejected(Some(route), &req, e.code(), &e.message())
+                    .await;
+                return Err(e.into());
+            }
+        };
+        let dispatch = match connector {
+            Connector::HightouchEmbedded => EmbeddedDestination::new().handle(&body),
+            Connector::CensusCustom => CustomDestination::new().handle(&body),
+        };
+        drop(body);
+        match dispatch {
+            Dispatch::Reply(reply) => Ok(reply),
+            Dispatch::Write(write) => {
+                let RowWrite {
+                    event_type,
+                    data,
+                    payloads,
+                    accepted,
+                    rejected,
+                    reply,
+                } = write;
+                let event = resource_event(
+                    self.context(route, &req),
+                    &event_type,
+                    None,
+                    json!({"accepted": accepted, "rejected": rejected}),
+                    data,
+                    None,
+                );
+                let plans = resource_plans(&event_type, payloads);
+                self.append_one(route, event, plans, None).await?;
+                Ok(reply)
+            }
+        }
+    }
+
+    fn context(&self, route: Route<'_>, req: &RawRequest) -> EventContext {
+        EventContext {
+            id: req.next_id(),
+            source: route.source.key.clone(),
+            environment: route.environment.to_owned(),
+            received_at: req.received_at,
+            headers: req.stored_headers(&[]),
+        }
+    }
+
+    async fn append_one(
+        &self,
+        route: Route<'_>,
+        event: Event,
+        plans: Vec<tributary_core::plan::ActionPlan>,
+        dedup: Option<DedupScope>,
+    ) -> Result<AppendOutcome, ResourceCallError> {
+        let planned = plans.len() as u64;
+        let outcome = self
+            .store()
+            .append(vec![AppendItem {
+                event,
+                plans,
+                dedup,
+            }])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Database("append returned no outcome".to_owned()))?;
+        let pushed = match &outcome {
+            AppendOutcome::Accepted { .. } => planned,
+            AppendOutcome::Duplicate { .. } => 0,
+        };
+        metrics::counter!("tributary_outbox_pushed_total", "source" => route.source.key.clone())
+            .increment(pushed);
+        metrics::counter!("tributary_events_received_total", "source" => route.source.key.clone())
+            .increment(1);
+        Ok(outcome)
+    }
+
+    async fn log_resource_rejected(
+        &self,
+        route: Option<Route<'_>>,
+        req: &RawRequest,
+        code: &str,
+        message: &str,
+    ) {
+        let source = route.map(|r| r.source.key.as_str()).unwrap_or("");
+        tracing::info!(source, code, message, "Resource call rejected.");
+        if !take_budget() {
+            tracing::warn!(
+                source,
+                code,
+                "Rejected resource call not logged: over the per-second budget."
+            );
+            return;
+        }
+        let record = RejectedRequest {
+            received_at: req.received_at,
+            source: route.map(|r| r.source.key.clone()),
+            environment: route.map(|r| r.environment.to_owned()),
+            code: code.to_owned(),
+            message: message.to_owned(),
+            body: req.body[..req
+                .body
+                .len()
+                .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)]
+                .to_vec(),
+            headers: req.stored_headers(&[]),
+        };
+        if let Err(e) = self.store().record_rejected(record).await {
+            tracing::warn!(error = %e, "Could not log a rejected resource call.");
+        }
+    }
+}
+
+// (unix second << 20) | count in that second, as the receive path does.
+fn take_budget() -> bool {
+    let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
+    let mut current = REJECTED_BUDGET.load(Ordering::Relaxed);
+    loop {
+        let (second, count) = (current >> 20, current & 0xF_FFFF);
+        let next = if second == now {
+            if count >= REJECTED_PER_SECOND {
+                return false;
+            }
+            current + 1
+        } else {
+            (now << 20) | 1
+        };
+        match REJECTED_BUDGET.compare_exchange_weak(
+            current,
+            next,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return true,
+            Err(seen) => current = seen,
+        }
+    }
+}
