@@ -902,3 +902,81 @@ async fn polytomic_sync_records() {
     assert_eq!((a.status, a.body["accepted"].as_u64()), (200, Some(1)));
     assert_eq!(s.events("sync.completed").await.len(), 1);
 }
+
+/// The product's official Python client (`knockapi`), base URL pointed at
+/// Tributary: a client nobody here wrote checks the surface's shapes.
+const KNOCK_PYTHON: &str = r#"
+import sys
+from knockapi import Knock
+
+client = Knock(api_key=sys.argv[2], base_url=sys.argv[1], max_retries=0)
+user = client.users.update("py-1", name="Py One", email="py1@example.org")
+assert user.id == "py-1" and user.email == "py1@example.org", user
+client.users.bulk.identify(users=[{"id": "py-2", "name": "Py Two"}, {"id": "py-3"}])
+obj = client.objects.set("projects", "py-p1", name="Py Project")
+assert obj.id == "py-p1" and obj.collection == "projects", obj
+client.objects.add_subscriptions("projects", "py-p1", recipients=["py-1"])
+tenant = client.tenants.set("py-t1", name="Py Tenant")
+assert tenant.id == "py-t1", tenant
+client.audiences.add_members("py-aud", members=[{"user": {"id": "py-1"}, "tenant": "py-t1"}], create_audience=True)
+run = client.workflows.trigger("py-welcome", recipients=["py-1"], data={"n": 1}, idempotency_key="py-idem-1")
+again = client.workflows.trigger("py-welcome", recipients=["py-1"], data={"n": 1}, idempotency_key="py-idem-1")
+assert run.workflow_run_id and run.workflow_run_id == again.workflow_run_id, (run, again)
+client.workflows.cancel("py-welcome", cancellation_key="none")
+client.audiences.remove_members("py-aud", members=[{"user": {"id": "py-1"}, "tenant": "py-t1"}])
+client.tenants.delete("py-t2")
+client.objects.delete("projects", "py-p2")
+client.users.delete("py-4")
+rpc = client.integrations.hightouch.embedded_destination(id="1", jsonrpc="2.0", method="list_objects", params={})
+rpc = client.integrations.census.custom_destination(id="2", jsonrpc="2.0", method="test_connection", params={})
+try:
+    Knock(api_key="sk_wrong", base_url=sys.argv[1], max_retries=0).users.update("x", name="n")
+    raise SystemExit("a wrong key was accepted")
+except Exception as e:
+    assert getattr(e, "status_code", None) == 401, repr(e)
+print("ok")
+"#;
+
+fn knock_client_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import knockapi"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_products_python_client_works_against_tributary() {
+    if !knock_client_available() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "knockapi must be installed in CI (pip install knockapi)"
+        );
+        eprintln!("SKIPPED: knockapi is not installed (pip install knockapi)");
+        return;
+    }
+    let s = Server::start().await;
+    let base = s.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", KNOCK_PYTHON, &base, HT_KEY])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the knockapi client reported errors:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    s.local(LocalKind::User, "", "py-1", is_some).await;
+    s.local(LocalKind::User, "", "py-3", is_some).await;
+    s.local(LocalKind::Object, "projects", "py-p1", is_some)
+        .await;
+    s.local(LocalKind::Subscription, "projects/py-p1", "py-1", is_some)
+        .await;
+    s.local(LocalKind::Tenant, "", "py-t1", is_some).await;
+    assert_eq!(wait_runs(&s, "py-welcome", 1).await.len(), 1);
+    assert_eq!(s.events("workflows.trigger").await.len(), 2);
+}
