@@ -77,6 +77,10 @@ struct Answer {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(run_workers: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
         let config = config::load("reverse-etl.toml", &config_text(), &|_| None).unwrap();
@@ -96,9 +100,11 @@ impl Server {
             "reverse-etl",
         );
         let shutdown = CancellationToken::new();
-        tokio::spawn(workers.clone().run(shutdown.clone()));
         let mut state = AppState::new(pipeline);
-        state.workers = Some(workers);
+        if run_workers {
+            tokio::spawn(workers.clone().run(shutdown.clone()));
+            state.workers = Some(workers);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stop = shutdown.clone();
@@ -979,4 +985,122 @@ async fn the_products_python_client_works_against_tributary() {
     s.local(LocalKind::Tenant, "", "py-t1", is_some).await;
     assert_eq!(wait_runs(&s, "py-welcome", 1).await.len(), 1);
     assert_eq!(s.events("workflows.trigger").await.len(), 2);
+}
+
+/// Load figures, not a test: `cargo test --release -p tributary-ingest --test
+/// reverse_etl -- --ignored --nocapture load`. Prints rows/s for 1,000-user
+/// bulk identifies and 500-row embedded-destination `add`s, beside one row per
+/// `PUT /v1/users/{id}` as the baseline, each with and without action workers
+/// running in the same process. Nothing is asserted about timings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load figures; run on demand in release"]
+async fn load_bulk_identify_and_jsonrpc_add() {
+    const CLIENTS: usize = 8;
+    for workers in [false, true] {
+        let s = Arc::new(Server::start_with(workers).await);
+        let bulk: Vec<Vec<u8>> = (0..CLIENTS)
+            .map(|c| {
+                let users: Vec<Value> = (0..1_000)
+                    .map(|i| json!({"id": format!("b{c}_{i}"), "name": format!("User {i}"), "email": format!("u{i}@example.org"), "plan": "team"}))
+                    .collect();
+                serde_json::to_vec(&json!({"users": users})).unwrap()
+            })
+            .collect();
+        let rows = load(&s, "/v1/users/bulk/identify", &bulk, 1_000, 12).await;
+        println!(
+            "workers={workers} bulk identify (1,000 users/request, {CLIENTS} clients): {rows:.0} rows/s"
+        );
+        let add: Vec<Vec<u8>> = (0..CLIENTS)
+            .map(|c| {
+                let rows: Vec<Value> = (0..500)
+                    .map(|i| json!({"user_id": format!("a{c}_{i}"), "tenant": format!("acct_{}", i % 20)}))
+                    .collect();
+                serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "add", "params": {
+                    "idColumn": "user_id", "configuration": {"object": "audiences", "audience_key": "load"}, "rows": rows}}))
+                .unwrap()
+            })
+            .collect();
+        let rows = load(&s, HT_RPC, &add, 500, 24).await;
+        println!(
+            "workers={workers} JSON-RPC add (500 rows/request, {CLIENTS} clients): {rows:.0} rows/s"
+        );
+        let one: Vec<Vec<u8>> = (0..CLIENTS)
+            .map(|_| {
+                serde_json::to_vec(&json!({"name": "One", "email": "one@example.org"})).unwrap()
+            })
+            .collect();
+        let rows = load_put(&s, &one, 2_000).await;
+        println!(
+            "workers={workers} baseline PUT /v1/users/{{id}} (1 row/request, {CLIENTS} clients): {rows:.0} rows/s"
+        );
+    }
+}
+
+async fn load(
+    s: &Arc<Server>,
+    path: &str,
+    bodies: &[Vec<u8>],
+    rows_per: usize,
+    per_client: usize,
+) -> f64 {
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = bodies
+        .iter()
+        .cloned()
+        .map(|body| {
+            let s = s.clone();
+            let url = format!("{}{path}", s.base);
+            tokio::spawn(async move {
+                for _ in 0..per_client {
+                    let resp = s
+                        .http
+                        .post(&url)
+                        .bearer_auth(HT_KEY)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (bodies.len() * per_client * rows_per) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn load_put(s: &Arc<Server>, bodies: &[Vec<u8>], per_client: usize) -> f64 {
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = bodies
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(c, body)| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..per_client {
+                    let url = format!("{}/v1/users/p{c}_{i}", s.base);
+                    let resp = s
+                        .http
+                        .put(&url)
+                        .bearer_auth(HT_KEY)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (bodies.len() * per_client) as f64 / started.elapsed().as_secs_f64()
 }
