@@ -173,6 +173,22 @@ where
     out
 }
 
+/// This process's CPU time (user + system) in seconds, from /proc (Linux):
+/// steadier than wall-clock rates on a machine shared with other work.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
     // Warm up (statement caches, first pages) outside the measurement.
     append_load(Arc::clone(&store), 2_000).await;
@@ -180,7 +196,12 @@ async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
         .claim("warmup", 10_000, Duration::from_secs(3_600))
         .await
         .expect("claim");
+    let cpu = cpu_seconds();
     let rate = append_load(Arc::clone(&store), total).await;
+    let cpu_us = (cpu_seconds() - cpu) * 1e6 / total as f64;
+    println!(
+        "{name:<10} append  CPU of this process (SQLite: all of it; PostgreSQL: client side): {cpu_us:.1} us/event"
+    );
     println!(
         "{name:<10} append  {TASKS} tasks x 1 event (1 KB, 1 action, dedup key): {rate:>9.0} events/s ({total} events)"
     );
