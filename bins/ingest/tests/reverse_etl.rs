@@ -243,8 +243,14 @@ async fn api_keys_are_required_and_refusals_use_the_products_error_shape() {
             .iter()
             .all(|r| r.error.as_deref().is_some_and(|e| !e.contains(HT_KEY)))
     );
-    // The one unauthenticated route shape that is not ours still 404s.
+    // Paths outside the surface are 404.
     let a = s.api("POST", "/v1/users/u1/merge", Some(json!({}))).await;
+    assert_eq!(a.status, 404);
+    // A known path with a method the product does not serve there.
+    let a = s.api("GET", "/v1/users/u1", None).await;
+    assert_eq!(a.status, 405);
+    // The Segment-compatible `/v1/{call}` is untouched by the new routes.
+    let a = s.api("POST", "/v1/users", Some(json!({}))).await;
     assert_eq!(a.status, 404);
 }
 

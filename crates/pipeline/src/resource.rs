@@ -221,20 +221,24 @@ impl Pipeline {
         let event = resource_event(
             self.context(route, &req.raw),
             event_type,
-            call.user_id.clone(),
-            call.body.clone(),
+            call.user_id,
+            call.body,
             call.raw,
             idempotency_key,
         );
         let received_at = event.received_at;
+        // Only an idempotent trigger may need comparing with its original.
+        let fingerprint = dedup
+            .is_some()
+            .then(|| (event.data.clone(), event.raw.get("path").cloned()));
         let plans = resource_plans(event_type, call.payloads);
-        let outcome = self.append_one(route, event.clone(), plans, dedup).await?;
+        let outcome = self.append_one(route, event, plans, dedup).await?;
         let (answer_id, replayed) = match outcome {
             AppendOutcome::Accepted { event_id, .. } => (event_id, false),
             AppendOutcome::Duplicate {
                 original_event_id, ..
             } => {
-                if !self.same_call(original_event_id, &event).await {
+                if !self.same_call(original_event_id, fingerprint).await {
                     return Err(ResourceCallError::IdempotencyConflict);
                 }
                 (original_event_id, true)
@@ -290,11 +294,16 @@ impl Pipeline {
 
     /// Whether a replayed trigger carries the same parameters as the
     /// original. When the original cannot be read, the replay is trusted.
-    async fn same_call(&self, original: EventId, replay: &Event) -> bool {
+    async fn same_call(&self, original: EventId, replay: Option<(Value, Option<Value>)>) -> bool {
+        let Some((data, path)) = replay else {
+            return true;
+        };
         match self.store().event_detail(original).await {
-            Ok(Some(detail)) => detail.event.event.as_ref().is_none_or(|e| {
-                e.data == replay.data && e.raw.get("path") == replay.raw.get("path")
-            }),
+            Ok(Some(detail)) => detail
+                .event
+                .event
+                .as_ref()
+                .is_none_or(|e| e.data == data && e.raw.get("path") == path.as_ref()),
             _ => true,
         }
     }

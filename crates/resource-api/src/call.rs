@@ -117,7 +117,7 @@ pub struct ResourceCall {
     pub operation: Operation,
     /// The user the call is about, when there is one.
     pub user_id: Option<String>,
-    /// The request as received (`method`, `path`, `query`, `body`), the event's `raw`.
+    /// The request line (`method`, `path`, `query`), the event's `raw`; the body is `body`.
     pub raw: Value,
     /// The body (`{}` for none), the event's `data`.
     pub body: Value,
@@ -159,11 +159,12 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         _ => return Err(not_found()),
     };
     let body = body_value(req, op)?;
+    // The body is the event's `data`; `raw` holds the rest of the request,
+    // so a 1,000-user bulk identify is not stored twice.
     let raw = json!({
         "method": method,
         "path": req.path,
         "query": req.query,
-        "body": body,
     });
     let seg = |i: usize| rest.get(i).map_or_else(String::new, |s| (*s).to_owned());
     let empty = Map::new();
@@ -200,10 +201,20 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
             let users = array_at(map, "users", "", MAX_BULK_USERS, true)?.unwrap_or(&EMPTY);
             let mut payloads = Vec::with_capacity(users.len());
             for (i, u) in users.iter().enumerate() {
-                let field = format!("/users/{i}");
-                let u = object_at(u, &field)?;
-                let id = id_at(u.get("id"), &format!("{field}/id"))?;
-                check_user_attributes(u, &field)?;
+                // Pointers are formatted only on the error path: 1,000 users
+                // per request make the happy path's allocations count.
+                let field = || format!("/users/{i}");
+                let u = match u {
+                    Value::Object(u) => u,
+                    other => object_at(other, &field())?,
+                };
+                let id = match u.get("id") {
+                    Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                    other => id_at(other, &format!("{}/id", field()))?,
+                };
+                if check_user_attributes(u, "").is_err() {
+                    check_user_attributes(u, &field())?;
+                }
                 payloads.push(ActionPayload::IdentifyUser {
                     user_id: id,
                     attributes: attributes_without(u, &["id"]),
