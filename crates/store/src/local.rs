@@ -328,6 +328,31 @@ mod tests {
         assert_eq!(Value::Object(t), json!({"a": 10, "c": 3, "d": 4}));
     }
 
+    proptest::proptest! {
+        /// After a merge: non-null patch keys hold the patch's value, null
+        /// patch keys are gone, keys absent from the patch are unchanged.
+        #[test]
+        fn merge_follows_the_products_rules(
+            target in proptest::collection::btree_map("[a-e]", 0i64..5, 0..6),
+            patch in proptest::collection::btree_map("[a-g]", proptest::option::of(0i64..5), 0..6),
+        ) {
+            let mut t: Map<String, Value> = target.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let p: Map<String, Value> = patch.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            merge(&mut t, &p);
+            for (k, v) in &patch {
+                match v {
+                    Some(v) => proptest::prop_assert_eq!(t.get(k), Some(&json!(v))),
+                    None => proptest::prop_assert!(!t.contains_key(k)),
+                }
+            }
+            for (k, v) in &target {
+                if !patch.contains_key(k) {
+                    proptest::prop_assert_eq!(t.get(k), Some(&json!(v)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn cancel_with_recipients_keeps_the_others() {
         let run = json!({"status": "triggered", "cancellation_key": "k", "recipients": ["u1", "u2"], "cancelled_recipients": []});

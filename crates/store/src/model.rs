@@ -491,3 +491,41 @@ pub(crate) fn id_floor(t: DateTime<Utc>) -> String {
     let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
     Ulid::from_parts(ms, 0).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn truncate_keeps_a_char_boundary_prefix(s in "\\PC{0,40}", max in 0usize..50) {
+            let t = truncate(&s, max);
+            proptest::prop_assert!(t.len() <= max);
+            proptest::prop_assert!(s.starts_with(t));
+            // Nothing more of `s` fits: the next char would pass `max`.
+            if let Some(c) = s[t.len()..].chars().next() {
+                proptest::prop_assert!(t.len() + c.len_utf8() > max);
+            }
+        }
+
+        #[test]
+        fn status_and_id_names_round_trip(ms in 0u64..(1 << 47), random in proptest::num::u128::ANY, name in "[a-z_]{0,12}") {
+            let id = ActionId::generate(EventId::from_parts(ms, random));
+            proptest::prop_assert_eq!(id.to_string().parse::<ActionId>().ok(), Some(id));
+            // The action sorts with its event's millisecond.
+            proptest::prop_assert_eq!(id.to_string()[..10].to_owned(), EventId::from_parts(ms, 0).to_string()[..10].to_owned());
+            for status in ["accepted", "duplicate", "rejected"] {
+                proptest::prop_assert_eq!(status.parse::<EventStatus>().map(EventStatus::as_str).ok(), Some(status));
+            }
+            // Unknown names are typed errors, never panics.
+            let known = ["pending", "running", "succeeded", "failed", "skipped"];
+            proptest::prop_assert_eq!(name.parse::<ActionStatus>().is_ok(), known.contains(&name.as_str()));
+        }
+
+        #[test]
+        fn id_floor_orders_like_time(a in 0i64..(1 << 45), b in 0i64..(1 << 45)) {
+            let (ta, tb) = (from_ms(a), from_ms(b));
+            proptest::prop_assert_eq!(id_floor(ta).cmp(&id_floor(tb)), a.cmp(&b));
+        }
+    }
+}
