@@ -20,8 +20,8 @@ use rand::Rng;
 use serde_json::json;
 use tributary_core::event::EventId;
 use tributary_store::{
-    ActionStatus, AppendItem, AppendOutcome, EventFilter, EventStatus, SqliteOptions, SqliteStore,
-    Store,
+    ActionStatus, AppendItem, AppendOutcome, EventFilter, EventStatus, PostgresOptions,
+    PostgresStore, SqliteOptions, SqliteStore, Store,
 };
 
 use support::*;
@@ -40,11 +40,7 @@ fn crash_child() {
         .unwrap_or(0);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
-        let store = Arc::new(
-            SqliteStore::open(&path, SqliteOptions::default())
-                .await
-                .expect("open"),
-        );
+        let store = open_store(&path).await;
         let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
         let mut tasks = Vec::new();
         for t in 0..16u32 {
@@ -102,6 +98,30 @@ fn crash_child() {
     });
 }
 
+/// `target` is a SQLite file path, or `postgres:<schema>`.
+async fn open_store(target: &str) -> Arc<dyn Store> {
+    match target.strip_prefix("postgres:") {
+        Some(schema) => {
+            let url = std::env::var("TRIBUTARY_TEST_POSTGRES").expect("postgres url");
+            let options = PostgresOptions {
+                schema: Some(schema.to_owned()),
+                pool_size: 6,
+                ..Default::default()
+            };
+            Arc::new(
+                PostgresStore::connect(&url, options)
+                    .await
+                    .expect("connect"),
+            )
+        }
+        None => Arc::new(
+            SqliteStore::open(target, SqliteOptions::default())
+                .await
+                .expect("open"),
+        ),
+    }
+}
+
 #[derive(Debug)]
 enum Ack {
     Accepted {
@@ -139,10 +159,22 @@ fn parse(line: &str) -> Option<Ack> {
 async fn sigkill_during_appends_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("crash.db");
+    crash_rounds(db.to_str().expect("utf-8 path"), 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_appends_loses_nothing_acknowledged_postgres() {
+    if postgres_url().is_none() {
+        return;
+    }
+    crash_rounds(&format!("postgres:{}", fresh_schema()), 4).await;
+}
+
+async fn crash_rounds(db: &str, rounds: u32) {
     let exe = std::env::current_exe().expect("test binary");
     let mut rng = rand::rng();
     let mut acks = Vec::new();
-    for round in 0..6u32 {
+    for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &db)
@@ -180,9 +212,7 @@ async fn sigkill_during_appends_loses_nothing_acknowledged() {
         acks.extend(mine);
     }
 
-    let store = SqliteStore::open(&db, SqliteOptions::default())
-        .await
-        .expect("reopen");
+    let store = open_store(db).await;
     let mut accepted_keys: HashMap<String, EventId> = HashMap::new();
     let mut checked = 0;
     for ack in &acks {
@@ -256,8 +286,7 @@ async fn sigkill_during_appends_loses_nothing_acknowledged() {
     let claimed_events: HashSet<EventId> = claimed.iter().map(|c| c.event_id).collect();
     assert_eq!(claimed_events.len(), pending);
     eprintln!(
-        "crash test: {} rounds, {checked} acknowledged accepts verified, {} events stored",
-        6,
+        "crash test ({db}): {rounds} rounds, {checked} acknowledged accepts verified, {} events stored",
         seen.len()
     );
 }
