@@ -177,7 +177,7 @@ async fn crash_rounds(db: &str, rounds: u32) {
     for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &db)
+            .env(CHILD_ENV, db)
             .env("TRIBUTARY_CRASH_ROUND", round.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
