@@ -105,6 +105,21 @@ pub trait Store: Send + Sync + 'static {
     /// All overrides, so the engine can load them at start.
     async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError>;
 
+    /// One mapping's override: `None` when it was never toggled (the config decides).
+    async fn mapping_active(
+        &self,
+        source: &str,
+        environment: &str,
+        mapping: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        Ok(self
+            .mapping_overrides()
+            .await?
+            .into_iter()
+            .find(|o| o.source == source && o.environment == environment && o.mapping == mapping)
+            .map(|o| o.active))
+    }
+
     /// Event types seen on a source environment, with when each was last seen.
     async fn known_event_types(
         &self,

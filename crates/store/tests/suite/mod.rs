@@ -677,6 +677,13 @@ pub async fn source_status_and_known_types(h: &Harness) {
 
 pub async fn mapping_overrides_persist(h: &Harness) {
     assert!(h.store.mapping_overrides().await.unwrap().is_empty());
+    assert_eq!(
+        h.store
+            .mapping_active("web", "production", "m1")
+            .await
+            .unwrap(),
+        None
+    );
     h.store
         .set_mapping_active("web", "production", "m1", false)
         .await
@@ -708,6 +715,20 @@ pub async fn mapping_overrides_persist(h: &Harness) {
             ("production".into(), "m1".into(), true),
             ("production".into(), "m2".into(), false),
         ]
+    );
+    assert_eq!(
+        h.store
+            .mapping_active("web", "production", "m2")
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        h.store
+            .mapping_active("app", "production", "m2")
+            .await
+            .unwrap(),
+        None
     );
 }
 
