@@ -1,6 +1,6 @@
--- The hot tables. Each is keyed (or indexed) by a ULID, which sorts by time,
--- so appends land at the right edge of every B-tree. The only random-key
--- index is `dedup`, kept narrow on purpose (see docs/store.md).
+-- The hot tables. Each is keyed by a ULID, which sorts by time, so appends land
+-- at the right edge of the primary keys. The random-key indexes are deliberate:
+-- `dedup` (the cross-process uniqueness of CONTRACT 5) and `events_by_user`.
 
 CREATE TABLE events (
     id           TEXT COLLATE "C" PRIMARY KEY,
