@@ -24,9 +24,9 @@ pub struct RpcRequest {
     pub params: Value,
 }
 
-/// A JSON-RPC error, answered in a 200 response as the protocol wants.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("JSON-RPC error {code}: {message}")]
+/// A JSON-RPC error, answered in a 200 response as the protocol wants. A
+/// reply value, not a Rust error: the crate's one error enum is `ResourceError`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct RpcError {
     /// The request id (`null` when it could not be read).
     pub id: Value,
