@@ -1,5 +1,6 @@
-# Sourced by .ci/run: Segment's own Python client, which the ingest tests drive
-# against the Segment-compatible API.
+# Sourced by .ci/run: the real client libraries the ingest tests drive:
+# Segment's Python client (Segment-compatible API) and the product's Python
+# client, knockapi (reverse-ETL resource API).
 if [ "${CI:-}" = "true" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check segment-analytics-python
+  python3 -m pip install --quiet --disable-pip-version-check segment-analytics-python knockapi
 fi
