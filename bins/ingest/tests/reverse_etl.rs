@@ -172,7 +172,11 @@ impl Server {
         pred: impl Fn(Option<&LocalRecord>) -> bool,
     ) -> Option<LocalRecord> {
         for _ in 0..500 {
-            let r = self.store.local_record(kind, scope, id).await.unwrap();
+            let r = self
+                .store
+                .local_record(kind, "development", scope, id)
+                .await
+                .unwrap();
             if pred(r.as_ref()) {
                 return r;
             }
@@ -392,7 +396,7 @@ async fn census_bulk_identify_and_audience_members() {
         .await;
     assert!(
         s.store
-            .local_record(LocalKind::AudienceMember, "vip", "c0@acct_1")
+            .local_record(LocalKind::AudienceMember, "development", "vip", "c0@acct_1")
             .await
             .unwrap()
             .is_some()
@@ -654,7 +658,7 @@ async fn wait_runs(s: &Server, workflow: &str, n: usize) -> Vec<LocalRecord> {
     for _ in 0..500 {
         let runs = s
             .store
-            .local_records(LocalKind::WorkflowRun, workflow)
+            .local_records(LocalKind::WorkflowRun, "development", workflow)
             .await
             .unwrap();
         if runs.len() >= n {

@@ -40,7 +40,11 @@ impl Sink for LocalSink {
             };
             // The store applies each action id once, so a retry after a crash
             // between apply and finish has no second effect.
-            match self.store.apply_local(id, &request.payload).await {
+            match self
+                .store
+                .apply_local(id, &request.environment, &request.payload)
+                .await
+            {
                 Ok(LocalEffect::Applied) => Outcome::Succeeded {
                     status: None,
                     summary: "applied to local recipients".to_owned(),

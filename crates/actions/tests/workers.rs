@@ -203,13 +203,13 @@ async fn the_local_sink_identifies_inline_recipients_and_records_the_run() {
             .all(|a| a.status == ActionStatus::Succeeded)
     );
     let user = store
-        .local_record(LocalKind::User, "", "sam10")
+        .local_record(LocalKind::User, "development", "", "sam10")
         .await
         .unwrap()
         .expect("the inline user was identified");
     assert_eq!(user.data["email"], "sam@example.com");
     let runs = store
-        .local_records(LocalKind::WorkflowRun, "welcome")
+        .local_records(LocalKind::WorkflowRun, "development", "welcome")
         .await
         .unwrap();
     assert_eq!(runs.len(), 1);

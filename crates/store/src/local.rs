@@ -19,11 +19,30 @@ pub(crate) struct LocalKey {
     pub(crate) id: String,
 }
 
+/// The stored scope: the environment, then the kind's own scope. Environment
+/// slugs never contain `:`, so the split is unambiguous.
+pub(crate) fn stored_scope(environment: &str, scope: &str) -> String {
+    crate::rows::clean(&format!("{environment}:{scope}"))
+}
+
+/// (environment, scope) of a stored scope.
+pub(crate) fn split_scope(stored: &str) -> (String, String) {
+    match stored.split_once(':') {
+        Some((env, scope)) => (env.to_owned(), scope.to_owned()),
+        None => (String::new(), stored.to_owned()),
+    }
+}
+
 impl LocalKey {
-    fn new(kind: LocalKind, scope: impl Into<String>, id: impl Into<String>) -> Self {
+    fn new(
+        environment: &str,
+        kind: LocalKind,
+        scope: impl AsRef<str>,
+        id: impl Into<String>,
+    ) -> Self {
         Self {
             kind,
-            scope: crate::rows::clean(&scope.into()),
+            scope: stored_scope(environment, scope.as_ref()),
             id: crate::rows::clean(&id.into()),
         }
     }
@@ -50,25 +69,28 @@ pub(crate) enum LocalWrite {
     Delete(LocalKey),
 }
 
-pub(crate) fn reads(payload: &ActionPayload) -> Reads {
+pub(crate) fn reads(env: &str, payload: &ActionPayload) -> Reads {
     let mut r = Reads::default();
     match payload {
         ActionPayload::IdentifyUser { user_id, .. } => {
-            r.records.push(LocalKey::new(LocalKind::User, "", user_id));
+            r.records
+                .push(LocalKey::new(env, LocalKind::User, "", user_id));
         }
         ActionPayload::SetObject { collection, id, .. } => {
             r.records
-                .push(LocalKey::new(LocalKind::Object, collection, id));
+                .push(LocalKey::new(env, LocalKind::Object, collection, id));
         }
         ActionPayload::SetTenant { id, .. } => {
-            r.records.push(LocalKey::new(LocalKind::Tenant, "", id));
+            r.records
+                .push(LocalKey::new(env, LocalKind::Tenant, "", id));
         }
         ActionPayload::AddAudienceMember { audience, .. } => {
             r.records
-                .push(LocalKey::new(LocalKind::Audience, "", audience));
+                .push(LocalKey::new(env, LocalKind::Audience, "", audience));
         }
         ActionPayload::CancelWorkflow { workflow, .. } => {
-            r.scopes.push((LocalKind::WorkflowRun, workflow.clone()));
+            r.scopes
+                .push((LocalKind::WorkflowRun, stored_scope(env, workflow)));
         }
         ActionPayload::DeleteUser { .. }
         | ActionPayload::DeleteObject { .. }
@@ -121,6 +143,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 
 /// The writes `payload` (action `action_id`) makes, given what it read.
 pub(crate) fn writes(
+    env: &str,
     action_id: &str,
     payload: &ActionPayload,
     loaded: &Loaded,
@@ -131,12 +154,13 @@ pub(crate) fn writes(
             user_id,
             attributes,
         } => {
-            let key = LocalKey::new(LocalKind::User, "", user_id);
+            let key = LocalKey::new(env, LocalKind::User, "", user_id);
             let v = merged(loaded, &key, attributes);
             w.push(LocalWrite::Put(key, v));
         }
         ActionPayload::DeleteUser { user_id } => {
             w.push(LocalWrite::Delete(LocalKey::new(
+                env,
                 LocalKind::User,
                 "",
                 user_id,
@@ -147,24 +171,30 @@ pub(crate) fn writes(
             id,
             attributes,
         } => {
-            let key = LocalKey::new(LocalKind::Object, collection, id);
+            let key = LocalKey::new(env, LocalKind::Object, collection, id);
             let v = merged(loaded, &key, attributes);
             w.push(LocalWrite::Put(key, v));
         }
         ActionPayload::DeleteObject { collection, id } => {
             w.push(LocalWrite::Delete(LocalKey::new(
+                env,
                 LocalKind::Object,
                 collection,
                 id,
             )));
         }
         ActionPayload::SetTenant { id, attributes } => {
-            let key = LocalKey::new(LocalKind::Tenant, "", id);
+            let key = LocalKey::new(env, LocalKind::Tenant, "", id);
             let v = merged(loaded, &key, attributes);
             w.push(LocalWrite::Put(key, v));
         }
         ActionPayload::DeleteTenant { id } => {
-            w.push(LocalWrite::Delete(LocalKey::new(LocalKind::Tenant, "", id)));
+            w.push(LocalWrite::Delete(LocalKey::new(
+                env,
+                LocalKind::Tenant,
+                "",
+                id,
+            )));
         }
         ActionPayload::Subscribe {
             collection,
@@ -176,7 +206,7 @@ pub(crate) fn writes(
             for r in recipients {
                 let data = json!({ "recipient": to_json(r), "properties": properties.clone().unwrap_or(Value::Null) });
                 w.push(LocalWrite::Put(
-                    LocalKey::new(LocalKind::Subscription, scope.clone(), recipient_id(r)),
+                    LocalKey::new(env, LocalKind::Subscription, scope.clone(), recipient_id(r)),
                     data,
                 ));
             }
@@ -189,6 +219,7 @@ pub(crate) fn writes(
             let scope = format!("{collection}/{object_id}");
             for r in recipients {
                 w.push(LocalWrite::Delete(LocalKey::new(
+                    env,
                     LocalKind::Subscription,
                     scope.clone(),
                     recipient_id(r),
@@ -200,7 +231,7 @@ pub(crate) fn writes(
             members,
             create_audience,
         } => {
-            let key = LocalKey::new(LocalKind::Audience, "", audience);
+            let key = LocalKey::new(env, LocalKind::Audience, "", audience);
             if !loaded.records.contains_key(&key) {
                 if !create_audience {
                     return Err(StoreError::NotFound {
@@ -212,7 +243,7 @@ pub(crate) fn writes(
             }
             for m in members {
                 w.push(LocalWrite::Put(
-                    LocalKey::new(LocalKind::AudienceMember, audience, member_id(m)),
+                    LocalKey::new(env, LocalKind::AudienceMember, audience, member_id(m)),
                     to_json(m),
                 ));
             }
@@ -220,6 +251,7 @@ pub(crate) fn writes(
         ActionPayload::RemoveAudienceMember { audience, members } => {
             for m in members {
                 w.push(LocalWrite::Delete(LocalKey::new(
+                    env,
                     LocalKind::AudienceMember,
                     audience,
                     member_id(m),
@@ -244,7 +276,7 @@ pub(crate) fn writes(
                 "cancellation_key": cancellation_key,
             });
             w.push(LocalWrite::Put(
-                LocalKey::new(LocalKind::WorkflowRun, workflow, action_id),
+                LocalKey::new(env, LocalKind::WorkflowRun, workflow, action_id),
                 run,
             ));
         }
@@ -255,13 +287,13 @@ pub(crate) fn writes(
         } => {
             let runs = loaded
                 .scopes
-                .get(&(LocalKind::WorkflowRun, workflow.clone()))
+                .get(&(LocalKind::WorkflowRun, stored_scope(env, workflow)))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             for (id, run) in runs {
                 if let Some(updated) = cancel_run(run, cancellation_key, recipients.as_deref()) {
                     w.push(LocalWrite::Put(
-                        LocalKey::new(LocalKind::WorkflowRun, workflow, id),
+                        LocalKey::new(env, LocalKind::WorkflowRun, workflow, id),
                         updated,
                     ));
                 }

@@ -456,6 +456,8 @@ str_enum!(LocalKind {
 pub struct LocalRecord {
     /// Kind.
     pub kind: LocalKind,
+    /// The environment it belongs to: each environment has its own recipients.
+    pub environment: String,
     /// Scope (see [`LocalKind`]).
     pub scope: String,
     /// Id.

@@ -53,6 +53,7 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_local(
         &self,
         action: ActionId,
+        environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError>;
 
@@ -78,10 +79,11 @@ pub trait Store: Send + Sync + 'static {
     /// Per-source status for every source environment that received anything.
     async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError>;
 
-    /// A local record by kind, scope and id.
+    /// A local record by kind, environment, scope and id.
     async fn local_record(
         &self,
         kind: LocalKind,
+        environment: &str,
         scope: &str,
         id: &str,
     ) -> Result<Option<LocalRecord>, StoreError>;
@@ -90,6 +92,7 @@ pub trait Store: Send + Sync + 'static {
     async fn local_records(
         &self,
         kind: LocalKind,
+        environment: &str,
         scope: &str,
     ) -> Result<Vec<LocalRecord>, StoreError>;
 

@@ -284,6 +284,7 @@ async fn set_mapping(
 
 #[derive(Deserialize)]
 struct LocalQuery {
+    environment: String,
     #[serde(default)]
     scope: String,
 }
@@ -302,7 +303,7 @@ async fn local_record(
     match state
         .pipeline
         .store()
-        .local_record(kind, &q.scope, &id)
+        .local_record(kind, &q.environment, &q.scope, &id)
         .await
     {
         Ok(Some(record)) => Ok(Json(record).into_response()),

@@ -16,7 +16,8 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
     EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
-    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, migrate,
+    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, local,
+    migrate,
 };
 
 /// Tuning for [`PostgresStore`].
@@ -223,9 +224,10 @@ impl Store for PostgresStore {
     async fn apply_local(
         &self,
         action: ActionId,
+        environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError> {
-        ops::apply_local(&self.pool, action, payload).await
+        ops::apply_local(&self.pool, action, environment, payload).await
     }
 
     async fn list_events(
@@ -257,18 +259,26 @@ impl Store for PostgresStore {
     async fn local_record(
         &self,
         kind: LocalKind,
+        environment: &str,
         scope: &str,
         id: &str,
     ) -> Result<Option<LocalRecord>, StoreError> {
-        read::local_record(&self.pool, kind, scope, id).await
+        read::local_record(
+            &self.pool,
+            kind,
+            &local::stored_scope(environment, scope),
+            id,
+        )
+        .await
     }
 
     async fn local_records(
         &self,
         kind: LocalKind,
+        environment: &str,
         scope: &str,
     ) -> Result<Vec<LocalRecord>, StoreError> {
-        read::local_records(&self.pool, kind, scope).await
+        read::local_records(&self.pool, kind, &local::stored_scope(environment, scope)).await
     }
 
     async fn set_mapping_active(

@@ -213,6 +213,7 @@ const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
 pub(super) async fn apply_local(
     pool: &Pool,
     action: ActionId,
+    environment: &str,
     payload: &ActionPayload,
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
@@ -230,7 +231,7 @@ pub(super) async fn apply_local(
     if fresh == 0 {
         return Ok(LocalEffect::AlreadyApplied);
     }
-    let reads = local::reads(payload);
+    let reads = local::reads(environment, payload);
     let mut loaded = Loaded::default();
     for key in reads.records {
         if let Some(r) = tx
@@ -264,7 +265,7 @@ pub(super) async fn apply_local(
         }
         loaded.scopes.insert((kind, scope), parsed);
     }
-    for w in local::writes(&id, payload, &loaded)? {
+    for w in local::writes(environment, &id, payload, &loaded)? {
         match w {
             LocalWrite::Put(k, v) => {
                 tx.execute(

@@ -232,9 +232,12 @@ pub(super) async fn source_statuses(
 
 fn local_from_row(kind: LocalKind, r: &Row) -> Result<LocalRecord, StoreError> {
     let data: String = r.try_get(2)?;
+    let stored: String = r.try_get(0)?;
+    let (environment, scope) = crate::local::split_scope(&stored);
     Ok(LocalRecord {
         kind,
-        scope: r.try_get(0)?,
+        environment,
+        scope,
         id: r.try_get(1)?,
         data: serde_json::from_str(&data)
             .map_err(|e| StoreError::decode("local_records.data", e))?,

@@ -20,7 +20,8 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
     EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
-    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, migrate,
+    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, local,
+    migrate,
 };
 
 /// The database file's name inside the configured data directory.
@@ -334,11 +335,12 @@ impl Store for SqliteStore {
     async fn apply_local(
         &self,
         action: ActionId,
+        environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError> {
-        let payload = payload.clone();
+        let (payload, environment) = (payload.clone(), environment.to_owned());
         self.writer
-            .write(move |conn, _| ops::apply_local(conn, action, &payload))
+            .write(move |conn, _| ops::apply_local(conn, action, &environment, &payload))
             .await
     }
 
@@ -374,10 +376,11 @@ impl Store for SqliteStore {
     async fn local_record(
         &self,
         kind: LocalKind,
+        environment: &str,
         scope: &str,
         id: &str,
     ) -> Result<Option<LocalRecord>, StoreError> {
-        let (scope, id) = (scope.to_owned(), id.to_owned());
+        let (scope, id) = (local::stored_scope(environment, scope), id.to_owned());
         self.read(move |c| read::local_record(c, kind, &scope, &id))
             .await
     }
@@ -385,9 +388,10 @@ impl Store for SqliteStore {
     async fn local_records(
         &self,
         kind: LocalKind,
+        environment: &str,
         scope: &str,
     ) -> Result<Vec<LocalRecord>, StoreError> {
-        let scope = scope.to_owned();
+        let scope = local::stored_scope(environment, scope);
         self.read(move |c| read::local_records(c, kind, &scope))
             .await
     }

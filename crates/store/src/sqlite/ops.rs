@@ -391,6 +391,7 @@ pub(super) fn finish_attempt(
 pub(super) fn apply_local(
     conn: &Connection,
     action: ActionId,
+    environment: &str,
     payload: &ActionPayload,
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
@@ -404,7 +405,7 @@ pub(super) fn apply_local(
     if applied.is_some() {
         return Ok(LocalEffect::AlreadyApplied);
     }
-    let reads = local::reads(payload);
+    let reads = local::reads(environment, payload);
     let mut loaded = Loaded::default();
     for key in reads.records {
         let data: Option<String> = conn
@@ -436,7 +437,7 @@ pub(super) fn apply_local(
         }
         loaded.scopes.insert((kind, scope), parsed);
     }
-    let writes = local::writes(&id, payload, &loaded)?;
+    let writes = local::writes(environment, &id, payload, &loaded)?;
     conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
         .execute(params![id, now])?;
     for w in writes {

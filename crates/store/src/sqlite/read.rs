@@ -222,9 +222,12 @@ fn local_from_row(
     Ok(serde_json::from_str(&data)
         .map_err(|e| StoreError::decode("local_records.data", e))
         .and_then(|data| {
+            let stored: String = r.get(0).map_err(StoreError::from)?;
+            let (environment, scope) = crate::local::split_scope(&stored);
             Ok(LocalRecord {
                 kind,
-                scope: r.get(0).map_err(StoreError::from)?,
+                environment,
+                scope,
                 id: r.get(1).map_err(StoreError::from)?,
                 data,
                 updated_at: from_ms(r.get(3).map_err(StoreError::from)?),

@@ -757,7 +757,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         attributes: attrs(json!({"name": "Ada", "email": "a@x", "plan": "pro"})),
     };
     assert_eq!(
-        s.apply_local(ids[0], &p1).await.unwrap(),
+        s.apply_local(ids[0], "development", &p1).await.unwrap(),
         LocalEffect::Applied
     );
     let p2 = ActionPayload::IdentifyUser {
@@ -765,7 +765,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         attributes: attrs(json!({"email": null, "plan": "team"})),
     };
     assert_eq!(
-        s.apply_local(ids[1], &p2).await.unwrap(),
+        s.apply_local(ids[1], "development", &p2).await.unwrap(),
         LocalEffect::Applied
     );
     // At-least-once: the same action again changes nothing.
@@ -774,15 +774,24 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         attributes: attrs(json!({"name": "Changed"})),
     };
     assert_eq!(
-        s.apply_local(ids[1], &p3).await.unwrap(),
+        s.apply_local(ids[1], "development", &p3).await.unwrap(),
         LocalEffect::AlreadyApplied
     );
     let u = s
-        .local_record(LocalKind::User, "", "u1")
+        .local_record(LocalKind::User, "development", "", "u1")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(u.data, json!({"name": "Ada", "plan": "team"}));
+    assert_eq!(u.environment, "development");
+    // Each environment has its own recipients (CONTRACT 1).
+    assert!(
+        s.local_record(LocalKind::User, "production", "", "u1")
+            .await
+            .unwrap()
+            .is_none(),
+        "a development user leaked into production"
+    );
 
     let fixed: Vec<tributary_store::ActionId> = (0..16u64)
         .map(|n| {
@@ -795,6 +804,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     let id = |n: usize| fixed[n];
     s.apply_local(
         id(1),
+        "development",
         &ActionPayload::SetObject {
             collection: "projects".into(),
             id: "p1".into(),
@@ -805,6 +815,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .unwrap();
     s.apply_local(
         id(2),
+        "development",
         &ActionPayload::SetObject {
             collection: "projects".into(),
             id: "p1".into(),
@@ -814,7 +825,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.local_record(LocalKind::Object, "projects", "p1")
+        s.local_record(LocalKind::Object, "development", "projects", "p1")
             .await
             .unwrap()
             .unwrap()
@@ -823,6 +834,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     );
     s.apply_local(
         id(3),
+        "development",
         &ActionPayload::DeleteObject {
             collection: "projects".into(),
             id: "p1".into(),
@@ -831,7 +843,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert!(
-        s.local_record(LocalKind::Object, "projects", "p1")
+        s.local_record(LocalKind::Object, "development", "projects", "p1")
             .await
             .unwrap()
             .is_none()
@@ -839,6 +851,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
 
     s.apply_local(
         id(4),
+        "development",
         &ActionPayload::SetTenant {
             id: "acme".into(),
             attributes: attrs(json!({"name": "Acme"})),
@@ -847,18 +860,22 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.local_record(LocalKind::Tenant, "", "acme")
+        s.local_record(LocalKind::Tenant, "development", "", "acme")
             .await
             .unwrap()
             .unwrap()
             .data,
         json!({"name": "Acme"})
     );
-    s.apply_local(id(5), &ActionPayload::DeleteTenant { id: "acme".into() })
-        .await
-        .unwrap();
+    s.apply_local(
+        id(5),
+        "development",
+        &ActionPayload::DeleteTenant { id: "acme".into() },
+    )
+    .await
+    .unwrap();
     assert!(
-        s.local_record(LocalKind::Tenant, "", "acme")
+        s.local_record(LocalKind::Tenant, "development", "", "acme")
             .await
             .unwrap()
             .is_none()
@@ -877,6 +894,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     let err = s
         .apply_local(
             id(6),
+            "development",
             &ActionPayload::AddAudienceMember {
                 audience: "vip".into(),
                 members: members.clone(),
@@ -898,6 +916,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     // The failed apply left no trace, so the same action can succeed later.
     s.apply_local(
         id(6),
+        "development",
         &ActionPayload::AddAudienceMember {
             audience: "vip".into(),
             members,
@@ -907,7 +926,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     let m: Vec<_> = s
-        .local_records(LocalKind::AudienceMember, "vip")
+        .local_records(LocalKind::AudienceMember, "development", "vip")
         .await
         .unwrap()
         .into_iter()
@@ -916,6 +935,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     assert_eq!(m, vec!["u1", "u2@acme"]);
     s.apply_local(
         id(7),
+        "development",
         &ActionPayload::RemoveAudienceMember {
             audience: "vip".into(),
             members: vec![AudienceMember {
@@ -927,7 +947,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.local_records(LocalKind::AudienceMember, "vip")
+        s.local_records(LocalKind::AudienceMember, "development", "vip")
             .await
             .unwrap()
             .len(),
@@ -943,6 +963,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     ];
     s.apply_local(
         id(8),
+        "development",
         &ActionPayload::Subscribe {
             collection: "projects".into(),
             object_id: "p1".into(),
@@ -953,7 +974,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     let subs = s
-        .local_records(LocalKind::Subscription, "projects/p1")
+        .local_records(LocalKind::Subscription, "development", "projects/p1")
         .await
         .unwrap();
     assert_eq!(
@@ -963,6 +984,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     assert_eq!(subs[1].data["properties"], json!({"role": "watcher"}));
     s.apply_local(
         id(9),
+        "development",
         &ActionPayload::Unsubscribe {
             collection: "projects".into(),
             object_id: "p1".into(),
@@ -972,7 +994,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.local_records(LocalKind::Subscription, "projects/p1")
+        s.local_records(LocalKind::Subscription, "development", "projects/p1")
             .await
             .unwrap()
             .len(),
@@ -990,10 +1012,15 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         data: json!({"x": 1}),
         cancellation_key: Some(key.into()),
     };
-    s.apply_local(id(10), &trigger("c1")).await.unwrap();
-    s.apply_local(id(11), &trigger("c2")).await.unwrap();
+    s.apply_local(id(10), "development", &trigger("c1"))
+        .await
+        .unwrap();
+    s.apply_local(id(11), "development", &trigger("c2"))
+        .await
+        .unwrap();
     s.apply_local(
         id(12),
+        "development",
         &ActionPayload::CancelWorkflow {
             workflow: "welcome".into(),
             cancellation_key: "c1".into(),
@@ -1003,7 +1030,12 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     let run1 = s
-        .local_record(LocalKind::WorkflowRun, "welcome", &id(10).to_string())
+        .local_record(
+            LocalKind::WorkflowRun,
+            "development",
+            "welcome",
+            &id(10).to_string(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -1011,6 +1043,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     assert_eq!(run1.data["recipients"], json!(["u2"]));
     s.apply_local(
         id(13),
+        "development",
         &ActionPayload::CancelWorkflow {
             workflow: "welcome".into(),
             cancellation_key: "c1".into(),
@@ -1020,19 +1053,30 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     let run1 = s
-        .local_record(LocalKind::WorkflowRun, "welcome", &id(10).to_string())
+        .local_record(
+            LocalKind::WorkflowRun,
+            "development",
+            "welcome",
+            &id(10).to_string(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(run1.data["status"], "cancelled");
     let run2 = s
-        .local_record(LocalKind::WorkflowRun, "welcome", &id(11).to_string())
+        .local_record(
+            LocalKind::WorkflowRun,
+            "development",
+            "welcome",
+            &id(11).to_string(),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(run2.data["status"], "triggered");
     s.apply_local(
         id(14),
+        "development",
         &ActionPayload::DeleteUser {
             user_id: "u1".into(),
         },
@@ -1040,7 +1084,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert!(
-        s.local_record(LocalKind::User, "", "u1")
+        s.local_record(LocalKind::User, "development", "", "u1")
             .await
             .unwrap()
             .is_none()
@@ -1184,7 +1228,10 @@ pub async fn nul_characters_do_not_poison_a_group(h: &Harness) {
     );
     let payload = d.actions[0].plan.payload().cloned().unwrap();
     assert_eq!(
-        h.store.apply_local(ids[0], &payload).await.unwrap(),
+        h.store
+            .apply_local(ids[0], "development", &payload)
+            .await
+            .unwrap(),
         LocalEffect::Applied
     );
 }
