@@ -35,6 +35,7 @@ pub fn source_environment(alias: DataAlias) -> SourceEnvironment {
             key_path: compile("messageId", alias),
             window: DEFAULT_DEDUP_WINDOW,
         },
+        event_type: None,
         event_type_path: None,
         timestamp_path: None,
         mappings: Vec::new(),

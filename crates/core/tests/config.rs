@@ -255,6 +255,15 @@ fn identify_toggle_is_only_for_cdp_kinds() {
 fn configurable_paths_only_for_custom_sources() {
     let errs = errors(&one_source("segment", "event_type_path = \"body.event\"\n"));
     assert!(errs[0].message.contains("fixed format"));
+    let errs = errors(&one_source("rudderstack", "event_type = \"x\"\n"));
+    assert!(errs[0].message.contains("fixed format"));
+    let rows = load(&one_source("hightouch", "event_type = \"user.changed\"\n")).unwrap();
+    assert_eq!(
+        rows.sources[0].environments["development"]
+            .event_type
+            .as_deref(),
+        Some("user.changed")
+    );
     let config = load(&one_source("http", "event_type_path = \"body.event\"\n")).unwrap();
     assert_eq!(
         config.sources[0].environments["development"]

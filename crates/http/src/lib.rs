@@ -16,7 +16,7 @@
 //! # use tributary_core::{Secret, config::*};
 //! # let mut settings = SourceEnvironment {
 //! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None,
-//! #     identify: false, event_type_path: None, timestamp_path: None, mappings: vec![],
+//! #     identify: false, event_type: None, event_type_path: None, timestamp_path: None, mappings: vec![],
 //! #     dedup: DedupSettings { enabled: true, window: DEFAULT_DEDUP_WINDOW,
 //! #         key_path: FieldPath::compile("messageId", DataAlias::Literal).unwrap() },
 //! # };
@@ -165,6 +165,13 @@ impl HttpAdapter {
             .event_type_path
             .as_ref()
             .unwrap_or(&DEFAULT_TYPE_PATH);
+        // The configured `event_type` is the fallback when the path finds no usable type.
+        let fallback = settings.event_type.clone().unwrap_or_default();
+        let outcome = if fallback.is_empty() {
+            "the event has no type".to_owned()
+        } else {
+            format!("the event type is `{fallback}`")
+        };
         let event = match type_path.resolve(input).as_deref() {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
@@ -172,18 +179,18 @@ impl HttpAdapter {
                 note(
                     type_path,
                     format!(
-                        "the event type path found {}, not a string; the event has no type",
+                        "the event type path found {}, not a string; {outcome}",
                         json_type(other)
                     ),
                 );
-                String::new()
+                fallback
             }
             None => {
                 note(
                     type_path,
-                    "the event type path found nothing; the event has no type".to_owned(),
+                    format!("the event type path found nothing; {outcome}"),
                 );
-                String::new()
+                fallback
             }
         };
         let timestamp = match &settings.timestamp_path {

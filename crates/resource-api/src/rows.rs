@@ -3,7 +3,8 @@
 //! row one event.
 //!
 //! - Event type: the source environment's `event_type_path` when one is
-//!   configured, else [`DEFAULT_ROW_EVENT_TYPE`].
+//!   configured and finds a string, else its `event_type`, else
+//!   [`DEFAULT_ROW_EVENT_TYPE`].
 //! - Dedup key: the configured key path when it finds a value on the row,
 //!   else a SHA-256 of the row. The hash is written into the stored row as
 //!   `messageId` (unless the row has that column), so the standard key path
@@ -98,7 +99,10 @@ impl RowAdapter {
                         index,
                         pointer: &pointer,
                         row: map,
-                        default_type: DEFAULT_ROW_EVENT_TYPE,
+                        default_type: settings
+                            .event_type
+                            .as_deref()
+                            .unwrap_or(DEFAULT_ROW_EVENT_TYPE),
                         envelope: None,
                     },
                     &mut notes,
@@ -235,6 +239,20 @@ mod tests {
             testing::received_at(),
         );
         RowAdapter::new().parse(&req, &settings).unwrap()
+    }
+
+    #[test]
+    fn the_configured_event_type_names_rows() {
+        let mut settings = testing::source_environment(DataAlias::Literal);
+        settings.event_type = Some("user.changed".to_owned());
+        let req = RawRequest::new(
+            "ht",
+            "production",
+            br#"{"id":"u1"}"#.to_vec(),
+            testing::received_at(),
+        );
+        let p = RowAdapter::new().parse(&req, &settings).unwrap();
+        assert_eq!(p.events().next().unwrap().event, "user.changed");
     }
 
     #[test]

@@ -775,13 +775,29 @@ impl<'a> Cx<'a> {
                 cx.error(
                     p.span(),
                     format!("{field}.{name}"),
-                    format!("`{kind}` sources have a fixed format; `{name}` applies to `http` and `polytomic` sources"),
+                    format!("`{kind}` sources have a fixed format; `{name}` applies to `http`, `polytomic`, `hightouch` and `census` sources"),
                 );
                 return None;
             }
             cx.path(p, &format!("{field}.{name}"), alias)
         };
         let event_type_path = configurable_path(self, &raw.event_type_path, "event_type_path");
+        let event_type = match &raw.event_type {
+            Some(t) if !kind.has_configurable_paths() => {
+                self.error(
+                    t.span(),
+                    format!("{field}.event_type"),
+                    format!("`{kind}` sources have a fixed format; `event_type` applies to `http`, `polytomic`, `hightouch` and `census` sources"),
+                );
+                None
+            }
+            Some(t) if t.get_ref().is_empty() => {
+                self.error(t.span(), format!("{field}.event_type"), "is empty");
+                None
+            }
+            Some(t) => Some(t.get_ref().clone()),
+            None => None,
+        };
         let timestamp_path = configurable_path(self, &raw.timestamp_path, "timestamp_path");
         let verification = raw
             .verification
@@ -796,6 +812,7 @@ impl<'a> Cx<'a> {
             verification,
             identify,
             dedup: dedup?,
+            event_type,
             event_type_path,
             timestamp_path,
             mappings,

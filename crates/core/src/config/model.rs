@@ -232,9 +232,13 @@ impl SourceKind {
         }
     }
 
-    /// Whether the kind takes `event_type_path` / `timestamp_path` settings.
+    /// Whether the kind takes `event_type`, `event_type_path` and
+    /// `timestamp_path` settings (its payloads are not Segment-shaped).
     pub fn has_configurable_paths(self) -> bool {
-        matches!(self, Self::Http | Self::Polytomic)
+        matches!(
+            self,
+            Self::Http | Self::Polytomic | Self::Hightouch | Self::Census
+        )
     }
 }
 
@@ -289,6 +293,9 @@ pub struct SourceEnvironment {
     pub identify: bool,
     /// Dedup settings.
     pub dedup: DedupSettings,
+    /// The event type when `event_type_path` is not set or finds nothing
+    /// (Hightouch and Census rows: default `row.added`).
+    pub event_type: Option<String>,
     /// Where the event type is read (custom HTTP; default `body.type`).
     pub event_type_path: Option<FieldPath>,
     /// Where the event time is read (custom HTTP).

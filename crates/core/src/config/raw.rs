@@ -77,6 +77,7 @@ pub(super) struct RawSourceEnvironment {
     pub(super) write_key: Option<S<String>>,
     pub(super) api_key: Option<S<String>>,
     pub(super) identify: Option<S<bool>>,
+    pub(super) event_type: Option<S<String>>,
     pub(super) event_type_path: Option<S<String>>,
     pub(super) timestamp_path: Option<S<String>>,
     pub(super) verification: Option<S<RawVerification>>,
