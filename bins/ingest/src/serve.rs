@@ -210,7 +210,8 @@ pub async fn run(config: Config, banner_kind: Banner) -> anyhow::Result<()> {
     };
 
     let mut state = AppState::new(pipeline);
-    state.workers = Some(workers);
+    // An ingest-only replica has no workers to wake or to check for readiness.
+    state.workers = config.workers.enabled.then_some(workers);
     state.metrics = metrics_recorder();
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await

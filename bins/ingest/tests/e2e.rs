@@ -428,13 +428,51 @@ async fn health_and_readiness() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let ready = s
-        .http
-        .get(format!("{}/readyz", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 200);
+    // Ready once the store answers and the workers' loop has gone round.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = s
+            .http
+            .get(format!("{}/readyz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn stalled_workers_make_the_service_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let config = config::load("r.toml", &config_text(1 << 20), &|_| None).unwrap();
+    let sinks = serve::sinks(&config, &store).unwrap();
+    let pipeline = Arc::new(
+        Pipeline::new(Arc::new(config), store.clone())
+            .await
+            .unwrap(),
+    );
+    // A pool that never runs: its loop never goes round.
+    let mut state = AppState::new(pipeline);
+    state.workers = Some(WorkerPool::new(
+        store,
+        sinks,
+        WorkerSettings::default(),
+        "never",
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["workers"], "stalled");
 }
 
 #[tokio::test]
@@ -471,6 +509,7 @@ async fn metrics_count_events_by_source() {
         "tributary_events_accepted_total{source=\"legacy\"}",
         "tributary_outbox_pushed_total{source=\"legacy\"}",
         "tributary_request_duration_seconds",
+        "tributary_store_commit_batch_size",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }

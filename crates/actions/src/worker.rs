@@ -9,7 +9,10 @@
 use std::{
     collections::{BTreeMap, HashMap},
     num::NonZeroU32,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -100,6 +103,8 @@ pub struct WorkerPool {
     owner: String,
     wake: Notify,
     in_flight: Arc<Semaphore>,
+    // When the claim loop last went round (ms since the epoch), for readiness.
+    heartbeat: AtomicI64,
 }
 
 impl WorkerPool {
@@ -117,7 +122,17 @@ impl WorkerPool {
             settings,
             owner: owner.into(),
             wake: Notify::new(),
+            heartbeat: AtomicI64::new(0),
         })
+    }
+
+    /// True when the claim loop has gone round within `within` (it goes round
+    /// at least every `idle_poll`, or every 10 s while the store is down).
+    pub fn is_alive(&self, within: Duration) -> bool {
+        let last = self.heartbeat.load(Ordering::Relaxed);
+        last > 0
+            && Utc::now().timestamp_millis() - last
+                <= i64::try_from(within.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Claims at once instead of waiting for the next poll (call after appends).
@@ -131,6 +146,8 @@ impl WorkerPool {
         let mut tasks = tokio::task::JoinSet::new();
         let mut backoff = self.settings.idle_poll;
         while !shutdown.is_cancelled() {
+            self.heartbeat
+                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
             while tasks.try_join_next().is_some() {}
             let free = self
                 .in_flight

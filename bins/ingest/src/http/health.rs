@@ -14,7 +14,19 @@ pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// Workers that have not gone round their claim loop for this long are stuck.
+const WORKERS_STALLED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(workers) = &state.workers
+        && !workers.is_alive(WORKERS_STALLED_AFTER)
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "workers": "stalled"})),
+        )
+            .into_response();
+    }
     match state.pipeline.store().ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(e) => (

@@ -65,6 +65,8 @@ pub(super) async fn committer(pool: Pool, queue: Queue, max_batch: usize) {
         }
         match &mut result {
             Ok(outcomes) => {
+                metrics::histogram!("tributary_store_commit_batch_size", "backend" => "postgres")
+                    .record(jobs.len() as f64);
                 let mut rest = std::mem::take(outcomes).into_iter();
                 for job in jobs {
                     let mine: Vec<AppendOutcome> = rest.by_ref().take(job.items.len()).collect();

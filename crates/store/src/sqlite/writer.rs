@@ -206,6 +206,9 @@ fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>, index: &mut DedupInd
     let failure = result.err();
     match &failure {
         None => {
+            // How many writes share one fsync: the group commit at work.
+            metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
+                .record(size as f64);
             index.extend(keys);
             if let Some(t) = expire_before {
                 index.retain(|_, e| e.expires_ms > t);
