@@ -177,3 +177,84 @@ async fn acknowledged_events_survive_kill_9() {
         seen.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut child = start(&config);
+    wait_ready(&client, &base).await;
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut senders = Vec::new();
+    for sender in 0..4u32 {
+        let client = client.clone();
+        let url = format!("{base}/integrations/receive/{TOKEN}");
+        let acked = acked.clone();
+        senders.push(tokio::spawn(async move {
+            for n in 0..100_000u32 {
+                let id = format!("term-s{sender}-n{n}");
+                let body = format!(
+                    r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
+                );
+                match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().as_u16() == 200 => {
+                        acked.lock().unwrap().insert(id);
+                    }
+                    _ => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within the grace period");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(!acked.is_empty());
+    let store = SqliteStore::open_dir(dir.path().join("data"))
+        .await
+        .unwrap();
+    let mut logged = HashSet::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_events(&EventFilter::default(), cursor, 500)
+            .await
+            .unwrap();
+        logged.extend(page.items.iter().filter_map(|e| e.message_id.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(
+        acked.is_subset(&logged),
+        "an acknowledged event is missing after SIGTERM"
+    );
+}
