@@ -77,6 +77,66 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
     panic!("the service did not start");
 }
 
+/// Senders posting unique track events until a request fails; each
+/// acknowledged (200) messageId is recorded.
+fn spawn_senders(
+    client: &reqwest::Client,
+    url: &str,
+    prefix: &str,
+    senders: u32,
+    acked: &Arc<Mutex<HashSet<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..senders)
+        .map(|sender| {
+            let (client, url, acked) = (client.clone(), url.to_owned(), acked.clone());
+            let prefix = prefix.to_owned();
+            tokio::spawn(async move {
+                for n in 0..100_000u32 {
+                    let id = format!("{prefix}-s{sender}-n{n}");
+                    let body = format!(
+                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
+                    );
+                    match client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            acked.lock().unwrap().insert(id);
+                        }
+                        // The process stopped under us: what was not answered 2xx may be lost.
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every event-log entry's messageId, with how often it appears.
+async fn logged_message_ids(store: &SqliteStore) -> HashMap<String, u32> {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_events(&EventFilter::default(), cursor, 500)
+            .await
+            .unwrap();
+        for e in &page.items {
+            if let Some(m) = &e.message_id {
+                *seen.entry(m.clone()).or_default() += 1;
+            }
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,33 +152,8 @@ async fn acknowledged_events_survive_kill_9() {
     for round in 0..3u32 {
         let mut child = start(&config);
         wait_ready(&client, &base).await;
-        let mut senders = Vec::new();
-        for sender in 0..8u32 {
-            let client = client.clone();
-            let url = format!("{base}/integrations/receive/{TOKEN}");
-            let acked = acked.clone();
-            senders.push(tokio::spawn(async move {
-                for n in 0..10_000u32 {
-                    let id = format!("r{round}-s{sender}-n{n}");
-                    let body = format!(
-                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
-                    );
-                    match client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                    {
-                        Ok(r) if r.status().as_u16() == 200 => {
-                            acked.lock().unwrap().insert(id);
-                        }
-                        // The process died under us: whatever was not answered 2xx may be lost.
-                        _ => break,
-                    }
-                }
-            }));
-        }
+        let url = format!("{base}/integrations/receive/{TOKEN}");
+        let senders = spawn_senders(&client, &url, &format!("r{round}"), 8, &acked);
         // Let some load through, then kill at a moment that varies per round.
         tokio::time::sleep(Duration::from_millis(300 + 170 * u64::from(round))).await;
         child.kill().unwrap(); // SIGKILL
@@ -138,7 +173,7 @@ async fn acknowledged_events_survive_kill_9() {
     let store = SqliteStore::open_dir(dir.path().join("data"))
         .await
         .unwrap();
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    let seen = logged_message_ids(&store).await;
     let mut cursor = None;
     loop {
         let page = store
@@ -146,9 +181,6 @@ async fn acknowledged_events_survive_kill_9() {
             .await
             .unwrap();
         for e in &page.items {
-            if let Some(m) = &e.message_id {
-                *seen.entry(m.clone()).or_default() += 1;
-            }
             let detail = store.event_detail(e.id).await.unwrap().unwrap();
             assert_eq!(
                 detail.actions.len(),
@@ -191,32 +223,8 @@ async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     let mut child = start(&config);
     wait_ready(&client, &base).await;
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let mut senders = Vec::new();
-    for sender in 0..4u32 {
-        let client = client.clone();
-        let url = format!("{base}/integrations/receive/{TOKEN}");
-        let acked = acked.clone();
-        senders.push(tokio::spawn(async move {
-            for n in 0..100_000u32 {
-                let id = format!("term-s{sender}-n{n}");
-                let body = format!(
-                    r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
-                );
-                match client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().as_u16() == 200 => {
-                        acked.lock().unwrap().insert(id);
-                    }
-                    _ => break,
-                }
-            }
-        }));
-    }
+    let url = format!("{base}/integrations/receive/{TOKEN}");
+    let senders = spawn_senders(&client, &url, "term", 4, &acked);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -240,19 +248,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     let store = SqliteStore::open_dir(dir.path().join("data"))
         .await
         .unwrap();
-    let mut logged = HashSet::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .list_events(&EventFilter::default(), cursor, 500)
-            .await
-            .unwrap();
-        logged.extend(page.items.iter().filter_map(|e| e.message_id.clone()));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let logged: HashSet<String> = logged_message_ids(&store).await.into_keys().collect();
     assert!(
         acked.is_subset(&logged),
         "an acknowledged event is missing after SIGTERM"
