@@ -245,6 +245,19 @@ fn tokens_must_carry_128_bits_and_be_unique() {
 }
 
 #[test]
+fn api_keys_are_unique() {
+    let text = format!(
+        "[environments.development]\n[[sources]]\nkey = \"ht\"\nkind = \"hightouch\"\n[sources.environments.development]\ntoken = \"{TOKEN}\"\napi_key = \"sk_same\"\n[[sources]]\nkey = \"census\"\nkind = \"census\"\n[sources.environments.development]\ntoken = \"tok_other_0123456789abcdefgh\"\napi_key = \"sk_same\"\n"
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("same api_key is already used")),
+        "{errs:?}"
+    );
+}
+
+#[test]
 fn identify_toggle_is_only_for_cdp_kinds() {
     let errs = errors(&one_source("http-legacy", "identify = true\n"));
     assert!(errs[0].message.contains("do not receive identify calls"));

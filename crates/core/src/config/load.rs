@@ -1225,14 +1225,18 @@ impl<'a> Cx<'a> {
         ok.then_some(out)
     }
 
-    /// Tokens and write keys identify a source environment on their own, so
-    /// two source environments may not share one.
+    /// Tokens, write keys and API keys identify a source environment on their
+    /// own, so two source environments may not share one.
     fn check_unique_credentials(&mut self, raw: &RawConfig) {
         let mut seen: HashMap<(&'static str, String), String> = HashMap::new();
         for (i, source) in raw.sources.iter().enumerate() {
             for (slug, se) in &source.get_ref().environments {
                 let se = se.get_ref();
-                for (what, value) in [("token", &se.token), ("write_key", &se.write_key)] {
+                for (what, value) in [
+                    ("token", &se.token),
+                    ("write_key", &se.write_key),
+                    ("api_key", &se.api_key),
+                ] {
                     let Some(value) = value else { continue };
                     let field = format!("sources[{i}].environments.{slug}.{what}");
                     // Compare resolved values so two references to one variable collide too.
