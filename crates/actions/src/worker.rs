@@ -18,10 +18,10 @@ use std::{
 
 use chrono::Utc;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tributary_core::ActionType;
-use tributary_store::{AttemptOutcome, ClaimedAction, Store, StoreError};
+use tributary_store::{ActionId, AttemptOutcome, ClaimedAction, Store, StoreError};
 
 use crate::{ActionRequest, Outcome, RetryPolicy, Sink};
 
@@ -105,7 +105,20 @@ pub struct WorkerPool {
     in_flight: Arc<Semaphore>,
     // When the claim loop last went round (ms since the epoch), for readiness.
     heartbeat: AtomicI64,
+    // Finished attempts go to one recorder task that writes them in batches.
+    records: mpsc::UnboundedSender<Record>,
+    recorder: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Record>>>,
 }
+
+/// A message to the attempt recorder.
+enum Record {
+    Attempt(ActionId, AttemptOutcome),
+    /// Record everything sent before this, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The most attempts recorded in one store call.
+const RECORD_BATCH: usize = 256;
 
 impl WorkerPool {
     /// A pool named `owner` (unique per process: it is the lease holder).
@@ -115,7 +128,10 @@ impl WorkerPool {
         settings: WorkerSettings,
         owner: impl Into<String>,
     ) -> Arc<Self> {
+        let (records, recorder) = mpsc::unbounded_channel();
         Arc::new(Self {
+            records,
+            recorder: std::sync::Mutex::new(Some(recorder)),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
             store,
             sinks,
@@ -143,6 +159,12 @@ impl WorkerPool {
     /// Runs until `shutdown`, then lets executing actions finish (each is
     /// bounded by its sink's timeout) and returns.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let recorder = self
+            .recorder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .map(|rx| tokio::spawn(self.clone().record(rx)));
         let mut tasks = tokio::task::JoinSet::new();
         let mut backoff = self.settings.idle_poll;
         while !shutdown.is_cancelled() {
@@ -198,6 +220,65 @@ impl WorkerPool {
             }
         }
         while tasks.join_next().await.is_some() {}
+        // Every attempt made is recorded before `run` returns.
+        let (done, flushed) = oneshot::channel();
+        if self.records.send(Record::Flush(done)).is_ok() {
+            let _ = flushed.await;
+        }
+        if let Some(r) = recorder {
+            r.abort();
+        }
+    }
+
+    /// Writes finished attempts in batches: whatever is waiting, up to
+    /// [`RECORD_BATCH`], in one store call.
+    async fn record(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Record>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while let Some(first) = rx.recv().await {
+            let mut flush = None;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Record::Attempt(id, outcome) => batch.push((id, outcome)),
+                    Record::Flush(done) => {
+                        flush = Some(done);
+                        break;
+                    }
+                }
+                if batch.len() < RECORD_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                let ids: Vec<ActionId> = batch.iter().map(|(id, _)| *id).collect();
+                match self
+                    .store
+                    .finish_attempts(&self.owner, std::mem::take(&mut batch))
+                    .await
+                {
+                    Ok(results) => {
+                        for (id, result) in ids.iter().zip(results) {
+                            match result {
+                                Ok(()) => {}
+                                Err(StoreError::LeaseLost { .. }) => {
+                                    tracing::warn!(action_id = %id, "Lease lost before the attempt was recorded; another worker owns the action.")
+                                }
+                                Err(e) => {
+                                    tracing::error!(action_id = %id, error = %e, "Could not record an attempt.")
+                                }
+                            }
+                        }
+                    }
+                    // The leases will expire and the actions run again: at least once.
+                    Err(e) => {
+                        tracing::error!(attempts = ids.len(), error = %e, "Could not record attempts.")
+                    }
+                }
+            }
+            if let Some(done) = flush {
+                let _ = done.send(());
+            }
+        }
     }
 
     async fn execute(&self, action: ClaimedAction) {
@@ -288,19 +369,14 @@ impl WorkerPool {
         if name == "failed" {
             tracing::warn!(action_id = %action.id, sink, "Action failed permanently.");
         }
-        match self
-            .store
-            .finish_attempt(action.id, &self.owner, outcome)
-            .await
+        if self
+            .records
+            .send(Record::Attempt(action.id, outcome))
+            .is_err()
         {
-            Ok(()) => {}
-            Err(StoreError::LeaseLost { .. }) => {
-                tracing::warn!(action_id = %action.id, "Lease lost before the attempt was recorded; another worker owns the action.");
-            }
-            Err(e) => {
-                // The lease will expire and the action run again: at least once.
-                tracing::error!(action_id = %action.id, error = %e, "Could not record an attempt.");
-            }
+            // The recorder is gone (the pool is stopping): the lease expires
+            // and the action runs again.
+            tracing::warn!(action_id = %action.id, "Attempt not recorded: the worker pool is stopping.");
         }
     }
 }

@@ -48,6 +48,21 @@ pub trait Store: Send + Sync + 'static {
         outcome: AttemptOutcome,
     ) -> Result<(), StoreError>;
 
+    /// [`Store::finish_attempt`] for many actions of one owner, in as few
+    /// writes as the backend allows; one result per item, in order. The whole
+    /// call fails only when nothing could be recorded.
+    async fn finish_attempts(
+        &self,
+        owner: &str,
+        attempts: Vec<(ActionId, AttemptOutcome)>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut results = Vec::with_capacity(attempts.len());
+        for (action, outcome) in attempts {
+            results.push(self.finish_attempt(action, owner, outcome).await);
+        }
+        Ok(results)
+    }
+
     /// Applies a payload to the local recipients (the `local` sink), once per
     /// action id: a repeat returns [`LocalEffect::AlreadyApplied`] and changes nothing.
     async fn apply_local(

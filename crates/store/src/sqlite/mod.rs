@@ -332,6 +332,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn finish_attempts(
+        &self,
+        owner: &str,
+        attempts: Vec<(ActionId, AttemptOutcome)>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let owner = owner.to_owned();
+        // One writer job for the lot: the per-job hand-off to the writer
+        // thread cost as much as the statements. A lost lease is checked
+        // before anything is written, so it is an item's result; any other
+        // error fails the job, and its group, whole.
+        self.writer
+            .write(move |conn, _| {
+                attempts
+                    .iter()
+                    .map(|(action, outcome)| {
+                        match ops::finish_attempt(conn, *action, &owner, outcome) {
+                            Err(e @ StoreError::LeaseLost { .. }) => Ok(Err(e)),
+                            other => other.map(Ok),
+                        }
+                    })
+                    .collect()
+            })
+            .await
+    }
+
     async fn apply_local(
         &self,
         action: ActionId,
