@@ -328,6 +328,67 @@ pub async fn claim_complete_and_lease_checks(h: &Harness) {
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err:?}");
 }
 
+pub async fn finish_attempts_records_a_batch(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![
+                identify_plan("u1", json!({})),
+                identify_plan("u2", json!({})),
+            ],
+        )])
+        .await
+        .unwrap();
+    let (event_id, ids) = accepted(&out[0]);
+    let claimed = h
+        .store
+        .claim("worker-a", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let leased = claimed[0].id;
+    let other = if leased == ids[0] { ids[1] } else { ids[0] };
+    let results = h
+        .store
+        .finish_attempts(
+            "worker-a",
+            vec![
+                (
+                    leased,
+                    AttemptOutcome::Succeeded {
+                        summary: "ok".into(),
+                    },
+                ),
+                (
+                    other,
+                    AttemptOutcome::Succeeded {
+                        summary: "never leased".into(),
+                    },
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(
+        matches!(results[1], Err(StoreError::LeaseLost { .. })),
+        "{:?}",
+        results[1]
+    );
+    let detail = h.store.event_detail(event_id).await.unwrap().unwrap();
+    let status = |id| {
+        detail
+            .actions
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.status)
+            .unwrap()
+    };
+    assert_eq!(status(leased), ActionStatus::Succeeded);
+    assert_eq!(status(other), ActionStatus::Pending);
+}
+
 pub async fn retry_later_records_each_attempt(h: &Harness) {
     let out = h
         .store
