@@ -45,7 +45,14 @@ const VARIABLES: &[(&str, &str)] = &[
 
 /// Every guide that must exist; a guide missing from disk fails the test, and so does a guide
 /// on disk that is not listed (so a new guide is never silently untested).
-const SOURCE_GUIDES: &[&str] = &["segment.md", "http-legacy.md"];
+const SOURCE_GUIDES: &[&str] = &[
+    "segment.md",
+    "rudderstack.md",
+    "jitsu.md",
+    "freshpaint.md",
+    "http-legacy.md",
+    "sdks.md",
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
