@@ -514,3 +514,47 @@ async fn metrics_count_events_by_source() {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_filtered_set_of_events_is_replayed() {
+    let s = Server::start(1 << 20).await;
+    let path = format!("/integrations/receive/{LEGACY}");
+    for n in 0..3 {
+        let body = format!(
+            r#"{{"type":"track","event":"Invoice Paid","userId":"u{n}","properties":{{"recipientId":"r{n}"}}}}"#
+        );
+        assert_eq!(s.post(&path, body, &[JSON]).await.0, 204);
+    }
+    let (status, dry) = s
+        .admin(
+            reqwest::Method::POST,
+            "/events/replay",
+            Some(json!({"source": "legacy", "event_type": "Invoice Paid", "dry_run": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["count"], 3);
+    assert_eq!(dry["items"][0]["plans"][0]["action"], "trigger_workflow");
+
+    let (status, done) = s
+        .admin(
+            reqwest::Method::POST,
+            "/events/replay",
+            Some(json!({"source": "legacy", "user_id": "u1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["count"], 1);
+    let (_, page) = s
+        .admin(
+            reqwest::Method::GET,
+            "/events?source=legacy&user_id=u1",
+            None,
+        )
+        .await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        2,
+        "the original and its replay"
+    );
+}

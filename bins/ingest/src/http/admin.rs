@@ -21,8 +21,9 @@ use crate::AppState;
 const MAX_PAGE: usize = 500;
 
 /// Every admin route, relative to `/api/v1`; the OpenAPI document must list each.
-pub(crate) const PATHS: [&str; 9] = [
+pub(crate) const PATHS: [&str; 10] = [
     "/events",
+    "/events/replay",
     "/events/{id}",
     "/events/{id}/replay",
     "/actions",
@@ -36,14 +37,15 @@ pub(crate) const PATHS: [&str; 9] = [
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route(PATHS[0], get(list_events))
-        .route(PATHS[1], get(event_detail))
-        .route(PATHS[2], post(replay))
-        .route(PATHS[3], get(list_actions))
-        .route(PATHS[4], get(source_status))
-        .route(PATHS[5], get(event_types))
-        .route(PATHS[6], put(set_mapping))
-        .route(PATHS[7], get(local_record))
-        .route(PATHS[8], get(openapi))
+        .route(PATHS[1], post(replay_set))
+        .route(PATHS[2], get(event_detail))
+        .route(PATHS[3], post(replay))
+        .route(PATHS[4], get(list_actions))
+        .route(PATHS[5], get(source_status))
+        .route(PATHS[6], get(event_types))
+        .route(PATHS[7], put(set_mapping))
+        .route(PATHS[8], get(local_record))
+        .route(PATHS[9], get(openapi))
 }
 
 /// Bearer-token check for every admin route, in constant time. Without a
@@ -185,6 +187,88 @@ async fn replay(
         Json(json!({"event_id": new_id, "replay_of": id, "plans": plans})),
     )
         .into_response())
+}
+
+/// The most events one filtered replay touches.
+const MAX_REPLAY: usize = 1_000;
+
+#[derive(Deserialize)]
+struct ReplaySet {
+    source: Option<String>,
+    environment: Option<String>,
+    event_type: Option<String>,
+    user_id: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    dry_run: bool,
+    limit: Option<usize>,
+}
+
+/// Replays every accepted or duplicate event matching a filter (newest
+/// first, at most `limit`, up to 1,000), or shows their plans as a dry run.
+async fn replay_set(
+    State(state): State<AppState>,
+    Json(body): Json<ReplaySet>,
+) -> Result<Response, ApiError> {
+    let limit = body.limit.unwrap_or(100).clamp(1, MAX_REPLAY);
+    let filter = EventFilter {
+        source: body.source,
+        environment: body.environment,
+        event_type: body.event_type,
+        user_id: body.user_id,
+        status: None,
+        since: body.since,
+        until: body.until,
+    };
+    let store = state.pipeline.store();
+    let mut events = Vec::new();
+    let mut cursor = None;
+    while events.len() < limit {
+        let page = store
+            .list_events(&filter, cursor, MAX_PAGE.min(limit - events.len()).max(1))
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        // Rejected requests have no normalized event: nothing to replay.
+        events.extend(
+            page.items
+                .into_iter()
+                .filter_map(|r| r.event.map(|e| (r.id, e))),
+        );
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    events.truncate(limit);
+    let mut items = Vec::with_capacity(events.len());
+    for (id, event) in &events {
+        if body.dry_run {
+            items.push(json!({"event_id": id, "plans": state.pipeline.plan(event)}));
+        } else {
+            let (new_id, plans) = state
+                .pipeline
+                .replay(event)
+                .await
+                .map_err(|e| ApiError::store(&e))?;
+            items.push(json!({"event_id": new_id, "replay_of": id, "plans": plans}));
+        }
+    }
+    if !body.dry_run
+        && !items.is_empty()
+        && let Some(w) = &state.workers
+    {
+        w.wake();
+    }
+    tracing::info!(
+        count = items.len(),
+        dry_run = body.dry_run,
+        "Events replayed."
+    );
+    Ok(
+        Json(json!({"dry_run": body.dry_run, "count": items.len(), "items": items}))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
