@@ -52,6 +52,7 @@ const SOURCE_GUIDES: &[&str] = &[
     "freshpaint.md",
     "http-legacy.md",
     "sdks.md",
+    "http.md",
 ];
 
 fn workspace_root() -> PathBuf {
