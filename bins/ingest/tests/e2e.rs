@@ -558,3 +558,49 @@ async fn a_filtered_set_of_events_is_replayed() {
         "the original and its replay"
     );
 }
+
+#[tokio::test]
+async fn a_full_disk_is_answered_503_and_nothing_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    // A real SQLite store capped at a few hundred pages: the disk "fills" under load.
+    let options = tributary_store::SqliteOptions {
+        max_pages: Some(200),
+        ..tributary_store::SqliteOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("t.db"), options)
+            .await
+            .unwrap(),
+    );
+    let config = config::load("f.toml", &config_text(1 << 20), &|_| None).unwrap();
+    let pipeline = Arc::new(Pipeline::new(Arc::new(config), store).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(AppState::new(pipeline))).await });
+    let http = reqwest::Client::new();
+    let pad = "x".repeat(4000);
+    let mut statuses = Vec::new();
+    for n in 0..400 {
+        let resp = http
+            .post(format!("{base}/integrations/receive/{LEGACY}"))
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"type":"track","event":"Invoice Paid","properties":{{"recipientId":"r{n}","pad":"{pad}"}}}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        if status == 503 {
+            assert!(resp.headers().contains_key("retry-after"));
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "store_unavailable");
+            return;
+        }
+        statuses.push(status);
+    }
+    panic!(
+        "the capped store never filled: {:?}",
+        &statuses[statuses.len() - 3..]
+    );
+}
