@@ -53,6 +53,7 @@ const SOURCE_GUIDES: &[&str] = &[
     "http-legacy.md",
     "sdks.md",
     "http.md",
+    "hightouch.md",
 ];
 
 fn workspace_root() -> PathBuf {
