@@ -274,6 +274,8 @@ impl WorkerPool {
                         tracing::error!(attempts = ids.len(), error = %e, "Could not record attempts.")
                     }
                 }
+                // A finished action may have been holding back the next one of its event.
+                self.wake();
             }
             if let Some(done) = flush {
                 let _ = done.send(());

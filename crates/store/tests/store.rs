@@ -34,6 +34,7 @@ macro_rules! every_case {
             window_expiry_accepts_again,
             rerun_when_every_action_failed,
             claim_complete_and_lease_checks,
+            an_events_actions_run_in_plan_order,
             finish_attempts_records_a_batch,
             retry_later_records_each_attempt,
             retry_due_now_is_claimed_again,

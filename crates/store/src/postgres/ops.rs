@@ -100,6 +100,8 @@ pub(super) async fn claim(
     let now = ms(Utc::now());
     let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
     let client = pool.get().await?;
+    // An action waits while an earlier action of its event is still in the
+    // outbox, so the product's fixed order holds across workers and machines.
     // FOR UPDATE SKIP LOCKED: workers on any number of machines each lock a
     // different set of due rows without waiting on one another; a row another
     // worker is claiming right now is skipped, not double-claimed. The lease
@@ -108,8 +110,12 @@ pub(super) async fn claim(
     let rows = client
         .query(
             "WITH due AS ( \
-               SELECT action_id FROM outbox WHERE run_at <= $1 ORDER BY run_at LIMIT $2 \
-               FOR UPDATE SKIP LOCKED \
+               SELECT o.action_id FROM outbox o JOIN actions a ON a.id = o.action_id \
+               WHERE o.run_at <= $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
+                 WHERE e.event_id = a.event_id AND e.position < a.position) \
+               ORDER BY o.run_at LIMIT $2 \
+               FOR UPDATE OF o SKIP LOCKED \
              ), leased AS ( \
                UPDATE outbox o SET run_at = $3, lease_owner = $4, lease_expires_at = $3, \
                  attempt = o.attempt + 1, claimed_at = $1 \

@@ -288,7 +288,17 @@ pub(super) fn claim(
     // One writer thread: nobody else can claim between this select and the
     // updates, which is what SKIP LOCKED buys on PostgreSQL.
     let due: Vec<String> = conn
-        .prepare_cached("SELECT action_id FROM outbox WHERE run_at <= ?1 ORDER BY run_at LIMIT ?2")?
+        .prepare_cached(
+            // An action waits while an earlier action of its event is still
+            // in the outbox (pending, leased or retrying): the product's fixed
+            // order (identify before trigger) must hold at execution, not only
+            // in the plan, or a trigger could reach a user not yet identified.
+            "SELECT o.action_id FROM outbox o JOIN actions a ON a.id = o.action_id \
+             WHERE o.run_at <= ?1 AND NOT EXISTS ( \
+               SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
+               WHERE e.event_id = a.event_id AND e.position < a.position) \
+             ORDER BY o.run_at LIMIT ?2",
+        )?
         .query_map(
             params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
             |r| r.get(0),

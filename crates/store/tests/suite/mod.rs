@@ -190,15 +190,24 @@ pub async fn rerun_when_every_action_failed(h: &Harness) {
     // Both runnable actions fail: a repeat runs again.
     let first = h.store.append(vec![key_item("f-1")]).await.unwrap();
     let (first_id, _) = accepted(&first[0]);
-    for c in h
-        .store
-        .claim("w", 10, Duration::from_secs(60))
-        .await
-        .unwrap()
-    {
+    // Actions of one event are claimable one after another, in plan order.
+    loop {
+        let claimed = h
+            .store
+            .claim("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        assert_eq!(
+            claimed.len(),
+            1,
+            "a later action waited for the earlier one"
+        );
         h.store
             .finish_attempt(
-                c.id,
+                claimed[0].id,
                 "w",
                 AttemptOutcome::Failed {
                     summary: "HTTP 400".into(),
@@ -212,36 +221,77 @@ pub async fn rerun_when_every_action_failed(h: &Harness) {
     assert_ne!(again_id, first_id);
     assert_eq!(actions.len(), 3);
     // One failed, one succeeded: a repeat is a duplicate.
-    let mut claimed = h
-        .store
-        .claim("w", 10, Duration::from_secs(60))
-        .await
-        .unwrap();
-    claimed.sort_by_key(|c| c.plan.action);
-    h.store
-        .finish_attempt(
-            claimed[0].id,
-            "w",
-            AttemptOutcome::Failed {
-                summary: "HTTP 400".into(),
-            },
-        )
-        .await
-        .unwrap();
-    h.store
-        .finish_attempt(
-            claimed[1].id,
-            "w",
-            AttemptOutcome::Succeeded {
-                summary: "HTTP 200".into(),
-            },
-        )
-        .await
-        .unwrap();
+    for outcome in [
+        AttemptOutcome::Failed {
+            summary: "HTTP 400".into(),
+        },
+        AttemptOutcome::Succeeded {
+            summary: "HTTP 200".into(),
+        },
+    ] {
+        let claimed = h
+            .store
+            .claim("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        h.store
+            .finish_attempt(claimed[0].id, "w", outcome)
+            .await
+            .unwrap();
+    }
     let third = h.store.append(vec![key_item("f-1")]).await.unwrap();
     assert!(
         matches!(third[0], AppendOutcome::Duplicate { original_event_id, .. } if original_event_id == again_id)
     );
+}
+
+pub async fn an_events_actions_run_in_plan_order(h: &Harness) {
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![
+                identify_plan("u1", json!({})),
+                trigger_plan("welcome", "u1"),
+            ],
+        )])
+        .await
+        .unwrap();
+    let (_, ids) = accepted(&out[0]);
+    let claim = || h.store.claim("w", 10, Duration::from_secs(60));
+    let first = claim().await.unwrap();
+    assert_eq!(first.len(), 1, "the trigger waits for the identify");
+    assert_eq!(first[0].id, ids[0]);
+    // While the identify is leased, or retrying, the trigger still waits.
+    assert!(claim().await.unwrap().is_empty());
+    h.store
+        .finish_attempt(
+            ids[0],
+            "w",
+            AttemptOutcome::RetryAt {
+                summary: "HTTP 503".into(),
+                at: chrono::Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    let again = claim().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, ids[0]);
+    h.store
+        .finish_attempt(
+            ids[0],
+            "w",
+            AttemptOutcome::Succeeded {
+                summary: "ok".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let next = claim().await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].id, ids[1]);
 }
 
 pub async fn claim_complete_and_lease_checks(h: &Harness) {
