@@ -54,6 +54,8 @@ const SOURCE_GUIDES: &[&str] = &[
     "sdks.md",
     "http.md",
     "hightouch.md",
+    "census.md",
+    "polytomic.md",
 ];
 
 fn workspace_root() -> PathBuf {
