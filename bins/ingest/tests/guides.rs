@@ -308,3 +308,44 @@ fn sh_blocks_are_extracted_in_order_and_other_fences_are_not() {
         vec!["echo one\n".to_owned(), "echo two\necho three\n".to_owned()]
     );
 }
+
+/// Relative Markdown links `](target)` in a text, without their `#anchor`.
+fn relative_links(markdown: &str) -> Vec<String> {
+    markdown
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|target| !target.contains("://") && !target.starts_with('#'))
+        .map(|target| target.split('#').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn guides_links_point_at_files_that_exist() {
+    let root = workspace_root();
+    let mut guides = vec![
+        root.join("docs/quickstart.md"),
+        root.join("docs/forwarding-to-segment.md"),
+    ];
+    guides.extend(
+        SOURCE_GUIDES
+            .iter()
+            .map(|g| root.join("docs/sources").join(g)),
+    );
+    let mut broken = Vec::new();
+    for guide in &guides {
+        let text = std::fs::read_to_string(guide).unwrap();
+        for link in relative_links(&text) {
+            if !guide.parent().unwrap().join(&link).exists() {
+                broken.push(format!("{}: {link}", guide.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn relative_links_skip_urls_and_anchors() {
+    let md = "[a](../mapping.md#paths) [b](https://x.example/y) [c](#here) [d](sdks.md)";
+    assert_eq!(relative_links(md), ["../mapping.md", "sdks.md"]);
+}
