@@ -45,7 +45,7 @@ pub mod verify;
 
 pub use body::decode_body;
 pub use error::{AdapterError, ErrorBody, ErrorCategory, ErrorDetail, ItemError, pointer_token};
-pub use parsed::{Note, Parsed, parse_json};
+pub use parsed::{Note, Parsed, object_or_array, parse_json};
 pub use request::{IdSource, RawRequest};
 pub use timestamp::{parse_timestamp, timestamp_from_json};
 pub use verify::{VerificationFailure, VerificationOutcome};

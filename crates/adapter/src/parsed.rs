@@ -51,3 +51,38 @@ pub struct Note {
 pub fn parse_json(body: &[u8]) -> Result<Value, AdapterError> {
     serde_json::from_slice(body).map_err(|e| AdapterError::from_json(&e))
 }
+
+/// A body that is one object or an array of them, as items each with its JSON
+/// pointer (`""` for a lone object, `/3` for the fourth element). More than
+/// `max_items` elements is `TooLarge` (counted as `noun`, e.g. "rows"); any
+/// other JSON is a schema error saying the body must be `expected`.
+pub fn object_or_array(
+    value: Value,
+    max_items: usize,
+    noun: &str,
+    expected: &str,
+) -> Result<Vec<(String, Value)>, AdapterError> {
+    match value {
+        Value::Object(_) => Ok(vec![(String::new(), value)]),
+        Value::Array(items) if items.len() > max_items => Err(AdapterError::TooLarge {
+            code: "batch_too_large",
+            message: format!(
+                "the array holds {} {noun}; at most {max_items} are accepted",
+                items.len()
+            ),
+        }),
+        Value::Array(items) => Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("/{i}"), v))
+            .collect()),
+        other => Err(AdapterError::schema(
+            "not_an_object",
+            "",
+            format!(
+                "the body must be {expected}, not {}",
+                tributary_core::dedup::json_type(&other)
+            ),
+        )),
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use tributary_core::{
-    config::DEFAULT_MAX_BODY_BYTES,
+    config::{DEFAULT_MAX_BODY_BYTES, Verification},
     event::{Event, EventId, Headers},
 };
 
@@ -116,11 +116,12 @@ impl RawRequest {
     }
 
     /// The headers to store with events: credentials removed (core's list plus
-    /// `extra`, e.g. the configured signature header).
-    pub fn stored_headers(&self, extra: &[&str]) -> Headers {
+    /// the header the source environment's verification scheme reads, if any).
+    pub fn stored_headers(&self, verification: Option<&Verification>) -> Headers {
+        let extra = verification.and_then(|v| v.scheme.secret_header());
         Event::redact_headers(
             self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            extra,
+            extra.as_slice(),
         )
     }
 
@@ -153,7 +154,14 @@ mod tests {
             .with_header("X-My-Sig", "def");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("x-signature"), Some("abc"));
-        let stored = r.stored_headers(&["x-my-sig"]);
+        let verification = Verification {
+            scheme: tributary_core::config::VerificationScheme::SharedSecret {
+                secret: tributary_core::Secret::new("s"),
+                header: "x-my-sig".to_owned(),
+            },
+            enforce: true,
+        };
+        let stored = r.stored_headers(Some(&verification));
         assert_eq!(stored.keys().collect::<Vec<_>>(), ["content-type"]);
     }
 }

@@ -74,11 +74,7 @@ impl HttpLegacyAdapter {
                 ),
             ));
         };
-        let signature_header = settings
-            .verification
-            .as_ref()
-            .and_then(|v| v.scheme.secret_header());
-        let headers = req.stored_headers(signature_header.as_slice());
+        let headers = req.stored_headers(settings.verification.as_ref());
         let event = normalize(req, map, headers)?;
         Ok(Parsed {
             items: vec![Ok(event)],

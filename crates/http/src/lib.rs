@@ -37,7 +37,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 use tributary_adapter::{
-    AdapterError, ItemError, Note, Parsed, RawRequest, decode_body, parse_json,
+    AdapterError, ItemError, Note, Parsed, RawRequest, decode_body, object_or_array, parse_json,
     timestamp_from_json, verify,
 };
 use tributary_core::{
@@ -80,38 +80,9 @@ impl HttpAdapter {
         let verification = verify::enforce(settings.verification.as_ref(), req, &body)?;
         let value = parse_json(&body)?;
         drop(body);
-        let (items, single) = match value {
-            Value::Object(map) => (vec![(String::new(), Value::Object(map))], true),
-            Value::Array(items) => {
-                if items.len() > MAX_BATCH_ITEMS {
-                    return Err(AdapterError::TooLarge {
-                        code: "batch_too_large",
-                        message: format!(
-                            "the array holds {} events; at most {MAX_BATCH_ITEMS} are accepted",
-                            items.len()
-                        ),
-                    });
-                }
-                let items = items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (format!("/{i}"), v))
-                    .collect();
-                (items, false)
-            }
-            other => {
-                return Err(AdapterError::schema(
-                    "not_an_object",
-                    "",
-                    format!("the body must be a JSON object, not {}", json_type(&other)),
-                ));
-            }
-        };
-        let signature_header = settings
-            .verification
-            .as_ref()
-            .and_then(|v| v.scheme.secret_header());
-        let headers = req.stored_headers(signature_header.as_slice());
+        let single = value.is_object();
+        let items = object_or_array(value, MAX_BATCH_ITEMS, "events", "a JSON object")?;
+        let headers = req.stored_headers(settings.verification.as_ref());
         let mut notes = Vec::new();
         let items = items
             .into_iter()

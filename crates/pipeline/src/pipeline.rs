@@ -357,11 +357,6 @@ impl Pipeline {
             );
             return;
         }
-        let extra: Vec<&str> = route
-            .and_then(|r| r.settings.verification.as_ref())
-            .and_then(|v| v.scheme.secret_header())
-            .into_iter()
-            .collect();
         let record = RejectedRequest {
             received_at: req.received_at,
             source: route.map(|r| r.source.key.clone()),
@@ -373,7 +368,7 @@ impl Pipeline {
                 .len()
                 .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)]
                 .to_vec(),
-            headers: req.stored_headers(&extra),
+            headers: req.stored_headers(route.and_then(|r| r.settings.verification.as_ref())),
         };
         if let Err(e) = self.store.record_rejected(record).await {
             tracing::warn!(error = %e, "Could not log a rejected request.");

@@ -371,7 +371,7 @@ impl Pipeline {
             source: route.source.key.clone(),
             environment: route.environment.to_owned(),
             received_at: req.received_at,
-            headers: req.stored_headers(&[]),
+            headers: req.stored_headers(None),
         }
     }
 
@@ -433,7 +433,7 @@ impl Pipeline {
                 .len()
                 .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)]
                 .to_vec(),
-            headers: req.stored_headers(&[]),
+            headers: req.stored_headers(None),
         };
         if let Err(e) = self.store().record_rejected(record).await {
             tracing::warn!(error = %e, "Could not log a rejected resource call.");

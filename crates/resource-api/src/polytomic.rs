@@ -73,11 +73,7 @@ impl PolytomicAdapter {
                 ));
             }
         };
-        let extra = settings
-            .verification
-            .as_ref()
-            .and_then(|v| v.scheme.secret_header());
-        let headers = req.stored_headers(extra.as_slice());
+        let headers = req.stored_headers(settings.verification.as_ref());
         let mut notes = Vec::new();
         if event_name != SYNC_RECORDS {
             notes.push(Note {

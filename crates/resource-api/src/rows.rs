@@ -17,7 +17,8 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tributary_adapter::{
-    AdapterError, ItemError, Note, Parsed, RawRequest, decode_body, parse_json, verify,
+    AdapterError, ItemError, Note, Parsed, RawRequest, decode_body, object_or_array, parse_json,
+    verify,
 };
 use tributary_core::{
     config::SourceEnvironment,
@@ -52,40 +53,13 @@ impl RowAdapter {
         let verification = verify::enforce(settings.verification.as_ref(), req, &body)?;
         let value = parse_json(&body)?;
         drop(body);
-        let rows: Vec<(String, Value)> = match value {
-            Value::Object(_) => vec![(String::new(), value)],
-            Value::Array(items) => {
-                if items.len() > MAX_ROWS {
-                    return Err(AdapterError::TooLarge {
-                        code: "batch_too_large",
-                        message: format!(
-                            "the array holds {} rows; at most {MAX_ROWS} are accepted",
-                            items.len()
-                        ),
-                    });
-                }
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (format!("/{i}"), v))
-                    .collect()
-            }
-            other => {
-                return Err(AdapterError::schema(
-                    "not_an_object",
-                    "",
-                    format!(
-                        "the body must be a row (an object) or an array of rows, not {}",
-                        json_type(&other)
-                    ),
-                ));
-            }
-        };
-        let extra = settings
-            .verification
-            .as_ref()
-            .and_then(|v| v.scheme.secret_header());
-        let headers = req.stored_headers(extra.as_slice());
+        let rows = object_or_array(
+            value,
+            MAX_ROWS,
+            "rows",
+            "a row (an object) or an array of rows",
+        )?;
+        let headers = req.stored_headers(settings.verification.as_ref());
         let mut notes = Vec::new();
         let items = rows
             .into_iter()

@@ -124,11 +124,7 @@ pub fn parse_segment_shaped(
         .as_mut()
         .and_then(|e| e.remove("writeKey"))
         .and_then(write_key_of);
-    let signature_header = settings
-        .verification
-        .as_ref()
-        .and_then(|v| v.scheme.secret_header());
-    let headers = req.stored_headers(signature_header.as_slice());
+    let headers = req.stored_headers(settings.verification.as_ref());
     let cx = RequestContext {
         req,
         dialect,
