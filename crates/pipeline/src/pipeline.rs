@@ -6,7 +6,6 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Utc;
 use serde::Deserialize;
 use tributary_adapter::{AdapterError, Parsed, RawRequest, decode_body};
@@ -20,7 +19,7 @@ use tributary_core::{
 use tributary_http::HttpAdapter;
 use tributary_http_legacy::HttpLegacyAdapter;
 use tributary_rudderstack::RudderstackAdapter;
-use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key};
+use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key, header_write_key};
 use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, Store, StoreError};
 
 use crate::{PipelineError, Receipt, RejectedItem, Route, routes::Routes};
@@ -218,18 +217,10 @@ impl Pipeline {
     /// The write key a Tracking API request presents: HTTP Basic user,
     /// `X-Write-Key`, or the body's top-level `writeKey`.
     fn presented_write_key(&self, req: &RawRequest) -> Option<String> {
-        if let Some(basic) = req.header("authorization").and_then(|h| {
-            h.strip_prefix("Basic ")
-                .or_else(|| h.strip_prefix("basic "))
-        }) {
-            let decoded = STANDARD.decode(basic.trim()).ok()?;
-            let text = String::from_utf8(decoded).ok()?;
-            let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
-            return Some(user.to_owned());
+        if let Some(key) = header_write_key(req) {
+            return Some(key);
         }
-        if let Some(key) = req.header("x-write-key") {
-            return Some(key.trim().to_owned());
-        }
+        // Only without a header key is the body decoded here (and again by the adapter).
         let body = decode_body(req).ok()?;
         serde_json::from_slice::<WriteKeyProbe>(&body)
             .ok()?

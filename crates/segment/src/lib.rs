@@ -49,4 +49,4 @@ mod tracking;
 
 pub use adapter::{Dialect, SegmentAdapter, parse_segment_shaped};
 pub use envelope::MAX_BATCH_ITEMS;
-pub use tracking::{TrackingCall, authenticate_write_key};
+pub use tracking::{TrackingCall, authenticate_write_key, header_write_key};

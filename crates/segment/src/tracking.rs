@@ -99,6 +99,16 @@ pub fn authenticate_write_key(
     }
 }
 
+/// The write key a request carries in its headers: the HTTP Basic user, else
+/// `X-Write-Key`. For routing a Tracking API call to its source environment;
+/// [`authenticate_write_key`] still decides, in constant time.
+pub fn header_write_key(req: &RawRequest) -> Option<String> {
+    if let Some(user) = req.header("authorization").and_then(basic_user) {
+        return String::from_utf8(user).ok();
+    }
+    req.header("x-write-key").map(|k| k.trim().to_owned())
+}
+
 fn unauthorized(code: &'static str, message: &str) -> AdapterError {
     AdapterError::Unauthorized {
         code,
@@ -137,6 +147,21 @@ mod tests {
         );
         assert_eq!(TrackingCall::from_path("/v1/merge"), None);
         assert_eq!(TrackingCall::Batch.implied_type(), None);
+    }
+
+    #[test]
+    fn header_write_key_prefers_basic_then_x_write_key() {
+        let t = chrono::DateTime::from_timestamp_millis(0).unwrap();
+        let req = |h: &str, v: &str| RawRequest::new("s", "e", Vec::new(), t).with_header(h, v);
+        assert_eq!(
+            header_write_key(&req("Authorization", "Basic d2tfMTIzOg==")).as_deref(),
+            Some("wk_123")
+        );
+        assert_eq!(
+            header_write_key(&req("X-Write-Key", " wk_9 ")).as_deref(),
+            Some("wk_9")
+        );
+        assert_eq!(header_write_key(&req("Authorization", "Bearer x")), None);
     }
 
     #[test]
