@@ -293,8 +293,7 @@ impl WorkerPool {
                     summary: "the plan has no payload".to_owned(),
                 },
                 "none",
-            )
-            .await;
+            );
             return;
         };
         let Some(slot) = self.sinks.by_environment.get(&action.environment).cloned() else {
@@ -307,8 +306,7 @@ impl WorkerPool {
                     ),
                 },
                 "none",
-            )
-            .await;
+            );
             return;
         };
         let Ok(_permit) = slot.permits.acquire().await else {
@@ -334,7 +332,7 @@ impl WorkerPool {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "Action attempted."
         );
-        self.finish(&action, recorded, slot.sink.kind()).await;
+        self.finish(&action, recorded, slot.sink.kind());
     }
 
     fn to_attempt(&self, action: &ClaimedAction, outcome: Outcome) -> AttemptOutcome {
@@ -360,7 +358,7 @@ impl WorkerPool {
         }
     }
 
-    async fn finish(&self, action: &ClaimedAction, outcome: AttemptOutcome, sink: &'static str) {
+    fn finish(&self, action: &ClaimedAction, outcome: AttemptOutcome, sink: &'static str) {
         let name = match &outcome {
             AttemptOutcome::Succeeded { .. } => "succeeded",
             AttemptOutcome::Failed { .. } => "failed",

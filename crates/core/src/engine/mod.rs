@@ -321,7 +321,7 @@ fn build(
                     }),
                     RecipientRef::Object { .. } => Err(PlanError::TypeMismatch {
                         field: "members".to_owned(),
-                        path: source_path(source),
+                        path: resolve::path_of(source),
                         expected: "user ids or inline users (audiences hold users only)".to_owned(),
                         found: "object".to_owned(),
                     }),
@@ -344,13 +344,6 @@ fn not_mapped(field: &str) -> PlanError {
     PlanError::MissingField {
         field: field.to_owned(),
         path: "(not mapped)".to_owned(),
-    }
-}
-
-fn source_path(source: &crate::config::ValueSource) -> String {
-    match source {
-        crate::config::ValueSource::Path(p) => p.as_str().to_owned(),
-        crate::config::ValueSource::Literal(_) => "(constant)".to_owned(),
     }
 }
 

@@ -32,7 +32,7 @@ impl Inline {
     }
 }
 
-fn path_of(source: &ValueSource) -> String {
+pub(super) fn path_of(source: &ValueSource) -> String {
     match source {
         ValueSource::Path(p) => p.as_str().to_owned(),
         ValueSource::Literal(_) => "(constant)".to_owned(),
