@@ -31,7 +31,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
         })
 }
 
-fn raw_request(headers: &HeaderMap, body: Vec<u8>, max_body_bytes: usize) -> RawRequest {
+pub(crate) fn raw_request(headers: &HeaderMap, body: Vec<u8>, max_body_bytes: usize) -> RawRequest {
     let mut req = RawRequest::new("", "", body, Utc::now()).with_max_body_bytes(max_body_bytes);
     req.headers = headers
         .iter()
@@ -83,21 +83,27 @@ fn observe(route: &'static str, started: Instant, result: &Result<Receipt, Pipel
     }
 }
 
-/// `POST /integrations/receive/{token}`.
-pub(crate) async fn receive(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    headers: HeaderMap,
+/// What both ways in share: read the body within the limit, run the
+/// pipeline, count, wake the workers, answer.
+async fn ingest<F, Fut>(
+    state: &AppState,
+    route: &'static str,
+    headers: &HeaderMap,
     body: Body,
-) -> Response {
+    run: F,
+    answer: fn(&Receipt) -> Response,
+) -> Response
+where
+    F: FnOnce(RawRequest) -> Fut,
+    Fut: Future<Output = Result<Receipt, PipelineError>>,
+{
     let started = Instant::now();
     let body = match read_body(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let req = raw_request(&headers, body, state.max_body_bytes);
-    let result = state.pipeline.receive(&token, req).await;
-    observe("receive", started, &result);
+    let result = run(raw_request(headers, body, state.max_body_bytes)).await;
+    observe(route, started, &result);
     match result {
         Ok(receipt) => {
             if receipt.accepted > 0
@@ -105,10 +111,29 @@ pub(crate) async fn receive(
             {
                 w.wake();
             }
-            answer::receipt(&receipt)
+            answer(&receipt)
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// `POST /integrations/receive/{token}`.
+pub(crate) async fn receive(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let pipeline = state.pipeline.clone();
+    ingest(
+        &state,
+        "receive",
+        &headers,
+        body,
+        |req| async move { pipeline.receive(&token, req).await },
+        answer::receipt,
+    )
+    .await
 }
 
 /// `POST /v1/{call}`: track, identify, page, screen, group, alias, batch and
@@ -119,27 +144,18 @@ pub(crate) async fn tracking(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
     let Some(call) = TrackingCall::from_path(&call) else {
         return ApiError::not_found(format!("`/v1/{call}` is not a Tracking API call"))
             .into_response();
     };
-    let body = match read_body(body, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let req = raw_request(&headers, body, state.max_body_bytes);
-    let result = state.pipeline.tracking(call, req).await;
-    observe("tracking", started, &result);
-    match result {
-        Ok(receipt) => {
-            if receipt.accepted > 0
-                && let Some(w) = &state.workers
-            {
-                w.wake();
-            }
-            answer::tracking(&receipt)
-        }
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let pipeline = state.pipeline.clone();
+    ingest(
+        &state,
+        "tracking",
+        &headers,
+        body,
+        |req| async move { pipeline.tracking(call, req).await },
+        answer::tracking,
+    )
+    .await
 }

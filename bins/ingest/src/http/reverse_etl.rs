@@ -11,7 +11,6 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
-use chrono::Utc;
 use serde_json::{Value, json};
 use tributary_adapter::{ErrorCategory, RawRequest};
 use tributary_pipeline::{Connector, ReplyBody, ResourceCallError, ResourceRequest};
@@ -38,17 +37,7 @@ async fn read(state: &AppState, headers: &HeaderMap, body: Body) -> Result<RawRe
             None,
         )
     })?;
-    let mut req = RawRequest::new("", "", bytes.to_vec(), Utc::now()).with_max_body_bytes(limit);
-    req.headers = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    Ok(req)
+    Ok(super::ingest::raw_request(headers, bytes.to_vec(), limit))
 }
 
 /// Every resource-API route: the pipeline's parser routes by method and path.
