@@ -8,7 +8,6 @@ use flate2::{Compression, write::GzEncoder};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
-use tokio_util::sync::CancellationToken;
 use tributary_actions::{WorkerPool, WorkerSettings};
 use tributary_core::config;
 use tributary_ingest::{AppState, app, serve};
@@ -76,52 +75,13 @@ recipients = "data.recipientId"
     )
 }
 
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
+mod support;
+
+use support::TestServer as Server;
 
 impl Server {
-    async fn start(max_body: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
-        let config = config::load("e2e.toml", &config_text(max_body), &|_| None).unwrap();
-        let sinks = serve::sinks(&config, &store).unwrap();
-        let pipeline = Arc::new(
-            Pipeline::new(Arc::new(config), store.clone())
-                .await
-                .unwrap(),
-        );
-        let workers = WorkerPool::new(
-            store.clone(),
-            sinks,
-            WorkerSettings {
-                idle_poll: Duration::from_millis(20),
-                ..WorkerSettings::default()
-            },
-            "e2e",
-        );
-        let shutdown = CancellationToken::new();
-        tokio::spawn(workers.clone().run(shutdown.clone()));
-        let mut state = AppState::new(pipeline);
-        state.workers = Some(workers);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .unwrap();
-        });
-        Self {
-            base,
-            http: reqwest::Client::new(),
-            shutdown,
-            _dir: dir,
-        }
+    async fn e2e(max_body: usize) -> Self {
+        Self::start(&config_text(max_body), true).await
     }
 
     async fn post(
@@ -161,12 +121,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
 const JSON: (&str, &str) = ("content-type", "application/json");
 
 fn sign_sha1(secret: &str, bytes: &[u8]) -> String {
@@ -177,7 +131,7 @@ fn sign_sha1(secret: &str, bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn legacy_http_answers_204_and_refuses_what_the_product_refuses() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let path = format!("/integrations/receive/{LEGACY}");
     let (status, body) = s
         .post(&path, r#"{"type":"track","event":"Invoice Paid","userId":"u1","properties":{"recipientId":"r1"}}"#, &[JSON])
@@ -212,7 +166,7 @@ async fn legacy_http_answers_204_and_refuses_what_the_product_refuses() {
 
 #[tokio::test]
 async fn segment_actions_batch_is_verified_over_the_first_element() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let first = r#"{"type":"track","event":"Signed Up","userId":"u1","messageId":"m-1"}"#;
     let body = format!(
         r#"[{first},{{"type":"identify","userId":"u1","traits":{{"email":"a@b.c"}},"messageId":"m-2"}}]"#
@@ -247,7 +201,7 @@ async fn segment_actions_batch_is_verified_over_the_first_element() {
 
 #[tokio::test]
 async fn rudderstack_with_a_shared_secret_header() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let path = format!("/integrations/receive/{RUDDER}");
     let body = r#"{"type":"identify","userId":"u1","context":{"traits":{"email":"r@example.com"}},"rudderId":"r-1","messageId":"rm-1","channel":"server","version":"1.1"}"#;
     let (status, answer) = s
@@ -265,7 +219,7 @@ async fn rudderstack_with_a_shared_secret_header() {
 
 #[tokio::test]
 async fn tracking_api_batch_with_gzip_and_basic_auth() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let batch = json!({"batch": [
         {"type": "track", "event": "Signed Up", "userId": "u7", "messageId": "t-1"},
         {"type": "page", "name": "Home", "anonymousId": "a1", "messageId": "t-2"}
@@ -298,7 +252,7 @@ async fn tracking_api_batch_with_gzip_and_basic_auth() {
 
 #[tokio::test]
 async fn limits_bombs_and_unknown_tokens() {
-    let s = Server::start(64 * 1024).await;
+    let s = Server::e2e(64 * 1024).await;
     let path = format!("/integrations/receive/{LEGACY}");
     let big = format!(
         r#"{{"type":"track","event":"A","properties":{{"pad":"{}"}}}}"#,
@@ -335,7 +289,7 @@ async fn limits_bombs_and_unknown_tokens() {
 
 #[tokio::test]
 async fn admin_api_shows_logs_toggles_mappings_and_replays() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let unauthorized = s
         .http
         .get(format!("{}/api/v1/events", s.base))
@@ -417,7 +371,7 @@ async fn admin_api_shows_logs_toggles_mappings_and_replays() {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let health = s
         .http
         .get(format!("{}/healthz", s.base))
@@ -514,7 +468,7 @@ async fn metrics_count_events_by_source() {
 
 #[tokio::test]
 async fn a_filtered_set_of_events_is_replayed() {
-    let s = Server::start(1 << 20).await;
+    let s = Server::e2e(1 << 20).await;
     let path = format!("/integrations/receive/{LEGACY}");
     for n in 0..3 {
         let body = format!(

@@ -6,12 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use tributary_actions::{WorkerPool, WorkerSettings};
-use tributary_core::config;
-use tributary_ingest::{AppState, app, serve};
-use tributary_pipeline::Pipeline;
-use tributary_store::{EventFilter, EventStatus, LocalKind, LocalRecord, SqliteStore, Store};
+use tributary_store::{EventFilter, EventStatus, LocalKind, LocalRecord};
 
 const HT_KEY: &str = "sk_test_hightouch_0123456789";
 const CENSUS_KEY: &str = "sk_test_census_0123456789ab";
@@ -55,19 +50,9 @@ secret = "{POLY_SECRET}"
     )
 }
 
-struct Server {
-    base: String,
-    store: Arc<dyn Store>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+use support::TestServer as Server;
 
 struct Answer {
     status: u16,
@@ -76,51 +61,12 @@ struct Answer {
 }
 
 impl Server {
-    async fn start() -> Self {
-        Self::start_with(true).await
+    async fn rev() -> Self {
+        Self::start(&config_text(), true).await
     }
 
     async fn start_with(run_workers: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
-        let config = config::load("reverse-etl.toml", &config_text(), &|_| None).unwrap();
-        let sinks = serve::sinks(&config, &store).unwrap();
-        let pipeline = Arc::new(
-            Pipeline::new(Arc::new(config), store.clone())
-                .await
-                .unwrap(),
-        );
-        let workers = WorkerPool::new(
-            store.clone(),
-            sinks,
-            WorkerSettings {
-                idle_poll: Duration::from_millis(20),
-                ..WorkerSettings::default()
-            },
-            "reverse-etl",
-        );
-        let shutdown = CancellationToken::new();
-        let mut state = AppState::new(pipeline);
-        if run_workers {
-            tokio::spawn(workers.clone().run(shutdown.clone()));
-            state.workers = Some(workers);
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .unwrap();
-        });
-        Self {
-            base,
-            store,
-            http: reqwest::Client::new(),
-            shutdown,
-            _dir: dir,
-        }
+        Self::start(&config_text(), run_workers).await
     }
 
     async fn send(
@@ -208,7 +154,7 @@ fn is_none(r: Option<&LocalRecord>) -> bool {
 
 #[tokio::test]
 async fn api_keys_are_required_and_refusals_use_the_products_error_shape() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let body = json!({"name": "Ann"});
     for key in [None, Some("sk_wrong"), Some("")] {
         let a = s.send("PUT", "/v1/users/u1", key, Some(&body), &[]).await;
@@ -260,7 +206,7 @@ async fn api_keys_are_required_and_refusals_use_the_products_error_shape() {
 
 #[tokio::test]
 async fn hightouch_http_request_destination_identifies_and_deletes_users() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     // What Hightouch's HTTP Request destination sends for "rows added".
     let a = s
         .send(
@@ -318,7 +264,7 @@ async fn hightouch_http_request_destination_identifies_and_deletes_users() {
 
 #[tokio::test]
 async fn census_bulk_identify_and_audience_members() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let users: Vec<Value> = (0..3)
         .map(|i| json!({"id": format!("c{i}"), "email": format!("c{i}@example.org"), "tier": i}))
         .collect();
@@ -446,7 +392,7 @@ fn pct(s: &str) -> String {
 
 #[tokio::test]
 async fn objects_subscriptions_and_tenants() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let a = s
         .api(
             "PUT",
@@ -535,7 +481,7 @@ async fn objects_subscriptions_and_tenants() {
 
 #[tokio::test]
 async fn triggers_honour_idempotency_keys_and_limits() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let body = json!({"recipients": ["u1", {"id": "u9", "name": "Nine"}], "data": {"plan": "pro"}, "cancellation_key": "ck-1"});
     let key = [("idempotency-key", "idem-abc")];
     let first = s
@@ -674,7 +620,7 @@ const CENSUS_RPC: &str = "/v1/integrations/census/custom-destination";
 
 #[tokio::test]
 async fn hightouch_embedded_destination() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let a = s.rpc(HT_RPC, HT_KEY, "list_objects", json!({})).await;
     assert_eq!((a.status, a.body["id"].as_str()), (200, Some("req-1")));
     assert_eq!(a.body["result"]["objects"][2]["id"], "audiences");
@@ -763,7 +709,7 @@ async fn hightouch_embedded_destination() {
 
 #[tokio::test]
 async fn census_custom_destination() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let a = s
         .rpc(CENSUS_RPC, CENSUS_KEY, "test_connection", json!({}))
         .await;
@@ -830,7 +776,7 @@ async fn census_custom_destination() {
 
 #[tokio::test]
 async fn rows_on_receive_urls_are_events_deduplicated_by_hash() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let rows = json!([{"user_id": "r1", "plan": "pro"}, {"user_id": "r2"}, "not a row"]);
     let path = format!("/integrations/receive/{HT_TOKEN}");
     let a = s.send("POST", &path, None, Some(&rows), &[]).await;
@@ -872,7 +818,7 @@ async fn rows_on_receive_urls_are_events_deduplicated_by_hash() {
 
 #[tokio::test]
 async fn polytomic_sync_records() {
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let path = format!("/integrations/receive/{POLY_TOKEN}");
     let body = json!({"event": "sync.records", "object": {"id": "0b5e9c1a", "name": "Warehouse users",
         "records": [{"hash": "c41f09ab77e2d315", "fields": {"user_id": "usr_7Qk2", "email": "mina@example.org"}},
@@ -970,7 +916,7 @@ async fn the_products_python_client_works_against_tributary() {
         eprintln!("SKIPPED: knockapi is not installed (pip install knockapi)");
         return;
     }
-    let s = Server::start().await;
+    let s = Server::rev().await;
     let base = s.base.clone();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
