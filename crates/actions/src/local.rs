@@ -2,22 +2,80 @@
 //! (users, objects, tenants, audiences, subscriptions, workflow runs), queryable
 //! through the admin API. The embedded default; no external service.
 
-use std::{num::NonZeroU32, str::FromStr, sync::Arc};
+use std::{
+    num::NonZeroU32,
+    str::FromStr,
+    sync::{Arc, OnceLock},
+};
 
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tributary_core::ActionType;
-use tributary_store::{ActionId, LocalEffect, Store};
+use tributary_store::{ActionId, LocalApply, LocalEffect, Store, StoreError};
 
 use crate::{ActionRequest, BoxFuture, Outcome, Sink};
 
+/// The most actions applied in one store call.
+const APPLY_BATCH: usize = 256;
+
+struct Pending {
+    item: LocalApply,
+    reply: oneshot::Sender<Result<LocalEffect, StoreError>>,
+}
+
 /// Applies actions to the store's local recipients.
+///
+/// Concurrent executions are applied together: whatever is waiting goes to
+/// the store in one [`Store::apply_local_many`] call, so on SQLite a burst of
+/// actions costs one writer job, not one each.
 pub struct LocalSink {
     store: Arc<dyn Store>,
+    // Started on the first action, inside the runtime that runs the workers.
+    queue: OnceLock<mpsc::UnboundedSender<Pending>>,
 }
 
 impl LocalSink {
     /// A sink writing to `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            queue: OnceLock::new(),
+        }
+    }
+
+    fn queue(&self) -> &mpsc::UnboundedSender<Pending> {
+        self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(apply_batches(Arc::clone(&self.store), rx));
+            tx
+        })
+    }
+
+    async fn apply(&self, item: LocalApply) -> Result<LocalEffect, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue()
+            .send(Pending { item, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Ends when the sink (the only sender) is dropped.
+async fn apply_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let mut batch = Vec::with_capacity(APPLY_BATCH);
+    while rx.recv_many(&mut batch, APPLY_BATCH).await > 0 {
+        let (items, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.item, p.reply)).unzip();
+        match store.apply_local_many(items).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.replicate()));
+                }
+            }
+        }
     }
 }
 
@@ -30,9 +88,16 @@ impl Sink for LocalSink {
         None
     }
 
+    fn concurrency(&self, _configured: usize) -> usize {
+        // Executions wait on one batched store call, not on a remote service:
+        // the more that wait together, the cheaper each. The pool's
+        // `max_in_flight` still bounds them.
+        Semaphore::MAX_PERMITS
+    }
+
     fn execute<'a>(&'a self, request: &'a ActionRequest) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            let Ok(id) = ActionId::from_str(&request.action_id) else {
+            let Ok(action) = ActionId::from_str(&request.action_id) else {
                 return Outcome::Failed {
                     status: None,
                     error: format!("`{}` is not an action id", request.action_id),
@@ -40,11 +105,12 @@ impl Sink for LocalSink {
             };
             // The store applies each action id once, so a retry after a crash
             // between apply and finish has no second effect.
-            match self
-                .store
-                .apply_local(id, &request.environment, &request.payload)
-                .await
-            {
+            let item = LocalApply {
+                action,
+                environment: request.environment.clone(),
+                payload: request.payload.clone(),
+            };
+            match self.apply(item).await {
                 Ok(LocalEffect::Applied) => Outcome::Succeeded {
                     status: None,
                     summary: "applied to local recipients".to_owned(),

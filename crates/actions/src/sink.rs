@@ -37,6 +37,12 @@ pub trait Sink: Send + Sync {
     /// The most attempts per second this sink takes for `action`, if limited.
     fn rate_limit(&self, action: ActionType) -> Option<NonZeroU32>;
 
+    /// How many of this sink's actions may execute at once, given the
+    /// configured `concurrency_per_sink`.
+    fn concurrency(&self, configured: usize) -> usize {
+        configured
+    }
+
     /// Makes one attempt. Never panics; every failure is an [`Outcome`].
     fn execute<'a>(&'a self, request: &'a ActionRequest) -> BoxFuture<'a, Outcome>;
 }

@@ -84,8 +84,8 @@ impl SinkSet {
                     })
                     .collect();
                 let slot = SinkSlot {
+                    permits: Semaphore::new(sink.concurrency(concurrency).max(1)),
                     sink,
-                    permits: Semaphore::new(concurrency.max(1)),
                     limiters,
                 };
                 (env, Arc::new(slot))

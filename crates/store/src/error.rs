@@ -101,7 +101,7 @@ impl StoreError {
 
     /// A copy for every caller of a failed group commit (the error is not `Clone`
     /// because the drivers' errors are not).
-    pub(crate) fn replicate(&self) -> Self {
+    pub fn replicate(&self) -> Self {
         match self {
             Self::Overloaded => Self::Overloaded,
             Self::DiskFull(s) => Self::DiskFull(s.clone()),

@@ -60,7 +60,7 @@ pub use crate::{
     model::{
         ATTEMPT_SUMMARY_BYTES, ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome,
         AttemptOutcome, AttemptRecord, ClaimedAction, DEFAULT_LEASE, EventDetail, EventFilter,
-        EventRecord, EventStatus, KnownEventType, LocalEffect, LocalKind, LocalRecord,
+        EventRecord, EventStatus, KnownEventType, LocalApply, LocalEffect, LocalKind, LocalRecord,
         MappingOverride, Page, PruneReport, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest,
         SourceStatus,
     },

@@ -27,6 +27,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V2__operator_state.sql"),
         postgres: include_str!("../migrations/postgres/V2__operator_state.sql"),
     },
+    Migration {
+        version: 3,
+        name: "derived_running",
+        sqlite: include_str!("../migrations/sqlite/V3__derived_running.sql"),
+        postgres: include_str!("../migrations/postgres/V3__derived_running.sql"),
+    },
 ];
 
 /// The latest version this build knows.

@@ -419,6 +419,17 @@ pub enum LocalEffect {
     AlreadyApplied,
 }
 
+/// One action for [`crate::Store::apply_local_many`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalApply {
+    /// The action: its effect happens once per id.
+    pub action: ActionId,
+    /// Environment slug (local recipients are per environment).
+    pub environment: String,
+    /// What to apply.
+    pub payload: tributary_core::plan::ActionPayload,
+}
+
 /// The kinds of records the `local` sink keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

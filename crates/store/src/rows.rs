@@ -8,8 +8,8 @@ use tributary_core::{
 };
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, EventRecord, EventStatus, RejectedRequest,
-    StoreError,
+    ActionId, ActionRecord, ActionStatus, AppendItem, ClaimedAction, EventRecord, EventStatus,
+    RejectedRequest, StoreError,
     model::{REJECTED_BODY_EXCERPT_BYTES, from_ms, ms, truncate},
 };
 
@@ -18,8 +18,46 @@ pub(crate) const EVENT_COLUMNS: &str = "id, received_at, source, environment, ev
      user_id, message_id, status, duplicate_of, error, body_excerpt, event_json";
 
 /// The columns of an action row (joined with its outbox row as `o`).
+///
+/// `running` is not stored: a claim writes only the outbox row (its lease),
+/// so an action shows as running while it is `pending` and leased. That keeps
+/// a claim to one row update instead of two, each moving an index entry.
 pub(crate) const ACTION_COLUMNS: &str = "a.id, a.event_id, a.position, a.action_type, \
-     a.plan_json, a.status, a.attempts, a.last_error, o.run_at, o.lease_owner, a.created_at, a.updated_at";
+     a.plan_json, CASE WHEN a.status = 'pending' AND o.lease_owner IS NOT NULL THEN 'running' ELSE a.status END, \
+     a.attempts, a.last_error, o.run_at, o.lease_owner, a.created_at, a.updated_at";
+
+/// The stored status that `status` is derived from (see [`ACTION_COLUMNS`]),
+/// and the condition on the outbox row that tells them apart.
+pub(crate) fn stored_status(status: ActionStatus) -> (&'static str, &'static str) {
+    match status {
+        ActionStatus::Running => ("pending", "o.lease_owner IS NOT NULL"),
+        ActionStatus::Pending => ("pending", "o.lease_owner IS NULL"),
+        other => (other.as_str(), "TRUE"),
+    }
+}
+
+/// A claimed action from its stored columns (decoded off the SQLite writer
+/// thread: parsing the plan is the costliest part of a claim).
+pub(crate) fn claimed_action(
+    id: &str,
+    event_id: &str,
+    source: String,
+    environment: String,
+    plan_json: &str,
+    attempt: i64,
+    lease_expires_at: i64,
+) -> Result<ClaimedAction, StoreError> {
+    Ok(ClaimedAction {
+        id: parse_action_id("outbox.action_id", id)?,
+        event_id: parse_event_id("actions.event_id", event_id)?,
+        source,
+        environment,
+        plan: serde_json::from_str(plan_json)
+            .map_err(|e| StoreError::decode("actions.plan_json", e))?,
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        lease_expires_at: from_ms(lease_expires_at),
+    })
+}
 
 /// Replaces NUL characters, which PostgreSQL `text` cannot hold, so one
 /// event cannot fail the group it is committed with. JSON columns need not:

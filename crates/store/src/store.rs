@@ -8,8 +8,8 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
-    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, StoreError,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
+    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, StoreError,
 };
 
 /// Everything Tributary keeps. [`crate::SqliteStore`] and [`crate::PostgresStore`]
@@ -71,6 +71,24 @@ pub trait Store: Send + Sync + 'static {
         environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError>;
+
+    /// [`Store::apply_local`] for several actions at once, one result each in
+    /// order. The outer error means none was applied. Backends that can
+    /// should apply them in one transaction: the `local` sink calls this with
+    /// whatever actions are waiting.
+    async fn apply_local_many(
+        &self,
+        items: Vec<LocalApply>,
+    ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(
+                self.apply_local(item.action, &item.environment, &item.payload)
+                    .await,
+            );
+        }
+        Ok(results)
+    }
 
     /// Event-log entries matching `filter`, newest first, older than `before`.
     async fn list_events(

@@ -44,6 +44,7 @@ macro_rules! every_case {
             source_status_and_known_types,
             mapping_overrides_persist,
             local_recipients_merge_once_per_action,
+            apply_local_many_applies_each_in_order,
             prune_removes_old_entries_only,
             a_refused_job_does_not_fail_its_group,
             nul_characters_do_not_poison_a_group,

@@ -12,7 +12,7 @@ use crate::{
     ActionId, ActionStatus, AttemptOutcome, ClaimedAction, LocalEffect, PruneReport,
     RejectedRequest, StoreError,
     local::{self, Loaded, LocalWrite},
-    model::{ATTEMPT_SUMMARY_BYTES, from_ms, id_floor, ms, truncate},
+    model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
     rows::{self, EventRow},
     stats::BatchStats,
 };
@@ -122,9 +122,8 @@ pub(super) async fn claim(
                FROM due WHERE o.action_id = due.action_id \
                RETURNING o.action_id, o.attempt \
              ) \
-             UPDATE actions a SET status = 'running', updated_at = $1 FROM leased \
-             WHERE a.id = leased.action_id \
-             RETURNING a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt",
+             SELECT a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt \
+             FROM leased JOIN actions a ON a.id = leased.action_id",
             &[
                 &now,
                 &i64::try_from(limit).unwrap_or(i64::MAX),
@@ -133,24 +132,20 @@ pub(super) async fn claim(
             ],
         )
         .await?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for r in rows {
-        let id: String = r.get(0);
-        let event_id: String = r.get(1);
-        let plan_json: String = r.get(4);
-        claimed.push(ClaimedAction {
-            id: rows::parse_action_id("outbox.action_id", &id)?,
-            event_id: event_id
-                .parse()
-                .map_err(|e| StoreError::decode("actions.event_id", e))?,
-            source: r.get(2),
-            environment: r.get(3),
-            plan: serde_json::from_str(&plan_json)
-                .map_err(|e| StoreError::decode("actions.plan_json", e))?,
-            attempt: u32::try_from(r.get::<_, i64>(5)).unwrap_or(u32::MAX),
-            lease_expires_at: from_ms(expires),
-        });
-    }
+    let mut claimed = rows
+        .iter()
+        .map(|r| {
+            rows::claimed_action(
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                expires,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
 }

@@ -169,13 +169,14 @@ pub(super) async fn list_actions(
     let client = pool.get().await?;
     let rows = match status {
         Some(s) => {
+            let (stored, lease) = rows::stored_status(s);
             client
                 .query(
                     &format!(
                         "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                         WHERE a.status = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3"
+                         WHERE a.status = $1 AND {lease} AND a.id < $2 ORDER BY a.id DESC LIMIT $3"
                     ),
-                    &[&s.as_str(), &before, &n],
+                    &[&stored, &before, &n],
                 )
                 .await?
         }

@@ -19,9 +19,9 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
-    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, local,
-    migrate,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
+    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
+    StoreError, local, migrate,
 };
 
 /// The database file's name inside the configured data directory.
@@ -230,7 +230,7 @@ fn open_writer(
         "PRAGMA synchronous = FULL;
          PRAGMA wal_autocheckpoint = 16384;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -8192;
          PRAGMA temp_store = MEMORY;",
     )?;
     if let Some(pages) = max_pages {
@@ -317,7 +317,10 @@ impl Store for SqliteStore {
         let owner = owner.to_owned();
         self.writer
             .write(move |conn, _| ops::claim(conn, &owner, limit, lease))
-            .await
+            .await?
+            .into_iter()
+            .map(ops::ClaimedRow::decode)
+            .collect()
     }
 
     async fn finish_attempt(
@@ -363,9 +366,33 @@ impl Store for SqliteStore {
         environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError> {
-        let (payload, environment) = (payload.clone(), environment.to_owned());
+        let prepared = ops::prepare_local(action, environment.to_owned(), payload.clone())?;
         self.writer
-            .write(move |conn, _| ops::apply_local(conn, action, &environment, &payload))
+            .write(move |conn, _| ops::apply_local(conn, prepared))
+            .await
+    }
+
+    async fn apply_local_many(
+        &self,
+        items: Vec<LocalApply>,
+    ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+        let prepared: Vec<Result<ops::PreparedLocal, StoreError>> = items
+            .into_iter()
+            .map(|i| ops::prepare_local(i.action, i.environment, i.payload))
+            .collect();
+        // One writer job for the lot, as for `finish_attempts`. An action's
+        // own problem (found before it writes) is its result; any other error
+        // fails the job, and its group, whole.
+        self.writer
+            .write(move |conn, _| {
+                prepared
+                    .into_iter()
+                    .map(|p| match p.and_then(|p| ops::apply_local(conn, p)) {
+                        Err(e) if writer::before_any_write(&e) => Ok(Err(e)),
+                        other => other.map(Ok),
+                    })
+                    .collect()
+            })
             .await
     }
 

@@ -11,8 +11,8 @@ use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
     LocalEffect, PruneReport, RejectedRequest, StoreError,
     dedup::{self, ExistingKey, Verdict},
-    local::{self, Loaded, LocalWrite},
-    model::{ATTEMPT_SUMMARY_BYTES, from_ms, id_floor, ms, truncate},
+    local::{self, Loaded, LocalKey, LocalWrite},
+    model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
     rows::{self, EventRow},
     stats::BatchStats,
 };
@@ -277,23 +277,50 @@ pub(super) fn flush_stats(conn: &Connection, stats: &BatchStats) -> Result<(), S
     Ok(())
 }
 
+/// A claimed action's stored columns; [`rows::claimed_action`] decodes them
+/// after the commit, off the writer thread.
+pub(super) struct ClaimedRow {
+    id: String,
+    event_id: String,
+    source: String,
+    environment: String,
+    plan_json: String,
+    attempt: i64,
+    lease_expires_at: i64,
+}
+
+impl ClaimedRow {
+    pub(super) fn decode(self) -> Result<ClaimedAction, StoreError> {
+        rows::claimed_action(
+            &self.id,
+            &self.event_id,
+            self.source,
+            self.environment,
+            &self.plan_json,
+            self.attempt,
+            self.lease_expires_at,
+        )
+    }
+}
+
 pub(super) fn claim(
     conn: &Connection,
     owner: &str,
     limit: usize,
     lease: Duration,
-) -> Result<Vec<ClaimedAction>, StoreError> {
+) -> Result<Vec<ClaimedRow>, StoreError> {
     let now = ms(Utc::now());
     let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
     // One writer thread: nobody else can claim between this select and the
     // updates, which is what SKIP LOCKED buys on PostgreSQL.
-    let due: Vec<String> = conn
+    let mut due: Vec<ClaimedRow> = conn
         .prepare_cached(
             // An action waits while an earlier action of its event is still
             // in the outbox (pending, leased or retrying): the product's fixed
             // order (identify before trigger) must hold at execution, not only
             // in the plan, or a trigger could reach a user not yet identified.
-            "SELECT o.action_id FROM outbox o JOIN actions a ON a.id = o.action_id \
+            "SELECT o.action_id, a.event_id, a.source, a.environment, a.plan_json \
+             FROM outbox o JOIN actions a ON a.id = o.action_id \
              WHERE o.run_at <= ?1 AND NOT EXISTS ( \
                SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
                WHERE e.event_id = a.event_id AND e.position < a.position) \
@@ -301,39 +328,29 @@ pub(super) fn claim(
         )?
         .query_map(
             params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| r.get(0),
+            |r| {
+                Ok(ClaimedRow {
+                    id: r.get(0)?,
+                    event_id: r.get(1)?,
+                    source: r.get(2)?,
+                    environment: r.get(3)?,
+                    plan_json: r.get(4)?,
+                    attempt: 0,
+                    lease_expires_at: expires,
+                })
+            },
         )?
         .collect::<Result<_, _>>()?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for id in due {
-        let attempt: i64 = conn
-            .prepare_cached(
-                "UPDATE outbox SET run_at = ?2, lease_owner = ?3, lease_expires_at = ?2, \
-                 attempt = attempt + 1, claimed_at = ?4 WHERE action_id = ?1 RETURNING attempt",
-            )?
-            .query_row(params![id, expires, owner, now], |r| r.get(0))?;
-        let (event_id, source, environment, plan_json): (String, String, String, String) = conn
-            .prepare_cached(
-                "UPDATE actions SET status = 'running', updated_at = ?2 WHERE id = ?1 \
-                 RETURNING event_id, source, environment, plan_json",
-            )?
-            .query_row(params![id, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-        claimed.push(ClaimedAction {
-            id: rows::parse_action_id("outbox.action_id", &id)?,
-            event_id: event_id
-                .parse()
-                .map_err(|e| StoreError::decode("actions.event_id", e))?,
-            environment,
-            source,
-            plan: serde_json::from_str(&plan_json)
-                .map_err(|e| StoreError::decode("actions.plan_json", e))?,
-            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-            lease_expires_at: from_ms(expires),
-        });
+    // The lease lives in the outbox row alone; `running` is derived from it
+    // (see `rows::ACTION_COLUMNS`), so the actions row is not touched.
+    let mut lease_row = conn.prepare_cached(
+        "UPDATE outbox SET run_at = ?2, lease_owner = ?3, lease_expires_at = ?2, \
+         attempt = attempt + 1, claimed_at = ?4 WHERE action_id = ?1 RETURNING attempt",
+    )?;
+    for row in &mut due {
+        row.attempt = lease_row.query_row(params![row.id, expires, owner, now], |r| r.get(0))?;
     }
-    Ok(claimed)
+    Ok(due)
 }
 
 pub(super) fn finish_attempt(
@@ -398,14 +415,70 @@ pub(super) fn finish_attempt(
     Ok(())
 }
 
+/// A `local` sink action made ready off the writer thread: a payload that
+/// reads nothing (a trigger, the common case) has its writes computed and
+/// serialized here, so the writer only runs the statements.
+pub(super) struct PreparedLocal {
+    id: String,
+    environment: String,
+    payload: ActionPayload,
+    writes: Option<Vec<RowWrite>>,
+}
+
+/// A local write with its data already serialized.
+enum RowWrite {
+    Put(LocalKey, String),
+    Delete(LocalKey),
+}
+
+fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
+    writes
+        .into_iter()
+        .map(|w| match w {
+            LocalWrite::Put(k, v) => RowWrite::Put(k, rows::data_json(&v)),
+            LocalWrite::Delete(k) => RowWrite::Delete(k),
+        })
+        .collect()
+}
+
+/// Prepares one action; an error here (a payload the local sink cannot
+/// apply) belongs to that action alone.
+pub(super) fn prepare_local(
+    action: ActionId,
+    environment: String,
+    payload: ActionPayload,
+) -> Result<PreparedLocal, StoreError> {
+    let id = action.to_string();
+    let reads = local::reads(&environment, &payload);
+    let writes = if reads.records.is_empty() && reads.scopes.is_empty() {
+        Some(row_writes(local::writes(
+            &environment,
+            &id,
+            &payload,
+            &Loaded::default(),
+        )?))
+    } else {
+        None
+    };
+    Ok(PreparedLocal {
+        id,
+        environment,
+        payload,
+        writes,
+    })
+}
+
 pub(super) fn apply_local(
     conn: &Connection,
-    action: ActionId,
-    environment: &str,
-    payload: &ActionPayload,
+    action: PreparedLocal,
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
-    let id = action.to_string();
+    let PreparedLocal {
+        id,
+        environment,
+        payload,
+        writes,
+    } = action;
     // Every check comes before the first write: jobs run without a savepoint,
     // so an error after a write would fail the whole group.
     let applied = conn
@@ -415,6 +488,43 @@ pub(super) fn apply_local(
     if applied.is_some() {
         return Ok(LocalEffect::AlreadyApplied);
     }
+    let writes = match writes {
+        Some(w) => w,
+        None => row_writes(local::writes(
+            &environment,
+            &id,
+            &payload,
+            &load_local(conn, &environment, &payload)?,
+        )?),
+    };
+    conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
+        .execute(params![id, now])?;
+    for w in writes {
+        match w {
+            RowWrite::Put(k, data) => {
+                conn.prepare_cached(
+                    "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                )?
+                .execute(params![k.kind.as_str(), k.scope, k.id, data, now])?;
+            }
+            RowWrite::Delete(k) => {
+                conn.prepare_cached(
+                    "DELETE FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3",
+                )?
+                .execute(params![k.kind.as_str(), k.scope, k.id])?;
+            }
+        }
+    }
+    Ok(LocalEffect::Applied)
+}
+
+/// Reads what `payload`'s writes depend on.
+fn load_local(
+    conn: &Connection,
+    environment: &str,
+    payload: &ActionPayload,
+) -> Result<Loaded, StoreError> {
     let reads = local::reads(environment, payload);
     let mut loaded = Loaded::default();
     for key in reads.records {
@@ -447,27 +557,7 @@ pub(super) fn apply_local(
         }
         loaded.scopes.insert((kind, scope), parsed);
     }
-    let writes = local::writes(environment, &id, payload, &loaded)?;
-    conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
-        .execute(params![id, now])?;
-    for w in writes {
-        match w {
-            LocalWrite::Put(k, v) => {
-                conn.prepare_cached(
-                    "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                )?
-                .execute(params![k.kind.as_str(), k.scope, k.id, rows::data_json(&v), now])?;
-            }
-            LocalWrite::Delete(k) => {
-                conn.prepare_cached(
-                    "DELETE FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3",
-                )?
-                .execute(params![k.kind.as_str(), k.scope, k.id])?;
-            }
-        }
-    }
-    Ok(LocalEffect::Applied)
+    Ok(loaded)
 }
 
 pub(super) fn set_mapping_active(

@@ -169,13 +169,16 @@ pub(super) fn list_actions(
     let before = before.map_or_else(|| "\u{7f}".to_owned(), |b| b.to_string());
     let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
     let mut items = match status {
-        Some(s) => collect(
-            conn.prepare_cached(&format!(
-                "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                 WHERE a.status = ?1 AND a.id < ?2 ORDER BY a.id DESC LIMIT ?3"
-            ))?
-            .query_map(params![s.as_str(), before, n], action_from_row)?,
-        )?,
+        Some(s) => {
+            let (stored, lease) = rows::stored_status(s);
+            collect(
+                conn.prepare_cached(&format!(
+                    "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
+                     WHERE a.status = ?1 AND {lease} AND a.id < ?2 ORDER BY a.id DESC LIMIT ?3"
+                ))?
+                .query_map(params![stored, before, n], action_from_row)?,
+            )?
+        }
         None => collect(
             conn.prepare_cached(&format!(
                 "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \

@@ -74,7 +74,7 @@ struct WriteJob<F, T> {
 
 /// Errors a job returns before its first write (checked in `ops`), so the
 /// group can still commit the other jobs.
-fn before_any_write(e: &StoreError) -> bool {
+pub(super) fn before_any_write(e: &StoreError) -> bool {
     matches!(
         e,
         StoreError::LeaseLost { .. }

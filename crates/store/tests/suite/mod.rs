@@ -9,8 +9,8 @@ use chrono::Utc;
 use serde_json::json;
 use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
 use tributary_store::{
-    ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter, EventStatus, LocalEffect,
-    LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, StoreError,
+    ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter, EventStatus, LocalApply,
+    LocalEffect, LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, StoreError,
 };
 
 use crate::support::*;
@@ -1196,6 +1196,100 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .unwrap();
     assert!(
         s.local_record(LocalKind::User, "development", "", "u1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
+    let s = &h.store;
+    // Generated ids are unique per call: make each once.
+    let ids: Vec<tributary_store::ActionId> = (0..5u64)
+        .map(|n| {
+            tributary_store::ActionId::generate(tributary_core::event::EventId::from_parts(
+                1_700_000_100_000 + n,
+                0,
+            ))
+        })
+        .collect();
+    let id = |n: usize| ids[n];
+    let item = |n: usize, payload: ActionPayload| LocalApply {
+        action: id(n),
+        environment: "development".into(),
+        payload,
+    };
+    let set = |attributes| ActionPayload::SetObject {
+        collection: "projects".into(),
+        id: "p1".into(),
+        attributes: attrs(attributes),
+    };
+    let results = s
+        .apply_local_many(vec![
+            item(1, set(json!({"title": "A"}))),
+            // Refused on its own: the audience does not exist.
+            item(
+                2,
+                ActionPayload::AddAudienceMember {
+                    audience: "nobody-made-this".into(),
+                    members: vec![AudienceMember {
+                        user_id: "u1".into(),
+                        tenant: None,
+                    }],
+                    create_audience: false,
+                },
+            ),
+            // Reads what the first item wrote, in the same batch.
+            item(3, set(json!({"owner": "u1"}))),
+            item(
+                4,
+                ActionPayload::TriggerWorkflow {
+                    workflow: "welcome".into(),
+                    recipients: vec![RecipientRef::User("u1".into())],
+                    actor: None,
+                    tenant: None,
+                    data: json!({"x": 1}),
+                    cancellation_key: None,
+                },
+            ),
+            // The first item again: at-least-once, one effect.
+            item(1, set(json!({"title": "Changed"}))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0].as_ref().unwrap(), &LocalEffect::Applied);
+    assert!(
+        matches!(results[1], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2].as_ref().unwrap(), &LocalEffect::Applied);
+    assert_eq!(results[3].as_ref().unwrap(), &LocalEffect::Applied);
+    assert_eq!(results[4].as_ref().unwrap(), &LocalEffect::AlreadyApplied);
+    assert_eq!(
+        s.local_record(LocalKind::Object, "development", "projects", "p1")
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"title": "A", "owner": "u1"})
+    );
+    let run = s
+        .local_record(
+            LocalKind::WorkflowRun,
+            "development",
+            "welcome",
+            &id(4).to_string(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.data["status"], "triggered");
+    assert_eq!(run.data["data"], json!({"x": 1}));
+    // The refused item left nothing behind and can be applied later.
+    assert!(
+        s.local_record(LocalKind::Audience, "development", "", "nobody-made-this")
             .await
             .unwrap()
             .is_none()
