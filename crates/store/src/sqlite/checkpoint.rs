@@ -1,18 +1,64 @@
-//! The background checkpointer: copies committed WAL frames into the database
-//! file on its own connection, so the writer's commits never pay for it.
+//! Keeping the WAL short: a background checkpointer plus a restart request
+//! the writer carries out.
 //!
-//! A PASSIVE checkpoint never blocks the writer or readers. It ends when the
-//! store is dropped (its weak handle stops upgrading).
+//! The checkpointer copies committed WAL frames into the database file on its
+//! own connection with PASSIVE checkpoints, which never block the writer or
+//! readers. That alone never lets the WAL start over: SQLite restarts the log
+//! only when a write begins with every frame copied, and under steady writes
+//! new frames always arrive while a checkpoint runs. The WAL would grow to
+//! the autocheckpoint limit and then every commit would checkpoint inline,
+//! with a database fsync each time. So once the log passes
+//! `wal_restart_frames` (see [`super::SqliteOptions`]), the checkpointer asks the writer, which between two
+//! groups runs a RESTART checkpoint: only the frames since the last passive
+//! one are left to copy, and the next commit writes from the log's start.
 
-use std::{sync::Weak, time::Duration};
+use std::{
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use rusqlite::Connection;
 
 use super::Readers;
 
-pub(super) fn spawn(readers: Weak<Readers>, every: Duration) -> std::io::Result<()> {
+/// Set by the checkpointer, taken by the writer between groups.
+#[derive(Clone, Default)]
+pub(super) struct RestartRequest(Arc<AtomicBool>);
+
+impl RestartRequest {
+    fn ask(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Runs a RESTART checkpoint on the writer's connection if one was asked for.
+    pub(super) fn serve(&self, conn: &Connection) {
+        if !self.0.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        }) {
+            Ok((busy, frames)) => {
+                tracing::debug!(busy, frames, "WAL restart checkpoint.");
+            }
+            Err(e) => tracing::warn!(error = %e, "SQLite could not restart the WAL; will retry."),
+        }
+    }
+}
+
+pub(super) fn spawn(
+    readers: Weak<Readers>,
+    every: Duration,
+    restart_frames: i64,
+    restart: RestartRequest,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("tributary-sqlite-checkpoint".into())
         .spawn(move || {
-            let conn = match readers.upgrade().map(|r| rusqlite::Connection::open(&r.path)) {
+            let conn = match readers.upgrade().map(|r| Connection::open(&r.path)) {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "SQLite checkpointer could not open the database; the writer checkpoints instead.");
@@ -25,8 +71,12 @@ pub(super) fn spawn(readers: Weak<Readers>, every: Duration) -> std::io::Result<
                 if readers.upgrade().is_none() {
                     return;
                 }
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "SQLite checkpoint failed; will retry.");
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    r.get::<_, i64>(1)
+                }) {
+                    Ok(frames) if frames >= restart_frames => restart.ask(),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; will retry."),
                 }
             }
         })?;

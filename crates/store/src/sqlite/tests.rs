@@ -64,3 +64,118 @@ async fn a_newer_database_is_refused() {
         "{err:?}"
     );
 }
+
+/// Opens a bare writer (no checkpointer) on a fresh file.
+fn bare_writer(dir: &Path) -> writer::Writer {
+    let path = dir.join("w.db");
+    let lock = lock_process(&path, Duration::from_secs(1)).unwrap();
+    let conn = open_writer(&path, Duration::from_secs(1), None).unwrap();
+    writer::spawn(
+        conn,
+        writer::DedupIndex::new(),
+        lock,
+        64,
+        64,
+        checkpoint::RestartRequest::default(),
+    )
+    .unwrap()
+}
+
+fn synchronous(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+}
+
+#[tokio::test]
+async fn worker_bookkeeping_commits_without_its_own_fsync() {
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let w = bare_writer(dir.path());
+    // Alone, an unsynced job commits (after its short wait) without an fsync.
+    assert_eq!(
+        w.write_unsynced(|c, _| synchronous(c)).await.unwrap(),
+        NORMAL
+    );
+    assert_eq!(w.write(|c, _| synchronous(c)).await.unwrap(), FULL);
+    // Queued beside a synced job, it shares that job's fsync'd commit. The
+    // first job holds the writer so both of the others are waiting together.
+    let busy = w.write(|_, _| {
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
+    });
+    let (busy, unsynced, synced) = tokio::join!(
+        busy,
+        w.write_unsynced(|c, _| synchronous(c)),
+        w.write(|c, _| synchronous(c)),
+    );
+    busy.unwrap();
+    assert_eq!(unsynced.unwrap(), FULL);
+    assert_eq!(synced.unwrap(), FULL);
+}
+
+#[tokio::test]
+async fn the_wal_starts_over_under_steady_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal.db");
+    let options = SqliteOptions {
+        checkpoint_every: Duration::from_millis(5),
+        wal_restart_frames: 32,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&path, options).await.unwrap();
+    // Writes that never let up (32 tasks, each waiting for its own commit):
+    // a passive checkpoint never catches up with them, so without restarts
+    // the log would only grow.
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..32u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for n in 0..80u32 {
+                store
+                    .set_mapping_active("web", "production", &format!("m{t}-{n}"), n % 2 == 0)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    // The file never shrinks: its size is the most frames the log ever held
+    // (a frame is a 24-byte header and a 4 KiB page, after a 32-byte header).
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let frames = std::fs::metadata(PathBuf::from(wal))
+        .unwrap()
+        .len()
+        .saturating_sub(32)
+        / (24 + 4096);
+    assert!(frames < 250, "the WAL held up to {frames} frames");
+}
+
+#[tokio::test]
+async fn stored_running_actions_read_as_pending_after_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate_sqlite(&conn, 2).unwrap();
+        conn.execute(
+            "INSERT INTO actions (id, event_id, position, action_type, source, environment, \
+             plan_json, status, created_at, updated_at) \
+             VALUES ('a1', 'e1', 0, 'identify_user', 'web', 'production', '{}', 'running', 1, 1)",
+            [],
+        )
+        .unwrap();
+    }
+    let _store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let status: String = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT status FROM actions WHERE id = 'a1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(status, "pending");
+}
