@@ -136,16 +136,21 @@ async fn drain_load(store: Arc<dyn Store>, workers: usize, batch: usize) -> (usi
                 if claimed.is_empty() {
                     return;
                 }
-                let finishes = claimed.iter().map(|c| {
-                    let (store, owner, id) = (Arc::clone(&store), owner.clone(), c.id);
-                    async move {
+                // As the worker pool records them: one batched call per claim.
+                let attempts = claimed
+                    .iter()
+                    .map(|c| {
                         let outcome = AttemptOutcome::Succeeded {
                             summary: "HTTP 200".into(),
                         };
-                        store.finish_attempt(id, &owner, outcome).await
-                    }
-                });
-                for r in futures_join(finishes).await {
+                        (c.id, outcome)
+                    })
+                    .collect();
+                for r in store
+                    .finish_attempts(&owner, attempts)
+                    .await
+                    .expect("finish")
+                {
                     r.expect("finish");
                 }
                 done.fetch_add(claimed.len(), Ordering::Relaxed);
@@ -157,20 +162,6 @@ async fn drain_load(store: Arc<dyn Store>, workers: usize, batch: usize) -> (usi
     }
     let n = done.load(Ordering::Relaxed);
     (n, n as f64 / started.elapsed().as_secs_f64())
-}
-
-/// Runs futures concurrently (a tiny join_all, to avoid a dependency).
-async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.expect("join"));
-    }
-    out
 }
 
 /// This process's CPU time (user + system) in seconds, from /proc (Linux):

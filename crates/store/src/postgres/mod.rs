@@ -221,6 +221,14 @@ impl Store for PostgresStore {
         ops::finish_attempt(&self.pool, action, owner, &outcome).await
     }
 
+    async fn finish_attempts(
+        &self,
+        owner: &str,
+        attempts: Vec<(ActionId, AttemptOutcome)>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        ops::finish_attempts(&self.pool, owner, &attempts).await
+    }
+
     async fn apply_local(
         &self,
         action: ActionId,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::Transaction;
 use tributary_core::{event::EventId, plan::ActionPayload};
 
@@ -156,6 +156,41 @@ pub(super) async fn finish_attempt(
     owner: &str,
     outcome: &AttemptOutcome,
 ) -> Result<(), StoreError> {
+    // One statement, so one round trip and one implicit transaction.
+    record_attempt(&pool.get().await?, action, owner, outcome).await
+}
+
+/// Records a batch of attempts in one transaction that does not wait for its
+/// WAL flush (`synchronous_commit = off`, for this transaction only). Like the
+/// SQLite writer's unsynced jobs (docs/store.md): a crash of the server can
+/// lose at most this bookkeeping, and then the actions run again, which
+/// at-least-once execution allows. A lost lease is the item's result.
+pub(super) async fn finish_attempts(
+    pool: &Pool,
+    owner: &str,
+    attempts: &[(ActionId, AttemptOutcome)],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let mut results = Vec::with_capacity(attempts.len());
+    for (action, outcome) in attempts {
+        results.push(match record_attempt(&tx, *action, owner, outcome).await {
+            Err(e @ StoreError::LeaseLost { .. }) => Err(e),
+            other => Ok(other?),
+        });
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn record_attempt(
+    client: &impl GenericClient,
+    action: ActionId,
+    owner: &str,
+    outcome: &AttemptOutcome,
+) -> Result<(), StoreError> {
     let now = ms(Utc::now());
     let id = action.to_string();
     let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
@@ -164,11 +199,8 @@ pub(super) async fn finish_attempt(
         AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary), None),
         AttemptOutcome::RetryAt { at, .. } => (ActionStatus::Pending, Some(summary), Some(ms(*at))),
     };
-    // One statement, so one round trip and one implicit transaction: the
-    // lease check locks the outbox row, and every write is conditioned on it.
-    let held: i64 = pool
-        .get()
-        .await?
+    // The lease check locks the outbox row, and every write is conditioned on it.
+    let held: i64 = client
         .query_one(
             "WITH lease AS ( \
                SELECT action_id, attempt, claimed_at FROM outbox \
