@@ -130,7 +130,7 @@ async fn the_wal_starts_over_under_steady_writes() {
     for t in 0..32u32 {
         let store = store.clone();
         tasks.spawn(async move {
-            for n in 0..80u32 {
+            for n in 0..120u32 {
                 store
                     .set_mapping_active("web", "production", &format!("m{t}-{n}"), n % 2 == 0)
                     .await
@@ -150,7 +150,9 @@ async fn the_wal_starts_over_under_steady_writes() {
         .len()
         .saturating_sub(32)
         / (24 + 4096);
-    assert!(frames < 250, "the WAL held up to {frames} frames");
+    // Measured: about 200 with restarts (more on a loaded machine), about
+    // 2,600 with them turned off.
+    assert!(frames < 1_200, "the WAL held up to {frames} frames");
 }
 
 #[tokio::test]
