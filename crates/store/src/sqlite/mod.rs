@@ -376,18 +376,13 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let owner = owner.to_owned();
         // One writer job for the lot: the per-job hand-off to the writer
-        // thread cost as much as the statements. A lost lease is checked
-        // before anything is written, so it is an item's result; any other
-        // error fails the job, and its group, whole.
+        // thread cost as much as the statements.
         self.writer
             .write_unsynced(move |conn, _| {
                 attempts
                     .iter()
                     .map(|(action, outcome)| {
-                        match ops::finish_attempt(conn, *action, &owner, outcome) {
-                            Err(e @ StoreError::LeaseLost { .. }) => Ok(Err(e)),
-                            other => other.map(Ok),
-                        }
+                        writer::item_result(ops::finish_attempt(conn, *action, &owner, outcome))
                     })
                     .collect()
             })
@@ -400,10 +395,15 @@ impl Store for SqliteStore {
         environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError> {
-        let prepared = ops::prepare_local(action, environment.to_owned(), payload.clone())?;
-        self.writer
-            .write_unsynced(move |conn, _| ops::apply_local(conn, prepared))
-            .await
+        let item = LocalApply {
+            action,
+            environment: environment.to_owned(),
+            payload: payload.clone(),
+        };
+        self.apply_local_many(vec![item])
+            .await?
+            .pop()
+            .unwrap_or(Err(StoreError::Closed))
     }
 
     async fn apply_local_many(
@@ -414,17 +414,12 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|i| ops::prepare_local(i.action, i.environment, i.payload))
             .collect();
-        // One writer job for the lot, as for `finish_attempts`. An action's
-        // own problem (found before it writes) is its result; any other error
-        // fails the job, and its group, whole.
+        // One writer job for the lot, as for `finish_attempts`.
         self.writer
             .write_unsynced(move |conn, _| {
                 prepared
                     .into_iter()
-                    .map(|p| match p.and_then(|p| ops::apply_local(conn, p)) {
-                        Err(e) if writer::before_any_write(&e) => Ok(Err(e)),
-                        other => other.map(Ok),
-                    })
+                    .map(|p| writer::item_result(p.and_then(|p| ops::apply_local(conn, p))))
                     .collect()
             })
             .await
