@@ -331,7 +331,7 @@ impl Pipeline {
 
     /// Writes a `rejected` entry to the event log (bounded, rate-limited).
     /// A store failure here is traced, never allowed to mask the real error.
-    async fn log_rejected(
+    pub(crate) async fn log_rejected(
         &self,
         route: Option<Route<'_>>,
         req: &RawRequest,

@@ -4,12 +4,9 @@
 //! for the connectors) becomes one event of kind `resource` whose plans are
 //! the call itself; `Ok` means it is durable. Nothing here runs an action.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::{Value, json};
 use tributary_adapter::{AdapterError, RawRequest, decode_body};
 use tributary_census::CustomDestination;
@@ -23,15 +20,12 @@ use tributary_resource_api::{
     jsonrpc::{Dispatch, RowWrite},
     parse_call, resource_event, resource_plans, workflow_run_id,
 };
-use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, StoreError};
+use tributary_store::{AppendItem, AppendOutcome, StoreError};
 
 use crate::{Pipeline, Route};
 
 /// How long an `Idempotency-Key` on a trigger holds (the product's 24 h).
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
-
-/// At most this many refused resource calls per second reach the event log.
-const REJECTED_PER_SECOND: u64 = 100;
 
 /// A resource-API request as the service read it off the wire.
 #[derive(Debug)]
@@ -113,8 +107,6 @@ impl ResourceCallError {
     }
 }
 
-static REJECTED_BUDGET: AtomicU64 = AtomicU64::new(0);
-
 impl Pipeline {
     /// The source environment whose API key is `presented`. Every configured
     /// key is compared, each in constant time, so timing says nothing about
@@ -154,7 +146,7 @@ impl Pipeline {
     ) -> Result<ResourceReply, ResourceCallError> {
         let Some(route) = self.authenticate(&req.raw) else {
             let message = "a valid environment API key is required (Authorization: Bearer)";
-            self.log_resource_rejected(None, &req.raw, "unauthorized", message)
+            self.log_rejected(None, &req.raw, "unauthorized", message)
                 .await;
             return Err(ResourceCallError::Unauthorized {
                 message: message.to_owned(),
@@ -172,7 +164,7 @@ impl Pipeline {
                     },
                     other => other.to_string(),
                 };
-                self.log_resource_rejected(Some(route), &req.raw, e.code(), &message)
+                self.log_rejected(Some(route), &req.raw, e.code(), &message)
                     .await;
                 Err(e)
             }
@@ -318,8 +310,7 @@ impl Pipeline {
     ) -> Result<Value, ResourceCallError> {
         let Some(route) = self.authenticate(&req) else {
             let message = "a valid environment API key is required (Authorization: Bearer)";
-            self.log_resource_rejected(None, &req, "unauthorized", message)
-                .await;
+            self.log_rejected(None, &req, "unauthorized", message).await;
             return Err(ResourceCallError::Unauthorized {
                 message: message.to_owned(),
             });
@@ -329,7 +320,7 @@ impl Pipeline {
         let body = match decode_body(&req) {
             Ok(b) => b,
             Err(e) => {
-                self.log_resource_rejected(Some(route), &req, e.code(), &e.message())
+                self.log_rejected(Some(route), &req, e.code(), &e.message())
                     .await;
                 return Err(e.into());
             }
@@ -403,66 +394,5 @@ impl Pipeline {
         metrics::counter!("tributary_events_received_total", "source" => route.source.key.clone())
             .increment(1);
         Ok(outcome)
-    }
-
-    async fn log_resource_rejected(
-        &self,
-        route: Option<Route<'_>>,
-        req: &RawRequest,
-        code: &str,
-        message: &str,
-    ) {
-        let source = route.map(|r| r.source.key.as_str()).unwrap_or("");
-        tracing::info!(source, code, message, "Resource call rejected.");
-        if !take_budget() {
-            tracing::warn!(
-                source,
-                code,
-                "Rejected resource call not logged: over the per-second budget."
-            );
-            return;
-        }
-        let record = RejectedRequest {
-            received_at: req.received_at,
-            source: route.map(|r| r.source.key.clone()),
-            environment: route.map(|r| r.environment.to_owned()),
-            code: code.to_owned(),
-            message: message.to_owned(),
-            body: req.body[..req
-                .body
-                .len()
-                .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)]
-                .to_vec(),
-            headers: req.stored_headers(None),
-        };
-        if let Err(e) = self.store().record_rejected(record).await {
-            tracing::warn!(error = %e, "Could not log a rejected resource call.");
-        }
-    }
-}
-
-// (unix second << 20) | count in that second, as the receive path does.
-fn take_budget() -> bool {
-    let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
-    let mut current = REJECTED_BUDGET.load(Ordering::Relaxed);
-    loop {
-        let (second, count) = (current >> 20, current & 0xF_FFFF);
-        let next = if second == now {
-            if count >= REJECTED_PER_SECOND {
-                return false;
-            }
-            current + 1
-        } else {
-            (now << 20) | 1
-        };
-        match REJECTED_BUDGET.compare_exchange_weak(
-            current,
-            next,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return true,
-            Err(seen) => current = seen,
-        }
     }
 }
