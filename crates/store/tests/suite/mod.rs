@@ -15,6 +15,19 @@ use tributary_store::{
 
 use crate::support::*;
 
+/// A local record's data in the `development` environment, if it exists.
+async fn dev_data(
+    s: &Arc<dyn tributary_store::Store>,
+    kind: LocalKind,
+    scope: &str,
+    id: &str,
+) -> Option<serde_json::Value> {
+    s.local_record(kind, "development", scope, id)
+        .await
+        .unwrap()
+        .map(|r| r.data)
+}
+
 fn accepted(
     o: &AppendOutcome,
 ) -> (
@@ -936,11 +949,9 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.local_record(LocalKind::Object, "development", "projects", "p1")
+        dev_data(s, LocalKind::Object, "projects", "p1")
             .await
-            .unwrap()
-            .unwrap()
-            .data,
+            .unwrap(),
         json!({"title": "A", "owner": "u1"})
     );
     s.apply_local(
@@ -954,9 +965,8 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert!(
-        s.local_record(LocalKind::Object, "development", "projects", "p1")
+        dev_data(s, LocalKind::Object, "projects", "p1")
             .await
-            .unwrap()
             .is_none()
     );
 
@@ -971,11 +981,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     .await
     .unwrap();
     assert_eq!(
-        s.local_record(LocalKind::Tenant, "development", "", "acme")
-            .await
-            .unwrap()
-            .unwrap()
-            .data,
+        dev_data(s, LocalKind::Tenant, "", "acme").await.unwrap(),
         json!({"name": "Acme"})
     );
     s.apply_local(
@@ -985,12 +991,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     )
     .await
     .unwrap();
-    assert!(
-        s.local_record(LocalKind::Tenant, "development", "", "acme")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(dev_data(s, LocalKind::Tenant, "", "acme").await.is_none());
 
     let members = vec![
         AudienceMember {
@@ -1140,18 +1141,11 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     )
     .await
     .unwrap();
-    let run1 = s
-        .local_record(
-            LocalKind::WorkflowRun,
-            "development",
-            "welcome",
-            &id(10).to_string(),
-        )
+    let run1 = dev_data(s, LocalKind::WorkflowRun, "welcome", &id(10).to_string())
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(run1.data["status"], "triggered");
-    assert_eq!(run1.data["recipients"], json!(["u2"]));
+    assert_eq!(run1["status"], "triggered");
+    assert_eq!(run1["recipients"], json!(["u2"]));
     s.apply_local(
         id(13),
         "development",
@@ -1163,28 +1157,14 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     )
     .await
     .unwrap();
-    let run1 = s
-        .local_record(
-            LocalKind::WorkflowRun,
-            "development",
-            "welcome",
-            &id(10).to_string(),
-        )
+    let run1 = dev_data(s, LocalKind::WorkflowRun, "welcome", &id(10).to_string())
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(run1.data["status"], "cancelled");
-    let run2 = s
-        .local_record(
-            LocalKind::WorkflowRun,
-            "development",
-            "welcome",
-            &id(11).to_string(),
-        )
+    assert_eq!(run1["status"], "cancelled");
+    let run2 = dev_data(s, LocalKind::WorkflowRun, "welcome", &id(11).to_string())
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(run2.data["status"], "triggered");
+    assert_eq!(run2["status"], "triggered");
     s.apply_local(
         id(14),
         "development",
@@ -1194,12 +1174,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     )
     .await
     .unwrap();
-    assert!(
-        s.local_record(LocalKind::User, "development", "", "u1")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(dev_data(s, LocalKind::User, "", "u1").await.is_none());
 }
 
 pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
@@ -1268,30 +1243,20 @@ pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
     assert_eq!(results[3].as_ref().unwrap(), &LocalEffect::Applied);
     assert_eq!(results[4].as_ref().unwrap(), &LocalEffect::AlreadyApplied);
     assert_eq!(
-        s.local_record(LocalKind::Object, "development", "projects", "p1")
+        dev_data(s, LocalKind::Object, "projects", "p1")
             .await
-            .unwrap()
-            .unwrap()
-            .data,
+            .unwrap(),
         json!({"title": "A", "owner": "u1"})
     );
-    let run = s
-        .local_record(
-            LocalKind::WorkflowRun,
-            "development",
-            "welcome",
-            &id(4).to_string(),
-        )
+    let run = dev_data(s, LocalKind::WorkflowRun, "welcome", &id(4).to_string())
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(run.data["status"], "triggered");
-    assert_eq!(run.data["data"], json!({"x": 1}));
+    assert_eq!(run["status"], "triggered");
+    assert_eq!(run["data"], json!({"x": 1}));
     // The refused item left nothing behind and can be applied later.
     assert!(
-        s.local_record(LocalKind::Audience, "development", "", "nobody-made-this")
+        dev_data(s, LocalKind::Audience, "", "nobody-made-this")
             .await
-            .unwrap()
             .is_none()
     );
 }
