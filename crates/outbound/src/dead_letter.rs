@@ -1,6 +1,15 @@
 //! Dead letters: events Segment will never accept as they are (too large,
 //! invalid, permanently rejected). Kept with the reason, listable, and
-//! re-drivable into the queue once the cause is fixed.
+//! re-drivable into the queue once the cause is fixed, until the retention
+//! policy ([`crate::retention`]) prunes them.
+//!
+//! A redrive is two steps, so that neither holds the queue's writer for long
+//! and a prune never removes what an operator asked to re-send: first the
+//! matching rows are marked (`redrive_requested_at`), in one short
+//! transaction; then marked rows move to the queue in bounded batches. Pruning
+//! skips marked rows. A redrive interrupted between the steps (a crash, a
+//! killed CLI) leaves rows marked, and the next redrive or pruning pass moves
+//! them: a marked row is never forgotten and never pruned.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -55,8 +64,31 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     enqueued_at INTEGER NOT NULL,
     failed_at INTEGER NOT NULL,
     reason TEXT NOT NULL,
-    status INTEGER
+    status INTEGER,
+    redrive_requested_at INTEGER
 );";
+
+/// Indexes created after any column migration. Both carry
+/// `redrive_requested_at` so pruning and redrive never read table rows (whose
+/// payload may span overflow pages) just to test that column.
+pub(crate) const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS dead_letters_by_failed_at
+    ON dead_letters(failed_at, redrive_requested_at);
+CREATE INDEX IF NOT EXISTS dead_letters_by_redrive
+    ON dead_letters(redrive_requested_at);";
+
+/// Adds `redrive_requested_at` to a file written before it existed.
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column = conn
+        .prepare(
+            "SELECT 1 FROM pragma_table_info('dead_letters') WHERE name = 'redrive_requested_at'",
+        )?
+        .exists([])?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE dead_letters ADD COLUMN redrive_requested_at INTEGER")?;
+    }
+    conn.execute_batch(INDEXES)
+}
 
 /// Moves a queued row to the dead letters. Returns false if it was gone.
 pub(crate) fn bury(
@@ -160,14 +192,36 @@ pub(crate) fn list(
     Ok(out)
 }
 
-/// Moves dead letters back into the queue (with their `messageId`), as new
-/// rows at the end so every dispatcher cursor sees them.
-pub(crate) fn redrive(
+/// Marks matching dead letters for redrive (first step); returns how many
+/// were newly marked. Already marked rows are left as they are.
+pub(crate) fn mark_for_redrive(
     conn: &Connection,
     filter: &DeadLetterFilter,
     now_ms: i64,
 ) -> rusqlite::Result<usize> {
     let ids = matching_ids(conn, filter)?;
+    let mut mark = conn.prepare_cached(
+        "UPDATE dead_letters SET redrive_requested_at = ?2
+         WHERE id = ?1 AND redrive_requested_at IS NULL",
+    )?;
+    let mut marked = 0;
+    for id in &ids {
+        marked += mark.execute(params![id, now_ms])?;
+    }
+    Ok(marked)
+}
+
+/// Moves up to `limit` marked dead letters back into the queue (with their
+/// `messageId`), as new rows at the end so every dispatcher cursor sees them;
+/// returns how many moved. Copy and delete share the caller's transaction,
+/// so two processes moving at once never move a row twice.
+pub(crate) fn move_marked(conn: &Connection, limit: usize, now_ms: i64) -> rusqlite::Result<usize> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM dead_letters WHERE redrive_requested_at IS NOT NULL ORDER BY id LIMIT ?1",
+        )?
+        .query_map([to_sql_limit(limit)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut copy = conn.prepare_cached(
         "INSERT INTO queue (environment, message_id, payload, enqueued_at)
          SELECT environment, message_id, payload, ?2 FROM dead_letters WHERE id = ?1",
@@ -178,6 +232,69 @@ pub(crate) fn redrive(
         delete.execute([id])?;
     }
     Ok(ids.len())
+}
+
+/// What one pruning transaction removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Dead letters older than the retention age.
+    pub by_age: usize,
+    /// The oldest dead letters over the count cap.
+    pub by_count: usize,
+}
+
+impl Pruned {
+    /// Both together.
+    pub fn total(&self) -> usize {
+        self.by_age + self.by_count
+    }
+}
+
+/// Removes at most `limit` dead letters not marked for redrive: first those
+/// that failed before `failed_before_ms`, oldest first; then, while more than
+/// `keep_at_most` remain, the oldest (lowest id, i.e. dead-lettered first).
+pub(crate) fn prune(
+    conn: &Connection,
+    failed_before_ms: Option<i64>,
+    keep_at_most: Option<u64>,
+    limit: usize,
+) -> rusqlite::Result<Pruned> {
+    let mut pruned = Pruned::default();
+    if let Some(cutoff) = failed_before_ms {
+        pruned.by_age = conn
+            .prepare_cached(
+                "DELETE FROM dead_letters WHERE id IN (
+                     SELECT id FROM dead_letters INDEXED BY dead_letters_by_failed_at
+                     WHERE failed_at < ?1 AND redrive_requested_at IS NULL
+                     ORDER BY failed_at, id LIMIT ?2)",
+            )?
+            .execute(params![cutoff, to_sql_limit(limit)])?;
+    }
+    let budget = limit - pruned.by_age;
+    if let (Some(cap), true) = (keep_at_most, budget > 0) {
+        let kept: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM dead_letters INDEXED BY dead_letters_by_redrive
+                 WHERE redrive_requested_at IS NULL",
+            )?
+            .query_row([], |r| r.get(0))?;
+        let excess = u64::try_from(kept).unwrap_or(0).saturating_sub(cap);
+        let take = usize::try_from(excess).unwrap_or(usize::MAX).min(budget);
+        if take > 0 {
+            pruned.by_count = conn
+                .prepare_cached(
+                    "DELETE FROM dead_letters WHERE id IN (
+                         SELECT id FROM dead_letters INDEXED BY dead_letters_by_redrive
+                         WHERE redrive_requested_at IS NULL ORDER BY id LIMIT ?1)",
+                )?
+                .execute([to_sql_limit(take)])?;
+        }
+    }
+    Ok(pruned)
+}
+
+fn to_sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {

@@ -7,7 +7,8 @@
 //!   `track` events (CONTRACT 9), with a deterministic `messageId`.
 //! - [`DurableQueue`]: SQLite (WAL, `synchronous=FULL`, group commit); an
 //!   entry is acknowledged only once it is on disk. Dead letters live beside
-//!   it, listable and re-drivable.
+//!   it, listable and re-drivable; [`Pruner`] applies a
+//!   [`RetentionPolicy`] (age and count) to them in bounded batches.
 //! - [`Batcher`] and [`encode_batch`]: request bodies within Segment's limits.
 //! - [`SegmentClient`] and [`retry`]: `POST {host}/v1/batch` with Basic auth,
 //!   optional gzip, `sentAt` per send; retry classes and full-jitter backoff.
@@ -50,6 +51,7 @@ mod error;
 pub mod fake_segment;
 pub mod message;
 pub mod queue;
+pub mod retention;
 pub mod retry;
 pub mod transform;
 
@@ -58,11 +60,12 @@ pub use client::{SegmentClient, SendOutcome};
 pub use config::{
     DeliverySettings, NameStyle, ObjectRecipients, TransformSettings, UnmappedEvents,
 };
-pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter};
+pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned};
 pub use dispatcher::{Dispatcher, PauseBoard, Route};
 pub use error::{OutboundError, QueueFailure};
 pub use message::{EncodedMessage, Identity, Message, Track};
 pub use queue::{DurableQueue, Entry, NewEntry, QueueStats, Submitted};
+pub use retention::{PruneReport, Pruner, RetentionPolicy};
 pub use transform::{
     LifecycleEvent, Outcome, SkipReason, Transform, WebhookEnvelope, parse_envelope,
 };

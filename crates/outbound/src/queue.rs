@@ -14,13 +14,19 @@
 //!   and never miss a row written later, including by another process (the
 //!   CLI's redrive or backfill) sharing the file.
 //! - Delivered entries are deleted; undeliverable ones move to the dead letter
-//!   table in the same transaction (see [`crate::dead_letter`]).
+//!   table in the same transaction (see [`crate::dead_letter`]). So the queue
+//!   table holds only undelivered entries; the dead letters are what grows,
+//!   and [`crate::retention`] bounds them.
+//! - Long work (a large redrive, pruning a backlog) goes through the writer
+//!   in bounded steps, each its own operation, so enqueues keep getting
+//!   through between them.
 //!
 //! On-disk format (one file plus its `-wal`):
 //! ```text
 //! queue(id INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT, message_id TEXT,
 //!       payload BLOB /* the message's JSON */, enqueued_at INTEGER /* unix ms */)
-//! dead_letters(id, environment, message_id, payload, enqueued_at, failed_at, reason, status)
+//! dead_letters(id, environment, message_id, payload, enqueued_at, failed_at, reason, status,
+//!              redrive_requested_at /* unix ms, NULL unless a redrive is under way */)
 //! ```
 
 use std::{
@@ -37,12 +43,15 @@ use tracing::error;
 
 use crate::{
     OutboundError, QueueFailure,
-    dead_letter::{self, Burial, DeadLetter, DeadLetterFilter},
+    dead_letter::{self, Burial, DeadLetter, DeadLetterFilter, Pruned},
     message::EncodedMessage,
 };
 
 /// Most operations committed together.
 pub const MAX_GROUP: usize = 4_096;
+
+/// Dead letters moved back to the queue per transaction by a redrive.
+pub const REDRIVE_BATCH: usize = 1_000;
 
 /// An entry to queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,7 +114,13 @@ enum Op {
     Acknowledge(Vec<i64>),
     Bury(Vec<(i64, Burial)>),
     ListDead(DeadLetterFilter),
-    Redrive(DeadLetterFilter),
+    MarkRedrive(DeadLetterFilter),
+    MoveRedriven(usize),
+    Prune {
+        failed_before_ms: Option<i64>,
+        keep_at_most: Option<u64>,
+        limit: usize,
+    },
     Stats,
 }
 
@@ -118,13 +133,15 @@ impl Op {
             Self::Acknowledge(_) => "acknowledge",
             Self::Bury(_) => "dead-letter",
             Self::ListDead(_) => "list dead letters",
-            Self::Redrive(_) => "redrive",
+            Self::MarkRedrive(_) => "request redrive",
+            Self::MoveRedriven(_) => "redrive",
+            Self::Prune { .. } => "prune dead letters",
             Self::Stats => "stats",
         }
     }
 
     fn adds_entries(&self) -> bool {
-        matches!(self, Self::Enqueue(_) | Self::Redrive(_))
+        matches!(self, Self::Enqueue(_) | Self::MoveRedriven(_))
     }
 }
 
@@ -133,6 +150,7 @@ enum Reply {
     Entries(Vec<Entry>),
     Dead(Vec<DeadLetter>),
     Count(usize),
+    Pruned(Pruned),
     Stats(QueueStats),
     Done,
 }
@@ -174,6 +192,7 @@ impl DurableQueue {
         }
         conn.execute_batch(&format!(
             "PRAGMA synchronous=FULL;
+             BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS queue (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  environment TEXT NOT NULL,
@@ -186,6 +205,11 @@ impl DurableQueue {
             dead_letter::SCHEMA
         ))
         .map_err(fail)?;
+        // In the same IMMEDIATE transaction as the tables, so two processes
+        // opening an old file at once cannot both add the column.
+        dead_letter::migrate(&conn)
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(fail)?;
         let (commands, rx) = mpsc::channel();
         let (added, _) = watch::channel(0);
         let added = Arc::new(added);
@@ -268,11 +292,55 @@ impl DurableQueue {
         }
     }
 
-    /// Moves matching dead letters back into the queue; returns how many.
+    /// Moves matching dead letters back into the queue (with their
+    /// `messageId`); returns how many it asked for. Returns once every marked
+    /// row has moved, in transactions of at most [`REDRIVE_BATCH`] rows, so a
+    /// redrive of millions does not stall enqueues.
     pub async fn redrive(&self, filter: DeadLetterFilter) -> Result<usize, OutboundError> {
-        match self.call(Op::Redrive(filter)).await? {
+        let requested = self.request_redrive(filter).await?;
+        while self.finish_redrives(REDRIVE_BATCH).await? == REDRIVE_BATCH {}
+        Ok(requested)
+    }
+
+    /// The first step of [`DurableQueue::redrive`]: marks matching dead
+    /// letters as being redriven, which protects them from pruning; returns
+    /// how many were newly marked.
+    pub async fn request_redrive(&self, filter: DeadLetterFilter) -> Result<usize, OutboundError> {
+        match self.call(Op::MarkRedrive(filter)).await? {
+            Reply::Count(n) => Ok(n),
+            _ => unreachable!("request redrive answers a count"),
+        }
+    }
+
+    /// The second step: moves up to `limit` marked dead letters (from any
+    /// redrive, including one interrupted by a crash) to the end of the
+    /// queue, in one transaction; returns how many moved.
+    pub async fn finish_redrives(&self, limit: usize) -> Result<usize, OutboundError> {
+        match self.call(Op::MoveRedriven(limit)).await? {
             Reply::Count(n) => Ok(n),
             _ => unreachable!("redrive answers a count"),
+        }
+    }
+
+    /// Removes at most `limit` dead letters in one transaction: those that
+    /// failed before `failed_before` (oldest first), then the oldest while
+    /// more than `keep_at_most` remain. Dead letters being redriven are
+    /// neither removed nor counted. See [`crate::retention::Pruner`] for the
+    /// loop that calls this.
+    pub async fn prune_dead_letters(
+        &self,
+        failed_before: Option<DateTime<Utc>>,
+        keep_at_most: Option<u64>,
+        limit: usize,
+    ) -> Result<Pruned, OutboundError> {
+        let op = Op::Prune {
+            failed_before_ms: failed_before.map(|t| t.timestamp_millis()),
+            keep_at_most,
+            limit,
+        };
+        match self.call(op).await? {
+            Reply::Pruned(p) => Ok(p),
+            _ => unreachable!("prune answers counts"),
         }
     }
 
@@ -474,7 +542,22 @@ fn execute(conn: &Connection, op: &Op, now_ms: i64) -> rusqlite::Result<Reply> {
             Ok(Reply::Done)
         }
         Op::ListDead(filter) => Ok(Reply::Dead(dead_letter::list(conn, filter)?)),
-        Op::Redrive(filter) => Ok(Reply::Count(dead_letter::redrive(conn, filter, now_ms)?)),
+        Op::MarkRedrive(filter) => Ok(Reply::Count(dead_letter::mark_for_redrive(
+            conn, filter, now_ms,
+        )?)),
+        Op::MoveRedriven(limit) => Ok(Reply::Count(dead_letter::move_marked(
+            conn, *limit, now_ms,
+        )?)),
+        Op::Prune {
+            failed_before_ms,
+            keep_at_most,
+            limit,
+        } => Ok(Reply::Pruned(dead_letter::prune(
+            conn,
+            *failed_before_ms,
+            *keep_at_most,
+            *limit,
+        )?)),
         Op::Stats => {
             let pending = conn
                 .prepare_cached("SELECT environment, COUNT(*) FROM queue GROUP BY environment")?

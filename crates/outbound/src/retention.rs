@@ -1,0 +1,214 @@
+//! Dead-letter retention: how long dead letters are kept and how many, and
+//! the background task that prunes the rest.
+//!
+//! Dead letters are the only rows that accumulate in the queue file
+//! (delivered entries are deleted on Segment's 2xx), so without a policy a
+//! forwarder with a wrong write key, or a sender of oversize events, grows
+//! its file without bound. [`Pruner`] removes, in bounded transactions,
+//! dead letters older than [`RetentionPolicy::max_age`] and then the oldest
+//! beyond [`RetentionPolicy::max_count`]; rows being redriven are never
+//! touched (see [`crate::dead_letter`]).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use metrics::counter;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::{DurableQueue, OutboundError, dead_letter::Pruned};
+
+/// Default [`RetentionPolicy::max_age`]: 30 days.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+/// Default [`RetentionPolicy::max_count`].
+pub const DEFAULT_MAX_COUNT: u64 = 100_000;
+/// Default [`RetentionPolicy::interval`].
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
+/// Default [`RetentionPolicy::batch_size`].
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
+/// What to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Dead letters that failed longer ago than this are removed; `None`
+    /// keeps them regardless of age.
+    pub max_age: Option<Duration>,
+    /// At most this many dead letters are kept, the oldest removed first;
+    /// `None` for no cap.
+    pub max_count: Option<u64>,
+    /// Time between pruning passes (the first runs at start).
+    pub interval: Duration,
+    /// Rows removed per transaction: the longest the pruner holds the
+    /// queue's writer at a time.
+    pub batch_size: usize,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            max_age: Some(DEFAULT_MAX_AGE),
+            max_count: Some(DEFAULT_MAX_COUNT),
+            interval: DEFAULT_INTERVAL,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+impl RetentionPolicy {
+    /// Keeps everything (no pruning); a pass still finishes interrupted
+    /// redrives.
+    pub fn keep_all() -> Self {
+        Self {
+            max_age: None,
+            max_count: None,
+            ..Self::default()
+        }
+    }
+
+    /// Rejects settings that cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), OutboundError> {
+        let bad = |key: &str, problem: &str| {
+            Err(OutboundError::InvalidSetting {
+                key: key.to_owned(),
+                problem: problem.to_owned(),
+            })
+        };
+        if self.max_age == Some(Duration::ZERO) {
+            return bad(
+                "max_age",
+                "must be longer than zero (zero would remove dead letters as they are written)",
+            );
+        }
+        if self.max_count == Some(0) {
+            return bad(
+                "max_count",
+                "must be at least 1 (zero would remove dead letters as they are written)",
+            );
+        }
+        if self.interval.is_zero() {
+            return bad("interval", "must be longer than zero");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Removed for being older than the retention age.
+    pub by_age: u64,
+    /// Removed for being the oldest beyond the cap.
+    pub by_count: u64,
+    /// Pruning transactions run (the last one may have removed nothing).
+    pub batches: u64,
+    /// Dead letters of interrupted redrives moved to the queue.
+    pub redriven: u64,
+}
+
+impl PruneReport {
+    /// Dead letters removed.
+    pub fn pruned(&self) -> u64 {
+        self.by_age + self.by_count
+    }
+
+    fn add(&mut self, batch: Pruned) {
+        self.by_age += batch.by_age as u64;
+        self.by_count += batch.by_count as u64;
+        self.batches += 1;
+    }
+}
+
+/// Applies a [`RetentionPolicy`] to a queue's dead letters.
+#[derive(Clone, Debug)]
+pub struct Pruner {
+    queue: DurableQueue,
+    policy: RetentionPolicy,
+}
+
+impl Pruner {
+    /// A pruner for `queue`; the policy is validated.
+    pub fn new(queue: DurableQueue, policy: RetentionPolicy) -> Result<Self, OutboundError> {
+        policy.validate()?;
+        Ok(Self { queue, policy })
+    }
+
+    /// One pass at once, then one every `interval`, until `stop`. Failures
+    /// are logged and retried at the next pass: retention must never take
+    /// the forwarder down.
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            if let Err(e) = self.pass(&stop).await {
+                warn!(error = %e, "Pruning dead letters failed; trying again at the next pass.");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(self.policy.interval) => {}
+            }
+        }
+    }
+
+    /// One pass: finishes interrupted redrives, then removes what the policy
+    /// says, one transaction of at most `batch_size` rows at a time, until a
+    /// transaction comes back short or `stop` is cancelled.
+    pub async fn pass(&self, stop: &CancellationToken) -> Result<PruneReport, OutboundError> {
+        let batch = self.policy.batch_size;
+        let mut report = PruneReport::default();
+        loop {
+            let moved = self.queue.finish_redrives(batch).await?;
+            report.redriven += moved as u64;
+            if moved < batch || stop.is_cancelled() {
+                break;
+            }
+        }
+        if self.policy.max_age.is_none() && self.policy.max_count.is_none() {
+            return Ok(report);
+        }
+        // One cutoff for the whole pass, so a pass ends even while new dead
+        // letters keep aging past a moving one.
+        let failed_before = self.policy.max_age.map(|age| {
+            chrono::Duration::from_std(age)
+                .ok()
+                .and_then(|age| Utc::now().checked_sub_signed(age))
+                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+        });
+        loop {
+            let pruned = self
+                .queue
+                .prune_dead_letters(failed_before, self.policy.max_count, batch)
+                .await?;
+            report.add(pruned);
+            counter!("outbound_pruned_dead_letters_total", "reason" => "age")
+                .increment(pruned.by_age as u64);
+            counter!("outbound_pruned_dead_letters_total", "reason" => "count")
+                .increment(pruned.by_count as u64);
+            if pruned.total() < batch || stop.is_cancelled() {
+                break;
+            }
+            // Let other tasks' queue operations in before the next batch.
+            tokio::task::yield_now().await;
+        }
+        if report.redriven > 0 {
+            info!(
+                redriven = report.redriven,
+                "Finished interrupted redrives: dead letters moved back to the queue."
+            );
+        }
+        if report.pruned() > 0 {
+            info!(
+                pruned = report.pruned(),
+                by_age = report.by_age,
+                by_count = report.by_count,
+                batches = report.batches,
+                max_age_secs = self.policy.max_age.map(|a| a.as_secs()),
+                max_count = self.policy.max_count,
+                "Pruned dead letters."
+            );
+        } else {
+            debug!(batches = report.batches, "No dead letters to prune.");
+        }
+        Ok(report)
+    }
+}
