@@ -90,7 +90,7 @@ async fn commit_with_retry(
     let mut tries = 0;
     loop {
         tries += 1;
-        let mut client = pool.get().await?;
+        let mut client = super::checkout(pool).await?;
         let attempt = async {
             let tx = client.transaction().await?;
             let outcomes = commit_group(&tx, items).await?;

@@ -3,12 +3,15 @@
 mod append;
 mod ops;
 mod read;
+mod tls;
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::NoTls;
 use tributary_core::{event::EventId, plan::ActionPayload};
@@ -83,11 +86,12 @@ impl PostgresStore {
 
 pub(crate) fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, StoreError> {
     // The URL holds a password: errors name the problem, never the URL.
+    let (url, tls) = tls::split_url(url)?;
     let mut config: tokio_postgres::Config =
         url.parse()
             .map_err(|e: tokio_postgres::Error| StoreError::InvalidInput {
                 field: "store.url",
-                problem: e.to_string(),
+                problem: with_causes(&e),
             })?;
     if let Some(schema) = &options.schema {
         if schema.is_empty()
@@ -104,13 +108,14 @@ pub(crate) fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, S
     }
     config.connect_timeout(options.connect_timeout);
     config.application_name(&options.application_name);
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    config.ssl_mode(tls::driver_mode(tls.mode));
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls::connector(&tls)? {
+        Some(connector) => Manager::from_config(config, connector, manager_config),
+        None => Manager::from_config(config, NoTls, manager_config),
+    };
     Pool::builder(manager)
         .max_size(options.pool_size.max(options.committers + 1))
         .runtime(Runtime::Tokio1)
@@ -119,6 +124,33 @@ pub(crate) fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, S
         .recycle_timeout(Some(options.connect_timeout))
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// A pooled connection. Failures to open one keep their causes: the driver's
+/// own text for a failed TLS handshake or connect is only "error performing
+/// TLS handshake", while the cause says which certificate check failed.
+pub(crate) async fn checkout(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        PoolError::Backend(e) if e.as_db_error().is_none() => {
+            StoreError::Unavailable(with_causes(&e))
+        }
+        other => other.into(),
+    })
+}
+
+/// An error's text followed by its causes' (each only when it adds something).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Any number of processes may start at once: the advisory lock lets one
@@ -130,7 +162,7 @@ pub(crate) async fn migrate_postgres(
     schema: Option<&str>,
     target: u32,
 ) -> Result<(), StoreError> {
-    let mut client = pool.get().await?;
+    let mut client = checkout(pool).await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
@@ -321,7 +353,7 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.pool.get().await?.simple_query("SELECT 1").await?;
+        checkout(&self.pool).await?.simple_query("SELECT 1").await?;
         Ok(())
     }
 }

@@ -67,7 +67,7 @@ pub(super) async fn record_rejected(
 ) -> Result<EventId, StoreError> {
     let id = EventId::generate(r.received_at);
     let row = EventRow::for_rejected(id, r);
-    let mut client = pool.get().await?;
+    let mut client = super::checkout(pool).await?;
     let tx = client.transaction().await?;
     tx.execute(
         "INSERT INTO events (id, received_at, source, environment, event_type, user_id, message_id, \
@@ -99,7 +99,7 @@ pub(super) async fn claim(
 ) -> Result<Vec<ClaimedAction>, StoreError> {
     let now = ms(Utc::now());
     let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-    let client = pool.get().await?;
+    let client = super::checkout(pool).await?;
     // An action waits while an earlier action of its event is still in the
     // outbox, so the product's fixed order holds across workers and machines.
     // FOR UPDATE SKIP LOCKED: workers on any number of machines each lock a
@@ -157,7 +157,7 @@ pub(super) async fn finish_attempt(
     outcome: &AttemptOutcome,
 ) -> Result<(), StoreError> {
     // One statement, so one round trip and one implicit transaction.
-    record_attempt(&pool.get().await?, action, owner, outcome).await
+    record_attempt(&super::checkout(pool).await?, action, owner, outcome).await
 }
 
 /// Records a batch of attempts in one transaction that does not wait for its
@@ -170,7 +170,7 @@ pub(super) async fn finish_attempts(
     owner: &str,
     attempts: &[(ActionId, AttemptOutcome)],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let mut client = pool.get().await?;
+    let mut client = super::checkout(pool).await?;
     let tx = client.transaction().await?;
     tx.batch_execute("SET LOCAL synchronous_commit = off")
         .await?;
@@ -251,7 +251,7 @@ pub(super) async fn apply_local(
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
     let id = action.to_string();
-    let mut client = pool.get().await?;
+    let mut client = super::checkout(pool).await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
         .await?;
@@ -328,7 +328,7 @@ pub(super) async fn set_mapping_active(
     mapping: &str,
     active: bool,
 ) -> Result<(), StoreError> {
-    pool.get()
+    super::checkout(pool)
         .await?
         .execute(
             "INSERT INTO mapping_overrides (source, environment, mapping, active, updated_at) \
@@ -347,7 +347,7 @@ pub(super) async fn prune(
     batch: usize,
 ) -> Result<PruneReport, StoreError> {
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-    let mut client = pool.get().await?;
+    let mut client = super::checkout(pool).await?;
     let tx = client.transaction().await?;
     let ids: Vec<String> = tx
         .query(

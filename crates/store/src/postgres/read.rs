@@ -87,7 +87,7 @@ pub(super) async fn list_events(
     let mut params: Vec<&(dyn ToSql + Sync)> =
         args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
     params.push(&n);
-    let rows = pool.get().await?.query(&sql, &params).await?;
+    let rows = super::checkout(pool).await?.query(&sql, &params).await?;
     let mut items = rows
         .iter()
         .map(event_from_row)
@@ -105,7 +105,7 @@ pub(super) async fn event_detail(
     pool: &Pool,
     id: EventId,
 ) -> Result<Option<EventDetail>, StoreError> {
-    let client = pool.get().await?;
+    let client = super::checkout(pool).await?;
     let id_s = id.to_string();
     let Some(row) = client
         .query_opt(
@@ -166,7 +166,7 @@ pub(super) async fn list_actions(
 ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
     let before = before.map_or_else(|| "\u{7f}".to_owned(), |b| b.to_string());
     let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let client = pool.get().await?;
+    let client = super::checkout(pool).await?;
     let rows = match status {
         Some(s) => {
             let (stored, lease) = rows::stored_status(s);
@@ -252,8 +252,7 @@ pub(super) async fn local_record(
     scope: &str,
     id: &str,
 ) -> Result<Option<LocalRecord>, StoreError> {
-    pool.get()
-        .await?
+    super::checkout(pool).await?
         .query_opt(
             "SELECT scope, id, data, updated_at FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
             &[&kind.as_str(), &scope, &id],
@@ -268,8 +267,7 @@ pub(super) async fn local_records(
     kind: LocalKind,
     scope: &str,
 ) -> Result<Vec<LocalRecord>, StoreError> {
-    pool.get()
-        .await?
+    super::checkout(pool).await?
         .query(
             "SELECT scope, id, data, updated_at FROM local_records WHERE kind = $1 AND scope = $2 ORDER BY id",
             &[&kind.as_str(), &scope],
