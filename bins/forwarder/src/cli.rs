@@ -62,9 +62,11 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Inspect or re-drive dead letters.
+    /// Validate the configuration file and print what it sets up.
+    CheckConfig,
+    /// Inspect, re-drive or prune dead letters.
     DeadLetters {
-        /// list or redrive.
+        /// list, redrive or prune.
         #[command(subcommand)]
         action: DeadLetterAction,
     },
@@ -97,6 +99,9 @@ pub enum DeadLetterAction {
         #[arg(long)]
         all: bool,
     },
+    /// Apply the retention settings now (`serve` does it at start and every
+    /// `prune_interval`).
+    Prune,
 }
 
 /// Runs a parsed command line.
@@ -104,6 +109,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = ForwarderConfig::load(&cli.config)?;
     match cli.command {
         Command::Serve => serve::serve(config).await,
+        Command::CheckConfig => {
+            print!("{}", describe(&config));
+            Ok(())
+        }
         Command::Backfill {
             input,
             environment,
@@ -158,6 +167,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{n} dead letters re-queued");
                 Ok(())
             }
+            DeadLetterAction::Prune => {
+                let r = dead_letters::prune(&config).await?;
+                println!(
+                    "{} dead letters pruned ({} older than the retention age, {} over the cap) in {} transactions; {} from interrupted redrives re-queued",
+                    r.pruned(),
+                    r.by_age,
+                    r.by_count,
+                    r.batches,
+                    r.redriven
+                );
+                Ok(())
+            }
         },
+    }
+}
+
+/// What `check-config` prints: the settings that matter to an operator,
+/// secrets left out.
+fn describe(config: &ForwarderConfig) -> String {
+    let days_or_off = |age: Option<std::time::Duration>| {
+        age.map_or_else(
+            || "off (kept until re-driven)".to_owned(),
+            |a| humanize(a.as_secs()),
+        )
+    };
+    let mut out = format!(
+        "Configuration OK.\nlisten: {}\nqueue: {}\nsegment host: {}\ndead-letter retention: {}\nmax dead letters: {}\nprune interval: {}\n",
+        config.server.listen,
+        config.queue_path,
+        config.segment.host,
+        days_or_off(config.retention.max_age),
+        config
+            .retention
+            .max_count
+            .map_or_else(|| "off (no cap)".to_owned(), |n| n.to_string()),
+        humanize(config.retention.interval.as_secs()),
+    );
+    for (name, env) in &config.environments {
+        let status = if env.write_key.is_some() {
+            "forwarded"
+        } else {
+            "not forwarded: no write key"
+        };
+        out.push_str(&format!("environment {name}: {status}\n"));
+    }
+    out
+}
+
+/// Whole days, hours or minutes when exact, else seconds.
+fn humanize(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        s if s > 0 && s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+        s if s > 0 && s.is_multiple_of(60) => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }

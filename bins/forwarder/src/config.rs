@@ -1,12 +1,12 @@
 //! The forwarder's TOML configuration: one file, secrets as `${ENV_VAR}`
 //! references, validated at start with errors that name the key.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use tributary_core::Secret;
-use tributary_outbound::{DeliverySettings, Route, TransformSettings};
+use tributary_core::{Secret, config::parse_duration};
+use tributary_outbound::{DeliverySettings, RetentionPolicy, Route, TransformSettings};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -51,6 +51,12 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields)]
 struct RawQueue {
     path: String,
+    #[serde(default)]
+    dead_letter_retention: Option<toml::Value>,
+    #[serde(default)]
+    max_dead_letters: Option<toml::Value>,
+    #[serde(default)]
+    prune_interval: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +98,8 @@ pub struct ForwarderConfig {
     pub server: ServerSettings,
     /// `[queue] path`.
     pub queue_path: String,
+    /// `[queue] dead_letter_retention`, `max_dead_letters`, `prune_interval`.
+    pub retention: RetentionPolicy,
     /// `[segment]`.
     pub segment: DeliverySettings,
     /// `[transform]`.
@@ -128,6 +136,7 @@ impl ForwarderConfig {
         if raw.queue.path.trim().is_empty() {
             bail!("queue.path: must not be empty");
         }
+        let retention = retention_policy(&raw.queue)?;
         let mut environments = BTreeMap::new();
         for (name, env) in raw.environments {
             if name.is_empty()
@@ -166,6 +175,7 @@ impl ForwarderConfig {
                 signature_tolerance_secs: raw.server.signature_tolerance_secs,
             },
             queue_path: raw.queue.path,
+            retention,
             segment: raw.segment,
             transform: raw.transform,
             environments,
@@ -184,6 +194,96 @@ impl ForwarderConfig {
             })
             .collect()
     }
+}
+
+/// `[queue]`'s retention keys, each defaulting to [`RetentionPolicy::default`].
+fn retention_policy(raw: &RawQueue) -> anyhow::Result<RetentionPolicy> {
+    let defaults = RetentionPolicy::default();
+    let max_age = match &raw.dead_letter_retention {
+        None => defaults.max_age,
+        Some(value) => parse_retention(value)
+            .map_err(|problem| anyhow::anyhow!("queue.dead_letter_retention: {problem}"))?,
+    };
+    let max_count = match &raw.max_dead_letters {
+        None => defaults.max_count,
+        Some(value) => parse_max_dead_letters(value)
+            .map_err(|problem| anyhow::anyhow!("queue.max_dead_letters: {problem}"))?,
+    };
+    let interval = match &raw.prune_interval {
+        None => defaults.interval,
+        Some(value) => parse_prune_interval(value)
+            .map_err(|problem| anyhow::anyhow!("queue.prune_interval: {problem}"))?,
+    };
+    let policy = RetentionPolicy {
+        max_age,
+        max_count,
+        interval,
+        ..defaults
+    };
+    policy
+        .validate()
+        .map_err(|e| anyhow::anyhow!("[queue] {e}"))?;
+    Ok(policy)
+}
+
+/// `dead_letter_retention`: a duration with its unit (`"30d"`, `"12h"`), or
+/// `"off"` to keep dead letters until they are re-driven.
+pub fn parse_retention(value: &toml::Value) -> Result<Option<Duration>, String> {
+    const HINT: &str = "write a duration with its unit (s, m, h, d) such as \"30d\", or \"off\" to keep dead letters until they are re-driven";
+    let Some(text) = value.as_str() else {
+        return Err(format!("{value} is not a string; {HINT}"));
+    };
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let age = duration_with_unit(text).map_err(|problem| {
+        format!("{problem}; or write \"off\" to keep dead letters until they are re-driven")
+    })?;
+    if age.is_zero() {
+        return Err(format!(
+            "{text:?} would remove dead letters as soon as they are written; {HINT}"
+        ));
+    }
+    Ok(Some(age))
+}
+
+/// `max_dead_letters`: a positive whole number, or `"off"` for no cap.
+pub fn parse_max_dead_letters(value: &toml::Value) -> Result<Option<u64>, String> {
+    const HINT: &str =
+        "write a whole number of dead letters to keep, like 100000, or \"off\" for no cap";
+    match value {
+        toml::Value::String(text) if text.trim() == "off" => Ok(None),
+        toml::Value::Integer(n) if *n > 0 => Ok(Some(n.unsigned_abs())),
+        toml::Value::Integer(n) => Err(format!(
+            "{n} would remove dead letters as soon as they are written; {HINT}"
+        )),
+        other => Err(format!("{other} is not a count; {HINT}")),
+    }
+}
+
+/// `prune_interval`: a positive duration with its unit (`"10m"`).
+pub fn parse_prune_interval(value: &toml::Value) -> Result<Duration, String> {
+    const HINT: &str = "write a duration with its unit (s, m, h, d) such as \"10m\"";
+    let Some(text) = value.as_str() else {
+        return Err(format!("{value} is not a string; {HINT}"));
+    };
+    let interval = duration_with_unit(text)?;
+    if interval.is_zero() {
+        return Err(format!("{text:?} must be longer than zero; {HINT}"));
+    }
+    Ok(interval)
+}
+
+/// The shared duration parser, except that a bare number is refused: in a
+/// retention setting `"30"` more likely means days than seconds.
+fn duration_with_unit(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{text:?} has no unit; write one of s, m, h, d, such as \"30d\""
+        ));
+    }
+    parse_duration(text)
 }
 
 /// Replaces every `${NAME}` with its value; an unset variable is an error.
@@ -274,6 +374,116 @@ signing_secret = "whsec_dev"
         assert!(format!("{err:#}").contains("max_batch_events"), "{err:#}");
     }
 
+    fn queue_keys(keys: &str) -> anyhow::Result<ForwarderConfig> {
+        ForwarderConfig::parse(&format!("[queue]\npath = 'q'\n{keys}\n"), lookup)
+    }
+
+    #[test]
+    fn retention_defaults_to_thirty_days_and_a_hundred_thousand() {
+        let c = queue_keys("").unwrap();
+        assert_eq!(c.retention, RetentionPolicy::default());
+        assert_eq!(c.retention.max_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(c.retention.max_count, Some(100_000));
+        assert_eq!(c.retention.interval, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn retention_keys_are_read_and_can_be_turned_off() {
+        let c = queue_keys(
+            "dead_letter_retention = '7d'\nmax_dead_letters = 5000\nprune_interval = '90s'",
+        )
+        .unwrap();
+        assert_eq!(c.retention.max_age, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(c.retention.max_count, Some(5_000));
+        assert_eq!(c.retention.interval, Duration::from_secs(90));
+        let c = queue_keys("dead_letter_retention = 'off'\nmax_dead_letters = 'off'").unwrap();
+        assert_eq!(c.retention.max_age, None);
+        assert_eq!(c.retention.max_count, None);
+        let c = queue_keys("dead_letter_retention = '12h'\nmax_dead_letters = 'off'").unwrap();
+        assert_eq!(c.retention.max_age, Some(Duration::from_secs(12 * 3_600)));
+        assert_eq!(c.retention.max_count, None);
+    }
+
+    #[test]
+    fn bad_retention_values_are_refused_naming_the_key_and_the_fix() {
+        for (keys, key, says) in [
+            (
+                "dead_letter_retention = '30'",
+                "queue.dead_letter_retention",
+                "has no unit",
+            ),
+            (
+                "dead_letter_retention = 30",
+                "queue.dead_letter_retention",
+                "not a string",
+            ),
+            (
+                "dead_letter_retention = '30 days'",
+                "queue.dead_letter_retention",
+                "unknown duration unit",
+            ),
+            (
+                "dead_letter_retention = '0d'",
+                "queue.dead_letter_retention",
+                "as soon as they are written",
+            ),
+            (
+                "dead_letter_retention = 'never'",
+                "queue.dead_letter_retention",
+                "\"off\"",
+            ),
+            (
+                "dead_letter_retention = '99999999999999999d'",
+                "queue.dead_letter_retention",
+                "too large",
+            ),
+            (
+                "max_dead_letters = 0",
+                "queue.max_dead_letters",
+                "as soon as they are written",
+            ),
+            (
+                "max_dead_letters = -5",
+                "queue.max_dead_letters",
+                "as soon as they are written",
+            ),
+            (
+                "max_dead_letters = '100000'",
+                "queue.max_dead_letters",
+                "not a count",
+            ),
+            (
+                "max_dead_letters = 1.5",
+                "queue.max_dead_letters",
+                "not a count",
+            ),
+            (
+                "prune_interval = '0s'",
+                "queue.prune_interval",
+                "longer than zero",
+            ),
+            (
+                "prune_interval = 'off'",
+                "queue.prune_interval",
+                "not a duration",
+            ),
+            (
+                "prune_interval = 600",
+                "queue.prune_interval",
+                "not a string",
+            ),
+            (
+                "dead_letter_retension = '30d'",
+                "dead_letter_retension",
+                "unknown field",
+            ),
+        ] {
+            let err = format!("{:#}", queue_keys(keys).unwrap_err());
+            assert!(err.contains(key), "{keys}: {err}");
+            assert!(err.contains(says), "{keys}: {err}");
+        }
+    }
+
     #[test]
     fn interpolation_edge_cases() {
         assert_eq!(
@@ -302,6 +512,53 @@ mod properties {
                     prop_assert!(!out.contains(reference));
                 }
                 Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn retention_parser_never_panics_and_never_yields_zero(text in ".{0,24}") {
+            match parse_retention(&toml::Value::String(text.clone())) {
+                Ok(Some(age)) => prop_assert!(!age.is_zero()),
+                Ok(None) => prop_assert_eq!(text.trim(), "off"),
+                Err(problem) => prop_assert!(problem.contains("\"off\""), "{}", problem),
+            }
+        }
+
+        #[test]
+        fn retention_reads_every_whole_duration_with_its_unit(
+            n in 1u64..1_000_000,
+            (unit, secs) in prop_oneof![
+                Just(("s", 1u64)), Just(("m", 60)), Just(("h", 3_600)), Just(("d", 86_400))
+            ],
+        ) {
+            let parsed = parse_retention(&toml::Value::String(format!("{n}{unit}"))).unwrap();
+            prop_assert_eq!(parsed, Some(Duration::from_secs(n * secs)));
+            // Without its unit the same number is refused, not read as seconds.
+            prop_assert!(parse_retention(&toml::Value::String(n.to_string())).is_err());
+        }
+
+        #[test]
+        fn max_dead_letters_accepts_exactly_the_positive_integers(n in any::<i64>()) {
+            let parsed = parse_max_dead_letters(&toml::Value::Integer(n));
+            if n > 0 {
+                prop_assert_eq!(parsed, Ok(Some(n.unsigned_abs())));
+            } else {
+                prop_assert!(parsed.is_err());
+            }
+        }
+
+        #[test]
+        fn queue_section_never_panics(
+            retention in "[0-9a-z' ]{0,12}",
+            cap in "[0-9a-z'.-]{0,12}",
+            interval in "[0-9a-z' ]{0,12}",
+        ) {
+            let text = format!(
+                "[queue]\npath = 'q'\ndead_letter_retention = {retention}\nmax_dead_letters = {cap}\nprune_interval = {interval}\n"
+            );
+            if let Err(e) = ForwarderConfig::parse(&text, |_| None) {
+                let message = format!("{e:#}");
+                prop_assert!(!message.is_empty());
             }
         }
 

@@ -1,8 +1,9 @@
-//! `tributary-forwarder dead-letters list|redrive`.
+//! `tributary-forwarder dead-letters list|redrive|prune`.
 
 use std::io::Write;
 
-use tributary_outbound::{DeadLetterFilter, DurableQueue};
+use tokio_util::sync::CancellationToken;
+use tributary_outbound::{DeadLetterFilter, DurableQueue, PruneReport, Pruner};
 
 use crate::config::ForwarderConfig;
 
@@ -48,4 +49,12 @@ pub async fn list(
 pub async fn redrive(config: &ForwarderConfig, filter: DeadLetterFilter) -> anyhow::Result<usize> {
     let queue = DurableQueue::open(&config.queue_path)?;
     Ok(queue.redrive(filter).await?)
+}
+
+/// One pruning pass now, with the configured retention (what `serve` does at
+/// start and every `prune_interval`); safe beside a running `serve`.
+pub async fn prune(config: &ForwarderConfig) -> anyhow::Result<PruneReport> {
+    let queue = DurableQueue::open(&config.queue_path)?;
+    let pruner = Pruner::new(queue, config.retention.clone())?;
+    Ok(pruner.pass(&CancellationToken::new()).await?)
 }

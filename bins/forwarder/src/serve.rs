@@ -7,7 +7,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use tributary_outbound::{Dispatcher, DurableQueue};
+use tributary_outbound::{Dispatcher, DurableQueue, Pruner};
 
 use crate::{
     app::{AppState, app},
@@ -36,6 +36,18 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     let dispatcher = Dispatcher::new(queue.clone(), config.segment.clone(), routes)?;
     let delivery_stop = CancellationToken::new();
     let delivery = tokio::spawn(dispatcher.run(delivery_stop.clone()));
+    // Retention runs beside delivery: its first pass now, then every
+    // interval, in batches that leave the queue's writer to webhooks between.
+    let pruning_stop = CancellationToken::new();
+    let pruning = tokio::spawn(
+        Pruner::new(queue.clone(), config.retention.clone())?.run(pruning_stop.clone()),
+    );
+    info!(
+        max_age_secs = config.retention.max_age.map(|a| a.as_secs()),
+        max_count = config.retention.max_count,
+        interval_secs = config.retention.interval.as_secs(),
+        "Dead-letter retention scheduled."
+    );
 
     // Handlers first: a SIGTERM right after the "listening" line must still
     // shut down gracefully, not kill the process.
@@ -68,11 +80,20 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     info!("No longer accepting webhooks; flushing the queue.");
+    pruning_stop.cancel();
     delivery_stop.cancel();
     let grace =
         config.segment.shutdown_grace() + config.segment.request_timeout() + Duration::from_secs(1);
     if tokio::time::timeout(grace, delivery).await.is_err() {
         warn!("Delivery did not stop within the grace period; the rest stays queued.");
+    }
+    // A pass stops between batches once cancelled; each batch is one short
+    // transaction, so this wait is brief.
+    if tokio::time::timeout(Duration::from_secs(5), pruning)
+        .await
+        .is_err()
+    {
+        warn!("Dead-letter pruning did not stop in time; it resumes at the next start.");
     }
     info!("Forwarder stopped.");
     Ok(())

@@ -1,29 +1,11 @@
 //! `backfill` and `dead-letters` through the real binary.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use serde_json::Value;
 use tributary_outbound::fake_segment::{FakeSegment, Reply};
 
-use crate::support::{WRITE_KEY, config_text, fixtures};
-
-/// Runs the binary to completion off the async threads (the fake Segment
-/// must keep answering meanwhile).
-async fn forwarder(config: &Path, args: &[&str]) -> std::process::Output {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
+use crate::support::{WRITE_KEY, config_text, fixtures, forwarder};
 
 #[tokio::test]
 async fn backfill_delivers_a_file_and_reports_bad_lines() {

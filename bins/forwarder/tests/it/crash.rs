@@ -1,56 +1,11 @@
 //! The real binary: kill -9 mid-outage and restart; SIGTERM flushes.
 
-use std::{
-    collections::HashSet,
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, ChildStdout, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashSet, process::Command, time::Duration};
 
 use serde_json::Value;
 use tributary_outbound::fake_segment::{FakeSegment, Reply};
 
-use crate::support::{SECRET, WRITE_KEY, config_text, fixture, signature};
-
-struct Running {
-    child: Child,
-    base: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Never leave a forwarder behind if an assertion failed.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(config: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the forwarder");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("tributary-forwarder listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Running {
-        child,
-        base,
-        _stdout: stdout,
-    }
-}
+use crate::support::{Running, SECRET, WRITE_KEY, config_text, fixture, signature, start};
 
 fn webhook(n: usize) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&fixture("message.sent.json")).unwrap();

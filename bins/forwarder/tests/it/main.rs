@@ -2,5 +2,6 @@
 
 mod backfill;
 mod crash;
+mod retention;
 mod routes;
 mod support;

@@ -1,6 +1,10 @@
 //! Shared helpers: configs, fixtures, signing.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+};
 
 use tributary_core::Secret;
 use tributary_forwarder::{config::ForwarderConfig, signature::sign};
@@ -58,4 +62,61 @@ pub(crate) fn now_ms() -> i64 {
 
 pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     sign(&Secret::new(secret), now_ms(), body)
+}
+
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Never leave a forwarder behind if an assertion failed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn start(config: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the forwarder");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("tributary-forwarder listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Running {
+        child,
+        base,
+        _stdout: stdout,
+    }
+}
+
+/// Runs the binary to completion off the async threads (the fake Segment
+/// must keep answering meanwhile).
+pub(crate) async fn forwarder(config: &Path, args: &[&str]) -> std::process::Output {
+    let config = config.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }
