@@ -1,7 +1,7 @@
 //! PostgreSQL writes other than appends: each is its own short transaction
 //! (PostgreSQL already coalesces the WAL flushes of concurrent commits).
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
@@ -160,29 +160,132 @@ pub(super) async fn finish_attempt(
     record_attempt(&super::checkout(pool).await?, action, owner, outcome).await
 }
 
-/// Records a batch of attempts in one transaction that does not wait for its
-/// WAL flush (`synchronous_commit = off`, for this transaction only). Like the
-/// SQLite writer's unsynced jobs (docs/store.md): a crash of the server can
-/// lose at most this bookkeeping, and then the actions run again, which
-/// at-least-once execution allows. A lost lease is the item's result.
+/// Records a batch of attempts in one statement, so one round trip and one
+/// implicit transaction whatever the batch size. The transaction does not
+/// wait for its WAL flush (`synchronous_commit` off for it alone, through
+/// `set_config(.., true)`): like the SQLite writer's unsynced jobs
+/// (docs/store.md), a crash of the server can lose at most this bookkeeping,
+/// and then the actions run again, which at-least-once execution allows. A
+/// lost lease is the item's result.
 pub(super) async fn finish_attempts(
     pool: &Pool,
     owner: &str,
     attempts: &[(ActionId, AttemptOutcome)],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let mut client = super::checkout(pool).await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute("SET LOCAL synchronous_commit = off")
-        .await?;
-    let mut results = Vec::with_capacity(attempts.len());
-    for (action, outcome) in attempts {
-        results.push(match record_attempt(&tx, *action, owner, outcome).await {
-            Err(e @ StoreError::LeaseLost { .. }) => Err(e),
-            other => Ok(other?),
-        });
+    if attempts.is_empty() {
+        return Ok(Vec::new());
     }
-    tx.commit().await?;
-    Ok(results)
+    let now = ms(Utc::now());
+    let ids: Vec<String> = attempts.iter().map(|(a, _)| a.to_string()).collect();
+    // One at a time, a repeated action finds its lease already ended by the
+    // first occurrence: only the first goes to the database, the others have
+    // lost their lease (and the statement needs each row once).
+    let mut seen = HashSet::with_capacity(ids.len());
+    let first: Vec<bool> = ids.iter().map(|id| seen.insert(id.as_str())).collect();
+    let mut batch = AttemptColumns::default();
+    for ((id, (_, outcome)), _) in ids.iter().zip(attempts).zip(&first).filter(|(_, f)| **f) {
+        let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
+        let (status, last_error, retry_at) = attempt_effect(outcome, summary);
+        batch.id.push(id);
+        batch.outcome.push(outcome.name());
+        batch.summary.push(summary);
+        batch.retry_at.push(retry_at);
+        batch.status.push(status.as_str());
+        batch.last_error.push(last_error);
+    }
+    let client = super::checkout(pool).await?;
+    // The lease check locks the held outbox rows (in key order, so callers
+    // with overlapping batches cannot deadlock) and every write joins on it.
+    // Data-modifying CTEs all see one snapshot and run to completion, and
+    // each touches a row once (ids are unique here), so deleting some outbox
+    // rows and updating others in one statement is well defined.
+    // `set_config` runs once per returned row, i.e. whenever anything was
+    // written, before the statement's implicit transaction commits.
+    let statement = client
+        .prepare_cached(
+            "WITH input AS ( \
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) \
+                 AS i (action_id, outcome, summary, retry_at, status, last_error) \
+             ), lease AS ( \
+               SELECT action_id, attempt, claimed_at FROM outbox \
+               WHERE action_id = ANY($1::text[]) AND lease_owner = $7 \
+               ORDER BY action_id FOR UPDATE \
+             ), held AS ( \
+               SELECT input.*, lease.attempt, lease.claimed_at FROM input JOIN lease USING (action_id) \
+             ), attempt AS ( \
+               INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+               SELECT action_id, attempt, coalesce(claimed_at, $8), $8, outcome, summary FROM held \
+             ), finished AS ( \
+               DELETE FROM outbox o USING held \
+               WHERE held.retry_at IS NULL AND o.action_id = held.action_id \
+             ), retried AS ( \
+               UPDATE outbox o SET run_at = held.retry_at, lease_owner = NULL, lease_expires_at = NULL, \
+                 claimed_at = NULL \
+               FROM held WHERE held.retry_at IS NOT NULL AND o.action_id = held.action_id \
+             ), action AS ( \
+               UPDATE actions a SET status = held.status, attempts = held.attempt, \
+                 last_error = held.last_error, updated_at = $8 \
+               FROM held WHERE a.id = held.action_id \
+             ) \
+             SELECT action_id, set_config('synchronous_commit', 'off', true) FROM held",
+        )
+        .await?;
+    let held: HashSet<String> = client
+        .query(
+            &statement,
+            &[
+                &batch.id,
+                &batch.outcome,
+                &batch.summary,
+                &batch.retry_at,
+                &batch.status,
+                &batch.last_error,
+                &owner,
+                &now,
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(ids
+        .iter()
+        .zip(first)
+        .map(|(id, first)| {
+            if first && held.contains(id) {
+                Ok(())
+            } else {
+                Err(StoreError::LeaseLost {
+                    action_id: id.clone(),
+                    owner: owner.to_owned(),
+                })
+            }
+        })
+        .collect())
+}
+
+/// `finish_attempts`' input, one array per column.
+#[derive(Default)]
+struct AttemptColumns<'a> {
+    id: Vec<&'a str>,
+    outcome: Vec<&'a str>,
+    summary: Vec<&'a str>,
+    retry_at: Vec<Option<i64>>,
+    status: Vec<&'static str>,
+    last_error: Vec<Option<&'a str>>,
+}
+
+/// What an outcome does to its action: the status, the error to show, and
+/// when to retry (`None`: the action leaves the outbox).
+fn attempt_effect<'a>(
+    outcome: &AttemptOutcome,
+    summary: &'a str,
+) -> (ActionStatus, Option<&'a str>, Option<i64>) {
+    match outcome {
+        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None, None),
+        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary), None),
+        AttemptOutcome::RetryAt { at, .. } => (ActionStatus::Pending, Some(summary), Some(ms(*at))),
+    }
 }
 
 async fn record_attempt(
@@ -194,11 +297,7 @@ async fn record_attempt(
     let now = ms(Utc::now());
     let id = action.to_string();
     let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
-    let (status, last_error, retry_at) = match outcome {
-        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None, None),
-        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary), None),
-        AttemptOutcome::RetryAt { at, .. } => (ActionStatus::Pending, Some(summary), Some(ms(*at))),
-    };
+    let (status, last_error, retry_at) = attempt_effect(outcome, summary);
     // The lease check locks the outbox row, and every write is conditioned on it.
     let held: i64 = client
         .query_one(
