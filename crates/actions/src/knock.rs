@@ -1,10 +1,17 @@
 //! The `knock` sink: each action becomes the product's public API call
 //! (knock-sources.md section 8), with the environment's secret key.
+//!
+//! Inline identification is passed through as the product does it: a trigger
+//! whose recipients, actor or tenant were inline sends those entities inside
+//! the trigger body (the product upserts them before the run), and the inline
+//! plans the engine made for them succeed without a call of their own. That
+//! keeps such triggers at the trigger tier (1,000/s) instead of one identify
+//! call (60/s) per inline entity.
 
 use std::num::NonZeroU32;
 
 use reqwest::{Method, Url};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tributary_core::{
     ActionType, Secret,
     plan::{ActionPayload, AudienceMember, RecipientRef},
@@ -66,6 +73,28 @@ fn recipients_json(rs: &[RecipientRef]) -> Value {
     Value::Array(rs.iter().map(recipient_json).collect())
 }
 
+/// A recipient as the trigger call takes it: inline (`{id, collection?, ...}`)
+/// when it came with attributes, else as [`recipient_json`].
+fn inline_recipient_json(r: &RecipientRef, attributes: Option<&Map<String, Value>>) -> Value {
+    let Some(attributes) = attributes else {
+        return recipient_json(r);
+    };
+    let mut entity = attributes.clone();
+    match r {
+        RecipientRef::User(id) => {
+            entity.insert("id".to_owned(), Value::String(id.clone()));
+        }
+        RecipientRef::Object { id, collection } => {
+            entity.insert("id".to_owned(), Value::String(id.clone()));
+            entity.insert("collection".to_owned(), Value::String(collection.clone()));
+        }
+    }
+    Value::Object(entity)
+}
+
+/// What an inline plan whose entity travels with its trigger records.
+pub const SENT_WITH_TRIGGER: &str = "sent inline with the trigger workflow call";
+
 fn members_json(members: &[AudienceMember]) -> Value {
     Value::Array(
         members
@@ -82,7 +111,14 @@ fn members_json(members: &[AudienceMember]) -> Value {
 }
 
 /// The API calls for one action, in order. Pure, so their shape is testable.
+///
+/// None for an inline plan whose trigger carries its entity
+/// ([`tributary_core::plan::PlanOrigin::is_sent_with_trigger`]): the trigger's
+/// body has it instead.
 pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
+    if request.origin.is_sent_with_trigger() {
+        return Vec::new();
+    }
     match &request.payload {
         ActionPayload::TriggerWorkflow {
             workflow,
@@ -92,12 +128,30 @@ pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
             data,
             cancellation_key,
         } => {
-            let mut body = json!({"recipients": recipients_json(recipients), "data": data});
+            let inline = request.origin.trigger_inline();
+            let recipients = match inline {
+                Some(inline) if !inline.recipients.is_empty() => Value::Array(
+                    recipients
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| inline_recipient_json(r, inline.recipient(i)))
+                        .collect(),
+                ),
+                _ => recipients_json(recipients),
+            };
+            let mut body = json!({"recipients": recipients, "data": data});
             if let Some(a) = actor {
-                body["actor"] = recipient_json(a);
+                body["actor"] = inline_recipient_json(a, inline.and_then(|i| i.actor.as_ref()));
             }
             if let Some(t) = tenant {
-                body["tenant"] = Value::String(t.clone());
+                body["tenant"] = match inline.and_then(|i| i.tenant.as_ref()) {
+                    Some(attributes) => {
+                        let mut entity = attributes.clone();
+                        entity.insert("id".to_owned(), Value::String(t.clone()));
+                        Value::Object(entity)
+                    }
+                    None => Value::String(t.clone()),
+                };
             }
             if let Some(k) = cancellation_key {
                 body["cancellation_key"] = Value::String(k.clone());
@@ -273,11 +327,20 @@ impl Sink for KnockSink {
         Some(product_rate_limit(action))
     }
 
+    fn is_rate_limited(&self, request: &ActionRequest) -> bool {
+        !request.origin.is_sent_with_trigger()
+    }
+
     fn execute<'a>(&'a self, request: &'a ActionRequest) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
+            let summary = if request.origin.is_sent_with_trigger() {
+                SENT_WITH_TRIGGER
+            } else {
+                "nothing to do"
+            };
             let mut last = Outcome::Succeeded {
                 status: None,
-                summary: "nothing to do".to_owned(),
+                summary: summary.to_owned(),
             };
             for call in api_calls(request) {
                 let mut builder = self

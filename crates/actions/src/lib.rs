@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use tributary_actions::{api_calls, ActionRequest};
-//! use tributary_core::plan::{ActionPayload, RecipientRef};
+//! use tributary_core::plan::{ActionPayload, PlanOrigin, RecipientRef};
 //!
 //! let request = ActionRequest {
 //!     action_id: "01JD6Y3W8G2R0000000000000A".into(),
@@ -20,6 +20,7 @@
 //!         data: serde_json::json!({"plan": "team"}),
 //!         cancellation_key: None,
 //!     },
+//!     origin: PlanOrigin::Mapping { mapping: "signed-up".into() },
 //!     attempt: 1,
 //! };
 //! let calls = api_calls(&request);
@@ -39,7 +40,9 @@ mod worker;
 
 pub use backoff::RetryPolicy;
 pub use error::ActionsError;
-pub use knock::{ApiCall, KnockSink, SUBSCRIPTION_CHUNK, api_calls, product_rate_limit};
+pub use knock::{
+    ApiCall, KnockSink, SENT_WITH_TRIGGER, SUBSCRIPTION_CHUNK, api_calls, product_rate_limit,
+};
 pub use local::LocalSink;
 pub use outcome::{Outcome, SUMMARY_LIMIT, bounded, classify, parse_retry_after};
 pub use sink::{ActionRequest, BoxFuture, Sink};

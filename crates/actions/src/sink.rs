@@ -4,7 +4,10 @@
 use std::{future::Future, num::NonZeroU32, pin::Pin};
 
 use serde::Serialize;
-use tributary_core::{ActionType, plan::ActionPayload};
+use tributary_core::{
+    ActionType,
+    plan::{ActionPayload, PlanOrigin},
+};
 
 use crate::Outcome;
 
@@ -24,6 +27,11 @@ pub struct ActionRequest {
     pub source: String,
     /// What to do.
     pub payload: ActionPayload,
+    /// What made the engine plan it: says whether a trigger carries inline
+    /// entities, and whether an inline plan's entity travels with its trigger.
+    /// Not part of the webhook sink's body, which stays the resolved action.
+    #[serde(skip)]
+    pub origin: PlanOrigin,
     /// 1 for the first attempt.
     pub attempt: u32,
 }
@@ -41,6 +49,14 @@ pub trait Sink: Send + Sync {
     /// configured `concurrency_per_sink`.
     fn concurrency(&self, configured: usize) -> usize {
         configured
+    }
+
+    /// False when executing `request` makes no call of its own (the knock
+    /// sink's inline identification, sent inside its trigger's call): such an
+    /// action takes no slot of its action type's rate limit.
+    fn is_rate_limited(&self, request: &ActionRequest) -> bool {
+        let _ = request;
+        true
     }
 
     /// Makes one attempt. Never panics; every failure is an [`Outcome`].

@@ -309,20 +309,23 @@ impl WorkerPool {
             );
             return;
         };
-        let Ok(_permit) = slot.permits.acquire().await else {
-            return;
-        };
-        if let Some(limiter) = slot.limiters.get(&action.plan.action) {
-            limiter.until_ready().await;
-        }
         let request = ActionRequest {
             action_id: action.id.to_string(),
             event_id: action.event_id.to_string(),
             environment: action.environment.clone(),
             source: action.source.clone(),
             payload,
+            origin: action.plan.origin.clone(),
             attempt: action.attempt,
         };
+        let Ok(_permit) = slot.permits.acquire().await else {
+            return;
+        };
+        if slot.sink.is_rate_limited(&request)
+            && let Some(limiter) = slot.limiters.get(&action.plan.action)
+        {
+            limiter.until_ready().await;
+        }
         let outcome = slot.sink.execute(&request).await;
         let recorded = self.to_attempt(&action, outcome);
         tracing::debug!(

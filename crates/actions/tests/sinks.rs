@@ -21,7 +21,7 @@ use tributary_adapter::RawRequest;
 use tributary_core::{
     Secret,
     config::VerificationScheme,
-    plan::{ActionPayload, AudienceMember, RecipientRef},
+    plan::{ActionPayload, AudienceMember, PlanOrigin, RecipientRef},
 };
 
 #[derive(Clone, Debug)]
@@ -84,6 +84,9 @@ fn request(payload: ActionPayload) -> ActionRequest {
         environment: "production".into(),
         source: "segment".into(),
         payload,
+        origin: PlanOrigin::Mapping {
+            mapping: "m".into(),
+        },
         attempt: 1,
     }
 }

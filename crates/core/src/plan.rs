@@ -134,7 +134,9 @@ pub enum ActionPayload {
     TriggerWorkflow {
         /// Workflow key.
         workflow: String,
-        /// Recipients (inline ones were turned into earlier identify/set-object plans).
+        /// Recipients (inline ones were turned into earlier identify/set-object
+        /// plans; their attributes are also kept on the plan's origin, see
+        /// [`PlanOrigin::MappingWithInline`]).
         recipients: Vec<RecipientRef>,
         /// Who performed the action.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +222,48 @@ pub enum SkipReason {
     },
 }
 
+/// The attributes of a trigger's inline recipients, actor and tenant, for a
+/// sink whose trigger call takes inline identification (the product's API
+/// upserts them before it runs the workflow). Ids stay in the trigger payload;
+/// this holds only what the ids alone do not say, so a trigger with no inline
+/// entity needs none of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerInline {
+    /// The inline recipients, in the order of the payload's `recipients`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<InlineRecipient>,
+    /// The actor's attributes, when the actor was inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Map<String, Value>>,
+    /// The tenant's attributes, when the tenant was inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Map<String, Value>>,
+}
+
+impl TriggerInline {
+    /// True when the trigger named no inline entity.
+    pub fn is_empty(&self) -> bool {
+        self.recipients.is_empty() && self.actor.is_none() && self.tenant.is_none()
+    }
+
+    /// The attributes of the recipient at `position`, when it was inline.
+    pub fn recipient(&self, position: usize) -> Option<&Map<String, Value>> {
+        self.recipients
+            .binary_search_by_key(&position, |r| r.position)
+            .ok()
+            .map(|i| &self.recipients[i].attributes)
+    }
+}
+
+/// One inline recipient of a trigger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineRecipient {
+    /// Its position in the payload's `recipients`.
+    pub position: usize,
+    /// Its attributes, without `id` and `collection`.
+    pub attributes: Map<String, Value>,
+}
+
 /// What made the engine produce a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -229,15 +273,71 @@ pub enum PlanOrigin {
         /// The mapping's id (unique within its source environment).
         mapping: String,
     },
+    /// A configured `trigger_workflow` mapping whose recipients, actor or
+    /// tenant were inline. Every inline entity is also an earlier
+    /// [`PlanOrigin::Inline`] plan (which the local and webhook sinks run);
+    /// the knock sink instead sends the entities inside the trigger call, as
+    /// the product does, and those plans make no call of their own.
+    ///
+    /// Kept beside the payload rather than in it: the payload is what every
+    /// sink acts on, and it stays the same for every sink.
+    MappingWithInline {
+        /// The mapping's id (unique within its source environment).
+        mapping: String,
+        /// The inline entities' attributes.
+        inline: TriggerInline,
+    },
     /// An inline user, object or tenant found in a mapping's parameters.
     Inline {
         /// The mapping whose parameters held it.
         mapping: String,
         /// The parameter (`recipients`, `actor`, `tenant`, ...).
         field: String,
+        /// True when the mapping is a trigger that carries this entity inline
+        /// too ([`PlanOrigin::MappingWithInline`]): a sink that sends inline
+        /// identification with the trigger call needs no call for this plan.
+        /// Plans stored before this existed decode as `false`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_trigger: bool,
     },
     /// The source environment's identify toggle, for an `identify` call.
     IdentifyToggle,
+}
+
+impl PlanOrigin {
+    /// The id of the mapping behind the plan; `None` for the identify toggle.
+    pub fn mapping(&self) -> Option<&str> {
+        match self {
+            Self::Mapping { mapping }
+            | Self::MappingWithInline { mapping, .. }
+            | Self::Inline { mapping, .. } => Some(mapping),
+            Self::IdentifyToggle => None,
+        }
+    }
+
+    /// True for a configured mapping's own plan (not an inline entity's, not the toggle's).
+    pub fn is_mapping(&self) -> bool {
+        matches!(self, Self::Mapping { .. } | Self::MappingWithInline { .. })
+    }
+
+    /// The inline entities a trigger carries, when it has any.
+    pub fn trigger_inline(&self) -> Option<&TriggerInline> {
+        match self {
+            Self::MappingWithInline { inline, .. } => Some(inline),
+            _ => None,
+        }
+    }
+
+    /// True for an inline entity that its trigger also carries inline.
+    pub fn is_sent_with_trigger(&self) -> bool {
+        matches!(
+            self,
+            Self::Inline {
+                with_trigger: true,
+                ..
+            }
+        )
+    }
 }
 
 /// The decision for one action.

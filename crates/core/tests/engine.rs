@@ -167,9 +167,77 @@ fn inline_users_are_identified_before_the_trigger() {
         p[0].origin,
         PlanOrigin::Inline {
             mapping: "t".into(),
-            field: "recipients".into()
+            field: "recipients".into(),
+            with_trigger: true,
         }
     );
+    // The trigger keeps the inline attributes of both positions, for sinks
+    // whose trigger call carries inline identification.
+    let inline = p[1]
+        .origin
+        .trigger_inline()
+        .expect("the trigger carries them");
+    assert_eq!(inline.recipients.len(), 2);
+    assert_eq!(inline.recipient(1).unwrap()["email"], "a@b.c");
+    assert!(inline.actor.is_none() && inline.tenant.is_none());
+}
+
+#[test]
+fn inline_identification_for_other_actions_is_not_sent_with_a_trigger() {
+    let subscribe = "[[sources.environments.development.mappings]]\nid = \"s\"\nevent = \"E\"\naction = \"subscribe\"\ncollection = \"c\"\nobject_id = \"properties.o\"\nrecipients = \"properties.to\"\n";
+    let c = config("segment", subscribe);
+    let p = plans(
+        &c,
+        &track(
+            "E",
+            json!({"properties": {"o": "o1", "to": [{"id": "u1", "email": "a@b.c"}]}}),
+        ),
+    );
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(
+        p[0].origin,
+        PlanOrigin::Inline {
+            mapping: "s".into(),
+            field: "recipients".into(),
+            with_trigger: false,
+        }
+    );
+    assert_eq!(
+        p[1].origin,
+        PlanOrigin::Mapping {
+            mapping: "s".into()
+        }
+    );
+}
+
+#[test]
+fn a_trigger_without_inline_entities_serializes_as_before() {
+    let c = config("segment", TRIGGER);
+    let p = plans(
+        &c,
+        &track(
+            "E",
+            json!({"properties": {"to": ["u1", {"id": "u2"}, {"id": "p", "collection": "c"}]}}),
+        ),
+    );
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&p[0]).unwrap()["origin"],
+        json!({"type": "mapping", "mapping": "t"})
+    );
+}
+
+#[test]
+fn plans_stored_before_inline_triggers_still_decode() {
+    let old: ActionPlan = serde_json::from_value(json!({
+        "action": "identify_user",
+        "origin": {"type": "inline", "mapping": "t", "field": "recipients"},
+        "status": "planned",
+        "payload": {"action": "identify_user", "user_id": "u1", "attributes": {"email": "a@b.c"}}
+    }))
+    .unwrap();
+    assert!(!old.origin.is_sent_with_trigger());
+    assert_eq!(old.origin.mapping(), Some("t"));
 }
 
 #[test]

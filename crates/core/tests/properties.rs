@@ -204,18 +204,83 @@ proptest! {
         prop_assert!(first.windows(2).all(|w| w[0].action.rank() <= w[1].action.rank()));
         // Exactly one plan per matching mapping; everything else is inline or the toggle.
         let matching = mappings.iter().filter(|m| m.event == name).count();
-        let from_mappings = first.iter().filter(|p| matches!(p.origin, PlanOrigin::Mapping { .. })).count();
+        let from_mappings = first.iter().filter(|p| p.origin.is_mapping()).count();
         prop_assert_eq!(matching, from_mappings);
         // Inactive mappings never run.
         let active = mappings.iter().filter(|m| m.event == name && m.active).count();
-        let runnable_mappings = first.iter().filter(|p| matches!(p.origin, PlanOrigin::Mapping { .. }) && p.is_planned()).count();
+        let runnable_mappings = first.iter().filter(|p| p.origin.is_mapping() && p.is_planned()).count();
         prop_assert!(runnable_mappings <= active);
-        // Payloads match their action.
+        // Payloads match their action; only triggers carry inline entities,
+        // and only inline plans of such a trigger say they are sent with it.
         for p in &first {
             if let Some(payload) = p.payload() {
                 prop_assert_eq!(payload.action_type(), p.action);
             }
+            if p.origin.trigger_inline().is_some() {
+                prop_assert_eq!(p.action, ActionType::TriggerWorkflow);
+            }
+            if p.origin.is_sent_with_trigger() {
+                let mapping = p.origin.mapping();
+                prop_assert!(first.iter().any(|t| t.origin.trigger_inline().is_some() && t.origin.mapping() == mapping));
+            }
         }
+    }
+
+    #[test]
+    fn an_inline_trigger_carries_exactly_its_inline_entities(
+        recipients in prop::collection::vec(arb_recipient(), 1..8),
+        actor in prop::option::of(arb_recipient()),
+        tenant in prop::option::of(arb_tenant()),
+    ) {
+        let mut properties = serde_json::json!({"to": recipients});
+        if let Some(a) = &actor {
+            properties["by"] = a.clone();
+        }
+        if let Some(t) = &tenant {
+            properties["ws"] = t.clone();
+        }
+        let text = "[environments.development]\n[[sources]]\nkey = \"src\"\nkind = \"segment\"\n[sources.environments.development]\ntoken = \"tok_prop_0123456789abcdefg\"\n[[sources.environments.development.mappings]]\nid = \"t\"\nevent = \"A\"\naction = \"trigger_workflow\"\nworkflow = \"w\"\nrecipients = \"properties.to\"\nactor = \"properties.by\"\ntenant = \"properties.ws\"\n";
+        let config = config::load("p.toml", text, &|_| None).unwrap();
+        let raw = serde_json::json!({"userId": "u0", "properties": properties});
+        let plans = MappingEngine::new(&config).plan(&event_from(EventKind::Track, "A", raw, Headers::new()), &Overrides::none());
+        let trigger = plans.last().unwrap();
+        let Some(tributary_core::plan::ActionPayload::TriggerWorkflow { recipients: refs, actor: actor_ref, tenant: tenant_id, .. }) = trigger.payload() else {
+            panic!("the trigger is planned: {plans:?}");
+        };
+        // Rebuilt the way the product's trigger call takes them, the ids and
+        // the kept attributes give back every entity as the event sent it.
+        let empty = tributary_core::plan::TriggerInline::default();
+        let inline = trigger.origin.trigger_inline().unwrap_or(&empty);
+        prop_assert_eq!(refs.len(), recipients.len());
+        for (i, (r, sent)) in refs.iter().zip(&recipients).enumerate() {
+            prop_assert_eq!(rebuild(r, inline.recipient(i)), expected(sent));
+        }
+        prop_assert!(inline.recipients.iter().all(|r| r.position < refs.len()));
+        prop_assert!(inline.recipients.windows(2).all(|w| w[0].position < w[1].position));
+        match (&actor, actor_ref) {
+            (Some(sent), Some(r)) => prop_assert_eq!(rebuild(r, inline.actor.as_ref()), expected(sent)),
+            (None, None) => prop_assert!(inline.actor.is_none()),
+            other => panic!("actor: {other:?}"),
+        }
+        match (&tenant, tenant_id) {
+            (Some(sent), Some(id)) => {
+                let mut t = inline.tenant.clone().unwrap_or_default();
+                let rebuilt = if t.is_empty() { Value::String(id.clone()) } else { t.insert("id".into(), id.clone().into()); Value::Object(t) };
+                prop_assert_eq!(rebuilt, expected(sent));
+            }
+            (None, None) => prop_assert!(inline.tenant.is_none()),
+            other => panic!("tenant: {other:?}"),
+        }
+        // Inline plans say they are sent with the trigger exactly when it carries them.
+        let inline_plans: Vec<_> = plans.iter().filter(|p| matches!(p.origin, PlanOrigin::Inline { .. })).collect();
+        prop_assert_eq!(inline_plans.is_empty(), inline.is_empty());
+        prop_assert!(inline_plans.iter().all(|p| p.origin.is_sent_with_trigger()));
+        // A trigger with nothing inline serializes as it always has.
+        if inline.is_empty() {
+            prop_assert_eq!(serde_json::to_value(&trigger.origin).unwrap(), serde_json::json!({"type": "mapping", "mapping": "t"}));
+        }
+        let back: tributary_core::plan::ActionPlan = serde_json::from_value(serde_json::to_value(trigger).unwrap()).unwrap();
+        prop_assert_eq!(&back, trigger);
     }
 
     #[test]
@@ -280,6 +345,73 @@ proptest! {
             prop_assert!(!scope.key.is_empty() && scope.key.chars().count() <= 255);
         }
     }
+}
+
+/// A recipient as an event may send it: an id, a bare `{id}`, an inline user,
+/// an object reference or an inline object.
+fn arb_recipient() -> impl Strategy<Value = Value> {
+    let id = prop_oneof!["u[0-9]", "p[0-9]"];
+    let attrs = prop::collection::btree_map(
+        prop_oneof!["name", "email", "locale", "plan"],
+        "[a-z ]{0,6}".prop_map(Value::String),
+        0..3,
+    );
+    (
+        id,
+        prop::option::of(prop_oneof!["projects", "teams"]),
+        attrs,
+        0..3u8,
+    )
+        .prop_map(|(id, collection, attrs, shape)| {
+            if shape == 0 && collection.is_none() {
+                return Value::String(id);
+            }
+            let mut m: Map<String, Value> = attrs.into_iter().collect();
+            m.insert("id".into(), id.into());
+            if let Some(c) = collection {
+                m.insert("collection".into(), c.into());
+            }
+            Value::Object(m)
+        })
+}
+
+fn arb_tenant() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        "t[0-9]".prop_map(Value::String),
+        ("t[0-9]", prop::option::of("[A-Z][a-z]{0,5}")).prop_map(|(id, name)| {
+            let mut m = Map::new();
+            m.insert("id".into(), id.into());
+            if let Some(n) = name {
+                m.insert("name".into(), n.into());
+            }
+            Value::Object(m)
+        }),
+    ]
+}
+
+/// What the product's trigger call should receive for what the event sent:
+/// inline entities whole, a bare `{id}` as its id.
+fn expected(sent: &Value) -> Value {
+    match sent {
+        Value::Object(m) if m.len() == 1 => m["id"].clone(),
+        other => other.clone(),
+    }
+}
+
+fn rebuild(r: &tributary_core::plan::RecipientRef, attrs: Option<&Map<String, Value>>) -> Value {
+    use tributary_core::plan::RecipientRef;
+    let mut m = attrs.cloned().unwrap_or_default();
+    match r {
+        RecipientRef::User(id) if m.is_empty() => return Value::String(id.clone()),
+        RecipientRef::User(id) => {
+            m.insert("id".into(), id.clone().into());
+        }
+        RecipientRef::Object { id, collection } => {
+            m.insert("id".into(), id.clone().into());
+            m.insert("collection".into(), collection.clone().into());
+        }
+    }
+    Value::Object(m)
 }
 
 #[test]

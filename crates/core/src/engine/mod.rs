@@ -18,7 +18,7 @@ use crate::{
     path::PathInput,
     plan::{
         ActionPayload, ActionPlan, AudienceMember, PlanError, PlanOrigin, PlanOutcome,
-        RecipientRef, SkipReason,
+        RecipientRef, SkipReason, TriggerInline,
     },
 };
 use resolve::{Inline, Resolver};
@@ -141,16 +141,28 @@ impl MappingEngine {
                 let mut inline = Inline::default();
                 match build(mapping, event, &resolver, &mut inline) {
                     Ok(payload) => {
+                        // A trigger carries its inline entities itself (for sinks
+                        // whose trigger call takes them); its inline plans say so.
+                        let with_trigger = !inline.trigger.is_empty();
                         for (field, payload) in inline.payloads {
                             staged.push(ActionPlan {
                                 action: payload.action_type(),
                                 origin: PlanOrigin::Inline {
                                     mapping: mapping.id.clone(),
                                     field,
+                                    with_trigger,
                                 },
                                 outcome: PlanOutcome::Planned { payload },
                             });
                         }
+                        let origin = if with_trigger {
+                            PlanOrigin::MappingWithInline {
+                                mapping: mapping.id.clone(),
+                                inline: inline.trigger,
+                            }
+                        } else {
+                            origin
+                        };
                         staged.push(ActionPlan {
                             action: mapping.action,
                             origin,
@@ -185,15 +197,23 @@ fn build(
     Ok(match mapping.action {
         ActionType::TriggerWorkflow => {
             let workflow = r.id("workflow", p.workflow.as_ref())?;
-            let recipients = r.recipients(
+            let mut kept = Vec::new();
+            let recipients = r.trigger_recipients(
                 "recipients",
                 p.recipients
                     .as_ref()
                     .ok_or_else(|| not_mapped("recipients"))?,
                 inline,
+                &mut kept,
             )?;
-            let actor = r.single_recipient("actor", p.actor.as_ref(), inline)?;
-            let tenant = r.tenant("tenant", p.tenant.as_ref(), inline)?;
+            let (actor, actor_inline) = r.single_recipient("actor", p.actor.as_ref(), inline)?;
+            let (tenant, tenant_inline) =
+                r.tenant_keeping("tenant", p.tenant.as_ref(), inline, true)?;
+            inline.trigger = TriggerInline {
+                recipients: kept,
+                actor: actor_inline,
+                tenant: tenant_inline,
+            };
             let data = trigger_data(mapping, event, r)?;
             let cancellation_key =
                 r.optional_id("cancellation_key", p.cancellation_key.as_ref())?;

@@ -9,8 +9,13 @@ use crate::{
     config::ValueSource,
     dedup::json_type,
     path::PathInput,
-    plan::{ActionPayload, MAX_RECIPIENTS, PlanError, RecipientRef},
+    plan::{
+        ActionPayload, InlineRecipient, MAX_RECIPIENTS, PlanError, RecipientRef, TriggerInline,
+    },
 };
+
+/// An inline entity's attributes (everything but `id` and `collection`).
+type Attributes = Map<String, Value>;
 
 /// Parameters resolved against one event.
 pub(super) struct Resolver<'a> {
@@ -21,6 +26,8 @@ pub(super) struct Resolver<'a> {
 #[derive(Default)]
 pub(super) struct Inline {
     pub(super) payloads: Vec<(String, ActionPayload)>,
+    /// A trigger's inline entities again, as its call can carry them.
+    pub(super) trigger: TriggerInline,
 }
 
 impl Inline {
@@ -164,6 +171,28 @@ impl<'a> Resolver<'a> {
         source: &ValueSource,
         inline: &mut Inline,
     ) -> Result<Vec<RecipientRef>, PlanError> {
+        self.recipients_keeping(field, source, inline, None)
+    }
+
+    /// [`Self::recipients`] for a trigger: also keeps each inline recipient's
+    /// attributes in `kept`, in order, for the trigger call.
+    pub(super) fn trigger_recipients(
+        &self,
+        field: &str,
+        source: &ValueSource,
+        inline: &mut Inline,
+        kept: &mut Vec<InlineRecipient>,
+    ) -> Result<Vec<RecipientRef>, PlanError> {
+        self.recipients_keeping(field, source, inline, Some(kept))
+    }
+
+    fn recipients_keeping(
+        &self,
+        field: &str,
+        source: &ValueSource,
+        inline: &mut Inline,
+        mut kept: Option<&mut Vec<InlineRecipient>>,
+    ) -> Result<Vec<RecipientRef>, PlanError> {
         let value = self.present(source).ok_or_else(|| missing(field, source))?;
         let items: &[Value] = match value.as_ref() {
             Value::Array(items) => items,
@@ -179,26 +208,35 @@ impl<'a> Resolver<'a> {
         if items.is_empty() {
             return Err(missing(field, source));
         }
-        items
-            .iter()
-            .map(|item| recipient(field, source, item, inline))
-            .collect()
+        let mut refs = Vec::with_capacity(items.len());
+        for (position, item) in items.iter().enumerate() {
+            let (r, attributes) = recipient(field, source, item, inline, kept.is_some())?;
+            if let (Some(kept), Some(attributes)) = (kept.as_deref_mut(), attributes) {
+                kept.push(InlineRecipient {
+                    position,
+                    attributes,
+                });
+            }
+            refs.push(r);
+        }
+        Ok(refs)
     }
 
-    /// One recipient (an actor): a list is a type mismatch.
+    /// One recipient (a trigger's actor): a list is a type mismatch. An inline
+    /// actor's attributes come back too, for the trigger call.
     pub(super) fn single_recipient(
         &self,
         field: &str,
         source: Option<&ValueSource>,
         inline: &mut Inline,
-    ) -> Result<Option<RecipientRef>, PlanError> {
+    ) -> Result<(Option<RecipientRef>, Option<Attributes>), PlanError> {
         let Some(source) = source else {
-            return Ok(None);
+            return Ok((None, None));
         };
         match self.present(source) {
-            None => Ok(None),
+            None => Ok((None, None)),
             Some(v) if v.is_array() => Err(mismatch(field, source, "one user id or object", &v)),
-            Some(v) => recipient(field, source, &v, inline).map(Some),
+            Some(v) => recipient(field, source, &v, inline, true).map(|(r, a)| (Some(r), a)),
         }
     }
 
@@ -209,11 +247,23 @@ impl<'a> Resolver<'a> {
         source: Option<&ValueSource>,
         inline: &mut Inline,
     ) -> Result<Option<String>, PlanError> {
+        self.tenant_keeping(field, source, inline, false)
+            .map(|(id, _)| id)
+    }
+
+    /// A tenant, and with `keep` an inline tenant's attributes, for the trigger call.
+    pub(super) fn tenant_keeping(
+        &self,
+        field: &str,
+        source: Option<&ValueSource>,
+        inline: &mut Inline,
+        keep: bool,
+    ) -> Result<(Option<String>, Option<Attributes>), PlanError> {
         let Some(source) = source else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let Some(value) = self.present(source) else {
-            return Ok(None);
+            return Ok((None, None));
         };
         if let Value::Object(map) = value.as_ref() {
             let id = map.get("id").and_then(as_id).ok_or_else(|| {
@@ -225,6 +275,7 @@ impl<'a> Resolver<'a> {
                 )
             })?;
             let attributes = without(map, &["id"]);
+            let kept = (keep && !attributes.is_empty()).then(|| attributes.clone());
             if !attributes.is_empty() {
                 inline.push(
                     field,
@@ -234,10 +285,10 @@ impl<'a> Resolver<'a> {
                     },
                 );
             }
-            return Ok(Some(id));
+            return Ok((Some(id), kept));
         }
         as_id(&value)
-            .map(Some)
+            .map(|id| (Some(id), None))
             .ok_or_else(|| mismatch(field, source, "a tenant id or object", &value))
     }
 }
@@ -249,16 +300,18 @@ fn without(map: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
+/// One recipient, and with `keep` an inline one's attributes (for the trigger call).
 fn recipient(
     field: &str,
     source: &ValueSource,
     item: &Value,
     inline: &mut Inline,
-) -> Result<RecipientRef, PlanError> {
+    keep: bool,
+) -> Result<(RecipientRef, Option<Attributes>), PlanError> {
     const EXPECTED: &str = "a user id, an inline user `{id, ...}` or an object `{id, collection}`";
     let Value::Object(map) = item else {
         return as_id(item)
-            .map(RecipientRef::User)
+            .map(|id| (RecipientRef::User(id), None))
             .ok_or_else(|| mismatch(field, source, EXPECTED, item));
     };
     let Some(id) = map.get("id").and_then(as_id) else {
@@ -273,6 +326,7 @@ fn recipient(
         // A recipient is an object when `collection` is present (the product's rule).
         Some(Value::String(collection)) if !collection.is_empty() => {
             let attributes = without(map, &["id", "collection"]);
+            let kept = (keep && !attributes.is_empty()).then(|| attributes.clone());
             if !attributes.is_empty() {
                 inline.push(
                     field,
@@ -283,10 +337,11 @@ fn recipient(
                     },
                 );
             }
-            Ok(RecipientRef::Object {
+            let r = RecipientRef::Object {
                 id,
                 collection: collection.clone(),
-            })
+            };
+            Ok((r, kept))
         }
         Some(other) => Err(mismatch(
             &format!("{field}.collection"),
@@ -296,6 +351,7 @@ fn recipient(
         )),
         None => {
             let attributes = without(map, &["id"]);
+            let kept = (keep && !attributes.is_empty()).then(|| attributes.clone());
             if !attributes.is_empty() {
                 inline.push(
                     field,
@@ -305,7 +361,7 @@ fn recipient(
                     },
                 );
             }
-            Ok(RecipientRef::User(id))
+            Ok((RecipientRef::User(id), kept))
         }
     }
 }
