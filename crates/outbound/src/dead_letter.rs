@@ -211,27 +211,94 @@ pub(crate) fn mark_for_redrive(
     Ok(marked)
 }
 
-/// Moves up to `limit` marked dead letters back into the queue (with their
-/// `messageId`), as new rows at the end so every dispatcher cursor sees them;
-/// returns how many moved. Copy and delete share the caller's transaction,
-/// so two processes moving at once never move a row twice.
+/// The most payload bytes one step of a long job (a redrive, a pruning pass)
+/// touches in its transaction, beside its row limit; a step always takes at
+/// least one row. Copying 1,000 dead letters of 32 KB back into the queue
+/// took about 235 ms on the development machine, against a few ms per
+/// webhook commit; 2 MiB keeps a step near 15 ms whatever the rows' size.
+pub const STEP_BYTES: usize = 2 * 1024 * 1024;
+
+/// How much of a step is left.
+struct Budget {
+    rows: usize,
+    bytes: usize,
+    exhausted: bool,
+    taken: usize,
+}
+
+impl Budget {
+    fn new(rows: usize) -> Self {
+        Self {
+            rows,
+            bytes: STEP_BYTES,
+            exhausted: rows == 0,
+            taken: 0,
+        }
+    }
+
+    fn rows_left(&self) -> usize {
+        if self.exhausted { 0 } else { self.rows }
+    }
+
+    /// Takes candidates `(id, payload bytes)` in order while the budget lasts.
+    fn take(&mut self, candidates: Vec<(i64, i64)>) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for (id, len) in candidates {
+            let len = usize::try_from(len).unwrap_or(0);
+            if self.rows == 0 || (self.taken > 0 && len > self.bytes) {
+                self.exhausted = true;
+                break;
+            }
+            self.rows -= 1;
+            self.bytes = self.bytes.saturating_sub(len);
+            self.taken += 1;
+            ids.push(id);
+        }
+        self.exhausted |= self.rows == 0;
+        ids
+    }
+}
+
+fn candidates(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    conn.prepare_cached(sql)?
+        .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+fn delete(conn: &Connection, ids: &[i64]) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+    let mut deleted = 0;
+    for id in ids {
+        deleted += stmt.execute([id])?;
+    }
+    Ok(deleted)
+}
+
+/// Moves marked dead letters back into the queue (with their `messageId`),
+/// as new rows at the end so every dispatcher cursor sees them: at most
+/// `limit` rows and about [`STEP_BYTES`]; returns how many moved (0 once
+/// none are marked). Copy and delete share the caller's transaction, so two
+/// processes moving at once never move a row twice.
 pub(crate) fn move_marked(conn: &Connection, limit: usize, now_ms: i64) -> rusqlite::Result<usize> {
-    let ids: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM dead_letters WHERE redrive_requested_at IS NOT NULL ORDER BY id LIMIT ?1",
-        )?
-        .query_map([to_sql_limit(limit)], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut budget = Budget::new(limit);
+    let ids = budget.take(candidates(
+        conn,
+        "SELECT id, length(payload) FROM dead_letters INDEXED BY dead_letters_by_redrive
+         WHERE redrive_requested_at IS NOT NULL ORDER BY id LIMIT ?1",
+        [to_sql_limit(budget.rows_left())],
+    )?);
     let mut copy = conn.prepare_cached(
         "INSERT INTO queue (environment, message_id, payload, enqueued_at)
          SELECT environment, message_id, payload, ?2 FROM dead_letters WHERE id = ?1",
     )?;
-    let mut delete = conn.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
     for id in &ids {
         copy.execute(params![id, now_ms])?;
-        delete.execute([id])?;
     }
-    Ok(ids.len())
+    delete(conn, &ids)
 }
 
 /// What one pruning transaction removed.
@@ -250,7 +317,8 @@ impl Pruned {
     }
 }
 
-/// Removes at most `limit` dead letters not marked for redrive: first those
+/// Removes dead letters not marked for redrive, at most `limit` rows and
+/// about [`STEP_BYTES`] (0 once there is nothing left to remove): first those
 /// that failed before `failed_before_ms`, oldest first; then, while more than
 /// `keep_at_most` remain, the oldest (lowest id, i.e. dead-lettered first).
 pub(crate) fn prune(
@@ -260,18 +328,20 @@ pub(crate) fn prune(
     limit: usize,
 ) -> rusqlite::Result<Pruned> {
     let mut pruned = Pruned::default();
+    let mut budget = Budget::new(limit);
     if let Some(cutoff) = failed_before_ms {
-        pruned.by_age = conn
-            .prepare_cached(
-                "DELETE FROM dead_letters WHERE id IN (
-                     SELECT id FROM dead_letters INDEXED BY dead_letters_by_failed_at
-                     WHERE failed_at < ?1 AND redrive_requested_at IS NULL
-                     ORDER BY failed_at, id LIMIT ?2)",
-            )?
-            .execute(params![cutoff, to_sql_limit(limit)])?;
+        let ids = budget.take(candidates(
+            conn,
+            "SELECT id, length(payload) FROM dead_letters INDEXED BY dead_letters_by_failed_at
+             WHERE failed_at < ?1 AND redrive_requested_at IS NULL
+             ORDER BY failed_at, id LIMIT ?2",
+            params![cutoff, to_sql_limit(budget.rows_left())],
+        )?);
+        pruned.by_age = delete(conn, &ids)?;
     }
-    let budget = limit - pruned.by_age;
-    if let (Some(cap), true) = (keep_at_most, budget > 0) {
+    if let Some(cap) = keep_at_most
+        && budget.rows_left() > 0
+    {
         let kept: i64 = conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM dead_letters INDEXED BY dead_letters_by_redrive
@@ -279,15 +349,17 @@ pub(crate) fn prune(
             )?
             .query_row([], |r| r.get(0))?;
         let excess = u64::try_from(kept).unwrap_or(0).saturating_sub(cap);
-        let take = usize::try_from(excess).unwrap_or(usize::MAX).min(budget);
+        let take = usize::try_from(excess)
+            .unwrap_or(usize::MAX)
+            .min(budget.rows_left());
         if take > 0 {
-            pruned.by_count = conn
-                .prepare_cached(
-                    "DELETE FROM dead_letters WHERE id IN (
-                         SELECT id FROM dead_letters INDEXED BY dead_letters_by_redrive
-                         WHERE redrive_requested_at IS NULL ORDER BY id LIMIT ?1)",
-                )?
-                .execute([to_sql_limit(take)])?;
+            let ids = budget.take(candidates(
+                conn,
+                "SELECT id, length(payload) FROM dead_letters INDEXED BY dead_letters_by_redrive
+                 WHERE redrive_requested_at IS NULL ORDER BY id LIMIT ?1",
+                [to_sql_limit(take)],
+            )?);
+            pruned.by_count = delete(conn, &ids)?;
         }
     }
     Ok(pruned)

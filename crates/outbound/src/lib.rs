@@ -60,7 +60,7 @@ pub use client::{SegmentClient, SendOutcome};
 pub use config::{
     DeliverySettings, NameStyle, ObjectRecipients, TransformSettings, UnmappedEvents,
 };
-pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned};
+pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned, STEP_BYTES};
 pub use dispatcher::{Dispatcher, PauseBoard, Route};
 pub use error::{OutboundError, QueueFailure};
 pub use message::{EncodedMessage, Identity, Message, Track};

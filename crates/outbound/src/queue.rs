@@ -51,7 +51,7 @@ use crate::{
 pub const MAX_GROUP: usize = 4_096;
 
 /// Dead letters moved back to the queue per transaction by a redrive.
-pub const REDRIVE_BATCH: usize = 1_000;
+pub const REDRIVE_BATCH: usize = 500;
 
 /// An entry to queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,11 +294,11 @@ impl DurableQueue {
 
     /// Moves matching dead letters back into the queue (with their
     /// `messageId`); returns how many it asked for. Returns once every marked
-    /// row has moved, in transactions of at most [`REDRIVE_BATCH`] rows, so a
-    /// redrive of millions does not stall enqueues.
+    /// row has moved, in transactions of at most [`REDRIVE_BATCH`] rows and
+    /// about [`crate::STEP_BYTES`], so a redrive of millions does not stall enqueues.
     pub async fn redrive(&self, filter: DeadLetterFilter) -> Result<usize, OutboundError> {
         let requested = self.request_redrive(filter).await?;
-        while self.finish_redrives(REDRIVE_BATCH).await? == REDRIVE_BATCH {}
+        while self.finish_redrives(REDRIVE_BATCH).await? > 0 {}
         Ok(requested)
     }
 
@@ -312,9 +312,10 @@ impl DurableQueue {
         }
     }
 
-    /// The second step: moves up to `limit` marked dead letters (from any
-    /// redrive, including one interrupted by a crash) to the end of the
-    /// queue, in one transaction; returns how many moved.
+    /// The second step: moves marked dead letters (from any redrive,
+    /// including one interrupted by a crash) to the end of the queue, at most
+    /// `limit` rows and about [`crate::STEP_BYTES`] of payload in one transaction;
+    /// returns how many moved, 0 once none are left.
     pub async fn finish_redrives(&self, limit: usize) -> Result<usize, OutboundError> {
         match self.call(Op::MoveRedriven(limit)).await? {
             Reply::Count(n) => Ok(n),
@@ -322,11 +323,12 @@ impl DurableQueue {
         }
     }
 
-    /// Removes at most `limit` dead letters in one transaction: those that
-    /// failed before `failed_before` (oldest first), then the oldest while
-    /// more than `keep_at_most` remain. Dead letters being redriven are
-    /// neither removed nor counted. See [`crate::retention::Pruner`] for the
-    /// loop that calls this.
+    /// Removes dead letters in one transaction, at most `limit` rows and
+    /// about [`crate::STEP_BYTES`] of payload (0 once nothing is left to remove):
+    /// those that failed before `failed_before` (oldest first), then the
+    /// oldest while more than `keep_at_most` remain. Dead letters being
+    /// redriven are neither removed nor counted. See
+    /// [`crate::retention::Pruner`] for the loop that calls this.
     pub async fn prune_dead_letters(
         &self,
         failed_before: Option<DateTime<Utc>>,

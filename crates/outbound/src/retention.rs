@@ -8,6 +8,31 @@
 //! dead letters older than [`RetentionPolicy::max_age`] and then the oldest
 //! beyond [`RetentionPolicy::max_count`]; rows being redriven are never
 //! touched (see [`crate::dead_letter`]).
+//!
+//! ```
+//! use tokio_util::sync::CancellationToken;
+//! use tributary_outbound::{Burial, DurableQueue, NewEntry, Pruner, RetentionPolicy};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let queue = DurableQueue::open(dir.path().join("queue.db"))?;
+//! let refused = |n: usize| (
+//!     NewEntry { environment: "production".into(), message_id: format!("knock-{n}"),
+//!                payload: b"{}".to_vec() },
+//!     Burial { reason: "Segment answered 401".into(), status: Some(401) },
+//! );
+//! queue.dead_letter_new((0..5).map(refused).collect()).await?;
+//! // Keep 30 days of dead letters, and at most 3 of them.
+//! let policy = RetentionPolicy { max_count: Some(3), ..RetentionPolicy::default() };
+//! let pruner = Pruner::new(queue.clone(), policy)?;
+//! let report = pruner.pass(&CancellationToken::new()).await?;
+//! assert_eq!((report.by_age, report.by_count), (0, 2));
+//! assert_eq!(queue.stats().await?.dead_letters, 3);
+//! // In a service: `tokio::spawn(pruner.run(shutdown_token))`.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::Duration;
 
@@ -38,8 +63,9 @@ pub struct RetentionPolicy {
     pub max_count: Option<u64>,
     /// Time between pruning passes (the first runs at start).
     pub interval: Duration,
-    /// Rows removed per transaction: the longest the pruner holds the
-    /// queue's writer at a time.
+    /// Rows removed per transaction (which also stops at about
+    /// [`crate::dead_letter::STEP_BYTES`] of payload): what bounds how long
+    /// the pruner holds the queue's writer at a time.
     pub batch_size: usize,
 }
 
@@ -102,7 +128,8 @@ pub struct PruneReport {
     pub by_age: u64,
     /// Removed for being the oldest beyond the cap.
     pub by_count: u64,
-    /// Pruning transactions run (the last one may have removed nothing).
+    /// Pruning transactions run (the last one found nothing to remove, or
+    /// the pass was stopped).
     pub batches: u64,
     /// Dead letters of interrupted redrives moved to the queue.
     pub redriven: u64,
@@ -151,15 +178,16 @@ impl Pruner {
     }
 
     /// One pass: finishes interrupted redrives, then removes what the policy
-    /// says, one transaction of at most `batch_size` rows at a time, until a
-    /// transaction comes back short or `stop` is cancelled.
+    /// says, one transaction of at most `batch_size` rows (and about
+    /// [`crate::dead_letter::STEP_BYTES`]) at a time, until a transaction
+    /// finds nothing to remove or `stop` is cancelled.
     pub async fn pass(&self, stop: &CancellationToken) -> Result<PruneReport, OutboundError> {
         let batch = self.policy.batch_size;
         let mut report = PruneReport::default();
         loop {
             let moved = self.queue.finish_redrives(batch).await?;
             report.redriven += moved as u64;
-            if moved < batch || stop.is_cancelled() {
+            if moved == 0 || stop.is_cancelled() {
                 break;
             }
         }
@@ -184,7 +212,7 @@ impl Pruner {
                 .increment(pruned.by_age as u64);
             counter!("outbound_pruned_dead_letters_total", "reason" => "count")
                 .increment(pruned.by_count as u64);
-            if pruned.total() < batch || stop.is_cancelled() {
+            if pruned.total() == 0 || stop.is_cancelled() {
                 break;
             }
             // Let other tasks' queue operations in before the next batch.

@@ -225,19 +225,86 @@ async fn a_large_backlog_is_pruned_in_bounded_batches() {
             .await
             .unwrap();
         per_call.push(pruned.by_age);
-        if pruned.total() < 1_000 {
+        if pruned.total() == 0 {
             break;
         }
     }
-    assert_eq!(per_call, [1_000, 1_000, 500]);
+    assert_eq!(per_call, [1_000, 1_000, 500, 0]);
     assert_eq!(f.queue.stats().await.unwrap().dead_letters, 0);
 
     // The pruner does the same, and says how many transactions it took.
     bury(&f.queue, 0..1_050).await;
     let report = pass(&f.queue, policy(None, Some(50), 250)).await;
     assert_eq!(report.by_count, 1_000);
-    assert_eq!(report.batches, 5, "4 full batches of 250, then a short one");
+    assert_eq!(
+        report.batches, 5,
+        "4 full batches of 250, then one finding nothing"
+    );
     assert_eq!(f.queue.stats().await.unwrap().dead_letters, 50);
+}
+
+#[tokio::test]
+async fn large_dead_letters_are_pruned_and_redriven_a_few_megabytes_at_a_time() {
+    let f = open();
+    // 50 dead letters of 200 KB: 10 MB in all, far under the row limits.
+    let big = |n: usize| {
+        let (mut e, b) = entry(n);
+        e.payload = vec![b'x'; 200_000];
+        (e, b)
+    };
+    let all = f
+        .queue
+        .dead_letter_new((0..50).map(big).collect())
+        .await
+        .unwrap();
+    let per_step = tributary_outbound::STEP_BYTES / 200_000;
+    assert_eq!(per_step, 10, "2 MiB holds ten of them");
+    f.queue
+        .request_redrive(DeadLetterFilter {
+            ids: Some(all[..25].to_vec()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut moved = Vec::new();
+    loop {
+        let n = f.queue.finish_redrives(1_000).await.unwrap();
+        moved.push(n);
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(moved, [10, 10, 5, 0]);
+    age(&f.path, &all[25..], 40);
+    let mut pruned = Vec::new();
+    loop {
+        let p = f
+            .queue
+            .prune_dead_letters(Some(Utc::now()), None, 1_000)
+            .await
+            .unwrap();
+        pruned.push(p.by_age);
+        if p.total() == 0 {
+            break;
+        }
+    }
+    assert_eq!(pruned, [10, 10, 5, 0]);
+    // One row over the byte budget on its own still moves: no step is empty
+    // while work remains.
+    let huge = (
+        NewEntry {
+            payload: vec![b'x'; tributary_outbound::STEP_BYTES + 1],
+            ..entry(7).0
+        },
+        entry(7).1,
+    );
+    f.queue.dead_letter_new(vec![huge]).await.unwrap();
+    let p = f
+        .queue
+        .prune_dead_letters(None, Some(0), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(p.by_count, 1);
 }
 
 #[tokio::test]
@@ -254,11 +321,11 @@ async fn a_large_redrive_moves_in_bounded_batches() {
     loop {
         let moved = f.queue.finish_redrives(100).await.unwrap();
         per_call.push(moved);
-        if moved < 100 {
+        if moved == 0 {
             break;
         }
     }
-    assert_eq!(per_call, [100, 100, 50]);
+    assert_eq!(per_call, [100, 100, 50, 0]);
     // And the one-call form still answers how many it asked for.
     bury(&f.queue, 300..302).await;
     assert_eq!(
