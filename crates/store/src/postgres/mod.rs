@@ -18,9 +18,9 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalEffect, LocalKind, LocalRecord,
-    MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store, StoreError, local,
-    migrate,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
+    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
+    StoreError, local, migrate,
 };
 
 /// Tuning for [`PostgresStore`].
@@ -267,7 +267,22 @@ impl Store for PostgresStore {
         environment: &str,
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError> {
-        ops::apply_local(&self.pool, action, environment, payload).await
+        let item = LocalApply {
+            action,
+            environment: environment.to_owned(),
+            payload: payload.clone(),
+        };
+        ops::apply_local_many(&self.pool, std::slice::from_ref(&item))
+            .await?
+            .pop()
+            .unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn apply_local_many(
+        &self,
+        items: Vec<LocalApply>,
+    ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+        ops::apply_local_many(&self.pool, &items).await
     }
 
     async fn list_events(

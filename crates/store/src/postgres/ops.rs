@@ -9,7 +9,7 @@ use tokio_postgres::Transaction;
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionStatus, AttemptOutcome, ClaimedAction, LocalEffect, PruneReport,
+    ActionId, ActionStatus, AttemptOutcome, ClaimedAction, LocalApply, LocalEffect, PruneReport,
     RejectedRequest, StoreError,
     local::{self, Loaded, LocalWrite},
     model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
@@ -107,8 +107,8 @@ pub(super) async fn claim(
     // worker is claiming right now is skipped, not double-claimed. The lease
     // is written as the row's run_at, so if this worker dies the row becomes
     // due again when the lease ends and the next claim picks it up.
-    let rows = client
-        .query(
+    let statement = client
+        .prepare_cached(
             "WITH due AS ( \
                SELECT o.action_id FROM outbox o JOIN actions a ON a.id = o.action_id \
                WHERE o.run_at <= $1 AND NOT EXISTS ( \
@@ -124,6 +124,11 @@ pub(super) async fn claim(
              ) \
              SELECT a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt \
              FROM leased JOIN actions a ON a.id = leased.action_id",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
             &[
                 &now,
                 &i64::try_from(limit).unwrap_or(i64::MAX),
@@ -342,25 +347,59 @@ async fn record_attempt(
 /// Serializes local applies across processes: the merge reads then writes.
 const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
 
-pub(super) async fn apply_local(
+/// Applies local-sink actions in one transaction under the advisory lock,
+/// in order, so each sees the writes of those before it. Each item makes all
+/// its checks and reads before its first write (the lock keeps other
+/// processes out between the check and the write), so a refused item (a
+/// missing audience, bad input) has written nothing and the others go on, as
+/// in the SQLite writer; a database error fails the call and nothing is
+/// applied.
+pub(super) async fn apply_local_many(
     pool: &Pool,
-    action: ActionId,
-    environment: &str,
-    payload: &ActionPayload,
-) -> Result<LocalEffect, StoreError> {
+    items: &[LocalApply],
+) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = ms(Utc::now());
-    let id = action.to_string();
     let mut client = super::checkout(pool).await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
         .await?;
-    let fresh = tx
-        .execute(
-            "INSERT INTO local_applied (action_id, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&id, &now],
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        results.push(
+            match apply_one(&tx, item.action, &item.environment, &item.payload, now).await {
+                Err(
+                    e @ (StoreError::NotFound { .. }
+                    | StoreError::InvalidInput { .. }
+                    | StoreError::LeaseLost { .. }),
+                ) => Err(e),
+                other => Ok(other?),
+            },
+        );
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn apply_one(
+    tx: &deadpool_postgres::Transaction<'_>,
+    action: ActionId,
+    environment: &str,
+    payload: &ActionPayload,
+    now: i64,
+) -> Result<LocalEffect, StoreError> {
+    let id = action.to_string();
+    if tx
+        .query_opt(
+            &tx.prepare_cached("SELECT 1 FROM local_applied WHERE action_id = $1")
+                .await?,
+            &[&id],
         )
-        .await?;
-    if fresh == 0 {
+        .await?
+        .is_some()
+    {
         return Ok(LocalEffect::AlreadyApplied);
     }
     let reads = local::reads(environment, payload);
@@ -368,7 +407,10 @@ pub(super) async fn apply_local(
     for key in reads.records {
         if let Some(r) = tx
             .query_opt(
-                "SELECT data FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                &tx.prepare_cached(
+                    "SELECT data FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                )
+                .await?,
                 &[&key.kind.as_str(), &key.scope, &key.id],
             )
             .await?
@@ -383,7 +425,10 @@ pub(super) async fn apply_local(
         let mut parsed = Vec::new();
         for r in tx
             .query(
-                "SELECT id, data FROM local_records WHERE kind = $1 AND scope = $2",
+                &tx.prepare_cached(
+                    "SELECT id, data FROM local_records WHERE kind = $1 AND scope = $2",
+                )
+                .await?,
                 &[&kind.as_str(), &scope],
             )
             .await?
@@ -397,26 +442,39 @@ pub(super) async fn apply_local(
         }
         loaded.scopes.insert((kind, scope), parsed);
     }
-    for w in local::writes(environment, &id, payload, &loaded)? {
+    let writes = local::writes(environment, &id, payload, &loaded)?;
+    // The checks are done: from here on the item writes.
+    tx.execute(
+        &tx.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES ($1, $2)")
+            .await?,
+        &[&id, &now],
+    )
+    .await?;
+    for w in writes {
         match w {
             LocalWrite::Put(k, v) => {
                 tx.execute(
-                    "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    &tx.prepare_cached(
+                        "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                    )
+                    .await?,
                     &[&k.kind.as_str(), &k.scope, &k.id, &rows::data_json(&v), &now],
                 )
                 .await?;
             }
             LocalWrite::Delete(k) => {
                 tx.execute(
-                    "DELETE FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                    &tx.prepare_cached(
+                        "DELETE FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                    )
+                    .await?,
                     &[&k.kind.as_str(), &k.scope, &k.id],
                 )
                 .await?;
             }
         }
     }
-    tx.commit().await?;
     Ok(LocalEffect::Applied)
 }
 
