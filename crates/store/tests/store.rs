@@ -48,6 +48,7 @@ macro_rules! every_case {
             prune_removes_old_entries_only,
             a_refused_job_does_not_fail_its_group,
             nul_characters_do_not_poison_a_group,
+            list_actions_by_each_status,
         );
     };
 }

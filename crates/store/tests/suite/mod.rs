@@ -1405,3 +1405,109 @@ pub async fn nul_characters_do_not_poison_a_group(h: &Harness) {
         LocalEffect::Applied
     );
 }
+
+/// Filtering the action log by each status, with a cursor (running is
+/// derived from the outbox lease, the others are stored).
+pub async fn list_actions_by_each_status(h: &Harness) {
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let out = h
+            .store
+            .append(vec![plain_item(
+                event("web", "signup", Some(&format!("u{n}"))),
+                vec![identify_plan(&format!("u{n}"), json!({})), skipped_plan()],
+            )])
+            .await
+            .unwrap();
+        ids.push(accepted(&out[0]).1);
+    }
+    // Claim all six identifies, then finish four: two succeed, two fail for
+    // good; the last two stay leased (running).
+    let claimed = h
+        .store
+        .claim("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 6);
+    for (n, outcome) in [
+        (
+            0,
+            AttemptOutcome::Succeeded {
+                summary: "ok".into(),
+            },
+        ),
+        (
+            1,
+            AttemptOutcome::Failed {
+                summary: "HTTP 400".into(),
+            },
+        ),
+        (
+            2,
+            AttemptOutcome::Succeeded {
+                summary: "ok".into(),
+            },
+        ),
+        (
+            3,
+            AttemptOutcome::Failed {
+                summary: "HTTP 400".into(),
+            },
+        ),
+    ] {
+        h.store
+            .finish_attempt(ids[n][0], "w", outcome)
+            .await
+            .unwrap();
+    }
+    // One more event whose action stays pending.
+    let out = h
+        .store
+        .append(vec![plain_item(
+            event("web", "signup", Some("u9")),
+            vec![identify_plan("u9", json!({}))],
+        )])
+        .await
+        .unwrap();
+    let pending_id = accepted(&out[0]).1[0];
+    let newest_first = |v: Vec<tributary_store::ActionId>| {
+        let mut v = v;
+        v.sort();
+        v.reverse();
+        v
+    };
+    let cases = [
+        (ActionStatus::Pending, vec![pending_id]),
+        (
+            ActionStatus::Running,
+            newest_first(vec![ids[4][0], ids[5][0]]),
+        ),
+        (
+            ActionStatus::Succeeded,
+            newest_first(vec![ids[0][0], ids[2][0]]),
+        ),
+        (
+            ActionStatus::Failed,
+            newest_first(vec![ids[1][0], ids[3][0]]),
+        ),
+        (
+            ActionStatus::Skipped,
+            newest_first(ids.iter().map(|a| a[1]).collect()),
+        ),
+    ];
+    for (status, expected) in cases {
+        // One item per page: the cursor must walk the same order.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = h.store.list_actions(Some(status), cursor, 1).await.unwrap();
+            assert!(page.items.iter().all(|a| a.status == status), "{status:?}");
+            seen.extend(page.items.iter().map(|a| a.id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "{status:?}");
+    }
+}
