@@ -107,6 +107,11 @@ pub(super) async fn claim(
     // worker is claiming right now is skipped, not double-claimed. The lease
     // is written as the row's run_at, so if this worker dies the row becomes
     // due again when the lease ends and the next claim picks it up.
+    // The commit does not wait for its WAL flush (`synchronous_commit` off
+    // for this statement's transaction alone, set per leased row): a lease
+    // lost in a crash only lets the action be claimed again, and what is
+    // claimed was appended with a flushed commit, which PostgreSQL makes
+    // visible only after the flush.
     let statement = client
         .prepare_cached(
             "WITH due AS ( \
@@ -122,7 +127,8 @@ pub(super) async fn claim(
                FROM due WHERE o.action_id = due.action_id \
                RETURNING o.action_id, o.attempt \
              ) \
-             SELECT a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt \
+             SELECT a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt, \
+               set_config('synchronous_commit', 'off', true) \
              FROM leased JOIN actions a ON a.id = leased.action_id",
         )
         .await?;
@@ -364,6 +370,12 @@ pub(super) async fn apply_local_many(
     let now = ms(Utc::now());
     let mut client = super::checkout(pool).await?;
     let tx = client.transaction().await?;
+    // Like finish_attempts, the commit does not wait for its WAL flush: the
+    // WAL is sequential, so a crash that loses these effects also loses the
+    // attempt records written after them, and the actions run again (the
+    // local sink applies an action id once).
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
         .await?;
     let mut results = Vec::with_capacity(items.len());
