@@ -174,12 +174,24 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The server's message and SQLSTATE when there is one (the driver's own
-/// `Display` only says "db error").
+/// `Display` only says "db error"); otherwise the driver's message with its
+/// causes, which say what actually went wrong ("error performing TLS
+/// handshake" alone does not). Driver errors never carry the URL.
 fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
     }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -223,5 +235,27 @@ impl From<deadpool_postgres::PoolError> for StoreError {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
             other => Self::Unavailable(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_driver_error_keeps_its_cause() {
+        // Nothing listens on port 1: the driver's own message is only
+        // "error connecting to server"; the cause says why.
+        let err = tokio_postgres::connect(
+            "host=127.0.0.1 port=1 user=nobody password=hunter2 connect_timeout=5",
+            tokio_postgres::NoTls,
+        )
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+        let text = StoreError::from(err).to_string();
+        assert!(text.contains("error connecting to server"), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }
