@@ -44,7 +44,7 @@ start_ingest() {
   echo "start-up to first healthy answer: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 }
 
-echo "== tributary-ingest, SQLite (WAL, synchronous=FULL), 64 connections, full speed"
+echo "== tributary-ingest, SQLite (WAL, fsync before every answer), 64 connections, full speed"
 start_ingest
 sleep 1
 echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
