@@ -72,7 +72,6 @@ fn bare_writer(dir: &Path) -> writer::Writer {
     let conn = open_writer(&path, Duration::from_secs(1), None).unwrap();
     writer::spawn(
         conn,
-        &path,
         writer::DedupIndex::new(),
         lock,
         64,
@@ -87,52 +86,31 @@ fn synchronous(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 #[tokio::test]
-async fn durable_writes_are_answered_only_after_an_fsync_covers_them() {
+async fn worker_bookkeeping_commits_without_its_own_fsync() {
     const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
     let dir = tempfile::tempdir().unwrap();
     let w = bare_writer(dir.path());
-    for _ in 0..20 {
-        // The commit itself never waits for the disk ...
-        let (sync, group) = w
-            .write(|c, b| Ok((synchronous(c)?, b.group)))
-            .await
-            .unwrap();
-        assert_eq!(sync, NORMAL);
-        // ... the answer does: the syncer has covered this group already.
-        assert!(
-            w.sync_state().synced_through() >= group,
-            "answered group {group} before its fsync (synced through {})",
-            w.sync_state().synced_through()
-        );
-        // Claims too: a worker must not act on an event a power cut could take back.
-        let lazy = w.write_lazy(|_, b| Ok(b.group)).await.unwrap();
-        assert!(w.sync_state().synced_through() >= lazy);
-    }
-    // Bookkeeping is answered at its commit and still gets a group number.
-    let unsynced = w.write_unsynced(|_, b| Ok(b.group)).await.unwrap();
-    assert!(unsynced > 20);
-}
-
-#[tokio::test]
-async fn jobs_that_may_wait_share_an_urgent_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = bare_writer(dir.path());
-    // The first job holds the writer so the other three queue up together;
-    // the bookkeeping and the claim then ride along with the append's group.
+    // Alone, an unsynced job commits (after its short wait) without an fsync.
+    assert_eq!(
+        w.write_unsynced(|c, _| synchronous(c)).await.unwrap(),
+        NORMAL
+    );
+    assert_eq!(w.write(|c, _| synchronous(c)).await.unwrap(), FULL);
+    // Queued beside a synced job, it shares that job's fsync'd commit. The
+    // first job holds the writer so both of the others are waiting together.
     let busy = w.write(|_, _| {
         std::thread::sleep(Duration::from_millis(50));
-        Ok(0)
+        Ok(())
     });
-    let (busy, unsynced, lazy, urgent) = tokio::join!(
+    let (busy, unsynced, synced) = tokio::join!(
         busy,
-        w.write_unsynced(|_, b| Ok(b.group)),
-        w.write_lazy(|_, b| Ok(b.group)),
-        w.write(|_, b| Ok(b.group)),
+        w.write_unsynced(|c, _| synchronous(c)),
+        w.write(|c, _| synchronous(c)),
     );
     busy.unwrap();
-    let urgent = urgent.unwrap();
-    assert_eq!(unsynced.unwrap(), urgent);
-    assert_eq!(lazy.unwrap(), urgent);
+    assert_eq!(unsynced.unwrap(), FULL);
+    assert_eq!(synced.unwrap(), FULL);
 }
 
 #[tokio::test]

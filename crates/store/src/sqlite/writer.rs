@@ -3,25 +3,19 @@
 //! Every write is a job on a bounded queue. The one writer thread takes
 //! whatever is waiting (up to `max_batch` jobs), runs them in one `BEGIN
 //! IMMEDIATE` transaction and commits once. A job that fails after writing
-//! fails the whole group (jobs check everything they can before writing).
+//! fails the whole group (jobs check everything they can before writing). With `synchronous=FULL` in WAL
+//! mode the commit fsyncs the WAL before `COMMIT` returns, and only then are
+//! the callers answered: an `Ok` is durable.
 //!
-//! The commit itself does not wait for the disk: the connection runs with
-//! `synchronous=NORMAL`, and the [`WalSyncer`] thread fsyncs the WAL after
-//! the commit and only then answers the jobs that promise durability, while
-//! this thread already runs the next group. An `Ok` from [`Writer::write`]
-//! is durable (see `syncer` for why that is as strong as
-//! `synchronous=FULL`).
-//!
-//! Not every write needs an fsync. The workers' bookkeeping (local effects,
-//! attempt records, pruning) is queued with [`Writer::write_unsynced`] and
-//! answered as soon as its group commits. A power loss before the next fsync
-//! loses at most that bookkeeping, and an action whose attempt was lost runs
-//! again (execution is at least once, and the local sink applies an action id
-//! once). Claims use [`Writer::write_lazy`]: like bookkeeping they may wait
-//! for company, but they are answered after an fsync, so a worker never acts
-//! on an event that a power cut could still take back. What callers outside
-//! the process are told (an append's 2xx, an admin change) always waits for
-//! an fsync.
+//! Not every write needs its own fsync. The workers' bookkeeping (claims,
+//! local effects, attempt records) is queued with [`Writer::write_unsynced`]:
+//! a group made only of such jobs commits with `synchronous=NORMAL`, which
+//! writes the WAL but does not fsync it. The WAL is appended in order, so the
+//! next synced commit's fsync makes those frames durable too; a power loss
+//! before it loses at most that bookkeeping, and an action whose attempt was
+//! lost runs again (execution is at least once, and the local sink applies an
+//! action id once). What callers outside the process are told (an append's
+//! 2xx, an admin change) always waits for an fsync.
 //!
 //! The writer also owns the in-memory dedup index (see [`DedupIndex`]): jobs
 //! stage their key changes in the [`Batch`], and the index takes them only
@@ -29,7 +23,7 @@
 
 use std::{
     collections::HashMap,
-    sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError},
+    sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError},
     time::{Duration, Instant},
 };
 
@@ -38,10 +32,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error};
 use tributary_core::event::EventId;
 
-use super::{
-    checkpoint::RestartRequest,
-    syncer::{self, SyncState, WalSyncer},
-};
+use super::checkpoint::RestartRequest;
 use crate::{StoreError, stats::BatchStats};
 
 /// A live dedup key: the event it points to and when it stops blocking repeats.
@@ -65,10 +56,6 @@ pub(super) struct Batch<'a> {
     pub(super) index: &'a DedupIndex,
     /// A job failed half-way: the group must roll back.
     pub(super) poisoned: Option<StoreError>,
-    /// This group's number once committed (counted from 1 since the writer
-    /// started); the syncer reports how far it has synced in these numbers.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(super) group: u64,
 }
 
 impl Batch<'_> {
@@ -82,28 +69,7 @@ impl Batch<'_> {
 }
 
 /// What a job leaves for after the commit: answers its caller.
-pub(super) type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-
-/// When a job's caller is answered, and whether the job may wait for others.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Durability {
-    /// Commits with the next group; answered once an fsync covers it.
-    Synced,
-    /// May wait briefly to share a group; answered once an fsync covers it.
-    Lazy,
-    /// May wait briefly to share a group; answered at its commit.
-    Unsynced,
-}
-
-impl Durability {
-    fn may_wait(self) -> bool {
-        self != Self::Synced
-    }
-
-    fn after_sync(self) -> bool {
-        self != Self::Unsynced
-    }
-}
+type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 /// One queued write.
 pub(super) trait Job: Send {
@@ -111,14 +77,14 @@ pub(super) trait Job: Send {
     fn execute(self: Box<Self>, conn: &Connection, batch: &mut Batch<'_>) -> Completion;
     /// Answers the caller without running (the transaction could not start).
     fn abort(self: Box<Self>, err: StoreError);
-    /// When the caller is answered.
-    fn durability(&self) -> Durability;
+    /// Whether the caller is answered only after an fsync.
+    fn synced(&self) -> bool;
 }
 
 struct WriteJob<F, T> {
     f: F,
     reply: oneshot::Sender<Result<T, StoreError>>,
-    durability: Durability,
+    synced: bool,
 }
 
 /// Errors a job returns before its first write (checked in `ops`), so the
@@ -175,8 +141,8 @@ where
         let _ = self.reply.send(Err(err));
     }
 
-    fn durability(&self) -> Durability {
-        self.durability
+    fn synced(&self) -> bool {
+        self.synced
     }
 }
 
@@ -184,62 +150,37 @@ where
 #[derive(Clone)]
 pub(super) struct Writer {
     tx: SyncSender<Box<dyn Job>>,
-    sync: std::sync::Arc<SyncState>,
 }
 
 impl Writer {
-    /// Queues `f` for the next group commit and waits for the commit and an
-    /// fsync after it: an `Ok` is durable.
+    /// Queues `f` for the next group commit and waits for the commit and
+    /// its fsync: an `Ok` is durable.
     pub(super) async fn write<F, T>(&self, f: F) -> Result<T, StoreError>
     where
         F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.queue(f, Durability::Synced).await
+        self.queue(f, true).await
     }
 
-    /// Like [`Writer::write`], but `f` may wait up to 2 ms to share a group
-    /// with other writes: for writes nobody outside the process waits on,
-    /// whose effects must still not outrun durability (claims).
-    pub(super) async fn write_lazy<F, T>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.queue(f, Durability::Lazy).await
-    }
-
-    /// Queues `f` for a group commit and waits for the commit only, not for
-    /// an fsync: for writes that are safe to lose in a power cut (see the
-    /// module docs). They become durable with the next fsync.
+    /// Queues `f` for the next group commit and waits for the commit, which
+    /// need not fsync: for writes that are safe to lose in a power cut (see
+    /// the module docs). They become durable with the next synced commit.
     pub(super) async fn write_unsynced<F, T>(&self, f: F) -> Result<T, StoreError>
     where
         F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.queue(f, Durability::Unsynced).await
+        self.queue(f, false).await
     }
 
-    /// What the syncer has made durable so far (for tests).
-    #[cfg(test)]
-    pub(super) fn sync_state(&self) -> &SyncState {
-        &self.sync
-    }
-
-    async fn queue<F, T>(&self, f: F, durability: Durability) -> Result<T, StoreError>
+    async fn queue<F, T>(&self, f: F, synced: bool) -> Result<T, StoreError>
     where
         F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        if self.sync.broken() {
-            return Err(syncer::broken_error());
-        }
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Box::new(WriteJob {
-            f,
-            reply,
-            durability,
-        })) {
+        match self.tx.try_send(Box::new(WriteJob { f, reply, synced })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
@@ -248,131 +189,28 @@ impl Writer {
     }
 }
 
-/// Starts the writer thread on `conn` (opened on `path`, with
-/// `synchronous=NORMAL`) and its WAL syncer. `keep` (the process lock) lives
-/// as long as the thread.
+/// Starts the writer thread on `conn`. `keep` (the process lock) lives as long as the thread.
 pub(super) fn spawn(
     conn: Connection,
-    path: &std::path::Path,
     index: DedupIndex,
     keep: Connection,
     queue_capacity: usize,
     max_batch: usize,
     restart: RestartRequest,
 ) -> std::io::Result<Writer> {
-    let syncer = WalSyncer::spawn(path)?;
-    let sync = std::sync::Arc::clone(syncer.state());
     let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
     std::thread::Builder::new()
         .name("tributary-sqlite-writer".into())
         .spawn(move || {
             let mut index = index;
-            let mut groups = Groups {
-                syncer,
-                committed: 0,
-            };
-            run(
-                &conn,
-                &rx,
-                &mut index,
-                max_batch.max(1),
-                &restart,
-                &mut groups,
-            );
+            run(&conn, &rx, &mut index, max_batch.max(1), &restart);
             drop(keep);
         })?;
-    Ok(Writer { tx, sync })
+    Ok(Writer { tx })
 }
 
-/// Where committed groups go: numbered, then to the syncer.
-struct Groups {
-    syncer: WalSyncer,
-    committed: u64,
-}
-
-/// How long jobs that may wait (claims, bookkeeping) wait for an urgent one
-/// (an append) to share its commit.
+/// How long unsynced jobs may wait for a synced one to share its commit.
 const UNSYNCED_WAIT: Duration = Duration::from_millis(2);
-
-/// How often a group waiting for the syncer looks again (it has no way to
-/// be woken by the syncer and by a new job at once).
-const SYNC_POLL: Duration = Duration::from_micros(150);
-
-/// The group being built: its transaction is open and its jobs have run.
-struct OpenGroup {
-    stats: BatchStats,
-    keys: DedupIndex,
-    expire_before: Option<i64>,
-    poisoned: Option<StoreError>,
-    number: u64,
-    completions: Vec<(Durability, Completion)>,
-    urgent: bool,
-    since: Instant,
-}
-
-impl OpenGroup {
-    fn begin(conn: &Connection, groups: &Groups) -> Result<Self, StoreError> {
-        if groups.syncer.state().broken() {
-            return Err(syncer::broken_error());
-        }
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
-            let e = StoreError::from(e);
-            error!(error = %e, "SQLite could not begin a transaction.");
-            e
-        })?;
-        Ok(Self {
-            stats: BatchStats::default(),
-            keys: DedupIndex::new(),
-            expire_before: None,
-            poisoned: None,
-            number: groups.committed + 1,
-            completions: Vec::new(),
-            urgent: false,
-            since: Instant::now(),
-        })
-    }
-
-    fn execute(&mut self, conn: &Connection, job: Box<dyn Job>, index: &DedupIndex) {
-        let durability = job.durability();
-        self.urgent |= !durability.may_wait();
-        let mut batch = Batch {
-            stats: std::mem::take(&mut self.stats),
-            keys: std::mem::take(&mut self.keys),
-            expire_before: self.expire_before,
-            index,
-            poisoned: self.poisoned.take(),
-            group: self.number,
-        };
-        let completion = job.execute(conn, &mut batch);
-        self.stats = batch.stats;
-        self.keys = batch.keys;
-        self.expire_before = batch.expire_before;
-        self.poisoned = batch.poisoned;
-        self.completions.push((durability, completion));
-    }
-
-    /// Whether to commit now: the group is full, or it has something to
-    /// commit for and the disk is free. While the syncer flushes the last
-    /// group, this one keeps taking (and running) jobs, so one fsync covers
-    /// as much as the disk's latency lets arrive, and the writer's CPU work
-    /// overlaps the flush instead of waiting for it.
-    fn ready(&self, max_batch: usize, groups: &Groups) -> bool {
-        self.completions.len() >= max_batch
-            || ((self.urgent || self.since.elapsed() >= UNSYNCED_WAIT)
-                && groups.syncer.state().idle())
-    }
-
-    /// How long to wait for another job before looking again.
-    fn patience(&self) -> Duration {
-        if self.urgent {
-            SYNC_POLL
-        } else {
-            UNSYNCED_WAIT
-                .saturating_sub(self.since.elapsed())
-                .max(SYNC_POLL)
-        }
-    }
-}
 
 fn run(
     conn: &Connection,
@@ -380,94 +218,142 @@ fn run(
     index: &mut DedupIndex,
     max_batch: usize,
     restart: &RestartRequest,
-    groups: &mut Groups,
 ) {
-    // Jobs that may wait (claims, worker bookkeeping) ride along with the
-    // next urgent group: every commit rewrites the hot pages it touches (the
-    // right edge of each table and index), so a commit of its own costs as
-    // many WAL frames as a commit shared with appends.
-    let mut open: Option<OpenGroup> = None;
-    let mut stop = false;
+    // The connection opens with synchronous=FULL.
+    let mut synced = true;
+    // Unsynced jobs (worker bookkeeping) waiting to ride along with the next
+    // synced group: every commit rewrites the hot pages it touches (the right
+    // edge of each table and index), so a commit of its own costs as many
+    // WAL frames as a commit shared with appends. Profiles at 5,000 events/s
+    // had the worker's separate commits tripling the writer's WAL writes.
+    let mut waiting: Vec<Box<dyn Job>> = Vec::new();
+    let mut waiting_since = Instant::now();
     loop {
-        if let Some(group) = open.take_if(|g| stop || g.ready(max_batch, groups)) {
-            commit(conn, group, index, groups);
-            restart.serve(conn);
+        let first = if waiting.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(UNSYNCED_WAIT.saturating_sub(waiting_since.elapsed()))
+        };
+        let fresh = waiting.is_empty();
+        let mut jobs = std::mem::take(&mut waiting);
+        let stop = match first {
+            Ok(j) => {
+                jobs.push(j);
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let needs_sync = jobs.iter().any(|j| j.synced());
+        if !needs_sync
+            && !stop
+            && jobs.len() < max_batch
+            && (fresh || waiting_since.elapsed() < UNSYNCED_WAIT)
+        {
+            if fresh {
+                waiting_since = Instant::now();
+            }
+            waiting = jobs;
             continue;
         }
+        if !jobs.is_empty() {
+            commit_with(conn, jobs, index, needs_sync, &mut synced);
+        }
+        restart.serve(conn);
         if stop {
             break;
-        }
-        let next = match &open {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(g) => rx.recv_timeout(g.patience()),
-        };
-        let job = match next {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => {
-                stop = true;
-                continue;
-            }
-        };
-        let group = match &mut open {
-            Some(g) => g,
-            None => match OpenGroup::begin(conn, groups) {
-                Ok(g) => open.insert(g),
-                Err(e) => {
-                    job.abort(e);
-                    continue;
-                }
-            },
-        };
-        group.execute(conn, job, index);
-        while group.completions.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => group.execute(conn, job, index),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    stop = true;
-                    break;
-                }
-            }
         }
     }
     debug!("SQLite writer stopped: every store handle was dropped.");
 }
 
-fn commit(conn: &Connection, mut group: OpenGroup, index: &mut DedupIndex, groups: &mut Groups) {
-    let size = group.completions.len();
-    let result = match group.poisoned.take() {
-        Some(e) => Err(e),
-        None => super::ops::flush_stats(conn, &group.stats)
-            .and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::from)),
-    };
-    if let Err(e) = result {
-        error!(error = %e, jobs = size, "SQLite group commit failed; nothing in it was stored.");
-        // Leaves the connection usable for the next group whatever state
-        // the failed commit left it in.
-        let _ = conn.execute_batch("ROLLBACK");
-        for (_, c) in group.completions {
-            c(Some(&e));
+/// Commits `jobs`, first setting `synchronous` to what they need.
+fn commit_with(
+    conn: &Connection,
+    jobs: Vec<Box<dyn Job>>,
+    index: &mut DedupIndex,
+    needs_sync: bool,
+    synced: &mut bool,
+) {
+    if needs_sync != *synced {
+        let pragma = if needs_sync {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
+        match conn.execute_batch(pragma) {
+            Ok(()) => *synced = needs_sync,
+            // Staying on FULL is only slower; leaving NORMAL is a must.
+            Err(e) if needs_sync => {
+                let e = StoreError::from(e);
+                error!(error = %e, "SQLite could not turn fsync back on; the group is refused.");
+                for j in jobs {
+                    j.abort(e.replicate());
+                }
+                return;
+            }
+            Err(e) => debug!(error = %e, "SQLite stayed on synchronous=FULL."),
+        }
+    }
+    commit_group(conn, jobs, index);
+}
+
+fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>, index: &mut DedupIndex) {
+    let size = jobs.len();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = StoreError::from(e);
+        error!(error = %e, jobs = size, "SQLite could not begin a transaction.");
+        for j in jobs {
+            j.abort(e.replicate());
         }
         return;
     }
-    // How many writes share one commit: the group commit at work.
-    metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
-        .record(size as f64);
-    index.extend(group.keys);
-    if let Some(t) = group.expire_before {
-        index.retain(|_, e| e.expires_ms > t);
-    }
-    groups.committed = group.number;
-    let mut after_sync = Vec::new();
-    for (durability, c) in group.completions {
-        if durability.after_sync() {
-            after_sync.push(c);
-        } else {
-            c(None);
+    let mut batch = Batch {
+        stats: BatchStats::default(),
+        keys: HashMap::new(),
+        expire_before: None,
+        index,
+        poisoned: None,
+    };
+    let completions: Vec<Completion> = jobs
+        .into_iter()
+        .map(|j| j.execute(conn, &mut batch))
+        .collect();
+    let result = match batch.poisoned.take() {
+        Some(e) => Err(e),
+        None => super::ops::flush_stats(conn, &batch.stats)
+            .and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::from)),
+    };
+    let Batch {
+        keys,
+        expire_before,
+        ..
+    } = batch;
+    let failure = result.err();
+    match &failure {
+        None => {
+            // How many writes share one fsync: the group commit at work.
+            metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
+                .record(size as f64);
+            index.extend(keys);
+            if let Some(t) = expire_before {
+                index.retain(|_, e| e.expires_ms > t);
+            }
+        }
+        Some(e) => {
+            error!(error = %e, jobs = size, "SQLite group commit failed; nothing in it was stored.");
+            // Leaves the connection usable for the next group whatever state
+            // the failed commit left it in.
+            let _ = conn.execute_batch("ROLLBACK");
         }
     }
-    if !after_sync.is_empty() {
-        groups.syncer.after_sync(group.number, after_sync);
+    for c in completions {
+        c(failure.as_ref());
     }
 }
