@@ -425,3 +425,91 @@ fn a_trigger_without_inline_entities_keeps_ids() {
         Some(json!({"recipients": ["u1"], "actor": "u2", "tenant": "t1", "data": {}}))
     );
 }
+
+/// The product's resource API (`POST /v1/workflows/{key}/trigger`, the way
+/// Hightouch and Census call it) plans like a mapped trigger: the knock sink
+/// makes one trigger call with the inline entities in it.
+#[tokio::test]
+async fn a_resource_api_trigger_passes_its_inline_entities_through() {
+    let fake = FakeKnock::default();
+    let base = fake.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let text = config_text().replace(
+        &format!("token = \"{TOKEN}\"\n"),
+        &format!("token = \"{TOKEN}\"\napi_key = \"sk_resource_inline\"\n"),
+    );
+    let config = Arc::new(config::load("t.toml", &text, &|_| None).unwrap());
+    let pipeline = Pipeline::new(config, store.clone()).await.unwrap();
+    let sink = Arc::new(KnockSink::new(&base, Secret::new("sk_test_inline")).unwrap());
+    let sinks = SinkSet::new(
+        [(
+            "development".to_owned(),
+            sink as Arc<dyn Sink>,
+            BTreeMap::new(),
+        )],
+        4,
+    );
+    let pool = WorkerPool::new(store.clone(), sinks, settings(), "resource-inline-test");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
+    let body = json!({
+        "recipients": ["sam9", {"id": "sam10", "name": "Sam Seely"}],
+        "actor": {"id": "123", "name": "John Hammond"},
+        "tenant": "ws_1",
+        "data": {"comment": "hi"}
+    });
+    let raw = RawRequest::new("", "", serde_json::to_vec(&body).unwrap(), Utc::now())
+        .with_header("authorization", "Bearer sk_resource_inline")
+        .with_header("content-type", "application/json");
+    let reply = pipeline
+        .resource_call(tributary_pipeline::ResourceRequest {
+            method: "POST".into(),
+            path: "/v1/workflows/new-comment/trigger".into(),
+            query: None,
+            raw,
+        })
+        .await
+        .unwrap();
+    pool.wake();
+    let detail = wait_for_final(&store, reply.event_id).await;
+    shutdown.cancel();
+    running.await.unwrap();
+
+    let kinds: Vec<_> = detail
+        .actions
+        .iter()
+        .map(|a| (a.action.to_string(), a.plan.origin.is_sent_with_trigger()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("identify_user".to_owned(), true),
+            ("identify_user".to_owned(), true),
+            ("trigger_workflow".to_owned(), false)
+        ]
+    );
+    assert!(
+        detail
+            .actions
+            .iter()
+            .all(|a| a.status == ActionStatus::Succeeded),
+        "{:?}",
+        summaries(&detail)
+    );
+    let seen = fake.seen();
+    let calls: Vec<_> = seen
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.uri))
+        .collect();
+    assert_eq!(calls, ["POST /v1/workflows/new-comment/trigger"]);
+    assert_eq!(
+        seen[0].body,
+        json!({
+            "recipients": ["sam9", {"id": "sam10", "name": "Sam Seely"}],
+            "actor": {"id": "123", "name": "John Hammond"},
+            "tenant": "ws_1",
+            "data": {"comment": "hi"}
+        })
+    );
+}

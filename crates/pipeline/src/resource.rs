@@ -223,7 +223,7 @@ impl Pipeline {
         let fingerprint = dedup
             .is_some()
             .then(|| (event.data.clone(), event.raw.get("path").cloned()));
-        let plans = resource_plans(event_type, call.payloads);
+        let plans = resource_plans(event_type, call.payloads, call.trigger_inline);
         let outcome = self.append_one(route, event, plans, dedup).await?;
         let (answer_id, replayed) = match outcome {
             AppendOutcome::Accepted { event_id, .. } => (event_id, false),
@@ -349,7 +349,7 @@ impl Pipeline {
                     data,
                     None,
                 );
-                let plans = resource_plans(&event_type, payloads);
+                let plans = resource_plans(&event_type, payloads, Default::default());
                 self.append_one(route, event, plans, None).await?;
                 Ok(reply)
             }

@@ -4,7 +4,10 @@
 
 use serde_json::{Map, Value, json};
 use tributary_adapter::parse_json;
-use tributary_core::{dedup::json_type, plan::ActionPayload};
+use tributary_core::{
+    dedup::json_type,
+    plan::{ActionPayload, InlineRecipient, TriggerInline},
+};
 
 use crate::{
     ResourceError,
@@ -123,6 +126,10 @@ pub struct ResourceCall {
     pub body: Value,
     /// The actions, in the product's order (inline identifies first).
     pub payloads: Vec<ActionPayload>,
+    /// For a trigger: the attributes of its inline recipients, actor and
+    /// tenant, which a sink may send inside the trigger call (the inline
+    /// payloads above then need no call of their own); empty otherwise.
+    pub trigger_inline: TriggerInline,
     /// The answer.
     pub answer: CallAnswer,
 }
@@ -173,6 +180,7 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         _ => &empty,
     };
     let mut user_id = None;
+    let mut trigger_inline = TriggerInline::default();
     let (payloads, answer) = match op {
         Operation::IdentifyUser => {
             let id = seg(1);
@@ -340,8 +348,9 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         }
         Operation::TriggerWorkflow => {
             let workflow = seg(1);
-            let (payloads, first_user) = trigger(map, workflow, req.body.len())?;
+            let (payloads, first_user, inline) = trigger(map, workflow, req.body.len())?;
             user_id = first_user;
+            trigger_inline = inline;
             (payloads, CallAnswer::WorkflowRun)
         }
         Operation::CancelWorkflow => {
@@ -369,6 +378,7 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         raw,
         body,
         payloads,
+        trigger_inline,
         answer,
     })
 }
@@ -379,22 +389,43 @@ fn trigger(
     map: &Map<String, Value>,
     workflow: String,
     body_len: usize,
-) -> Result<(Vec<ActionPayload>, Option<String>), ResourceError> {
+) -> Result<(Vec<ActionPayload>, Option<String>, TriggerInline), ResourceError> {
     let items = array_at(map, "recipients", "", MAX_TRIGGER_RECIPIENTS, false)?.unwrap_or(&EMPTY);
-    let (recipients, mut payloads) = recipients_at(items, "/recipients", true)?;
+    // Inline payloads in the order the engine gives them too: recipients,
+    // then the actor, then the tenant (`resource_plans` relies on it).
+    let mut payloads = Vec::new();
+    let mut inline = TriggerInline::default();
+    let mut recipients = Vec::with_capacity(items.len());
+    for (position, item) in items.iter().enumerate() {
+        let (r, p) = crate::values::recipient_at(item, &format!("/recipients/{position}"), true)?;
+        recipients.push(r);
+        if let Some(p) = p {
+            inline.recipients.push(InlineRecipient {
+                position,
+                attributes: inline_attributes(&p),
+            });
+            payloads.push(p);
+        }
+    }
     let actor = match map.get("actor") {
         None | Some(Value::Null) => None,
         Some(a) => {
-            let (r, inline) = crate::values::recipient_at(a, "/actor", true)?;
-            payloads.extend(inline);
+            let (r, p) = crate::values::recipient_at(a, "/actor", true)?;
+            if let Some(p) = p {
+                inline.actor = Some(inline_attributes(&p));
+                payloads.push(p);
+            }
             Some(r)
         }
     };
     let tenant = match map.get("tenant") {
         None | Some(Value::Null) => None,
         Some(t) => {
-            let (id, inline) = tenant_at(t, "/tenant")?;
-            payloads.extend(inline);
+            let (id, p) = tenant_at(t, "/tenant")?;
+            if let Some(p) = p {
+                inline.tenant = Some(inline_attributes(&p));
+                payloads.push(p);
+            }
             Some(id)
         }
     };
@@ -433,7 +464,18 @@ fn trigger(
         data,
         cancellation_key,
     });
-    Ok((payloads, first_user))
+    Ok((payloads, first_user, inline))
+}
+
+/// The attributes an inline identify, set-object or set-tenant payload
+/// carries (the ids are in the trigger's references already).
+fn inline_attributes(payload: &ActionPayload) -> Map<String, Value> {
+    match payload {
+        ActionPayload::IdentifyUser { attributes, .. }
+        | ActionPayload::SetObject { attributes, .. }
+        | ActionPayload::SetTenant { attributes, .. } => attributes.clone(),
+        _ => Map::new(),
+    }
 }
 
 fn serialized_len(v: &Value) -> usize {
@@ -658,5 +700,78 @@ mod tests {
         assert_eq!(c.answer, CallAnswer::WorkflowRun);
         let e = call("POST", "/v1/workflows/w/cancel", None, "{}").unwrap_err();
         assert_eq!(e.field(), Some("/cancellation_key"));
+    }
+
+    #[test]
+    fn a_trigger_keeps_its_inline_entities_for_the_trigger_call() {
+        use tributary_core::plan::{PlanOrigin, PlanOutcome};
+        let c = call(
+            "POST",
+            "/v1/workflows/welcome/trigger",
+            None,
+            r#"{"recipients":["u1",{"id":"u2","email":"x@y"},{"id":"p1","collection":"projects","name":"P"}],"actor":{"id":"a1","name":"A"},"tenant":{"id":"t1","name":"T"}}"#,
+        )
+        .unwrap();
+        let inline = &c.trigger_inline;
+        let positions: Vec<_> = inline.recipients.iter().map(|r| r.position).collect();
+        assert_eq!(positions, vec![1, 2]);
+        assert_eq!(inline.recipient(1).unwrap()["email"], "x@y");
+        assert_eq!(inline.recipient(2).unwrap()["name"], "P");
+        assert!(inline.recipient(2).unwrap().get("collection").is_none());
+        assert_eq!(inline.actor.as_ref().unwrap()["name"], "A");
+        assert_eq!(inline.tenant.as_ref().unwrap()["name"], "T");
+
+        let plans = crate::resource_plans("workflow.trigger", c.payloads, c.trigger_inline.clone());
+        let fields: Vec<_> = plans
+            .iter()
+            .map(|p| match &p.origin {
+                PlanOrigin::Inline {
+                    field,
+                    with_trigger: true,
+                    ..
+                } => field.as_str(),
+                PlanOrigin::MappingWithInline { inline: i, .. } => {
+                    assert_eq!(i, &c.trigger_inline);
+                    "trigger"
+                }
+                other => panic!("unexpected origin {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            vec!["recipients", "recipients", "actor", "tenant", "trigger"]
+        );
+        assert!(matches!(
+            &plans[4].outcome,
+            PlanOutcome::Planned {
+                payload: ActionPayload::TriggerWorkflow { .. }
+            }
+        ));
+    }
+
+    #[test]
+    fn calls_without_a_triggers_inline_entities_keep_plain_origins() {
+        use tributary_core::plan::PlanOrigin;
+        for (path, body) in [
+            (
+                "/v1/workflows/w/trigger",
+                r#"{"recipients":["u1",{"id":"u2"}],"actor":"a1"}"#,
+            ),
+            (
+                "/v1/objects/projects/p1/subscriptions",
+                r#"{"recipients":[{"id":"u2","email":"x@y"}]}"#,
+            ),
+        ] {
+            let c = call("POST", path, None, body).unwrap();
+            assert!(c.trigger_inline.is_empty(), "{path}");
+            let plans = crate::resource_plans("e", c.payloads, c.trigger_inline);
+            assert!(!plans.is_empty());
+            assert!(
+                plans
+                    .iter()
+                    .all(|p| matches!(p.origin, PlanOrigin::Mapping { .. })),
+                "{path}: {plans:?}"
+            );
+        }
     }
 }

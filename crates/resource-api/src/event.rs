@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tributary_core::{
     event::{Event, EventId, EventKind, Headers},
-    plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome},
+    plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome, TriggerInline},
 };
 
 /// The mapping name recorded as the origin of a resource call's plans:
@@ -54,17 +54,61 @@ pub fn resource_event(
     }
 }
 
-/// The call's payloads as planned actions, in order.
-pub fn resource_plans(event_type: &str, payloads: Vec<ActionPayload>) -> Vec<ActionPlan> {
+/// A call's payloads as plans, in order. `inline` is what a trigger call
+/// named inline ([`crate::ResourceCall::trigger_inline`]; empty for
+/// anything else): its identify/set payloads, which come first, are then
+/// marked as sent with the trigger and the trigger carries their attributes,
+/// exactly as the mapping engine plans a mapped trigger, so a sink whose
+/// trigger call takes inline identification makes one call.
+pub fn resource_plans(
+    event_type: &str,
+    payloads: Vec<ActionPayload>,
+    inline: TriggerInline,
+) -> Vec<ActionPlan> {
     let mapping = format!("{RESOURCE_ORIGIN_PREFIX}{event_type}");
+    let with_trigger = !inline.is_empty()
+        && matches!(payloads.last(), Some(ActionPayload::TriggerWorkflow { .. }));
+    if !with_trigger {
+        return payloads
+            .into_iter()
+            .map(|payload| ActionPlan {
+                action: payload.action_type(),
+                origin: PlanOrigin::Mapping {
+                    mapping: mapping.clone(),
+                },
+                outcome: PlanOutcome::Planned { payload },
+            })
+            .collect();
+    }
+    // The trigger parser pushes recipients' inline payloads, then the
+    // actor's, then the tenant's: the counts say which field each came from.
+    let mut fields = Vec::with_capacity(payloads.len());
+    fields.extend(std::iter::repeat_n("recipients", inline.recipients.len()));
+    fields.extend(inline.actor.as_ref().map(|_| "actor"));
+    fields.extend(inline.tenant.as_ref().map(|_| "tenant"));
+    let last = payloads.len() - 1;
+    let mut inline = Some(inline);
     payloads
         .into_iter()
-        .map(|payload| ActionPlan {
-            action: payload.action_type(),
-            origin: PlanOrigin::Mapping {
-                mapping: mapping.clone(),
-            },
-            outcome: PlanOutcome::Planned { payload },
+        .enumerate()
+        .map(|(i, payload)| {
+            let origin = if i == last {
+                PlanOrigin::MappingWithInline {
+                    mapping: mapping.clone(),
+                    inline: inline.take().unwrap_or_default(),
+                }
+            } else {
+                PlanOrigin::Inline {
+                    mapping: mapping.clone(),
+                    field: fields.get(i).copied().unwrap_or("recipients").to_owned(),
+                    with_trigger: true,
+                }
+            };
+            ActionPlan {
+                action: payload.action_type(),
+                origin,
+                outcome: PlanOutcome::Planned { payload },
+            }
         })
         .collect()
 }
