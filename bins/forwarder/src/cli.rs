@@ -163,8 +163,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     ids: (!ids.is_empty()).then_some(ids),
                     limit: None,
                 };
-                let n = dead_letters::redrive(&config, filter).await?;
-                println!("{n} dead letters re-queued");
+                let summary = dead_letters::redrive(&config, filter).await?;
+                println!("{} dead letters re-queued", summary.requeued);
+                for (environment, count, why) in &summary.skipped {
+                    eprintln!(
+                        "left {count} dead letters of environment {environment}: {}",
+                        dead_letters::explain(environment, *why)
+                    );
+                }
                 Ok(())
             }
             DeadLetterAction::Prune => {

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use tributary_core::{Secret, config::parse_duration};
-use tributary_outbound::{DeliverySettings, RetentionPolicy, Route, TransformSettings};
+use tributary_outbound::{DeliverySettings, Forwarding, RetentionPolicy, Route, TransformSettings};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -180,6 +180,16 @@ impl ForwarderConfig {
             transform: raw.transform,
             environments,
         })
+    }
+
+    /// Which environments this configuration forwards (those with a write
+    /// key), for moving entries queued for the others to the dead letters.
+    pub fn forwarding(&self) -> Forwarding {
+        Forwarding::new(
+            self.environments
+                .iter()
+                .map(|(name, env)| (name.clone(), env.write_key.is_some())),
+        )
     }
 
     /// One route per environment that has a write key.

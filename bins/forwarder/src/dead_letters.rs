@@ -1,9 +1,12 @@
 //! `tributary-forwarder dead-letters list|redrive|prune`.
 
-use std::io::Write;
+use std::{collections::BTreeSet, io::Write};
 
+use anyhow::bail;
 use tokio_util::sync::CancellationToken;
-use tributary_outbound::{DeadLetterFilter, DurableQueue, PruneReport, Pruner};
+use tributary_outbound::{
+    DeadLetterFilter, DurableQueue, NotForwarded, PruneReport, Pruner, queue::REDRIVE_BATCH,
+};
 
 use crate::config::ForwarderConfig;
 
@@ -44,11 +47,83 @@ pub async fn list(
     Ok(dead.len())
 }
 
+/// What a redrive did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedriveSummary {
+    /// Dead letters moved back to the queue.
+    pub requeued: usize,
+    /// Dead letters left where they are (only with `--all`) because their
+    /// environment is not forwarded: environment, count, why.
+    pub skipped: Vec<(String, u64, NotForwarded)>,
+}
+
 /// Moves matching dead letters back into the queue; a running `serve`
 /// process picks them up within a second.
-pub async fn redrive(config: &ForwarderConfig, filter: DeadLetterFilter) -> anyhow::Result<usize> {
+///
+/// Dead letters of an environment this configuration does not forward
+/// (no write key, or not configured) are never re-queued: no route would
+/// send them, and `serve` would move them straight back to the dead letters.
+/// Asking for one by environment or id is refused naming the environment;
+/// `--all` (no filter) leaves them and reports them in
+/// [`RedriveSummary::skipped`].
+pub async fn redrive(
+    config: &ForwarderConfig,
+    filter: DeadLetterFilter,
+) -> anyhow::Result<RedriveSummary> {
+    let forwarding = config.forwarding();
     let queue = DurableQueue::open(&config.queue_path)?;
-    Ok(queue.redrive(filter).await?)
+    let mut summary = RedriveSummary::default();
+    if filter.environment.is_none() && filter.ids.is_none() {
+        for (environment, count) in queue.dead_letter_counts().await? {
+            if let Some(why) = forwarding.why_not(&environment) {
+                summary.skipped.push((environment, count, why));
+                continue;
+            }
+            let one = DeadLetterFilter {
+                environment: Some(environment),
+                ..filter.clone()
+            };
+            summary.requeued += queue.redrive(one).await?;
+        }
+        // Rows marked by an interrupted redrive of any environment.
+        while queue.finish_redrives(REDRIVE_BATCH).await? > 0 {}
+        return Ok(summary);
+    }
+    let environments: BTreeSet<String> = match (&filter.environment, &filter.ids) {
+        (Some(environment), None) => BTreeSet::from([environment.clone()]),
+        _ => queue
+            .dead_letters(filter.clone())
+            .await?
+            .into_iter()
+            .map(|d| d.environment)
+            .collect(),
+    };
+    for environment in &environments {
+        if let Some(why) = forwarding.why_not(environment) {
+            bail!(
+                "refusing to redrive dead letters of environment {environment}: {}; \
+                 they would return to the dead letters. Give it a write key in the \
+                 configuration, restart `serve`, then redrive",
+                explain(environment, why)
+            );
+        }
+    }
+    summary.requeued = queue.redrive(filter).await?;
+    Ok(summary)
+}
+
+/// Why `environment` is not forwarded, for an operator.
+pub fn explain(environment: &str, why: NotForwarded) -> String {
+    match why {
+        NotForwarded::NoWriteKey => {
+            format!(
+                "it has no write key ([environments.{environment}] write_key is absent or empty)"
+            )
+        }
+        NotForwarded::NotConfigured => {
+            format!("it is not configured (no [environments.{environment}])")
+        }
+    }
 }
 
 /// One pruning pass now, with the configured retention (what `serve` does at

@@ -23,13 +23,9 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     let queue = DurableQueue::open(&config.queue_path)?;
     let stats = queue.stats().await?;
     for (env, n) in &stats.pending {
-        match config.environments.get(env) {
-            Some(e) if e.write_key.is_some() => {
-                info!(environment = %env, pending = n, "Resuming delivery of queued events.");
-            }
-            _ => {
-                warn!(environment = %env, pending = n, "Queued events for an environment without a write key stay queued.")
-            }
+        // The others are moved to the dead letters by the pruner's first pass.
+        if config.forwarding().why_not(env).is_none() {
+            info!(environment = %env, pending = n, "Resuming delivery of queued events.");
         }
     }
     let routes = config.routes();
@@ -38,9 +34,14 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     let delivery = tokio::spawn(dispatcher.run(delivery_stop.clone()));
     // Retention runs beside delivery: its first pass now, then every
     // interval, in batches that leave the queue's writer to webhooks between.
+    // It also moves entries of environments without a route to the dead
+    // letters: the forwarding it is given is the one `routes` came from, so
+    // it never touches an entry the dispatcher may be sending.
     let pruning_stop = CancellationToken::new();
     let pruning = tokio::spawn(
-        Pruner::new(queue.clone(), config.retention.clone())?.run(pruning_stop.clone()),
+        Pruner::new(queue.clone(), config.retention.clone())?
+            .with_forwarding(config.forwarding())
+            .run(pruning_stop.clone()),
     );
     info!(
         max_age_secs = config.retention.max_age.map(|a| a.as_secs()),

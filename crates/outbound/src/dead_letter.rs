@@ -301,6 +301,39 @@ pub(crate) fn move_marked(conn: &Connection, limit: usize, now_ms: i64) -> rusql
     delete(conn, &ids)
 }
 
+/// Moves queued rows of `environment` to the dead letters with `burial`,
+/// oldest first: at most `limit` rows and about [`STEP_BYTES`] in the
+/// caller's transaction; returns how many moved (0 once none are left).
+pub(crate) fn bury_environment(
+    conn: &Connection,
+    environment: &str,
+    burial: &Burial,
+    limit: usize,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    let mut budget = Budget::new(limit);
+    let ids = budget.take(candidates(
+        conn,
+        "SELECT id, length(payload) FROM queue WHERE environment = ?1 ORDER BY id LIMIT ?2",
+        params![environment, to_sql_limit(budget.rows_left())],
+    )?);
+    let mut moved = 0;
+    for id in ids {
+        moved += usize::from(bury(conn, id, burial, now_ms)?);
+    }
+    Ok(moved)
+}
+
+/// Dead letters per environment.
+pub(crate) fn count_by_environment(
+    conn: &Connection,
+) -> rusqlite::Result<std::collections::BTreeMap<String, u64>> {
+    conn.prepare_cached("SELECT environment, COUNT(*) FROM dead_letters GROUP BY environment")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .map(|r| r.map(|(env, n)| (env, u64::try_from(n).unwrap_or(0))))
+        .collect()
+}
+
 /// What one pruning transaction removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {

@@ -8,7 +8,9 @@
 //! - [`DurableQueue`]: SQLite (WAL, `synchronous=FULL`, group commit); an
 //!   entry is acknowledged only once it is on disk. Dead letters live beside
 //!   it, listable and re-drivable; [`Pruner`] applies a
-//!   [`RetentionPolicy`] (age and count) to them in bounded batches.
+//!   [`RetentionPolicy`] (age and count) to them in bounded batches, and
+//!   moves entries of environments no longer forwarded ([`Forwarding`]) to
+//!   the dead letters.
 //! - [`Batcher`] and [`encode_batch`]: request bodies within Segment's limits.
 //! - [`SegmentClient`] and [`retry`]: `POST {host}/v1/batch` with Basic auth,
 //!   optional gzip, `sentAt` per send; retry classes and full-jitter backoff.
@@ -49,6 +51,7 @@ pub mod dispatcher;
 mod error;
 #[cfg(feature = "fake-segment")]
 pub mod fake_segment;
+pub mod forwarding;
 pub mod message;
 pub mod queue;
 pub mod retention;
@@ -63,6 +66,7 @@ pub use config::{
 pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned, STEP_BYTES};
 pub use dispatcher::{Dispatcher, PauseBoard, Route};
 pub use error::{OutboundError, QueueFailure};
+pub use forwarding::{Forwarding, NOT_FORWARDED, NotForwarded};
 pub use message::{EncodedMessage, Identity, Message, Track};
 pub use queue::{DurableQueue, Entry, NewEntry, QueueStats, Submitted};
 pub use retention::{PruneReport, Pruner, RetentionPolicy};

@@ -121,6 +121,12 @@ enum Op {
         keep_at_most: Option<u64>,
         limit: usize,
     },
+    BuryEnvironment {
+        environment: String,
+        burial: Burial,
+        limit: usize,
+    },
+    DeadLetterCounts,
     Stats,
 }
 
@@ -136,6 +142,8 @@ impl Op {
             Self::MarkRedrive(_) => "request redrive",
             Self::MoveRedriven(_) => "redrive",
             Self::Prune { .. } => "prune dead letters",
+            Self::BuryEnvironment { .. } => "dead-letter an environment's queue",
+            Self::DeadLetterCounts => "count dead letters",
             Self::Stats => "stats",
         }
     }
@@ -152,6 +160,7 @@ enum Reply {
     Count(usize),
     Pruned(Pruned),
     Stats(QueueStats),
+    Counts(BTreeMap<String, u64>),
     Done,
 }
 
@@ -343,6 +352,38 @@ impl DurableQueue {
         match self.call(op).await? {
             Reply::Pruned(p) => Ok(p),
             _ => unreachable!("prune answers counts"),
+        }
+    }
+
+    /// Moves queued entries of `environment` to the dead letters with
+    /// `burial`, oldest first, in one transaction of at most `limit` rows and
+    /// about [`crate::STEP_BYTES`] of payload; returns how many moved, 0 once
+    /// none are left. For an environment nobody delivers (see
+    /// [`crate::Forwarding`]): a dispatcher sending that environment's
+    /// entries would find them gone after delivery and leave dead-letter
+    /// copies behind.
+    pub async fn bury_environment(
+        &self,
+        environment: &str,
+        burial: Burial,
+        limit: usize,
+    ) -> Result<usize, OutboundError> {
+        let op = Op::BuryEnvironment {
+            environment: environment.to_owned(),
+            burial,
+            limit,
+        };
+        match self.call(op).await? {
+            Reply::Count(n) => Ok(n),
+            _ => unreachable!("bury environment answers a count"),
+        }
+    }
+
+    /// Dead letters per environment.
+    pub async fn dead_letter_counts(&self) -> Result<BTreeMap<String, u64>, OutboundError> {
+        match self.call(Op::DeadLetterCounts).await? {
+            Reply::Counts(c) => Ok(c),
+            _ => unreachable!("dead-letter counts answer counts"),
         }
     }
 
@@ -560,6 +601,18 @@ fn execute(conn: &Connection, op: &Op, now_ms: i64) -> rusqlite::Result<Reply> {
             *keep_at_most,
             *limit,
         )?)),
+        Op::BuryEnvironment {
+            environment,
+            burial,
+            limit,
+        } => Ok(Reply::Count(dead_letter::bury_environment(
+            conn,
+            environment,
+            burial,
+            *limit,
+            now_ms,
+        )?)),
+        Op::DeadLetterCounts => Ok(Reply::Counts(dead_letter::count_by_environment(conn)?)),
         Op::Stats => {
             let pending = conn
                 .prepare_cached("SELECT environment, COUNT(*) FROM queue GROUP BY environment")?

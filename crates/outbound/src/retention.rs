@@ -41,7 +41,11 @@ use metrics::counter;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::{DurableQueue, OutboundError, dead_letter::Pruned};
+use crate::{
+    DurableQueue, OutboundError,
+    dead_letter::{Burial, Pruned},
+    forwarding::Forwarding,
+};
 
 /// Default [`RetentionPolicy::max_age`]: 30 days.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
@@ -133,6 +137,9 @@ pub struct PruneReport {
     pub batches: u64,
     /// Dead letters of interrupted redrives moved to the queue.
     pub redriven: u64,
+    /// Queued entries of environments not forwarded, moved to the dead
+    /// letters (only with [`Pruner::with_forwarding`]).
+    pub not_forwarded: u64,
 }
 
 impl PruneReport {
@@ -153,13 +160,29 @@ impl PruneReport {
 pub struct Pruner {
     queue: DurableQueue,
     policy: RetentionPolicy,
+    forwarding: Option<Forwarding>,
 }
 
 impl Pruner {
     /// A pruner for `queue`; the policy is validated.
     pub fn new(queue: DurableQueue, policy: RetentionPolicy) -> Result<Self, OutboundError> {
         policy.validate()?;
-        Ok(Self { queue, policy })
+        Ok(Self {
+            queue,
+            policy,
+            forwarding: None,
+        })
+    }
+
+    /// Also moves, at every pass, queued entries of environments that
+    /// `forwarding` does not deliver to the dead letters (reason
+    /// [`crate::NOT_FORWARDED`]), in the same bounded steps as pruning.
+    /// Only for the process whose [`crate::Dispatcher`] has exactly the
+    /// routes `forwarding` says are forwarded: entries of a forwarded
+    /// environment are never touched, so none being delivered is moved.
+    pub fn with_forwarding(mut self, forwarding: Forwarding) -> Self {
+        self.forwarding = Some(forwarding);
+        self
     }
 
     /// One pass at once, then one every `interval`, until `stop`. Failures
@@ -190,6 +213,9 @@ impl Pruner {
             if moved == 0 || stop.is_cancelled() {
                 break;
             }
+        }
+        if let Some(forwarding) = &self.forwarding {
+            report.not_forwarded = self.bury_not_forwarded(forwarding, stop).await?;
         }
         if self.policy.max_age.is_none() && self.policy.max_count.is_none() {
             return Ok(report);
@@ -238,5 +264,53 @@ impl Pruner {
             debug!(batches = report.batches, "No dead letters to prune.");
         }
         Ok(report)
+    }
+
+    /// Moves entries of every environment `forwarding` does not deliver to
+    /// the dead letters; returns how many moved.
+    async fn bury_not_forwarded(
+        &self,
+        forwarding: &Forwarding,
+        stop: &CancellationToken,
+    ) -> Result<u64, OutboundError> {
+        let mut total = 0;
+        let pending = self.queue.stats().await?.pending;
+        for environment in pending.keys() {
+            let Some(why) = forwarding.why_not(environment) else {
+                continue;
+            };
+            let reason = why.reason(environment);
+            let mut count = 0_u64;
+            loop {
+                let burial = Burial {
+                    reason: reason.clone(),
+                    status: None,
+                };
+                let moved = self
+                    .queue
+                    .bury_environment(environment, burial, self.policy.batch_size)
+                    .await? as u64;
+                count += moved;
+                counter!("outbound_dead_lettered_events_total", "environment" => environment.clone())
+                    .increment(moved);
+                if moved == 0 || stop.is_cancelled() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            if count > 0 {
+                warn!(
+                    environment = %environment,
+                    count,
+                    reason = %reason,
+                    "Moved queued events of an environment that is not forwarded to the dead letters; restore its write key, then redrive them."
+                );
+            }
+            total += count;
+            if stop.is_cancelled() {
+                break;
+            }
+        }
+        Ok(total)
     }
 }

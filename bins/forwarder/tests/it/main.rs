@@ -2,6 +2,7 @@
 
 mod backfill;
 mod crash;
+mod not_forwarded;
 mod retention;
 mod routes;
 mod support;
