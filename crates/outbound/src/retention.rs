@@ -7,7 +7,11 @@
 //! its file without bound. [`Pruner`] removes, in bounded transactions,
 //! dead letters older than [`RetentionPolicy::max_age`] and then the oldest
 //! beyond [`RetentionPolicy::max_count`]; rows being redriven are never
-//! touched (see [`crate::dead_letter`]).
+//! touched (see [`crate::dead_letter`]). Given a [`crate::Forwarding`]
+//! ([`Pruner::with_forwarding`]), a pass first moves queued entries of
+//! environments that are not forwarded to the dead letters, in the same
+//! bounded steps, so they fall under retention instead of staying queued
+//! with no route to send them.
 //!
 //! ```
 //! use tokio_util::sync::CancellationToken;
