@@ -50,6 +50,10 @@ sleep 1
 echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
 $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$INGEST_PID"
+# Whether the in-process workers kept up: every accepted event plans one
+# trigger, so pushed minus popped is the backlog the run left behind.
+outbox() { curl -s http://127.0.0.1:9091/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
+echo "actions queued: $(outbox tributary_outbox_pushed_total), executed by the end of the run: $(outbox tributary_outbox_popped_total)"
 
 echo "== tributary-ingest at a fixed 5,000 events/s (open loop), 64 connections"
 $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$INGEST_PID"
