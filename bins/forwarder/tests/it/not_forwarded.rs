@@ -3,12 +3,26 @@
 //! delivers the other environments, refuses to redrive them while they are
 //! still not forwarded, and delivers them once the write key is back.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
 
 use serde_json::Value;
 use tributary_outbound::{DurableQueue, fake_segment::FakeSegment};
 
 use crate::support::{WRITE_KEY, config_text, fixtures, forwarder, start};
+
+/// Kills the forwarder when the test ends, passing or not.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 const WAIT: Duration = Duration::from_secs(20);
 const DEV_KEY: &str = "wk_development";
@@ -200,8 +214,34 @@ async fn an_environment_removed_from_the_config_is_named_as_not_configured() {
     assert_eq!(pending(&queue, "staging").await, 200);
 
     std::fs::write(&config, &text).unwrap();
-    let _running = start(&config);
+    // Started by hand to read its warnings (JSON lines on stderr).
+    let log = dir.path().join("serve.log");
+    let _running = Serve(
+        Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-format", "json", "serve"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     eventually(0, || pending(&queue, "staging")).await;
+    eventually(true, || async {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| {
+                l["level"] == "WARN"
+                    && l["fields"]["environment"] == "staging"
+                    && l["fields"]["count"] == 200
+                    && l["fields"]["reason"]
+                        == "not_forwarded: environment staging is not configured"
+            })
+    })
+    .await;
     let dead = dead_letters(&config).await;
     assert_eq!(dead.len(), 200);
     assert!(dead.iter().all(|(env, reason)| env == "staging"
