@@ -12,7 +12,7 @@ use std::{
 use serde_json::Value;
 use tributary_outbound::{DurableQueue, fake_segment::FakeSegment};
 
-use crate::support::{WRITE_KEY, config_text, fixtures, forwarder, start};
+use crate::support::{WRITE_KEY, config_text, eventually, fixtures, forwarder, metric, start};
 
 /// Kills the forwarder when the test ends, passing or not.
 struct Serve(Child);
@@ -51,36 +51,6 @@ async fn dead_letters(config: &Path) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-async fn metric(base: &str, line_start: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-async fn eventually<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
-    expected: T,
-    mut probe: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let got = probe().await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "got {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // Multi-threaded: the fake Segment must keep answering while the test waits.
@@ -123,8 +93,8 @@ async fn a_removed_write_key_dead_letters_its_queue_until_restored_and_redriven(
     std::fs::write(&config, &without_key).unwrap();
     let running = start(&config);
     let base = running.base.clone();
-    eventually(200, || async { fake.accepted_count(WRITE_KEY) }).await;
-    eventually(0, || pending(&queue, "development")).await;
+    eventually(WAIT, 200, || async { fake.accepted_count(WRITE_KEY) }).await;
+    eventually(WAIT, 0, || pending(&queue, "development")).await;
     let dead = dead_letters(&config).await;
     assert_eq!(dead.len(), 200);
     assert!(
@@ -181,8 +151,8 @@ async fn a_removed_write_key_dead_letters_its_queue_until_restored_and_redriven(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    eventually(200, || async { fake.accepted_count(DEV_KEY) }).await;
-    eventually(0, || pending(&queue, "development")).await;
+    eventually(WAIT, 200, || async { fake.accepted_count(DEV_KEY) }).await;
+    eventually(WAIT, 0, || pending(&queue, "development")).await;
     assert!(dead_letters(&config).await.is_empty());
     assert_eq!(fake.accepted_count(WRITE_KEY), 200);
 }
@@ -227,8 +197,8 @@ async fn an_environment_removed_from_the_config_is_named_as_not_configured() {
             .spawn()
             .unwrap(),
     );
-    eventually(0, || pending(&queue, "staging")).await;
-    eventually(true, || async {
+    eventually(WAIT, 0, || pending(&queue, "staging")).await;
+    eventually(WAIT, true, || async {
         std::fs::read_to_string(&log)
             .unwrap()
             .lines()

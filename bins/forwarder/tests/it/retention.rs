@@ -10,7 +10,9 @@ use tributary_outbound::{
     Burial, DeadLetterFilter, DurableQueue, NewEntry, fake_segment::FakeSegment,
 };
 
-use crate::support::{SECRET, config_text, fixture, forwarder, signature, start};
+use crate::support::{
+    SECRET, config_text, eventually, fixture, forwarder, metric, signature, start,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 const DAY_MS: i64 = 86_400_000;
@@ -64,37 +66,6 @@ async fn dead_letter_ids(path: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn metric(base: &str, line_start: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-/// Polls `probe` until it returns `expected`.
-async fn eventually<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
-    expected: T,
-    mut probe: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let got = probe().await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "got {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 // Multi-threaded: the fake Segment must keep answering while the test waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prunes_at_start_and_every_interval_and_counts_it() {
@@ -117,11 +88,11 @@ async fn serve_prunes_at_start_and_every_interval_and_counts_it() {
 
     // At start: the three aged 45 days go for their age, then the oldest of
     // the rest for the cap of 2.
-    eventually(seeded[4..].to_vec(), || dead_letter_ids(&queue)).await;
+    eventually(WAIT, seeded[4..].to_vec(), || dead_letter_ids(&queue)).await;
     let age = "outbound_pruned_dead_letters_total{reason=\"age\"}";
     let count = "outbound_pruned_dead_letters_total{reason=\"count\"}";
-    eventually(Some(3.0), || metric(&base, age)).await;
-    eventually(Some(1.0), || metric(&base, count)).await;
+    eventually(WAIT, Some(3.0), || metric(&base, age)).await;
+    eventually(WAIT, Some(1.0), || metric(&base, count)).await;
     let ready: Value = reqwest::get(format!("{base}/readyz"))
         .await
         .unwrap()
@@ -147,7 +118,7 @@ async fn serve_prunes_at_start_and_every_interval_and_counts_it() {
             .unwrap();
         assert_eq!(answer.status(), 200);
     }
-    eventually(vec!["msg_refused_0", "msg_refused_1"], || async {
+    eventually(WAIT, vec!["msg_refused_0", "msg_refused_1"], || async {
         let queue = DurableQueue::open(&queue).unwrap();
         let dead = queue
             .dead_letters(DeadLetterFilter::default())
@@ -165,7 +136,7 @@ async fn serve_prunes_at_start_and_every_interval_and_counts_it() {
             .collect::<Vec<_>>()
     })
     .await;
-    eventually(Some(3.0), || metric(&base, count)).await;
+    eventually(WAIT, Some(3.0), || metric(&base, count)).await;
     assert_eq!(metric(&base, age).await, Some(3.0));
 }
 

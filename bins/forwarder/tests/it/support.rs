@@ -4,6 +4,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
+    time::Duration,
 };
 
 use tributary_core::Secret;
@@ -119,4 +120,37 @@ pub(crate) async fn forwarder(config: &Path, args: &[&str]) -> std::process::Out
     })
     .await
     .unwrap()
+}
+
+/// One sample of the metric whose line starts with `line_start`.
+pub(crate) async fn metric(base: &str, line_start: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Polls `probe` until it returns `expected`, failing after `wait`.
+pub(crate) async fn eventually<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
+    wait: Duration,
+    expected: T,
+    mut probe: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let got = probe().await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "got {got:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
