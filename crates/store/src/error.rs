@@ -84,6 +84,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The refusals a write finds before it writes anything (a lost lease,
+    /// a missing record, bad input; both backends check these first): one
+    /// item of a batch refused this way leaves the others to go on.
+    pub(crate) fn refused_before_writing(&self) -> bool {
+        matches!(
+            self,
+            Self::LeaseLost { .. } | Self::NotFound { .. } | Self::InvalidInput { .. }
+        )
+    }
+
     /// True for faults the service answers with 503: the request may succeed
     /// later, nothing was stored.
     pub fn is_unavailable(&self) -> bool {
@@ -170,6 +180,18 @@ impl From<rusqlite::Error> for StoreError {
             ) => Self::Unavailable(e.to_string()),
             _ => Self::Database(e.to_string()),
         }
+    }
+}
+
+/// One item's outcome inside a call that handles many (attempt records,
+/// local effects): a refusal found before the item wrote anything is that
+/// item's result and the others go on; any other error fails the whole call.
+pub(crate) fn item_result<T>(
+    r: Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    match r {
+        Err(e) if e.refused_before_writing() => Ok(Err(e)),
+        other => other.map(Ok),
     }
 }
 

@@ -380,16 +380,9 @@ pub(super) async fn apply_local_many(
         .await?;
     let mut results = Vec::with_capacity(items.len());
     for item in items {
-        results.push(
-            match apply_one(&tx, item.action, &item.environment, &item.payload, now).await {
-                Err(
-                    e @ (StoreError::NotFound { .. }
-                    | StoreError::InvalidInput { .. }
-                    | StoreError::LeaseLost { .. }),
-                ) => Err(e),
-                other => Ok(other?),
-            },
-        );
+        results.push(crate::error::item_result(
+            apply_one(&tx, item.action, &item.environment, &item.payload, now).await,
+        )?);
     }
     tx.commit().await?;
     Ok(results)

@@ -382,7 +382,9 @@ impl Store for SqliteStore {
                 attempts
                     .iter()
                     .map(|(action, outcome)| {
-                        writer::item_result(ops::finish_attempt(conn, *action, &owner, outcome))
+                        crate::error::item_result(ops::finish_attempt(
+                            conn, *action, &owner, outcome,
+                        ))
                     })
                     .collect()
             })
@@ -419,7 +421,7 @@ impl Store for SqliteStore {
             .write_unsynced(move |conn, _| {
                 prepared
                     .into_iter()
-                    .map(|p| writer::item_result(p.and_then(|p| ops::apply_local(conn, p))))
+                    .map(|p| crate::error::item_result(p.and_then(|p| ops::apply_local(conn, p))))
                     .collect()
             })
             .await

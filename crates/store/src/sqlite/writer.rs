@@ -87,29 +87,6 @@ struct WriteJob<F, T> {
     synced: bool,
 }
 
-/// Errors a job returns before its first write (checked in `ops`), so the
-/// group can still commit the other jobs.
-fn before_any_write(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::LeaseLost { .. }
-            | StoreError::NotFound { .. }
-            | StoreError::InvalidInput { .. }
-    )
-}
-
-/// One item's outcome inside a job that handles many (attempts, local
-/// effects): an error found before the item wrote anything is that item's
-/// result and the others go on; any other error fails the job, and its group.
-pub(super) fn item_result<T>(
-    r: Result<T, StoreError>,
-) -> Result<Result<T, StoreError>, StoreError> {
-    match r {
-        Err(e) if before_any_write(&e) => Ok(Err(e)),
-        other => other.map(Ok),
-    }
-}
-
 impl<F, T> Job for WriteJob<F, T>
 where
     F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send,
@@ -122,7 +99,7 @@ where
         // their checks before writing; any other failure fails the group.
         let result = f(conn, batch);
         if let Err(e) = &result
-            && !before_any_write(e)
+            && !e.refused_before_writing()
         {
             batch.poisoned = Some(e.replicate());
         }
