@@ -73,23 +73,27 @@ fn recipients_json(rs: &[RecipientRef]) -> Value {
     Value::Array(rs.iter().map(recipient_json).collect())
 }
 
+/// An inline entity as the trigger call takes it: its attributes plus its
+/// `id` (and an object's `collection`).
+fn inline_entity(attributes: &Map<String, Value>, id: &str, collection: Option<&str>) -> Value {
+    let mut entity = attributes.clone();
+    entity.insert("id".to_owned(), Value::String(id.to_owned()));
+    if let Some(c) = collection {
+        entity.insert("collection".to_owned(), Value::String(c.to_owned()));
+    }
+    Value::Object(entity)
+}
+
 /// A recipient as the trigger call takes it: inline (`{id, collection?, ...}`)
 /// when it came with attributes, else as [`recipient_json`].
 fn inline_recipient_json(r: &RecipientRef, attributes: Option<&Map<String, Value>>) -> Value {
-    let Some(attributes) = attributes else {
-        return recipient_json(r);
-    };
-    let mut entity = attributes.clone();
-    match r {
-        RecipientRef::User(id) => {
-            entity.insert("id".to_owned(), Value::String(id.clone()));
-        }
-        RecipientRef::Object { id, collection } => {
-            entity.insert("id".to_owned(), Value::String(id.clone()));
-            entity.insert("collection".to_owned(), Value::String(collection.clone()));
+    match (r, attributes) {
+        (_, None) => recipient_json(r),
+        (RecipientRef::User(id), Some(a)) => inline_entity(a, id, None),
+        (RecipientRef::Object { id, collection }, Some(a)) => {
+            inline_entity(a, id, Some(collection))
         }
     }
-    Value::Object(entity)
 }
 
 /// What an inline plan whose entity travels with its trigger records.
@@ -145,11 +149,7 @@ pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
             }
             if let Some(t) = tenant {
                 body["tenant"] = match inline.and_then(|i| i.tenant.as_ref()) {
-                    Some(attributes) => {
-                        let mut entity = attributes.clone();
-                        entity.insert("id".to_owned(), Value::String(t.clone()));
-                        Value::Object(entity)
-                    }
+                    Some(attributes) => inline_entity(attributes, t, None),
                     None => Value::String(t.clone()),
                 };
             }
