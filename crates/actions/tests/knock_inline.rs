@@ -170,9 +170,23 @@ fn settings() -> WorkerSettings {
 async fn run_event(
     make_sink: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Sink>,
 ) -> (Arc<dyn Store>, EventDetail, tempfile::TempDir) {
+    run_with(&config_text(), make_sink, async |pipeline: &Pipeline| {
+        let req = RawRequest::new("", "", EVENT.as_bytes().to_vec(), Utc::now());
+        pipeline.receive(TOKEN, req).await.unwrap().event_ids[0]
+    })
+    .await
+}
+
+/// Runs workers over `sink` on a fresh store, lets `send` store one event
+/// through the pipeline, and waits until all its actions are final.
+async fn run_with(
+    config_text: &str,
+    make_sink: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Sink>,
+    send: impl AsyncFnOnce(&Pipeline) -> EventId,
+) -> (Arc<dyn Store>, EventDetail, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
-    let config = Arc::new(config::load("t.toml", &config_text(), &|_| None).unwrap());
+    let config = Arc::new(config::load("t.toml", config_text, &|_| None).unwrap());
     let pipeline = Pipeline::new(config, store.clone()).await.unwrap();
     let sinks = SinkSet::new(
         [(
@@ -185,8 +199,7 @@ async fn run_event(
     let pool = WorkerPool::new(store.clone(), sinks, settings(), "inline-test");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(pool.clone().run(shutdown.clone()));
-    let req = RawRequest::new("", "", EVENT.as_bytes().to_vec(), Utc::now());
-    let id: EventId = pipeline.receive(TOKEN, req).await.unwrap().event_ids[0];
+    let id = send(&pipeline).await;
     pool.wake();
     let detail = wait_for_final(&store, id).await;
     shutdown.cancel();
@@ -433,48 +446,39 @@ fn a_trigger_without_inline_entities_keeps_ids() {
 async fn a_resource_api_trigger_passes_its_inline_entities_through() {
     let fake = FakeKnock::default();
     let base = fake.start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
     let text = config_text().replace(
         &format!("token = \"{TOKEN}\"\n"),
         &format!("token = \"{TOKEN}\"\napi_key = \"sk_resource_inline\"\n"),
     );
-    let config = Arc::new(config::load("t.toml", &text, &|_| None).unwrap());
-    let pipeline = Pipeline::new(config, store.clone()).await.unwrap();
-    let sink = Arc::new(KnockSink::new(&base, Secret::new("sk_test_inline")).unwrap());
-    let sinks = SinkSet::new(
-        [(
-            "development".to_owned(),
-            sink as Arc<dyn Sink>,
-            BTreeMap::new(),
-        )],
-        4,
-    );
-    let pool = WorkerPool::new(store.clone(), sinks, settings(), "resource-inline-test");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
     let body = json!({
         "recipients": ["sam9", {"id": "sam10", "name": "Sam Seely"}],
         "actor": {"id": "123", "name": "John Hammond"},
         "tenant": "ws_1",
         "data": {"comment": "hi"}
     });
-    let raw = RawRequest::new("", "", serde_json::to_vec(&body).unwrap(), Utc::now())
-        .with_header("authorization", "Bearer sk_resource_inline")
-        .with_header("content-type", "application/json");
-    let reply = pipeline
-        .resource_call(tributary_pipeline::ResourceRequest {
-            method: "POST".into(),
-            path: "/v1/workflows/new-comment/trigger".into(),
-            query: None,
-            raw,
-        })
-        .await
-        .unwrap();
-    pool.wake();
-    let detail = wait_for_final(&store, reply.event_id).await;
-    shutdown.cancel();
-    running.await.unwrap();
+    let sent = body.clone();
+    let (_store, detail, _dir) = run_with(
+        &text,
+        |_| {
+            Arc::new(KnockSink::new(&base, Secret::new("sk_test_inline")).unwrap()) as Arc<dyn Sink>
+        },
+        async move |pipeline: &Pipeline| {
+            let raw = RawRequest::new("", "", serde_json::to_vec(&sent).unwrap(), Utc::now())
+                .with_header("authorization", "Bearer sk_resource_inline")
+                .with_header("content-type", "application/json");
+            pipeline
+                .resource_call(tributary_pipeline::ResourceRequest {
+                    method: "POST".into(),
+                    path: "/v1/workflows/new-comment/trigger".into(),
+                    query: None,
+                    raw,
+                })
+                .await
+                .unwrap()
+                .event_id
+        },
+    )
+    .await;
 
     let kinds: Vec<_> = detail
         .actions
@@ -503,13 +507,6 @@ async fn a_resource_api_trigger_passes_its_inline_entities_through() {
         .map(|s| format!("{} {}", s.method, s.uri))
         .collect();
     assert_eq!(calls, ["POST /v1/workflows/new-comment/trigger"]);
-    assert_eq!(
-        seen[0].body,
-        json!({
-            "recipients": ["sam9", {"id": "sam10", "name": "Sam Seely"}],
-            "actor": {"id": "123", "name": "John Hammond"},
-            "tenant": "ws_1",
-            "data": {"comment": "hi"}
-        })
-    );
+    // The body the client sent, inline entities and all.
+    assert_eq!(seen[0].body, body);
 }

@@ -87,6 +87,7 @@ pub fn resource_plans(
     fields.extend(inline.actor.as_ref().map(|_| "actor"));
     fields.extend(inline.tenant.as_ref().map(|_| "tenant"));
     let last = payloads.len() - 1;
+    debug_assert_eq!(fields.len(), last, "one inline payload per inline entity");
     let mut inline = Some(inline);
     payloads
         .into_iter()
