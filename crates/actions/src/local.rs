@@ -88,6 +88,10 @@ impl Sink for LocalSink {
         None
     }
 
+    fn local_store(&self) -> Option<&Arc<dyn Store>> {
+        Some(&self.store)
+    }
+
     fn concurrency(&self, _configured: usize) -> usize {
         // Executions wait on one batched store call, not on a remote service:
         // the more that wait together, the cheaper each. The pool's

@@ -5,6 +5,12 @@
 //! limiters, so a slow or failing sink holds only its own slots. Claiming is
 //! bounded by the free in-flight slots, and every claim is a lease: a worker
 //! that dies leaves its actions to be re-claimed when the lease expires.
+//!
+//! The `local` sink only writes to the store, so when it writes to the pool's
+//! own store the pool asks the store to run those actions itself
+//! ([`Store::claim_running_local`]): effect, attempt and outbox change in one
+//! transaction, no lease. Backends without that path lease them like any
+//! other action, and they run through [`crate::LocalSink`].
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -21,7 +27,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tributary_core::ActionType;
-use tributary_store::{ActionId, AttemptOutcome, ClaimedAction, Store, StoreError};
+use tributary_store::{
+    ActionId, AttemptOutcome, ClaimRound, ClaimedAction, LocalRun, Store, StoreError,
+};
 
 use crate::{ActionRequest, Outcome, RetryPolicy, Sink};
 
@@ -108,6 +116,8 @@ pub struct WorkerPool {
     // Finished attempts go to one recorder task that writes them in batches.
     records: mpsc::UnboundedSender<Record>,
     recorder: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Record>>>,
+    // Environments whose actions the store runs itself (see `in_store`).
+    local_environments: Vec<String>,
 }
 
 /// A message to the attempt recorder.
@@ -129,7 +139,9 @@ impl WorkerPool {
         owner: impl Into<String>,
     ) -> Arc<Self> {
         let (records, recorder) = mpsc::unbounded_channel();
+        let local_environments = in_store(&sinks, &store);
         Arc::new(Self {
+            local_environments,
             records,
             recorder: std::sync::Mutex::new(Some(recorder)),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
@@ -175,20 +187,27 @@ impl WorkerPool {
                 .in_flight
                 .available_permits()
                 .min(self.settings.claim_batch);
-            let claimed = if free == 0 {
-                Ok(Vec::new())
+            let round = if free == 0 && self.local_environments.is_empty() {
+                Ok(ClaimRound::default())
             } else {
                 self.store
-                    .claim(&self.owner, free, self.settings.lease)
+                    .claim_running_local(
+                        &self.owner,
+                        free,
+                        self.settings.lease,
+                        &self.local_environments,
+                    )
                     .await
             };
-            let idle = match claimed {
-                Ok(actions) if !actions.is_empty() => {
+            let idle = match round {
+                Ok(round) if !round.claimed.is_empty() || !round.ran_local.is_empty() => {
                     backoff = self.settings.idle_poll;
                     metrics::counter!("tributary_outbox_popped_total")
-                        .increment(actions.len() as u64);
-                    let full = actions.len() == free;
-                    for action in actions {
+                        .increment((round.claimed.len() + round.ran_local.len()) as u64);
+                    for run in &round.ran_local {
+                        self.ran_in_store(run);
+                    }
+                    for action in round.claimed {
                         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                             break;
                         };
@@ -198,8 +217,10 @@ impl WorkerPool {
                             drop(permit);
                         });
                     }
-                    // A full batch means more may be due: claim again at once.
-                    if full {
+                    // More may be due now: the round stopped at its limit, or
+                    // an action run in the store was holding back its event's
+                    // next one. Go again at once.
+                    if round.more || !round.ran_local.is_empty() {
                         continue;
                     }
                     self.settings.idle_poll
@@ -361,12 +382,21 @@ impl WorkerPool {
         }
     }
 
+    /// Counts and logs an action the store ran itself; its attempt is
+    /// already recorded.
+    fn ran_in_store(&self, run: &LocalRun) {
+        let name = outcome_name(&run.outcome);
+        metrics::counter!("tributary_action_attempts_total", "sink" => "local", "outcome" => name)
+            .increment(1);
+        if let AttemptOutcome::Failed { summary } = &run.outcome {
+            tracing::warn!(action_id = %run.id, sink = "local", error = %summary, "Action failed permanently.");
+        } else {
+            tracing::debug!(action_id = %run.id, sink = "local", attempt_outcome = name, "Action attempted in the store.");
+        }
+    }
+
     fn finish(&self, action: &ClaimedAction, outcome: AttemptOutcome, sink: &'static str) {
-        let name = match &outcome {
-            AttemptOutcome::Succeeded { .. } => "succeeded",
-            AttemptOutcome::Failed { .. } => "failed",
-            AttemptOutcome::RetryAt { .. } => "retry",
-        };
+        let name = outcome_name(&outcome);
         metrics::counter!("tributary_action_attempts_total", "sink" => sink, "outcome" => name)
             .increment(1);
         if name == "failed" {
@@ -382,4 +412,33 @@ impl WorkerPool {
             tracing::warn!(action_id = %action.id, "Attempt not recorded: the worker pool is stopping.");
         }
     }
+}
+
+fn outcome_name(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Succeeded { .. } => "succeeded",
+        AttemptOutcome::Failed { .. } => "failed",
+        AttemptOutcome::RetryAt { .. } => "retry",
+    }
+}
+
+/// The environments whose sink only writes to `store` itself and has no
+/// rate limit: the store runs their actions in the transaction that takes
+/// them from the outbox. A local environment with a configured rate limit
+/// keeps the ordinary path, where the limit is applied.
+fn in_store(sinks: &SinkSet, store: &Arc<dyn Store>) -> Vec<String> {
+    let mut envs: Vec<String> = sinks
+        .by_environment
+        .iter()
+        .filter(|(_, slot)| {
+            slot.limiters.is_empty()
+                && slot
+                    .sink
+                    .local_store()
+                    .is_some_and(|s| std::ptr::addr_eq(Arc::as_ptr(s), Arc::as_ptr(store)))
+        })
+        .map(|(env, _)| env.clone())
+        .collect();
+    envs.sort();
+    envs
 }

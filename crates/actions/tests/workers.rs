@@ -66,6 +66,41 @@ async fn setup() -> (Arc<Pipeline>, Arc<dyn Store>, tempfile::TempDir) {
     (pipeline, store, dir)
 }
 
+/// Starts a pool over `store` with one sink for `development`.
+fn start(
+    store: &Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    limits: BTreeMap<tributary_core::ActionType, std::num::NonZeroU32>,
+) -> (
+    Arc<WorkerPool>,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let sinks = SinkSet::new([("development".to_owned(), sink, limits)], 4);
+    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
+    (pool, shutdown, running)
+}
+
+const SIGNED_UP: &str =
+    r#"{"type":"track","event":"Signed Up","userId":"u1","properties":{"to":"u1"}}"#;
+
+/// Sends `body` to a pool with `sink` and waits for its actions to end.
+async fn run_one(
+    pipeline: &Pipeline,
+    store: &Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    body: &str,
+) -> EventDetail {
+    let (_pool, shutdown, running) = start(store, sink, BTreeMap::new());
+    let id = send(pipeline, body).await;
+    let detail = wait_for_final(store, id).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    detail
+}
+
 async fn send(pipeline: &Pipeline, body: &str) -> tributary_core::event::EventId {
     let req = RawRequest::new("", "", body.as_bytes().to_vec(), Utc::now());
     pipeline.receive(TOKEN, req).await.unwrap().event_ids[0]
@@ -109,10 +144,7 @@ async fn a_failing_target_is_retried_until_it_succeeds_once() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
-    let sinks = SinkSet::new([("development".to_owned(), sink, BTreeMap::new())], 4);
-    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "test-worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
+    let (pool, shutdown, running) = start(&store, sink, BTreeMap::new());
 
     let id = send(
         &pipeline,
@@ -155,18 +187,7 @@ async fn a_permanent_failure_is_not_retried() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
-    let sinks = SinkSet::new([("development".to_owned(), sink, BTreeMap::new())], 4);
-    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
-    let id = send(
-        &pipeline,
-        r#"{"type":"track","event":"Signed Up","userId":"u1","properties":{"to":"u1"}}"#,
-    )
-    .await;
-    let detail = wait_for_final(&store, id).await;
-    shutdown.cancel();
-    running.await.unwrap();
+    let detail = run_one(&pipeline, &store, sink, SIGNED_UP).await;
     assert_eq!(detail.actions[0].status, ActionStatus::Failed);
     assert_eq!(detail.actions[0].attempts, 1);
     assert!(
@@ -182,19 +203,14 @@ async fn a_permanent_failure_is_not_retried() {
 async fn the_local_sink_identifies_inline_recipients_and_records_the_run() {
     let (pipeline, store, _dir) = setup().await;
     let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(store.clone()));
-    let sinks = SinkSet::new([("development".to_owned(), sink, BTreeMap::new())], 4);
-    let pool = WorkerPool::new(store.clone(), sinks, fast_settings(), "w");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(pool.clone().run(shutdown.clone()));
-    let id = send(
+    let detail = run_one(
         &pipeline,
+        &store,
+        sink,
         r#"{"type":"track","event":"Signed Up","userId":"u1",
             "properties":{"to":[{"id":"sam10","email":"sam@example.com"}]}}"#,
     )
     .await;
-    let detail = wait_for_final(&store, id).await;
-    shutdown.cancel();
-    running.await.unwrap();
     assert_eq!(detail.actions.len(), 2, "inline identify + trigger");
     assert!(
         detail
@@ -213,4 +229,66 @@ async fn the_local_sink_identifies_inline_recipients_and_records_the_run() {
         .await
         .unwrap();
     assert_eq!(runs.len(), 1);
+}
+
+/// The store may run a `local` action itself only when the sink writes to
+/// the pool's own store; a local sink over another store must still get the
+/// action, or its effect would land in the wrong database.
+#[tokio::test]
+async fn a_local_sink_over_another_store_still_gets_its_actions() {
+    let (pipeline, store, _dir) = setup().await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let other: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(other_dir.path()).await.unwrap());
+    let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(other.clone()));
+    let detail = run_one(&pipeline, &store, sink, SIGNED_UP).await;
+    assert_eq!(detail.actions[0].status, ActionStatus::Succeeded);
+    let runs = |s: Arc<dyn Store>| async move {
+        s.local_records(LocalKind::WorkflowRun, "development", "welcome")
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(runs(other).await, 1, "the sink's store has the run");
+    assert_eq!(runs(store).await, 0, "the pool's store does not");
+}
+
+/// A rate limit configured on a local environment still holds: its actions
+/// go through the sink, where the limiter is, and all of them run.
+#[tokio::test]
+async fn a_rate_limited_local_environment_runs_through_its_limiter() {
+    let (pipeline, store, _dir) = setup().await;
+    let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(store.clone()));
+    let limits = BTreeMap::from([(
+        tributary_core::ActionType::TriggerWorkflow,
+        std::num::NonZeroU32::new(5).unwrap(),
+    )]);
+    let (_pool, shutdown, running) = start(&store, sink, limits);
+    let started = std::time::Instant::now();
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        ids.push(
+            send(
+                &pipeline,
+                &format!(
+                    r#"{{"type":"track","event":"Signed Up","userId":"u{n}","properties":{{"to":"u{n}"}}}}"#
+                ),
+            )
+            .await,
+        );
+    }
+    for id in ids {
+        assert_eq!(
+            wait_for_final(&store, id).await.actions[0].status,
+            ActionStatus::Succeeded
+        );
+    }
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    running.await.unwrap();
+    // 5 per second with a burst of 5: the last of 12 cannot start before
+    // (12 - 5) / 5 s. A lower bound only; it holds on any machine.
+    assert!(
+        elapsed >= Duration::from_millis(1_300),
+        "12 triggers at 5/s took only {elapsed:?}"
+    );
 }

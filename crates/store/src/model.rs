@@ -419,6 +419,32 @@ pub enum LocalEffect {
     AlreadyApplied,
 }
 
+/// What one round of [`crate::Store::claim_running_local`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClaimRound {
+    /// Actions leased to the caller, to run through their sinks.
+    pub claimed: Vec<ClaimedAction>,
+    /// Actions the store ran itself through the `local` sink, each with its
+    /// attempt already recorded.
+    pub ran_local: Vec<LocalRun>,
+    /// The round stopped at its limit: more may be due now.
+    pub more: bool,
+}
+
+/// An action the store ran through the `local` sink in the same transaction
+/// that took it from the outbox and recorded its attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalRun {
+    /// The action.
+    pub id: ActionId,
+    /// Its environment.
+    pub environment: String,
+    /// How the attempt ended: succeeded, or failed for good (a payload the
+    /// `local` sink cannot apply). Never a retry: a store error fails the
+    /// whole round instead, and the actions stay due.
+    pub outcome: AttemptOutcome,
+}
+
 /// One action for [`crate::Store::apply_local_many`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocalApply {

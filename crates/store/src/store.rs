@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
-    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, StoreError,
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
+    ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
+    LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
+    StoreError,
 };
 
 /// Everything Tributary keeps. [`crate::SqliteStore`] and [`crate::PostgresStore`]
@@ -37,6 +38,34 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedAction>, StoreError>;
+
+    /// [`Store::claim`], except that due actions of `local_environments`
+    /// (environments whose sink is `local`, which writes to this same store)
+    /// may be run by the store itself instead of leased: taken from the
+    /// outbox, applied to the local recipients and their attempt recorded, in
+    /// one transaction. That needs no lease and no second write, and a crash
+    /// loses the effect and the attempt together, so the action simply runs
+    /// again. `limit` bounds the leased actions; the actions run here are
+    /// bounded by the backend's own batch.
+    ///
+    /// The default runs nothing itself and leases everything due, which is
+    /// always correct: the worker then runs those actions through the
+    /// `local` sink like any other.
+    async fn claim_running_local(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+        local_environments: &[String],
+    ) -> Result<ClaimRound, StoreError> {
+        let _ = local_environments;
+        let claimed = self.claim(owner, limit, lease).await?;
+        Ok(ClaimRound {
+            more: limit > 0 && claimed.len() == limit,
+            claimed,
+            ran_local: Vec::new(),
+        })
+    }
 
     /// Records the attempt of a leased action and its consequence: succeeded
     /// and failed end it; retry puts it back in the outbox for `at`. Fails with

@@ -2,6 +2,7 @@
 //! `synchronous=FULL`; readers on their own connections.
 
 mod checkpoint;
+mod local_run;
 mod ops;
 mod read;
 mod writer;
@@ -18,10 +19,10 @@ use rusqlite::{Connection, OpenFlags};
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
-    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
-    StoreError, local, migrate,
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
+    ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
+    LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
+    Store, StoreError, local, migrate,
 };
 
 /// The database file's name inside the configured data directory.
@@ -348,13 +349,38 @@ impl Store for SqliteStore {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedAction>, StoreError> {
-        let owner = owner.to_owned();
-        self.writer
-            .write_unsynced(move |conn, _| ops::claim(conn, &owner, limit, lease))
+        Ok(self
+            .claim_running_local(owner, limit, lease, &[])
             .await?
-            .into_iter()
-            .map(ops::ClaimedRow::decode)
-            .collect()
+            .claimed)
+    }
+
+    async fn claim_running_local(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+        local_environments: &[String],
+    ) -> Result<ClaimRound, StoreError> {
+        let owner = owner.to_owned();
+        let local = local_environments.to_vec();
+        // Unsynced like the claim and attempt jobs it replaces: a power cut
+        // loses the effect and its attempt together, and the action runs again.
+        let round = self
+            .writer
+            .write_unsynced(move |conn, _| {
+                local_run::claim_running_local(conn, &owner, limit, lease, &local)
+            })
+            .await?;
+        Ok(ClaimRound {
+            claimed: round
+                .claimed
+                .into_iter()
+                .map(ops::ClaimedRow::decode)
+                .collect::<Result<_, _>>()?,
+            ran_local: round.ran,
+            more: round.more,
+        })
     }
 
     async fn finish_attempt(

@@ -1,7 +1,5 @@
 //! The SQLite write operations; each runs on the writer thread inside a group commit.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
@@ -280,13 +278,13 @@ pub(super) fn flush_stats(conn: &Connection, stats: &BatchStats) -> Result<(), S
 /// A claimed action's stored columns; [`rows::claimed_action`] decodes them
 /// after the commit, off the writer thread.
 pub(super) struct ClaimedRow {
-    id: String,
-    event_id: String,
-    source: String,
-    environment: String,
-    plan_json: String,
-    attempt: i64,
-    lease_expires_at: i64,
+    pub(super) id: String,
+    pub(super) event_id: String,
+    pub(super) source: String,
+    pub(super) environment: String,
+    pub(super) plan_json: String,
+    pub(super) attempt: i64,
+    pub(super) lease_expires_at: i64,
 }
 
 impl ClaimedRow {
@@ -301,56 +299,6 @@ impl ClaimedRow {
             self.lease_expires_at,
         )
     }
-}
-
-pub(super) fn claim(
-    conn: &Connection,
-    owner: &str,
-    limit: usize,
-    lease: Duration,
-) -> Result<Vec<ClaimedRow>, StoreError> {
-    let now = ms(Utc::now());
-    let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-    // One writer thread: nobody else can claim between this select and the
-    // updates, which is what SKIP LOCKED buys on PostgreSQL.
-    let mut due: Vec<ClaimedRow> = conn
-        .prepare_cached(
-            // An action waits while an earlier action of its event is still
-            // in the outbox (pending, leased or retrying): the product's fixed
-            // order (identify before trigger) must hold at execution, not only
-            // in the plan, or a trigger could reach a user not yet identified.
-            "SELECT o.action_id, a.event_id, a.source, a.environment, a.plan_json \
-             FROM outbox o JOIN actions a ON a.id = o.action_id \
-             WHERE o.run_at <= ?1 AND NOT EXISTS ( \
-               SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
-               WHERE e.event_id = a.event_id AND e.position < a.position) \
-             ORDER BY o.run_at LIMIT ?2",
-        )?
-        .query_map(
-            params![now, i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| {
-                Ok(ClaimedRow {
-                    id: r.get(0)?,
-                    event_id: r.get(1)?,
-                    source: r.get(2)?,
-                    environment: r.get(3)?,
-                    plan_json: r.get(4)?,
-                    attempt: 0,
-                    lease_expires_at: expires,
-                })
-            },
-        )?
-        .collect::<Result<_, _>>()?;
-    // The lease lives in the outbox row alone; `running` is derived from it
-    // (see `rows::ACTION_COLUMNS`), so the actions row is not touched.
-    let mut lease_row = conn.prepare_cached(
-        "UPDATE outbox SET run_at = ?2, lease_owner = ?3, lease_expires_at = ?2, \
-         attempt = attempt + 1, claimed_at = ?4 WHERE action_id = ?1 RETURNING attempt",
-    )?;
-    for row in &mut due {
-        row.attempt = lease_row.query_row(params![row.id, expires, owner, now], |r| r.get(0))?;
-    }
-    Ok(due)
 }
 
 pub(super) fn finish_attempt(
@@ -377,19 +325,25 @@ pub(super) fn finish_attempt(
             owner: owner.to_owned(),
         });
     }
+    record_attempt(conn, &id, attempt, claimed_at.unwrap_or(now), now, outcome)
+}
+
+/// Writes attempt `attempt` of action `id` and its consequence for the
+/// outbox and the action log.
+pub(super) fn record_attempt(
+    conn: &Connection,
+    id: &str,
+    attempt: i64,
+    started: i64,
+    now: i64,
+    outcome: &AttemptOutcome,
+) -> Result<(), StoreError> {
     let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
     conn.prepare_cached(
         "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![
-        id,
-        attempt,
-        claimed_at.unwrap_or(now),
-        now,
-        outcome.name(),
-        summary
-    ])?;
+    .execute(params![id, attempt, started, now, outcome.name(), summary])?;
     let (status, last_error) = match outcome {
         AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None),
         AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary)),
@@ -426,7 +380,7 @@ pub(super) struct PreparedLocal {
 }
 
 /// A local write with its data already serialized.
-enum RowWrite {
+pub(super) enum RowWrite {
     Put(LocalKey, String),
     Delete(LocalKey),
 }
@@ -490,15 +444,35 @@ pub(super) fn apply_local(
     }
     let writes = match writes {
         Some(w) => w,
-        None => row_writes(local::writes(
-            &environment,
-            &id,
-            &payload,
-            &load_local(conn, &environment, &payload)?,
-        )?),
+        None => local_writes(conn, &environment, &id, &payload)?,
     };
     conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
         .execute(params![id, now])?;
+    write_local(conn, writes, now)?;
+    Ok(LocalEffect::Applied)
+}
+
+/// What action `id` writes to the local recipients, read from the database
+/// when the payload depends on what is there. Writes nothing.
+pub(super) fn local_writes(
+    conn: &Connection,
+    environment: &str,
+    id: &str,
+    payload: &ActionPayload,
+) -> Result<Vec<RowWrite>, StoreError> {
+    Ok(row_writes(local::writes(
+        environment,
+        id,
+        payload,
+        &load_local(conn, environment, payload)?,
+    )?))
+}
+
+pub(super) fn write_local(
+    conn: &Connection,
+    writes: Vec<RowWrite>,
+    now: i64,
+) -> Result<(), StoreError> {
     for w in writes {
         match w {
             RowWrite::Put(k, data) => {
@@ -516,7 +490,7 @@ pub(super) fn apply_local(
             }
         }
     }
-    Ok(LocalEffect::Applied)
+    Ok(())
 }
 
 /// Reads what `payload`'s writes depend on.

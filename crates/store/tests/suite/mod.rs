@@ -7,7 +7,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use serde_json::json;
-use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
+use tributary_core::plan::{ActionPayload, ActionPlan, AudienceMember, RecipientRef};
 use tributary_store::{
     ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter, EventStatus, LocalApply,
     LocalEffect, LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, StoreError,
@@ -1510,4 +1510,196 @@ pub async fn list_actions_by_each_status(h: &Harness) {
         }
         assert_eq!(seen, expected, "{status:?}");
     }
+}
+
+/// Runs rounds of `claim_running_local` with `production` as the local
+/// environment until nothing is due, finishing leased `production` actions the
+/// way the worker pool's `local` sink would. Returns, per action, the round
+/// it was taken in and whether the store ran it itself.
+async fn local_rounds(
+    s: &Arc<dyn tributary_store::Store>,
+) -> std::collections::HashMap<tributary_store::ActionId, (usize, bool)> {
+    let local = ["production".to_owned()];
+    let mut seen = std::collections::HashMap::new();
+    for round_no in 0..10 {
+        let round = s
+            .claim_running_local("w", 10, Duration::from_secs(60), &local)
+            .await
+            .unwrap();
+        if round.claimed.is_empty() && round.ran_local.is_empty() {
+            return seen;
+        }
+        for run in &round.ran_local {
+            assert_eq!(run.environment, "production");
+            assert!(seen.insert(run.id, (round_no, true)).is_none(), "ran twice");
+        }
+        for c in round.claimed {
+            assert!(
+                seen.insert(c.id, (round_no, false)).is_none(),
+                "taken twice"
+            );
+            if c.environment != "production" {
+                continue;
+            }
+            let payload = c.plan.payload().unwrap();
+            let outcome = match s.apply_local(c.id, &c.environment, payload).await {
+                Ok(_) => AttemptOutcome::Succeeded {
+                    summary: "applied".into(),
+                },
+                Err(e) => AttemptOutcome::Failed {
+                    summary: e.to_string(),
+                },
+            };
+            s.finish_attempt(c.id, "w", outcome).await.unwrap();
+        }
+    }
+    panic!("still busy after 10 rounds");
+}
+
+pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
+    let s = &h.store;
+    let mut staging = event("web", "signup", Some("u2"));
+    staging.environment = "staging".into();
+    let refused = ActionPlan {
+        action: tributary_core::ActionType::AddAudienceMember,
+        origin: tributary_core::plan::PlanOrigin::Mapping {
+            mapping: "m-audience".into(),
+        },
+        outcome: tributary_core::plan::PlanOutcome::Planned {
+            payload: ActionPayload::AddAudienceMember {
+                audience: "nobody-made-this".into(),
+                members: vec![AudienceMember {
+                    user_id: "u1".into(),
+                    tenant: None,
+                }],
+                create_audience: false,
+            },
+        },
+    };
+    let out = s
+        .append(vec![
+            plain_item(
+                event("web", "signup", Some("u1")),
+                vec![
+                    identify_plan("u1", json!({"name": "Ada"})),
+                    trigger_plan("welcome", "u1"),
+                ],
+            ),
+            plain_item(staging, vec![trigger_plan("welcome", "u2")]),
+            plain_item(event("web", "joined", Some("u1")), vec![refused]),
+            plain_item(
+                event("web", "renamed", Some("u9")),
+                vec![identify_plan("u9", json!({"name": "A"}))],
+            ),
+        ])
+        .await
+        .unwrap();
+    let (_, first) = accepted(&out[0]);
+    let (staging_event, staging_ids) = accepted(&out[1]);
+    let (refused_event, refused_ids) = accepted(&out[2]);
+    let (renamed_event, renamed_ids) = accepted(&out[3]);
+    // A worker applied u9's identify and crashed before recording it; a later
+    // identify then renamed u9 to B. Running the first again must not undo it.
+    s.apply_local(
+        renamed_ids[0],
+        "production",
+        &ActionPayload::IdentifyUser {
+            user_id: "u9".into(),
+            attributes: attrs(json!({"name": "A"})),
+        },
+    )
+    .await
+    .unwrap();
+    let later =
+        tributary_store::ActionId::generate(tributary_core::event::EventId::generate(Utc::now()));
+    s.apply_local(
+        later,
+        "production",
+        &ActionPayload::IdentifyUser {
+            user_id: "u9".into(),
+            attributes: attrs(json!({"name": "B"})),
+        },
+    )
+    .await
+    .unwrap();
+
+    let seen = local_rounds(s).await;
+
+    assert_eq!(seen.len(), 5, "every due action was taken once: {seen:?}");
+    // Plan order holds: the trigger waited for its identify.
+    assert!(seen[&first[0]].0 < seen[&first[1]].0, "{seen:?}");
+    // Other environments are leased to the caller, never run here.
+    assert!(!seen[&staging_ids[0]].1);
+    let staged = s.event_detail(staging_event).await.unwrap().unwrap();
+    assert_eq!(staged.actions[0].status, ActionStatus::Running);
+    assert_eq!(staged.actions[0].lease_owner.as_deref(), Some("w"));
+    // SQLite runs the local environment's actions itself; PostgreSQL leases
+    // them (the default), and the caller runs them.
+    let local_ids = [first[0], first[1], refused_ids[0], renamed_ids[0]];
+    for id in local_ids {
+        assert_eq!(seen[&id].1, h.backend == "sqlite", "{}: {id}", h.backend);
+    }
+    // The effects, once each.
+    assert_eq!(
+        s.local_record(LocalKind::User, "production", "", "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"name": "Ada"})
+    );
+    let run = s
+        .local_record(
+            LocalKind::WorkflowRun,
+            "production",
+            "welcome",
+            &first[1].to_string(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.data["status"], "triggered");
+    assert_eq!(
+        s.local_record(LocalKind::User, "production", "", "u9")
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"name": "B"}),
+        "an action applied before must not apply again"
+    );
+    // The action log: one attempt each, the refused one failed for good.
+    let refused = s.event_detail(refused_event).await.unwrap().unwrap();
+    assert_eq!(refused.actions[0].status, ActionStatus::Failed);
+    assert_eq!(refused.actions[0].attempts, 1);
+    assert!(
+        refused.actions[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("nobody-made-this"),
+        "{:?}",
+        refused.actions[0].last_error
+    );
+    let renamed = s.event_detail(renamed_event).await.unwrap().unwrap();
+    assert_eq!(renamed.actions[0].status, ActionStatus::Succeeded);
+    if h.backend == "sqlite" {
+        assert_eq!(renamed.attempts[0].1.summary, "already applied");
+    }
+    let done = s
+        .list_actions(Some(ActionStatus::Succeeded), None, 10)
+        .await
+        .unwrap();
+    let mut done: Vec<_> = done.items.iter().map(|a| (a.id, a.attempts)).collect();
+    done.sort();
+    let mut expected = vec![(first[0], 1), (first[1], 1), (renamed_ids[0], 1)];
+    expected.sort();
+    assert_eq!(done, expected);
+    assert!(
+        s.list_actions(Some(ActionStatus::Pending), None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
