@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A ~1 KB Segment track event with a unique messageId.
+/// A 1 KB Segment track event (1,000-1,050 bytes) with a unique messageId.
 ///
 /// Written with one `format!` rather than built as a `serde_json::Value`:
 /// the load generator shares the machine with the server, and every
@@ -93,15 +93,20 @@ fn event(n: u64) -> Bytes {
     let tag = n.wrapping_mul(0x9E37_79B9);
     Bytes::from(format!(
         concat!(
-            r#"{{"context":{{"ip":"203.0.113.7","library":{{"name":"analytics-python","version":"2.3.4"}},"#,
+            r#"{{"anonymousId":"anon-{user}","#,
+            r#""context":{{"ip":"203.0.113.7","library":{{"name":"analytics-python","version":"2.3.4"}},"#,
+            r#""locale":"en-GB","page":{{"path":"/checkout/complete","referrer":"https://shop.example.com/cart","#,
+            r#""url":"https://shop.example.com/checkout/complete"}},"#,
             r#""traits":{{"email":"buyer@example.org","name":"A Buyer"}},"#,
             r#""userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}},"#,
             r#""event":"Order Completed","integrations":{{"All":true}},"#,
             r#""messageId":"load-{n:016}-{tag:08x}","#,
-            r#""properties":{{"currency":"EUR","order_id":"ord-{n}","products":["#,
+            r#""properties":{{"coupon":"WINTER10","currency":"EUR","order_id":"ord-{n}","products":["#,
             r#"{{"name":"Trail running shoes","price":89.0,"product_id":"sku-0001","quantity":1}},"#,
-            r#"{{"name":"Merino socks, pack of three","price":20.5,"product_id":"sku-0002","quantity":2}}],"#,
-            r#""total":129.5}},"timestamp":"2026-11-23T10:00:00.000Z","type":"track","userId":"user-{user}"}}"#
+            r#"{{"name":"Merino socks, pack of three","price":20.5,"product_id":"sku-0002","quantity":2}},"#,
+            r#"{{"name":"Water bottle, 750 ml","price":12.0,"product_id":"sku-0003","quantity":1}}],"#,
+            r#""shipping":4.95,"total":129.5}},"sentAt":"2026-11-23T10:00:00.100Z","#,
+            r#""timestamp":"2026-11-23T10:00:00.000Z","type":"track","userId":"user-{user}"}}"#
         ),
         n = n,
         tag = tag,
@@ -309,22 +314,33 @@ mod tests {
 
     /// The event the load generator used to build as a `serde_json::Value`.
     fn as_value(n: u64) -> serde_json::Value {
+        let user = n % 10_000;
         serde_json::json!({
             "type": "track",
             "event": "Order Completed",
-            "userId": format!("user-{}", n % 10_000),
+            "userId": format!("user-{user}"),
+            "anonymousId": format!("anon-{user}"),
             "messageId": format!("load-{n:016}-{:08x}", n.wrapping_mul(0x9E37_79B9)),
             "timestamp": "2026-11-23T10:00:00.000Z",
+            "sentAt": "2026-11-23T10:00:00.100Z",
             "properties": {
                 "order_id": format!("ord-{n}"), "total": 129.5, "currency": "EUR",
+                "coupon": "WINTER10", "shipping": 4.95,
                 "products": [
                     {"product_id": "sku-0001", "name": "Trail running shoes", "price": 89.0, "quantity": 1},
-                    {"product_id": "sku-0002", "name": "Merino socks, pack of three", "price": 20.5, "quantity": 2}
+                    {"product_id": "sku-0002", "name": "Merino socks, pack of three", "price": 20.5, "quantity": 2},
+                    {"product_id": "sku-0003", "name": "Water bottle, 750 ml", "price": 12.0, "quantity": 1}
                 ]
             },
             "context": {
                 "library": {"name": "analytics-python", "version": "2.3.4"},
                 "ip": "203.0.113.7",
+                "locale": "en-GB",
+                "page": {
+                    "path": "/checkout/complete",
+                    "referrer": "https://shop.example.com/cart",
+                    "url": "https://shop.example.com/checkout/complete"
+                },
                 "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
                 "traits": {"email": "buyer@example.org", "name": "A Buyer"}
             },
@@ -342,5 +358,14 @@ mod tests {
             assert_eq!(body, serde_json::to_vec(&as_value(n)).unwrap(), "event {n}");
         }
         assert_ne!(event(1), event(2));
+    }
+
+    /// The issue's load is 1 KB events; the first version was 675 bytes.
+    #[test]
+    fn events_are_about_one_kilobyte() {
+        for n in [0, 9_999, 1_000_000, 123_456_789_012] {
+            let len = event(n).len();
+            assert!((1_000..=1_100).contains(&len), "event {n} is {len} bytes");
+        }
     }
 }
