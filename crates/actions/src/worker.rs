@@ -385,7 +385,7 @@ impl WorkerPool {
     /// Counts and logs an action the store ran itself; its attempt is
     /// already recorded.
     fn ran_in_store(&self, run: &LocalRun) {
-        let name = outcome_name(&run.outcome);
+        let name = run.outcome.name();
         metrics::counter!("tributary_action_attempts_total", "sink" => "local", "outcome" => name)
             .increment(1);
         if let AttemptOutcome::Failed { summary } = &run.outcome {
@@ -396,7 +396,7 @@ impl WorkerPool {
     }
 
     fn finish(&self, action: &ClaimedAction, outcome: AttemptOutcome, sink: &'static str) {
-        let name = outcome_name(&outcome);
+        let name = outcome.name();
         metrics::counter!("tributary_action_attempts_total", "sink" => sink, "outcome" => name)
             .increment(1);
         if name == "failed" {
@@ -411,14 +411,6 @@ impl WorkerPool {
             // and the action runs again.
             tracing::warn!(action_id = %action.id, "Attempt not recorded: the worker pool is stopping.");
         }
-    }
-}
-
-fn outcome_name(outcome: &AttemptOutcome) -> &'static str {
-    match outcome {
-        AttemptOutcome::Succeeded { .. } => "succeeded",
-        AttemptOutcome::Failed { .. } => "failed",
-        AttemptOutcome::RetryAt { .. } => "retry",
     }
 }
 

@@ -313,7 +313,8 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
-    pub(crate) fn name(&self) -> &'static str {
+    /// `succeeded`, `failed` or `retry`, as stored and in metrics.
+    pub fn name(&self) -> &'static str {
         match self {
             Self::Succeeded { .. } => "succeeded",
             Self::Failed { .. } => "failed",

@@ -94,7 +94,7 @@ pub(super) fn claim_running_local(
             },
         )?
         .collect::<Result<_, _>>()?;
-    let more = rows_limit > 0 && due.len() == rows_limit;
+    let due_rows = due.len();
     let mut claimed = Vec::new();
     let mut ran = Vec::new();
     for row in due {
@@ -124,6 +124,8 @@ pub(super) fn claim_running_local(
             });
         }
     }
+    // Either limit reached means more may be due now.
+    let more = (rows_limit > 0 && due_rows == rows_limit) || (limit > 0 && claimed.len() == limit);
     Ok(RoundRows { claimed, ran, more })
 }
 

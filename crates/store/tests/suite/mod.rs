@@ -1703,3 +1703,27 @@ pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
             .is_empty()
     );
 }
+
+pub async fn a_round_at_its_limit_says_more(h: &Harness) {
+    let items = (0..3)
+        .map(|n| {
+            let mut e = event("web", "signup", Some("u1"));
+            e.environment = "staging".into();
+            plain_item(e, vec![trigger_plan("welcome", &format!("u{n}"))])
+        })
+        .collect();
+    h.store.append(items).await.unwrap();
+    let local = ["production".to_owned()];
+    let round = |limit| {
+        h.store
+            .claim_running_local("w", limit, Duration::from_secs(60), &local)
+    };
+    let first = round(2).await.unwrap();
+    assert_eq!(first.claimed.len(), 2);
+    assert!(first.more, "the lease limit was reached: more may be due");
+    let second = round(2).await.unwrap();
+    assert_eq!(second.claimed.len(), 1);
+    assert!(!second.more);
+    let none = round(0).await.unwrap();
+    assert!(none.claimed.is_empty() && !none.more);
+}
