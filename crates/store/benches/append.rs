@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p tributary-store --bench append` runs SQLite, and PostgreSQL
 //! too when `TRIBUTARY_TEST_POSTGRES` is set. `BENCH_EVENTS` (default 200000)
-//! sets the number of events per backend.
+//! sets the number of events per backend. Last, the `local` sink's actions
+//! are drained through the sink path and run inside the store, side by side.
 
 use std::{
     sync::{
@@ -22,7 +23,8 @@ use tributary_core::{
     plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome},
 };
 use tributary_store::{
-    AppendItem, AttemptOutcome, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+    AppendItem, AttemptOutcome, ClaimedAction, LocalApply, PostgresOptions, PostgresStore,
+    SqliteOptions, SqliteStore, Store,
 };
 
 const TASKS: usize = 64;
@@ -136,24 +138,79 @@ async fn drain_load(store: Arc<dyn Store>, workers: usize, batch: usize) -> (usi
                 if claimed.is_empty() {
                     return;
                 }
-                // As the worker pool records them: one batched call per claim.
-                let attempts = claimed
-                    .iter()
-                    .map(|c| {
-                        let outcome = AttemptOutcome::Succeeded {
-                            summary: "HTTP 200".into(),
-                        };
-                        (c.id, outcome)
-                    })
-                    .collect();
-                for r in store
-                    .finish_attempts(&owner, attempts)
-                    .await
-                    .expect("finish")
-                {
-                    r.expect("finish");
-                }
+                finish_all(&*store, &owner, &claimed, "HTTP 200").await;
                 done.fetch_add(claimed.len(), Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let n = done.load(Ordering::Relaxed);
+    (n, n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Records every claimed action as succeeded, as the worker pool does: one
+/// batched call per claim.
+async fn finish_all(store: &dyn Store, owner: &str, claimed: &[ClaimedAction], summary: &str) {
+    let attempts = claimed
+        .iter()
+        .map(|c| {
+            let outcome = AttemptOutcome::Succeeded {
+                summary: summary.into(),
+            };
+            (c.id, outcome)
+        })
+        .collect();
+    for r in store
+        .finish_attempts(owner, attempts)
+        .await
+        .expect("finish")
+    {
+        r.expect("finish");
+    }
+}
+
+/// The `local` sink's actions, two ways: as the worker pool ran them before
+/// (claim, `apply_local_many`, `finish_attempts`: three calls per batch) and
+/// as it runs them now (`claim_running_local`: one).
+async fn drain_local(store: Arc<dyn Store>, workers: usize, in_store: bool) -> (usize, f64) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let local = vec!["production".to_owned()];
+    for w in 0..workers {
+        let (store, done, local) = (Arc::clone(&store), Arc::clone(&done), local.clone());
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("local-{w}");
+            let lease = Duration::from_secs(300);
+            loop {
+                let n = if in_store {
+                    let round = store
+                        .claim_running_local(&owner, 0, lease, &local)
+                        .await
+                        .expect("round");
+                    round.ran_local.len()
+                } else {
+                    let claimed = store.claim(&owner, 256, lease).await.expect("claim");
+                    let items = claimed
+                        .iter()
+                        .map(|c| LocalApply {
+                            action: c.id,
+                            environment: c.environment.clone(),
+                            payload: c.plan.payload().expect("planned").clone(),
+                        })
+                        .collect();
+                    for r in store.apply_local_many(items).await.expect("apply") {
+                        r.expect("apply");
+                    }
+                    finish_all(&*store, &owner, &claimed, "applied to local recipients").await;
+                    claimed.len()
+                };
+                if n == 0 {
+                    return;
+                }
+                done.fetch_add(n, Ordering::Relaxed);
             }
         }));
     }
@@ -203,6 +260,17 @@ async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
     println!(
         "{name:<10} claim+complete  8 workers x 256 per claim:             {rate:>9.0} actions/s ({n} actions)"
     );
+    // The local sink's two paths, side by side on the same store.
+    for in_store in [false, true] {
+        append_load(Arc::clone(&store), total).await;
+        let (n, rate) = drain_local(Arc::clone(&store), 8, in_store).await;
+        let how = if in_store {
+            "claim_running_local (in the store)  "
+        } else {
+            "claim + apply_local_many + finish   "
+        };
+        println!("{name:<10} local sink  {how}: {rate:>9.0} actions/s ({n} actions)");
+    }
 }
 
 fn main() {

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for any number of replicas sharing one database.
 
 mod append;
+mod local_run;
 mod ops;
 mod read;
 mod tls;
@@ -17,10 +18,10 @@ use tokio_postgres::NoTls;
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
-    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
-    StoreError, local, migrate,
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
+    ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
+    LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
+    Store, StoreError, local, migrate,
 };
 
 /// Tuning for [`PostgresStore`].
@@ -242,6 +243,19 @@ impl Store for PostgresStore {
         lease: Duration,
     ) -> Result<Vec<ClaimedAction>, StoreError> {
         ops::claim(&self.pool, owner, limit, lease).await
+    }
+
+    async fn claim_running_local(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+        local_environments: &[String],
+    ) -> Result<ClaimRound, StoreError> {
+        if local_environments.is_empty() {
+            return crate::store::lease_only(self, owner, limit, lease).await;
+        }
+        local_run::claim_running_local(&self.pool, owner, limit, lease, local_environments).await
     }
 
     async fn finish_attempt(

@@ -97,9 +97,30 @@ pub(super) async fn claim(
     limit: usize,
     lease: Duration,
 ) -> Result<Vec<ClaimedAction>, StoreError> {
+    claim_on(
+        &super::checkout(pool).await?,
+        owner,
+        limit,
+        lease,
+        &[],
+        false,
+    )
+    .await
+}
+
+/// Leases up to `limit` due actions: with `only = true` those of
+/// `environments`, otherwise those of every other environment (all of them
+/// when `environments` is empty).
+pub(super) async fn claim_on(
+    client: &impl GenericClient,
+    owner: &str,
+    limit: usize,
+    lease: Duration,
+    environments: &[String],
+    only: bool,
+) -> Result<Vec<ClaimedAction>, StoreError> {
     let now = ms(Utc::now());
     let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-    let client = super::checkout(pool).await?;
     // An action waits while an earlier action of its event is still in the
     // outbox, so the product's fixed order holds across workers and machines.
     // FOR UPDATE SKIP LOCKED: workers on any number of machines each lock a
@@ -116,7 +137,7 @@ pub(super) async fn claim(
         .prepare_cached(
             "WITH due AS ( \
                SELECT o.action_id FROM outbox o JOIN actions a ON a.id = o.action_id \
-               WHERE o.run_at <= $1 AND NOT EXISTS ( \
+               WHERE o.run_at <= $1 AND (a.environment = ANY($5::text[])) = $6 AND NOT EXISTS ( \
                  SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
                  WHERE e.event_id = a.event_id AND e.position < a.position) \
                ORDER BY o.run_at LIMIT $2 \
@@ -140,6 +161,8 @@ pub(super) async fn claim(
                 &i64::try_from(limit).unwrap_or(i64::MAX),
                 &expires,
                 &owner,
+                &environments,
+                &only,
             ],
         )
         .await?;
@@ -186,6 +209,18 @@ pub(super) async fn finish_attempts(
     if attempts.is_empty() {
         return Ok(Vec::new());
     }
+    finish_attempts_on(&super::checkout(pool).await?, owner, attempts).await
+}
+
+/// [`finish_attempts`] on a given client (or inside a transaction).
+pub(super) async fn finish_attempts_on(
+    client: &impl GenericClient,
+    owner: &str,
+    attempts: &[(ActionId, AttemptOutcome)],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = ms(Utc::now());
     let ids: Vec<String> = attempts.iter().map(|(a, _)| a.to_string()).collect();
     // One at a time, a repeated action finds its lease already ended by the
@@ -204,7 +239,6 @@ pub(super) async fn finish_attempts(
         batch.status.push(status.as_str());
         batch.last_error.push(last_error);
     }
-    let client = super::checkout(pool).await?;
     // The lease check locks the held outbox rows (in key order, so callers
     // with overlapping batches cannot deadlock) and every write joins on it.
     // Data-modifying CTEs all see one snapshot and run to completion, and
@@ -351,7 +385,7 @@ async fn record_attempt(
 }
 
 /// Serializes local applies across processes: the merge reads then writes.
-const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
+pub(super) const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
 
 /// Applies local-sink actions in one transaction under the advisory lock,
 /// in order, so each sees the writes of those before it. Each item makes all
@@ -388,7 +422,7 @@ pub(super) async fn apply_local_many(
     Ok(results)
 }
 
-async fn apply_one(
+pub(super) async fn apply_one(
     tx: &deadpool_postgres::Transaction<'_>,
     action: ActionId,
     environment: &str,

@@ -1513,9 +1513,8 @@ pub async fn list_actions_by_each_status(h: &Harness) {
 }
 
 /// Runs rounds of `claim_running_local` with `production` as the local
-/// environment until nothing is due, finishing leased `production` actions the
-/// way the worker pool's `local` sink would. Returns, per action, the round
-/// it was taken in and whether the store ran it itself.
+/// environment until nothing is due. Returns, per action, the round it was
+/// taken in and whether the store ran it itself (else it was leased).
 async fn local_rounds(
     s: &Arc<dyn tributary_store::Store>,
 ) -> std::collections::HashMap<tributary_store::ActionId, (usize, bool)> {
@@ -1534,23 +1533,11 @@ async fn local_rounds(
             assert!(seen.insert(run.id, (round_no, true)).is_none(), "ran twice");
         }
         for c in round.claimed {
+            assert_ne!(c.environment, "production", "a local action was leased");
             assert!(
                 seen.insert(c.id, (round_no, false)).is_none(),
                 "taken twice"
             );
-            if c.environment != "production" {
-                continue;
-            }
-            let payload = c.plan.payload().unwrap();
-            let outcome = match s.apply_local(c.id, &c.environment, payload).await {
-                Ok(_) => AttemptOutcome::Succeeded {
-                    summary: "applied".into(),
-                },
-                Err(e) => AttemptOutcome::Failed {
-                    summary: e.to_string(),
-                },
-            };
-            s.finish_attempt(c.id, "w", outcome).await.unwrap();
         }
     }
     panic!("still busy after 10 rounds");
@@ -1633,11 +1620,10 @@ pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
     let staged = s.event_detail(staging_event).await.unwrap().unwrap();
     assert_eq!(staged.actions[0].status, ActionStatus::Running);
     assert_eq!(staged.actions[0].lease_owner.as_deref(), Some("w"));
-    // SQLite runs the local environment's actions itself; PostgreSQL leases
-    // them (the default), and the caller runs them.
+    // Both backends run the local environment's actions themselves.
     let local_ids = [first[0], first[1], refused_ids[0], renamed_ids[0]];
     for id in local_ids {
-        assert_eq!(seen[&id].1, h.backend == "sqlite", "{}: {id}", h.backend);
+        assert!(seen[&id].1, "{}: {id} was leased, not run", h.backend);
     }
     // The effects, once each.
     assert_eq!(
@@ -1683,9 +1669,7 @@ pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
     );
     let renamed = s.event_detail(renamed_event).await.unwrap().unwrap();
     assert_eq!(renamed.actions[0].status, ActionStatus::Succeeded);
-    if h.backend == "sqlite" {
-        assert_eq!(renamed.attempts[0].1.summary, "already applied");
-    }
+    assert_eq!(renamed.attempts[0].1.summary, "already applied");
     let done = s
         .list_actions(Some(ActionStatus::Succeeded), None, 10)
         .await
