@@ -13,10 +13,6 @@ use crate::{
     StoreError,
 };
 
-/// The most due actions of the `local` sink one round of
-/// [`Store::claim_running_local`] runs.
-pub(crate) const LOCAL_ROUND_ROWS: usize = 256;
-
 /// Everything Tributary keeps. [`crate::SqliteStore`] and [`crate::PostgresStore`]
 /// are its two implementations and pass the same test suite.
 ///
@@ -63,7 +59,12 @@ pub trait Store: Send + Sync + 'static {
         local_environments: &[String],
     ) -> Result<ClaimRound, StoreError> {
         let _ = local_environments;
-        lease_only(self, owner, limit, lease).await
+        let claimed = self.claim(owner, limit, lease).await?;
+        Ok(ClaimRound {
+            more: limit > 0 && claimed.len() == limit,
+            claimed,
+            ran_local: Vec::new(),
+        })
     }
 
     /// Records the attempt of a leased action and its consequence: succeeded
@@ -204,20 +205,4 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
-}
-
-/// A round that runs nothing and leases what is due: the default of
-/// [`Store::claim_running_local`].
-pub(crate) async fn lease_only<S: Store + ?Sized>(
-    store: &S,
-    owner: &str,
-    limit: usize,
-    lease: Duration,
-) -> Result<ClaimRound, StoreError> {
-    let claimed = store.claim(owner, limit, lease).await?;
-    Ok(ClaimRound {
-        more: limit > 0 && claimed.len() == limit,
-        claimed,
-        ran_local: Vec::new(),
-    })
 }

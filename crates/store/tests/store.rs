@@ -37,6 +37,7 @@ macro_rules! every_case {
             an_events_actions_run_in_plan_order,
             claim_running_local_runs_or_leases_each_action,
             a_round_at_its_limit_says_more,
+            apply_local_many_keeps_order_within_a_call,
             finish_attempts_records_a_batch,
             retry_later_records_each_attempt,
             retry_due_now_is_claimed_again,

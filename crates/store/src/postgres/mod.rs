@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for any number of replicas sharing one database.
 
 mod append;
-mod local_run;
+mod local_apply;
 mod ops;
 mod read;
 mod tls;
@@ -18,10 +18,10 @@ use tokio_postgres::NoTls;
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
-    ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
-    LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
-    Store, StoreError, local, migrate,
+    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
+    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
+    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
+    StoreError, local, migrate,
 };
 
 /// Tuning for [`PostgresStore`].
@@ -245,19 +245,6 @@ impl Store for PostgresStore {
         ops::claim(&self.pool, owner, limit, lease).await
     }
 
-    async fn claim_running_local(
-        &self,
-        owner: &str,
-        limit: usize,
-        lease: Duration,
-        local_environments: &[String],
-    ) -> Result<ClaimRound, StoreError> {
-        if local_environments.is_empty() {
-            return crate::store::lease_only(self, owner, limit, lease).await;
-        }
-        local_run::claim_running_local(&self.pool, owner, limit, lease, local_environments).await
-    }
-
     async fn finish_attempt(
         &self,
         action: ActionId,
@@ -286,7 +273,7 @@ impl Store for PostgresStore {
             environment: environment.to_owned(),
             payload: payload.clone(),
         };
-        ops::apply_local_many(&self.pool, std::slice::from_ref(&item))
+        local_apply::apply_local_many(&self.pool, std::slice::from_ref(&item))
             .await?
             .pop()
             .unwrap_or(Err(StoreError::Closed))
@@ -296,7 +283,7 @@ impl Store for PostgresStore {
         &self,
         items: Vec<LocalApply>,
     ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
-        ops::apply_local_many(&self.pool, &items).await
+        local_apply::apply_local_many(&self.pool, &items).await
     }
 
     async fn list_events(

@@ -6,12 +6,11 @@ use std::{collections::HashSet, time::Duration};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::Transaction;
-use tributary_core::{event::EventId, plan::ActionPayload};
+use tributary_core::event::EventId;
 
 use crate::{
-    ActionId, ActionStatus, AttemptOutcome, ClaimedAction, LocalApply, LocalEffect, PruneReport,
-    RejectedRequest, StoreError,
-    local::{self, Loaded, LocalWrite},
+    ActionId, ActionStatus, AttemptOutcome, ClaimedAction, PruneReport, RejectedRequest,
+    StoreError,
     model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
     rows::{self, EventRow},
     stats::BatchStats,
@@ -97,30 +96,9 @@ pub(super) async fn claim(
     limit: usize,
     lease: Duration,
 ) -> Result<Vec<ClaimedAction>, StoreError> {
-    claim_on(
-        &super::checkout(pool).await?,
-        owner,
-        limit,
-        lease,
-        &[],
-        false,
-    )
-    .await
-}
-
-/// Leases up to `limit` due actions: with `only = true` those of
-/// `environments`, otherwise those of every other environment (all of them
-/// when `environments` is empty).
-pub(super) async fn claim_on(
-    client: &impl GenericClient,
-    owner: &str,
-    limit: usize,
-    lease: Duration,
-    environments: &[String],
-    only: bool,
-) -> Result<Vec<ClaimedAction>, StoreError> {
     let now = ms(Utc::now());
     let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    let client = super::checkout(pool).await?;
     // An action waits while an earlier action of its event is still in the
     // outbox, so the product's fixed order holds across workers and machines.
     // FOR UPDATE SKIP LOCKED: workers on any number of machines each lock a
@@ -137,7 +115,7 @@ pub(super) async fn claim_on(
         .prepare_cached(
             "WITH due AS ( \
                SELECT o.action_id FROM outbox o JOIN actions a ON a.id = o.action_id \
-               WHERE o.run_at <= $1 AND (a.environment = ANY($5::text[])) = $6 AND NOT EXISTS ( \
+               WHERE o.run_at <= $1 AND NOT EXISTS ( \
                  SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
                  WHERE e.event_id = a.event_id AND e.position < a.position) \
                ORDER BY o.run_at LIMIT $2 \
@@ -161,8 +139,6 @@ pub(super) async fn claim_on(
                 &i64::try_from(limit).unwrap_or(i64::MAX),
                 &expires,
                 &owner,
-                &environments,
-                &only,
             ],
         )
         .await?;
@@ -209,18 +185,6 @@ pub(super) async fn finish_attempts(
     if attempts.is_empty() {
         return Ok(Vec::new());
     }
-    finish_attempts_on(&super::checkout(pool).await?, owner, attempts).await
-}
-
-/// [`finish_attempts`] on a given client (or inside a transaction).
-pub(super) async fn finish_attempts_on(
-    client: &impl GenericClient,
-    owner: &str,
-    attempts: &[(ActionId, AttemptOutcome)],
-) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    if attempts.is_empty() {
-        return Ok(Vec::new());
-    }
     let now = ms(Utc::now());
     let ids: Vec<String> = attempts.iter().map(|(a, _)| a.to_string()).collect();
     // One at a time, a repeated action finds its lease already ended by the
@@ -239,6 +203,7 @@ pub(super) async fn finish_attempts_on(
         batch.status.push(status.as_str());
         batch.last_error.push(last_error);
     }
+    let client = super::checkout(pool).await?;
     // The lease check locks the held outbox rows (in key order, so callers
     // with overlapping batches cannot deadlock) and every write joins on it.
     // Data-modifying CTEs all see one snapshot and run to completion, and
@@ -382,139 +347,6 @@ async fn record_attempt(
         });
     }
     Ok(())
-}
-
-/// Serializes local applies across processes: the merge reads then writes.
-pub(super) const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
-
-/// Applies local-sink actions in one transaction under the advisory lock,
-/// in order, so each sees the writes of those before it. Each item makes all
-/// its checks and reads before its first write (the lock keeps other
-/// processes out between the check and the write), so a refused item (a
-/// missing audience, bad input) has written nothing and the others go on, as
-/// in the SQLite writer; a database error fails the call and nothing is
-/// applied.
-pub(super) async fn apply_local_many(
-    pool: &Pool,
-    items: &[LocalApply],
-) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
-    let now = ms(Utc::now());
-    let mut client = super::checkout(pool).await?;
-    let tx = client.transaction().await?;
-    // Like finish_attempts, the commit does not wait for its WAL flush: the
-    // WAL is sequential, so a crash that loses these effects also loses the
-    // attempt records written after them, and the actions run again (the
-    // local sink applies an action id once).
-    tx.batch_execute("SET LOCAL synchronous_commit = off")
-        .await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
-        .await?;
-    let mut results = Vec::with_capacity(items.len());
-    for item in items {
-        results.push(crate::error::item_result(
-            apply_one(&tx, item.action, &item.environment, &item.payload, now).await,
-        )?);
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
-pub(super) async fn apply_one(
-    tx: &deadpool_postgres::Transaction<'_>,
-    action: ActionId,
-    environment: &str,
-    payload: &ActionPayload,
-    now: i64,
-) -> Result<LocalEffect, StoreError> {
-    let id = action.to_string();
-    if tx
-        .query_opt(
-            &tx.prepare_cached("SELECT 1 FROM local_applied WHERE action_id = $1")
-                .await?,
-            &[&id],
-        )
-        .await?
-        .is_some()
-    {
-        return Ok(LocalEffect::AlreadyApplied);
-    }
-    let reads = local::reads(environment, payload);
-    let mut loaded = Loaded::default();
-    for key in reads.records {
-        if let Some(r) = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "SELECT data FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
-                )
-                .await?,
-                &[&key.kind.as_str(), &key.scope, &key.id],
-            )
-            .await?
-        {
-            let d: String = r.get(0);
-            let v = serde_json::from_str(&d)
-                .map_err(|e| StoreError::decode("local_records.data", e))?;
-            loaded.records.insert(key, v);
-        }
-    }
-    for (kind, scope) in reads.scopes {
-        let mut parsed = Vec::new();
-        for r in tx
-            .query(
-                &tx.prepare_cached(
-                    "SELECT id, data FROM local_records WHERE kind = $1 AND scope = $2",
-                )
-                .await?,
-                &[&kind.as_str(), &scope],
-            )
-            .await?
-        {
-            let d: String = r.get(1);
-            parsed.push((
-                r.get::<_, String>(0),
-                serde_json::from_str(&d)
-                    .map_err(|e| StoreError::decode("local_records.data", e))?,
-            ));
-        }
-        loaded.scopes.insert((kind, scope), parsed);
-    }
-    let writes = local::writes(environment, &id, payload, &loaded)?;
-    // The checks are done: from here on the item writes.
-    tx.execute(
-        &tx.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES ($1, $2)")
-            .await?,
-        &[&id, &now],
-    )
-    .await?;
-    for w in writes {
-        match w {
-            LocalWrite::Put(k, v) => {
-                tx.execute(
-                    &tx.prepare_cached(
-                        "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                    )
-                    .await?,
-                    &[&k.kind.as_str(), &k.scope, &k.id, &rows::data_json(&v), &now],
-                )
-                .await?;
-            }
-            LocalWrite::Delete(k) => {
-                tx.execute(
-                    &tx.prepare_cached(
-                        "DELETE FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
-                    )
-                    .await?,
-                    &[&k.kind.as_str(), &k.scope, &k.id],
-                )
-                .await?;
-            }
-        }
-    }
-    Ok(LocalEffect::Applied)
 }
 
 pub(super) async fn set_mapping_active(

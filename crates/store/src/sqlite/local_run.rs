@@ -15,9 +15,10 @@ use rusqlite::{Connection, params};
 use tributary_core::plan::ActionPlan;
 
 use super::ops::{self, ClaimedRow};
-use crate::{
-    ActionId, AttemptOutcome, LocalRun, StoreError, model::ms, rows, store::LOCAL_ROUND_ROWS,
-};
+use crate::{ActionId, AttemptOutcome, LocalRun, StoreError, model::ms, rows};
+
+/// The most due rows one round looks at when it may run local actions.
+const ROUND_ROWS: usize = 256;
 
 /// Leases one outbox row (?1) to ?3 until ?2, claimed at ?4; returns the
 /// attempt number. The lease lives in the outbox row alone; `running` is
@@ -58,7 +59,7 @@ pub(super) fn claim_running_local(
     } else {
         // Local actions cost the writer a few statements each, so a round may
         // run many; the leased ones are still bounded by `limit`.
-        LOCAL_ROUND_ROWS.max(limit)
+        ROUND_ROWS.max(limit)
     };
     // One writer thread: nobody else can claim between this select and the
     // updates, which is what SKIP LOCKED buys on PostgreSQL.

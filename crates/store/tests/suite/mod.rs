@@ -1513,8 +1513,9 @@ pub async fn list_actions_by_each_status(h: &Harness) {
 }
 
 /// Runs rounds of `claim_running_local` with `production` as the local
-/// environment until nothing is due. Returns, per action, the round it was
-/// taken in and whether the store ran it itself (else it was leased).
+/// environment until nothing is due, finishing leased `production` actions the
+/// way the worker pool's `local` sink would. Returns, per action, the round
+/// it was taken in and whether the store ran it itself.
 async fn local_rounds(
     s: &Arc<dyn tributary_store::Store>,
 ) -> std::collections::HashMap<tributary_store::ActionId, (usize, bool)> {
@@ -1533,11 +1534,33 @@ async fn local_rounds(
             assert!(seen.insert(run.id, (round_no, true)).is_none(), "ran twice");
         }
         for c in round.claimed {
-            assert_ne!(c.environment, "production", "a local action was leased");
             assert!(
                 seen.insert(c.id, (round_no, false)).is_none(),
                 "taken twice"
             );
+            if c.environment != "production" {
+                continue;
+            }
+            let payload = c.plan.payload().unwrap();
+            let summary = match s.apply_local(c.id, &c.environment, payload).await {
+                Ok(LocalEffect::Applied) => "applied".to_owned(),
+                Ok(LocalEffect::AlreadyApplied) => "already applied".to_owned(),
+                Err(e) => {
+                    s.finish_attempt(
+                        c.id,
+                        "w",
+                        AttemptOutcome::Failed {
+                            summary: e.to_string(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                    continue;
+                }
+            };
+            s.finish_attempt(c.id, "w", AttemptOutcome::Succeeded { summary })
+                .await
+                .unwrap();
         }
     }
     panic!("still busy after 10 rounds");
@@ -1620,10 +1643,11 @@ pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
     let staged = s.event_detail(staging_event).await.unwrap().unwrap();
     assert_eq!(staged.actions[0].status, ActionStatus::Running);
     assert_eq!(staged.actions[0].lease_owner.as_deref(), Some("w"));
-    // Both backends run the local environment's actions themselves.
+    // SQLite runs the local environment's actions itself; PostgreSQL leases
+    // them (the trait's default) and the caller runs them, as `local_rounds` does.
     let local_ids = [first[0], first[1], refused_ids[0], renamed_ids[0]];
     for id in local_ids {
-        assert!(seen[&id].1, "{}: {id} was leased, not run", h.backend);
+        assert_eq!(seen[&id].1, h.backend == "sqlite", "{}: {id}", h.backend);
     }
     // The effects, once each.
     assert_eq!(
@@ -1710,4 +1734,81 @@ pub async fn a_round_at_its_limit_says_more(h: &Harness) {
     assert!(!second.more);
     let none = round(0).await.unwrap();
     assert!(none.claimed.is_empty() && !none.more);
+}
+
+/// Writes to one key in one call land as running them in turn would, and an
+/// action that reads sees the writes of those before it in the same call
+/// (PostgreSQL sends consecutive write-only actions together).
+pub async fn apply_local_many_keeps_order_within_a_call(h: &Harness) {
+    let s = &h.store;
+    let ids: Vec<tributary_store::ActionId> = (0..5u64)
+        .map(|n| {
+            tributary_store::ActionId::generate(tributary_core::event::EventId::from_parts(
+                1_700_000_200_000 + n,
+                0,
+            ))
+        })
+        .collect();
+    let item = |n: usize, payload: ActionPayload| LocalApply {
+        action: ids[n],
+        environment: "development".into(),
+        payload,
+    };
+    let sub = |user: &str| ActionPayload::Subscribe {
+        collection: "projects".into(),
+        object_id: "p1".into(),
+        recipients: vec![RecipientRef::User(user.into())],
+        properties: None,
+    };
+    let trigger = ActionPayload::TriggerWorkflow {
+        workflow: "welcome".into(),
+        recipients: vec![RecipientRef::User("u1".into())],
+        actor: None,
+        tenant: None,
+        data: json!({}),
+        cancellation_key: Some("k1".into()),
+    };
+    let results = s
+        .apply_local_many(vec![
+            item(0, sub("u1")),
+            item(
+                1,
+                ActionPayload::Unsubscribe {
+                    collection: "projects".into(),
+                    object_id: "p1".into(),
+                    recipients: vec![RecipientRef::User("u1".into())],
+                },
+            ),
+            item(2, sub("u2")),
+            item(3, trigger),
+            // Reads the workflow's runs: must see the trigger just before it.
+            item(
+                4,
+                ActionPayload::CancelWorkflow {
+                    workflow: "welcome".into(),
+                    cancellation_key: "k1".into(),
+                    recipients: None,
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().ok() == Some(&LocalEffect::Applied)),
+        "{results:?}"
+    );
+    let subscribed: Vec<String> = s
+        .local_records(LocalKind::Subscription, "development", "projects/p1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(subscribed, ["u2"], "u1 subscribed then unsubscribed, u2 in");
+    let run = dev_data(s, LocalKind::WorkflowRun, "welcome", &ids[3].to_string())
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "cancelled", "{run}");
 }

@@ -1,0 +1,257 @@
+//! The `local` sink's effects on PostgreSQL: applied in order, in one
+//! transaction, under an advisory lock, with the writes of consecutive
+//! actions that read nothing (triggers, the common case) sent as one
+//! statement per table instead of one per action.
+
+use std::collections::{HashSet, hash_map::Entry};
+
+use chrono::Utc;
+use deadpool_postgres::{Pool, Transaction};
+use tributary_core::plan::ActionPayload;
+
+use crate::{
+    ActionId, LocalApply, LocalEffect, StoreError,
+    local::{self, Loaded, LocalKey, LocalWrite},
+    model::ms,
+    rows,
+};
+
+/// Serializes local applies across processes: the merge reads then writes.
+pub(super) const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
+
+/// Applies local-sink actions in one transaction under the advisory lock,
+/// in order, so each sees the writes of those before it. A refused item (a
+/// missing audience, bad input) writes nothing and the others go on, as in
+/// the SQLite writer; a database error fails the call and nothing is applied.
+pub(super) async fn apply_local_many(
+    pool: &Pool,
+    items: &[LocalApply],
+) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut client = super::checkout(pool).await?;
+    let tx = client.transaction().await?;
+    // Like finish_attempts, the commit does not wait for its WAL flush: the
+    // WAL is sequential, so a crash that loses these effects also loses the
+    // attempt records written after them, and the actions run again (the
+    // local sink applies an action id once).
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let results = apply_in_order(
+        &tx,
+        items
+            .iter()
+            .map(|i| (i.action, i.environment.as_str(), &i.payload)),
+    )
+    .await?
+    .into_iter()
+    .map(crate::error::item_result)
+    .collect::<Result<_, _>>()?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Applies `items` in order inside `tx`, taking the advisory lock first.
+/// One result per item: `Err` when the item itself cannot apply (refused, or
+/// a stored record it reads is unreadable), having written nothing. The
+/// outer error is the database's: the transaction cannot go on.
+pub(super) async fn apply_in_order<'a>(
+    tx: &Transaction<'_>,
+    items: impl ExactSizeIterator<Item = (ActionId, &'a str, &'a ActionPayload)>,
+) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+    let items: Vec<_> = items.map(|(a, env, p)| (a.to_string(), env, p)).collect();
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
+        .await?;
+    let now = ms(Utc::now());
+    let ids: Vec<&str> = items.iter().map(|(id, ..)| id.as_str()).collect();
+    let mut applied: HashSet<String> = tx
+        .query(
+            "SELECT action_id FROM local_applied WHERE action_id = ANY($1::text[])",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut pending = Pending::default();
+    let mut results = Vec::with_capacity(items.len());
+    for (id, environment, payload) in &items {
+        // A repeat in the same call is applied once too.
+        if !applied.insert(id.clone()) {
+            results.push(Ok(LocalEffect::AlreadyApplied));
+            continue;
+        }
+        let reads = local::reads(environment, payload);
+        let loaded = if reads.records.is_empty() && reads.scopes.is_empty() {
+            Loaded::default()
+        } else {
+            // What it reads may have been written by the items before it.
+            pending.flush(tx, now).await?;
+            match load(tx, reads).await? {
+                Ok(l) => l,
+                Err(e) => {
+                    applied.remove(id);
+                    results.push(Err(e));
+                    continue;
+                }
+            }
+        };
+        match local::writes(environment, id, payload, &loaded) {
+            Ok(writes) => {
+                pending.add(id.clone(), writes);
+                results.push(Ok(LocalEffect::Applied));
+            }
+            Err(e) => {
+                applied.remove(id);
+                results.push(Err(e));
+            }
+        }
+    }
+    pending.flush(tx, now).await?;
+    Ok(results)
+}
+
+/// Writes not yet sent: the applied ids, and the last write to each key
+/// (a later write to a key replaces an earlier one, as running them in turn
+/// would; nothing reads between them, or they would have been flushed).
+#[derive(Default)]
+struct Pending {
+    ids: Vec<String>,
+    order: Vec<LocalKey>,
+    last: std::collections::HashMap<LocalKey, Option<String>>,
+}
+
+impl Pending {
+    fn add(&mut self, id: String, writes: Vec<LocalWrite>) {
+        self.ids.push(id);
+        for w in writes {
+            let (key, data) = match w {
+                LocalWrite::Put(k, v) => (k, Some(rows::data_json(&v))),
+                LocalWrite::Delete(k) => (k, None),
+            };
+            match self.last.entry(key) {
+                Entry::Occupied(mut e) => {
+                    e.insert(data);
+                }
+                Entry::Vacant(e) => {
+                    self.order.push(e.key().clone());
+                    e.insert(data);
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self, tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO local_applied (action_id, applied_at) \
+                 SELECT unnest($1::text[]), $2",
+            )
+            .await?,
+            &[&self.ids, &now],
+        )
+        .await?;
+        let (mut put, mut delete) = (Columns::default(), Columns::default());
+        for key in self.order.drain(..) {
+            let data = self.last.remove(&key).flatten();
+            let cols = if data.is_some() {
+                &mut put
+            } else {
+                &mut delete
+            };
+            cols.kind.push(key.kind.as_str());
+            cols.scope.push(key.scope);
+            cols.id.push(key.id);
+            if let Some(d) = data {
+                cols.data.push(d);
+            }
+        }
+        if !put.kind.is_empty() {
+            tx.execute(
+                &tx.prepare_cached(
+                    "INSERT INTO local_records (kind, scope, id, data, updated_at) \
+                     SELECT k, s, i, d, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (k, s, i, d) \
+                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                )
+                .await?,
+                &[&put.kind, &put.scope, &put.id, &put.data, &now],
+            )
+            .await?;
+        }
+        if !delete.kind.is_empty() {
+            tx.execute(
+                &tx.prepare_cached(
+                    "DELETE FROM local_records r USING unnest($1::text[], $2::text[], $3::text[]) AS t (k, s, i) \
+                     WHERE r.kind = t.k AND r.scope = t.s AND r.id = t.i",
+                )
+                .await?,
+                &[&delete.kind, &delete.scope, &delete.id],
+            )
+            .await?;
+        }
+        self.ids.clear();
+        Ok(())
+    }
+}
+
+/// Keys (and data, for puts) one column per array.
+#[derive(Default)]
+struct Columns {
+    kind: Vec<&'static str>,
+    scope: Vec<String>,
+    id: Vec<String>,
+    data: Vec<String>,
+}
+
+/// Reads what an item's writes depend on. The inner error is the item's
+/// (a stored record it cannot decode); the outer one the database's.
+async fn load(
+    tx: &Transaction<'_>,
+    reads: local::Reads,
+) -> Result<Result<Loaded, StoreError>, StoreError> {
+    let mut loaded = Loaded::default();
+    for key in reads.records {
+        let row = tx
+            .query_opt(
+                &tx.prepare_cached(
+                    "SELECT data FROM local_records WHERE kind = $1 AND scope = $2 AND id = $3",
+                )
+                .await?,
+                &[&key.kind.as_str(), &key.scope, &key.id],
+            )
+            .await?;
+        if let Some(r) = row {
+            match serde_json::from_str(r.get::<_, &str>(0)) {
+                Ok(v) => loaded.records.insert(key, v),
+                Err(e) => return Ok(Err(StoreError::decode("local_records.data", e))),
+            };
+        }
+    }
+    for (kind, scope) in reads.scopes {
+        let mut parsed = Vec::new();
+        for r in tx
+            .query(
+                &tx.prepare_cached(
+                    "SELECT id, data FROM local_records WHERE kind = $1 AND scope = $2",
+                )
+                .await?,
+                &[&kind.as_str(), &scope],
+            )
+            .await?
+        {
+            match serde_json::from_str(r.get::<_, &str>(1)) {
+                Ok(v) => parsed.push((r.get::<_, String>(0), v)),
+                Err(e) => return Ok(Err(StoreError::decode("local_records.data", e))),
+            }
+        }
+        loaded.scopes.insert((kind, scope), parsed);
+    }
+    Ok(Ok(loaded))
+}
