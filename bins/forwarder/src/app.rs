@@ -227,7 +227,7 @@ async fn receive_webhook(
         }
         Some(Submitted::DeadLettered(id)) => {
             outcome("dead_lettered");
-            counter!("outbound_dead_lettered_events_total", "environment" => environment.clone())
+            counter!("outbound_dead_lettered_events_total", "environment" => environment.clone(), "reason" => "too_large")
                 .increment(1);
             error!(environment = %environment, dead_letter = id, "Event over the size limit kept as a dead letter.");
             Ok(Json(json!({"accepted": true, "forwarded": false,

@@ -280,7 +280,7 @@ impl RouteSender {
                     "larger than the {}-byte limit per event",
                     shared.limits.max_event_bytes
                 );
-                self.bury(too_large, &reason, None).await;
+                self.bury(too_large, "too_large", &reason, None).await;
             }
             if batcher.is_empty() {
                 continue;
@@ -307,7 +307,15 @@ impl RouteSender {
         info!(environment = %env, left_in_memory = pending.len(), "Route sender stopped.");
     }
 
-    async fn bury(&self, entries: Vec<Entry>, reason: &str, status: Option<u16>) {
+    /// Moves `entries` to the dead letters with `reason` (kept with each
+    /// row); `kind` is its bounded name for the metric's `reason` label.
+    async fn bury(
+        &self,
+        entries: Vec<Entry>,
+        kind: &'static str,
+        reason: &str,
+        status: Option<u16>,
+    ) {
         let env = &self.route.environment;
         let n = entries.len();
         let burials = entries
@@ -324,7 +332,7 @@ impl RouteSender {
             .collect();
         match self.shared.queue.bury(burials).await {
             Ok(()) => {
-                counter!("outbound_dead_lettered_events_total", "environment" => env.clone())
+                counter!("outbound_dead_lettered_events_total", "environment" => env.clone(), "reason" => kind)
                     .increment(n as u64);
                 error!(environment = %env, events = n, status, reason, "Events moved to the dead letters.");
             }
@@ -408,7 +416,8 @@ impl RouteSender {
                                 Err(e) => {
                                     found_invalid = true;
                                     let reason = format!("invalid: {e}");
-                                    self.bury(vec![entry], &reason, Some(status)).await;
+                                    self.bury(vec![entry], "invalid", &reason, Some(status))
+                                        .await;
                                 }
                             }
                         }
@@ -426,13 +435,13 @@ impl RouteSender {
                             work.push(batch);
                         } else {
                             let reason = format!("refused by Segment with {status}: {detail}");
-                            self.bury(batch, &reason, Some(status)).await;
+                            self.bury(batch, "refused", &reason, Some(status)).await;
                         }
                         break;
                     }
                     SendOutcome::Reject { status, detail } => {
                         let reason = format!("refused by Segment with {status}: {detail}");
-                        self.bury(batch, &reason, Some(status)).await;
+                        self.bury(batch, "refused", &reason, Some(status)).await;
                         break;
                     }
                 }

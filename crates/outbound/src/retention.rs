@@ -295,7 +295,7 @@ impl Pruner {
                     .bury_environment(environment, burial, self.policy.batch_size)
                     .await? as u64;
                 count += moved;
-                counter!("outbound_dead_lettered_events_total", "environment" => environment.clone())
+                counter!("outbound_dead_lettered_events_total", "environment" => environment.clone(), "reason" => "not_forwarded")
                     .increment(moved);
                 if moved == 0 || stop.is_cancelled() {
                     break;

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod crash;
+mod dead_letter_reasons;
 mod not_forwarded;
 mod retention;
 mod routes;
