@@ -257,7 +257,7 @@ pub fn parse_retention(value: &toml::Value) -> Result<Option<Duration>, String> 
     Ok(Some(age))
 }
 
-/// `max_dead_letters`: a positive whole number, or `"off"` for no cap.
+/// `max_dead_letters` (per environment): a positive whole number, or `"off"` for no cap.
 pub fn parse_max_dead_letters(value: &toml::Value) -> Result<Option<u64>, String> {
     const HINT: &str =
         "write a whole number of dead letters to keep, like 100000, or \"off\" for no cap";

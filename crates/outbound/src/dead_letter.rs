@@ -75,7 +75,9 @@ pub(crate) const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS dead_letters_by_failed_at
     ON dead_letters(failed_at, redrive_requested_at);
 CREATE INDEX IF NOT EXISTS dead_letters_by_redrive
-    ON dead_letters(redrive_requested_at);";
+    ON dead_letters(redrive_requested_at);
+CREATE INDEX IF NOT EXISTS dead_letters_by_environment
+    ON dead_letters(environment, id);";
 
 /// Adds `redrive_requested_at` to a file written before it existed.
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -352,8 +354,10 @@ impl Pruned {
 
 /// Removes dead letters not marked for redrive, at most `limit` rows and
 /// about [`STEP_BYTES`] (0 once there is nothing left to remove): first those
-/// that failed before `failed_before_ms`, oldest first; then, while more than
-/// `keep_at_most` remain, the oldest (lowest id, i.e. dead-lettered first).
+/// that failed before `failed_before_ms`, oldest first; then, in each
+/// environment holding more than `keep_at_most`, its oldest (lowest id, i.e.
+/// dead-lettered first). The cap is per environment so that one environment's
+/// flood of failures never erases another's few.
 pub(crate) fn prune(
     conn: &Connection,
     failed_before_ms: Option<i64>,
@@ -372,28 +376,34 @@ pub(crate) fn prune(
         )?);
         pruned.by_age = delete(conn, &ids)?;
     }
-    if let Some(cap) = keep_at_most
-        && budget.rows_left() > 0
-    {
-        let kept: i64 = conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM dead_letters INDEXED BY dead_letters_by_redrive
-                 WHERE redrive_requested_at IS NULL",
-            )?
-            .query_row([], |r| r.get(0))?;
+    let Some(cap) = keep_at_most else {
+        return Ok(pruned);
+    };
+    let over: Vec<(String, i64)> = conn
+        .prepare_cached(
+            "SELECT environment, COUNT(*) FROM dead_letters
+             WHERE redrive_requested_at IS NULL GROUP BY environment
+             HAVING COUNT(*) > ?1 ORDER BY environment",
+        )?
+        .query_map([i64::try_from(cap).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (environment, kept) in over {
+        if budget.rows_left() == 0 {
+            break;
+        }
         let excess = u64::try_from(kept).unwrap_or(0).saturating_sub(cap);
         let take = usize::try_from(excess)
             .unwrap_or(usize::MAX)
             .min(budget.rows_left());
-        if take > 0 {
-            let ids = budget.take(candidates(
-                conn,
-                "SELECT id, length(payload) FROM dead_letters INDEXED BY dead_letters_by_redrive
-                 WHERE redrive_requested_at IS NULL ORDER BY id LIMIT ?1",
-                [to_sql_limit(take)],
-            )?);
-            pruned.by_count = delete(conn, &ids)?;
-        }
+        let ids = budget.take(candidates(
+            conn,
+            "SELECT id, length(payload) FROM dead_letters INDEXED BY dead_letters_by_environment
+             WHERE environment = ?1 AND redrive_requested_at IS NULL ORDER BY id LIMIT ?2",
+            params![environment, to_sql_limit(take)],
+        )?);
+        pruned.by_count += delete(conn, &ids)?;
     }
     Ok(pruned)
 }

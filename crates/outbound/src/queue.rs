@@ -334,8 +334,8 @@ impl DurableQueue {
 
     /// Removes dead letters in one transaction, at most `limit` rows and
     /// about [`crate::STEP_BYTES`] of payload (0 once nothing is left to remove):
-    /// those that failed before `failed_before` (oldest first), then the
-    /// oldest while more than `keep_at_most` remain. Dead letters being
+    /// those that failed before `failed_before` (oldest first), then, in each
+    /// environment holding more than `keep_at_most`, its oldest. Dead letters being
     /// redriven are neither removed nor counted. See
     /// [`crate::retention::Pruner`] for the loop that calls this.
     pub async fn prune_dead_letters(

@@ -5,8 +5,8 @@
 //! (delivered entries are deleted on Segment's 2xx), so without a policy a
 //! forwarder with a wrong write key, or a sender of oversize events, grows
 //! its file without bound. [`Pruner`] removes, in bounded transactions,
-//! dead letters older than [`RetentionPolicy::max_age`] and then the oldest
-//! beyond [`RetentionPolicy::max_count`]; rows being redriven are never
+//! dead letters older than [`RetentionPolicy::max_age`] and then, in each
+//! environment, the oldest beyond [`RetentionPolicy::max_count`]; rows being redriven are never
 //! touched (see [`crate::dead_letter`]). Given a [`crate::Forwarding`]
 //! ([`Pruner::with_forwarding`]), a pass first moves queued entries of
 //! environments that are not forwarded to the dead letters, in the same
@@ -66,7 +66,8 @@ pub struct RetentionPolicy {
     /// Dead letters that failed longer ago than this are removed; `None`
     /// keeps them regardless of age.
     pub max_age: Option<Duration>,
-    /// At most this many dead letters are kept, the oldest removed first;
+    /// At most this many dead letters are kept per environment, the oldest
+    /// removed first, so one environment's flood never erases another's;
     /// `None` for no cap.
     pub max_count: Option<u64>,
     /// Time between pruning passes (the first runs at start).

@@ -126,15 +126,49 @@ async fn old_dead_letters_are_removed_and_young_ones_kept() {
 #[tokio::test]
 async fn the_cap_removes_the_oldest_first() {
     let f = open();
+    // Five per environment (even numbers are production, odd staging), and
+    // a cap of two per environment.
     bury(&f.queue, 0..10).await;
-    let report = pass(&f.queue, policy(None, Some(4), 100)).await;
+    let report = pass(&f.queue, policy(None, Some(2), 100)).await;
     assert_eq!(report.by_count, 6);
     assert_eq!(remaining(&f.queue).await, ids(6..10));
     // Newer failures push out the oldest survivors, not themselves.
     bury(&f.queue, 10..12).await;
-    pass(&f.queue, policy(None, Some(4), 100)).await;
+    pass(&f.queue, policy(None, Some(2), 100)).await;
     assert_eq!(remaining(&f.queue).await, ids(8..12));
     assert_eq!(f.queue.stats().await.unwrap().dead_letters, 4);
+}
+
+/// One environment's flood of failures never erases another's few.
+#[tokio::test]
+async fn the_cap_is_per_environment() {
+    let f = open();
+    let flood = |n: usize| {
+        let (mut e, b) = entry(n);
+        e.environment = "production".into();
+        (e, b)
+    };
+    f.queue
+        .dead_letter_new((0..20).map(flood).collect())
+        .await
+        .unwrap();
+    bury(&f.queue, 21..22).await;
+    let report = pass(&f.queue, policy(None, Some(5), 100)).await;
+    assert_eq!(report.by_count, 15);
+    let staging = DeadLetterFilter {
+        environment: Some("staging".into()),
+        ..Default::default()
+    };
+    let left: Vec<String> = f
+        .queue
+        .dead_letters(staging)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.message_id)
+        .collect();
+    assert_eq!(left, ids(21..22), "staging's one dead letter stays");
+    assert_eq!(f.queue.stats().await.unwrap().dead_letters, 6);
 }
 
 #[tokio::test]
@@ -142,7 +176,8 @@ async fn age_and_cap_together_count_each_removal_once() {
     let f = open();
     let all = bury(&f.queue, 0..8).await;
     age(&f.path, &all[..3], 60);
-    let report = pass(&f.queue, policy(Some(30), Some(2), 100)).await;
+    // Left after the age limit: production 4, 6 and staging 3, 5, 7; one each stays.
+    let report = pass(&f.queue, policy(Some(30), Some(1), 100)).await;
     assert_eq!((report.by_age, report.by_count), (3, 3));
     assert_eq!(remaining(&f.queue).await, ids(6..8));
 }
@@ -234,7 +269,7 @@ async fn a_large_backlog_is_pruned_in_bounded_batches() {
 
     // The pruner does the same, and says how many transactions it took.
     bury(&f.queue, 0..1_050).await;
-    let report = pass(&f.queue, policy(None, Some(50), 250)).await;
+    let report = pass(&f.queue, policy(None, Some(25), 250)).await;
     assert_eq!(report.by_count, 1_000);
     assert_eq!(
         report.batches, 5,
@@ -343,14 +378,15 @@ async fn the_pruner_runs_at_start_and_again_every_interval() {
     bury(&f.queue, 0..5).await;
     let stop = CancellationToken::new();
     let task = tokio::spawn(
-        Pruner::new(f.queue.clone(), policy(None, Some(3), 100))
+        Pruner::new(f.queue.clone(), policy(None, Some(1), 100))
             .unwrap()
             .run(stop.clone()),
     );
-    wait_for(&f.queue, ids(2..5)).await;
+    // One per environment: production's 4, staging's 3.
+    wait_for(&f.queue, ids(3..5)).await;
     // Dead letters written while it runs are pruned by a later pass.
     bury(&f.queue, 5..9).await;
-    wait_for(&f.queue, ids(6..9)).await;
+    wait_for(&f.queue, ids(7..9)).await;
     stop.cancel();
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
 }
