@@ -1,6 +1,8 @@
 //! A 2xx is durable: the real binary is killed with SIGKILL under load, several
 //! times; every event it acknowledged is in the log afterwards, exactly once,
-//! with its planned action in the outbox.
+//! with its planned action, and once restarted the workers run every action
+//! exactly once (the local sink's effect, its attempt and the outbox change
+//! commit together, so a kill can never leave one without the others).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -11,9 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tributary_store::{EventFilter, SqliteStore, Store};
+use tributary_store::{ActionStatus, EventFilter, LocalKind, SqliteStore, Store};
 
 const TOKEN: &str = "tok_crash_0123456789abcdefgh";
+const ADMIN: &str = "adm_crash_0123456789abcdefgh";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -31,6 +34,9 @@ listen = "127.0.0.1:{port}"
 
 [store]
 path = "{}"
+
+[admin]
+token = "{ADMIN}"
 
 [environments.development]
 
@@ -116,6 +122,27 @@ fn spawn_senders(
 }
 
 /// Every event-log entry's messageId, with how often it appears.
+/// Pending plus running actions, through the admin API (the running
+/// process holds the store).
+async fn unfinished_actions(client: &reqwest::Client, base: &str) -> usize {
+    let mut n = 0;
+    for status in ["pending", "running"] {
+        let page: serde_json::Value = client
+            .get(format!("{base}/api/v1/actions?status={status}&limit=10"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        n += page["items"].as_array().map_or(0, Vec::len);
+    }
+    n
+}
+
 async fn logged_message_ids(store: &SqliteStore) -> HashMap<String, u32> {
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut cursor = None;
@@ -170,6 +197,24 @@ async fn acknowledged_events_survive_kill_9() {
         acked.len()
     );
 
+    // Restart once more and let the workers finish what the kills left.
+    let mut child = start(&config);
+    wait_ready(&client, &base).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while unfinished_actions(&client, &base).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "actions still unfinished after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+
     let store = SqliteStore::open_dir(dir.path().join("data"))
         .await
         .unwrap();
@@ -187,6 +232,29 @@ async fn acknowledged_events_survive_kill_9() {
                 1,
                 "event {} lost its planned action",
                 e.id
+            );
+            let action = &detail.actions[0];
+            assert_eq!(action.status, ActionStatus::Succeeded, "{action:?}");
+            assert_eq!(
+                detail.attempts.len(),
+                1,
+                "action {} ran more than once: {:?}",
+                action.id,
+                detail.attempts
+            );
+            assert!(
+                store
+                    .local_record(
+                        LocalKind::WorkflowRun,
+                        "development",
+                        "welcome",
+                        &action.id.to_string()
+                    )
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "action {} succeeded without its workflow run",
+                action.id
             );
         }
         match page.next_cursor {
