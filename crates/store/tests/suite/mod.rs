@@ -1177,23 +1177,33 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
     assert!(dev_data(s, LocalKind::User, "", "u1").await.is_none());
 }
 
-pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
-    let s = &h.store;
-    // Generated ids are unique per call: make each once.
-    let ids: Vec<tributary_store::ActionId> = (0..5u64)
-        .map(|n| {
+/// `n` action ids of events received `base_ms`, `base_ms + 1`, ... Generated
+/// ids are unique per call: a test makes each once and reuses it.
+fn action_ids(base_ms: u64, n: u64) -> Vec<tributary_store::ActionId> {
+    (0..n)
+        .map(|i| {
             tributary_store::ActionId::generate(tributary_core::event::EventId::from_parts(
-                1_700_000_100_000 + n,
+                base_ms + i,
                 0,
             ))
         })
-        .collect();
-    let id = |n: usize| ids[n];
-    let item = |n: usize, payload: ActionPayload| LocalApply {
-        action: id(n),
+        .collect()
+}
+
+/// A local apply of `payload` in `development`.
+fn dev_item(action: tributary_store::ActionId, payload: ActionPayload) -> LocalApply {
+    LocalApply {
+        action,
         environment: "development".into(),
         payload,
-    };
+    }
+}
+
+pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
+    let s = &h.store;
+    let ids = action_ids(1_700_000_100_000, 5);
+    let id = |n: usize| ids[n];
+    let item = |n: usize, payload| dev_item(id(n), payload);
     let set = |attributes| ActionPayload::SetObject {
         collection: "projects".into(),
         id: "p1".into(),
@@ -1741,19 +1751,8 @@ pub async fn a_round_at_its_limit_says_more(h: &Harness) {
 /// (PostgreSQL sends consecutive write-only actions together).
 pub async fn apply_local_many_keeps_order_within_a_call(h: &Harness) {
     let s = &h.store;
-    let ids: Vec<tributary_store::ActionId> = (0..5u64)
-        .map(|n| {
-            tributary_store::ActionId::generate(tributary_core::event::EventId::from_parts(
-                1_700_000_200_000 + n,
-                0,
-            ))
-        })
-        .collect();
-    let item = |n: usize, payload: ActionPayload| LocalApply {
-        action: ids[n],
-        environment: "development".into(),
-        payload,
-    };
+    let ids = action_ids(1_700_000_200_000, 5);
+    let item = |n: usize, payload| dev_item(ids[n], payload);
     let sub = |user: &str| ActionPayload::Subscribe {
         collection: "projects".into(),
         object_id: "p1".into(),
