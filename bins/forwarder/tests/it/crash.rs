@@ -5,7 +5,7 @@ use std::{collections::HashSet, process::Command, time::Duration};
 use serde_json::Value;
 use tributary_outbound::fake_segment::{FakeSegment, Reply};
 
-use crate::support::{Running, SECRET, WRITE_KEY, config_text, fixture, signature, start};
+use crate::support::{Running, WRITE_KEY, config_text, fixture, post_webhook, start};
 
 fn webhook(n: usize) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&fixture("message.sent.json")).unwrap();
@@ -18,14 +18,7 @@ async fn post_all(base: &str, range: std::ops::Range<usize>) -> Vec<String> {
     let client = reqwest::Client::new();
     let mut acked = Vec::new();
     for n in range {
-        let body = webhook(n);
-        let response = client
-            .post(format!("{base}/knock/webhooks/production"))
-            .header("x-knock-signature", signature(SECRET, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = post_webhook(&client, base, webhook(n)).await.unwrap();
         assert_eq!(response.status(), 200);
         let answer: Value = response.json().await.unwrap();
         acked.push(answer["messageId"].as_str().unwrap().to_owned());
@@ -117,13 +110,7 @@ async fn acknowledged_events_survive_kill_9_under_load() {
         let (client, base, acked) = (client.clone(), first.base.clone(), acked.clone());
         posters.push(tokio::spawn(async move {
             for i in 0..1_000 {
-                let body = webhook(p * 10_000 + i);
-                let sent = client
-                    .post(format!("{base}/knock/webhooks/production"))
-                    .header("x-knock-signature", signature(SECRET, &body))
-                    .body(body)
-                    .send()
-                    .await;
+                let sent = post_webhook(&client, &base, webhook(p * 10_000 + i)).await;
                 // After the kill requests fail: those were never acknowledged.
                 let Ok(response) = sent else { break };
                 if response.status() != 200 {

@@ -7,19 +7,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tributary_outbound::fake_segment::{FakeSegment, Reply};
 
-use crate::support::{
-    SECRET, WRITE_KEY, config_text, eventually, fixture, metric, signature, start,
-};
+use crate::support::{WRITE_KEY, config_text, eventually, fixture, metric, post_webhook, start};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn post(base: &str, body: Vec<u8>) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/knock/webhooks/production"))
-        .header("content-type", "application/json")
-        .header("x-knock-signature", signature(SECRET, &body))
-        .body(body)
-        .send()
+    let response = post_webhook(&reqwest::Client::new(), base, body)
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());

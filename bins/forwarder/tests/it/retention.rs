@@ -11,7 +11,7 @@ use tributary_outbound::{
 };
 
 use crate::support::{
-    SECRET, config_text, eventually, fixture, forwarder, metric, signature, start,
+    SECRET, config_text, eventually, fixture, forwarder, metric, post_webhook, start,
 };
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -109,13 +109,7 @@ async fn serve_prunes_at_start_and_every_interval_and_counts_it() {
         let mut webhook: Value = serde_json::from_slice(&fixture("message.sent.json")).unwrap();
         webhook["data"]["id"] = Value::String(format!("msg_refused_{n}"));
         let body = serde_json::to_vec(&webhook).unwrap();
-        let answer = client
-            .post(format!("{base}/knock/webhooks/production"))
-            .header("x-knock-signature", signature(SECRET, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let answer = post_webhook(&client, &base, body).await.unwrap();
         assert_eq!(answer.status(), 200);
     }
     eventually(WAIT, vec!["msg_refused_0", "msg_refused_1"], || async {

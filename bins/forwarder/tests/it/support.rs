@@ -61,6 +61,20 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Posts `body` to production's receive URL, signed with its secret.
+pub(crate) async fn post_webhook(
+    client: &reqwest::Client,
+    base: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}/knock/webhooks/production"))
+        .header("x-knock-signature", signature(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+}
+
 pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     sign(&Secret::new(secret), now_ms(), body)
 }
