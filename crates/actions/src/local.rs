@@ -1,6 +1,11 @@
 //! The `local` sink: actions take effect in the store's local recipients
 //! (users, objects, tenants, audiences, subscriptions, workflow runs), queryable
 //! through the admin API. The embedded default; no external service.
+//!
+//! A worker pool over the same SQLite store does not call this sink for an
+//! unlimited environment: the store runs those actions itself
+//! ([`Store::claim_running_local`]). This is the path for PostgreSQL, for a
+//! rate-limited environment and for a sink over another store.
 
 use std::{
     num::NonZeroU32,

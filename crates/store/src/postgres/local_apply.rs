@@ -7,10 +7,9 @@ use std::collections::{HashSet, hash_map::Entry};
 
 use chrono::Utc;
 use deadpool_postgres::{Pool, Transaction};
-use tributary_core::plan::ActionPayload;
 
 use crate::{
-    ActionId, LocalApply, LocalEffect, StoreError,
+    LocalApply, LocalEffect, StoreError,
     local::{self, Loaded, LocalKey, LocalWrite},
     model::ms,
     rows,
@@ -38,32 +37,27 @@ pub(super) async fn apply_local_many(
     // local sink applies an action id once).
     tx.batch_execute("SET LOCAL synchronous_commit = off")
         .await?;
-    let results = apply_in_order(
-        &tx,
-        items
-            .iter()
-            .map(|i| (i.action, i.environment.as_str(), &i.payload)),
-    )
-    .await?
-    .into_iter()
-    .map(crate::error::item_result)
-    .collect::<Result<_, _>>()?;
+    let results = apply_in_order(&tx, items)
+        .await?
+        .into_iter()
+        .map(crate::error::item_result)
+        .collect::<Result<_, _>>()?;
     tx.commit().await?;
     Ok(results)
 }
 
-/// Applies `items` in order inside `tx`, taking the advisory lock first.
+/// Applies `items` (at least one) in order inside `tx`, taking the advisory lock first.
 /// One result per item: `Err` when the item itself cannot apply (refused, or
 /// a stored record it reads is unreadable), having written nothing. The
 /// outer error is the database's: the transaction cannot go on.
-pub(super) async fn apply_in_order<'a>(
+async fn apply_in_order(
     tx: &Transaction<'_>,
-    items: impl ExactSizeIterator<Item = (ActionId, &'a str, &'a ActionPayload)>,
+    items: &[LocalApply],
 ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
-    let items: Vec<_> = items.map(|(a, env, p)| (a.to_string(), env, p)).collect();
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
+    let items: Vec<_> = items
+        .iter()
+        .map(|i| (i.action.to_string(), i.environment.as_str(), &i.payload))
+        .collect();
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
         .await?;
     let now = ms(Utc::now());
