@@ -66,7 +66,22 @@ pub(crate) struct Loaded {
 #[derive(Debug, PartialEq)]
 pub(crate) enum LocalWrite {
     Put(LocalKey, Value),
+    /// A put whose data is serialized already.
+    PutJson(LocalKey, String),
     Delete(LocalKey),
+}
+
+/// A new workflow run as stored (the fields in the order a `Value` would
+/// serialize them, so both ways give the same text).
+#[derive(serde::Serialize)]
+struct NewRun<'a> {
+    actor: Option<&'a RecipientRef>,
+    cancellation_key: Option<&'a str>,
+    cancelled_recipients: [RecipientRef; 0],
+    data: &'a Value,
+    recipients: &'a [RecipientRef],
+    status: &'static str,
+    tenant: Option<&'a str>,
 }
 
 pub(crate) fn reads(env: &str, payload: &ActionPayload) -> Reads {
@@ -266,18 +281,23 @@ pub(crate) fn writes(
             data,
             cancellation_key,
         } => {
-            let run = json!({
-                "status": "triggered",
-                "recipients": to_json(recipients),
-                "cancelled_recipients": [],
-                "actor": to_json(actor),
-                "tenant": tenant,
-                "data": data,
-                "cancellation_key": cancellation_key,
-            });
-            w.push(LocalWrite::Put(
+            // Serialized from the payload's own fields: building a `Value`
+            // first would deep-copy the trigger data, the largest part.
+            let run = NewRun {
+                actor: actor.as_ref(),
+                cancellation_key: cancellation_key.as_deref(),
+                cancelled_recipients: [],
+                data,
+                recipients,
+                status: "triggered",
+                tenant: tenant.as_deref(),
+            };
+            w.push(LocalWrite::PutJson(
                 LocalKey::new(env, LocalKind::WorkflowRun, workflow, action_id),
-                run,
+                serde_json::to_string(&run).map_err(|e| StoreError::InvalidInput {
+                    field: "data",
+                    problem: format!("cannot be stored: {e}"),
+                })?,
             ));
         }
         ActionPayload::CancelWorkflow {

@@ -36,6 +36,7 @@ macro_rules! every_case {
             claim_complete_and_lease_checks,
             an_events_actions_run_in_plan_order,
             claim_running_local_runs_or_leases_each_action,
+            a_trigger_run_is_the_same_computed_ahead_or_not,
             a_round_at_its_limit_says_more,
             apply_local_many_keeps_order_within_a_call,
             finish_attempts_records_a_batch,

@@ -125,6 +125,7 @@ impl Pending {
         for w in writes {
             let (key, data) = match w {
                 LocalWrite::Put(k, v) => (k, Some(rows::data_json(&v))),
+                LocalWrite::PutJson(k, json) => (k, Some(json)),
                 LocalWrite::Delete(k) => (k, None),
             };
             match self.last.entry(key) {

@@ -14,7 +14,10 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 use tributary_core::plan::ActionPlan;
 
-use super::ops::{self, ClaimedRow};
+use super::{
+    ops::{self, ClaimedRow},
+    writer::{Batch, ReadyLocal},
+};
 use crate::{ActionId, AttemptOutcome, LocalRun, StoreError, model::ms, rows};
 
 /// The most due rows one round looks at when it may run local actions.
@@ -47,6 +50,7 @@ struct DueRow {
 /// runs those of `local_environments` (with none, this is a plain claim).
 pub(super) fn claim_running_local(
     conn: &Connection,
+    batch: &mut Batch<'_>,
     owner: &str,
     limit: usize,
     lease: Duration,
@@ -108,7 +112,7 @@ pub(super) fn claim_running_local(
                     continue;
                 }
             };
-            ran.push(run(conn, id, row, now)?);
+            ran.push(run(conn, batch.ready, id, row, now)?);
         } else if claimed.len() < limit {
             let attempt = conn
                 .prepare_cached(LEASE_ROW)?
@@ -130,14 +134,22 @@ pub(super) fn claim_running_local(
 }
 
 /// Runs one action through the `local` sink and records its attempt.
-fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRun, StoreError> {
+fn run(
+    conn: &Connection,
+    ready: &mut ReadyLocal,
+    id: ActionId,
+    row: DueRow,
+    now: i64,
+) -> Result<LocalRun, StoreError> {
     let attempt = row.attempt.saturating_add(1);
+    // Taken even when the action was applied already, so it does not linger.
+    let ready = ready.take(&row.id);
     let outcome = if row.applied {
         AttemptOutcome::Succeeded {
             summary: "already applied".to_owned(),
         }
     } else {
-        match local_effect(conn, &row) {
+        match ready.map_or_else(|| local_effect(conn, &row), Ok) {
             Ok(writes) => {
                 ops::write_local(conn, writes, now)?;
                 AttemptOutcome::Succeeded {

@@ -9,7 +9,7 @@ mod writer;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -104,6 +104,9 @@ impl Readers {
 pub struct SqliteStore {
     writer: writer::Writer,
     readers: Arc<Readers>,
+    /// The environments the last worker round ran in the store: appends for
+    /// them compute their actions' local writes ahead (`writer::ReadyLocal`).
+    local_environments: Arc<RwLock<Arc<[String]>>>,
 }
 
 impl SqliteStore {
@@ -158,7 +161,11 @@ impl SqliteStore {
             restart,
         )
         .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            local_environments: Arc::default(),
+        })
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -331,7 +338,13 @@ impl Store for SqliteStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = ops::prepare(items)?;
+        let local = Arc::clone(
+            &self
+                .local_environments
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let prepared = ops::prepare(items, &local)?;
         self.writer
             .write(move |conn, batch| ops::append(conn, prepared, batch))
             .await
@@ -364,12 +377,21 @@ impl Store for SqliteStore {
     ) -> Result<ClaimRound, StoreError> {
         let owner = owner.to_owned();
         let local = local_environments.to_vec();
+        {
+            let mut known = self
+                .local_environments
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if **known != *local {
+                *known = local.clone().into();
+            }
+        }
         // Unsynced like the claim and attempt jobs it replaces: a power cut
         // loses the effect and its attempt together, and the action runs again.
         let round = self
             .writer
-            .write_unsynced(move |conn, _| {
-                local_run::claim_running_local(conn, &owner, limit, lease, &local)
+            .write_unsynced(move |conn, batch| {
+                local_run::claim_running_local(conn, batch, &owner, limit, lease, &local)
             })
             .await?;
         Ok(ClaimRound {

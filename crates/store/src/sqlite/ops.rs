@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
 
-use super::writer::{Batch, DedupEntry};
+use super::writer::{Batch, DedupEntry, ReadyLocal};
 use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
     LocalEffect, PruneReport, RejectedRequest, StoreError,
@@ -52,22 +52,39 @@ struct PreparedAction {
     action_type: &'static str,
     plan_json: String,
     planned: bool,
+    /// The `local` sink's writes, when the action's environment runs them in
+    /// the store and they read nothing (see `writer::ReadyLocal`).
+    ready: Option<Vec<RowWrite>>,
 }
 
-pub(super) fn prepare(items: Vec<AppendItem>) -> Result<Vec<PreparedItem>, StoreError> {
+/// `local_environments`: the environments whose actions the store runs
+/// itself, whose read-free local writes are computed here, off the writer.
+pub(super) fn prepare(
+    items: Vec<AppendItem>,
+    local_environments: &[String],
+) -> Result<Vec<PreparedItem>, StoreError> {
     items
         .into_iter()
         .map(|item| {
             let row = EventRow::for_event(&item, EventStatus::Accepted, None)?;
+            let local = local_environments.contains(&item.event.environment);
             let actions = item
                 .plans
                 .iter()
                 .map(|plan| {
+                    let id = ActionId::generate(item.event.id);
+                    let ready = match plan.payload() {
+                        Some(payload) if local && plan.is_planned() => {
+                            ready_local(&item.event.environment, id, payload)
+                        }
+                        _ => None,
+                    };
                     Ok(PreparedAction {
-                        id: ActionId::generate(item.event.id),
+                        id,
                         action_type: plan.action.as_str(),
                         plan_json: rows::plan_json(plan)?,
                         planned: plan.is_planned(),
+                        ready,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -174,18 +191,20 @@ pub(super) fn append(
         insert_event(conn, &item.row)?;
         let source = item.row.source.as_deref().unwrap_or_default();
         let environment = item.row.environment.as_deref().unwrap_or_default();
+        let action_ids = item.actions.iter().map(|a| a.id).collect();
         insert_actions(
             conn,
             &item.row.id,
             source,
             environment,
-            &item.actions,
+            item.actions,
             item.received,
             now,
+            batch.ready,
         )?;
         outcomes.push(AppendOutcome::Accepted {
             event_id: item.event_id,
-            action_ids: item.actions.iter().map(|a| a.id).collect(),
+            action_ids,
         });
     }
     batch.stats.absorb(stats);
@@ -193,16 +212,18 @@ pub(super) fn append(
     Ok(outcomes)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert_actions(
     conn: &Connection,
     event_id: &str,
     source: &str,
     environment: &str,
-    actions: &[PreparedAction],
+    actions: Vec<PreparedAction>,
     run_at: i64,
     now: i64,
+    ready: &mut ReadyLocal,
 ) -> Result<(), StoreError> {
-    for (position, a) in actions.iter().enumerate() {
+    for (position, a) in actions.into_iter().enumerate() {
         let id = a.id.to_string();
         let status = if a.planned {
             ActionStatus::Pending
@@ -228,6 +249,9 @@ fn insert_actions(
         if a.planned {
             conn.prepare_cached("INSERT OR FAIL INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
                 .execute(params![id, run_at])?;
+            if let Some(writes) = a.ready {
+                ready.put(id, writes);
+            }
         }
     }
     Ok(())
@@ -390,9 +414,23 @@ fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
         .into_iter()
         .map(|w| match w {
             LocalWrite::Put(k, v) => RowWrite::Put(k, rows::data_json(&v)),
+            LocalWrite::PutJson(k, json) => RowWrite::Put(k, json),
             LocalWrite::Delete(k) => RowWrite::Delete(k),
         })
         .collect()
+}
+
+/// The local writes of a payload that reads nothing, computed ahead; `None`
+/// for one that reads (its writes depend on the database at run time) or
+/// that the sink refuses (the round fails it then, with the reason).
+fn ready_local(environment: &str, id: ActionId, payload: &ActionPayload) -> Option<Vec<RowWrite>> {
+    let reads = local::reads(environment, payload);
+    if !reads.records.is_empty() || !reads.scopes.is_empty() {
+        return None;
+    }
+    local::writes(environment, &id.to_string(), payload, &Loaded::default())
+        .ok()
+        .map(row_writes)
 }
 
 /// Prepares one action; an error here (a payload the local sink cannot

@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error};
 use tributary_core::event::EventId;
 
-use super::checkpoint::RestartRequest;
+use super::{checkpoint::RestartRequest, ops::RowWrite};
 use crate::{StoreError, stats::BatchStats};
 
 /// A live dedup key: the event it points to and when it stops blocking repeats.
@@ -45,6 +45,37 @@ pub(super) struct DedupEntry {
 /// Scope hash -> live key, for every key whose window has not passed.
 pub(super) type DedupIndex = HashMap<i64, DedupEntry>;
 
+/// Action id -> the `local` sink writes computed when it was appended, for
+/// actions that read nothing (a trigger: the common case). The round that
+/// runs the action takes them from here instead of decoding its plan and
+/// building its records on the writer thread, which the caller's thread did
+/// already. Only a cache: an action missing here (after a restart, a failed
+/// group, or a cleared cache) has its writes computed from its plan, with
+/// the same result, so entries never need to be durable or exact.
+#[derive(Default)]
+pub(super) struct ReadyLocal {
+    writes: HashMap<String, Vec<RowWrite>>,
+}
+
+/// Entries kept at most. Each round empties what its group appended, so the
+/// cache holds a group or two; entries nobody takes (an environment that
+/// stopped running locally, a group rolled back) are dropped wholesale when
+/// it fills, which bounds the memory at a few MiB.
+const READY_LOCAL_MAX: usize = 8_192;
+
+impl ReadyLocal {
+    pub(super) fn put(&mut self, action_id: String, writes: Vec<RowWrite>) {
+        if self.writes.len() >= READY_LOCAL_MAX {
+            self.writes.clear();
+        }
+        self.writes.insert(action_id, writes);
+    }
+
+    pub(super) fn take(&mut self, action_id: &str) -> Option<Vec<RowWrite>> {
+        self.writes.remove(action_id)
+    }
+}
+
 /// What the jobs of one group commit share.
 pub(super) struct Batch<'a> {
     pub(super) stats: BatchStats,
@@ -56,6 +87,9 @@ pub(super) struct Batch<'a> {
     pub(super) index: &'a DedupIndex,
     /// A job failed half-way: the group must roll back.
     pub(super) poisoned: Option<StoreError>,
+    /// Local writes made ready by appends (not rolled back with the group:
+    /// see [`ReadyLocal`]).
+    pub(super) ready: &'a mut ReadyLocal,
 }
 
 impl Batch<'_> {
@@ -180,7 +214,15 @@ pub(super) fn spawn(
         .name("tributary-sqlite-writer".into())
         .spawn(move || {
             let mut index = index;
-            run(&conn, &rx, &mut index, max_batch.max(1), &restart);
+            let mut ready = ReadyLocal::default();
+            run(
+                &conn,
+                &rx,
+                &mut index,
+                &mut ready,
+                max_batch.max(1),
+                &restart,
+            );
             drop(keep);
         })?;
     Ok(Writer { tx })
@@ -193,6 +235,7 @@ fn run(
     conn: &Connection,
     rx: &Receiver<Box<dyn Job>>,
     index: &mut DedupIndex,
+    ready: &mut ReadyLocal,
     max_batch: usize,
     restart: &RestartRequest,
 ) {
@@ -240,7 +283,7 @@ fn run(
             continue;
         }
         if !jobs.is_empty() {
-            commit_with(conn, jobs, index, needs_sync, &mut synced);
+            commit_with(conn, jobs, index, ready, needs_sync, &mut synced);
         }
         restart.serve(conn);
         if stop {
@@ -255,6 +298,7 @@ fn commit_with(
     conn: &Connection,
     jobs: Vec<Box<dyn Job>>,
     index: &mut DedupIndex,
+    ready: &mut ReadyLocal,
     needs_sync: bool,
     synced: &mut bool,
 ) {
@@ -278,10 +322,22 @@ fn commit_with(
             Err(e) => debug!(error = %e, "SQLite stayed on synchronous=FULL."),
         }
     }
-    commit_group(conn, jobs, index);
+    commit_group(conn, jobs, index, ready);
 }
 
-fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>, index: &mut DedupIndex) {
+fn commit_group(
+    conn: &Connection,
+    mut jobs: Vec<Box<dyn Job>>,
+    index: &mut DedupIndex,
+    ready: &mut ReadyLocal,
+) {
+    // Worker bookkeeping runs after the group's appends (a stable sort keeps
+    // each kind in arrival order). Nobody sees the order inside one
+    // transaction, and a worker round then takes the actions appended in
+    // this very group: their outbox rows, `pending` index entries and status
+    // updates land on pages this commit writes anyway, instead of rewriting
+    // the previous commit's pages in the next one (docs/PERFORMANCE.md).
+    jobs.sort_by_key(|j| !j.synced());
     let size = jobs.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = StoreError::from(e);
@@ -297,6 +353,7 @@ fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>, index: &mut DedupInd
         expire_before: None,
         index,
         poisoned: None,
+        ready,
     };
     let completions: Vec<Completion> = jobs
         .into_iter()

@@ -1576,6 +1576,114 @@ async fn local_rounds(
     panic!("still busy after 10 rounds");
 }
 
+/// A trigger's workflow run, with every field set.
+fn full_trigger(user: &str) -> ActionPlan {
+    let mut plan = trigger_plan("receipt", user);
+    if let tributary_core::plan::PlanOutcome::Planned {
+        payload:
+            ActionPayload::TriggerWorkflow {
+                actor,
+                tenant,
+                data,
+                cancellation_key,
+                recipients,
+                ..
+            },
+    } = &mut plan.outcome
+    {
+        recipients.push(RecipientRef::Object {
+            id: "p1".into(),
+            collection: "projects".into(),
+        });
+        *actor = Some(RecipientRef::Object {
+            id: "bot".into(),
+            collection: "agents".into(),
+        });
+        *tenant = Some("acme".into());
+        *data = json!({"total": 129.5, "items": [{"sku": "a\"b"}]});
+        *cancellation_key = Some("order-1".into());
+    }
+    plan
+}
+
+/// SQLite computes a trigger's run ahead, at append, once a round has said
+/// which environments run in the store; before that (and after a restart)
+/// it builds the run from the stored plan. Both must store the same run.
+pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
+    let s = &h.store;
+    let before = s
+        .append(vec![plain_item(
+            event("web", "paid", Some("u1")),
+            vec![full_trigger("u1")],
+        )])
+        .await
+        .unwrap();
+    local_rounds(s).await;
+    let after = s
+        .append(vec![plain_item(
+            event("web", "paid", Some("u2")),
+            vec![full_trigger("u2")],
+        )])
+        .await
+        .unwrap();
+    local_rounds(s).await;
+    let run_of = |out: &AppendOutcome| {
+        let id = accepted(out).1[0].to_string();
+        async move {
+            s.local_record(LocalKind::WorkflowRun, "production", "receipt", &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .data
+        }
+    };
+    for (out, user) in [(&before[0], "u1"), (&after[0], "u2")] {
+        assert_eq!(
+            run_of(out).await,
+            json!({
+                "status": "triggered",
+                "recipients": [user, {"id": "p1", "collection": "projects"}],
+                "cancelled_recipients": [],
+                "actor": {"id": "bot", "collection": "agents"},
+                "tenant": "acme",
+                "data": {"total": 129.5, "items": [{"sku": "a\"b"}]},
+                "cancellation_key": "order-1",
+            }),
+            "{user}"
+        );
+    }
+    // The cancel finds both by their key, whichever way they were stored.
+    let cancel = s
+        .append(vec![plain_item(
+            event("web", "refunded", Some("u1")),
+            vec![ActionPlan {
+                action: tributary_core::ActionType::CancelWorkflow,
+                origin: tributary_core::plan::PlanOrigin::Mapping {
+                    mapping: "m-cancel".into(),
+                },
+                outcome: tributary_core::plan::PlanOutcome::Planned {
+                    payload: ActionPayload::CancelWorkflow {
+                        workflow: "receipt".into(),
+                        cancellation_key: "order-1".into(),
+                        recipients: None,
+                    },
+                },
+            }],
+        )])
+        .await
+        .unwrap();
+    local_rounds(s).await;
+    let (cancel_event, _) = accepted(&cancel[0]);
+    assert_eq!(
+        s.event_detail(cancel_event).await.unwrap().unwrap().actions[0].status,
+        ActionStatus::Succeeded
+    );
+    for out in [&before[0], &after[0]] {
+        let run = run_of(out).await;
+        assert_eq!(run["status"], "cancelled", "{run}");
+    }
+}
+
 pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
     let s = &h.store;
     let mut staging = event("web", "signup", Some("u2"));
