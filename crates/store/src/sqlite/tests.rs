@@ -69,7 +69,7 @@ async fn a_newer_database_is_refused() {
 fn bare_writer(dir: &Path) -> writer::Writer {
     let path = dir.join("w.db");
     let lock = lock_process(&path, Duration::from_secs(1)).unwrap();
-    let conn = open_writer(&path, Duration::from_secs(1), None).unwrap();
+    let conn = open_writer(&path, Duration::from_secs(1), None, 4_096).unwrap();
     writer::spawn(
         conn,
         writer::DedupIndex::new(),
@@ -142,14 +142,14 @@ async fn the_wal_starts_over_under_steady_writes() {
         r.unwrap();
     }
     // The file never shrinks: its size is the most frames the log ever held
-    // (a frame is a 24-byte header and a 4 KiB page, after a 32-byte header).
+    // (a frame is a 24-byte header and a page, after a 32-byte header).
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let frames = std::fs::metadata(PathBuf::from(wal))
         .unwrap()
         .len()
         .saturating_sub(32)
-        / (24 + 4096);
+        / (24 + u64::from(SqliteOptions::default().page_size));
     // Measured: about 200 with restarts (more on a loaded machine), about
     // 2,600 with them turned off.
     assert!(frames < 1_200, "the WAL held up to {frames} frames");
@@ -180,4 +180,75 @@ async fn stored_running_actions_read_as_pending_after_upgrade() {
         })
         .unwrap();
     assert_eq!(status, "pending");
+}
+
+fn page_size(path: &Path) -> u32 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_file_takes_the_page_size_and_an_existing_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    let store = SqliteStore::open(&new, SqliteOptions::default())
+        .await
+        .unwrap();
+    drop(store);
+    assert_eq!(page_size(&new), 8_192);
+
+    // A store created before the default changed, with rows in it.
+    let old = dir.path().join("old.db");
+    let id = EventId::generate(Utc::now());
+    {
+        let conn = Connection::open(&old).unwrap();
+        conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
+            .unwrap();
+        migrate_sqlite(&conn, migrate::latest()).unwrap();
+        conn.execute(
+            "INSERT INTO events (id, received_at, source, environment, status, error) \
+             VALUES (?1, 1, 'web', 'production', 'rejected', 'bad: json')",
+            [id.to_string()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&old, SqliteOptions::default())
+        .await
+        .unwrap();
+    store
+        .set_mapping_active("web", "production", "m1", false)
+        .await
+        .unwrap();
+    assert!(store.event_detail(id).await.unwrap().is_some());
+    drop(store);
+    assert_eq!(page_size(&old), 4_096);
+}
+
+#[tokio::test]
+async fn a_page_size_sqlite_would_ignore_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [0, 1_000, 256, 131_072] {
+        let err = SqliteStore::open(
+            dir.path().join("p.db"),
+            SqliteOptions {
+                page_size: bad,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidInput {
+                    field: "page_size",
+                    ..
+                }
+            ),
+            "{bad}: {err:?}"
+        );
+    }
 }
