@@ -54,6 +54,7 @@ mod rows;
 mod sqlite;
 mod stats;
 mod store;
+mod stored_event;
 
 pub use crate::{
     error::StoreError,

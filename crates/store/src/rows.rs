@@ -1,11 +1,7 @@
 //! Conversions between stored columns and the public records, shared by both backends.
 
 use serde_json::Value;
-use tributary_core::{
-    ActionType,
-    event::{Event, EventId},
-    plan::ActionPlan,
-};
+use tributary_core::{ActionType, event::EventId, plan::ActionPlan};
 
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, ClaimedAction, EventRecord, EventStatus,
@@ -99,7 +95,7 @@ impl EventRow {
         duplicate_of: Option<String>,
     ) -> Result<Self, StoreError> {
         let e = &item.event;
-        let json = serde_json::to_string(e).map_err(|err| StoreError::InvalidInput {
+        let json = crate::stored_event::to_json(e).map_err(|err| StoreError::InvalidInput {
             field: "event",
             problem: err.to_string(),
         })?;
@@ -174,7 +170,7 @@ pub(crate) fn event_record(
     let status = EventStatus::parse(&status)?;
     let event = match (&event_json, status) {
         (Some(j), EventStatus::Accepted | EventStatus::Duplicate) => Some(
-            serde_json::from_str::<Event>(j)
+            crate::stored_event::from_json(j)
                 .map_err(|e| StoreError::decode("events.event_json", e))?,
         ),
         _ => None,
