@@ -420,17 +420,29 @@ fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
         .collect()
 }
 
-/// The local writes of a payload that reads nothing, computed ahead; `None`
-/// for one that reads (its writes depend on the database at run time) or
-/// that the sink refuses (the round fails it then, with the reason).
-fn ready_local(environment: &str, id: ActionId, payload: &ActionPayload) -> Option<Vec<RowWrite>> {
+/// The local writes of a payload that reads nothing, computed ahead of the
+/// writer; `None` for one that reads (its writes depend on the database at
+/// run time). An error is a payload the local sink refuses.
+fn writes_ahead(
+    environment: &str,
+    id: &str,
+    payload: &ActionPayload,
+) -> Result<Option<Vec<RowWrite>>, StoreError> {
     let reads = local::reads(environment, payload);
     if !reads.records.is_empty() || !reads.scopes.is_empty() {
-        return None;
+        return Ok(None);
     }
-    local::writes(environment, &id.to_string(), payload, &Loaded::default())
-        .ok()
+    local::writes(environment, id, payload, &Loaded::default())
         .map(row_writes)
+        .map(Some)
+}
+
+/// [`writes_ahead`] for an appended action; a refused payload has none, and
+/// the round that runs it fails it with the reason.
+fn ready_local(environment: &str, id: ActionId, payload: &ActionPayload) -> Option<Vec<RowWrite>> {
+    writes_ahead(environment, &id.to_string(), payload)
+        .ok()
+        .flatten()
 }
 
 /// Prepares one action; an error here (a payload the local sink cannot
@@ -441,17 +453,7 @@ pub(super) fn prepare_local(
     payload: ActionPayload,
 ) -> Result<PreparedLocal, StoreError> {
     let id = action.to_string();
-    let reads = local::reads(&environment, &payload);
-    let writes = if reads.records.is_empty() && reads.scopes.is_empty() {
-        Some(row_writes(local::writes(
-            &environment,
-            &id,
-            &payload,
-            &Loaded::default(),
-        )?))
-    } else {
-        None
-    };
+    let writes = writes_ahead(&environment, &id, &payload)?;
     Ok(PreparedLocal {
         id,
         environment,
