@@ -65,8 +65,8 @@ for round in $(seq "$ROUNDS"); do
   $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$INGEST_PID" | tee "$WORK/ingest-$round"
   echo "actions queued: $(outbox tributary_outbox_pushed_total), executed by the end of the run: $(outbox tributary_outbox_popped_total)"
   # The last round's server stays up for the fixed-rate run below, so that run
-  # measures a store in use, not a fresh file (on a fresh file p99 measured
-  # 5.6-7.8 ms against 3.7-3.8 after 4 s of load; docs/PERFORMANCE.md).
+  # measures a store in use, not a fresh file (a fresh file's first seconds
+  # measured a higher p99 in two runs of three; docs/PERFORMANCE.md).
   if [ "$round" -lt "$ROUNDS" ]; then kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true; fi
   echo "ratio ingest / bare hyper, round $round: $(awk -v a="$(rate_of "$WORK/ingest-$round")" -v b="$(rate_of "$WORK/base-$round")" 'BEGIN {printf "%.3f", a / b}')"
 done

@@ -71,8 +71,9 @@ pub(crate) enum LocalWrite {
     Delete(LocalKey),
 }
 
-/// A new workflow run as stored (the fields in the order a `Value` would
-/// serialize them, so both ways give the same text).
+/// A new workflow run as stored: the same JSON value as building it with
+/// `json!` (top-level keys in the same order; an object recipient's keys come
+/// in field order, not sorted, which no reader depends on).
 #[derive(serde::Serialize)]
 struct NewRun<'a> {
     actor: Option<&'a RecipientRef>,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
 
-use super::writer::{Batch, DedupEntry, ReadyLocal};
+use super::writer::{Batch, DedupEntry};
 use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
     LocalEffect, PruneReport, RejectedRequest, StoreError,
@@ -49,6 +49,8 @@ pub(super) struct PreparedItem {
 
 struct PreparedAction {
     id: ActionId,
+    /// `id` as stored, formatted once.
+    id_text: String,
     action_type: &'static str,
     plan_json: String,
     planned: bool,
@@ -73,14 +75,16 @@ pub(super) fn prepare(
                 .iter()
                 .map(|plan| {
                     let id = ActionId::generate(item.event.id);
+                    let id_text = id.to_string();
                     let ready = match plan.payload() {
                         Some(payload) if local && plan.is_planned() => {
-                            ready_local(&item.event.environment, id, payload)
+                            ready_local(&item.event.environment, &id_text, payload)
                         }
                         _ => None,
                     };
                     Ok(PreparedAction {
                         id,
+                        id_text,
                         action_type: plan.action.as_str(),
                         plan_json: rows::plan_json(plan)?,
                         planned: plan.is_planned(),
@@ -191,40 +195,41 @@ pub(super) fn append(
         insert_event(conn, &item.row)?;
         let source = item.row.source.as_deref().unwrap_or_default();
         let environment = item.row.environment.as_deref().unwrap_or_default();
-        let action_ids = item.actions.iter().map(|a| a.id).collect();
         insert_actions(
             conn,
             &item.row.id,
             source,
             environment,
-            item.actions,
+            &item.actions,
             item.received,
             now,
-            batch.ready,
         )?;
         outcomes.push(AppendOutcome::Accepted {
             event_id: item.event_id,
-            action_ids,
+            action_ids: item.actions.iter().map(|a| a.id).collect(),
         });
+        for a in item.actions {
+            if let Some(writes) = a.ready {
+                batch.ready.put(a.id_text, writes);
+            }
+        }
     }
     batch.stats.absorb(stats);
     batch.keys.extend(keys);
     Ok(outcomes)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn insert_actions(
     conn: &Connection,
     event_id: &str,
     source: &str,
     environment: &str,
-    actions: Vec<PreparedAction>,
+    actions: &[PreparedAction],
     run_at: i64,
     now: i64,
-    ready: &mut ReadyLocal,
 ) -> Result<(), StoreError> {
-    for (position, a) in actions.into_iter().enumerate() {
-        let id = a.id.to_string();
+    for (position, a) in actions.iter().enumerate() {
+        let id = &a.id_text;
         let status = if a.planned {
             ActionStatus::Pending
         } else {
@@ -249,9 +254,6 @@ fn insert_actions(
         if a.planned {
             conn.prepare_cached("INSERT OR FAIL INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
                 .execute(params![id, run_at])?;
-            if let Some(writes) = a.ready {
-                ready.put(id, writes);
-            }
         }
     }
     Ok(())
@@ -439,10 +441,8 @@ fn writes_ahead(
 
 /// [`writes_ahead`] for an appended action; a refused payload has none, and
 /// the round that runs it fails it with the reason.
-fn ready_local(environment: &str, id: ActionId, payload: &ActionPayload) -> Option<Vec<RowWrite>> {
-    writes_ahead(environment, &id.to_string(), payload)
-        .ok()
-        .flatten()
+fn ready_local(environment: &str, id: &str, payload: &ActionPayload) -> Option<Vec<RowWrite>> {
+    writes_ahead(environment, id, payload).ok().flatten()
 }
 
 /// Prepares one action; an error here (a payload the local sink cannot

@@ -57,10 +57,11 @@ pub(super) struct ReadyLocal {
     writes: HashMap<String, Vec<RowWrite>>,
 }
 
-/// Entries kept at most. Each round empties what its group appended, so the
-/// cache holds a group or two; entries nobody takes (an environment that
-/// stopped running locally, a group rolled back) are dropped wholesale when
-/// it fills, which bounds the memory at a few MiB.
+/// Entries kept at most. A round takes the entries of the actions it runs,
+/// so the cache holds only the actions no round has reached yet; entries
+/// nobody takes (an environment that stopped running locally, a group rolled
+/// back) are dropped wholesale when it fills, which bounds the memory at a
+/// few MiB.
 const READY_LOCAL_MAX: usize = 8_192;
 
 impl ReadyLocal {
@@ -327,17 +328,10 @@ fn commit_with(
 
 fn commit_group(
     conn: &Connection,
-    mut jobs: Vec<Box<dyn Job>>,
+    jobs: Vec<Box<dyn Job>>,
     index: &mut DedupIndex,
     ready: &mut ReadyLocal,
 ) {
-    // Worker bookkeeping runs after the group's appends (a stable sort keeps
-    // each kind in arrival order). Nobody sees the order inside one
-    // transaction, and a worker round then takes the actions appended in
-    // this very group: their outbox rows, `pending` index entries and status
-    // updates land on pages this commit writes anyway, instead of rewriting
-    // the previous commit's pages in the next one (docs/PERFORMANCE.md).
-    jobs.sort_by_key(|j| !j.synced());
     let size = jobs.len();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = StoreError::from(e);
