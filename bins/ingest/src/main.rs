@@ -113,7 +113,11 @@ fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
             (load(&file)?, banner)
         }
     };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = config.server.runtime_threads(&config.store.backend, cores);
+    tracing::info!(threads, cores, "starting the runtime");
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()?
         .block_on(serve::run(config, banner))

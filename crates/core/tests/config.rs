@@ -386,3 +386,38 @@ fn workers_and_rate_limits() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn runtime_threads_leave_a_core_to_the_sqlite_writer_unless_set() {
+    let config = load(&one_source("segment", "")).unwrap();
+    assert_eq!(config.server.worker_threads, None);
+    let sqlite = &config.store.backend;
+    assert!(matches!(sqlite, StoreBackend::Sqlite { .. }));
+    assert_eq!(config.server.runtime_threads(sqlite, 8), 7);
+    assert_eq!(config.server.runtime_threads(sqlite, 2), 1);
+    assert_eq!(config.server.runtime_threads(sqlite, 1), 1);
+    let postgres = StoreBackend::Postgres {
+        url: tributary_core::secret::Secret::new("postgres://db/x"),
+    };
+    assert_eq!(config.server.runtime_threads(&postgres, 8), 8);
+
+    let set = load(&format!(
+        "[server]\nworker_threads = 3\n{}",
+        one_source("segment", "")
+    ))
+    .unwrap();
+    assert_eq!(set.server.worker_threads, Some(3));
+    assert_eq!(set.server.runtime_threads(sqlite, 2), 3);
+    assert_eq!(set.server.runtime_threads(&postgres, 16), 3);
+
+    for bad in ["0", "-1", "5000"] {
+        let errs = errors(&format!(
+            "[server]\nworker_threads = {bad}\n{}",
+            one_source("segment", "")
+        ));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].field, "server.worker_threads");
+        assert_eq!(errs[0].line, 2);
+        assert!(errs[0].message.contains("from 1 to 1024"), "{}", errs[0]);
+    }
+}

@@ -486,10 +486,23 @@ impl<'a> Cx<'a> {
             Some(n) => usize::try_from(*n.get_ref()).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             None => DEFAULT_MAX_BODY_BYTES,
         };
+        let worker_threads = match &raw.worker_threads {
+            Some(n) if !(1..=1024).contains(n.get_ref()) => {
+                self.error(
+                    n.span(),
+                    "server.worker_threads",
+                    "must be from 1 to 1024 (leave it out to choose by the number of cores)",
+                );
+                None
+            }
+            Some(n) => usize::try_from(*n.get_ref()).ok(),
+            None => None,
+        };
         ServerSettings {
             listen,
             public_url,
             max_body_bytes,
+            worker_threads,
         }
     }
 

@@ -53,6 +53,26 @@ pub struct ServerSettings {
     pub public_url: String,
     /// Largest accepted body after decompression, in bytes.
     pub max_body_bytes: usize,
+    /// Threads of the async runtime that serves HTTP and runs the workers;
+    /// `None` leaves the choice to [`ServerSettings::runtime_threads`].
+    pub worker_threads: Option<usize>,
+}
+
+impl ServerSettings {
+    /// How many runtime threads to start on a machine with `cores` cores.
+    ///
+    /// With the SQLite store, one core is left to the store's writer thread:
+    /// it is a dedicated OS thread outside the runtime, and every answer waits
+    /// for its group commit, so a runtime thread per core makes the one serial
+    /// stage queue for a core behind request handling (docs/PERFORMANCE.md,
+    /// "Runtime threads"). PostgreSQL's writes run on the runtime itself.
+    pub fn runtime_threads(&self, store: &StoreBackend, cores: usize) -> usize {
+        match (self.worker_threads, store) {
+            (Some(n), _) => n,
+            (None, StoreBackend::Sqlite { .. }) => cores.saturating_sub(1).max(1),
+            (None, StoreBackend::Postgres { .. }) => cores.max(1),
+        }
+    }
 }
 
 /// Default for [`ServerSettings::max_body_bytes`]: 4 MiB.

@@ -30,6 +30,7 @@ pub(super) struct RawServer {
     pub(super) listen: Option<S<String>>,
     pub(super) public_url: Option<S<String>>,
     pub(super) max_body_bytes: Option<S<i64>>,
+    pub(super) worker_threads: Option<S<i64>>,
 }
 
 #[derive(Deserialize, Default)]
