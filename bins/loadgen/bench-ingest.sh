@@ -17,11 +17,12 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 TOKEN=tok_bench_0123456789abcdefghij
+write_config() {
 cat > "$WORK/bench.toml" <<TOML
 [server]
 listen = "127.0.0.1:9091"
 [store]
-path = "$WORK/data"
+path = "$WORK/data-$1"
 [environments.production]
 [[sources]]
 key = "segment"
@@ -33,6 +34,7 @@ event = "Order Completed"
 action = "trigger_workflow"
 workflow = "order-confirmation"
 TOML
+}
 
 start_ingest() {
   local t0; t0=$(date +%s%N)
@@ -58,7 +60,10 @@ for round in $(seq "$ROUNDS"); do
   kill $BASE_PID; wait $BASE_PID 2>/dev/null || true
 
   echo "== round $round of $ROUNDS: tributary-ingest, SQLite (WAL, fsync before every answer), 64 connections, full speed"
-  rm -rf "$WORK/data"
+  # A fresh store per round, each in its own directory, all removed at exit:
+  # deleting a few hundred MB on this disk (ext4 mounted with `discard`) held
+  # a running server's fsyncs up for 40-60 ms (docs/PERFORMANCE.md).
+  write_config "$round"
   start_ingest
   sleep 1
   echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
