@@ -252,3 +252,58 @@ async fn a_page_size_sqlite_would_ignore_is_refused() {
         );
     }
 }
+
+/// (name, nice value) of each of this process's threads.
+#[cfg(target_os = "linux")]
+fn threads() -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // The name in `stat` may hold spaces: the fields after it are
+        // state, ppid, ...; nice is the 19th field overall.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((comm.trim().to_owned(), nice));
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_checkpointer_runs_below_the_writers_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = SqliteStore::open(&dir.path().join("nice.db"), SqliteOptions::default())
+        .await
+        .unwrap();
+    let base = rustix::process::getpriority_process(None).unwrap();
+    let expected = (base + checkpoint::NICE_INCREMENT).min(19);
+    // A new thread shows its parent's name until it sets its own, and the
+    // checkpointer opens its connection before lowering itself; other tests'
+    // stores may be starting theirs too. So wait until both threads show
+    // and every checkpointer has lowered itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let all = threads();
+        let ckpt: Vec<i32> = all
+            .iter()
+            .filter(|(n, _)| n == checkpoint::CHECKPOINTER_THREAD)
+            .map(|(_, nice)| *nice)
+            .collect();
+        let writers: Vec<i32> = all
+            .iter()
+            .filter(|(n, _)| n == writer::WRITER_THREAD)
+            .map(|(_, nice)| *nice)
+            .collect();
+        assert!(writers.iter().all(|n| *n == base), "{all:?}");
+        if !writers.is_empty() && !ckpt.is_empty() && ckpt.iter().all(|n| *n == expected) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{all:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

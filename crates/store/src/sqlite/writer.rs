@@ -212,7 +212,8 @@ pub(super) fn spawn(
 ) -> std::io::Result<Writer> {
     let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
     std::thread::Builder::new()
-        .name("tributary-sqlite-writer".into())
+        // Linux shows 15 bytes of a thread's name (top -H, ps -L).
+        .name(WRITER_THREAD.into())
         .spawn(move || {
             let mut index = index;
             let mut ready = ReadyLocal::default();
@@ -228,6 +229,9 @@ pub(super) fn spawn(
         })?;
     Ok(Writer { tx })
 }
+
+/// The writer thread's name.
+pub(super) const WRITER_THREAD: &str = "sqlite-writer";
 
 /// How long unsynced jobs may wait for a synced one to share its commit.
 const UNSYNCED_WAIT: Duration = Duration::from_millis(2);
