@@ -232,20 +232,11 @@ fn load_dedup_index(conn: &Connection) -> Result<writer::DedupIndex, StoreError>
     let now = Utc::now().timestamp_millis();
     let mut index = writer::DedupIndex::new();
     let mut stmt = conn.prepare(
-        "SELECT hash, event_id, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq",
+        "SELECT hash, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq",
     )?;
     let mut rows = stmt.query([now])?;
     while let Some(r) = rows.next()? {
-        let event_id: String = r.get(1)?;
-        index.insert(
-            r.get(0)?,
-            writer::DedupEntry {
-                event_id: event_id
-                    .parse()
-                    .map_err(|e| StoreError::decode("dedup_log.event_id", e))?,
-                expires_ms: r.get(2)?,
-            },
-        );
+        index.insert(r.get(0)?, r.get(1)?);
     }
     Ok(index)
 }

@@ -103,9 +103,38 @@ pub(super) fn prepare(
         .collect()
 }
 
-/// The event a live key points to, as [`dedup::judge`] needs it.
-fn existing_key(conn: &Connection, entry: DedupEntry) -> Result<ExistingKey, StoreError> {
-    let event_id = entry.event_id.to_string();
+/// The event a live key points to, as [`dedup::judge`] needs it; `None`
+/// when the key's log row is gone (an expired key pruned in this group).
+fn existing_key(
+    conn: &Connection,
+    hash: i64,
+    entry: DedupEntry,
+) -> Result<Option<ExistingKey>, StoreError> {
+    let event_id = match entry.event_id {
+        Some(id) => id.to_string(),
+        // The committed index keeps only the expiry; the log row that set it
+        // has that expiry (`dedup_log_by_expiry` finds the few rows sharing
+        // the millisecond), and the newest row for the hash is the live one.
+        None => match conn
+            .prepare_cached(
+                "SELECT event_id FROM dedup_log WHERE expires_at = ?1 AND hash = ?2 \
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(params![entry.expires_ms, hash], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            Some(id) => id,
+            None => {
+                if entry.expires_ms > ms(Utc::now()) {
+                    tracing::error!(
+                        hash,
+                        "A live dedup key has no row in dedup_log; the event is treated as new."
+                    );
+                }
+                return Ok(None);
+            }
+        },
+    };
     let scope = conn
         .prepare_cached(
             "SELECT environment, source, event_type, message_id FROM events WHERE id = ?1",
@@ -125,13 +154,13 @@ fn existing_key(conn: &Connection, entry: DedupEntry) -> Result<ExistingKey, Sto
              FROM actions WHERE event_id = ?1",
         )?
         .query_row([&event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(ExistingKey {
+    Ok(Some(ExistingKey {
         event_id,
         expires_at_ms: entry.expires_ms,
         scope,
         planned,
         failed,
-    })
+    }))
 }
 
 /// Appends items; all of a group's items commit together or not at all.
@@ -159,7 +188,10 @@ pub(super) fn append(
                 .find(|(h, _)| h == hash)
                 .map(|(_, e)| *e)
                 .or_else(|| batch.key(*hash));
-            let existing = live.map(|e| existing_key(conn, e)).transpose()?;
+            let existing = match live {
+                Some(e) => existing_key(conn, *hash, e)?,
+                None => None,
+            };
             match dedup::judge(scope, item.received, existing.as_ref()) {
                 Verdict::Duplicate(original) => {
                     item.row.status = EventStatus::Duplicate.as_str();
@@ -182,7 +214,7 @@ pub(super) fn append(
                     keys.push((
                         *hash,
                         DedupEntry {
-                            event_id: item.event_id,
+                            event_id: Some(item.event_id),
                             expires_ms,
                         },
                     ));

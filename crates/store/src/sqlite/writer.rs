@@ -35,15 +35,26 @@ use tributary_core::event::EventId;
 use super::{checkpoint::RestartRequest, ops::RowWrite};
 use crate::{StoreError, stats::BatchStats};
 
-/// A live dedup key: the event it points to and when it stops blocking repeats.
+/// A live dedup key: when it stops blocking repeats, and the event it points
+/// to when that is at hand (a key this group wrote); a committed key's event
+/// is read from `dedup_log` when a repeat needs it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DedupEntry {
-    pub(super) event_id: EventId,
+    pub(super) event_id: Option<EventId>,
     pub(super) expires_ms: i64,
 }
 
-/// Scope hash -> live key, for every key whose window has not passed.
-pub(super) type DedupIndex = HashMap<i64, DedupEntry>;
+/// Scope hash -> expiry (ms), for every key whose window has not passed.
+///
+/// Only the expiry: the map holds every key of the window (a million keys
+/// is 20 s at full speed), and an entry with its event id took 48 bytes (a
+/// ULID is 16-byte aligned) against 16, which with the table doubling as it
+/// grows put a 60 s full-speed run at 216 MiB (docs/PERFORMANCE.md, "Memory
+/// over a longer run"). Repeats are rare; they pay one indexed read.
+pub(super) type DedupIndex = HashMap<i64, i64>;
+
+/// Keys written by a group's jobs, not yet committed.
+pub(super) type StagedKeys = HashMap<i64, DedupEntry>;
 
 /// Action id -> the `local` sink writes computed when it was appended, for
 /// actions that read nothing (a trigger: the common case). The round that
@@ -81,7 +92,7 @@ impl ReadyLocal {
 pub(super) struct Batch<'a> {
     pub(super) stats: BatchStats,
     /// Dedup keys written by this group's jobs so far.
-    pub(super) keys: DedupIndex,
+    pub(super) keys: StagedKeys,
     /// Drop index entries expired at this time once committed (pruning).
     pub(super) expire_before: Option<i64>,
     /// The committed index.
@@ -96,10 +107,12 @@ pub(super) struct Batch<'a> {
 impl Batch<'_> {
     /// The live key for `hash`, seeing this group's uncommitted writes.
     pub(super) fn key(&self, hash: i64) -> Option<DedupEntry> {
-        self.keys
-            .get(&hash)
-            .or_else(|| self.index.get(&hash))
-            .copied()
+        self.keys.get(&hash).copied().or_else(|| {
+            self.index.get(&hash).map(|&expires_ms| DedupEntry {
+                event_id: None,
+                expires_ms,
+            })
+        })
     }
 }
 
@@ -373,9 +386,9 @@ fn commit_group(
             // How many writes share one fsync: the group commit at work.
             metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
                 .record(size as f64);
-            index.extend(keys);
+            index.extend(keys.into_iter().map(|(h, e)| (h, e.expires_ms)));
             if let Some(t) = expire_before {
-                index.retain(|_, e| e.expires_ms > t);
+                index.retain(|_, expires_ms| *expires_ms > t);
             }
         }
         Some(e) => {
