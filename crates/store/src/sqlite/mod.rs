@@ -231,9 +231,8 @@ fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
 fn load_dedup_index(conn: &Connection) -> Result<writer::DedupIndex, StoreError> {
     let now = Utc::now().timestamp_millis();
     let mut index = writer::DedupIndex::new();
-    let mut stmt = conn.prepare(
-        "SELECT hash, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT hash, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq")?;
     let mut rows = stmt.query([now])?;
     while let Some(r) = rows.next()? {
         index.insert(r.get(0)?, r.get(1)?);

@@ -47,7 +47,7 @@ pub(super) struct DedupEntry {
 /// Scope hash -> expiry (ms), for every key whose window has not passed.
 ///
 /// Only the expiry: the map holds every key of the window (a million keys
-/// is 20 s at full speed), and an entry with its event id took 48 bytes (a
+/// is under a minute at full speed), and an entry with its event id took 48 bytes (a
 /// ULID is 16-byte aligned) against 16, which with the table doubling as it
 /// grows put a 60 s full-speed run at 216 MiB (docs/PERFORMANCE.md, "Memory
 /// over a longer run"). Repeats are rare; they pay one indexed read.
