@@ -98,7 +98,7 @@ pub(super) const NICE_INCREMENT: i32 = 10;
 /// to do, and at equal priority the scheduler lets a thread that mostly
 /// sleeps preempt the busy ones at once: the writer, which every answer waits
 /// for, or the runtime. The copy can wait for a gap: on two cores under full
-/// load the run measured 5% more events/s with it lowered
+/// load, alternated runs measured 3-5% more events/s with it lowered
 /// (docs/PERFORMANCE.md, "Thread priorities"). A checkpointer that falls
 /// behind only lets the WAL grow, up to `wal_autocheckpoint`. Raising one's
 /// own nice value needs no privilege; on failure the thread runs as it was.

@@ -47,10 +47,11 @@ pub(super) struct DedupEntry {
 /// Scope hash -> expiry (ms), for every key whose window has not passed.
 ///
 /// Only the expiry: the map holds every key of the window (a million keys
-/// is under a minute at full speed), and an entry with its event id took 48 bytes (a
-/// ULID is 16-byte aligned) against 16, which with the table doubling as it
-/// grows put a 60 s full-speed run at 216 MiB (docs/PERFORMANCE.md, "Memory
-/// over a longer run"). Repeats are rare; they pay one indexed read.
+/// is under a minute at full speed). An entry with its event id took 48
+/// bytes (a ULID is 16-byte aligned) against 16, which, with the table
+/// doubling as it grows, put a 60 s full-speed run at 216 MiB against 110
+/// (docs/PERFORMANCE.md, "Memory over a longer run"). Repeats are rare; they
+/// pay one indexed read of `dedup_log`.
 pub(super) type DedupIndex = HashMap<i64, i64>;
 
 /// Keys written by a group's jobs, not yet committed.
