@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use tributary_core::{
     config::{DEFAULT_MAX_BODY_BYTES, Verification},
-    event::{Event, EventId, Headers},
+    event::{EventId, Headers},
 };
 
 /// Where event ids come from.
@@ -115,11 +115,12 @@ impl RawRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The headers to store with events: credentials removed (core's list plus
-    /// the header the source environment's verification scheme reads, if any).
+    /// The headers to store with events (bounded, credentials removed: core's
+    /// rule plus the header the source environment's verification scheme
+    /// reads, if any). Call once per request: its events share the copy.
     pub fn stored_headers(&self, verification: Option<&Verification>) -> Headers {
         let extra = verification.and_then(|v| v.scheme.secret_header());
-        Event::redact_headers(
+        Headers::stored(
             self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
             extra.as_slice(),
         )

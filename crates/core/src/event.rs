@@ -1,7 +1,7 @@
 //! The normalized event (CONTRACT 3): what every adapter produces and what the
 //! event log, the dedup index and the mapping engine consume.
 
-use std::{collections::BTreeMap, fmt, str::FromStr};
+use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -134,9 +134,7 @@ impl fmt::Display for EventKind {
     }
 }
 
-/// Request headers kept with an event: lowercase names, secrets removed
-/// (see [`Event::redact_headers`]). A `BTreeMap` so the stored form is stable.
-pub type Headers = BTreeMap<String, String>;
+pub use crate::headers::Headers;
 
 /// One normalized record (CONTRACT 3), stored in the event log whatever happens to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -170,46 +168,8 @@ pub struct Event {
     /// The original event as received (one item of a batch, envelope fields applied).
     pub raw: Value,
     /// The request headers, secrets removed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "Headers::is_empty")]
     pub headers: Headers,
-}
-
-/// Header names whose values are credentials and never stored or logged.
-pub const SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-write-key",
-    "x-api-key",
-    "x-webhook-secret",
-    "x-signature",
-    "x-hub-signature",
-    "x-hub-signature-256",
-    "x-shopify-hmac-sha256",
-    "x-knock-signature",
-    "webhook-signature",
-    "svix-signature",
-    "stripe-signature",
-];
-
-impl Event {
-    /// Removes credential headers (the fixed list plus `extra`, e.g. a source's
-    /// configured signature header) and lowercases names. Call before storing.
-    pub fn redact_headers<'a>(
-        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-        extra: &[&str],
-    ) -> Headers {
-        headers
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let name = name.to_ascii_lowercase();
-                let secret = SECRET_HEADERS.contains(&name.as_str())
-                    || extra.iter().any(|e| e.eq_ignore_ascii_case(&name));
-                (!secret).then(|| (name, value.to_owned()))
-            })
-            .collect()
-    }
 }
 
 /// Coerces a JSON id to a string the way CONTRACT 3 asks: strings as they are,
@@ -244,19 +204,5 @@ mod tests {
         assert_eq!(coerce_id(&json!("u1")).as_deref(), Some("u1"));
         assert_eq!(coerce_id(&json!(true)), None);
         assert_eq!(coerce_id(&json!(null)), None);
-    }
-
-    #[test]
-    fn credential_headers_are_removed_and_names_lowercased() {
-        let h = Event::redact_headers(
-            [
-                ("Authorization", "Basic abc"),
-                ("Content-Type", "application/json"),
-                ("X-Custom-Sig", "s"),
-            ],
-            &["x-custom-sig"],
-        );
-        assert_eq!(h.len(), 1);
-        assert_eq!(h["content-type"], "application/json");
     }
 }

@@ -63,6 +63,7 @@ pub mod config;
 pub mod dedup;
 pub mod engine;
 pub mod event;
+pub mod headers;
 pub mod path;
 pub mod plan;
 pub mod secret;

@@ -23,12 +23,17 @@
 mod error;
 mod pipeline;
 mod receipt;
+mod rejected_log;
 mod resource;
 mod routes;
 
 pub use error::PipelineError;
-pub use pipeline::{Pipeline, REJECTED_LOG_PER_SECOND};
+pub use pipeline::Pipeline;
 pub use receipt::{Receipt, RejectedItem};
+pub use rejected_log::{
+    BudgetRefusal, Gate, LOG_LINES_PER_SECOND, LogGate, REJECTED_LOG_BYTES_PER_DAY,
+    REJECTED_LOG_BYTES_PER_MINUTE, REJECTED_LOG_PER_SECOND, RejectedLogBudget,
+};
 pub use resource::{
     Connector, IDEMPOTENCY_WINDOW, ReplyBody, ResourceCallError, ResourceReply, ResourceRequest,
 };

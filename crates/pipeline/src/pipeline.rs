@@ -1,10 +1,7 @@
 //! The request path: route -> adapter (verify, parse) -> dedup key -> engine
 //! (plans) -> store append (group commit). Nothing here runs an action.
 
-use std::sync::{
-    Arc, RwLock,
-    atomic::{AtomicU64, Ordering},
-};
+use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use serde::Deserialize;
@@ -22,12 +19,15 @@ use tributary_rudderstack::RudderstackAdapter;
 use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key, header_write_key};
 use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, Store, StoreError};
 
-use crate::{PipelineError, Receipt, RejectedItem, Route, routes::Routes};
+use crate::{
+    PipelineError, Receipt, RejectedItem, Route,
+    rejected_log::{Gate, LogGate, RejectedLogBudget},
+    routes::Routes,
+};
 
-/// At most this many rejected requests per second are written to the event
-/// log; beyond it they are only counted and traced, so a flood of garbage
-/// cannot fill the disk.
-pub const REJECTED_LOG_PER_SECOND: u64 = 100;
+/// At most this many refused items of one request are described in its
+/// rejected-log entry and its log line; the rest are counted.
+const REJECTED_ITEMS_DESCRIBED: usize = 10;
 
 /// Ingests requests for one configuration. Share it (`Arc`) between handlers.
 pub struct Pipeline {
@@ -36,8 +36,8 @@ pub struct Pipeline {
     engine: MappingEngine,
     overrides: RwLock<Arc<Overrides>>,
     store: Arc<dyn Store>,
-    // (unix second << 20) | count in that second.
-    rejected_budget: AtomicU64,
+    rejected_budget: RejectedLogBudget,
+    rejected_lines: LogGate,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +55,8 @@ impl Pipeline {
             config,
             overrides: RwLock::new(Arc::new(Overrides::none())),
             store,
-            rejected_budget: AtomicU64::new(0),
+            rejected_budget: RejectedLogBudget::default(),
+            rejected_lines: LogGate::default(),
         };
         pipeline.refresh_overrides().await?;
         Ok(pipeline)
@@ -257,15 +258,9 @@ impl Pipeline {
                 Err(e) => rejected.push(RejectedItem::from(&e)),
             }
         }
-        for item in &rejected {
-            let message = format!(
-                "item {}: {} (at `{}`)",
-                item.index,
-                item.error.message,
-                item.error.field.as_deref().unwrap_or("")
-            );
-            self.log_rejected(Some(route), req, &item.error.code, &message)
-                .await;
+        if !rejected.is_empty() {
+            let (code, message) = describe_rejected_items(&rejected);
+            self.log_rejected(Some(route), req, code, &message).await;
         }
         if items.is_empty() && !rejected.is_empty() {
             return Err(PipelineError::AllItemsRejected { items: rejected });
@@ -304,33 +299,11 @@ impl Pipeline {
         })
     }
 
-    fn take_rejected_budget(&self) -> bool {
-        let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
-        let mut current = self.rejected_budget.load(Ordering::Relaxed);
-        loop {
-            let (second, count) = (current >> 20, current & 0xF_FFFF);
-            let next = if second == now {
-                if count >= REJECTED_LOG_PER_SECOND {
-                    return false;
-                }
-                current + 1
-            } else {
-                (now << 20) | 1
-            };
-            match self.rejected_budget.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(seen) => current = seen,
-            }
-        }
-    }
-
-    /// Writes a `rejected` entry to the event log (bounded, rate-limited).
-    /// A store failure here is traced, never allowed to mask the real error.
+    /// Writes a `rejected` entry to the event log and one log line, both
+    /// bounded: the entry keeps a redacted body excerpt and the bounded stored
+    /// headers, and is written only within the rejected log's budgets; the
+    /// line is written only within the log gate's. A store failure here is
+    /// traced, never allowed to mask the real error.
     pub(crate) async fn log_rejected(
         &self,
         route: Option<Route<'_>>,
@@ -339,32 +312,100 @@ impl Pipeline {
         message: &str,
     ) {
         let source = route.map(|r| r.source.key.as_str()).unwrap_or("");
-        tracing::info!(source, code, message, "Request rejected.");
-        if !self.take_rejected_budget() {
-            tracing::warn!(
-                source,
-                code,
-                "Rejected request not logged: over the per-second budget."
-            );
-            return;
-        }
         let record = RejectedRequest {
             received_at: req.received_at,
             source: route.map(|r| r.source.key.clone()),
             environment: route.map(|r| r.environment.to_owned()),
             code: code.to_owned(),
             message: message.to_owned(),
-            body: req.body[..req
-                .body
-                .len()
-                .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)]
-                .to_vec(),
+            body: rejected_excerpt(req),
             headers: req.stored_headers(route.and_then(|r| r.settings.verification.as_ref())),
         };
-        if let Err(e) = self.store.record_rejected(record).await {
-            tracing::warn!(error = %e, "Could not log a rejected request.");
+        let bytes = rejected_entry_bytes(&record);
+        let stored = match self.rejected_budget.take(bytes) {
+            Ok(()) => true,
+            Err(refusal) => {
+                metrics::counter!("tributary_rejected_log_dropped_total", "reason" => refusal.as_str())
+                    .increment(1);
+                metrics::counter!("tributary_rejected_log_dropped_bytes_total", "reason" => refusal.as_str())
+                    .increment(bytes);
+                false
+            }
+        };
+        if let Gate::Pass { suppressed } = self.rejected_lines.check() {
+            tracing::info!(
+                source,
+                code,
+                message,
+                stored,
+                suppressed_lines = suppressed,
+                "Request rejected."
+            );
+        }
+        if !stored {
+            return;
+        }
+        if let Err(e) = self.store.record_rejected(record).await
+            && let Gate::Pass { suppressed } = self.rejected_lines.check()
+        {
+            tracing::warn!(error = %e, suppressed_lines = suppressed, "Could not log a rejected request.");
         }
     }
+}
+
+/// One code and message for a request's refused items: the first few
+/// described, the rest counted.
+fn describe_rejected_items(rejected: &[RejectedItem]) -> (&str, String) {
+    let code = rejected
+        .first()
+        .map_or("invalid_event", |i| i.error.code.as_str());
+    let mut message = format!("{} items refused", rejected.len());
+    for item in rejected.iter().take(REJECTED_ITEMS_DESCRIBED) {
+        message.push_str(&format!(
+            "; item {}: {} (at `{}`)",
+            item.index,
+            item.error.message,
+            item.error.field.as_deref().unwrap_or("")
+        ));
+    }
+    if rejected.len() > REJECTED_ITEMS_DESCRIBED {
+        message.push_str(&format!(
+            "; {} more not described",
+            rejected.len() - REJECTED_ITEMS_DESCRIBED
+        ));
+    }
+    (code, message)
+}
+
+/// The body excerpt a rejected entry keeps: the first bytes, credentials
+/// redacted. A compressed body is not kept: its bytes say nothing to a reader
+/// and could hide a credential from the redaction.
+fn rejected_excerpt(req: &RawRequest) -> Vec<u8> {
+    let compressed = req
+        .header("content-encoding")
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    if compressed {
+        return format!("({} compressed bytes, not kept)", req.body.len()).into_bytes();
+    }
+    let cut = req
+        .body
+        .len()
+        .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES);
+    tributary_core::headers::redact_excerpt(&req.body[..cut]).into_bytes()
+}
+
+/// What a rejected entry costs the store, near enough for a budget.
+fn rejected_entry_bytes(r: &RejectedRequest) -> u64 {
+    let headers: usize = r.headers.iter().map(|(n, v)| n.len() + v.len() + 6).sum();
+    let size = r
+        .body
+        .len()
+        .min(tributary_store::REJECTED_BODY_EXCERPT_BYTES)
+        + headers
+        + r.code.len()
+        + r.message.len().min(1024)
+        + 128;
+    u64::try_from(size).unwrap_or(u64::MAX)
 }
 
 fn parse_receive(route: Route<'_>, req: &RawRequest) -> Result<Parsed, AdapterError> {

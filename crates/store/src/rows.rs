@@ -1,7 +1,11 @@
 //! Conversions between stored columns and the public records, shared by both backends.
 
 use serde_json::Value;
-use tributary_core::{ActionType, event::EventId, plan::ActionPlan};
+use tributary_core::{
+    ActionType,
+    event::{EventId, Headers},
+    plan::ActionPlan,
+};
 
 use crate::{
     ActionId, ActionRecord, ActionStatus, AppendItem, ClaimedAction, EventRecord, EventStatus,
@@ -88,16 +92,20 @@ pub(crate) struct EventRow {
 }
 
 impl EventRow {
-    /// The row for an appended event.
+    /// The row for an appended event; with `headers_of`, its headers are
+    /// stored as those of that event (see [`SharedHeaders`]).
     pub(crate) fn for_event(
         item: &AppendItem,
         status: EventStatus,
         duplicate_of: Option<String>,
+        headers_of: Option<&EventId>,
     ) -> Result<Self, StoreError> {
         let e = &item.event;
-        let json = crate::stored_event::to_json(e).map_err(|err| StoreError::InvalidInput {
-            field: "event",
-            problem: err.to_string(),
+        let json = crate::stored_event::to_json(e, headers_of).map_err(|err| {
+            StoreError::InvalidInput {
+                field: "event",
+                problem: err.to_string(),
+            }
         })?;
         Ok(Self {
             id: e.id.to_string(),
@@ -151,6 +159,83 @@ pub(crate) fn parse_action_id(field: &'static str, s: &str) -> Result<ActionId, 
     s.parse().map_err(|e| StoreError::decode(field, e))
 }
 
+/// Which earlier event of the same append holds an event's headers: a
+/// request's events share one copy ([`Headers::same_copy`]), written with the
+/// first of them. Feed it the items in append order.
+#[derive(Default)]
+pub(crate) struct SharedHeaders {
+    last: Option<(Headers, EventId)>,
+}
+
+impl SharedHeaders {
+    /// The event whose stored headers `item`'s are, or `None` to store them
+    /// with `item` (which then holds them for the items after it).
+    pub(crate) fn holder(&mut self, item: &AppendItem) -> Option<EventId> {
+        let headers = &item.event.headers;
+        if headers.is_empty() {
+            return None;
+        }
+        match &self.last {
+            Some((last, id)) if Headers::same_copy(last, headers) => Some(*id),
+            _ => {
+                self.last = Some((headers.clone(), item.event.id));
+                None
+            }
+        }
+    }
+}
+
+/// A decoded event row, and the event whose headers it shares when they were
+/// stored with that one ([`fill_shared_headers`]).
+pub(crate) type DecodedEvent = (EventRecord, Option<EventId>);
+
+/// The ids of events outside `decoded` whose stored headers some of them share.
+pub(crate) fn shared_headers_wanted(decoded: &[DecodedEvent]) -> Vec<String> {
+    let mut wanted: Vec<String> = decoded
+        .iter()
+        .filter_map(|(_, of)| *of)
+        .filter(|of| !decoded.iter().any(|(r, _)| r.id == *of))
+        .map(|of| of.to_string())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
+}
+
+/// The records with every shared header set filled in, from the page itself
+/// or from `holders` (`(id, event_json)` of the rows [`shared_headers_wanted`]
+/// named). A holder gone (pruned on its own) leaves the headers empty.
+pub(crate) fn fill_shared_headers(
+    decoded: Vec<DecodedEvent>,
+    holders: &[(String, String)],
+) -> Result<Vec<EventRecord>, StoreError> {
+    let mut found: Vec<(EventId, Headers)> = Vec::new();
+    for (id, json) in holders {
+        let headers = crate::stored_event::headers_from_json(json)
+            .map_err(|e| StoreError::decode("events.event_json", e))?;
+        found.push((parse_event_id("events.id", id)?, headers));
+    }
+    for (r, of) in &decoded {
+        if of.is_none()
+            && let Some(e) = &r.event
+            && decoded.iter().any(|(_, o)| *o == Some(r.id))
+        {
+            found.push((r.id, e.headers.clone()));
+        }
+    }
+    Ok(decoded
+        .into_iter()
+        .map(|(mut record, of)| {
+            if let (Some(of), Some(event)) = (of, record.event.as_mut())
+                && let Some((_, headers)) = found.iter().find(|(id, _)| *id == of)
+            {
+                event.headers = headers.clone();
+            }
+            record
+        })
+        .collect())
+}
+
 /// Decodes the columns of [`EVENT_COLUMNS`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn event_record(
@@ -166,16 +251,17 @@ pub(crate) fn event_record(
     error: Option<String>,
     body_excerpt: Option<String>,
     event_json: Option<String>,
-) -> Result<EventRecord, StoreError> {
+) -> Result<DecodedEvent, StoreError> {
     let status = EventStatus::parse(&status)?;
-    let event = match (&event_json, status) {
-        (Some(j), EventStatus::Accepted | EventStatus::Duplicate) => Some(
-            crate::stored_event::from_json(j)
-                .map_err(|e| StoreError::decode("events.event_json", e))?,
-        ),
-        _ => None,
+    let (event, headers_of) = match (&event_json, status) {
+        (Some(j), EventStatus::Accepted | EventStatus::Duplicate) => {
+            let (event, of) = crate::stored_event::from_json(j)
+                .map_err(|e| StoreError::decode("events.event_json", e))?;
+            (Some(event), of)
+        }
+        _ => (None, None),
     };
-    Ok(EventRecord {
+    let record = EventRecord {
         id: parse_event_id("events.id", &id)?,
         received_at: from_ms(received_at),
         source,
@@ -190,7 +276,8 @@ pub(crate) fn event_record(
         error,
         body_excerpt,
         event,
-    })
+    };
+    Ok((record, headers_of))
 }
 
 /// Decodes the columns of [`ACTION_COLUMNS`].

@@ -1,5 +1,13 @@
 //! The event as stored in `events.event_json`: the event's JSON, except
-//! that `data` is left out when it is a copy of part of `raw`.
+//! that `data` is left out when it is a copy of part of `raw`, and a
+//! request's headers are written once, with its first event.
+//!
+//! Every event of a batch carries the request's headers. Written with each,
+//! a 4,000-event batch wrote its headers 4,000 times, and the store's cost of
+//! a batch grew with headers x events instead of with the body. The first
+//! event of a request (of an append) keeps them; the others say whose they
+//! are (`headers_of`), and reads fill them back in
+//! ([`crate::rows::fill_shared_headers`]).
 //!
 //! Most adapters take `data` straight from the event (a track call's
 //! `properties`, an identify's `traits`, a custom source's whole body), so
@@ -68,10 +76,16 @@ struct StoredEvent<'a> {
     raw: &'a Value,
     #[serde(skip_serializing_if = "Headers::is_empty")]
     headers: &'a Headers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers_of: Option<&'a EventId>,
 }
 
-/// The stored JSON of `e`.
-pub(crate) fn to_json(e: &Event) -> Result<String, serde_json::Error> {
+/// The stored JSON of `e`; with `headers_of`, its headers are left out as
+/// those of the event with that id, stored in the same append.
+pub(crate) fn to_json(
+    e: &Event,
+    headers_of: Option<&EventId>,
+) -> Result<String, serde_json::Error> {
     // Destructured without `..`, so a field added to `Event` fails to compile
     // here instead of silently going unstored.
     let Event {
@@ -104,7 +118,12 @@ pub(crate) fn to_json(e: &Event) -> Result<String, serde_json::Error> {
         received_at,
         message_id: message_id.as_ref(),
         raw,
-        headers,
+        headers: if headers_of.is_some() {
+            &EMPTY_HEADERS
+        } else {
+            headers
+        },
+        headers_of,
     };
     // Sized for the raw event twice over, its usual share of the whole: one
     // allocation instead of a doubling series.
@@ -114,9 +133,16 @@ pub(crate) fn to_json(e: &Event) -> Result<String, serde_json::Error> {
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
-/// The event stored as `json` (either form).
-pub(crate) fn from_json(json: &str) -> Result<Event, serde_json::Error> {
+static EMPTY_HEADERS: std::sync::LazyLock<Headers> = std::sync::LazyLock::new(Headers::new);
+
+/// The event stored as `json` (any form), and the event whose headers it
+/// shares, if they were left out: its headers are then empty until filled in.
+pub(crate) fn from_json(json: &str) -> Result<(Event, Option<EventId>), serde_json::Error> {
     let mut value: Value = serde_json::from_str(json)?;
+    let headers_of = match value.as_object_mut().and_then(|o| o.remove("headers_of")) {
+        Some(id) => Some(serde_json::from_value(id)?),
+        None => None,
+    };
     if let Some(obj) = value.as_object_mut()
         && !obj.contains_key("data")
         && let Some(at) = obj.remove("data_at")
@@ -131,7 +157,18 @@ pub(crate) fn from_json(json: &str) -> Result<Event, serde_json::Error> {
             })?;
         obj.insert("data".to_owned(), data);
     }
-    serde_json::from_value(value)
+    Ok((serde_json::from_value(value)?, headers_of))
+}
+
+/// Only the headers of a stored event, for filling in those of the events
+/// that share them.
+pub(crate) fn headers_from_json(json: &str) -> Result<Headers, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct OnlyHeaders {
+        #[serde(default)]
+        headers: Headers,
+    }
+    Ok(serde_json::from_str::<OnlyHeaders>(json)?.headers)
 }
 
 #[cfg(test)]
@@ -179,11 +216,11 @@ mod tests {
             (custom.clone(), custom, "raw"),
         ] {
             let e = event(data, raw);
-            let stored = to_json(&e).unwrap();
+            let stored = to_json(&e, None).unwrap();
             let v: Value = serde_json::from_str(&stored).unwrap();
             assert!(v.get("data").is_none(), "{stored}");
             assert_eq!(v["data_at"], at);
-            assert_eq!(from_json(&stored).unwrap(), e);
+            assert_eq!(from_json(&stored).unwrap(), (e, None));
         }
     }
 
@@ -193,11 +230,11 @@ mod tests {
             json!({"mapped": true}),
             json!({"type": "track", "properties": {"total": 1}}),
         );
-        let stored = to_json(&e).unwrap();
+        let stored = to_json(&e, None).unwrap();
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(v["data"], json!({"mapped": true}));
         assert!(v.get("data_at").is_none());
-        assert_eq!(from_json(&stored).unwrap(), e);
+        assert_eq!(from_json(&stored).unwrap(), (e, None));
     }
 
     #[test]
@@ -207,7 +244,7 @@ mod tests {
             json!({"type": "track", "properties": {"total": 1}}),
         );
         let old = serde_json::to_string(&e).unwrap();
-        assert_eq!(from_json(&old).unwrap(), e);
+        assert_eq!(from_json(&old).unwrap(), (e, None));
     }
 
     #[test]
@@ -219,6 +256,21 @@ mod tests {
         obj.insert("data_at".into(), json!("traits"));
         let err = from_json(&v.to_string()).unwrap_err();
         assert!(err.to_string().contains("names nothing"), "{err}");
+    }
+
+    #[test]
+    fn shared_headers_are_left_out_and_named() {
+        let first = event(json!({}), json!({"type": "track"}));
+        let mut second = event(json!({}), json!({"type": "track"}));
+        second.headers = first.headers.clone();
+        let stored = to_json(&second, Some(&first.id)).unwrap();
+        let v: Value = serde_json::from_str(&stored).unwrap();
+        assert!(v.get("headers").is_none(), "{stored}");
+        let (read, of) = from_json(&stored).unwrap();
+        assert_eq!(of, Some(first.id));
+        assert!(read.headers.is_empty());
+        let first_stored = to_json(&first, None).unwrap();
+        assert_eq!(headers_from_json(&first_stored).unwrap(), first.headers);
     }
 
     fn leaf() -> impl Strategy<Value = Value> {
@@ -256,8 +308,8 @@ mod tests {
                 _ => data,
             };
             let e = event(data, raw);
-            let stored = to_json(&e).unwrap();
-            prop_assert_eq!(from_json(&stored).unwrap(), e);
+            let stored = to_json(&e, None).unwrap();
+            prop_assert_eq!(from_json(&stored).unwrap(), (e, None));
         }
 
         /// Any text in the column gives an event or an error, never a panic.

@@ -53,6 +53,7 @@ macro_rules! every_case {
             a_refused_job_does_not_fail_its_group,
             nul_characters_do_not_poison_a_group,
             list_actions_by_each_status,
+            a_requests_headers_are_stored_once_and_read_with_each_event,
         );
     };
 }

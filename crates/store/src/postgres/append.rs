@@ -17,7 +17,7 @@ use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, EventStatus, StoreError,
     dedup::{self, ExistingKey, Verdict},
     model::ms,
-    rows::{self, EventRow},
+    rows::{self, EventRow, SharedHeaders},
     stats::BatchStats,
 };
 
@@ -269,8 +269,10 @@ async fn commit_group(
     let mut ac = ActionColumns::default();
     let mut stats = BatchStats::default();
     let mut outcomes = Vec::with_capacity(items.len());
+    let mut shared = SharedHeaders::default();
     for (item, decision) in items.iter().zip(decisions) {
         let e = &item.event;
+        let headers_of = shared.holder(item);
         let received = ms(e.received_at);
         stats.record(
             Some(&rows::clean(&e.source)),
@@ -284,6 +286,7 @@ async fn commit_group(
                     item,
                     EventStatus::Duplicate,
                     Some(original.clone()),
+                    headers_of.as_ref(),
                 )?);
                 outcomes.push(AppendOutcome::Duplicate {
                     event_id: e.id,
@@ -293,7 +296,12 @@ async fn commit_group(
                 });
             }
             Decision::Accept => {
-                ev.push(EventRow::for_event(item, EventStatus::Accepted, None)?);
+                ev.push(EventRow::for_event(
+                    item,
+                    EventStatus::Accepted,
+                    None,
+                    headers_of.as_ref(),
+                )?);
                 let mut action_ids = Vec::with_capacity(item.plans.len());
                 for (position, plan) in item.plans.iter().enumerate() {
                     let id = ActionId::generate(e.id);

@@ -9,10 +9,10 @@ use crate::{
     ActionId, ActionRecord, ActionStatus, AttemptRecord, EventDetail, EventFilter, EventRecord,
     KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
     model::{from_ms, id_floor, ms},
-    rows::{self, ACTION_COLUMNS, EVENT_COLUMNS},
+    rows::{self, ACTION_COLUMNS, DecodedEvent, EVENT_COLUMNS},
 };
 
-fn event_from_row(r: &Row) -> Result<EventRecord, StoreError> {
+fn event_from_row(r: &Row) -> Result<DecodedEvent, StoreError> {
     rows::event_record(
         r.try_get(0)?,
         r.try_get(1)?,
@@ -87,11 +87,13 @@ pub(super) async fn list_events(
     let mut params: Vec<&(dyn ToSql + Sync)> =
         args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
     params.push(&n);
-    let rows = super::checkout(pool).await?.query(&sql, &params).await?;
-    let mut items = rows
+    let client = super::checkout(pool).await?;
+    let rows = client.query(&sql, &params).await?;
+    let decoded = rows
         .iter()
         .map(event_from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    let mut items = with_shared_headers(&client, decoded).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|e| e.id)
@@ -99,6 +101,27 @@ pub(super) async fn list_events(
         None
     };
     Ok(Page { items, next_cursor })
+}
+
+/// The records with the headers they share with other events filled in.
+async fn with_shared_headers(
+    client: &deadpool_postgres::Client,
+    decoded: Vec<DecodedEvent>,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let wanted = rows::shared_headers_wanted(&decoded);
+    let mut holders = Vec::new();
+    if !wanted.is_empty() {
+        for r in client
+            .query(
+                "SELECT id, event_json FROM events WHERE id = ANY($1) AND event_json IS NOT NULL",
+                &[&wanted],
+            )
+            .await?
+        {
+            holders.push((r.try_get(0)?, r.try_get(1)?));
+        }
+    }
+    rows::fill_shared_headers(decoded, &holders)
 }
 
 pub(super) async fn event_detail(
@@ -116,7 +139,10 @@ pub(super) async fn event_detail(
     else {
         return Ok(None);
     };
-    let event = event_from_row(&row)?;
+    let event = with_shared_headers(&client, vec![event_from_row(&row)?])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Database("a decoded event went missing".to_owned()))?;
     let actions = client
         .query(
             &format!(

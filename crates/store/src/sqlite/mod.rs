@@ -4,6 +4,7 @@
 mod checkpoint;
 mod local_run;
 mod ops;
+mod private;
 mod read;
 mod writer;
 
@@ -119,7 +120,7 @@ impl SqliteStore {
     /// Opens (creating if needed) `dir/tributary.db` with default options.
     pub async fn open_dir(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| {
+        private::create_dir(dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot create data directory {}: {e}",
                 dir.display()
@@ -142,6 +143,9 @@ impl SqliteStore {
         }
         let busy_timeout = options.busy_timeout;
         let (conn, lock, index, path) = tokio::task::spawn_blocking(move || {
+            private::prepare_files(&path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
+            })?;
             let lock = lock_process(&path, busy_timeout)?;
             let conn = open_writer(&path, busy_timeout, max_pages, page_size)?;
             migrate_sqlite(&conn, migrate::latest())?;
@@ -201,9 +205,7 @@ impl SqliteStore {
 /// Holds an exclusive lock on `<db>-lock` for the life of the writer: the
 /// in-memory dedup index is only right if this process is the only writer.
 fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push("-lock");
-    let lock = Connection::open(PathBuf::from(lock_path))?;
+    let lock = Connection::open(private::with_suffix(path, "-lock"))?;
     // A store being dropped in this process releases the lock when its writer
     // thread ends: waiting a little lets a reopen follow a drop.
     lock.busy_timeout(wait)?;

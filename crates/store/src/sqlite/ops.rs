@@ -11,7 +11,7 @@ use crate::{
     dedup::{self, ExistingKey, Verdict},
     local::{self, Loaded, LocalKey, LocalWrite},
     model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
-    rows::{self, EventRow},
+    rows::{self, EventRow, SharedHeaders},
     stats::BatchStats,
 };
 
@@ -65,10 +65,12 @@ pub(super) fn prepare(
     items: Vec<AppendItem>,
     local_environments: &[String],
 ) -> Result<Vec<PreparedItem>, StoreError> {
+    let mut shared = SharedHeaders::default();
     items
         .into_iter()
         .map(|item| {
-            let row = EventRow::for_event(&item, EventStatus::Accepted, None)?;
+            let headers_of = shared.holder(&item);
+            let row = EventRow::for_event(&item, EventStatus::Accepted, None, headers_of.as_ref())?;
             let local = local_environments.contains(&item.event.environment);
             let actions = item
                 .plans

@@ -10,10 +10,10 @@ use crate::{
     ActionId, ActionRecord, ActionStatus, AttemptRecord, EventDetail, EventFilter, EventRecord,
     KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
     model::{from_ms, id_floor, ms},
-    rows::{self, ACTION_COLUMNS, EVENT_COLUMNS},
+    rows::{self, ACTION_COLUMNS, DecodedEvent, EVENT_COLUMNS},
 };
 
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EventRecord, StoreError>> {
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Result<DecodedEvent, StoreError>> {
     Ok(rows::event_record(
         r.get(0)?,
         r.get(1)?,
@@ -99,7 +99,8 @@ pub(super) fn list_events(
     ));
     sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut items = collect(stmt.query_map(params_from_iter(args), event_from_row)?)?;
+    let decoded = collect(stmt.query_map(params_from_iter(args), event_from_row)?)?;
+    let mut items = with_shared_headers(conn, decoded)?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|e| e.id)
@@ -107,6 +108,26 @@ pub(super) fn list_events(
         None
     };
     Ok(Page { items, next_cursor })
+}
+
+/// The records with the headers they share with other events filled in.
+fn with_shared_headers(
+    conn: &Connection,
+    decoded: Vec<DecodedEvent>,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let mut holders = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, event_json FROM events WHERE id = ?1 AND event_json IS NOT NULL",
+    )?;
+    for id in rows::shared_headers_wanted(&decoded) {
+        if let Some(holder) = stmt
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+        {
+            holders.push(holder);
+        }
+    }
+    rows::fill_shared_headers(decoded, &holders)
 }
 
 pub(super) fn event_detail(
@@ -122,6 +143,9 @@ pub(super) fn event_detail(
     let Some(event) = event else {
         return Ok(None);
     };
+    let event = with_shared_headers(conn, vec![event])?
+        .pop()
+        .ok_or_else(|| StoreError::Database("a decoded event went missing".to_owned()))?;
     let actions = collect(
         conn.prepare_cached(&format!(
             "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \

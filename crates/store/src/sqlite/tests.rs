@@ -307,3 +307,83 @@ async fn the_checkpointer_runs_below_the_writers_priority() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn store_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data").join("store");
+    let store = SqliteStore::open_dir(&dir).await.unwrap();
+    store
+        .record_rejected(RejectedRequest {
+            received_at: Utc::now(),
+            source: None,
+            environment: None,
+            code: "c".into(),
+            message: "m".into(),
+            body: Vec::new(),
+            headers: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&root.path().join("data")), 0o700);
+    let db = dir.join(SQLITE_FILE_NAME);
+    for suffix in ["", "-wal", "-shm", "-lock"] {
+        let file = private::with_suffix(&db, suffix);
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(store);
+
+    // A store made before this rule is tightened when opened.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = SqliteStore::open_dir(&dir).await.unwrap();
+    assert_eq!(mode(&db), 0o600);
+}
+
+#[tokio::test]
+async fn a_batchs_headers_are_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).await.unwrap();
+    let big = "h".repeat(1_000);
+    let headers = tributary_core::event::Headers::stored([("x-big", big.as_str())], &[]);
+    let now = Utc::now();
+    let items: Vec<AppendItem> = (0..50)
+        .map(|i| {
+            let mut event = tributary_core::event::Event {
+                id: EventId::generate(now),
+                environment: "production".into(),
+                source: "web".into(),
+                kind: tributary_core::event::EventKind::Track,
+                event: format!("e{i}"),
+                user_id: None,
+                anonymous_id: None,
+                data: serde_json::json!({}),
+                timestamp: now,
+                received_at: now,
+                message_id: None,
+                raw: serde_json::json!({"type": "track"}),
+                headers: Default::default(),
+            };
+            event.headers = headers.clone();
+            AppendItem {
+                event,
+                plans: vec![],
+                dedup: None,
+            }
+        })
+        .collect();
+    store.append(items).await.unwrap();
+    drop(store);
+    let conn = Connection::open(dir.path().join(SQLITE_FILE_NAME)).unwrap();
+    let with_headers: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE instr(event_json, ?1) > 0",
+            [&big],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(with_headers, 1);
+}

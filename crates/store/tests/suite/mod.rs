@@ -1919,3 +1919,60 @@ pub async fn apply_local_many_keeps_order_within_a_call(h: &Harness) {
         .unwrap();
     assert_eq!(run["status"], "cancelled", "{run}");
 }
+
+pub async fn a_requests_headers_are_stored_once_and_read_with_each_event(h: &Harness) {
+    let headers = tributary_core::event::Headers::stored(
+        [
+            ("content-type", "application/json"),
+            ("user-agent", "batcher/1"),
+        ],
+        &[],
+    );
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let mut e = event("web", &format!("shared-{i}"), Some("u1"));
+        e.headers = headers.clone();
+        events.push(e);
+    }
+    // Another request's event in the same group, with headers of its own.
+    let mut other = event("web", "shared-other", Some("u2"));
+    other.headers = tributary_core::event::Headers::stored([("user-agent", "other/2")], &[]);
+    let mut items: Vec<AppendItem> = events
+        .iter()
+        .cloned()
+        .map(|e| plain_item(e, vec![]))
+        .collect();
+    items.push(plain_item(other.clone(), vec![]));
+    h.store.append(items).await.unwrap();
+
+    for e in events.iter().chain([&other]) {
+        let detail = h.store.event_detail(e.id).await.unwrap().expect("stored");
+        assert_eq!(detail.event.event.as_ref(), Some(e), "{}", e.event);
+    }
+    // One event a page: the events whose headers were stored with another
+    // one still read them, from outside the page.
+    let filter = EventFilter {
+        source: Some("web".into()),
+        ..EventFilter::default()
+    };
+    let mut before = None;
+    let mut seen = 0;
+    loop {
+        let page = h.store.list_events(&filter, before, 1).await.unwrap();
+        for r in &page.items {
+            let stored = r.event.as_ref().unwrap();
+            let expected = events
+                .iter()
+                .chain([&other])
+                .find(|e| e.id == r.id)
+                .unwrap();
+            assert_eq!(stored.headers, expected.headers, "{}", expected.event);
+            seen += 1;
+        }
+        match page.next_cursor {
+            Some(c) => before = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 4);
+}
