@@ -6,82 +6,18 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::TcpListener,
-    path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use tributary_store::{ActionStatus, EventFilter, LocalKind, SqliteStore, Store};
 
+mod process;
+
+use process::{ADMIN, free_port, start, wait_ready, write_config};
+
 const TOKEN: &str = "tok_crash_0123456789abcdefgh";
-const ADMIN: &str = "adm_crash_0123456789abcdefgh";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-
-[store]
-path = "{}"
-
-[admin]
-token = "{ADMIN}"
-
-[environments.development]
-
-[[sources]]
-key = "web"
-kind = "segment"
-
-[sources.environments.development]
-token = "{TOKEN}"
-
-[[sources.environments.development.mappings]]
-event = "Signed Up"
-action = "trigger_workflow"
-workflow = "welcome"
-"#,
-        dir.join("data").display()
-    );
-    let path = dir.join("tributary.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn start(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the service did not start");
-}
 
 /// Senders posting unique track events until a request fails; each
 /// acknowledged (200) messageId is recorded.
@@ -168,7 +104,7 @@ async fn logged_message_ids(store: &SqliteStore) -> HashMap<String, u32> {
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port);
+    let config = write_config(dir.path(), port, TOKEN, "");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -282,7 +218,7 @@ async fn acknowledged_events_survive_kill_9() {
 async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port);
+    let config = write_config(dir.path(), port, TOKEN, "");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -15,6 +15,7 @@ use tributary_pipeline::Pipeline;
 use tributary_store::{SqliteStore, Store};
 
 const SEGMENT: &str = "tok_segment_e2e_0123456789ab";
+const SEGMENT_BATCHED: &str = "tok_segbatch_e2e_0123456789a";
 const RUDDER: &str = "tok_rudder_e2e_0123456789abc";
 const LEGACY: &str = "tok_legacy_e2e_0123456789abc";
 const ADMIN: &str = "admin-token-e2e-0123456789";
@@ -47,6 +48,18 @@ id = "welcome"
 event = "Signed Up"
 action = "trigger_workflow"
 workflow = "welcome"
+
+[[sources]]
+key = "segment-batched"
+kind = "segment"
+
+[sources.environments.development]
+token = "{SEGMENT_BATCHED}"
+
+[sources.environments.development.verification]
+scheme = "segment-signature"
+secret = "shared-secret"
+signed_part = "first-element"
 
 [[sources]]
 key = "rudder"
@@ -165,14 +178,40 @@ async fn legacy_http_answers_204_and_refuses_what_the_product_refuses() {
 }
 
 #[tokio::test]
-async fn segment_actions_batch_is_verified_over_the_first_element() {
+async fn a_signature_over_one_event_does_not_vouch_for_events_appended_to_it() {
+    let s = Server::e2e(1 << 20).await;
+    let path = format!("/integrations/receive/{SEGMENT}");
+    // A signed one-event request, as an attacker might have captured it.
+    let first = r#"{"type":"track","event":"Signed Up","userId":"u1","messageId":"cap-1"}"#;
+    let signature = sign_sha1("shared-secret", first.as_bytes());
+    let forged = format!(
+        r#"[{first},{{"type":"identify","userId":"u1","traits":{{"email":"evil@example.org"}},"messageId":"cap-2"}}]"#
+    );
+    let (status, answer) = s
+        .post(&path, forged, &[JSON, ("x-signature", &signature)])
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["error"]["code"], "signature_mismatch");
+
+    // The same batch signed whole is accepted.
+    let batch = format!(
+        r#"[{first},{{"type":"track","event":"Signed Up","userId":"u2","messageId":"cap-3"}}]"#
+    );
+    let whole = sign_sha1("shared-secret", batch.as_bytes());
+    let (status, answer) = s.post(&path, batch, &[JSON, ("x-signature", &whole)]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"accepted": 2, "duplicates": 0}));
+}
+
+#[tokio::test]
+async fn segment_actions_batch_is_verified_over_the_first_element_where_opted_in() {
     let s = Server::e2e(1 << 20).await;
     let first = r#"{"type":"track","event":"Signed Up","userId":"u1","messageId":"m-1"}"#;
     let body = format!(
         r#"[{first},{{"type":"identify","userId":"u1","traits":{{"email":"a@b.c"}},"messageId":"m-2"}}]"#
     );
     let signature = sign_sha1("shared-secret", first.as_bytes());
-    let path = format!("/integrations/receive/{SEGMENT}");
+    let path = format!("/integrations/receive/{SEGMENT_BATCHED}");
     let (status, answer) = s
         .post(&path, body.clone(), &[JSON, ("x-signature", &signature)])
         .await;

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use tributary_adapter::{ErrorCategory, RawRequest, decode_body, parse_json, verify::check};
 use tributary_core::{
     Secret,
-    config::{SignatureEncoding, VerificationScheme},
+    config::{SignatureEncoding, SignedPart, VerificationScheme},
 };
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -35,7 +35,14 @@ fn schemes() -> Vec<VerificationScheme> {
     // verifies.
     let secret = || Secret::new("property-secret-0123456789abcdefghijklmnopqrstuv");
     vec![
-        VerificationScheme::SegmentSignature { secret: secret() },
+        VerificationScheme::SegmentSignature {
+            secret: secret(),
+            signed_part: SignedPart::FirstElement,
+        },
+        VerificationScheme::SegmentSignature {
+            secret: secret(),
+            signed_part: SignedPart::Body,
+        },
         VerificationScheme::HmacSha256 {
             secret: secret(),
             header: "x-sig".into(),

@@ -13,7 +13,7 @@ use tributary_adapter::{
 };
 use tributary_core::{
     Secret,
-    config::{SignatureEncoding, Verification, VerificationScheme},
+    config::{SignatureEncoding, SignedPart, Verification, VerificationScheme},
 };
 
 const SINGLE: &[u8] = br#"{"type":"track","event":"Invoice Paid","userId":"usr_7Qk2"}"#;
@@ -65,6 +65,14 @@ fn run(
 fn segment(secret: &str) -> VerificationScheme {
     VerificationScheme::SegmentSignature {
         secret: Secret::new(secret),
+        signed_part: SignedPart::Body,
+    }
+}
+
+fn segment_first_element(secret: &str) -> VerificationScheme {
+    VerificationScheme::SegmentSignature {
+        secret: Secret::new(secret),
+        signed_part: SignedPart::FirstElement,
     }
 }
 
@@ -109,14 +117,31 @@ fn segment_signature_single_event() {
 }
 
 #[test]
-fn segment_signature_batch_covers_the_first_element_only() {
+fn segment_signature_covers_the_whole_body_by_default() {
     let s = segment("seg-shared-secret");
+    assert_eq!(run(&s, BATCH, &[("X-Signature", SEG_WHOLE_ARRAY)]), Ok(()));
+    // A signature over the first element does not vouch for the batch.
+    assert_eq!(
+        run(&s, BATCH, &[("X-Signature", SEG_FIRST)]),
+        Err(VerificationFailure::Mismatch)
+    );
+    // The attack: a signed one-event request with an event appended.
+    let appended = br#"[{"type":"track","event":"A","userId":"u1"},{"type":"identify","userId":"u1","traits":{"email":"evil@example.org"}}]"#;
+    assert_eq!(
+        run(&s, appended, &[("X-Signature", SEG_FIRST)]),
+        Err(VerificationFailure::Mismatch)
+    );
+}
+
+#[test]
+fn segment_signature_batch_covers_the_first_element_only_where_opted_in() {
+    let s = segment_first_element("seg-shared-secret");
     assert_eq!(run(&s, BATCH, &[("X-Signature", SEG_FIRST)]), Ok(()));
     assert_eq!(
         run(&s, BATCH, &[("X-Signature", SEG_WHOLE_ARRAY)]),
         Err(VerificationFailure::Mismatch)
     );
-    // Later elements are not covered (that is Segment's scheme, not ours).
+    // Later elements are not covered: the risk the opt-in accepts.
     let changed =
         br#"[{"type":"track","event":"A","userId":"u1"},{"type":"identify","userId":"EVIL"}]"#;
     assert_eq!(run(&s, changed, &[("X-Signature", SEG_FIRST)]), Ok(()));

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tributary_adapter::{RawRequest, testing::source_environment};
 use tributary_core::{
     Secret,
-    config::{SourceEnvironment, SourceKind, Verification, VerificationScheme},
+    config::{SignedPart, SourceEnvironment, SourceKind, Verification, VerificationScheme},
     path::DataAlias,
 };
 use tributary_segment::SegmentAdapter;
@@ -80,8 +80,10 @@ fn settings(verify: bool) -> SourceEnvironment {
     let mut s = source_environment(DataAlias::EventData);
     if verify {
         s.verification = Some(Verification {
+            // Signed as Segment signs a batch: the first element.
             scheme: VerificationScheme::SegmentSignature {
                 secret: Secret::new(SECRET),
+                signed_part: SignedPart::FirstElement,
             },
             enforce: true,
         });

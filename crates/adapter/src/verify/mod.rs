@@ -173,7 +173,10 @@ pub fn check(
     now: DateTime<Utc>,
 ) -> Result<(), VerificationFailure> {
     match scheme {
-        VerificationScheme::SegmentSignature { secret } => segment::check(secret, req, body),
+        VerificationScheme::SegmentSignature {
+            secret,
+            signed_part,
+        } => segment::check(secret, *signed_part, req, body),
         VerificationScheme::HmacSha256 {
             secret,
             header,

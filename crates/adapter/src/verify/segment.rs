@@ -1,14 +1,18 @@
 //! Segment's `X-Signature`: hex HMAC-SHA1 of the body with the shared secret.
 //!
-//! For a batched delivery (a bare JSON array) Segment signs only
-//! `JSON.stringify(payload[0])`, which is exactly the first element's bytes
-//! in the body it sends; so the MAC runs over that raw slice, never over a
-//! re-serialisation.
+//! The whole body is checked unless the source environment opts in to
+//! [`SignedPart::FirstElement`]. For a batched delivery (a bare JSON array)
+//! Segment signs only `JSON.stringify(payload[0])`, which is exactly the
+//! first element's bytes in the body it sends; in that mode the MAC runs over
+//! that raw slice, never over a re-serialisation. The rest of such a batch is
+//! not covered: a signature captured from any one-event request verifies that
+//! event with anything appended after it, which is why the mode is opt-in
+//! (docs/security.md).
 
 use hmac::{Hmac, Mac};
 use serde_json::value::RawValue;
 use sha1::Sha1;
-use tributary_core::Secret;
+use tributary_core::{Secret, config::SignedPart};
 
 use super::{VerificationFailure, required_header};
 use crate::RawRequest;
@@ -18,6 +22,7 @@ pub(super) const HEADER: &str = "x-signature";
 
 pub(super) fn check(
     secret: &Secret,
+    signed_part: SignedPart,
     req: &RawRequest,
     body: &[u8],
 ) -> Result<(), VerificationFailure> {
@@ -26,7 +31,10 @@ pub(super) fn check(
         header: HEADER.to_owned(),
         reason: format!("not hex: {e}"),
     })?;
-    let signed = signed_bytes(body);
+    let signed = match signed_part {
+        SignedPart::Body => body,
+        SignedPart::FirstElement => first_element(body),
+    };
     let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret.expose().as_bytes()) else {
         return Err(VerificationFailure::Mismatch);
     };
@@ -35,11 +43,11 @@ pub(super) fn check(
         .map_err(|_| VerificationFailure::Mismatch)
 }
 
-/// The bytes Segment signed: the first element of an array body, else the
-/// whole body. An array whose first element does not parse is checked as a
+/// The bytes Segment signs for a batch: the first element of an array body,
+/// else the whole body. An array whose first element does not parse is checked as a
 /// whole (and so fails), which keeps "bad signature" ahead of "bad JSON" for
 /// callers that enforce verification.
-fn signed_bytes(body: &[u8]) -> &[u8] {
+fn first_element(body: &[u8]) -> &[u8] {
     let start = body
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -67,20 +75,20 @@ mod tests {
     #[test]
     fn the_first_element_is_signed_for_arrays() {
         let body = br#" [ {"a":1, "b":[2]} ,{"c":3}]"#;
-        assert_eq!(signed_bytes(body), br#"{"a":1, "b":[2]}"#);
-        assert_eq!(signed_bytes(br#"{"a":1}"#), br#"{"a":1}"#);
-        assert_eq!(signed_bytes(b"[]"), b"[]");
-        assert_eq!(signed_bytes(b"[{"), b"[{");
-        assert_eq!(signed_bytes(b"[\n  {\"a\":1}\n,"), br#"{"a":1}"#);
-        assert_eq!(signed_bytes(b"[1,2]"), b"1");
+        assert_eq!(first_element(body), br#"{"a":1, "b":[2]}"#);
+        assert_eq!(first_element(br#"{"a":1}"#), br#"{"a":1}"#);
+        assert_eq!(first_element(b"[]"), b"[]");
+        assert_eq!(first_element(b"[{"), b"[{");
+        assert_eq!(first_element(b"[\n  {\"a\":1}\n,"), br#"{"a":1}"#);
+        assert_eq!(first_element(b"[1,2]"), b"1");
     }
 
     #[test]
     fn deep_nesting_does_not_overflow_the_stack() {
         let deep = vec![b'['; 1 << 20];
-        assert_eq!(signed_bytes(&deep).len(), deep.len());
+        assert_eq!(first_element(&deep).len(), deep.len());
         let mut closed = vec![b'['; 100_000];
         closed.extend(vec![b']'; 100_000]);
-        let _ = signed_bytes(&closed);
+        let _ = first_element(&closed);
     }
 }

@@ -844,7 +844,8 @@ impl<'a> Cx<'a> {
             return None;
         };
         let allowed: &[&str] = match scheme.get_ref().as_str() {
-            "segment-signature" | "bearer" => &["secret"],
+            "segment-signature" => &["secret", "signed_part"],
+            "bearer" => &["secret"],
             "hmac-sha256" => &["secret", "header", "encoding", "prefix"],
             "timestamped" => &["secret", "header", "encoding", "tolerance"],
             "shared-secret" => &["secret", "header"],
@@ -865,6 +866,7 @@ impl<'a> Cx<'a> {
             ("encoding", raw.encoding.as_ref().map(|h| h.span())),
             ("prefix", raw.prefix.as_ref().map(|h| h.span())),
             ("tolerance", raw.tolerance.as_ref().map(|h| h.span())),
+            ("signed_part", raw.signed_part.as_ref().map(|h| h.span())),
         ];
         for (name, at) in present {
             if let Some(at) = at
@@ -921,7 +923,29 @@ impl<'a> Cx<'a> {
             Some(t) => cx.duration(t, &format!("{field}.tolerance")),
         };
         let scheme = match scheme.get_ref().as_str() {
-            "segment-signature" => VerificationScheme::SegmentSignature { secret: secret? },
+            "segment-signature" => {
+                let signed_part = match &raw.signed_part {
+                    None => Some(SignedPart::Body),
+                    Some(p) => match p.get_ref().as_str() {
+                        "body" => Some(SignedPart::Body),
+                        "first-element" => Some(SignedPart::FirstElement),
+                        other => {
+                            self.error(
+                                p.span(),
+                                format!("{field}.signed_part"),
+                                format!(
+                                    "unknown value `{other}`; expected `body` or `first-element`"
+                                ),
+                            );
+                            None
+                        }
+                    },
+                };
+                VerificationScheme::SegmentSignature {
+                    secret: secret?,
+                    signed_part: signed_part?,
+                }
+            }
             "bearer" => VerificationScheme::Bearer { token: secret? },
             "hmac-sha256" => {
                 let header = header(None, self);

@@ -95,6 +95,7 @@ pub(super) struct RawVerification {
     pub(super) encoding: Option<S<String>>,
     pub(super) prefix: Option<S<String>>,
     pub(super) tolerance: Option<S<String>>,
+    pub(super) signed_part: Option<S<String>>,
     pub(super) enforce: Option<S<bool>>,
 }
 

@@ -28,15 +28,42 @@ pub enum SignatureEncoding {
     Base64,
 }
 
+/// What of the body a `segment-signature` must cover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignedPart {
+    /// The whole body, as received: nothing unsigned is accepted.
+    #[default]
+    Body,
+    /// For a bare array, its first element only (Segment's batched
+    /// deliveries); the other elements are not covered by the signature, so
+    /// only the secrecy of the receive URL keeps anyone from appending to a
+    /// captured request. Opt-in, per source environment.
+    FirstElement,
+}
+
+impl SignedPart {
+    /// The name as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Body => "body",
+            Self::FirstElement => "first-element",
+        }
+    }
+}
+
 /// The verification schemes Tributary checks, all over the raw body bytes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "scheme", rename_all = "kebab-case")]
 pub enum VerificationScheme {
-    /// Segment's `X-Signature`: hex HMAC-SHA1 of the body (for an array batch,
-    /// of the first element's raw bytes).
+    /// Segment's `X-Signature`: hex HMAC-SHA1 of the whole body, or, where
+    /// the source environment opts in, of a bare array batch's first element
+    /// (what Segment signs for a batched delivery).
     SegmentSignature {
         /// The shared secret entered in Segment.
         secret: Secret,
+        /// What the signature must cover.
+        signed_part: SignedPart,
     },
     /// HMAC-SHA256 of the body in a configurable header (Shopify-style).
     HmacSha256 {

@@ -11,7 +11,10 @@ use tributary_adapter::{
 };
 use tributary_core::{
     Secret,
-    config::{SignatureEncoding, SourceEnvironment, SourceKind, Verification, VerificationScheme},
+    config::{
+        SignatureEncoding, SignedPart, SourceEnvironment, SourceKind, Verification,
+        VerificationScheme,
+    },
     event::EventKind,
     path::DataAlias,
 };
@@ -28,11 +31,13 @@ fn settings() -> SourceEnvironment {
     source_environment(DataAlias::EventData)
 }
 
+/// Segment's batched deliveries sign the first element only: these sources opt in.
 fn with_verification(secret: &str, enforce: bool) -> SourceEnvironment {
     let mut s = settings();
     s.verification = Some(Verification {
         scheme: VerificationScheme::SegmentSignature {
             secret: Secret::new(secret),
+            signed_part: SignedPart::FirstElement,
         },
         enforce,
     });
