@@ -65,6 +65,7 @@ pub mod engine;
 pub mod event;
 pub mod path;
 pub mod plan;
+pub mod reserved;
 pub mod secret;
 
 pub use action::ActionType;

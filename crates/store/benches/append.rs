@@ -77,6 +77,7 @@ fn item(n: u64, pad: &str) -> AppendItem {
                 cancellation_key: None,
             },
         },
+        notes: Vec::new(),
     };
     AppendItem {
         dedup: Some(DedupScope {

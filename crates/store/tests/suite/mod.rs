@@ -1668,6 +1668,7 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
                         recipients: None,
                     },
                 },
+                notes: Vec::new(),
             }],
         )])
         .await
@@ -1703,6 +1704,7 @@ pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
                 create_audience: false,
             },
         },
+        notes: Vec::new(),
     };
     let out = s
         .append(vec![
