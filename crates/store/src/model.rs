@@ -412,12 +412,65 @@ pub struct PruneReport {
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// What [`crate::Store::apply_local`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalEffect {
     /// The payload was applied now.
     Applied,
+    /// A trigger was applied now, but named users that were never
+    /// identified (or were deleted): as in the product, no run is made for
+    /// them. `run` is false when none of its recipients was known, so no
+    /// run was made at all; the action still succeeds, as the product's does.
+    AppliedSkipping {
+        /// The user ids skipped, once each, in the trigger's order.
+        unknown_recipients: Vec<String>,
+        /// Whether a run was made for the other recipients.
+        run: bool,
+    },
     /// This action id was applied before; nothing changed.
     AlreadyApplied,
+}
+
+/// At most this many skipped recipient ids are named in a summary.
+const SUMMARY_IDS: usize = 10;
+
+/// At most this many characters of one id are named in a summary.
+const SUMMARY_ID_CHARS: usize = 64;
+
+impl LocalEffect {
+    /// What the action log records for the attempt.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Applied => "applied to local recipients".to_owned(),
+            Self::AlreadyApplied => "already applied".to_owned(),
+            Self::AppliedSkipping {
+                unknown_recipients,
+                run,
+            } => {
+                let mut ids = unknown_recipients
+                    .iter()
+                    .take(SUMMARY_IDS)
+                    .map(|id| match id.char_indices().nth(SUMMARY_ID_CHARS) {
+                        Some((cut, _)) => format!("{}...", &id[..cut]),
+                        None => id.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if let Some(more) = unknown_recipients.len().checked_sub(SUMMARY_IDS)
+                    && more > 0
+                {
+                    ids.push_str(&format!(" and {more} more"));
+                }
+                if *run {
+                    format!(
+                        "applied to local recipients; no workflow run for {} recipient(s) never identified: {ids}",
+                        unknown_recipients.len()
+                    )
+                } else {
+                    format!("no workflow run: no recipient was ever identified ({ids})")
+                }
+            }
+        }
+    }
 }
 
 /// What one round of [`crate::Store::claim_running_local`] did.
