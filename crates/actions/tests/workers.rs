@@ -240,8 +240,17 @@ async fn a_local_sink_over_another_store_still_gets_its_actions() {
     let other_dir = tempfile::tempdir().unwrap();
     let other: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(other_dir.path()).await.unwrap());
     let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(other.clone()));
-    let detail = run_one(&pipeline, &store, sink, SIGNED_UP).await;
-    assert_eq!(detail.actions[0].status, ActionStatus::Succeeded);
+    // `{"id": "u1"}` identifies u1 before the trigger: a trigger reaches
+    // identified users only.
+    let signed_up = SIGNED_UP.replace(r#""to":"u1""#, r#""to":{"id":"u1"}"#);
+    let detail = run_one(&pipeline, &store, sink, &signed_up).await;
+    assert_eq!(detail.actions.len(), 2);
+    assert!(
+        detail
+            .actions
+            .iter()
+            .all(|a| a.status == ActionStatus::Succeeded)
+    );
     let runs = |s: Arc<dyn Store>| async move {
         s.local_records(LocalKind::WorkflowRun, "development", "welcome")
             .await

@@ -206,9 +206,14 @@ pub fn conform_payload(payload: &mut ActionPayload) -> Vec<PlanNote> {
     }
 }
 
-/// RFC 3339 `date-time`, with the `T` separator the JSON Schema format takes.
+/// RFC 3339 `date-time` as the JSON Schema format reads it: an upper-case
+/// `T` and `Z`, and no leap second (which chrono would take).
 fn is_date_time(s: &str) -> bool {
-    s.as_bytes().get(10) == Some(&b'T') && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+    let b = s.as_bytes();
+    b.get(10) == Some(&b'T')
+        && !s.ends_with('z')
+        && b.get(17..19).is_some_and(|sec| sec < b"60".as_slice())
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
 
 /// The canonical 8-4-4-4-12 hex form (the schema's `uuid` format).
@@ -627,6 +632,8 @@ mod tests {
         assert!(is_date_time("2024-05-22T12:00:00Z"));
         assert!(is_date_time("2024-05-22T12:00:00.123+02:00"));
         assert!(!is_date_time("2024-05-22 12:00:00Z"));
+        assert!(!is_date_time("2024-05-22T12:00:00z"));
+        assert!(!is_date_time("2024-06-30T23:59:60Z"));
         assert!(!is_date_time("2024-05-22"));
         assert!(!is_date_time("yesterday"));
         assert!(is_uuid("97c5837d-c65c-4d54-aa39-080eeb81c69d"));
