@@ -51,6 +51,9 @@ token = "{TOKEN}"
 event = "Signed Up"
 action = "trigger_workflow"
 workflow = "welcome"
+# Inline: the user is identified before the trigger, which reaches only
+# identified users.
+recipients = "properties.to"
 "#,
         dir.join("data").display()
     );
@@ -100,7 +103,7 @@ fn spawn_senders(
                 for n in 0..100_000u32 {
                     let id = format!("{prefix}-s{sender}-n{n}");
                     let body = format!(
-                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
+                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}","properties":{{"to":{{"id":"u{n}"}}}}}}"#
                     );
                     match client
                         .post(&url)
@@ -227,21 +230,24 @@ async fn acknowledged_events_survive_kill_9() {
             .unwrap();
         for e in &page.items {
             let detail = store.event_detail(e.id).await.unwrap().unwrap();
+            // The inline user's identify, then the trigger.
             assert_eq!(
                 detail.actions.len(),
-                1,
-                "event {} lost its planned action",
+                2,
+                "event {} lost its planned actions",
                 e.id
             );
-            let action = &detail.actions[0];
-            assert_eq!(action.status, ActionStatus::Succeeded, "{action:?}");
+            for action in &detail.actions {
+                assert_eq!(action.status, ActionStatus::Succeeded, "{action:?}");
+            }
             assert_eq!(
                 detail.attempts.len(),
-                1,
-                "action {} ran more than once: {:?}",
-                action.id,
+                2,
+                "an action of event {} ran more than once: {:?}",
+                e.id,
                 detail.attempts
             );
+            let action = &detail.actions[1];
             assert!(
                 store
                     .local_record(
