@@ -433,8 +433,8 @@ pub enum LocalEffect {
 /// At most this many skipped recipient ids are named in a summary.
 const SUMMARY_IDS: usize = 10;
 
-/// At most this many characters of one id are named in a summary.
-const SUMMARY_ID_CHARS: usize = 64;
+/// At most this many bytes of one id are named in a summary.
+const SUMMARY_ID_BYTES: usize = 64;
 
 impl LocalEffect {
     /// What the action log records for the attempt.
@@ -449,9 +449,9 @@ impl LocalEffect {
                 let mut ids = unknown_recipients
                     .iter()
                     .take(SUMMARY_IDS)
-                    .map(|id| match id.char_indices().nth(SUMMARY_ID_CHARS) {
-                        Some((cut, _)) => format!("{}...", &id[..cut]),
-                        None => id.clone(),
+                    .map(|id| match truncate(id, SUMMARY_ID_BYTES) {
+                        cut if cut.len() < id.len() => format!("{cut}..."),
+                        _ => id.clone(),
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
@@ -588,6 +588,33 @@ pub(crate) fn id_floor(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_summary_names_at_most_ten_short_ids() {
+        let mut unknown: Vec<String> = (0..12).map(|n| format!("u{n}")).collect();
+        unknown[0] = "é".repeat(40);
+        let summary = LocalEffect::AppliedSkipping {
+            unknown_recipients: unknown,
+            run: true,
+        }
+        .summary();
+        assert!(
+            summary.starts_with(&format!(
+                "applied to local recipients; no workflow run for 12 recipient(s) never identified: {}..., u1,",
+                "é".repeat(32)
+            )),
+            "{summary}"
+        );
+        assert!(summary.ends_with("u9 and 2 more"), "{summary}");
+        let none = LocalEffect::AppliedSkipping {
+            unknown_recipients: vec!["u3".into()],
+            run: false,
+        };
+        assert_eq!(
+            none.summary(),
+            "no workflow run: no recipient was ever identified (u3)"
+        );
+    }
 
     proptest::proptest! {
         #[test]
