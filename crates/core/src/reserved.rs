@@ -195,6 +195,31 @@ pub fn conform(entity: Entity, attributes: &mut Map<String, Value>) -> Vec<PlanN
     notes
 }
 
+/// The first reserved attribute of `attributes` (in the order of the
+/// reserved names) whose value does not have the shape the product
+/// requires, with that shape: what the product would refuse the call for.
+/// For a caller that answers as the product does instead of conforming.
+pub fn misshapen(
+    entity: Entity,
+    attributes: &Map<String, Value>,
+) -> Option<(&'static str, &'static str)> {
+    entity.reserved_names().find_map(|key| {
+        let expected = attributes.get(key).and_then(|v| refusal(entity, key, v))?;
+        Some((key, expected))
+    })
+}
+
+/// The shape `entity` requires under `key` when `value` does not have it;
+/// `None` when it does, or when `key` is not reserved.
+pub fn refusal(entity: Entity, key: &str, value: &Value) -> Option<&'static str> {
+    entity
+        .reserved()
+        .iter()
+        .find(|(name, _)| *name == key)
+        .filter(|(_, shape)| !shape.accepts(value))
+        .map(|(_, shape)| shape.expected())
+}
+
 /// [`conform`] for the attributes a payload carries (identify, set object,
 /// set tenant); other payloads carry none and get no notes.
 pub fn conform_payload(payload: &mut ActionPayload) -> Vec<PlanNote> {
@@ -612,6 +637,22 @@ mod tests {
             &notes[..],
             [PlanNote::ReservedKey { kept_as: None, .. }]
         ));
+    }
+
+    #[test]
+    fn misshapen_names_what_conform_would_move() {
+        let a = attrs(json!({"plan": 1, "preferences": {"x": 1}, "name": 2}));
+        assert_eq!(
+            misshapen(Entity::User, &a).map(|(k, _)| k),
+            Some("name"),
+            "the first in the table's order"
+        );
+        let good = attrs(json!({"name": "Ada", "settings": 3}));
+        assert_eq!(misshapen(Entity::User, &good), None);
+        assert_eq!(
+            misshapen(Entity::Tenant, &good).map(|(k, _)| k),
+            Some("settings")
+        );
     }
 
     #[test]
