@@ -18,6 +18,9 @@ mod process;
 use process::{ADMIN, free_port, start, wait_ready, write_config};
 
 const TOKEN: &str = "tok_crash_0123456789abcdefgh";
+/// Inline: the user is identified before the trigger, which reaches only
+/// identified users.
+const CRASH_MAPPING: &str = r#"recipients = "properties.to""#;
 
 /// Senders posting unique track events until a request fails; each
 /// acknowledged (200) messageId is recorded.
@@ -36,7 +39,7 @@ fn spawn_senders(
                 for n in 0..100_000u32 {
                     let id = format!("{prefix}-s{sender}-n{n}");
                     let body = format!(
-                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}"}}"#
+                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}","properties":{{"to":{{"id":"u{n}"}}}}}}"#
                     );
                     match client
                         .post(&url)
@@ -104,7 +107,7 @@ async fn logged_message_ids(store: &SqliteStore) -> HashMap<String, u32> {
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, TOKEN, "");
+    let config = write_config(dir.path(), port, TOKEN, "", CRASH_MAPPING);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -163,21 +166,24 @@ async fn acknowledged_events_survive_kill_9() {
             .unwrap();
         for e in &page.items {
             let detail = store.event_detail(e.id).await.unwrap().unwrap();
+            // The inline user's identify, then the trigger.
             assert_eq!(
                 detail.actions.len(),
-                1,
-                "event {} lost its planned action",
+                2,
+                "event {} lost its planned actions",
                 e.id
             );
-            let action = &detail.actions[0];
-            assert_eq!(action.status, ActionStatus::Succeeded, "{action:?}");
+            for action in &detail.actions {
+                assert_eq!(action.status, ActionStatus::Succeeded, "{action:?}");
+            }
             assert_eq!(
                 detail.attempts.len(),
-                1,
-                "action {} ran more than once: {:?}",
-                action.id,
+                2,
+                "an action of event {} ran more than once: {:?}",
+                e.id,
                 detail.attempts
             );
+            let action = &detail.actions[1];
             assert!(
                 store
                     .local_record(
@@ -218,7 +224,7 @@ async fn acknowledged_events_survive_kill_9() {
 async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, TOKEN, "");
+    let config = write_config(dir.path(), port, TOKEN, "", CRASH_MAPPING);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -40,6 +40,7 @@ async fn service() -> Service {
         port,
         TOKEN,
         &format!(r#"write_key = "{WRITE_KEY}""#),
+        "",
     );
     let child = start(&config);
     let pid = child.id();

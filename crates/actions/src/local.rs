@@ -120,13 +120,11 @@ impl Sink for LocalSink {
                 payload: request.payload.clone(),
             };
             match self.apply(item).await {
-                Ok(LocalEffect::Applied) => Outcome::Succeeded {
+                // A trigger naming users never identified succeeds with no
+                // run for them, as the product's does; the summary names them.
+                Ok(effect) => Outcome::Succeeded {
                     status: None,
-                    summary: "applied to local recipients".to_owned(),
-                },
-                Ok(LocalEffect::AlreadyApplied) => Outcome::Succeeded {
-                    status: None,
-                    summary: "already applied".to_owned(),
+                    summary: effect.summary(),
                 },
                 Err(e) if e.is_unavailable() => Outcome::Retry {
                     status: None,

@@ -240,8 +240,17 @@ async fn a_local_sink_over_another_store_still_gets_its_actions() {
     let other_dir = tempfile::tempdir().unwrap();
     let other: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(other_dir.path()).await.unwrap());
     let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(other.clone()));
-    let detail = run_one(&pipeline, &store, sink, SIGNED_UP).await;
-    assert_eq!(detail.actions[0].status, ActionStatus::Succeeded);
+    // `{"id": "u1"}` identifies u1 before the trigger: a trigger reaches
+    // identified users only.
+    let signed_up = SIGNED_UP.replace(r#""to":"u1""#, r#""to":{"id":"u1"}"#);
+    let detail = run_one(&pipeline, &store, sink, &signed_up).await;
+    assert_eq!(detail.actions.len(), 2);
+    assert!(
+        detail
+            .actions
+            .iter()
+            .all(|a| a.status == ActionStatus::Succeeded)
+    );
     let runs = |s: Arc<dyn Store>| async move {
         s.local_records(LocalKind::WorkflowRun, "development", "welcome")
             .await
@@ -291,4 +300,37 @@ async fn a_rate_limited_local_environment_runs_through_its_limiter() {
         elapsed >= Duration::from_millis(1_300),
         "12 triggers at 5/s took only {elapsed:?}"
     );
+}
+
+/// Issue 18 item 13: a trigger to a user never identified makes no run, as
+/// in the product, and the action log says so. Both ways a local action
+/// runs: inside the pool's own store, and through the sink over another.
+#[tokio::test]
+async fn a_trigger_to_a_user_never_identified_makes_no_run_and_says_so() {
+    for own_store in [true, false] {
+        let (pipeline, store, _dir) = setup().await;
+        let other_dir = tempfile::tempdir().unwrap();
+        let sink_store: Arc<dyn Store> = if own_store {
+            store.clone()
+        } else {
+            Arc::new(SqliteStore::open_dir(other_dir.path()).await.unwrap())
+        };
+        let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(sink_store.clone()));
+        let detail = run_one(&pipeline, &store, sink, SIGNED_UP).await;
+        let action = &detail.actions[0];
+        assert_eq!(action.status, ActionStatus::Succeeded, "{own_store}");
+        let summary = &detail.attempts.last().unwrap().1.summary;
+        assert_eq!(
+            summary, "no workflow run: no recipient was ever identified (u1)",
+            "{own_store}"
+        );
+        assert!(
+            sink_store
+                .local_records(LocalKind::WorkflowRun, "development", "welcome")
+                .await
+                .unwrap()
+                .is_empty(),
+            "{own_store}"
+        );
+    }
 }

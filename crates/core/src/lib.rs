@@ -66,6 +66,7 @@ pub mod event;
 pub mod headers;
 pub mod path;
 pub mod plan;
+pub mod reserved;
 pub mod secret;
 
 pub use action::ActionType;

@@ -209,6 +209,50 @@ pub enum PlanError {
     },
 }
 
+/// Something the engine changed in a payload so the product accepts it,
+/// kept on the plan so the event log says what was sent and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum PlanNote {
+    /// An attribute under a name the product reserves did not have the shape
+    /// the product requires there (see [`crate::reserved`]): sent as is, it
+    /// would have had the whole call refused.
+    ReservedKey {
+        /// The reserved name (`preferences`, `channel_data`, ...).
+        key: String,
+        /// The shape the product requires under it.
+        expected: String,
+        /// The custom property the value was kept under; `None` when it was
+        /// dropped (a `null`, which cannot clear a key the product refuses
+        /// `null` for, or a value whose other name the attributes already use).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kept_as: Option<String>,
+    },
+}
+
+impl std::fmt::Display for PlanNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ReservedKey {
+                key,
+                expected,
+                kept_as: Some(other),
+            } => write!(
+                f,
+                "`{key}` is reserved by the product for {expected}; kept as the custom property `{other}`"
+            ),
+            Self::ReservedKey {
+                key,
+                expected,
+                kept_as: None,
+            } => write!(
+                f,
+                "`{key}` is reserved by the product for {expected}; dropped"
+            ),
+        }
+    }
+}
+
 /// Why a plan will not run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -367,6 +411,10 @@ pub struct ActionPlan {
     /// Run or skip.
     #[serde(flatten)]
     pub outcome: PlanOutcome,
+    /// What the engine changed in the payload, and why. Plans stored before
+    /// notes existed decode with none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<PlanNote>,
 }
 
 impl ActionPlan {

@@ -11,7 +11,8 @@ use tributary_core::{
     event::{Event, EventId, EventKind},
     path::DataAlias,
     plan::{
-        ActionPayload, ActionPlan, PlanError, PlanOrigin, PlanOutcome, RecipientRef, SkipReason,
+        ActionPayload, ActionPlan, PlanError, PlanNote, PlanOrigin, PlanOutcome, RecipientRef,
+        SkipReason,
     },
 };
 
@@ -217,7 +218,7 @@ fn a_trigger_without_inline_entities_serializes_as_before() {
         &c,
         &track(
             "E",
-            json!({"properties": {"to": ["u1", {"id": "u2"}, {"id": "p", "collection": "c"}]}}),
+            json!({"properties": {"to": ["u1", {"id": "p", "collection": "c"}]}}),
         ),
     );
     assert_eq!(p.len(), 1);
@@ -225,6 +226,30 @@ fn a_trigger_without_inline_entities_serializes_as_before() {
         serde_json::to_value(&p[0]).unwrap()["origin"],
         json!({"type": "mapping", "mapping": "t"})
     );
+}
+
+/// `{"id": "u2"}` among a trigger's recipients is how a sender has the
+/// product create `u2` before the run: it is identified (with nothing but
+/// its id) and travels inline with the trigger.
+#[test]
+fn a_trigger_identifies_an_inline_user_with_only_an_id() {
+    let c = config("segment", TRIGGER);
+    let p = plans(
+        &c,
+        &track("E", json!({"properties": {"to": ["u1", {"id": "u2"}]}})),
+    );
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(
+        p[0].payload(),
+        Some(&ActionPayload::IdentifyUser {
+            user_id: "u2".into(),
+            attributes: Default::default(),
+        })
+    );
+    assert!(p[0].origin.is_sent_with_trigger());
+    let inline = p[1].origin.trigger_inline().expect("carried inline");
+    assert!(inline.recipient(0).is_none());
+    assert_eq!(inline.recipient(1), Some(&Default::default()));
 }
 
 #[test]
@@ -291,6 +316,112 @@ fn identify_without_user_id_is_skipped_with_an_error() {
             path: "userId".into()
         }
     );
+}
+
+/// Issue 18 item 12: an identify whose traits use a name the product
+/// reserves, with a value of another shape, keeps the value under another
+/// name (and says so on the plan) rather than have the product refuse the
+/// whole call; a value of the reserved shape passes through.
+#[test]
+fn identify_traits_under_reserved_names_are_renamed_when_misshapen() {
+    let c = config("segment", "");
+    let mut e = track(
+        "identify",
+        json!({"userId": "u1", "traits": {
+            "preferences": {"newsletter": true},
+            "channel_data": {"97c5837d-c65c-4d54-aa39-080eeb81c69d": {"tokens": ["t1"]}},
+            "created_at": "2024-05-22",
+            "email": "a@b.c",
+        }}),
+    );
+    e.kind = EventKind::Identify;
+    let p = plans(&c, &e);
+    assert_eq!(
+        serde_json::to_value(p[0].payload().unwrap()).unwrap()["attributes"],
+        json!({
+            "custom_preferences": {"newsletter": true},
+            "channel_data": {"97c5837d-c65c-4d54-aa39-080eeb81c69d": {"tokens": ["t1"]}},
+            "custom_created_at": "2024-05-22",
+            "email": "a@b.c",
+        })
+    );
+    let noted: Vec<_> = p[0]
+        .notes
+        .iter()
+        .map(|n| match n {
+            PlanNote::ReservedKey { key, kept_as, .. } => (key.as_str(), kept_as.as_deref()),
+        })
+        .collect();
+    assert_eq!(
+        noted,
+        [
+            ("created_at", Some("custom_created_at")),
+            ("preferences", Some("custom_preferences")),
+        ]
+    );
+    // The notes are stored with the plan.
+    let stored = serde_json::to_value(&p[0]).unwrap();
+    assert_eq!(stored["notes"][1]["code"], "reserved_key");
+    assert_eq!(stored["notes"][1]["kept_as"], "custom_preferences");
+    let back: ActionPlan = serde_json::from_value(stored).unwrap();
+    assert_eq!(back, p[0]);
+}
+
+/// The inline plan and the attributes its trigger carries (what the knock
+/// sink sends) are conformed alike; the inline plan carries the note.
+#[test]
+fn inline_entities_under_reserved_names_are_renamed_alike() {
+    let c = config(
+        "segment",
+        "[[sources.environments.development.mappings]]\nid = \"t\"\nevent = \"E\"\naction = \"trigger_workflow\"\nworkflow = \"w\"\nrecipients = \"properties.to\"\ntenant = \"properties.org\"\n",
+    );
+    let p = plans(
+        &c,
+        &track(
+            "E",
+            json!({"properties": {
+                "to": [{"id": "u1", "preferences": "all"}, {"id": "p1", "collection": "c", "channel_data": null}],
+                "org": {"id": "o1", "settings": {"branding": "blue"}},
+            }}),
+        ),
+    );
+    let actions: Vec<_> = p.iter().map(|p| p.action).collect();
+    assert_eq!(
+        actions,
+        [
+            ActionType::IdentifyUser,
+            ActionType::SetObject,
+            ActionType::SetTenant,
+            ActionType::TriggerWorkflow
+        ]
+    );
+    let attributes = |i: usize| match p[i].payload() {
+        Some(
+            ActionPayload::IdentifyUser { attributes, .. }
+            | ActionPayload::SetObject { attributes, .. }
+            | ActionPayload::SetTenant { attributes, .. },
+        ) => Value::Object(attributes.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(attributes(0), json!({"custom_preferences": "all"}));
+    // An object's channel data cannot be cleared with null: dropped.
+    assert_eq!(attributes(1), json!({}));
+    assert_eq!(
+        attributes(2),
+        json!({"custom_settings": {"branding": "blue"}})
+    );
+    assert!(p[..3].iter().all(|p| p.notes.len() == 1), "{p:?}");
+    assert!(p[3].notes.is_empty());
+    let inline = p[3].origin.trigger_inline().unwrap();
+    assert_eq!(
+        Value::Object(inline.recipient(0).unwrap().clone()),
+        attributes(0)
+    );
+    assert_eq!(
+        Value::Object(inline.recipient(1).unwrap().clone()),
+        attributes(1)
+    );
+    assert_eq!(Value::Object(inline.tenant.clone().unwrap()), attributes(2));
 }
 
 #[test]

@@ -7,14 +7,15 @@ use tributary_adapter::parse_json;
 use tributary_core::{
     dedup::json_type,
     plan::{ActionPayload, InlineRecipient, TriggerInline},
+    reserved::Entity,
 };
 
 use crate::{
     ResourceError,
     uri::{query_param, segments},
     values::{
-        array_at, attributes_without, check_user_attributes, id_at, member_at, object_at,
-        recipients_at, string_at, tenant_at,
+        array_at, attributes_without, check_reserved, check_user_attributes, id_at, member_at,
+        object_at, recipients_at, string_at, tenant_at,
     },
 };
 
@@ -233,7 +234,7 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         }
         Operation::SetObject => {
             let (collection, id) = (seg(1), seg(2));
-            check_object_attributes(map)?;
+            check_object_attributes(map, Entity::Object)?;
             let attributes = attributes_without(map, &["id", "collection"]);
             let entity = json!({
                 "__typename": "Object",
@@ -306,7 +307,7 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         }
         Operation::SetTenant => {
             let id = seg(1);
-            check_object_attributes(map)?;
+            check_object_attributes(map, Entity::Tenant)?;
             let attributes = attributes_without(map, &["id"]);
             let mut entity = json!({"__typename": "Tenant", "id": id});
             merge(&mut entity, &attributes);
@@ -495,7 +496,7 @@ fn serialized_len(v: &Value) -> usize {
     c.0
 }
 
-fn check_object_attributes(map: &Map<String, Value>) -> Result<(), ResourceError> {
+fn check_object_attributes(map: &Map<String, Value>, entity: Entity) -> Result<(), ResourceError> {
     for key in ["name", "locale", "timezone"] {
         match map.get(key) {
             None | Some(Value::Null | Value::String(_)) => {}
@@ -520,7 +521,7 @@ fn check_object_attributes(map: &Map<String, Value>) -> Result<(), ResourceError
             }
         }
     }
-    Ok(())
+    check_reserved(entity, map, "")
 }
 
 fn merge(entity: &mut Value, attributes: &Map<String, Value>) {
@@ -603,6 +604,59 @@ mod tests {
         assert_eq!(e["id"], "u 1");
         assert_eq!(e["plan"], "pro");
         assert_eq!(c.payloads.len(), 1);
+    }
+
+    /// Issue 18 item 12: a reserved attribute of the wrong shape is refused
+    /// as the product refuses it, naming the field; the right shape, and a
+    /// `null`, pass.
+    #[test]
+    fn reserved_attributes_of_the_wrong_shape_are_422() {
+        for (path, body, field) in [
+            (
+                "/v1/users/u1",
+                r#"{"preferences":{"newsletter":true}}"#,
+                "/preferences",
+            ),
+            (
+                "/v1/users/u1",
+                r#"{"created_at":"yesterday"}"#,
+                "/created_at",
+            ),
+            (
+                "/v1/objects/projects/p1",
+                r#"{"channel_data":{"c":{"tokens":"t"}}}"#,
+                "/channel_data",
+            ),
+            (
+                "/v1/tenants/t1",
+                r#"{"settings":{"branding":"blue"}}"#,
+                "/settings",
+            ),
+        ] {
+            let e = call("PUT", path, None, body).unwrap_err();
+            assert_eq!((e.status(), e.field()), (422, Some(field)), "{body}");
+        }
+        let e = call(
+            "POST",
+            "/v1/users/bulk/identify",
+            None,
+            r#"{"users":[{"id":"a"},{"id":"b","channel_data":{"c":"t"}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("/users/1/channel_data"));
+        for (path, body) in [
+            (
+                "/v1/users/u1",
+                r#"{"preferences":{"default":{"channel_types":{"email":true}}},"created_at":"2024-05-22T12:00:00Z"}"#,
+            ),
+            ("/v1/objects/projects/p1", r#"{"channel_data":null}"#),
+            (
+                "/v1/tenants/t1",
+                r#"{"settings":{"branding":{"primary_color":"white"}}}"#,
+            ),
+        ] {
+            assert!(call("PUT", path, None, body).is_ok(), "{body}");
+        }
     }
 
     #[test]

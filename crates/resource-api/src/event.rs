@@ -77,6 +77,7 @@ pub fn resource_plans(
                     mapping: mapping.clone(),
                 },
                 outcome: PlanOutcome::Planned { payload },
+                notes: Vec::new(),
             })
             .collect();
     }
@@ -109,6 +110,7 @@ pub fn resource_plans(
                 action: payload.action_type(),
                 origin,
                 outcome: PlanOutcome::Planned { payload },
+                notes: Vec::new(),
             }
         })
         .collect()

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use tributary_core::{
     dedup::json_type,
     plan::{ActionPayload, AudienceMember, RecipientRef},
+    reserved::{self, Entity},
 };
 
 use crate::ResourceError;
@@ -115,6 +116,33 @@ pub fn check_user_attributes(map: &Map<String, Value>, base: &str) -> Result<(),
                     json_type(other),
                 ));
             }
+        }
+    }
+    check_reserved(Entity::User, map, base)
+}
+
+/// Refuses, as the product does (422), an attribute under a name the product
+/// reserves whose value does not have the shape it requires there (an object
+/// of the wrong form under `preferences` or `channel_data`, a `created_at`
+/// that is not a date-time). This API answers for the product, so it refuses
+/// where the mapping engine, answering for a CDP, keeps the value under
+/// another name. A `null` is left to the checks above: the product's own
+/// clients clear an object's channel data with it, which its schema does not
+/// say.
+pub fn check_reserved(
+    entity: Entity,
+    map: &Map<String, Value>,
+    base: &str,
+) -> Result<(), ResourceError> {
+    for key in entity.reserved_names() {
+        if let Some(value) = map.get(key).filter(|v| !v.is_null())
+            && let Some(expected) = reserved::refusal(entity, key, value)
+        {
+            return Err(ResourceError::wrong_type(
+                format!("{base}/{key}"),
+                expected,
+                json_type(value),
+            ));
         }
     }
     Ok(())

@@ -77,6 +77,7 @@ fn item(n: u64, pad: &str) -> AppendItem {
                 cancellation_key: None,
             },
         },
+        notes: Vec::new(),
     };
     AppendItem {
         dedup: Some(DedupScope {
@@ -238,6 +239,31 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Identifies every user the events name, outside the measurement: a
+/// trigger reaches identified users only, and the local paths are measured
+/// writing their runs.
+async fn identify_users(store: &dyn Store) {
+    let items: Vec<LocalApply> = (0..USERS)
+        .map(|n| LocalApply {
+            action: tributary_store::ActionId::generate(EventId::generate(Utc::now())),
+            environment: "production".into(),
+            payload: ActionPayload::IdentifyUser {
+                user_id: format!("user-{n}"),
+                attributes: Default::default(),
+            },
+        })
+        .collect();
+    for chunk in items.chunks(1_000) {
+        for r in store
+            .apply_local_many(chunk.to_vec())
+            .await
+            .expect("identify")
+        {
+            r.expect("identified");
+        }
+    }
+}
+
 async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
     // Warm up (statement caches, first pages) outside the measurement.
     append_load(Arc::clone(&store), 2_000).await;
@@ -269,6 +295,7 @@ async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
     } else {
         &[false]
     };
+    identify_users(&*store).await;
     for &in_store in paths {
         append_load(Arc::clone(&store), total).await;
         let (n, rate) = drain_local(Arc::clone(&store), 8, in_store).await;

@@ -4,12 +4,15 @@
 //! Attribute maps merge as the product's API does: keys present replace,
 //! `null` removes the key, absent keys stay.
 
-use std::collections::HashMap;
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet},
+};
 
 use serde_json::{Map, Value, json};
 use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
 
-use crate::{LocalKind, StoreError};
+use crate::{LocalEffect, LocalKind, StoreError};
 
 /// A local record's key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +56,32 @@ impl LocalKey {
 pub(crate) struct Reads {
     pub(crate) records: Vec<LocalKey>,
     pub(crate) scopes: Vec<(LocalKind, String)>,
+    /// Users whose existence decides what a trigger writes: the product
+    /// creates no run for a recipient id never identified (knock-sources
+    /// 3.4). Only whether each exists is read, not its data, so writes can
+    /// be computed ahead assuming they all do ([`Known::Assumed`]) and
+    /// checked when the action runs.
+    pub(crate) users: Vec<LocalKey>,
+}
+
+/// Which of [`Reads::users`] exist.
+#[derive(Debug, Default)]
+pub(crate) enum Known {
+    /// Not read yet: writes computed ahead of the run assume every user
+    /// exists, and whoever uses them checks that first.
+    #[default]
+    Assumed,
+    /// Read: the users that exist.
+    Read(HashSet<LocalKey>),
+}
+
+impl Known {
+    fn has(&self, key: &LocalKey) -> bool {
+        match self {
+            Self::Assumed => true,
+            Self::Read(known) => known.contains(key),
+        }
+    }
 }
 
 /// What was read.
@@ -60,6 +89,70 @@ pub(crate) struct Reads {
 pub(crate) struct Loaded {
     pub(crate) records: HashMap<LocalKey, Value>,
     pub(crate) scopes: HashMap<(LocalKind, String), Vec<(String, Value)>>,
+    pub(crate) users: Known,
+}
+
+fn user_key(env: &str, user_id: &str) -> LocalKey {
+    LocalKey::new(env, LocalKind::User, "", user_id)
+}
+
+/// A trigger's recipients that the product would run for, given which
+/// users exist: objects, and users that were identified.
+fn reached<'a>(
+    env: &str,
+    recipients: &'a [RecipientRef],
+    users: &Known,
+) -> Cow<'a, [RecipientRef]> {
+    let known = |r: &RecipientRef| match r {
+        RecipientRef::User(id) => users.has(&user_key(env, id)),
+        RecipientRef::Object { .. } => true,
+    };
+    if recipients.iter().all(known) {
+        Cow::Borrowed(recipients)
+    } else {
+        Cow::Owned(recipients.iter().filter(|r| known(r)).cloned().collect())
+    }
+}
+
+/// What applying `payload` did, given what it read: [`LocalEffect::Applied`]
+/// unless a trigger named users that do not exist.
+pub(crate) fn effect(env: &str, payload: &ActionPayload, loaded: &Loaded) -> LocalEffect {
+    let unknown_recipients = unknown_recipients(env, payload, loaded);
+    if unknown_recipients.is_empty() {
+        return LocalEffect::Applied;
+    }
+    let run = match payload {
+        ActionPayload::TriggerWorkflow { recipients, .. } => {
+            !reached(env, recipients, &loaded.users).is_empty()
+        }
+        _ => false,
+    };
+    LocalEffect::AppliedSkipping {
+        unknown_recipients,
+        run,
+    }
+}
+
+/// The user ids a trigger names that were never identified (or were
+/// deleted), once each, in order: no run is made for them.
+pub(crate) fn unknown_recipients(
+    env: &str,
+    payload: &ActionPayload,
+    loaded: &Loaded,
+) -> Vec<String> {
+    let ActionPayload::TriggerWorkflow { recipients, .. } = payload else {
+        return Vec::new();
+    };
+    let mut unknown: Vec<String> = Vec::new();
+    for r in recipients {
+        if let RecipientRef::User(id) = r
+            && !loaded.users.has(&user_key(env, id))
+            && !unknown.contains(id)
+        {
+            unknown.push(id.clone());
+        }
+    }
+    unknown
 }
 
 /// One write.
@@ -108,13 +201,22 @@ pub(crate) fn reads(env: &str, payload: &ActionPayload) -> Reads {
             r.scopes
                 .push((LocalKind::WorkflowRun, stored_scope(env, workflow)));
         }
+        ActionPayload::TriggerWorkflow { recipients, .. } => {
+            let mut seen = HashSet::new();
+            for rec in recipients {
+                if let RecipientRef::User(id) = rec
+                    && seen.insert(id)
+                {
+                    r.users.push(user_key(env, id));
+                }
+            }
+        }
         ActionPayload::DeleteUser { .. }
         | ActionPayload::DeleteObject { .. }
         | ActionPayload::DeleteTenant { .. }
         | ActionPayload::Subscribe { .. }
         | ActionPayload::Unsubscribe { .. }
-        | ActionPayload::RemoveAudienceMember { .. }
-        | ActionPayload::TriggerWorkflow { .. } => {}
+        | ActionPayload::RemoveAudienceMember { .. } => {}
     }
     r
 }
@@ -282,6 +384,12 @@ pub(crate) fn writes(
             data,
             cancellation_key,
         } => {
+            // The product makes no run for a recipient never identified; with
+            // none left there is no run at all (the action still succeeds).
+            let recipients = reached(env, recipients, &loaded.users);
+            if recipients.is_empty() {
+                return Ok(w);
+            }
             // Serialized from the payload's own fields: building a `Value`
             // first would deep-copy the trigger data, the largest part.
             let run = NewRun {
@@ -289,7 +397,7 @@ pub(crate) fn writes(
                 cancellation_key: cancellation_key.as_deref(),
                 cancelled_recipients: [],
                 data,
-                recipients,
+                recipients: &recipients,
                 status: "triggered",
                 tenant: tenant.as_deref(),
             };

@@ -412,12 +412,65 @@ pub struct PruneReport {
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// What [`crate::Store::apply_local`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalEffect {
     /// The payload was applied now.
     Applied,
+    /// A trigger was applied now, but named users that were never
+    /// identified (or were deleted): as in the product, no run is made for
+    /// them. `run` is false when none of its recipients was known, so no
+    /// run was made at all; the action still succeeds, as the product's does.
+    AppliedSkipping {
+        /// The user ids skipped, once each, in the trigger's order.
+        unknown_recipients: Vec<String>,
+        /// Whether a run was made for the other recipients.
+        run: bool,
+    },
     /// This action id was applied before; nothing changed.
     AlreadyApplied,
+}
+
+/// At most this many skipped recipient ids are named in a summary.
+const SUMMARY_IDS: usize = 10;
+
+/// At most this many bytes of one id are named in a summary.
+const SUMMARY_ID_BYTES: usize = 64;
+
+impl LocalEffect {
+    /// What the action log records for the attempt.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Applied => "applied to local recipients".to_owned(),
+            Self::AlreadyApplied => "already applied".to_owned(),
+            Self::AppliedSkipping {
+                unknown_recipients,
+                run,
+            } => {
+                let mut ids = unknown_recipients
+                    .iter()
+                    .take(SUMMARY_IDS)
+                    .map(|id| match truncate(id, SUMMARY_ID_BYTES) {
+                        cut if cut.len() < id.len() => format!("{cut}..."),
+                        _ => id.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if let Some(more) = unknown_recipients.len().checked_sub(SUMMARY_IDS)
+                    && more > 0
+                {
+                    ids.push_str(&format!(" and {more} more"));
+                }
+                if *run {
+                    format!(
+                        "applied to local recipients; no workflow run for {} recipient(s) never identified: {ids}",
+                        unknown_recipients.len()
+                    )
+                } else {
+                    format!("no workflow run: no recipient was ever identified ({ids})")
+                }
+            }
+        }
+    }
 }
 
 /// What one round of [`crate::Store::claim_running_local`] did.
@@ -535,6 +588,33 @@ pub(crate) fn id_floor(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_summary_names_at_most_ten_short_ids() {
+        let mut unknown: Vec<String> = (0..12).map(|n| format!("u{n}")).collect();
+        unknown[0] = "é".repeat(40);
+        let summary = LocalEffect::AppliedSkipping {
+            unknown_recipients: unknown,
+            run: true,
+        }
+        .summary();
+        assert!(
+            summary.starts_with(&format!(
+                "applied to local recipients; no workflow run for 12 recipient(s) never identified: {}..., u1,",
+                "é".repeat(32)
+            )),
+            "{summary}"
+        );
+        assert!(summary.ends_with("u9 and 2 more"), "{summary}");
+        let none = LocalEffect::AppliedSkipping {
+            unknown_recipients: vec!["u3".into()],
+            run: false,
+        };
+        assert_eq!(
+            none.summary(),
+            "no workflow run: no recipient was ever identified (u3)"
+        );
+    }
 
     proptest::proptest! {
         #[test]

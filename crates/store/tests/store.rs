@@ -39,6 +39,8 @@ macro_rules! every_case {
             a_trigger_run_is_the_same_computed_ahead_or_not,
             a_round_at_its_limit_says_more,
             apply_local_many_keeps_order_within_a_call,
+            a_trigger_runs_only_for_identified_users,
+            a_trigger_run_computed_ahead_skips_unknown_users,
             finish_attempts_records_a_batch,
             retry_later_records_each_attempt,
             retry_due_now_is_claimed_again,

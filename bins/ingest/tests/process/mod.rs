@@ -27,12 +27,14 @@ pub(crate) const ADMIN: &str = "adm_process_0123456789abcdefg";
 /// Writes `dir/tributary.toml`: the service on `port`, its SQLite store in
 /// `dir/data`, the admin API on [`ADMIN`], and one Segment source `web` in
 /// `development` with the receive token `token`, the lines `environment_extra`
-/// in its environment table, and a mapping of `Signed Up` to a workflow.
+/// in its environment table, and a mapping of `Signed Up` to a workflow with
+/// the lines `mapping_extra`.
 pub(crate) fn write_config(
     dir: &Path,
     port: u16,
     token: &str,
     environment_extra: &str,
+    mapping_extra: &str,
 ) -> std::path::PathBuf {
     let text = format!(
         r#"
@@ -59,6 +61,7 @@ token = "{token}"
 event = "Signed Up"
 action = "trigger_workflow"
 workflow = "welcome"
+{mapping_extra}
 "#,
         dir.join("data").display()
     );

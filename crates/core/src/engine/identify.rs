@@ -1,7 +1,8 @@
 //! The built-in handling of `identify` calls (CONTRACT 4): `userId` -> id,
 //! `traits.phone` -> `phone_number`, every other trait kept by name (the
-//! reserved ones, `name`, `email`, `avatar`, `locale`, `timezone`, are the
-//! product's user fields; the rest become custom properties).
+//! product's reserved user fields, `name`, `email`, `preferences`, ..., are
+//! checked for their shape with every other plan's, see [`crate::reserved`];
+//! the rest become custom properties).
 
 use serde_json::{Map, Value};
 
@@ -33,6 +34,7 @@ pub(super) fn from_traits(event: &Event) -> ActionPlan {
                     },
                 },
             },
+            notes: Vec::new(),
         };
     };
     let mut attributes = Map::new();
@@ -61,5 +63,6 @@ pub(super) fn from_traits(event: &Event) -> ActionPlan {
                 attributes,
             },
         },
+        notes: Vec::new(),
     }
 }

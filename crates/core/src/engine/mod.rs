@@ -20,6 +20,7 @@ use crate::{
         ActionPayload, ActionPlan, AudienceMember, PlanError, PlanOrigin, PlanOutcome,
         RecipientRef, SkipReason, TriggerInline,
     },
+    reserved::{self, Entity},
 };
 use resolve::{Inline, Resolver};
 
@@ -135,6 +136,7 @@ impl MappingEngine {
                         outcome: PlanOutcome::Skipped {
                             reason: SkipReason::Inactive,
                         },
+                        notes: Vec::new(),
                     });
                     continue;
                 }
@@ -153,6 +155,7 @@ impl MappingEngine {
                                     with_trigger,
                                 },
                                 outcome: PlanOutcome::Planned { payload },
+                                notes: Vec::new(),
                             });
                         }
                         let origin = if with_trigger {
@@ -167,6 +170,7 @@ impl MappingEngine {
                             action: mapping.action,
                             origin,
                             outcome: PlanOutcome::Planned { payload },
+                            notes: Vec::new(),
                         });
                     }
                     // The action is skipped whole: its inline identifications
@@ -177,12 +181,48 @@ impl MappingEngine {
                         outcome: PlanOutcome::Skipped {
                             reason: SkipReason::Invalid { error },
                         },
+                        notes: Vec::new(),
                     }),
                 }
             }
         }
         staged.sort_by_key(|p| p.action.rank());
+        for plan in &mut staged {
+            conform_reserved(plan);
+        }
         staged
+    }
+}
+
+/// Moves misshapen reserved attributes out of the way in a planned payload
+/// (the plan notes each) and in the inline attributes a trigger carries for
+/// the same entities (their own inline plans carry those notes).
+fn conform_reserved(plan: &mut ActionPlan) {
+    let PlanOutcome::Planned { payload } = &mut plan.outcome else {
+        return;
+    };
+    plan.notes = reserved::conform_payload(payload);
+    let (
+        PlanOrigin::MappingWithInline { inline, .. },
+        ActionPayload::TriggerWorkflow {
+            recipients, actor, ..
+        },
+    ) = (&mut plan.origin, &*payload)
+    else {
+        return;
+    };
+    let entity = |r: Option<&RecipientRef>| match r {
+        Some(RecipientRef::Object { .. }) => Entity::Object,
+        _ => Entity::User,
+    };
+    for r in &mut inline.recipients {
+        reserved::conform(entity(recipients.get(r.position)), &mut r.attributes);
+    }
+    if let Some(attributes) = &mut inline.actor {
+        reserved::conform(entity(actor.as_ref()), attributes);
+    }
+    if let Some(attributes) = &mut inline.tenant {
+        reserved::conform(Entity::Tenant, attributes);
     }
 }
 

@@ -351,8 +351,12 @@ fn recipient(
         )),
         None => {
             let attributes = without(map, &["id"]);
-            let kept = (keep && !attributes.is_empty()).then(|| attributes.clone());
-            if !attributes.is_empty() {
+            // A trigger's inline user is identified even with nothing but its
+            // id: the product upserts it, and a trigger reaches only
+            // identified users (knock-sources 3.4), so `{"id": "u1"}` is how a
+            // sender makes sure `u1` gets a run.
+            let kept = keep.then(|| attributes.clone());
+            if keep || !attributes.is_empty() {
                 inline.push(
                     field,
                     ActionPayload::IdentifyUser {

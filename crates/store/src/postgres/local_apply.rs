@@ -3,13 +3,13 @@
 //! actions that read nothing (triggers, the common case) sent as one
 //! statement per table instead of one per action.
 
-use std::collections::{HashSet, hash_map::Entry};
+use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use chrono::Utc;
 use deadpool_postgres::{Pool, Transaction};
 
 use crate::{
-    LocalApply, LocalEffect, StoreError,
+    LocalApply, LocalEffect, LocalKind, StoreError,
     local::{self, Loaded, LocalKey, LocalWrite},
     model::ms,
     rows,
@@ -71,22 +71,33 @@ async fn apply_in_order(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let reads: Vec<local::Reads> = items
+        .iter()
+        .map(|(_, environment, payload)| local::reads(environment, payload))
+        .collect();
+    let mut users = Users {
+        stored: stored_users(tx, reads.iter().flat_map(|r| &r.users)).await?,
+        written: HashMap::new(),
+    };
     let mut pending = Pending::default();
     let mut results = Vec::with_capacity(items.len());
-    for (id, environment, payload) in &items {
+    for ((id, environment, payload), reads) in items.iter().zip(reads) {
         // A repeat in the same call is applied once too.
         if !applied.insert(id.clone()) {
             results.push(Ok(LocalEffect::AlreadyApplied));
             continue;
         }
-        let reads = local::reads(environment, payload);
+        let known = users.known(&reads.users);
         let loaded = if reads.records.is_empty() && reads.scopes.is_empty() {
-            Loaded::default()
+            Loaded {
+                users: known,
+                ..Loaded::default()
+            }
         } else {
             // What it reads may have been written by the items before it.
             pending.flush(tx, now).await?;
             match load(tx, reads).await? {
-                Ok(l) => l,
+                Ok(l) => Loaded { users: known, ..l },
                 Err(e) => {
                     applied.remove(id);
                     results.push(Err(e));
@@ -96,8 +107,9 @@ async fn apply_in_order(
         };
         match local::writes(environment, id, payload, &loaded) {
             Ok(writes) => {
+                users.record(&writes);
                 pending.add(id.clone(), writes);
-                results.push(Ok(LocalEffect::Applied));
+                results.push(Ok(local::effect(environment, payload, &loaded)));
             }
             Err(e) => {
                 applied.remove(id);
@@ -109,6 +121,77 @@ async fn apply_in_order(
     Ok(results)
 }
 
+/// Which users exist, for the triggers of one call: read once for all of
+/// them, before any is applied (the advisory lock keeps other writers out),
+/// then followed through this call's own writes, so a trigger needs no
+/// flush and no query of its own.
+struct Users {
+    stored: HashSet<LocalKey>,
+    /// This call's writes to users so far: true for a put, false for a delete.
+    written: HashMap<LocalKey, bool>,
+}
+
+impl Users {
+    fn known(&self, keys: &[LocalKey]) -> local::Known {
+        local::Known::Read(
+            keys.iter()
+                .filter(|k| {
+                    self.written
+                        .get(*k)
+                        .copied()
+                        .unwrap_or_else(|| self.stored.contains(*k))
+                })
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn record(&mut self, writes: &[LocalWrite]) {
+        for w in writes {
+            let (key, exists) = match w {
+                LocalWrite::Put(k, _) | LocalWrite::PutJson(k, _) => (k, true),
+                LocalWrite::Delete(k) => (k, false),
+            };
+            if key.kind == LocalKind::User {
+                self.written.insert(key.clone(), exists);
+            }
+        }
+    }
+}
+
+/// The users among `keys` that are stored, in one query.
+async fn stored_users(
+    tx: &Transaction<'_>,
+    keys: impl Iterator<Item = &LocalKey>,
+) -> Result<HashSet<LocalKey>, StoreError> {
+    let (mut scopes, mut ids) = (Vec::new(), Vec::new());
+    for k in keys {
+        scopes.push(k.scope.as_str());
+        ids.push(k.id.as_str());
+    }
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT r.scope, r.id FROM local_records r \
+                 JOIN unnest($1::text[], $2::text[]) AS t (s, i) ON r.scope = t.s AND r.id = t.i \
+                 WHERE r.kind = $3",
+            )
+            .await?,
+            &[&scopes, &ids, &LocalKind::User.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|r| LocalKey {
+            kind: LocalKind::User,
+            scope: r.get(0),
+            id: r.get(1),
+        })
+        .collect())
+}
+
 /// Writes not yet sent: the applied ids, and the last write to each key
 /// (a later write to a key replaces an earlier one, as running them in turn
 /// would; nothing reads between them, or they would have been flushed).
@@ -116,7 +199,7 @@ async fn apply_in_order(
 struct Pending {
     ids: Vec<String>,
     order: Vec<LocalKey>,
-    last: std::collections::HashMap<LocalKey, Option<String>>,
+    last: HashMap<LocalKey, Option<String>>,
 }
 
 impl Pending {

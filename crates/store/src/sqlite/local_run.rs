@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rusqlite::{Connection, params};
-use tributary_core::plan::ActionPlan;
+use tributary_core::plan::{ActionPayload, ActionPlan, PlanOutcome};
 
 use super::{
     ops::{self, ClaimedRow},
     writer::{Batch, ReadyLocal},
 };
-use crate::{ActionId, AttemptOutcome, LocalRun, StoreError, model::ms, rows};
+use crate::{ActionId, AttemptOutcome, LocalEffect, LocalRun, StoreError, model::ms, rows};
 
 /// The most due rows one round looks at when it may run local actions.
 const ROUND_ROWS: usize = 256;
@@ -146,14 +146,17 @@ fn run(
     let ready = ready.take(&row.id);
     let outcome = if row.applied {
         AttemptOutcome::Succeeded {
-            summary: "already applied".to_owned(),
+            summary: LocalEffect::AlreadyApplied.summary(),
         }
     } else {
-        match ready.map_or_else(|| local_effect(conn, &row), Ok) {
-            Ok(writes) => {
+        // Writes made ahead assume the trigger's recipients exist; they are
+        // checked here, inside the transaction, after every earlier action
+        // of the event (an identify) has run.
+        match ops::writes_now(conn, &row.environment, &row.id, ready, || payload_of(&row)) {
+            Ok((writes, effect)) => {
                 ops::write_local(conn, writes, now)?;
                 AttemptOutcome::Succeeded {
-                    summary: "applied to local recipients".to_owned(),
+                    summary: effect.summary(),
                 }
             }
             // The store itself failed: end the round (nothing of it
@@ -175,13 +178,15 @@ fn run(
     })
 }
 
-/// The action's writes, computed before any is made.
-fn local_effect(conn: &Connection, row: &DueRow) -> Result<Vec<ops::RowWrite>, StoreError> {
+/// The action's payload, decoded from its stored plan.
+fn payload_of(row: &DueRow) -> Result<ActionPayload, StoreError> {
     let plan: ActionPlan = serde_json::from_str(&row.plan_json)
         .map_err(|e| StoreError::decode("actions.plan_json", e))?;
-    let payload = plan.payload().ok_or_else(|| StoreError::InvalidInput {
-        field: "plan",
-        problem: "the plan has no payload".to_owned(),
-    })?;
-    ops::local_writes(conn, &row.environment, &row.id, payload)
+    match plan.outcome {
+        PlanOutcome::Planned { payload } => Ok(payload),
+        PlanOutcome::Skipped { .. } => Err(StoreError::InvalidInput {
+            field: "plan",
+            problem: "the plan has no payload".to_owned(),
+        }),
+    }
 }

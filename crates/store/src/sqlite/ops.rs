@@ -1,5 +1,7 @@
 //! The SQLite write operations; each runs on the writer thread inside a group commit.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
@@ -9,7 +11,7 @@ use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
     LocalEffect, PruneReport, RejectedRequest, StoreError,
     dedup::{self, ExistingKey, Verdict},
-    local::{self, Loaded, LocalKey, LocalWrite},
+    local::{self, Known, Loaded, LocalKey, LocalWrite},
     model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
     rows::{self, EventRow, SharedHeaders},
     stats::BatchStats,
@@ -56,7 +58,7 @@ struct PreparedAction {
     planned: bool,
     /// The `local` sink's writes, when the action's environment runs them in
     /// the store and they read nothing (see `writer::ReadyLocal`).
-    ready: Option<Vec<RowWrite>>,
+    ready: Option<Ahead>,
 }
 
 /// `local_environments`: the environments whose actions the store runs
@@ -436,13 +438,21 @@ pub(super) struct PreparedLocal {
     id: String,
     environment: String,
     payload: ActionPayload,
-    writes: Option<Vec<RowWrite>>,
+    writes: Option<Ahead>,
 }
 
 /// A local write with its data already serialized.
 pub(super) enum RowWrite {
     Put(LocalKey, String),
     Delete(LocalKey),
+}
+
+/// Local writes computed ahead of the run, and the users they assume exist
+/// (a trigger's recipients): they hold only if those users still exist when
+/// the action runs (see [`ahead_holds`]).
+pub(super) struct Ahead {
+    writes: Vec<RowWrite>,
+    users: Vec<LocalKey>,
 }
 
 fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
@@ -456,27 +466,65 @@ fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
         .collect()
 }
 
-/// The local writes of a payload that reads nothing, computed ahead of the
-/// writer; `None` for one that reads (its writes depend on the database at
-/// run time). An error is a payload the local sink refuses.
+/// The local writes of a payload that reads no record, computed ahead of
+/// the writer; `None` for one that reads (its writes depend on the database
+/// at run time). An error is a payload the local sink refuses.
 fn writes_ahead(
     environment: &str,
     id: &str,
     payload: &ActionPayload,
-) -> Result<Option<Vec<RowWrite>>, StoreError> {
+) -> Result<Option<Ahead>, StoreError> {
     let reads = local::reads(environment, payload);
     if !reads.records.is_empty() || !reads.scopes.is_empty() {
         return Ok(None);
     }
-    local::writes(environment, id, payload, &Loaded::default())
-        .map(row_writes)
-        .map(Some)
+    local::writes(environment, id, payload, &Loaded::default()).map(|w| {
+        Some(Ahead {
+            writes: row_writes(w),
+            users: reads.users,
+        })
+    })
 }
 
 /// [`writes_ahead`] for an appended action; a refused payload has none, and
 /// the round that runs it fails it with the reason.
-fn ready_local(environment: &str, id: &str, payload: &ActionPayload) -> Option<Vec<RowWrite>> {
+fn ready_local(environment: &str, id: &str, payload: &ActionPayload) -> Option<Ahead> {
     writes_ahead(environment, id, payload).ok().flatten()
+}
+
+/// True when every user the writes computed ahead assume exists does: one
+/// indexed lookup each. When one does not, the writes are computed again
+/// from what is stored.
+pub(super) fn ahead_holds(conn: &Connection, ahead: &Ahead) -> Result<bool, StoreError> {
+    for key in &ahead.users {
+        if !user_exists(conn, key)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn user_exists(conn: &Connection, key: &LocalKey) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3")?
+        .query_row(params![key.kind.as_str(), key.scope, key.id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// The writes to make for an action, with what they do: those computed
+/// ahead when they still hold, else computed now from what is stored.
+pub(super) fn writes_now(
+    conn: &Connection,
+    environment: &str,
+    id: &str,
+    ahead: Option<Ahead>,
+    payload: impl FnOnce() -> Result<ActionPayload, StoreError>,
+) -> Result<(Vec<RowWrite>, LocalEffect), StoreError> {
+    match ahead {
+        Some(ahead) if ahead_holds(conn, &ahead)? => Ok((ahead.writes, LocalEffect::Applied)),
+        _ => local_writes(conn, environment, id, &payload()?),
+    }
 }
 
 /// Prepares one action; an error here (a payload the local sink cannot
@@ -516,30 +564,24 @@ pub(super) fn apply_local(
     if applied.is_some() {
         return Ok(LocalEffect::AlreadyApplied);
     }
-    let writes = match writes {
-        Some(w) => w,
-        None => local_writes(conn, &environment, &id, &payload)?,
-    };
+    let (writes, effect) = writes_now(conn, &environment, &id, writes, || Ok(payload))?;
     conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
         .execute(params![id, now])?;
     write_local(conn, writes, now)?;
-    Ok(LocalEffect::Applied)
+    Ok(effect)
 }
 
 /// What action `id` writes to the local recipients, read from the database
-/// when the payload depends on what is there. Writes nothing.
+/// when the payload depends on what is there, and what that does. Writes nothing.
 pub(super) fn local_writes(
     conn: &Connection,
     environment: &str,
     id: &str,
     payload: &ActionPayload,
-) -> Result<Vec<RowWrite>, StoreError> {
-    Ok(row_writes(local::writes(
-        environment,
-        id,
-        payload,
-        &load_local(conn, environment, payload)?,
-    )?))
+) -> Result<(Vec<RowWrite>, LocalEffect), StoreError> {
+    let loaded = load_local(conn, environment, payload)?;
+    let writes = row_writes(local::writes(environment, id, payload, &loaded)?);
+    Ok((writes, local::effect(environment, payload, &loaded)))
 }
 
 pub(super) fn write_local(
@@ -575,6 +617,13 @@ fn load_local(
 ) -> Result<Loaded, StoreError> {
     let reads = local::reads(environment, payload);
     let mut loaded = Loaded::default();
+    let mut users = HashSet::new();
+    for key in reads.users {
+        if user_exists(conn, &key)? {
+            users.insert(key);
+        }
+    }
+    loaded.users = Known::Read(users);
     for key in reads.records {
         let data: Option<String> = conn
             .prepare_cached(

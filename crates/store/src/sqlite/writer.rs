@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error};
 use tributary_core::event::EventId;
 
-use super::{checkpoint::RestartRequest, ops::RowWrite};
+use super::{checkpoint::RestartRequest, ops::Ahead};
 use crate::{StoreError, stats::BatchStats};
 
 /// A live dedup key: when it stops blocking repeats, and the event it points
@@ -66,7 +66,7 @@ pub(super) type StagedKeys = HashMap<i64, DedupEntry>;
 /// the same result, so entries never need to be durable or exact.
 #[derive(Default)]
 pub(super) struct ReadyLocal {
-    writes: HashMap<String, Vec<RowWrite>>,
+    writes: HashMap<String, Ahead>,
 }
 
 /// Entries kept at most. A round takes the entries of the actions it runs,
@@ -77,14 +77,14 @@ pub(super) struct ReadyLocal {
 const READY_LOCAL_MAX: usize = 8_192;
 
 impl ReadyLocal {
-    pub(super) fn put(&mut self, action_id: String, writes: Vec<RowWrite>) {
+    pub(super) fn put(&mut self, action_id: String, writes: Ahead) {
         if self.writes.len() >= READY_LOCAL_MAX {
             self.writes.clear();
         }
         self.writes.insert(action_id, writes);
     }
 
-    pub(super) fn take(&mut self, action_id: &str) -> Option<Vec<RowWrite>> {
+    pub(super) fn take(&mut self, action_id: &str) -> Option<Ahead> {
         self.writes.remove(action_id)
     }
 }

@@ -1113,6 +1113,17 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         1
     );
 
+    // A trigger reaches identified users only.
+    s.apply_local(
+        id(15),
+        "development",
+        &ActionPayload::IdentifyUser {
+            user_id: "u2".into(),
+            attributes: attrs(json!({})),
+        },
+    )
+    .await
+    .unwrap();
     let trigger = |key: &str| ActionPayload::TriggerWorkflow {
         workflow: "welcome".into(),
         recipients: vec![
@@ -1211,6 +1222,14 @@ pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
     };
     let results = s
         .apply_local_many(vec![
+            // The trigger below reaches identified users only.
+            item(
+                0,
+                ActionPayload::IdentifyUser {
+                    user_id: "u1".into(),
+                    attributes: attrs(json!({})),
+                },
+            ),
             item(1, set(json!({"title": "A"}))),
             // Refused on its own: the audience does not exist.
             item(
@@ -1242,7 +1261,8 @@ pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
         ])
         .await
         .unwrap();
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 6);
+    let results = &results[1..];
     assert_eq!(results[0].as_ref().unwrap(), &LocalEffect::Applied);
     assert!(
         matches!(results[1], Err(StoreError::NotFound { .. })),
@@ -1553,8 +1573,7 @@ async fn local_rounds(
             }
             let payload = c.plan.payload().unwrap();
             let summary = match s.apply_local(c.id, &c.environment, payload).await {
-                Ok(LocalEffect::Applied) => "applied".to_owned(),
-                Ok(LocalEffect::AlreadyApplied) => "already applied".to_owned(),
+                Ok(effect) => effect.summary(),
                 Err(e) => {
                     s.finish_attempt(
                         c.id,
@@ -1611,10 +1630,11 @@ fn full_trigger(user: &str) -> ActionPlan {
 /// it builds the run from the stored plan. Both must store the same run.
 pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
     let s = &h.store;
+    // Each event identifies its user first: a trigger reaches identified users only.
     let before = s
         .append(vec![plain_item(
             event("web", "paid", Some("u1")),
-            vec![full_trigger("u1")],
+            vec![identify_plan("u1", json!({})), full_trigger("u1")],
         )])
         .await
         .unwrap();
@@ -1622,13 +1642,13 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
     let after = s
         .append(vec![plain_item(
             event("web", "paid", Some("u2")),
-            vec![full_trigger("u2")],
+            vec![identify_plan("u2", json!({})), full_trigger("u2")],
         )])
         .await
         .unwrap();
     local_rounds(s).await;
     let run_of = |out: &AppendOutcome| {
-        let id = accepted(out).1[0].to_string();
+        let id = accepted(out).1[1].to_string();
         async move {
             s.local_record(LocalKind::WorkflowRun, "production", "receipt", &id)
                 .await
@@ -1668,6 +1688,7 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
                         recipients: None,
                     },
                 },
+                notes: Vec::new(),
             }],
         )])
         .await
@@ -1703,6 +1724,7 @@ pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
                 create_audience: false,
             },
         },
+        notes: Vec::new(),
     };
     let out = s
         .append(vec![
@@ -1859,7 +1881,7 @@ pub async fn a_round_at_its_limit_says_more(h: &Harness) {
 /// (PostgreSQL sends consecutive write-only actions together).
 pub async fn apply_local_many_keeps_order_within_a_call(h: &Harness) {
     let s = &h.store;
-    let ids = action_ids(1_700_000_200_000, 5);
+    let ids = action_ids(1_700_000_200_000, 6);
     let item = |n: usize, payload| dev_item(ids[n], payload);
     let sub = |user: &str| ActionPayload::Subscribe {
         collection: "projects".into(),
@@ -1877,6 +1899,14 @@ pub async fn apply_local_many_keeps_order_within_a_call(h: &Harness) {
     };
     let results = s
         .apply_local_many(vec![
+            // The trigger reaches identified users only.
+            item(
+                5,
+                ActionPayload::IdentifyUser {
+                    user_id: "u1".into(),
+                    attributes: attrs(json!({})),
+                },
+            ),
             item(0, sub("u1")),
             item(
                 1,
@@ -1975,4 +2005,191 @@ pub async fn a_requests_headers_are_stored_once_and_read_with_each_event(h: &Har
         }
     }
     assert_eq!(seen, 4);
+}
+
+/// A trigger of `recipients` (user ids, or `collection/id` objects) in `welcome`.
+fn trigger_of(recipients: &[&str]) -> ActionPayload {
+    ActionPayload::TriggerWorkflow {
+        workflow: "welcome".into(),
+        recipients: recipients
+            .iter()
+            .map(|r| match r.split_once('/') {
+                Some((collection, id)) => RecipientRef::Object {
+                    id: id.into(),
+                    collection: collection.into(),
+                },
+                None => RecipientRef::User((*r).into()),
+            })
+            .collect(),
+        actor: None,
+        tenant: None,
+        data: json!({}),
+        cancellation_key: None,
+    }
+}
+
+/// Issue 18 item 13: the product makes no run for a recipient id never
+/// identified (knock-sources 3.4), so neither does the `local` sink, and its
+/// result names the users skipped. An identify earlier in the same call
+/// counts, and so does a delete.
+pub async fn a_trigger_runs_only_for_identified_users(h: &Harness) {
+    let s = &h.store;
+    let ids = action_ids(1_700_000_300_000, 6);
+    let item = |n: usize, payload| dev_item(ids[n], payload);
+    let results = s
+        .apply_local_many(vec![
+            item(
+                0,
+                ActionPayload::IdentifyUser {
+                    user_id: "u1".into(),
+                    attributes: attrs(json!({"name": "Ada"})),
+                },
+            ),
+            item(1, trigger_of(&["u1", "u2", "projects/p1", "u2"])),
+            item(2, trigger_of(&["u3"])),
+            item(
+                3,
+                ActionPayload::DeleteUser {
+                    user_id: "u1".into(),
+                },
+            ),
+            item(4, trigger_of(&["u1"])),
+        ])
+        .await
+        .unwrap();
+    let effects: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        effects,
+        [
+            LocalEffect::Applied,
+            LocalEffect::AppliedSkipping {
+                unknown_recipients: vec!["u2".into()],
+                run: true,
+            },
+            LocalEffect::AppliedSkipping {
+                unknown_recipients: vec!["u3".into()],
+                run: false,
+            },
+            LocalEffect::Applied,
+            LocalEffect::AppliedSkipping {
+                unknown_recipients: vec!["u1".into()],
+                run: false,
+            },
+        ],
+        "{}",
+        h.backend
+    );
+    let run = dev_data(s, LocalKind::WorkflowRun, "welcome", &ids[1].to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        run["recipients"],
+        json!(["u1", {"id": "p1", "collection": "projects"}])
+    );
+    for n in [2, 4] {
+        assert!(
+            dev_data(s, LocalKind::WorkflowRun, "welcome", &ids[n].to_string())
+                .await
+                .is_none(),
+            "no run for a trigger that reached nobody"
+        );
+    }
+    assert!(effects[1].summary().contains("never identified: u2"));
+    assert!(effects[2].summary().starts_with("no workflow run"));
+}
+
+/// The same rule when the store runs local actions itself (SQLite), with
+/// the trigger's run computed ahead at append: the identify earlier in the
+/// event counts, a delete earlier in the event counts, and the action log's
+/// attempt names the users skipped.
+pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
+    let s = &h.store;
+    // A first round tells SQLite which environments run in the store, so the
+    // appends below compute their runs ahead.
+    local_rounds(s).await;
+    let plan = |payload: ActionPayload| ActionPlan {
+        action: payload.action_type(),
+        origin: tributary_core::plan::PlanOrigin::Mapping {
+            mapping: "m".into(),
+        },
+        outcome: tributary_core::plan::PlanOutcome::Planned { payload },
+        notes: Vec::new(),
+    };
+    let out = s
+        .append(vec![
+            plain_item(
+                event("web", "signup", Some("u5")),
+                vec![
+                    identify_plan("u5", json!({"name": "Eve"})),
+                    plan(trigger_of(&["u5", "u6"])),
+                ],
+            ),
+            plain_item(
+                event("web", "signup", Some("u7")),
+                vec![plan(trigger_of(&["u7"]))],
+            ),
+        ])
+        .await
+        .unwrap();
+    local_rounds(s).await;
+    let gone = s
+        .append(vec![plain_item(
+            event("web", "left", Some("u5")),
+            vec![
+                plan(ActionPayload::DeleteUser {
+                    user_id: "u5".into(),
+                }),
+                plan(trigger_of(&["u5"])),
+            ],
+        )])
+        .await
+        .unwrap();
+    local_rounds(s).await;
+    let trigger_of_event = |out: &AppendOutcome, position: usize| {
+        let (event_id, actions) = accepted(out);
+        let action = actions[position];
+        async move {
+            let detail = s.event_detail(event_id).await.unwrap().unwrap();
+            let record = detail
+                .actions
+                .iter()
+                .find(|a| a.id == action)
+                .cloned()
+                .unwrap();
+            assert_eq!(record.status, ActionStatus::Succeeded, "{record:?}");
+            let summary = detail
+                .attempts
+                .iter()
+                .rev()
+                .find(|(id, _)| *id == action)
+                .map(|(_, a)| a.summary.clone())
+                .unwrap();
+            let run = s
+                .local_record(
+                    LocalKind::WorkflowRun,
+                    "production",
+                    "welcome",
+                    &action.to_string(),
+                )
+                .await
+                .unwrap()
+                .map(|r| r.data);
+            (summary, run)
+        }
+    };
+    let (summary, run) = trigger_of_event(&out[0], 1).await;
+    assert_eq!(run.unwrap()["recipients"], json!(["u5"]), "{}", h.backend);
+    assert!(
+        summary.contains("1 recipient(s) never identified: u6"),
+        "{summary}"
+    );
+    let (summary, run) = trigger_of_event(&out[1], 0).await;
+    assert!(run.is_none(), "{}", h.backend);
+    assert!(
+        summary.contains("no workflow run: no recipient was ever identified (u7)"),
+        "{summary}"
+    );
+    let (summary, run) = trigger_of_event(&gone[0], 1).await;
+    assert!(run.is_none(), "deleted before the trigger: {}", h.backend);
+    assert!(summary.contains("(u5)"), "{summary}");
 }

@@ -141,6 +141,7 @@ pub fn identify_plan(user: &str, attributes: Value) -> ActionPlan {
                 attributes: attributes.as_object().cloned().unwrap_or_default(),
             },
         },
+        notes: Vec::new(),
     }
 }
 
@@ -160,6 +161,7 @@ pub fn trigger_plan(workflow: &str, user: &str) -> ActionPlan {
                 cancellation_key: None,
             },
         },
+        notes: Vec::new(),
     }
 }
 
@@ -172,6 +174,7 @@ pub fn skipped_plan() -> ActionPlan {
         outcome: PlanOutcome::Skipped {
             reason: SkipReason::Inactive,
         },
+        notes: Vec::new(),
     }
 }
 
