@@ -20,5 +20,5 @@ mod http;
 pub mod serve;
 mod state;
 
-pub use app::{REQUEST_TIMEOUT, app};
+pub use app::app;
 pub use state::AppState;
