@@ -15,6 +15,8 @@
 //!   and before it reads; beyond the budget it answers 503 with
 //!   `Retry-After` instead of reading. [`Reservation::read`] bounds the time
 //!   to read the body, and only that.
+//! - [`attacks`] (feature `attacks`): the bounded, loopback-only attacks the
+//!   binaries' security suites run against themselves.
 //!
 //! ```
 //! # async fn demo() -> std::io::Result<()> {
@@ -33,6 +35,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "attacks")]
+pub mod attacks;
 mod budget;
 mod error;
 mod fd;

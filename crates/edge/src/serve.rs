@@ -109,10 +109,12 @@ impl Conn {
         self.phase.store(phase, Ordering::Release);
     }
 
-    /// The first bytes of a new request start its header clock.
+    /// The first bytes of a new request start its header clock (and the
+    /// watcher, asleep until the idle deadline, has to look again).
     fn bytes_arrived(&self) {
         if self.phase.load(Ordering::Acquire) == IDLE {
             self.enter(READING_HEAD);
+            self.wake.notify_one();
         }
     }
 
