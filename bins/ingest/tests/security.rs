@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tributary_edge::attacks::{idle_flood, partial_request, peak_rss_bytes, slowloris, status_of};
+use tributary_edge::attacks::{
+    hold_request, idle_flood, partial_request, peak_rss_bytes, slowloris, status_of, until_answered,
+};
 
 const TOKEN: &str = "seg_security_0123456789abcdefgh";
 const WRITE_KEY: &str = "wk_security_0123456789abcdef";
@@ -253,30 +255,18 @@ async fn past_the_body_budget_requests_get_503_with_retry_after() {
     .await;
     let path = format!("/integrations/receive/{TOKEN}");
     // A slow sender holds the whole budget while its body trickles in.
-    let mut holder = tokio::net::TcpStream::connect(ingest.addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut holder, head(&path, 65_536, "").as_bytes())
+    let holder = hold_request(ingest.addr, &head(&path, 65_536, ""), b"{\"type\":")
         .await
         .unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut holder, b"{\"type\":")
-        .await
-        .unwrap();
-    // Until the budget is taken the next request may still get in; poll.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let body = br#"{"type":"track","event":"E","userId":"u1"}"#;
-        let answer = partial_request(
-            ingest.addr,
-            &head(&path, body.len(), ""),
-            body,
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-        if status_of(&answer) == Some(503) || Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let body = br#"{"type":"track","event":"E","userId":"u1"}"#;
+    let answer = until_answered(
+        ingest.addr,
+        &head(&path, body.len(), ""),
+        body,
+        503,
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(status_of(&answer), Some(503), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("retry-after: 1"),

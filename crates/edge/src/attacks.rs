@@ -102,6 +102,43 @@ pub async fn partial_request(
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
+/// Sends `head` and the first bytes of its body and keeps the request open
+/// (unfinished) as long as the returned socket lives: a slow upload holding
+/// whatever the server reserved for it.
+pub async fn hold_request(
+    addr: SocketAddr,
+    head: &str,
+    body_start: &[u8],
+) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body_start).await?;
+    Ok(stream)
+}
+
+/// Sends a whole request (`head` and `body`) again and again, each on a new
+/// connection, until it is answered `status` or `within` has passed (a
+/// request already held may not have reached the server yet). Returns the
+/// last answer.
+pub async fn until_answered(
+    addr: SocketAddr,
+    head: &str,
+    body: &[u8],
+    status: u16,
+    within: Duration,
+) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = partial_request(addr, head, body, Duration::from_secs(5))
+            .await
+            .unwrap_or_default();
+        if status_of(&answer) == Some(status) || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The status code of a raw HTTP/1.1 answer, if it has one.
 pub fn status_of(answer: &str) -> Option<u16> {
     answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()

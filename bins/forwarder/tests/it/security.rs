@@ -5,7 +5,9 @@
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
-use tributary_edge::attacks::{idle_flood, partial_request, peak_rss_bytes, slowloris, status_of};
+use tributary_edge::attacks::{
+    hold_request, idle_flood, partial_request, peak_rss_bytes, slowloris, status_of, until_answered,
+};
 use tributary_outbound::fake_segment::FakeSegment;
 
 use crate::support::{Running, config_text, start_with};
@@ -156,23 +158,18 @@ async fn past_the_body_budget_webhooks_get_503_with_retry_after() {
     )
     .await;
     let path = "/knock/webhooks/production";
-    let mut holder = tokio::net::TcpStream::connect(addr(&f)).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut holder, head(path, 65_536).as_bytes())
+    // A slow sender holds the whole budget while its body trickles in.
+    let holder = hold_request(addr(&f), &head(path, 65_536), b"{")
         .await
         .unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut holder, b"{")
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let answer = partial_request(addr(&f), &head(path, 2), b"{}", Duration::from_secs(5))
-            .await
-            .unwrap();
-        if status_of(&answer) == Some(503) || tokio::time::Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let answer = until_answered(
+        addr(&f),
+        &head(path, 2),
+        b"{}",
+        503,
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(status_of(&answer), Some(503), "{answer}");
     assert!(
         answer.to_ascii_lowercase().contains("retry-after: 1"),
