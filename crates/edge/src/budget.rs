@@ -172,6 +172,36 @@ mod tests {
         assert_eq!(err.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn an_idle_budget_reserves_the_declared_length_capped_or_refuses_too_large(
+            value in "[ 0-9a-z+-]{0,24}",
+            limit in 1usize..100_000,
+            total in 1usize..100_000,
+        ) {
+            let budget = BodyBudget::new(total, Duration::from_secs(1));
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(CONTENT_LENGTH, v);
+            }
+            let declared = value.trim().parse::<usize>().ok();
+            match budget.reserve(&headers, limit) {
+                Ok(reservation) => {
+                    let reserved = total - budget.available();
+                    proptest::prop_assert_eq!(reserved, declared.unwrap_or(limit).min(total));
+                    drop(reservation);
+                    proptest::prop_assert_eq!(budget.available(), total);
+                }
+                Err(BodyError::TooLarge { limit: l }) => {
+                    proptest::prop_assert_eq!(l, limit);
+                    proptest::prop_assert!(declared.is_some_and(|n| n > limit));
+                }
+                // An idle budget always has room for one body.
+                Err(e) => proptest::prop_assert!(false, "unexpected {}", e),
+            }
+        }
+    }
+
     /// A body whose bytes never come.
     struct Never;
 
