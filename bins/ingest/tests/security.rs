@@ -339,8 +339,17 @@ async fn receive_tokens_never_reach_the_logs_even_at_debug() {
 fn first_run_secrets_are_printed_by_the_first_run_that_listens() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    // Taken by this test, or by someone else: taken either way.
-    let _taken = TcpListener::bind("127.0.0.1:8080");
+    // Held by this test for its whole run. Another test's embedded default
+    // may hold it for a moment (test binaries can run in parallel), so wait
+    // for it; a service that keeps it leaves it taken all the same.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let _taken = loop {
+        match TcpListener::bind("127.0.0.1:8080") {
+            Ok(listener) => break Some(listener),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => break None,
+        }
+    };
     let run = |data: &Path| {
         Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
             .arg("--data-dir")
