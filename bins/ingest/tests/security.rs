@@ -246,6 +246,36 @@ async fn bodies_for_unknown_tokens_are_refused_without_being_read() {
     assert_eq!(status_of(&answer), Some(401), "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_bodies_to_a_real_token_stay_within_the_budget() {
+    let ingest = Ingest::start("").await;
+    let url = format!("{}/integrations/receive/{TOKEN}", ingest.base);
+    // Not JSON, so what is read is refused at once and never stored.
+    let body = vec![b' '; 4 << 20];
+    let client = reqwest::Client::new();
+    let sends: Vec<_> = (0..100)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            let body = body.clone();
+            tokio::spawn(async move { client.post(url).body(body).send().await })
+        })
+        .collect();
+    let mut over_budget = 0;
+    for send in sends {
+        if let Ok(r) = send.await.unwrap() {
+            if r.status().as_u16() == 503 {
+                assert!(r.headers().contains_key("retry-after"));
+                over_budget += 1;
+            } else {
+                assert_eq!(r.status().as_u16(), 400);
+            }
+        }
+    }
+    assert!(ingest.healthy().await, "{over_budget} answered 503");
+    ingest.assert_memory_bounded();
+}
+
 #[tokio::test]
 async fn past_the_body_budget_requests_get_503_with_retry_after() {
     // The budget holds exactly one largest body.
