@@ -139,6 +139,23 @@ pub async fn until_answered(
     }
 }
 
+/// Whether `GET /healthz` on a new connection is answered 200 within 5 s.
+pub async fn healthz_answers(addr: SocketAddr) -> bool {
+    let head = "GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n";
+    let answer = partial_request(addr, head, b"", Duration::from_secs(5))
+        .await
+        .unwrap_or_default();
+    status_of(&answer) == Some(200)
+}
+
+/// Whether a raw answer is the body budget's refusal: 503, `Retry-After: 1`
+/// and the error code [`crate::BodyError::OverBudget`] answers with.
+pub fn refused_over_budget(answer: &str) -> bool {
+    status_of(answer) == Some(503)
+        && answer.to_ascii_lowercase().contains("retry-after: 1")
+        && answer.contains(crate::BodyError::OverBudget.code())
+}
+
 /// The status code of a raw HTTP/1.1 answer, if it has one.
 pub fn status_of(answer: &str) -> Option<u16> {
     answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
