@@ -1,21 +1,22 @@
 //! The HTTP surface: `POST /knock/webhooks/{environment}`, `/healthz`,
 //! `/readyz`, `/metrics`. Only this module knows about status codes.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Json, Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, Path, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode},
+    body::Body,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use metrics::counter;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
-use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::trace::TraceLayer;
 use tracing::{debug, error, warn};
+use tributary_edge::{BodyBudget, BodyError};
 use tributary_outbound::{
     DurableQueue, OutboundError, Outcome, Submitted, Transform, parse_envelope,
 };
@@ -37,6 +38,7 @@ struct Inner {
     queue: DurableQueue,
     max_event_bytes: usize,
     max_body_bytes: usize,
+    body_budget: BodyBudget,
     tolerance_ms: i64,
     metrics: Option<PrometheusHandle>,
 }
@@ -55,6 +57,10 @@ impl AppState {
                 queue,
                 max_event_bytes: config.segment.max_event_bytes,
                 max_body_bytes: config.server.max_body_bytes,
+                body_budget: BodyBudget::new(
+                    config.server.body_budget_bytes,
+                    config.server.body_read_timeout,
+                ),
                 tolerance_ms: i64::try_from(config.server.signature_tolerance_secs)
                     .unwrap_or(i64::MAX / 1_000)
                     .saturating_mul(1_000),
@@ -65,20 +71,24 @@ impl AppState {
 }
 
 /// The router; tests drive it with `oneshot`, without a socket.
+///
+/// There is no whole-request timeout: a webhook is answered once its event
+/// is queued, and a 408 after that would make the sender deliver it again.
+/// Reading the body is bounded instead (`[server] body_read_timeout`).
 pub fn app(state: AppState) -> Router {
-    let max_body = state.inner.max_body_bytes;
     Router::new()
         .route("/knock/webhooks/{environment}", post(receive_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer((
-            TraceLayer::new_for_http(),
-            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)),
-        ))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// The `environment` label of a request to an environment that is not
+/// configured: not a valid environment name, so it never mixes with one,
+/// and one value however many names are invented.
+const UNKNOWN_ENVIRONMENT: &str = "(unknown)";
 
 /// A JSON error answer: `{"error": {"code", "message", "field"?}}`.
 struct ApiError {
@@ -86,6 +96,7 @@ struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -95,6 +106,21 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
+        }
+    }
+
+    fn body(e: &BodyError, max_body_bytes: usize) -> Self {
+        match e {
+            BodyError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is over {max_body_bytes} bytes"),
+            ),
+            e => Self {
+                retry_after: e.retry_after_secs(),
+                ..Self::new(e.status(), e.code(), e.to_string())
+            },
         }
     }
 }
@@ -105,7 +131,13 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = Value::String(field);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -122,6 +154,7 @@ fn from_outbound(e: OutboundError) -> ApiError {
             code: "invalid_field",
             message: problem,
             field: Some(field),
+            retry_after: None,
         },
         other => {
             error!(error = %other, "Storing a webhook failed.");
@@ -138,32 +171,34 @@ async fn receive_webhook(
     State(state): State<AppState>,
     Path(environment): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let inner = &state.inner;
-    let outcome = |o: &'static str| {
-        counter!("forwarder_webhooks_total", "environment" => environment.clone(), "outcome" => o)
-            .increment(1);
-    };
+    // Before anything is read: an unknown environment costs neither the
+    // body's bytes nor a metric series of its own.
     let Some(env) = inner.environments.get(&environment) else {
-        outcome("unknown_environment");
+        counter!("forwarder_webhooks_total", "environment" => UNKNOWN_ENVIRONMENT, "outcome" => "unknown_environment")
+            .increment(1);
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_environment",
             format!("no environment named {environment:?} is configured"),
         ));
     };
-    let body = body.map_err(|rejection| {
+    let outcome = |o: &'static str| {
+        counter!("forwarder_webhooks_total", "environment" => environment.clone(), "outcome" => o)
+            .increment(1);
+    };
+    let reservation = inner
+        .body_budget
+        .reserve(&headers, inner.max_body_bytes)
+        .map_err(|e| {
+            outcome("rejected");
+            ApiError::body(&e, inner.max_body_bytes)
+        })?;
+    let body = reservation.read(body).await.map_err(|e| {
         outcome("rejected");
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body is over {} bytes", inner.max_body_bytes),
-            )
-        } else {
-            ApiError::new(rejection.status(), "unreadable_body", rejection.body_text())
-        }
+        ApiError::body(&e, inner.max_body_bytes)
     })?;
     let header = headers
         .get(SIGNATURE_HEADER)

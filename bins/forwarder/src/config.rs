@@ -5,7 +5,13 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use tributary_core::{Secret, config::parse_duration};
+use tributary_core::{
+    Secret,
+    config::{
+        DEFAULT_BODY_BUDGET_BODIES, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+        DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, parse_duration,
+    },
+};
 use tributary_outbound::{DeliverySettings, Forwarding, RetentionPolicy, Route, TransformSettings};
 
 /// Default listen address.
@@ -35,6 +41,11 @@ struct RawServer {
     listen: String,
     max_body_bytes: usize,
     signature_tolerance_secs: u64,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    max_connections: Option<i64>,
+    body_budget_bytes: Option<i64>,
 }
 
 impl Default for RawServer {
@@ -43,6 +54,11 @@ impl Default for RawServer {
             listen: DEFAULT_LISTEN.to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             signature_tolerance_secs: DEFAULT_SIGNATURE_TOLERANCE_SECS,
+            header_read_timeout: None,
+            idle_timeout: None,
+            body_read_timeout: None,
+            max_connections: None,
+            body_budget_bytes: None,
         }
     }
 }
@@ -78,6 +94,16 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How far a signature's timestamp may be from now, in seconds.
     pub signature_tolerance_secs: u64,
+    /// From a request's first byte to the end of its head.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without a request in flight.
+    pub idle_timeout: Duration,
+    /// How long to wait for a whole webhook body (408 after it).
+    pub body_read_timeout: Duration,
+    /// Open client connections at most.
+    pub max_connections: usize,
+    /// Webhook-body bytes read at once across all requests (503 beyond).
+    pub body_budget_bytes: usize,
 }
 
 /// One `[environments.<name>]`.
@@ -168,12 +194,9 @@ impl ForwarderConfig {
                 },
             );
         }
+        let server = server_settings(raw.server)?;
         Ok(Self {
-            server: ServerSettings {
-                listen: raw.server.listen,
-                max_body_bytes: raw.server.max_body_bytes,
-                signature_tolerance_secs: raw.server.signature_tolerance_secs,
-            },
+            server,
             queue_path: raw.queue.path,
             retention,
             segment: raw.segment,
@@ -204,6 +227,55 @@ impl ForwarderConfig {
             })
             .collect()
     }
+}
+
+/// `[server]`, the connection and body limits defaulting as the ingest
+/// service's do.
+fn server_settings(raw: RawServer) -> anyhow::Result<ServerSettings> {
+    if raw.max_body_bytes == 0 {
+        bail!("server.max_body_bytes: must be positive");
+    }
+    let timeout = |value: &Option<String>, key: &str, default: Duration| match value {
+        None => Ok(default),
+        Some(text) => match parse_duration(text) {
+            Ok(d) if d.is_zero() => Err(anyhow::anyhow!("server.{key}: must be longer than zero")),
+            Ok(d) => Ok(d),
+            Err(problem) => Err(anyhow::anyhow!("server.{key}: {problem}")),
+        },
+    };
+    let max_connections = match raw.max_connections {
+        None => DEFAULT_MAX_CONNECTIONS,
+        Some(n) if (1..=1_000_000).contains(&n) => usize::try_from(n)?,
+        Some(n) => bail!("server.max_connections: {n} must be from 1 to 1000000"),
+    };
+    let body_budget_bytes = match raw.body_budget_bytes {
+        None => raw
+            .max_body_bytes
+            .saturating_mul(DEFAULT_BODY_BUDGET_BODIES),
+        Some(n) if usize::try_from(n).is_ok_and(|n| n >= raw.max_body_bytes) => usize::try_from(n)?,
+        Some(n) => bail!(
+            "server.body_budget_bytes: {n} must be at least server.max_body_bytes ({}), so the largest body fits",
+            raw.max_body_bytes
+        ),
+    };
+    Ok(ServerSettings {
+        header_read_timeout: timeout(
+            &raw.header_read_timeout,
+            "header_read_timeout",
+            DEFAULT_HEADER_READ_TIMEOUT,
+        )?,
+        idle_timeout: timeout(&raw.idle_timeout, "idle_timeout", DEFAULT_IDLE_TIMEOUT)?,
+        body_read_timeout: timeout(
+            &raw.body_read_timeout,
+            "body_read_timeout",
+            DEFAULT_BODY_READ_TIMEOUT,
+        )?,
+        listen: raw.listen,
+        max_body_bytes: raw.max_body_bytes,
+        signature_tolerance_secs: raw.signature_tolerance_secs,
+        max_connections,
+        body_budget_bytes,
+    })
 }
 
 /// `[queue]`'s retention keys, each defaulting to [`RetentionPolicy::default`].
@@ -489,6 +561,66 @@ signing_secret = "whsec_dev"
             ),
         ] {
             let err = format!("{:#}", queue_keys(keys).unwrap_err());
+            assert!(err.contains(key), "{keys}: {err}");
+            assert!(err.contains(says), "{keys}: {err}");
+        }
+    }
+
+    fn server_keys(keys: &str) -> anyhow::Result<ForwarderConfig> {
+        ForwarderConfig::parse(&format!("[server]\n{keys}\n[queue]\npath = 'q'\n"), lookup)
+    }
+
+    #[test]
+    fn edge_limits_default_like_the_ingest_service_and_are_read() {
+        let s = server_keys("").unwrap().server;
+        assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_connections, 4_096);
+        assert_eq!(s.body_budget_bytes, 16 * DEFAULT_MAX_BODY_BYTES);
+        let s = server_keys(
+            "header_read_timeout = '2s'\nidle_timeout = '1m'\nbody_read_timeout = '5s'\nmax_connections = 10\nmax_body_bytes = 100\nbody_budget_bytes = 1000",
+        )
+        .unwrap()
+        .server;
+        assert_eq!(s.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.body_read_timeout, Duration::from_secs(5));
+        assert_eq!(s.max_connections, 10);
+        assert_eq!(s.body_budget_bytes, 1_000);
+    }
+
+    #[test]
+    fn bad_edge_limits_are_refused_naming_the_key() {
+        for (keys, key, says) in [
+            (
+                "header_read_timeout = '0s'",
+                "server.header_read_timeout",
+                "longer than zero",
+            ),
+            (
+                "idle_timeout = 'soon'",
+                "server.idle_timeout",
+                "not a duration",
+            ),
+            (
+                "body_read_timeout = '0'",
+                "server.body_read_timeout",
+                "longer than zero",
+            ),
+            (
+                "max_connections = 0",
+                "server.max_connections",
+                "from 1 to 1000000",
+            ),
+            (
+                "body_budget_bytes = 5",
+                "server.body_budget_bytes",
+                "at least server.max_body_bytes",
+            ),
+            ("max_body_bytes = 0", "server.max_body_bytes", "positive"),
+        ] {
+            let err = format!("{:#}", server_keys(keys).unwrap_err());
             assert!(err.contains(key), "{keys}: {err}");
             assert!(err.contains(says), "{keys}: {err}");
         }

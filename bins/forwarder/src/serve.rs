@@ -7,6 +7,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use tributary_edge::ConnectionLimits;
 use tributary_outbound::{Dispatcher, DurableQueue, Pruner};
 
 use crate::{
@@ -17,6 +18,7 @@ use crate::{
 /// Runs until SIGTERM/SIGINT: stops accepting webhooks, flushes what it can
 /// within `segment.shutdown_grace_ms`, leaves the rest queued for next time.
 pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
+    let fd_limit = tributary_edge::raise_fd_limit();
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -75,9 +77,15 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
-    info!(%addr, host = %config.segment.host, "Forwarder started.");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(stop.received())
+    let s = &config.server;
+    let limits = ConnectionLimits::fitted(
+        s.header_read_timeout,
+        s.idle_timeout,
+        s.max_connections,
+        fd_limit,
+    );
+    info!(%addr, host = %config.segment.host, max_connections = limits.max_connections, fd_limit, "Forwarder started.");
+    tributary_edge::serve(listener, app(state), limits, stop.received())
         .await
         .context("serving HTTP")?;
     info!("No longer accepting webhooks; flushing the queue.");

@@ -1,10 +1,11 @@
 //! The router: every route and the cross-cutting layers in one place, split
 //! from `main` so tests drive it with `oneshot`, no socket needed.
 
-use std::time::Duration;
+use std::borrow::Cow;
 
 use axum::{
     Router,
+    extract::Request,
     http::StatusCode,
     middleware,
     response::{IntoResponse, Response},
@@ -13,7 +14,6 @@ use axum::{
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -21,9 +21,6 @@ use crate::{
     AppState,
     http::{admin, answer::ApiError, health, ingest, reverse_etl},
 };
-
-/// How long one request may take before it is answered 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The ingest service's routes.
 pub fn app(state: AppState) -> Router {
@@ -73,11 +70,36 @@ pub fn app(state: AppState) -> Router {
         .layer((
             SetRequestIdLayer::x_request_id(MakeRequestUuid),
             PropagateRequestIdLayer::x_request_id(),
-            TraceLayer::new_for_http(),
-            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
+            // No whole-request timeout: a request may be answered only
+            // after its commit, and a 408 then would invite a duplicate.
+            // Reading the body is what is bounded (`[server]
+            // body_read_timeout`), in the handlers.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                tracing::debug_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %redacted_path(req.uri().path()),
+                    version = ?req.version(),
+                )
+            }),
             CatchPanicLayer::custom(panicked),
         ))
         .with_state(state)
+}
+
+/// The receive path's prefix; the segment after it is a secret.
+const RECEIVE_PREFIX: &str = "/integrations/receive/";
+
+/// A request path fit for logs: a receive URL's token is a credential, so it
+/// is replaced by `{token}` (at every log level).
+pub(crate) fn redacted_path(path: &str) -> Cow<'_, str> {
+    match path.strip_prefix(RECEIVE_PREFIX) {
+        Some(rest) => {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            Cow::Owned(format!("{RECEIVE_PREFIX}{{token}}{tail}"))
+        }
+        None => Cow::Borrowed(path),
+    }
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -88,4 +110,38 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "internal error; nothing was accepted",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::redacted_path;
+
+    #[test]
+    fn receive_tokens_are_replaced_and_other_paths_kept() {
+        assert_eq!(
+            redacted_path("/integrations/receive/seg_0123456789abcdefghijkl"),
+            "/integrations/receive/{token}"
+        );
+        assert_eq!(
+            redacted_path("/integrations/receive/seg_0123456789abcdefghijkl/extra"),
+            "/integrations/receive/{token}/extra"
+        );
+        assert_eq!(redacted_path("/v1/track"), "/v1/track");
+        assert_eq!(redacted_path("/healthz"), "/healthz");
+    }
+
+    proptest! {
+        #[test]
+        fn no_token_survives_redaction(
+            token in "[A-Za-z0-9_%.-]{22,64}",
+            tail in "(/[a-z]{0,8}){0,2}",
+        ) {
+            let path = format!("/integrations/receive/{token}{tail}");
+            let redacted = redacted_path(&path);
+            prop_assert!(!redacted.contains(&token), "{}", redacted);
+            prop_assert!(redacted.ends_with(&tail));
+        }
+    }
 }

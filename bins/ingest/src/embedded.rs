@@ -3,6 +3,11 @@
 //! environment holding one source of each kind built so far, sample mappings,
 //! and tokens, write keys and an admin token generated once and kept in
 //! `tributary-data/tributary.toml` (mode 0600).
+//!
+//! The secrets are printed in full once, by the first start that listens:
+//! a marker file beside the configuration says they have not been shown
+//! yet, so a first run that cannot bind its port (and prints nothing) leaves
+//! them for the next run instead of losing them behind the masked banner.
 
 use std::{
     fs,
@@ -15,6 +20,22 @@ use rand::{Rng, distr::Alphanumeric};
 
 /// The generated configuration's file name inside the data directory.
 pub const CONFIG_FILE: &str = "tributary.toml";
+
+/// Present in the data directory while the generated secrets have not been
+/// printed; removed once a banner showing them is out.
+pub const SECRETS_NOT_SHOWN: &str = "secrets-not-shown";
+
+/// The embedded default's configuration file and whether its secrets are
+/// still to be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embedded {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// It was created by this call.
+    pub created: bool,
+    /// Its secrets have never been printed: the banner prints them in full.
+    pub secrets_not_shown: bool,
+}
 
 /// 24 base62 characters: 142 random bits.
 fn secret(prefix: &str) -> String {
@@ -130,14 +151,21 @@ actor = "data.assigned_by"
 }
 
 /// The configuration file in `data_dir`, created with fresh secrets when
-/// missing. Returns its path and whether it was just created.
-pub fn ensure(data_dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
+/// missing (with the marker saying they are yet to be shown).
+pub fn ensure(data_dir: &Path) -> anyhow::Result<Embedded> {
     let path = data_dir.join(CONFIG_FILE);
+    let marker = data_dir.join(SECRETS_NOT_SHOWN);
     if path.exists() {
-        return Ok((path, false));
+        return Ok(Embedded {
+            file: path,
+            created: false,
+            secrets_not_shown: marker.exists(),
+        });
     }
     fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    // The marker first: a crash between the two leaves the secrets to show.
+    fs::write(&marker, b"").with_context(|| format!("cannot create {}", marker.display()))?;
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -151,5 +179,19 @@ pub fn ensure(data_dir: &Path) -> anyhow::Result<(PathBuf, bool)> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(default_config(data_dir).as_bytes())?;
     file.sync_all()?;
-    Ok((path, true))
+    Ok(Embedded {
+        file: path,
+        created: true,
+        secrets_not_shown: true,
+    })
+}
+
+/// Records that the secrets were printed: later runs mask them.
+pub fn secrets_shown(data_dir: &Path) {
+    let marker = data_dir.join(SECRETS_NOT_SHOWN);
+    if let Err(e) = fs::remove_file(&marker)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %marker.display(), error = %e, "Could not remove the marker of unshown secrets; the next start prints them again.");
+    }
 }

@@ -4,13 +4,20 @@
 //! shutdown wiring. The request path itself lives in `tributary-pipeline`;
 //! actions run in `tributary-actions` workers, never inside a request.
 //!
+//! The router is plain axum (tests drive it in process); the binary serves
+//! it through `tributary-edge`, which adds the connection limits.
+//!
 //! ```no_run
 //! # async fn demo(pipeline: std::sync::Arc<tributary_pipeline::Pipeline>) {
+//! use tributary_edge::ConnectionLimits;
 //! use tributary_ingest::{AppState, app};
 //!
 //! let router = app(AppState::new(pipeline));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
-//! axum::serve(listener, router).await.unwrap();
+//! let stop = std::future::pending::<()>();
+//! tributary_edge::serve(listener, router, ConnectionLimits::default(), stop)
+//!     .await
+//!     .unwrap();
 //! # }
 //! ```
 
@@ -20,5 +27,5 @@ mod http;
 pub mod serve;
 mod state;
 
-pub use app::{REQUEST_TIMEOUT, app};
+pub use app::app;
 pub use state::AppState;

@@ -90,11 +90,12 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
-    let (config, banner) = match config {
-        Some(file) => (load(&file)?, Banner::Masked),
+    let (config, banner, shown) = match config {
+        Some(file) => (load(&file)?, Banner::Masked, None),
         None => {
-            let (file, created) = embedded::ensure(data_dir)?;
-            if created {
+            let embedded = embedded::ensure(data_dir)?;
+            let file = &embedded.file;
+            if embedded.created {
                 println!(
                     "First run: wrote the embedded default configuration to {}.",
                     file.display()
@@ -105,12 +106,14 @@ fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
                     file.display()
                 );
             }
-            let banner = if created {
-                Banner::FirstRun
+            // Printed by the first start that listens, not the first that
+            // wrote them (which may have found its port taken).
+            let (banner, shown) = if embedded.secrets_not_shown {
+                (Banner::FirstRun, Some(data_dir.to_owned()))
             } else {
-                Banner::Masked
+                (Banner::Masked, None)
             };
-            (load(&file)?, banner)
+            (load(file)?, banner, shown)
         }
     };
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -120,5 +123,9 @@ fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
         .worker_threads(threads)
         .enable_all()
         .build()?
-        .block_on(serve::run(config, banner))
+        .block_on(serve::run(config, banner, move || {
+            if let Some(dir) = shown {
+                embedded::secrets_shown(&dir);
+            }
+        }))
 }

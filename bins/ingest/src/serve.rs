@@ -10,6 +10,7 @@ use tributary_actions::{
     KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
 };
 use tributary_core::config::{Config, SinkConfig};
+use tributary_edge::{ConnectionLimits, raise_fd_limit};
 use tributary_pipeline::Pipeline;
 use tributary_store::Store;
 
@@ -158,9 +159,15 @@ async fn shutdown_signal(token: CancellationToken) {
     token.cancel();
 }
 
-/// Runs the service until a stop signal.
-pub async fn run(config: Config, banner_kind: Banner) -> anyhow::Result<()> {
+/// Runs the service until a stop signal. `banner_printed` runs once the
+/// banner is out (the embedded default records that its secrets were shown).
+pub async fn run(
+    config: Config,
+    banner_kind: Banner,
+    banner_printed: impl FnOnce(),
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let fd_limit = raise_fd_limit();
     let config = Arc::new(config);
     let store = tributary_store::open(&config.store)
         .await
@@ -216,17 +223,36 @@ pub async fn run(config: Config, banner_kind: Banner) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-    print!("{}", banner(&config, banner_kind));
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        out.write_all(banner(&config, banner_kind).as_bytes())?;
+        out.flush()?;
+    }
+    banner_printed();
+    let s = &config.server;
+    let limits = ConnectionLimits::fitted(
+        s.header_read_timeout,
+        s.idle_timeout,
+        s.max_connections,
+        fd_limit,
+    );
     tracing::info!(
         listen = %config.server.listen,
+        max_connections = limits.max_connections,
+        fd_limit,
         startup_ms = started.elapsed().as_millis() as u64,
         "Tributary ingest is listening."
     );
     let server_shutdown = shutdown.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal(server_shutdown))
-        .await
-        .context("the HTTP server failed")?;
+    tributary_edge::serve(
+        listener,
+        app(state),
+        limits,
+        shutdown_signal(server_shutdown),
+    )
+    .await
+    .context("the HTTP server failed")?;
     shutdown.cancel();
     // Requests are done (their commits returned); give workers the grace period.
     if tokio::time::timeout(SHUTDOWN_GRACE, workers_task)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tributary_actions::WorkerPool;
 use tributary_core::Secret;
+use tributary_edge::BodyBudget;
 use tributary_pipeline::Pipeline;
 
 /// Shared state of the HTTP server.
@@ -20,6 +21,9 @@ pub struct AppState {
     pub admin_token: Option<Secret>,
     /// Largest body read from the socket (compressed or not).
     pub max_body_bytes: usize,
+    /// Request-body bytes read at once across all requests, and the time
+    /// to read one body.
+    pub body_budget: BodyBudget,
 }
 
 impl AppState {
@@ -29,6 +33,10 @@ impl AppState {
         Self {
             admin_token: config.admin.token.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            body_budget: BodyBudget::new(
+                config.server.body_budget_bytes,
+                config.server.body_read_timeout,
+            ),
             pipeline,
             workers: None,
             metrics: None,

@@ -421,3 +421,73 @@ fn runtime_threads_leave_a_core_to_the_sqlite_writer_unless_set() {
         assert!(errs[0].message.contains("from 1 to 1024"), "{}", errs[0]);
     }
 }
+
+#[test]
+fn edge_limits_default_sanely_and_are_read() {
+    let config = load(&one_source("segment", "")).unwrap();
+    let s = &config.server;
+    assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(s.idle_timeout, Duration::from_secs(60));
+    assert_eq!(s.body_read_timeout, Duration::from_secs(30));
+    assert_eq!(s.max_connections, 4_096);
+    assert_eq!(s.body_budget_bytes, 16 * s.max_body_bytes);
+
+    let set = load(&format!(
+        "[server]\nheader_read_timeout = \"2s\"\nidle_timeout = \"5m\"\nbody_read_timeout = \"7s\"\nmax_connections = 50\nmax_body_bytes = 1000\nbody_budget_bytes = 5000\n{}",
+        one_source("segment", "")
+    ))
+    .unwrap();
+    let s = &set.server;
+    assert_eq!(s.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(s.idle_timeout, Duration::from_secs(300));
+    assert_eq!(s.body_read_timeout, Duration::from_secs(7));
+    assert_eq!(s.max_connections, 50);
+    assert_eq!(s.body_budget_bytes, 5_000);
+}
+
+#[test]
+fn bad_edge_limits_are_named_with_their_line() {
+    for (line, key, says) in [
+        (
+            "header_read_timeout = \"0s\"",
+            "server.header_read_timeout",
+            "longer than zero",
+        ),
+        (
+            "idle_timeout = \"soon\"",
+            "server.idle_timeout",
+            "not a duration",
+        ),
+        (
+            "body_read_timeout = \"0\"",
+            "server.body_read_timeout",
+            "longer than zero",
+        ),
+        (
+            "max_connections = 0",
+            "server.max_connections",
+            "from 1 to 1000000",
+        ),
+        (
+            "max_connections = 2000000",
+            "server.max_connections",
+            "from 1 to 1000000",
+        ),
+        (
+            "body_budget_bytes = 10",
+            "server.body_budget_bytes",
+            "at least server.max_body_bytes",
+        ),
+        (
+            "body_budget_bytes = -1",
+            "server.body_budget_bytes",
+            "at least server.max_body_bytes",
+        ),
+    ] {
+        let errs = errors(&format!("[server]\n{line}\n{}", one_source("segment", "")));
+        assert_eq!(errs.len(), 1, "{line}: {errs:?}");
+        assert_eq!(errs[0].field, key, "{line}");
+        assert_eq!(errs[0].line, 2, "{line}");
+        assert!(errs[0].message.contains(says), "{line}: {}", errs[0]);
+    }
+}

@@ -77,6 +77,13 @@ impl Pipeline {
         self.routes.by_token(&self.config, token)
     }
 
+    /// The source environment a Tracking API write key belongs to, compared
+    /// in constant time. Lets the server refuse an unknown header key before
+    /// reading the body.
+    pub fn route_by_write_key(&self, key: &str) -> Option<Route<'_>> {
+        self.routes.by_write_key(&self.config, key)
+    }
+
     /// Reloads the mapping toggles from the store. Replicas sharing a
     /// PostgreSQL store call this periodically to see each other's toggles.
     pub async fn refresh_overrides(&self) -> Result<(), StoreError> {

@@ -129,7 +129,10 @@ impl Pipeline {
         found
     }
 
-    fn authenticate(&self, req: &RawRequest) -> Option<Route<'_>> {
+    /// The source environment of a resource-API or connector request's
+    /// `Authorization: Bearer` key. Only headers are read, so the server
+    /// refuses an unknown key before reading the body.
+    pub fn authenticate(&self, req: &RawRequest) -> Option<Route<'_>> {
         let header = req.header("authorization")?.trim();
         let (scheme, key) = header.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("bearer") {

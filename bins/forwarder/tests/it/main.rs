@@ -6,4 +6,5 @@ mod dead_letter_reasons;
 mod not_forwarded;
 mod retention;
 mod routes;
+mod security;
 mod support;

@@ -94,10 +94,31 @@ impl Drop for Running {
 }
 
 pub(crate) fn start(config: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-forwarder"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
+    start_with(config, None)
+}
+
+/// [`start`], under a soft open-file limit of `soft_fd_limit` when given
+/// (as a service manager might set one).
+pub(crate) fn start_with(config: &Path, soft_fd_limit: Option<u32>) -> Running {
+    let bin = env!("CARGO_BIN_EXE_tributary-forwarder");
+    let mut command = match soft_fd_limit {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!(
+                    "ulimit -Sn {n} && exec \"$0\" --config \"$1\" serve"
+                ))
+                .arg(bin)
+                .arg(config);
+            c
+        }
+        None => {
+            let mut c = Command::new(bin);
+            c.arg("--config").arg(config).arg("serve");
+            c
+        }
+    };
+    let mut child = command
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

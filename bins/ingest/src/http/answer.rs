@@ -9,6 +9,7 @@ use axum::{
 use serde_json::{Value, json};
 use tributary_adapter::ErrorCategory;
 use tributary_core::config::SourceKind;
+use tributary_edge::BodyError;
 use tributary_pipeline::{PipelineError, Receipt};
 use tributary_store::StoreError;
 
@@ -97,6 +98,16 @@ pub(crate) fn category_status(category: ErrorCategory) -> StatusCode {
         ErrorCategory::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCategory::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCategory::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let error = Self::new(e.status(), e.code(), e.to_string());
+        match e.retry_after_secs() {
+            Some(secs) => error.with_retry_after(secs),
+            None => error,
+        }
     }
 }
 

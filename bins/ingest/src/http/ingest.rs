@@ -3,32 +3,43 @@
 use std::time::Instant;
 
 use axum::{
-    body::{Body, to_bytes},
+    body::Body,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
 use tributary_adapter::RawRequest;
+use tributary_edge::{BodyError, Reservation};
 use tributary_pipeline::{PipelineError, Receipt};
-use tributary_segment::TrackingCall;
+use tributary_segment::{TrackingCall, header_write_key};
 
 use super::answer::{self, ApiError};
 use crate::AppState;
 
-/// Reads the body up to the configured limit (compressed bytes; the adapters
-/// cap the decompressed size again).
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    to_bytes(body, limit)
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body is larger than {limit} bytes"),
-            )
-        })
+/// Reads a body once its route is known: within the byte budget shared by
+/// all requests and the body-read timeout. The reservation is kept until the
+/// request is done with the bytes. `limit` counts bytes on the wire
+/// (compressed or not; the adapters cap the decompressed size again).
+pub(crate) async fn read_body(
+    state: &AppState,
+    route: &'static str,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<(Vec<u8>, Reservation), BodyError> {
+    let result = match state.body_budget.reserve(headers, limit) {
+        Ok(reservation) => match reservation.read(body).await {
+            Ok(bytes) => Ok((bytes, reservation)),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        metrics::counter!("tributary_requests_rejected_total", "route" => route, "reason" => e.code())
+            .increment(1);
+    }
+    result
 }
 
 pub(crate) fn raw_request(headers: &HeaderMap, body: Vec<u8>, max_body_bytes: usize) -> RawRequest {
@@ -83,11 +94,14 @@ fn observe(route: &'static str, started: Instant, result: &Result<Receipt, Pipel
     }
 }
 
-/// What both ways in share: read the body within the limit, run the
-/// pipeline, count, wake the workers, answer.
+/// What both ways in share: read the body (only for a request whose route
+/// is known: an unknown one runs with an empty body, so it is refused and
+/// logged as before without a byte of its body read), run the pipeline,
+/// count, wake the workers, answer.
 async fn ingest<F, Fut>(
     state: &AppState,
     route: &'static str,
+    known: impl FnOnce(&RawRequest) -> bool,
     headers: &HeaderMap,
     body: Body,
     run: F,
@@ -98,11 +112,22 @@ where
     Fut: Future<Output = Result<Receipt, PipelineError>>,
 {
     let started = Instant::now();
-    let body = match read_body(body, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
+    let mut req = raw_request(headers, Vec::new(), state.max_body_bytes);
+    let known = known(&req);
+    let _reservation = if known {
+        match read_body(state, route, headers, body, state.max_body_bytes).await {
+            Ok((bytes, reservation)) => {
+                req.body = bytes;
+                Some(reservation)
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        None
     };
-    let result = run(raw_request(headers, body, state.max_body_bytes)).await;
+    // From here the pipeline may commit, so no timeout cuts in: the answer
+    // says what happened.
+    let result = run(req).await;
     observe(route, started, &result);
     match result {
         Ok(receipt) => {
@@ -125,9 +150,11 @@ pub(crate) async fn receive(
     body: Body,
 ) -> Response {
     let pipeline = state.pipeline.clone();
+    let known = pipeline.route_by_token(&token).is_some();
     ingest(
         &state,
         "receive",
+        move |_| known,
         &headers,
         body,
         |req| async move { pipeline.receive(&token, req).await },
@@ -152,6 +179,12 @@ pub(crate) async fn tracking(
     ingest(
         &state,
         "tracking",
+        // A key in the headers routes the call; an unknown one is refused
+        // without reading the body. A key in the body needs the body.
+        |req| {
+            header_write_key(req)
+                .is_none_or(|key| state.pipeline.route_by_write_key(&key).is_some())
+        },
         &headers,
         body,
         |req| async move { pipeline.tracking(call, req).await },

@@ -6,13 +6,14 @@
 
 use axum::{
     Json,
-    body::{Body, to_bytes},
+    body::Body,
     extract::State,
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 use tributary_adapter::{ErrorCategory, RawRequest};
+use tributary_edge::{BodyError, Reservation};
 use tributary_pipeline::{Connector, ReplyBody, ResourceCallError, ResourceRequest};
 use tributary_store::StoreError;
 
@@ -27,17 +28,35 @@ fn body_limit(state: &AppState) -> usize {
     state.max_body_bytes.max(RESOURCE_MAX_BODY_BYTES)
 }
 
-async fn read(state: &AppState, headers: &HeaderMap, body: Body) -> Result<RawRequest, Response> {
+/// The request with its body, read only once its bearer key is known: an
+/// unknown key gets the request without its body, which the pipeline refuses
+/// (and logs) as before. The reservation is kept while the call runs.
+async fn read(
+    state: &AppState,
+    route: &'static str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(RawRequest, Option<Reservation>), Response> {
     let limit = body_limit(state);
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            &format!("the body is larger than {limit} bytes"),
-            None,
-        )
-    })?;
-    Ok(super::ingest::raw_request(headers, bytes.to_vec(), limit))
+    let mut raw = super::ingest::raw_request(headers, Vec::new(), limit);
+    if state.pipeline.authenticate(&raw).is_none() {
+        return Ok((raw, None));
+    }
+    let (bytes, reservation) = super::ingest::read_body(state, route, headers, body, limit)
+        .await
+        .map_err(|e| body_error(&e))?;
+    raw.body = bytes;
+    Ok((raw, Some(reservation)))
+}
+
+fn body_error(e: &BodyError) -> Response {
+    let mut response = error(e.status(), e.code(), &e.to_string(), None);
+    if let Some(secs) = e.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// Every resource-API route: the pipeline's parser routes by method and path.
@@ -48,7 +67,7 @@ pub(crate) async fn resource(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let raw = match read(&state, &headers, body).await {
+    let (raw, _reservation) = match read(&state, "resource", &headers, body).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
@@ -95,7 +114,7 @@ pub(crate) async fn census(
 }
 
 async fn connector(state: AppState, which: Connector, headers: HeaderMap, body: Body) -> Response {
-    let raw = match read(&state, &headers, body).await {
+    let (raw, _reservation) = match read(&state, "connector", &headers, body).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };

@@ -309,6 +309,21 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A positive duration, or `default` when the key is absent.
+    fn timeout(&mut self, value: Option<&S<String>>, field: &str, default: Duration) -> Duration {
+        let Some(value) = value else {
+            return default;
+        };
+        match self.duration(value, field) {
+            Some(d) if d.is_zero() => {
+                self.error(value.span(), field, "must be longer than zero");
+                default
+            }
+            Some(d) => d,
+            None => default,
+        }
+    }
+
     fn config(&mut self, raw: RawConfig) -> Config {
         let server = self.server(&raw.server);
         let store = self.store(&raw.store);
@@ -498,11 +513,60 @@ impl<'a> Cx<'a> {
             Some(n) => usize::try_from(*n.get_ref()).ok(),
             None => None,
         };
+        let header_read_timeout = self.timeout(
+            raw.header_read_timeout.as_ref(),
+            "server.header_read_timeout",
+            DEFAULT_HEADER_READ_TIMEOUT,
+        );
+        let idle_timeout = self.timeout(
+            raw.idle_timeout.as_ref(),
+            "server.idle_timeout",
+            DEFAULT_IDLE_TIMEOUT,
+        );
+        let body_read_timeout = self.timeout(
+            raw.body_read_timeout.as_ref(),
+            "server.body_read_timeout",
+            DEFAULT_BODY_READ_TIMEOUT,
+        );
+        let max_connections = match &raw.max_connections {
+            Some(n) if !(1..=1_000_000).contains(n.get_ref()) => {
+                self.error(
+                    n.span(),
+                    "server.max_connections",
+                    "must be from 1 to 1000000",
+                );
+                DEFAULT_MAX_CONNECTIONS
+            }
+            Some(n) => usize::try_from(*n.get_ref()).unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            None => DEFAULT_MAX_CONNECTIONS,
+        };
+        let default_budget = max_body_bytes.saturating_mul(DEFAULT_BODY_BUDGET_BODIES);
+        let body_budget_bytes = match &raw.body_budget_bytes {
+            Some(n) if usize::try_from(*n.get_ref()).is_ok_and(|n| n >= max_body_bytes) => {
+                usize::try_from(*n.get_ref()).unwrap_or(default_budget)
+            }
+            Some(n) => {
+                self.error(
+                    n.span(),
+                    "server.body_budget_bytes",
+                    format!(
+                        "must be at least server.max_body_bytes ({max_body_bytes}), so the largest body fits"
+                    ),
+                );
+                default_budget
+            }
+            None => default_budget,
+        };
         ServerSettings {
             listen,
             public_url,
             max_body_bytes,
             worker_threads,
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
+            body_read_timeout,
+            body_budget_bytes,
         }
     }
 

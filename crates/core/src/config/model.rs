@@ -56,6 +56,20 @@ pub struct ServerSettings {
     /// Threads of the async runtime that serves HTTP and runs the workers;
     /// `None` leaves the choice to [`ServerSettings::runtime_threads`].
     pub worker_threads: Option<usize>,
+    /// From a request's first byte to the end of its head; slower clients
+    /// are disconnected.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without a request in flight.
+    pub idle_timeout: Duration,
+    /// Open client connections at most (lowered at start to fit the
+    /// file-descriptor limit).
+    pub max_connections: usize,
+    /// How long a handler waits for a whole request body (408 after it,
+    /// nothing accepted).
+    pub body_read_timeout: Duration,
+    /// Request-body bytes read or held at once across all requests; beyond
+    /// it a request is answered 503 with `Retry-After` without being read.
+    pub body_budget_bytes: usize,
 }
 
 impl ServerSettings {
@@ -77,6 +91,18 @@ impl ServerSettings {
 
 /// Default for [`ServerSettings::max_body_bytes`]: 4 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Default for [`ServerSettings::header_read_timeout`] (both binaries).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`ServerSettings::idle_timeout`] (both binaries).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for [`ServerSettings::max_connections`] (both binaries).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+/// Default for [`ServerSettings::body_read_timeout`] (both binaries).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ServerSettings::body_budget_bytes`], in largest bodies: the
+/// budget is this many times `max_body_bytes` (both binaries).
+pub const DEFAULT_BODY_BUDGET_BODIES: usize = 16;
 
 /// `[store]`: where every byte is kept.
 #[derive(Clone, Debug, Serialize)]

@@ -31,6 +31,11 @@ pub(super) struct RawServer {
     pub(super) public_url: Option<S<String>>,
     pub(super) max_body_bytes: Option<S<i64>>,
     pub(super) worker_threads: Option<S<i64>>,
+    pub(super) header_read_timeout: Option<S<String>>,
+    pub(super) idle_timeout: Option<S<String>>,
+    pub(super) max_connections: Option<S<i64>>,
+    pub(super) body_read_timeout: Option<S<String>>,
+    pub(super) body_budget_bytes: Option<S<i64>>,
 }
 
 #[derive(Deserialize, Default)]
