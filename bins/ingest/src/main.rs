@@ -64,6 +64,9 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
+    // Every file this process creates (store, configuration, logs) holds
+    // customers' data or secrets: readable by its owner only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckConfig { file, show_secrets }) => load(&file).map(|config| {

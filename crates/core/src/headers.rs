@@ -64,9 +64,11 @@ pub const CREDENTIAL_NAME_PARTS: &[&str] = &[
 const NOT_CREDENTIALS: &[&str] = &["idempotency-key", "x-idempotency-key", "idempotency_key"];
 
 /// Whether a header or JSON key of this name holds a credential, in any case.
+/// A name ending in `timestamp` never does (`polytomic-signature-timestamp`,
+/// `webhook-timestamp` are kept: when a request was signed is not a secret).
 pub fn is_credential_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    if NOT_CREDENTIALS.contains(&lower.as_str()) {
+    if NOT_CREDENTIALS.contains(&lower.as_str()) || lower.ends_with("timestamp") {
         return false;
     }
     SECRET_HEADERS.contains(&lower.as_str())

@@ -1,6 +1,6 @@
 //! The real `tributary-ingest` binary as a child process, for tests of what
-//! belongs to the binary: a free loopback port, start and wait, the
-//! process's memory and its store's size on disk.
+//! belongs to the binary: its configuration, a free loopback port, start
+//! and wait, and its store's size and contents on disk.
 
 // Each test binary uses part of this module.
 #![allow(dead_code)]
@@ -99,18 +99,6 @@ pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the service did not start");
-}
-
-/// The resident memory of process `pid`, in bytes (Linux).
-pub(crate) fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib * 1024
 }
 
 /// The bytes of every file under `dir`, recursively.
