@@ -57,17 +57,49 @@ impl Bench {
     }
 }
 
+/// Entries `first..first + n`, each with its own `messageId` (a repeat would
+/// be dropped at enqueue and measure the wrong path).
+fn fresh(first: usize, n: usize, payload_bytes: usize) -> Vec<NewEntry> {
+    (first..first + n)
+        .map(|i| NewEntry {
+            environment: "production".into(),
+            message_id: format!("knock-{i:040}"),
+            payload: vec![b'x'; payload_bytes],
+        })
+        .collect()
+}
+
 /// The baseline: one webhook's durable enqueue (a transaction and its fsync).
 #[divan::bench(args = [1_000, 32_000], sample_count = 30, sample_size = 1)]
 fn enqueue_one(bencher: divan::Bencher, payload_bytes: usize) {
     let b = Bench::new();
+    let next = std::cell::Cell::new(0);
     bencher.bench_local(|| {
+        next.set(next.get() + 1);
         b.runtime
-            .block_on(b.queue.enqueue(vec![NewEntry {
-                environment: "production".into(),
-                message_id: "knock-1".into(),
-                payload: vec![b'x'; payload_bytes],
-            }]))
+            .block_on(b.queue.enqueue(fresh(next.get(), 1, payload_bytes)))
+            .unwrap()
+    });
+}
+
+/// 500 webhooks committed together (what group commit does under load), on
+/// a queue file that has already taken `seeded` events: the cost per event
+/// of everything enqueue writes, including any index whose pages a random
+/// key scatters over a large file.
+#[divan::bench(args = [0, 200_000], sample_count = 15, sample_size = 1)]
+fn enqueue_500(bencher: divan::Bencher, seeded: usize) {
+    let b = Bench::new();
+    for start in (0..seeded).step_by(5_000) {
+        b.runtime
+            .block_on(b.queue.enqueue(fresh(start, 5_000, 1_000)))
+            .unwrap();
+    }
+    let next = std::cell::Cell::new(seeded);
+    bencher.bench_local(|| {
+        let first = next.get();
+        next.set(first + 500);
+        b.runtime
+            .block_on(b.queue.enqueue(fresh(first, 500, 1_000)))
             .unwrap()
     });
 }
