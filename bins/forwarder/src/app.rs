@@ -258,7 +258,7 @@ fn duplicate_answer(message_id: &str, earlier: &Redelivery) -> Value {
     let whereabouts = match earlier.first_copy {
         FirstCopy::Queued => "is still queued; it is sent to Segment once",
         FirstCopy::Delivered => "was already delivered to Segment",
-        FirstCopy::DeadLettered => "is in the dead letters; a redrive sends it",
+        FirstCopy::DeadLettered => "is in the dead letters; redrive it once the cause is fixed",
     };
     json!({
         "accepted": true,
