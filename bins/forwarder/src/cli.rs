@@ -176,12 +176,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             DeadLetterAction::Prune => {
                 let r = dead_letters::prune(&config).await?;
                 println!(
-                    "{} dead letters pruned ({} older than the retention age, {} over the cap) in {} transactions; {} from interrupted redrives re-queued",
+                    "{} dead letters pruned ({} older than the retention age, {} over the cap) in {} transactions; {} from interrupted redrives re-queued; {} remembered messageIds forgotten (past the redelivery window or its cap)",
                     r.pruned(),
                     r.by_age,
                     r.by_count,
                     r.batches,
-                    r.redriven
+                    r.redriven,
+                    r.forgotten.total()
                 );
                 Ok(())
             }

@@ -29,6 +29,26 @@
 //! shrinks rather than the file growing. An entry whose copy is still queued
 //! is never forgotten; those are bounded by the queue itself.
 //!
+//! ```
+//! use tributary_outbound::{DurableQueue, FirstCopy, NewEntry, Submitted};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let queue = DurableQueue::open(dir.path().join("queue.db"))?;
+//! let sent = || NewEntry { environment: "production".into(),
+//!                          message_id: "knock-1".into(), payload: b"{}".to_vec() };
+//! assert!(matches!(queue.enqueue(vec![sent()]).await?[..], [Submitted::Queued(_)]));
+//! // The product's retry of the same webhook: not queued again.
+//! let [Submitted::Duplicate(repeat)] = queue.enqueue(vec![sent()]).await?[..] else {
+//!     unreachable!("a repeat of a queued message is dropped");
+//! };
+//! assert_eq!(repeat.first_copy, FirstCopy::Queued);
+//! assert_eq!(queue.stats().await?.pending["production"], 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ```text
 //! recent_messages(environment, message_id /* primary key together */,
 //!                 accepted_at /* unix ms */, queue_id /* NULL when refused on arrival */,
