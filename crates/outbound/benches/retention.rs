@@ -35,6 +35,16 @@ impl Bench {
         }
     }
 
+    /// Queues `n` events with ids `0..n`, 5,000 per commit.
+    fn queue_fresh(&self, n: usize, payload_bytes: usize) {
+        for start in (0..n).step_by(5_000) {
+            let count = 5_000.min(n - start);
+            self.runtime
+                .block_on(self.queue.enqueue(fresh(start, count, payload_bytes)))
+                .unwrap();
+        }
+    }
+
     fn seed(&self, rows: usize, payload_bytes: usize) {
         let entries = (0..rows)
             .map(|n| {
@@ -100,11 +110,7 @@ fn enqueue_one(bencher: divan::Bencher, payload_bytes: usize) {
 #[divan::bench(args = [0, 200_000], sample_count = 15, sample_size = 1)]
 fn enqueue_500(bencher: divan::Bencher, seeded: usize) {
     let b = Bench::new();
-    for start in (0..seeded).step_by(5_000) {
-        b.runtime
-            .block_on(b.queue.enqueue(fresh(start, 5_000, 1_000)))
-            .unwrap();
-    }
+    b.queue_fresh(seeded, 1_000);
     let next = std::cell::Cell::new(seeded);
     bencher.bench_local(|| {
         let first = next.get();
@@ -135,11 +141,7 @@ fn enqueue_repeat(bencher: divan::Bencher) {
 #[divan::bench(args = [200_000], sample_count = 10, sample_size = 1)]
 fn forget_pass_nothing_to_forget(bencher: divan::Bencher, remembered: usize) {
     let b = Bench::new();
-    for start in (0..remembered).step_by(5_000) {
-        b.runtime
-            .block_on(b.queue.enqueue(fresh(start, 5_000, 100)))
-            .unwrap();
-    }
+    b.queue_fresh(remembered, 100);
     let stop = tokio_util::sync::CancellationToken::new();
     bencher.bench_local(|| {
         let forgotten = b
