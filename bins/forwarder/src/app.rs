@@ -18,7 +18,8 @@ use tower_http::trace::TraceLayer;
 use tracing::{debug, error, warn};
 use tributary_edge::{BodyBudget, BodyError};
 use tributary_outbound::{
-    DurableQueue, OutboundError, Outcome, Submitted, Transform, parse_envelope,
+    DurableQueue, FirstCopy, OutboundError, Outcome, Redelivery, Submitted, Transform,
+    parse_envelope,
 };
 
 use crate::{
@@ -268,6 +269,13 @@ async fn receive_webhook(
             Ok(Json(json!({"accepted": true, "forwarded": false,
                 "reason": "too_large", "deadLetterId": id, "messageId": message_id})))
         }
+        Some(Submitted::Duplicate(earlier)) => {
+            outcome("duplicate");
+            counter!("outbound_duplicate_events_total", "environment" => environment.clone(), "first_copy" => earlier.first_copy.code())
+                .increment(1);
+            debug!(environment = %environment, message_id = %message_id, first_copy = earlier.first_copy.code(), "Repeated webhook not queued again.");
+            Ok(Json(duplicate_answer(&message_id, earlier)))
+        }
         None => Err(from_outbound(OutboundError::Queue(
             tributary_outbound::QueueFailure {
                 operation: "submit",
@@ -275,6 +283,27 @@ async fn receive_webhook(
             },
         ))),
     }
+}
+
+/// The 200 for a repeat: nothing was queued, and why.
+fn duplicate_answer(message_id: &str, earlier: &Redelivery) -> Value {
+    let at = earlier
+        .first_accepted_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let whereabouts = match earlier.first_copy {
+        FirstCopy::Queued => "is still queued; it is sent to Segment once",
+        FirstCopy::Delivered => "was already delivered to Segment",
+        FirstCopy::DeadLettered => "is in the dead letters; redrive it once the cause is fixed",
+    };
+    json!({
+        "accepted": true,
+        "forwarded": false,
+        "reason": "duplicate",
+        "messageId": message_id,
+        "firstCopy": earlier.first_copy.code(),
+        "firstAcceptedAt": at,
+        "detail": format!("the same event (messageId {message_id}) was accepted at {at} and {whereabouts}; this copy was not queued"),
+    })
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

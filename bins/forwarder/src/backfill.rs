@@ -36,6 +36,9 @@ pub struct BackfillSummary {
     pub dead_lettered: u64,
     /// Not valid envelopes.
     pub invalid: u64,
+    /// Repeats of events queued, or accepted within the redelivery window:
+    /// not queued again.
+    pub duplicates: u64,
 }
 
 /// Options for [`backfill`].
@@ -71,7 +74,7 @@ pub async fn backfill(
         );
     }
     let transform = Transform::new(config.transform.clone())?;
-    let queue = DurableQueue::open(&config.queue_path)?;
+    let queue = config.open_queue()?;
     let (reader, total): (Box<dyn Read + Send>, Option<u64>) = if input == Path::new("-") {
         (Box::new(std::io::stdin()), None)
     } else {
@@ -175,6 +178,7 @@ async fn flush(
         match s {
             Submitted::Queued(_) => summary.queued += 1,
             Submitted::DeadLettered(_) => summary.dead_lettered += 1,
+            Submitted::Duplicate(_) => summary.duplicates += 1,
         }
     }
     Ok(())

@@ -126,8 +126,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let s = backfill(&config, &input, &options).await?;
             println!(
-                "{} lines: {} queued, {} skipped, {} dead-lettered (too large), {} invalid",
-                s.lines, s.queued, s.skipped, s.dead_lettered, s.invalid
+                "{} lines: {} queued, {} skipped, {} dead-lettered (too large), {} invalid, {} repeats of events already accepted",
+                s.lines, s.queued, s.skipped, s.dead_lettered, s.invalid, s.duplicates
             );
             if s.invalid > 0 {
                 bail!("{} lines were not valid webhook envelopes", s.invalid);
@@ -176,12 +176,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             DeadLetterAction::Prune => {
                 let r = dead_letters::prune(&config).await?;
                 println!(
-                    "{} dead letters pruned ({} older than the retention age, {} over the cap) in {} transactions; {} from interrupted redrives re-queued",
+                    "{} dead letters pruned ({} older than the retention age, {} over the cap) in {} transactions; {} from interrupted redrives re-queued; {} remembered messageIds forgotten (past the redelivery window or its cap)",
                     r.pruned(),
                     r.by_age,
                     r.by_count,
                     r.batches,
-                    r.redriven
+                    r.redriven,
+                    r.forgotten.total()
                 );
                 Ok(())
             }
@@ -199,7 +200,7 @@ fn describe(config: &ForwarderConfig) -> String {
         )
     };
     let mut out = format!(
-        "Configuration OK.\nlisten: {}\nqueue: {}\nsegment host: {}\ndead-letter retention: {}\nmax dead letters: {}\nprune interval: {}\n",
+        "Configuration OK.\nlisten: {}\nqueue: {}\nsegment host: {}\ndead-letter retention: {}\nmax dead letters: {}\nprune interval: {}\nredelivery window: {}, at most {} messageIds\n",
         config.server.listen,
         config.queue_path,
         config.segment.host,
@@ -209,6 +210,8 @@ fn describe(config: &ForwarderConfig) -> String {
             .max_count
             .map_or_else(|| "off (no cap)".to_owned(), |n| n.to_string()),
         humanize(config.retention.interval.as_secs()),
+        humanize(config.redeliveries.max_age.as_secs()),
+        config.redeliveries.max_count,
     );
     for (name, env) in &config.environments {
         let status = if env.write_key.is_some() {

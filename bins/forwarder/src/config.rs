@@ -12,7 +12,10 @@ use tributary_core::{
         DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, parse_duration,
     },
 };
-use tributary_outbound::{DeliverySettings, Forwarding, RetentionPolicy, Route, TransformSettings};
+use tributary_outbound::{
+    DeliverySettings, DurableQueue, Forwarding, RedeliveryWindow, RetentionPolicy, Route,
+    TransformSettings,
+};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -33,6 +36,17 @@ struct RawConfig {
     transform: TransformSettings,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
+    #[serde(default)]
+    redeliveries: RawRedeliveries,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedeliveries {
+    #[serde(default)]
+    window: Option<toml::Value>,
+    #[serde(default)]
+    max_remembered: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +146,9 @@ pub struct ForwarderConfig {
     pub transform: TransformSettings,
     /// `[environments.<name>]`, by name (the `{environment}` URL segment).
     pub environments: BTreeMap<String, EnvironmentSettings>,
+    /// `[redeliveries] window`, `max_remembered`: repeats of an accepted
+    /// webhook dropped at enqueue.
+    pub redeliveries: RedeliveryWindow,
 }
 
 impl ForwarderConfig {
@@ -163,6 +180,7 @@ impl ForwarderConfig {
             bail!("queue.path: must not be empty");
         }
         let retention = retention_policy(&raw.queue)?;
+        let redeliveries = redelivery_window(&raw.redeliveries)?;
         let mut environments = BTreeMap::new();
         for (name, env) in raw.environments {
             if name.is_empty()
@@ -202,7 +220,16 @@ impl ForwarderConfig {
             segment: raw.segment,
             transform: raw.transform,
             environments,
+            redeliveries,
         })
+    }
+
+    /// Opens the queue file with this configuration's redelivery window.
+    pub fn open_queue(&self) -> anyhow::Result<DurableQueue> {
+        Ok(DurableQueue::open_with(
+            &self.queue_path,
+            self.redeliveries,
+        )?)
     }
 
     /// Which environments this configuration forwards (those with a write
@@ -308,6 +335,32 @@ fn retention_policy(raw: &RawQueue) -> anyhow::Result<RetentionPolicy> {
     Ok(policy)
 }
 
+/// `[redeliveries]`, each key defaulting to [`RedeliveryWindow::default`].
+fn redelivery_window(raw: &RawRedeliveries) -> anyhow::Result<RedeliveryWindow> {
+    let defaults = RedeliveryWindow::default();
+    let max_age = match &raw.window {
+        None => defaults.max_age,
+        Some(value) => positive_duration(value, "24h")
+            .map_err(|problem| anyhow::anyhow!("redeliveries.window: {problem}"))?,
+    };
+    let max_count = match &raw.max_remembered {
+        None => defaults.max_count,
+        Some(value) => parse_max_remembered(value)
+            .map_err(|problem| anyhow::anyhow!("redeliveries.max_remembered: {problem}"))?,
+    };
+    Ok(RedeliveryWindow { max_age, max_count })
+}
+
+/// `max_remembered`: a positive whole number of `messageId`s.
+pub fn parse_max_remembered(value: &toml::Value) -> Result<u64, String> {
+    const HINT: &str = "write a whole number of messageIds to remember, like 1000000";
+    match value {
+        toml::Value::Integer(n) if *n > 0 => Ok(n.unsigned_abs()),
+        toml::Value::Integer(n) => Err(format!("{n} would remember nothing; {HINT}")),
+        other => Err(format!("{other} is not a count; {HINT}")),
+    }
+}
+
 /// `dead_letter_retention`: a duration with its unit (`"30d"`, `"12h"`), or
 /// `"off"` to keep dead letters until they are re-driven.
 pub fn parse_retention(value: &toml::Value) -> Result<Option<Duration>, String> {
@@ -345,15 +398,20 @@ pub fn parse_max_dead_letters(value: &toml::Value) -> Result<Option<u64>, String
 
 /// `prune_interval`: a positive duration with its unit (`"10m"`).
 pub fn parse_prune_interval(value: &toml::Value) -> Result<Duration, String> {
-    const HINT: &str = "write a duration with its unit (s, m, h, d) such as \"10m\"";
+    positive_duration(value, "10m")
+}
+
+/// A positive duration with its unit; `example` goes into the hint.
+fn positive_duration(value: &toml::Value, example: &str) -> Result<Duration, String> {
+    let hint = format!("write a duration with its unit (s, m, h, d) such as {example:?}");
     let Some(text) = value.as_str() else {
-        return Err(format!("{value} is not a string; {HINT}"));
+        return Err(format!("{value} is not a string; {hint}"));
     };
-    let interval = duration_with_unit(text)?;
-    if interval.is_zero() {
-        return Err(format!("{text:?} must be longer than zero; {HINT}"));
+    let duration = duration_with_unit(text)?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} must be longer than zero; {hint}"));
     }
-    Ok(interval)
+    Ok(duration)
 }
 
 /// The shared duration parser, except that a bare number is refused: in a
@@ -627,6 +685,45 @@ signing_secret = "whsec_dev"
     }
 
     #[test]
+    fn redeliveries_default_to_a_day_and_a_million_and_are_read() {
+        let c = queue_keys("").unwrap();
+        assert_eq!(c.redeliveries, RedeliveryWindow::default());
+        assert_eq!(c.redeliveries.max_age, Duration::from_secs(86_400));
+        assert_eq!(c.redeliveries.max_count, 1_000_000);
+        let c = queue_keys("[redeliveries]\nwindow = '6h'\nmax_remembered = 5000").unwrap();
+        assert_eq!(c.redeliveries.max_age, Duration::from_secs(6 * 3_600));
+        assert_eq!(c.redeliveries.max_count, 5_000);
+    }
+
+    #[test]
+    fn bad_redelivery_values_are_refused_naming_the_key() {
+        for (keys, key, says) in [
+            ("window = '0s'", "redeliveries.window", "longer than zero"),
+            ("window = '24'", "redeliveries.window", "has no unit"),
+            ("window = 'off'", "redeliveries.window", "not a duration"),
+            ("window = 86400", "redeliveries.window", "not a string"),
+            (
+                "max_remembered = 0",
+                "redeliveries.max_remembered",
+                "remember nothing",
+            ),
+            (
+                "max_remembered = '1000'",
+                "redeliveries.max_remembered",
+                "not a count",
+            ),
+            ("windows = '1h'", "windows", "unknown field"),
+        ] {
+            let err = format!(
+                "{:#}",
+                queue_keys(&format!("[redeliveries]\n{keys}")).unwrap_err()
+            );
+            assert!(err.contains(key), "{keys}: {err}");
+            assert!(err.contains(says), "{keys}: {err}");
+        }
+    }
+
+    #[test]
     fn interpolation_edge_cases() {
         assert_eq!(
             interpolate("a${KNOCK_SECRET}b", &lookup).unwrap(),
@@ -701,6 +798,24 @@ mod properties {
             if let Err(e) = ForwarderConfig::parse(&text, |_| None) {
                 let message = format!("{e:#}");
                 prop_assert!(!message.is_empty());
+            }
+        }
+
+        #[test]
+        fn redelivery_window_is_positive_or_refused(text in ".{0,16}") {
+            match positive_duration(&toml::Value::String(text), "24h") {
+                Ok(window) => prop_assert!(!window.is_zero()),
+                Err(problem) => prop_assert!(!problem.is_empty()),
+            }
+        }
+
+        #[test]
+        fn max_remembered_accepts_exactly_the_positive_integers(n in any::<i64>()) {
+            let parsed = parse_max_remembered(&toml::Value::Integer(n));
+            if n > 0 {
+                prop_assert_eq!(parsed, Ok(n.unsigned_abs()));
+            } else {
+                prop_assert!(parsed.is_err());
             }
         }
 

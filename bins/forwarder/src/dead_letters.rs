@@ -5,7 +5,7 @@ use std::{collections::BTreeSet, io::Write};
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 use tributary_outbound::{
-    DeadLetterFilter, DurableQueue, NotForwarded, PruneReport, Pruner, queue::REDRIVE_BATCH,
+    DeadLetterFilter, NotForwarded, PruneReport, Pruner, queue::REDRIVE_BATCH,
 };
 
 use crate::config::ForwarderConfig;
@@ -18,7 +18,7 @@ pub async fn list(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<usize> {
-    let queue = DurableQueue::open(&config.queue_path)?;
+    let queue = config.open_queue()?;
     let dead = queue.dead_letters(filter).await?;
     for d in &dead {
         if json {
@@ -71,7 +71,7 @@ pub async fn redrive(
     filter: DeadLetterFilter,
 ) -> anyhow::Result<RedriveSummary> {
     let forwarding = config.forwarding();
-    let queue = DurableQueue::open(&config.queue_path)?;
+    let queue = config.open_queue()?;
     let mut summary = RedriveSummary::default();
     if filter.environment.is_none() && filter.ids.is_none() {
         for (environment, count) in queue.dead_letter_counts().await? {
@@ -129,7 +129,7 @@ pub fn explain(environment: &str, why: NotForwarded) -> String {
 /// One pruning pass now, with the configured retention (what `serve` does at
 /// start and every `prune_interval`); safe beside a running `serve`.
 pub async fn prune(config: &ForwarderConfig) -> anyhow::Result<PruneReport> {
-    let queue = DurableQueue::open(&config.queue_path)?;
+    let queue = config.open_queue()?;
     let pruner = Pruner::new(queue, config.retention.clone())?;
     Ok(pruner.pass(&CancellationToken::new()).await?)
 }

@@ -8,7 +8,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use tributary_edge::ConnectionLimits;
-use tributary_outbound::{Dispatcher, DurableQueue, Pruner};
+use tributary_outbound::{Dispatcher, Pruner};
 
 use crate::{
     app::{AppState, app},
@@ -22,7 +22,7 @@ pub async fn serve(config: ForwarderConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
-    let queue = DurableQueue::open(&config.queue_path)?;
+    let queue = config.open_queue()?;
     let stats = queue.stats().await?;
     for (env, n) in &stats.pending {
         // The others are moved to the dead letters by the pruner's first pass.

@@ -99,6 +99,7 @@ pub(crate) fn bury(
     burial: &Burial,
     now_ms: i64,
 ) -> rusqlite::Result<bool> {
+    crate::redelivery::dead_lettered(conn, queue_id, now_ms)?;
     let moved = conn
         .prepare_cached(
             "INSERT INTO dead_letters (environment, message_id, payload, enqueued_at, failed_at, reason, status)
@@ -113,9 +114,7 @@ pub(crate) fn bury(
 /// Dead-letters an event that was never queued (refused at enqueue).
 pub(crate) fn insert(
     conn: &Connection,
-    environment: &str,
-    message_id: &str,
-    payload: &[u8],
+    entry: &crate::NewEntry,
     burial: &Burial,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
@@ -124,9 +123,9 @@ pub(crate) fn insert(
          VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
     )?
     .execute(params![
-        environment,
-        message_id,
-        payload,
+        entry.environment,
+        entry.message_id,
+        entry.payload,
         now_ms,
         burial.reason,
         burial.status
@@ -297,8 +296,18 @@ pub(crate) fn move_marked(conn: &Connection, limit: usize, now_ms: i64) -> rusql
         "INSERT INTO queue (environment, message_id, payload, enqueued_at)
          SELECT environment, message_id, payload, ?2 FROM dead_letters WHERE id = ?1",
     )?;
+    let mut key =
+        conn.prepare_cached("SELECT environment, message_id FROM dead_letters WHERE id = ?1")?;
     for id in &ids {
-        copy.execute(params![id, now_ms])?;
+        if copy.execute(params![id, now_ms])? == 0 {
+            continue;
+        }
+        // A redrive is a resend the operator asked for: never checked for
+        // repeats, and it is the copy a repeat is now measured against.
+        let queue_id = conn.last_insert_rowid();
+        let (environment, message_id): (String, String) =
+            key.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        crate::redelivery::remember(conn, &environment, &message_id, Some(queue_id), now_ms)?;
     }
     delete(conn, &ids)
 }

@@ -10,7 +10,8 @@
 //!   it, listable and re-drivable; [`Pruner`] applies a
 //!   [`RetentionPolicy`] (age and count) to them in bounded batches, and
 //!   moves entries of environments no longer forwarded ([`Forwarding`]) to
-//!   the dead letters.
+//!   the dead letters. A repeat of a message queued or accepted within a
+//!   [`RedeliveryWindow`] is dropped at enqueue ([`Submitted::Duplicate`]).
 //! - [`Batcher`] and [`encode_batch`]: request bodies within Segment's limits.
 //! - [`SegmentClient`] and [`retry`]: `POST {host}/v1/batch` with Basic auth,
 //!   optional gzip, `sentAt` per send; retry classes and full-jitter backoff.
@@ -54,6 +55,7 @@ pub mod fake_segment;
 pub mod forwarding;
 pub mod message;
 pub mod queue;
+pub mod redelivery;
 pub mod retention;
 pub mod retry;
 pub mod transform;
@@ -68,7 +70,8 @@ pub use dispatcher::{Dispatcher, PauseBoard, Route};
 pub use error::{OutboundError, QueueFailure};
 pub use forwarding::{Forwarding, NOT_FORWARDED, NotForwarded};
 pub use message::{EncodedMessage, Identity, Message, Track};
-pub use queue::{DurableQueue, Entry, NewEntry, QueueStats, Submitted};
+pub use queue::{DurableQueue, Entry, Forgotten, NewEntry, QueueStats, Submitted};
+pub use redelivery::{FirstCopy, Redelivery, RedeliveryWindow};
 pub use retention::{PruneReport, Pruner, RetentionPolicy};
 pub use transform::{
     LifecycleEvent, Outcome, SkipReason, Transform, WebhookEnvelope, parse_envelope,

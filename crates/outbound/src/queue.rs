@@ -17,6 +17,9 @@
 //!   table in the same transaction (see [`crate::dead_letter`]). So the queue
 //!   table holds only undelivered entries; the dead letters are what grows,
 //!   and [`crate::retention`] bounds them.
+//! - Every accepted `(environment, messageId)` is remembered, so a repeat of
+//!   a queued or recently accepted message is dropped at enqueue, checked in
+//!   the same transaction as the insert (see [`crate::redelivery`]).
 //! - Long work (a large redrive, pruning a backlog) goes through the writer
 //!   in bounded steps, each its own operation, so enqueues keep getting
 //!   through between them.
@@ -27,6 +30,7 @@
 //!       payload BLOB /* the message's JSON */, enqueued_at INTEGER /* unix ms */)
 //! dead_letters(id, environment, message_id, payload, enqueued_at, failed_at, reason, status,
 //!              redrive_requested_at /* unix ms, NULL unless a redrive is under way */)
+//! recent_messages(environment, message_id, accepted_at, queue_id, dead_lettered_at)
 //! ```
 
 use std::{
@@ -39,12 +43,14 @@ use std::{
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use crate::{
     OutboundError, QueueFailure,
     dead_letter::{self, Burial, DeadLetter, DeadLetterFilter, Pruned},
     message::EncodedMessage,
+    redelivery::{self, Redelivery, RedeliveryWindow},
 };
 
 /// Most operations committed together.
@@ -85,13 +91,45 @@ impl AsRef<[u8]> for Entry {
     }
 }
 
-/// Where [`DurableQueue::submit`] put a message.
+/// Where [`DurableQueue::submit`] (or [`DurableQueue::enqueue`]) put a
+/// message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Submitted {
     /// Queued for delivery, with its queue id.
     Queued(i64),
     /// Too large: recorded as a dead letter, with its dead-letter id.
     DeadLettered(i64),
+    /// A repeat of a message queued, or accepted within the window: nothing
+    /// was written (see [`crate::redelivery`]).
+    Duplicate(Redelivery),
+}
+
+impl Submitted {
+    /// The queue id, when the message was queued.
+    pub fn queued_id(&self) -> Option<i64> {
+        match self {
+            Self::Queued(id) => Some(*id),
+            Self::DeadLettered(_) | Self::Duplicate(_) => None,
+        }
+    }
+}
+
+/// What [`DurableQueue::forget_messages`] forgot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Accepted longer ago than the window.
+    pub by_age: u64,
+    /// The oldest beyond the count cap.
+    pub by_count: u64,
+    /// Transactions run.
+    pub steps: u64,
+}
+
+impl Forgotten {
+    /// Both together.
+    pub fn total(&self) -> u64 {
+        self.by_age + self.by_count
+    }
 }
 
 /// Counts for `/metrics`, `/readyz` and the CLI.
@@ -104,7 +142,9 @@ pub struct QueueStats {
 }
 
 enum Op {
-    Enqueue(Vec<NewEntry>),
+    /// Entries to queue, or with a burial to dead-letter on arrival; repeats
+    /// are dropped either way.
+    Submit(Vec<(NewEntry, Option<Burial>)>),
     DeadLetterNew(Vec<(NewEntry, Burial)>),
     Fetch {
         environment: String,
@@ -128,12 +168,18 @@ enum Op {
     },
     DeadLetterCounts,
     Stats,
+    ForgetCutoff,
+    Forget {
+        cutoff: redelivery::Cutoff,
+        after: redelivery::Position,
+        limit: usize,
+    },
 }
 
 impl Op {
     fn name(&self) -> &'static str {
         match self {
-            Self::Enqueue(_) => "enqueue",
+            Self::Submit(_) => "enqueue",
             Self::DeadLetterNew(_) => "dead-letter",
             Self::Fetch { .. } => "fetch",
             Self::Acknowledge(_) => "acknowledge",
@@ -145,16 +191,20 @@ impl Op {
             Self::BuryEnvironment { .. } => "dead-letter an environment's queue",
             Self::DeadLetterCounts => "count dead letters",
             Self::Stats => "stats",
+            Self::ForgetCutoff | Self::Forget { .. } => "forget remembered messageIds",
         }
     }
 
     fn adds_entries(&self) -> bool {
-        matches!(self, Self::Enqueue(_) | Self::MoveRedriven(_))
+        matches!(self, Self::Submit(_) | Self::MoveRedriven(_))
     }
 }
 
 enum Reply {
     Ids(Vec<i64>),
+    Submitted(Vec<Submitted>),
+    Cutoff(redelivery::Cutoff),
+    Forgotten(redelivery::Step),
     Entries(Vec<Entry>),
     Dead(Vec<DeadLetter>),
     Count(usize),
@@ -183,8 +233,19 @@ impl std::fmt::Debug for Command {
 }
 
 impl DurableQueue {
-    /// Opens (or creates) the queue file and starts its writer thread.
+    /// Opens (or creates) the queue file and starts its writer thread,
+    /// remembering accepted messages for [`RedeliveryWindow::default`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OutboundError> {
+        Self::open_with(path, RedeliveryWindow::default())
+    }
+
+    /// [`DurableQueue::open`] with the window within which a repeat of an
+    /// accepted message is dropped; the window is validated.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        window: RedeliveryWindow,
+    ) -> Result<Self, OutboundError> {
+        window.validate()?;
         let path = path.as_ref();
         let fail =
             |e: rusqlite::Error| QueueFailure::new("open", format!("{}: {e}", path.display()));
@@ -217,6 +278,7 @@ impl DurableQueue {
         // In the same IMMEDIATE transaction as the tables, so two processes
         // opening an old file at once cannot both add the column.
         dead_letter::migrate(&conn)
+            .and_then(|()| redelivery::migrate(&conn))
             .and_then(|()| conn.execute_batch("COMMIT"))
             .map_err(fail)?;
         let (commands, rx) = mpsc::channel();
@@ -225,7 +287,7 @@ impl DurableQueue {
         let notify = Arc::clone(&added);
         thread::Builder::new()
             .name("outbound-queue".into())
-            .spawn(move || writer(conn, rx, &notify))
+            .spawn(move || writer(conn, rx, &notify, &window))
             .map_err(|e| QueueFailure::new("open", e))?;
         Ok(Self { commands, added })
     }
@@ -240,17 +302,29 @@ impl DurableQueue {
             .map_err(|_| QueueFailure::new(name, "the queue's writer thread has stopped"))?
     }
 
-    /// Queues entries; `Ok` (with their ids, in order) only once they are on
-    /// disk.
-    pub async fn enqueue(&self, entries: Vec<NewEntry>) -> Result<Vec<i64>, OutboundError> {
-        match self.call(Op::Enqueue(entries)).await? {
-            Reply::Ids(ids) => Ok(ids),
-            _ => unreachable!("enqueue answers ids"),
+    /// Queues entries, except repeats of messages queued or accepted within
+    /// the window (see [`crate::redelivery`]), which are dropped in the same
+    /// transaction; `Ok` (one [`Submitted::Queued`] or
+    /// [`Submitted::Duplicate`] per entry, in order) only once the new ones
+    /// are on disk.
+    pub async fn enqueue(&self, entries: Vec<NewEntry>) -> Result<Vec<Submitted>, OutboundError> {
+        self.submit_entries(entries.into_iter().map(|e| (e, None)).collect())
+            .await
+    }
+
+    async fn submit_entries(
+        &self,
+        entries: Vec<(NewEntry, Option<Burial>)>,
+    ) -> Result<Vec<Submitted>, OutboundError> {
+        match self.call(Op::Submit(entries)).await? {
+            Reply::Submitted(s) => Ok(s),
+            _ => unreachable!("submit answers where each entry went"),
         }
     }
 
     /// Records entries that are refused before queuing (over the size limit)
-    /// directly as dead letters, durably.
+    /// directly as dead letters, durably. Not checked for repeats, nor
+    /// remembered: [`DurableQueue::submit`] is the path that does both.
     pub async fn dead_letter_new(
         &self,
         entries: Vec<(NewEntry, Burial)>,
@@ -397,58 +471,69 @@ impl DurableQueue {
 
     /// Queues encoded messages for `environment`, except those over
     /// `max_event_bytes`, which go straight to the dead letters (Segment would
-    /// refuse them; retrying cannot help). `Ok` only once all are on disk.
+    /// refuse them; retrying cannot help), and repeats (see
+    /// [`crate::redelivery`]), which are dropped. All in one transaction;
+    /// `Ok` only once it is on disk.
     pub async fn submit(
         &self,
         environment: &str,
         messages: Vec<EncodedMessage>,
         max_event_bytes: usize,
     ) -> Result<Vec<Submitted>, OutboundError> {
-        let mut order = Vec::with_capacity(messages.len());
-        let mut queued = Vec::new();
-        let mut refused = Vec::new();
-        for m in messages {
-            let size = m.json.len();
-            let entry = NewEntry {
-                environment: environment.to_owned(),
-                message_id: m.message_id,
-                payload: m.json,
-            };
-            if size > max_event_bytes {
-                order.push(false);
-                let burial = Burial {
+        let entries = messages
+            .into_iter()
+            .map(|m| {
+                let size = m.json.len();
+                let burial = (size > max_event_bytes).then(|| Burial {
                     reason: format!(
                         "{size} bytes, over the {max_event_bytes}-byte limit per event"
                     ),
                     status: None,
+                });
+                let entry = NewEntry {
+                    environment: environment.to_owned(),
+                    message_id: m.message_id,
+                    payload: m.json,
                 };
-                refused.push((entry, burial));
-            } else {
-                order.push(true);
-                queued.push(entry);
-            }
-        }
-        let queued_ids = if queued.is_empty() {
-            Vec::new()
-        } else {
-            self.enqueue(queued).await?
-        };
-        let refused_ids = if refused.is_empty() {
-            Vec::new()
-        } else {
-            self.dead_letter_new(refused).await?
-        };
-        let (mut q, mut r) = (queued_ids.into_iter(), refused_ids.into_iter());
-        Ok(order
-            .into_iter()
-            .filter_map(|is_queued| {
-                if is_queued {
-                    q.next().map(Submitted::Queued)
-                } else {
-                    r.next().map(Submitted::DeadLettered)
-                }
+                (entry, burial)
             })
-            .collect())
+            .collect();
+        self.submit_entries(entries).await
+    }
+
+    /// Forgets remembered messages (see [`crate::redelivery`]) accepted
+    /// longer ago than the window and, beyond its count cap, the oldest;
+    /// never one still queued. Runs in transactions that each read at most
+    /// `limit` entries, until none is left or `stop` is cancelled.
+    pub async fn forget_messages(
+        &self,
+        limit: usize,
+        stop: &CancellationToken,
+    ) -> Result<Forgotten, OutboundError> {
+        let Reply::Cutoff(cutoff) = self.call(Op::ForgetCutoff).await? else {
+            unreachable!("the forget cutoff answers a cutoff");
+        };
+        let mut after = redelivery::Position::start();
+        let mut forgotten = Forgotten::default();
+        loop {
+            let op = Op::Forget {
+                cutoff: cutoff.clone(),
+                after,
+                limit: limit.max(1),
+            };
+            let Reply::Forgotten(step) = self.call(op).await? else {
+                unreachable!("forget answers what it forgot");
+            };
+            forgotten.by_age += step.by_age as u64;
+            forgotten.by_count += step.by_count as u64;
+            forgotten.steps += 1;
+            match step.next {
+                Some(next) if !stop.is_cancelled() => after = next,
+                _ => return Ok(forgotten),
+            }
+            // Let other tasks' queue operations in before the next step.
+            tokio::task::yield_now().await;
+        }
     }
 
     /// A receiver that changes whenever this process queues entries, so
@@ -458,7 +543,12 @@ impl DurableQueue {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Command>, added: &watch::Sender<u64>) {
+fn writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Command>,
+    added: &watch::Sender<u64>,
+    window: &RedeliveryWindow,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -467,7 +557,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Command>, added: &watch::Send
                 Err(_) => break,
             }
         }
-        let replies = run_group(&mut conn, &group);
+        let replies = run_group(&mut conn, &group, window);
         // Wake dispatchers before answering, so a caller that sees its entry
         // queued also finds the wake-up already posted.
         if group
@@ -486,13 +576,17 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Command>, added: &watch::Send
 
 /// Runs a group in one transaction; if any operation fails, rolls back and
 /// runs each in its own transaction so one bad operation cannot fail others.
-fn run_group(conn: &mut Connection, group: &[Command]) -> Vec<Result<Reply, OutboundError>> {
+fn run_group(
+    conn: &mut Connection,
+    group: &[Command],
+    window: &RedeliveryWindow,
+) -> Vec<Result<Reply, OutboundError>> {
     let now_ms = Utc::now().timestamp_millis();
     let together = (|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut replies = Vec::with_capacity(group.len());
         for command in group {
-            replies.push(execute(&tx, &command.op, now_ms)?);
+            replies.push(execute(&tx, &command.op, now_ms, window)?);
         }
         tx.commit()?;
         Ok::<_, rusqlite::Error>(replies)
@@ -508,7 +602,7 @@ fn run_group(conn: &mut Connection, group: &[Command]) -> Vec<Result<Reply, Outb
             .map(|command| {
                 let alone = (|| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let reply = execute(&tx, &command.op, now_ms)?;
+                    let reply = execute(&tx, &command.op, now_ms, window)?;
                     tx.commit()?;
                     Ok::<_, rusqlite::Error>(reply)
                 })();
@@ -521,30 +615,45 @@ fn run_group(conn: &mut Connection, group: &[Command]) -> Vec<Result<Reply, Outb
     }
 }
 
-fn execute(conn: &Connection, op: &Op, now_ms: i64) -> rusqlite::Result<Reply> {
+fn execute(
+    conn: &Connection,
+    op: &Op,
+    now_ms: i64,
+    window: &RedeliveryWindow,
+) -> rusqlite::Result<Reply> {
     match op {
-        Op::Enqueue(entries) => {
-            let mut stmt = conn.prepare_cached(
+        Op::Submit(entries) => {
+            let mut insert = conn.prepare_cached(
                 "INSERT INTO queue (environment, message_id, payload, enqueued_at) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut ids = Vec::with_capacity(entries.len());
-            for e in entries {
-                stmt.execute(params![e.environment, e.message_id, e.payload, now_ms])?;
-                ids.push(conn.last_insert_rowid());
+            let mut out = Vec::with_capacity(entries.len());
+            for (e, burial) in entries {
+                if let Some(earlier) =
+                    redelivery::earlier_copy(conn, &e.environment, &e.message_id, now_ms, window)?
+                {
+                    out.push(Submitted::Duplicate(earlier));
+                    continue;
+                }
+                let (submitted, queue_id) = match burial {
+                    None => {
+                        insert.execute(params![e.environment, e.message_id, e.payload, now_ms])?;
+                        let id = conn.last_insert_rowid();
+                        (Submitted::Queued(id), Some(id))
+                    }
+                    Some(burial) => {
+                        let id = dead_letter::insert(conn, e, burial, now_ms)?;
+                        (Submitted::DeadLettered(id), None)
+                    }
+                };
+                redelivery::remember(conn, &e.environment, &e.message_id, queue_id, now_ms)?;
+                out.push(submitted);
             }
-            Ok(Reply::Ids(ids))
+            Ok(Reply::Submitted(out))
         }
         Op::DeadLetterNew(entries) => {
             let mut ids = Vec::with_capacity(entries.len());
             for (e, burial) in entries {
-                ids.push(dead_letter::insert(
-                    conn,
-                    &e.environment,
-                    &e.message_id,
-                    &e.payload,
-                    burial,
-                    now_ms,
-                )?);
+                ids.push(dead_letter::insert(conn, e, burial, now_ms)?);
             }
             Ok(Reply::Ids(ids))
         }
@@ -613,6 +722,14 @@ fn execute(conn: &Connection, op: &Op, now_ms: i64) -> rusqlite::Result<Reply> {
             now_ms,
         )?)),
         Op::DeadLetterCounts => Ok(Reply::Counts(dead_letter::count_by_environment(conn)?)),
+        Op::ForgetCutoff => Ok(Reply::Cutoff(redelivery::cutoff(conn, now_ms, window)?)),
+        Op::Forget {
+            cutoff,
+            after,
+            limit,
+        } => Ok(Reply::Forgotten(redelivery::forget(
+            conn, cutoff, after, *limit,
+        )?)),
         Op::Stats => {
             let pending = conn
                 .prepare_cached("SELECT environment, COUNT(*) FROM queue GROUP BY environment")?
@@ -633,6 +750,14 @@ fn execute(conn: &Connection, op: &Op, now_ms: i64) -> rusqlite::Result<Reply> {
 mod tests {
     use super::*;
 
+    /// The queue ids of entries that must all have been queued.
+    fn queued(submitted: Vec<Submitted>) -> Vec<i64> {
+        submitted
+            .iter()
+            .map(|s| s.queued_id().unwrap_or_else(|| panic!("not queued: {s:?}")))
+            .collect()
+    }
+
     fn entry(env: &str, n: usize) -> NewEntry {
         NewEntry {
             environment: env.into(),
@@ -647,10 +772,11 @@ mod tests {
         let path = dir.path().join("q.db");
         {
             let q = DurableQueue::open(&path).unwrap();
-            let ids = q
-                .enqueue((0..5).map(|n| entry("prod", n)).collect())
-                .await
-                .unwrap();
+            let ids = queued(
+                q.enqueue((0..5).map(|n| entry("prod", n)).collect())
+                    .await
+                    .unwrap(),
+            );
             assert!(ids.windows(2).all(|w| w[0] < w[1]));
             q.enqueue(vec![entry("dev", 9)]).await.unwrap();
         }
@@ -679,9 +805,9 @@ mod tests {
     async fn ids_keep_growing_after_the_queue_empties() {
         let dir = tempfile::tempdir().unwrap();
         let q = DurableQueue::open(dir.path().join("q.db")).unwrap();
-        let first = q.enqueue(vec![entry("p", 1)]).await.unwrap()[0];
+        let first = queued(q.enqueue(vec![entry("p", 1)]).await.unwrap())[0];
         q.acknowledge(vec![first]).await.unwrap();
-        let second = q.enqueue(vec![entry("p", 2)]).await.unwrap()[0];
+        let second = queued(q.enqueue(vec![entry("p", 2)]).await.unwrap())[0];
         assert!(second > first);
     }
 
@@ -689,10 +815,11 @@ mod tests {
     async fn dead_letters_are_listed_and_redriven_with_their_message_id() {
         let dir = tempfile::tempdir().unwrap();
         let q = DurableQueue::open(dir.path().join("q.db")).unwrap();
-        let ids = q
-            .enqueue(vec![entry("p", 1), entry("p", 2), entry("s", 3)])
-            .await
-            .unwrap();
+        let ids = queued(
+            q.enqueue(vec![entry("p", 1), entry("p", 2), entry("s", 3)])
+                .await
+                .unwrap(),
+        );
         let burial = |r: &str| Burial {
             reason: r.into(),
             status: Some(400),

@@ -11,7 +11,9 @@
 //! ([`Pruner::with_forwarding`]), a pass first moves queued entries of
 //! environments that are not forwarded to the dead letters, in the same
 //! bounded steps, so they fall under retention instead of staying queued
-//! with no route to send them.
+//! with no route to send them. A pass also forgets the `messageId`s the
+//! queue remembers past its [`crate::RedeliveryWindow`] (see
+//! [`crate::redelivery`]), in steps of `batch_size`.
 //!
 //! ```
 //! use tokio_util::sync::CancellationToken;
@@ -46,7 +48,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::{
-    DurableQueue, OutboundError,
+    DurableQueue, Forgotten, OutboundError,
     dead_letter::{Burial, Pruned},
     forwarding::Forwarding,
 };
@@ -145,6 +147,9 @@ pub struct PruneReport {
     /// Queued entries of environments not forwarded, moved to the dead
     /// letters (only with [`Pruner::with_forwarding`]).
     pub not_forwarded: u64,
+    /// Remembered `messageId`s forgotten (past the redelivery window, or
+    /// the oldest beyond its cap).
+    pub forgotten: Forgotten,
 }
 
 impl PruneReport {
@@ -221,6 +226,20 @@ impl Pruner {
         }
         if let Some(forwarding) = &self.forwarding {
             report.not_forwarded = self.bury_not_forwarded(forwarding, stop).await?;
+        }
+        report.forgotten = self.queue.forget_messages(batch, stop).await?;
+        counter!("outbound_forgotten_message_ids_total", "reason" => "age")
+            .increment(report.forgotten.by_age);
+        counter!("outbound_forgotten_message_ids_total", "reason" => "count")
+            .increment(report.forgotten.by_count);
+        if report.forgotten.total() > 0 {
+            info!(
+                forgotten = report.forgotten.total(),
+                by_age = report.forgotten.by_age,
+                by_count = report.forgotten.by_count,
+                steps = report.forgotten.steps,
+                "Forgot messageIds past the redelivery window; repeats of them are queued again."
+            );
         }
         if self.policy.max_age.is_none() && self.policy.max_count.is_none() {
             return Ok(report);

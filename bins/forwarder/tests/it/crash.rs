@@ -1,11 +1,11 @@
 //! The real binary: kill -9 mid-outage and restart; SIGTERM flushes.
 
-use std::{collections::HashSet, process::Command, time::Duration};
+use std::{collections::HashSet, time::Duration};
 
 use serde_json::Value;
 use tributary_outbound::fake_segment::{FakeSegment, Reply};
 
-use crate::support::{Running, WRITE_KEY, config_text, fixture, post_webhook, start};
+use crate::support::{WRITE_KEY, config_text, fixture, post_webhook, start, terminate};
 
 fn webhook(n: usize) -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&fixture("message.sent.json")).unwrap();
@@ -24,13 +24,6 @@ async fn post_all(base: &str, range: std::ops::Range<usize>) -> Vec<String> {
         acked.push(answer["messageId"].as_str().unwrap().to_owned());
     }
     acked
-}
-
-fn terminate(running: &mut Running) -> std::process::ExitStatus {
-    let pid = running.child.id().to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(sent.success());
-    running.child.wait().unwrap()
 }
 
 // Multi-threaded: the test blocks on the child process while the fake

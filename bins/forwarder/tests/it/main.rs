@@ -4,6 +4,7 @@ mod backfill;
 mod crash;
 mod dead_letter_reasons;
 mod not_forwarded;
+mod redeliveries;
 mod retention;
 mod routes;
 mod security;

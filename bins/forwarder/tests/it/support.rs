@@ -139,6 +139,14 @@ pub(crate) fn start_with(config: &Path, soft_fd_limit: Option<u32>) -> Running {
     }
 }
 
+/// Sends SIGTERM and waits for the process to exit.
+pub(crate) fn terminate(running: &mut Running) -> std::process::ExitStatus {
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    running.child.wait().unwrap()
+}
+
 /// Runs the binary to completion off the async threads (the fake Segment
 /// must keep answering meanwhile).
 pub(crate) async fn forwarder(config: &Path, args: &[&str]) -> std::process::Output {
