@@ -129,13 +129,3 @@ pub(crate) fn dir_contents(dir: &Path) -> Vec<u8> {
     }
     out
 }
-
-/// Kills the child when dropped, so a failed assertion leaves no process behind.
-pub(crate) struct Running(pub(crate) Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
