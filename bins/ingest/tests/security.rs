@@ -342,6 +342,44 @@ async fn a_body_slower_than_the_read_timeout_gets_408_and_nothing_is_stored() {
     assert!(!events.contains("slow-body-1"), "{events}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_slower_than_the_body_read_timeout_is_answered_with_what_happened() {
+    let ingest = Ingest::start("body_read_timeout = \"1s\"").await;
+    // Another connection holds SQLite's write lock, so the service's commit
+    // waits (up to its 5 s busy timeout) well past the body read timeout.
+    let db = rusqlite::Connection::open(ingest.data().join("tributary.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let url = format!("{}/integrations/receive/{TOKEN}", ingest.base);
+    let request = tokio::spawn(async move {
+        let started = Instant::now();
+        let r = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(r#"{"type":"track","event":"E","userId":"u1","messageId":"slow-commit-1"}"#)
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.text().await.unwrap(),
+            started.elapsed(),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    db.execute_batch("COMMIT").unwrap();
+    let (status, answer, took) = request.await.unwrap();
+    // The body was read at once; only the commit was slow, and the answer
+    // says it was accepted, not 408 (a client would send it again).
+    assert!(
+        took >= Duration::from_secs(2),
+        "answered after {took:?}: {answer}"
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains(r#""accepted":1"#), "{answer}");
+    let events = ingest.admin("events?event_type=E").await;
+    assert!(events.to_string().contains("slow-commit-1"), "{events}");
+}
+
 #[tokio::test]
 async fn receive_tokens_never_reach_the_logs_even_at_debug() {
     let ingest = Ingest::start_with("", "debug", None).await;
