@@ -9,7 +9,7 @@ use tributary_core::{
     Secret,
     config::{
         DEFAULT_BODY_BUDGET_BODIES, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-        DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, parse_duration,
+        DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, expand_env_refs, parse_duration,
     },
 };
 use tributary_outbound::{
@@ -426,28 +426,13 @@ fn duration_with_unit(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
-/// Replaces every `${NAME}` with its value; an unset variable is an error.
+/// Replaces every `${NAME}` with its value, by the ingest configuration's
+/// rule (`tributary_core::config::expand_env_refs`); every problem is named.
 fn interpolate(value: &str, lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<String> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            bail!("unterminated `${{` reference; write `${{NAME}}`");
-        };
-        let name = &after[..end];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            bail!("`${{{name}}}` is not a valid environment variable reference");
-        }
-        let Some(resolved) = lookup(name) else {
-            bail!("environment variable {name} is not set");
-        };
-        out.push_str(&resolved);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    expand_env_refs(value, lookup).map_err(|problems| {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(problems.join("; "))
+    })
 }
 
 #[cfg(test)]
@@ -732,6 +717,8 @@ signing_secret = "whsec_dev"
         assert_eq!(interpolate("plain", &lookup).unwrap(), "plain");
         assert!(interpolate("${", &lookup).is_err());
         assert!(interpolate("${bad-name}", &lookup).is_err());
+        // One rule with the ingest configuration: no leading digit.
+        assert!(interpolate("${1SECRET}", &|_| Some("x".to_owned())).is_err());
     }
 }
 

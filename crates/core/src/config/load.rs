@@ -18,6 +18,7 @@ use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
 use super::{
+    env_ref::expand_env_refs,
     model::*,
     params::{self, Form, Need},
     raw::*,
@@ -236,48 +237,18 @@ impl<'a> Cx<'a> {
         self.error(span, "", e.message().trim().to_owned());
     }
 
-    /// Replaces every `${NAME}` in a string field; an unset variable is an error.
+    /// Replaces every `${NAME}` in a string field (`expand_env_refs`); each
+    /// problem is an error at the field.
     fn interpolate(&mut self, value: &S<String>, field: &str) -> Option<String> {
-        let text = value.get_ref();
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text.as_str();
-        let mut ok = true;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else {
-                self.error(
-                    value.span(),
-                    field,
-                    "unterminated `${` reference; write `${NAME}`",
-                );
-                return None;
-            };
-            let name = &after[..end];
-            let valid = !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                self.error(
-                    value.span(),
-                    field,
-                    format!("`${{{name}}}` is not a valid environment variable reference"),
-                );
-                ok = false;
-            } else if let Some(v) = (self.env)(name) {
-                out.push_str(&v);
-            } else {
-                self.error(
-                    value.span(),
-                    field,
-                    format!("environment variable `{name}` is not set"),
-                );
-                ok = false;
+        match expand_env_refs(value.get_ref(), self.env) {
+            Ok(text) => Some(text),
+            Err(problems) => {
+                for problem in problems {
+                    self.error(value.span(), field, problem.to_string());
+                }
+                None
             }
-            rest = &after[end + 1..];
         }
-        out.push_str(rest);
-        ok.then_some(out)
     }
 
     fn secret(&mut self, value: &S<String>, field: &str) -> Option<Secret> {

@@ -3,12 +3,14 @@
 //! [`load`] parses, interpolates `${ENV_VAR}` secrets, compiles every path
 //! and validates the whole file, collecting every problem with its line.
 
+mod env_ref;
 mod load;
 mod model;
 pub(crate) mod params;
 mod raw;
 mod verification;
 
+pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
 pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
 pub use model::*;
 pub use verification::*;
