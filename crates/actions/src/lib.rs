@@ -46,5 +46,5 @@ pub use knock::{
 pub use local::LocalSink;
 pub use outcome::{Outcome, SUMMARY_LIMIT, bounded, classify, parse_retry_after};
 pub use sink::{ActionRequest, BoxFuture, Sink};
-pub use webhook::{WebhookSink, sign, signing_key};
+pub use webhook::{WebhookSink, sign};
 pub use worker::{SinkSet, WorkerPool, WorkerSettings};

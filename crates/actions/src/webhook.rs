@@ -24,16 +24,6 @@ pub struct WebhookSink {
     key: Vec<u8>,
 }
 
-/// The signing key of a Standard Webhooks secret: the base64 after `whsec_`;
-/// a secret that is not base64 is used as its bytes.
-pub fn signing_key(secret: &Secret) -> Vec<u8> {
-    let text = secret.expose();
-    let encoded = text.strip_prefix("whsec_").unwrap_or(text);
-    STANDARD
-        .decode(encoded)
-        .unwrap_or_else(|_| text.as_bytes().to_vec())
-}
-
 /// `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`.
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     // HMAC takes keys of any length; the error arm cannot happen.
@@ -64,7 +54,7 @@ impl WebhookSink {
         Ok(Self {
             client: client(),
             url: parsed,
-            key: signing_key(secret),
+            key: tributary_adapter::verify::standard_webhooks_key(secret),
         })
     }
 

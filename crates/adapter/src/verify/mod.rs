@@ -19,6 +19,8 @@ use tributary_core::config::{Verification, VerificationScheme};
 
 use crate::{AdapterError, RawRequest};
 
+pub use standard_webhooks::standard_webhooks_key;
+
 /// Why a check failed. Never carries a secret or a presented signature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]

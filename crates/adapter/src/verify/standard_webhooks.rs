@@ -34,11 +34,7 @@ pub(super) fn check(
             header: "webhook-timestamp".to_owned(),
             reason: "not a Unix time in seconds".to_owned(),
         })?;
-    let raw_secret = secret.expose();
-    let encoded = raw_secret.strip_prefix("whsec_").unwrap_or(raw_secret);
-    // A secret that is not base64 is used as it is: some senders document
-    // their secret as an opaque string.
-    let key = signature::decode_base64(encoded).unwrap_or_else(|| encoded.as_bytes().to_vec());
+    let key = standard_webhooks_key(secret);
     let mut any_v1 = false;
     let mut matched = false;
     for entry in signatures.split_ascii_whitespace() {
@@ -65,4 +61,14 @@ pub(super) fn check(
         return Err(VerificationFailure::Mismatch);
     }
     within_tolerance(signed_at, now, tolerance)
+}
+
+/// The HMAC key of a Standard Webhooks secret: the base64 after the optional
+/// `whsec_` prefix. A secret that is not base64 is used as its bytes (after
+/// the prefix): some senders document their secret as an opaque string. The
+/// webhook sink signs with the same key, so what Tributary sends verifies here.
+pub fn standard_webhooks_key(secret: &Secret) -> Vec<u8> {
+    let raw = secret.expose();
+    let encoded = raw.strip_prefix("whsec_").unwrap_or(raw);
+    signature::decode_base64(encoded).unwrap_or_else(|| encoded.as_bytes().to_vec())
 }
