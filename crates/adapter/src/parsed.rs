@@ -81,7 +81,7 @@ pub fn object_or_array(
             "",
             format!(
                 "the body must be {expected}, not {}",
-                tributary_core::dedup::json_type(&other)
+                tributary_core::json::json_type(&other)
             ),
         )),
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tributary_core::{
-    dedup::json_type,
+    json::json_type,
     plan::{ActionPayload, AudienceMember},
 };
 use tributary_resource_api::{

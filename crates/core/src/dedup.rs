@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{config::DedupSettings, event::Event, path::PathInput};
+use crate::{config::DedupSettings, event::Event, json::json_type, path::PathInput};
 
 /// The longest key accepted, in characters.
 pub const MAX_KEY_CHARS: usize = 255;
@@ -135,16 +135,4 @@ pub fn apply(event: &mut Event, settings: &DedupSettings) -> DedupDecision {
         DedupDecision::Disabled | DedupDecision::NoKey => {}
     }
     decision
-}
-
-/// The JSON type name of a value, for error messages.
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }

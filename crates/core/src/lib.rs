@@ -64,6 +64,7 @@ pub mod dedup;
 pub mod engine;
 pub mod event;
 pub mod headers;
+pub mod json;
 pub mod path;
 pub mod plan;
 pub mod reserved;

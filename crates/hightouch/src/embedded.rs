@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 use tributary_core::{
-    dedup::json_type,
+    json::json_type,
     plan::{ActionPayload, AudienceMember},
 };
 use tributary_resource_api::{

@@ -39,8 +39,8 @@ use tributary_adapter::{
 };
 use tributary_core::{
     config::SourceEnvironment,
-    dedup::json_type,
     event::{Event, EventKind, coerce_id},
+    json::json_type,
 };
 
 /// The adapter for the `http-legacy` kind.

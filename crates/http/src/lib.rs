@@ -43,8 +43,9 @@ use tributary_adapter::{
 use tributary_core::{
     FieldPath,
     config::SourceEnvironment,
-    dedup::{json_type, validate_key},
+    dedup::validate_key,
     event::{Event, EventKind, Headers},
+    json::json_type,
     path::{DataAlias, PathInput},
 };
 

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 use tributary_adapter::parse_json;
 use tributary_core::{
-    dedup::json_type,
+    json::json_type,
     plan::{ActionPayload, InlineRecipient, TriggerInline},
     reserved::Entity,
 };

@@ -2,7 +2,7 @@
 //! parsing with the spec's error codes, and response rendering.
 
 use serde_json::{Map, Value, json};
-use tributary_core::{dedup::json_type, plan::ActionPayload};
+use tributary_core::{json::json_type, plan::ActionPayload};
 
 /// -32700: the body is not JSON.
 pub const PARSE_ERROR: i64 = -32700;

@@ -16,8 +16,8 @@ use tributary_adapter::{
 };
 use tributary_core::{
     config::SourceEnvironment,
-    dedup::json_type,
     event::{Event, EventKind},
+    json::json_type,
 };
 
 use crate::rows::{MAX_ROWS, RowParts, row_event};

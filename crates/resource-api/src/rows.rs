@@ -22,8 +22,9 @@ use tributary_adapter::{
 };
 use tributary_core::{
     config::SourceEnvironment,
-    dedup::{json_type, validate_key},
+    dedup::validate_key,
     event::{Event, EventKind, Headers, coerce_id},
+    json::json_type,
     path::PathInput,
 };
 

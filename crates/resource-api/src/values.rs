@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 use tributary_core::{
-    dedup::json_type,
+    json::json_type,
     plan::{ActionPayload, AudienceMember, RecipientRef},
     reserved::{self, Entity},
 };

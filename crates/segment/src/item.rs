@@ -182,6 +182,4 @@ fn empty_object() -> Value {
     Value::Object(Map::new())
 }
 
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    tributary_core::dedup::json_type(v)
-}
+pub(crate) use tributary_core::json::json_type;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     config::ValueSource,
-    dedup::json_type,
+    json::json_type,
     path::PathInput,
     plan::{
         ActionPayload, InlineRecipient, MAX_RECIPIENTS, PlanError, RecipientRef, TriggerInline,
