@@ -15,12 +15,16 @@ use tributary_store::{ActionStatus, EventFilter, LocalKind, SqliteStore, Store};
 
 mod process;
 
-use process::{ADMIN, free_port, start, wait_ready, write_config};
+use process::{ConfigLines, admin_get, free_port, start, wait_ready, write_config};
 
 const TOKEN: &str = "tok_crash_0123456789abcdefgh";
 /// Inline: the user is identified before the trigger, which reaches only
 /// identified users.
-const CRASH_MAPPING: &str = r#"recipients = "properties.to""#;
+const CRASH_CONFIG: ConfigLines<'static> = ConfigLines {
+    server: "",
+    environment: "",
+    mapping: Some(r#"recipients = "properties.to""#),
+};
 
 /// Senders posting unique track events until a request fails; each
 /// acknowledged (200) messageId is recorded.
@@ -63,20 +67,10 @@ fn spawn_senders(
 /// Every event-log entry's messageId, with how often it appears.
 /// Pending plus running actions, through the admin API (the running
 /// process holds the store).
-async fn unfinished_actions(client: &reqwest::Client, base: &str) -> usize {
+async fn unfinished_actions(base: &str) -> usize {
     let mut n = 0;
     for status in ["pending", "running"] {
-        let page: serde_json::Value = client
-            .get(format!("{base}/api/v1/actions?status={status}&limit=10"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = admin_get(base, &format!("actions?status={status}&limit=10")).await;
         n += page["items"].as_array().map_or(0, Vec::len);
     }
     n
@@ -107,7 +101,7 @@ async fn logged_message_ids(store: &SqliteStore) -> HashMap<String, u32> {
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, TOKEN, "", CRASH_MAPPING);
+    let config = write_config(dir.path(), port, TOKEN, CRASH_CONFIG);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -140,7 +134,7 @@ async fn acknowledged_events_survive_kill_9() {
     let mut child = start(&config);
     wait_ready(&client, &base).await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while unfinished_actions(&client, &base).await > 0 {
+    while unfinished_actions(&base).await > 0 {
         assert!(
             Instant::now() < deadline,
             "actions still unfinished after restart"
@@ -224,7 +218,7 @@ async fn acknowledged_events_survive_kill_9() {
 async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, TOKEN, "", CRASH_MAPPING);
+    let config = write_config(dir.path(), port, TOKEN, CRASH_CONFIG);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -14,7 +14,7 @@ use std::{
 
 mod process;
 
-use process::{dir_bytes, dir_contents, free_port};
+use process::{ADMIN, ConfigLines, admin_get, dir_bytes, dir_contents, free_port, write_config};
 use tributary_edge::attacks::{
     healthz_answers, hold_request, idle_flood, partial_request, peak_rss_bytes,
     refused_over_budget, slowloris, status_of, until_answered,
@@ -22,7 +22,6 @@ use tributary_edge::attacks::{
 
 const TOKEN: &str = "seg_security_0123456789abcdefgh";
 const WRITE_KEY: &str = "wk_security_0123456789abcdef";
-const ADMIN: &str = "adm_security_0123456789abcdef";
 const MAX_RSS: u64 = 300 * 1024 * 1024;
 
 /// The binary on a free port with `server` keys added to `[server]`, its
@@ -45,35 +44,17 @@ impl Ingest {
     async fn start_with(server: &str, log_level: &str, soft_fd_limit: Option<u32>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let config = dir.path().join("tributary.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[server]
-listen = "127.0.0.1:{port}"
-{server}
-
-[store]
-path = "{}"
-
-[admin]
-token = "{ADMIN}"
-
-[environments.development]
-
-[[sources]]
-key = "web"
-kind = "segment"
-
-[sources.environments.development]
-token = "{TOKEN}"
-write_key = "{WRITE_KEY}"
-"#,
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let environment = format!(r#"write_key = "{WRITE_KEY}""#);
+        let config = write_config(
+            dir.path(),
+            port,
+            TOKEN,
+            ConfigLines {
+                server,
+                environment: &environment,
+                mapping: None,
+            },
+        );
         let log = dir.path().join("ingest.log");
         let out = std::fs::File::create(&log).unwrap();
         let bin = env!("CARGO_BIN_EXE_tributary-ingest");
@@ -139,17 +120,7 @@ write_key = "{WRITE_KEY}"
     }
 
     async fn admin(&self, path: &str) -> serde_json::Value {
-        reqwest::Client::new()
-            .get(format!("{}/api/v1/{path}", self.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        admin_get(&self.base, path).await
     }
 
     fn assert_memory_bounded(&self) {

@@ -1,5 +1,7 @@
 //! Conversions between stored columns and the public records, shared by both backends.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use serde_json::Value;
 use tributary_core::{
     ActionType,
@@ -191,15 +193,14 @@ pub(crate) type DecodedEvent = (EventRecord, Option<EventId>);
 
 /// The ids of events outside `decoded` whose stored headers some of them share.
 pub(crate) fn shared_headers_wanted(decoded: &[DecodedEvent]) -> Vec<String> {
-    let mut wanted: Vec<String> = decoded
+    let in_page: HashSet<EventId> = decoded.iter().map(|(r, _)| r.id).collect();
+    let wanted: BTreeSet<String> = decoded
         .iter()
         .filter_map(|(_, of)| *of)
-        .filter(|of| !decoded.iter().any(|(r, _)| r.id == *of))
+        .filter(|of| !in_page.contains(of))
         .map(|of| of.to_string())
         .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    wanted
+    wanted.into_iter().collect()
 }
 
 /// The records with every shared header set filled in, from the page itself
@@ -209,25 +210,24 @@ pub(crate) fn fill_shared_headers(
     decoded: Vec<DecodedEvent>,
     holders: &[(String, String)],
 ) -> Result<Vec<EventRecord>, StoreError> {
-    let mut found: Vec<(EventId, Headers)> = Vec::new();
+    let mut found: HashMap<EventId, Headers> = HashMap::new();
     for (id, json) in holders {
         let headers = crate::stored_event::headers_from_json(json)
             .map_err(|e| StoreError::decode("events.event_json", e))?;
-        found.push((parse_event_id("events.id", id)?, headers));
+        found.insert(parse_event_id("events.id", id)?, headers);
     }
-    for (r, of) in &decoded {
-        if of.is_none()
-            && let Some(e) = &r.event
-            && decoded.iter().any(|(_, o)| *o == Some(r.id))
+    for (r, _) in &decoded {
+        if let Some(e) = &r.event
+            && !e.headers.is_empty()
         {
-            found.push((r.id, e.headers.clone()));
+            found.entry(r.id).or_insert_with(|| e.headers.clone());
         }
     }
     Ok(decoded
         .into_iter()
         .map(|(mut record, of)| {
             if let (Some(of), Some(event)) = (of, record.event.as_mut())
-                && let Some((_, headers)) = found.iter().find(|(id, _)| *id == of)
+                && let Some(headers) = found.get(&of)
             {
                 event.headers = headers.clone();
             }

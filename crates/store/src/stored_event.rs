@@ -74,8 +74,8 @@ struct StoredEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     message_id: Option<&'a String>,
     raw: &'a Value,
-    #[serde(skip_serializing_if = "Headers::is_empty")]
-    headers: &'a Headers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<&'a Headers>,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers_of: Option<&'a EventId>,
 }
@@ -118,11 +118,7 @@ pub(crate) fn to_json(
         received_at,
         message_id: message_id.as_ref(),
         raw,
-        headers: if headers_of.is_some() {
-            &EMPTY_HEADERS
-        } else {
-            headers
-        },
+        headers: (headers_of.is_none() && !headers.is_empty()).then_some(headers),
         headers_of,
     };
     // Sized for the raw event twice over, its usual share of the whole: one
@@ -132,8 +128,6 @@ pub(crate) fn to_json(
     // serde_json writes UTF-8 only.
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
-
-static EMPTY_HEADERS: std::sync::LazyLock<Headers> = std::sync::LazyLock::new(Headers::new);
 
 /// The event stored as `json` (any form), and the event whose headers it
 /// shares, if they were left out: its headers are then empty until filled in.

@@ -24,22 +24,47 @@ pub(crate) fn free_port() -> u16 {
 /// The admin token of [`write_config`]'s configuration.
 pub(crate) const ADMIN: &str = "adm_process_0123456789abcdefg";
 
+/// Lines added to [`write_config`]'s tables.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ConfigLines<'a> {
+    /// In `[server]`.
+    pub(crate) server: &'a str,
+    /// In the source environment's table.
+    pub(crate) environment: &'a str,
+    /// With `Some`, a mapping of `Signed Up` to a workflow, these lines in it.
+    pub(crate) mapping: Option<&'a str>,
+}
+
 /// Writes `dir/tributary.toml`: the service on `port`, its SQLite store in
 /// `dir/data`, the admin API on [`ADMIN`], and one Segment source `web` in
-/// `development` with the receive token `token`, the lines `environment_extra`
-/// in its environment table, and a mapping of `Signed Up` to a workflow with
-/// the lines `mapping_extra`.
+/// `development` with the receive token `token`, plus `lines`.
 pub(crate) fn write_config(
     dir: &Path,
     port: u16,
     token: &str,
-    environment_extra: &str,
-    mapping_extra: &str,
+    lines: ConfigLines<'_>,
 ) -> std::path::PathBuf {
+    let ConfigLines {
+        server,
+        environment,
+        mapping,
+    } = lines;
+    let mapping = mapping.map_or(String::new(), |extra| {
+        format!(
+            r#"
+[[sources.environments.development.mappings]]
+event = "Signed Up"
+action = "trigger_workflow"
+workflow = "welcome"
+{extra}
+"#
+        )
+    });
     let text = format!(
         r#"
 [server]
 listen = "127.0.0.1:{port}"
+{server}
 
 [store]
 path = "{}"
@@ -55,14 +80,8 @@ kind = "segment"
 
 [sources.environments.development]
 token = "{token}"
-{environment_extra}
-
-[[sources.environments.development.mappings]]
-event = "Signed Up"
-action = "trigger_workflow"
-workflow = "welcome"
-{mapping_extra}
-"#,
+{environment}
+{mapping}"#,
         dir.join("data").display()
     );
     let path = dir.join("tributary.toml");
@@ -70,19 +89,29 @@ workflow = "welcome"
     path
 }
 
-/// Starts the binary on `config`, logging at `RUST_LOG=warn` to nowhere.
-pub(crate) fn start(config: &Path) -> Child {
-    start_logging_to(config, "warn", Stdio::null())
+/// `GET /api/v1/{path}` with the admin token of [`write_config`], as JSON.
+pub(crate) async fn admin_get(base: &str, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/{path}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
-/// Starts the binary on `config` with `RUST_LOG=filter`, its log (stderr) to `log`.
-pub(crate) fn start_logging_to(config: &Path, filter: &str, log: impl Into<Stdio>) -> Child {
+/// Starts the binary on `config`, logging at `RUST_LOG=warn` to nowhere.
+pub(crate) fn start(config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
         .arg("--config")
         .arg(config)
-        .env("RUST_LOG", filter)
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(log)
+        .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
