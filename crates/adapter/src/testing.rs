@@ -26,6 +26,7 @@ pub fn received_at() -> DateTime<Utc> {
 pub fn source_environment(alias: DataAlias) -> SourceEnvironment {
     SourceEnvironment {
         token: Secret::new("tok_test"),
+        retired_tokens: Vec::new(),
         write_key: None,
         api_key: None,
         verification: None,

@@ -70,6 +70,13 @@ pub enum StoreError {
         /// The problem.
         problem: String,
     },
+    /// A configuration revision was committed on top of `base` after the
+    /// caller read it: re-read and try again.
+    #[error("configuration revision {base} is no longer the newest")]
+    RevisionTaken {
+        /// The revision the change was made against.
+        base: u64,
+    },
     /// A stored value could not be decoded (written by something else, or a bug).
     #[error("stored data in `{field}` is unreadable: {problem}")]
     Decode {
@@ -90,7 +97,10 @@ impl StoreError {
     pub(crate) fn refused_before_writing(&self) -> bool {
         matches!(
             self,
-            Self::LeaseLost { .. } | Self::NotFound { .. } | Self::InvalidInput { .. }
+            Self::LeaseLost { .. }
+                | Self::NotFound { .. }
+                | Self::InvalidInput { .. }
+                | Self::RevisionTaken { .. }
         )
     }
 
@@ -145,6 +155,7 @@ impl StoreError {
                 field,
                 problem: problem.clone(),
             },
+            Self::RevisionTaken { base } => Self::RevisionTaken { base: *base },
             Self::Decode { field, problem } => Self::Decode {
                 field,
                 problem: problem.clone(),

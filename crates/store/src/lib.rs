@@ -42,6 +42,7 @@
 //! # }).unwrap();
 //! ```
 
+mod config_log;
 mod dedup;
 mod error;
 mod local;
@@ -57,6 +58,7 @@ mod store;
 mod stored_event;
 
 pub use crate::{
+    config_log::{ConfigLog, ConfigRevision, NewRevision, StoredSource},
     error::StoreError,
     model::{
         ATTEMPT_SUMMARY_BYTES, ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome,

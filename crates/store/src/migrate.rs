@@ -33,6 +33,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V3__derived_running.sql"),
         postgres: include_str!("../migrations/postgres/V3__derived_running.sql"),
     },
+    Migration {
+        version: 4,
+        name: "config_revisions",
+        sqlite: include_str!("../migrations/sqlite/V4__config_revisions.sql"),
+        postgres: include_str!("../migrations/postgres/V4__config_revisions.sql"),
+    },
 ];
 
 /// The latest version this build knows.

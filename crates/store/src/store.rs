@@ -19,7 +19,7 @@ use crate::{
 /// Writes are group-committed: concurrent calls are batched into one
 /// transaction and one fsync. `Ok` from a write means it is durable.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::ConfigLog + Send + Sync + 'static {
     /// Appends events with their planned actions. Each item is atomic and
     /// learns its own outcome (same order as `items`): accepted, with its
     /// actions in the outbox, or a duplicate (CONTRACT 5), logged and not run.

@@ -56,6 +56,7 @@ macro_rules! every_case {
             nul_characters_do_not_poison_a_group,
             list_actions_by_each_status,
             a_requests_headers_are_stored_once_and_read_with_each_event,
+            config_revisions_are_dense_and_checked,
         );
     };
 }

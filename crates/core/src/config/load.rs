@@ -260,6 +260,62 @@ impl<'a> Cx<'a> {
         Some(Secret::new(v))
     }
 
+    fn token(&mut self, value: &S<String>, field: &str) -> Option<Secret> {
+        self.secret(value, field).inspect(|s| {
+            let v = s.expose();
+            if v.len() < MIN_TOKEN_CHARS
+                || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                self.error(
+                    value.span(),
+                    field,
+                    format!(
+                        "tokens are at least {MIN_TOKEN_CHARS} URL-safe characters (A-Z, a-z, 0-9, - and _) so they carry 128 random bits"
+                    ),
+                );
+            }
+        })
+    }
+
+    fn retired_token(&mut self, raw: &S<RawRetiredToken>, field: &str) -> Option<RetiredToken> {
+        let r = raw.get_ref();
+        let token = match &r.token {
+            Some(t) => self.token(t, &format!("{field}.token")),
+            None => {
+                self.error(raw.span(), format!("{field}.token"), "is required");
+                None
+            }
+        };
+        let until = match &r.until {
+            Some(u) => {
+                let text = match u.get_ref() {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Datetime(d) => d.to_string(),
+                    _ => String::new(),
+                };
+                match chrono::DateTime::parse_from_rfc3339(&text) {
+                    Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+                    Err(_) => {
+                        self.error(
+                            u.span(),
+                            format!("{field}.until"),
+                            "must be an RFC 3339 time with an offset, like `2026-12-03T10:00:00Z`",
+                        );
+                        None
+                    }
+                }
+            }
+            None => {
+                self.error(raw.span(), format!("{field}.until"), "is required");
+                None
+            }
+        };
+        Some(RetiredToken {
+            token: token?,
+            until: until?,
+        })
+    }
+
     fn path(&mut self, value: &S<String>, field: &str, alias: DataAlias) -> Option<FieldPath> {
         match FieldPath::compile(value.get_ref(), alias) {
             Ok(p) => Some(p),
@@ -756,6 +812,7 @@ impl<'a> Cx<'a> {
                 .name
                 .as_ref()
                 .map_or_else(|| key.clone(), |n| n.get_ref().clone()),
+            description: raw.description.as_ref().map(|d| d.get_ref().clone()),
             key,
             kind,
             environments,
@@ -772,20 +829,7 @@ impl<'a> Cx<'a> {
         let raw = raw.get_ref();
         let alias = kind.data_alias();
         let token = match &raw.token {
-            Some(t) => self.secret(t, &format!("{field}.token")).inspect(|s| {
-                let v = s.expose();
-                if v.len() < MIN_TOKEN_CHARS
-                    || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    self.error(
-                        t.span(),
-                        format!("{field}.token"),
-                        format!(
-                            "tokens are at least {MIN_TOKEN_CHARS} URL-safe characters (A-Z, a-z, 0-9, - and _) so they carry 128 random bits"
-                        ),
-                    );
-                }
-            }),
+            Some(t) => self.token(t, &format!("{field}.token")),
             None => {
                 self.error(
                     span,
@@ -795,6 +839,12 @@ impl<'a> Cx<'a> {
                 None
             }
         };
+        let retired_tokens = raw
+            .retired_tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.retired_token(r, &format!("{field}.retired_tokens[{i}]")))
+            .collect();
         let write_key = raw
             .write_key
             .as_ref()
@@ -855,6 +905,7 @@ impl<'a> Cx<'a> {
         let mappings = self.mappings(&raw.mappings, field, alias);
         Some(SourceEnvironment {
             token: token?,
+            retired_tokens,
             write_key,
             api_key,
             verification,

@@ -320,6 +320,9 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// Display name.
     pub name: String,
+    /// What the source is for, shown to operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Settings per environment slug.
     pub environments: BTreeMap<String, SourceEnvironment>,
 }
@@ -329,6 +332,10 @@ pub struct SourceConfig {
 pub struct SourceEnvironment {
     /// The secret part of the receive URL.
     pub token: Secret,
+    /// Tokens replaced by a rotation, still accepted until their time is up,
+    /// so senders can move to the new URL without losing events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retired_tokens: Vec<RetiredToken>,
     /// Write key for the Segment-compatible API.
     pub write_key: Option<Secret>,
     /// Environment API key for the product's resource API (reverse ETL).
@@ -348,6 +355,15 @@ pub struct SourceEnvironment {
     pub timestamp_path: Option<FieldPath>,
     /// Mappings, in file order.
     pub mappings: Vec<Mapping>,
+}
+
+/// A receive token replaced by a rotation and accepted until `until`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetiredToken {
+    /// The old token.
+    pub token: Secret,
+    /// When it stops working.
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 /// Dedup (CONTRACT 5).

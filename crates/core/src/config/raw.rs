@@ -73,6 +73,7 @@ pub(super) struct RawSource {
     pub(super) key: Option<S<String>>,
     pub(super) kind: Option<S<String>>,
     pub(super) name: Option<S<String>>,
+    pub(super) description: Option<S<String>>,
     #[serde(default)]
     pub(super) environments: BTreeMap<String, S<RawSourceEnvironment>>,
 }
@@ -80,6 +81,8 @@ pub(super) struct RawSource {
 #[derive(Deserialize)]
 pub(super) struct RawSourceEnvironment {
     pub(super) token: Option<S<String>>,
+    #[serde(default)]
+    pub(super) retired_tokens: Vec<S<RawRetiredToken>>,
     pub(super) write_key: Option<S<String>>,
     pub(super) api_key: Option<S<String>>,
     pub(super) identify: Option<S<bool>>,
@@ -90,6 +93,13 @@ pub(super) struct RawSourceEnvironment {
     pub(super) dedup: Option<S<RawDedup>>,
     #[serde(default)]
     pub(super) mappings: Vec<S<RawMapping>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawRetiredToken {
+    pub(super) token: Option<S<String>>,
+    /// RFC 3339; a TOML datetime is accepted too.
+    pub(super) until: Option<S<toml::Value>>,
 }
 
 #[derive(Deserialize)]

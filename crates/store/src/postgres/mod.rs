@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for any number of replicas sharing one database.
 
 mod append;
+mod config_log;
 mod local_apply;
 mod ops;
 mod read;

@@ -2,6 +2,7 @@
 //! `synchronous=FULL`; readers on their own connections.
 
 mod checkpoint;
+mod config_log;
 mod local_run;
 mod ops;
 mod private;

@@ -2193,3 +2193,80 @@ pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
     assert!(run.is_none(), "deleted before the trigger: {}", h.backend);
     assert!(summary.contains("(u5)"), "{summary}");
 }
+
+pub async fn config_revisions_are_dense_and_checked(h: &Harness) {
+    use tributary_store::{NewRevision, StoredSource};
+    let s = &h.store;
+    assert_eq!(s.config_head().await.unwrap(), 0);
+    let change = |summary: &str, sources: Vec<(String, Option<String>)>| NewRevision {
+        actor: "admin".to_owned(),
+        summary: summary.to_owned(),
+        changes: json!([{ "op": summary }]),
+        sources,
+    };
+    let first = s
+        .commit_config(
+            0,
+            change(
+                "create a and b",
+                vec![
+                    ("a".to_owned(), Some(r#"{"key":"a"}"#.to_owned())),
+                    ("b".to_owned(), Some(r#"{"key":"b"}"#.to_owned())),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.number, 1);
+    // A second writer that read revision 0 is refused and writes nothing.
+    let stale = s
+        .commit_config(
+            0,
+            change("stale", vec![("c".to_owned(), Some("{}".to_owned()))]),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::RevisionTaken { base: 0 })),
+        "{stale:?}"
+    );
+    let second = s
+        .commit_config(1, change("delete b", vec![("b".to_owned(), None)]))
+        .await
+        .unwrap();
+    assert_eq!(second.number, 2);
+    // A revision may write no source (a recorded reveal).
+    s.commit_config(2, change("reveal", vec![])).await.unwrap();
+    assert_eq!(s.config_head().await.unwrap(), 3);
+
+    let (head, all) = s.config_sources_since(0).await.unwrap();
+    assert_eq!(head, 3);
+    assert_eq!(
+        all,
+        vec![
+            StoredSource {
+                key: "a".to_owned(),
+                revision: 1,
+                document: Some(r#"{"key":"a"}"#.to_owned())
+            },
+            StoredSource {
+                key: "b".to_owned(),
+                revision: 2,
+                document: None
+            },
+        ]
+    );
+    let (_, later) = s.config_sources_since(1).await.unwrap();
+    assert_eq!(later.len(), 1, "only b changed after revision 1");
+    assert_eq!(later[0].key, "b");
+
+    let listed = s.config_revisions(None, 2).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.number).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    assert_eq!(listed[1].summary, "delete b");
+    assert_eq!(listed[1].changes, json!([{ "op": "delete b" }]));
+    let older = s.config_revisions(Some(2), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].actor, "admin");
+}
