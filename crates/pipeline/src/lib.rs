@@ -21,6 +21,7 @@
 //! ```
 
 mod error;
+mod live;
 mod pipeline;
 mod receipt;
 mod rejected_log;
@@ -28,6 +29,7 @@ mod resource;
 mod routes;
 
 pub use error::PipelineError;
+pub use live::{LiveConfig, LiveSource, Origin, Unservable};
 pub use pipeline::Pipeline;
 pub use receipt::{Receipt, RejectedItem};
 pub use rejected_log::{

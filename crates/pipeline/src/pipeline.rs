@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use tributary_adapter::{AdapterError, Parsed, RawRequest, decode_body};
 use tributary_core::{
-    MappingEngine, Overrides,
+    Overrides,
     config::{Config, SourceKind},
     dedup::{self, DedupDecision},
     event::{Event, EventId},
@@ -20,9 +20,8 @@ use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key, he
 use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, Store, StoreError};
 
 use crate::{
-    PipelineError, Receipt, RejectedItem, Route,
+    LiveConfig, PipelineError, Receipt, RejectedItem, Route,
     rejected_log::{Gate, LogGate, RejectedLogBudget},
-    routes::Routes,
 };
 
 /// At most this many refused items of one request are described in its
@@ -32,8 +31,10 @@ const REJECTED_ITEMS_DESCRIBED: usize = 10;
 /// Ingests requests for one configuration. Share it (`Arc`) between handlers.
 pub struct Pipeline {
     config: Arc<Config>,
-    routes: Routes,
-    engine: MappingEngine,
+    live: RwLock<Arc<LiveConfig>>,
+    /// Held while a new revision is read and applied, so two refreshes
+    /// never apply the same changes twice or out of order.
+    applying: tokio::sync::Mutex<()>,
     overrides: RwLock<Arc<Overrides>>,
     store: Arc<dyn Store>,
     rejected_budget: RejectedLogBudget,
@@ -47,11 +48,12 @@ struct WriteKeyProbe {
 }
 
 impl Pipeline {
-    /// A pipeline over `config`, loading the persisted mapping toggles from `store`.
+    /// A pipeline over `config`'s sources and the sources the store holds,
+    /// loading the persisted mapping toggles too.
     pub async fn new(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Self, StoreError> {
         let pipeline = Self {
-            routes: Routes::new(&config),
-            engine: MappingEngine::new(&config),
+            live: RwLock::new(Arc::new(LiveConfig::from_file(&config))),
+            applying: tokio::sync::Mutex::new(()),
             config,
             overrides: RwLock::new(Arc::new(Overrides::none())),
             store,
@@ -59,12 +61,46 @@ impl Pipeline {
             rejected_lines: LogGate::default(),
         };
         pipeline.refresh_overrides().await?;
+        pipeline.refresh_live().await?;
         Ok(pipeline)
     }
 
-    /// The configuration.
+    /// The configuration file's settings. Its `sources` are the file's
+    /// alone: [`Pipeline::live`] has every source being served.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The sources being served now. Hold the `Arc` for the length of one
+    /// piece of work so it sees one revision throughout.
+    pub fn live(&self) -> Arc<LiveConfig> {
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies the store's configuration revisions newer than the one being
+    /// served. Returns the revision served afterwards. Replicas call this
+    /// periodically; the management layer calls it after each commit.
+    pub async fn refresh_live(&self) -> Result<u64, StoreError> {
+        let _one_at_a_time = self.applying.lock().await;
+        let current = self.live();
+        let head = self.store.config_head().await?;
+        if head == current.revision() {
+            return Ok(head);
+        }
+        let (head, changes) = self.store.config_sources_since(current.revision()).await?;
+        let (next, problems) = current.with_changes(head, changes, &self.config.environments);
+        for p in &problems {
+            tracing::error!(source = %p.key, reason = %p.reason, revision = head, "A stored source cannot be served; its URLs answer 404.");
+        }
+        *self
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        tracing::info!(revision = head, "Configuration revision applied.");
+        Ok(head)
     }
 
     /// The store.
@@ -72,16 +108,17 @@ impl Pipeline {
         &self.store
     }
 
-    /// The source environment a token belongs to.
-    pub fn route_by_token(&self, token: &str) -> Option<Route<'_>> {
-        self.routes.by_token(&self.config, token)
+    /// Whether a receive token belongs to a source environment (lets the
+    /// server refuse an unknown one before reading the body).
+    pub fn knows_token(&self, token: &str) -> bool {
+        self.live().route_by_token(token).is_some()
     }
 
-    /// The source environment a Tracking API write key belongs to, compared
-    /// in constant time. Lets the server refuse an unknown header key before
-    /// reading the body.
-    pub fn route_by_write_key(&self, key: &str) -> Option<Route<'_>> {
-        self.routes.by_write_key(&self.config, key)
+    /// Whether a Tracking API write key belongs to a source environment,
+    /// compared in constant time. Lets the server refuse an unknown header
+    /// key before reading the body.
+    pub fn knows_write_key(&self, key: &str) -> bool {
+        self.live().route_by_write_key(key).is_some()
     }
 
     /// Reloads the mapping toggles from the store. Replicas sharing a
@@ -98,7 +135,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn overrides(&self) -> Arc<Overrides> {
+    /// The mapping toggles in force (they win over a mapping's own `active`).
+    pub fn overrides(&self) -> Arc<Overrides> {
         self.overrides
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -115,9 +153,9 @@ impl Pipeline {
         active: bool,
     ) -> Result<bool, StoreError> {
         let exists = self
-            .config
+            .live()
             .source(source)
-            .and_then(|s| s.environments.get(environment))
+            .and_then(|s| s.config.environments.get(environment))
             .is_some_and(|se| se.mappings.iter().any(|m| m.id == mapping));
         if !exists {
             return Ok(false);
@@ -131,7 +169,7 @@ impl Pipeline {
 
     /// The plans the current mappings and toggles give `event` (a dry run).
     pub fn plan(&self, event: &Event) -> Vec<ActionPlan> {
-        self.engine.plan(event, &self.overrides())
+        self.live().engine().plan(event, &self.overrides())
     }
 
     /// Runs a logged event again as a new event-log entry (new id, received
@@ -163,7 +201,8 @@ impl Pipeline {
         token: &str,
         mut req: RawRequest,
     ) -> Result<Receipt, PipelineError> {
-        let Some(route) = self.route_by_token(token) else {
+        let live = self.live();
+        let Some(route) = live.route_by_token(token) else {
             self.log_rejected(
                 None,
                 &req,
@@ -183,7 +222,7 @@ impl Pipeline {
                 return Err(e.into());
             }
         };
-        self.commit(route, &req, parsed).await
+        self.commit(&live, route, &req, parsed).await
     }
 
     /// A Segment-compatible Tracking API call (`/v1/track` ... `/v1/batch`),
@@ -193,8 +232,9 @@ impl Pipeline {
         call: TrackingCall,
         mut req: RawRequest,
     ) -> Result<Receipt, PipelineError> {
+        let live = self.live();
         let route = match self.presented_write_key(&req) {
-            Some(key) => self.routes.by_write_key(&self.config, &key),
+            Some(key) => live.route_by_write_key(&key),
             None => None,
         };
         let Some(route) = route else {
@@ -219,7 +259,7 @@ impl Pipeline {
                 return Err(e.into());
             }
         };
-        self.commit(route, &req, parsed).await
+        self.commit(&live, route, &req, parsed).await
     }
 
     /// The write key a Tracking API request presents: HTTP Basic user,
@@ -237,6 +277,7 @@ impl Pipeline {
 
     async fn commit(
         &self,
+        live: &LiveConfig,
         route: Route<'_>,
         req: &RawRequest,
         parsed: Parsed,
@@ -255,7 +296,7 @@ impl Pipeline {
                         }
                         DedupDecision::Disabled | DedupDecision::NoKey => None,
                     };
-                    let plans = self.engine.plan(&event, &overrides);
+                    let plans = live.engine().plan(&event, &overrides);
                     items.push(AppendItem {
                         event,
                         plans,

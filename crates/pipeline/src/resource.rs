@@ -22,7 +22,7 @@ use tributary_resource_api::{
 };
 use tributary_store::{AppendItem, AppendOutcome, StoreError};
 
-use crate::{Pipeline, Route};
+use crate::{LiveConfig, Pipeline, Route};
 
 /// How long an `Idempotency-Key` on a trigger holds (the product's 24 h).
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -108,37 +108,11 @@ impl ResourceCallError {
 }
 
 impl Pipeline {
-    /// The source environment whose API key is `presented`. Every configured
-    /// key is compared, each in constant time, so timing says nothing about
-    /// which key (or how much of one) was close.
-    pub fn route_by_api_key(&self, presented: &str) -> Option<Route<'_>> {
-        let mut found = None;
-        for (source, environment, settings) in self.config().source_environments() {
-            let hit = settings
-                .api_key
-                .as_ref()
-                .is_some_and(|k| !k.is_empty() && k.matches(presented.as_bytes()));
-            if hit && found.is_none() {
-                found = Some(Route {
-                    source,
-                    environment,
-                    settings,
-                });
-            }
-        }
-        found
-    }
-
-    /// The source environment of a resource-API or connector request's
-    /// `Authorization: Bearer` key. Only headers are read, so the server
-    /// refuses an unknown key before reading the body.
-    pub fn authenticate(&self, req: &RawRequest) -> Option<Route<'_>> {
-        let header = req.header("authorization")?.trim();
-        let (scheme, key) = header.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        self.route_by_api_key(key.trim())
+    /// Whether a resource-API or connector request's `Authorization:
+    /// Bearer` key belongs to a source environment. Only headers are read,
+    /// so the server refuses an unknown key before reading the body.
+    pub fn authenticates(&self, req: &RawRequest) -> bool {
+        route_by_bearer(&self.live(), req).is_some()
     }
 
     /// A call to the product's resource API: authenticate, parse, store the
@@ -147,7 +121,8 @@ impl Pipeline {
         &self,
         mut req: ResourceRequest,
     ) -> Result<ResourceReply, ResourceCallError> {
-        let Some(route) = self.authenticate(&req.raw) else {
+        let live = self.live();
+        let Some(route) = route_by_bearer(&live, &req.raw) else {
             let message = "a valid environment API key is required (Authorization: Bearer)";
             self.log_rejected(None, &req.raw, "unauthorized", message)
                 .await;
@@ -311,7 +286,8 @@ impl Pipeline {
         connector: Connector,
         mut req: RawRequest,
     ) -> Result<Value, ResourceCallError> {
-        let Some(route) = self.authenticate(&req) else {
+        let live = self.live();
+        let Some(route) = route_by_bearer(&live, &req) else {
             let message = "a valid environment API key is required (Authorization: Bearer)";
             self.log_rejected(None, &req, "unauthorized", message).await;
             return Err(ResourceCallError::Unauthorized {
@@ -398,4 +374,14 @@ impl Pipeline {
             .increment(1);
         Ok(outcome)
     }
+}
+
+/// The source environment of a request's `Authorization: Bearer` API key.
+fn route_by_bearer<'a>(live: &'a LiveConfig, req: &RawRequest) -> Option<Route<'a>> {
+    let header = req.header("authorization")?.trim();
+    let (scheme, key) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    live.route_by_api_key(key.trim())
 }

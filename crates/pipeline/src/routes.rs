@@ -1,9 +1,12 @@
 //! Which source environment a request is for: by the token in its receive
 //! URL, or by the write key of a Segment-compatible API call.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
-use tributary_core::config::{Config, SourceConfig, SourceEnvironment};
+use chrono::{DateTime, Utc};
+use tributary_core::config::{SourceConfig, SourceEnvironment};
+
+use crate::live::LiveSource;
 
 /// A source environment a request was routed to.
 #[derive(Clone, Copy)]
@@ -16,19 +19,24 @@ pub struct Route<'a> {
     pub settings: &'a SourceEnvironment,
 }
 
-/// Token and write-key indexes over a configuration.
+/// Token and write-key indexes over a list of sources (by position).
 pub(crate) struct Routes {
     tokens: HashMap<String, (usize, String)>,
     write_keys: HashMap<String, (usize, String)>,
 }
 
 impl Routes {
-    pub(crate) fn new(config: &Config) -> Self {
+    pub(crate) fn new<'a>(sources: impl Iterator<Item = &'a SourceConfig>) -> Self {
         let mut tokens = HashMap::new();
         let mut write_keys = HashMap::new();
-        for (i, source) in config.sources.iter().enumerate() {
+        for (i, source) in sources.enumerate() {
             for (env, se) in &source.environments {
                 tokens.insert(se.token.expose().to_owned(), (i, env.clone()));
+                for retired in &se.retired_tokens {
+                    tokens
+                        .entry(retired.token.expose().to_owned())
+                        .or_insert_with(|| (i, env.clone()));
+                }
                 if let Some(k) = &se.write_key {
                     write_keys.insert(k.expose().to_owned(), (i, env.clone()));
                 }
@@ -37,9 +45,12 @@ impl Routes {
         Self { tokens, write_keys }
     }
 
-    fn resolve<'a>(config: &'a Config, hit: Option<&(usize, String)>) -> Option<Route<'a>> {
+    fn resolve<'a>(
+        sources: &'a [Arc<LiveSource>],
+        hit: Option<&(usize, String)>,
+    ) -> Option<Route<'a>> {
         let (i, env) = hit?;
-        let source = config.sources.get(*i)?;
+        let source = &sources.get(*i)?.config;
         let (environment, settings) = source.environments.get_key_value(env)?;
         Some(Route {
             source,
@@ -50,14 +61,29 @@ impl Routes {
 
     /// The hash probe finds the candidate; the final comparison of the
     /// secret itself is constant-time, so timing says nothing about how much
-    /// of a guessed token was right.
-    pub(crate) fn by_token<'a>(&self, config: &'a Config, token: &str) -> Option<Route<'a>> {
-        Self::resolve(config, self.tokens.get(token))
-            .filter(|r| r.settings.token.matches(token.as_bytes()))
+    /// of a guessed token was right. A retired token answers until its time
+    /// is up.
+    pub(crate) fn by_token<'a>(
+        &self,
+        sources: &'a [Arc<LiveSource>],
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Route<'a>> {
+        Self::resolve(sources, self.tokens.get(token)).filter(|r| {
+            r.settings.token.matches(token.as_bytes())
+                || r.settings
+                    .retired_tokens
+                    .iter()
+                    .any(|t| t.until > now && t.token.matches(token.as_bytes()))
+        })
     }
 
-    pub(crate) fn by_write_key<'a>(&self, config: &'a Config, key: &str) -> Option<Route<'a>> {
-        Self::resolve(config, self.write_keys.get(key)).filter(|r| {
+    pub(crate) fn by_write_key<'a>(
+        &self,
+        sources: &'a [Arc<LiveSource>],
+        key: &str,
+    ) -> Option<Route<'a>> {
+        Self::resolve(sources, self.write_keys.get(key)).filter(|r| {
             r.settings
                 .write_key
                 .as_ref()

@@ -150,7 +150,7 @@ pub(crate) async fn receive(
     body: Body,
 ) -> Response {
     let pipeline = state.pipeline.clone();
-    let known = pipeline.route_by_token(&token).is_some();
+    let known = pipeline.knows_token(&token);
     ingest(
         &state,
         "receive",
@@ -181,10 +181,7 @@ pub(crate) async fn tracking(
         "tracking",
         // A key in the headers routes the call; an unknown one is refused
         // without reading the body. A key in the body needs the body.
-        |req| {
-            header_write_key(req)
-                .is_none_or(|key| state.pipeline.route_by_write_key(&key).is_some())
-        },
+        |req| header_write_key(req).is_none_or(|key| state.pipeline.knows_write_key(&key)),
         &headers,
         body,
         |req| async move { pipeline.tracking(call, req).await },

@@ -39,7 +39,7 @@ async fn read(
 ) -> Result<(RawRequest, Option<Reservation>), Response> {
     let limit = body_limit(state);
     let mut raw = super::ingest::raw_request(headers, Vec::new(), limit);
-    if state.pipeline.authenticate(&raw).is_none() {
+    if !state.pipeline.authenticates(&raw) {
         return Ok((raw, None));
     }
     let (bytes, reservation) = super::ingest::read_body(state, route, headers, body, limit)

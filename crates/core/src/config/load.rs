@@ -1422,7 +1422,7 @@ fn valid_slug(s: &str) -> bool {
 }
 
 /// TOML to JSON. Datetimes become their RFC 3339 text.
-fn to_json(value: &toml::Value) -> Value {
+pub(super) fn to_json(value: &toml::Value) -> Value {
     match value {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),

@@ -3,6 +3,7 @@
 //! [`load`] parses, interpolates `${ENV_VAR}` secrets, compiles every path
 //! and validates the whole file, collecting every problem with its line.
 
+mod document;
 mod env_ref;
 mod load;
 mod model;
@@ -10,6 +11,7 @@ pub(crate) mod params;
 mod raw;
 mod verification;
 
+pub use document::{DocumentError, source_documents, source_from_document, sources_toml};
 pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
 pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
 pub use model::*;

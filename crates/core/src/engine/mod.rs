@@ -7,13 +7,13 @@
 mod identify;
 mod resolve;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use serde_json::{Map, Value};
 
 use crate::{
     ActionType,
-    config::{Config, Mapping, SourceKind},
+    config::{Config, Mapping, SourceConfig, SourceKind},
     event::{Event, EventKind},
     path::PathInput,
     plan::{
@@ -65,17 +65,11 @@ struct SourceEnvIndex {
     by_event: HashMap<String, Vec<Mapping>>,
 }
 
-/// Plans actions for events. Cheap to share (`Arc`) between request handlers.
-pub struct MappingEngine {
-    // source key -> environment -> index
-    sources: HashMap<String, HashMap<String, SourceEnvIndex>>,
-}
-
-impl MappingEngine {
-    /// Indexes every source environment of `config`.
-    pub fn new(config: &Config) -> Self {
-        let mut sources: HashMap<String, HashMap<String, SourceEnvIndex>> = HashMap::new();
-        for (source, env, settings) in config.source_environments() {
+fn index_source(source: &SourceConfig) -> HashMap<String, SourceEnvIndex> {
+    source
+        .environments
+        .iter()
+        .map(|(env, settings)| {
             let mut by_event: HashMap<String, Vec<Mapping>> = HashMap::new();
             for m in &settings.mappings {
                 by_event.entry(m.event.clone()).or_default().push(m.clone());
@@ -84,13 +78,52 @@ impl MappingEngine {
                 // Stable: mappings of one action type keep their file order.
                 list.sort_by_key(|m| m.action.rank());
             }
-            sources.entry(source.key.clone()).or_default().insert(
-                env.to_owned(),
+            (
+                env.clone(),
                 SourceEnvIndex {
                     identify: settings.identify && source.kind != SourceKind::HttpLegacy,
                     by_event,
                 },
-            );
+            )
+        })
+        .collect()
+}
+
+/// Plans actions for events. Cheap to share (`Arc`) between request handlers.
+#[derive(Clone, Default)]
+pub struct MappingEngine {
+    // source key -> environment -> index; one `Arc` per source, so a new
+    // engine for a changed source shares every other source's index.
+    sources: HashMap<String, Arc<HashMap<String, SourceEnvIndex>>>,
+}
+
+impl MappingEngine {
+    /// Indexes every source environment of `config`.
+    pub fn new(config: &Config) -> Self {
+        Self::for_sources(&config.sources)
+    }
+
+    /// Indexes every source environment of `sources`.
+    pub fn for_sources<'a>(sources: impl IntoIterator<Item = &'a SourceConfig>) -> Self {
+        Self {
+            sources: sources
+                .into_iter()
+                .map(|s| (s.key.clone(), Arc::new(index_source(s))))
+                .collect(),
+        }
+    }
+
+    /// This engine with one source replaced, added (`Some`) or removed
+    /// (`None`); the other sources' indexes are shared, not rebuilt.
+    pub fn with_source(&self, key: &str, source: Option<&SourceConfig>) -> Self {
+        let mut sources = self.sources.clone();
+        match source {
+            Some(s) => {
+                sources.insert(key.to_owned(), Arc::new(index_source(s)));
+            }
+            None => {
+                sources.remove(key);
+            }
         }
         Self { sources }
     }
