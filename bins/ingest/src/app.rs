@@ -19,13 +19,14 @@ use tower_http::{
 
 use crate::{
     AppState,
-    http::{admin, answer::ApiError, health, ingest, reverse_etl},
+    http::{admin, answer::ApiError, health, ingest, manage, reverse_etl},
 };
 
 /// The ingest service's routes.
 pub fn app(state: AppState) -> Router {
-    let admin =
-        admin::router().route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+    let admin = admin::router()
+        .merge(manage::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     Router::new()
         .route("/integrations/receive/{token}", post(ingest::receive))
         .route("/v1/{call}", post(ingest::tracking))

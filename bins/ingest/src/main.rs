@@ -7,7 +7,7 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tributary_core::config::{self, Config};
+use tributary_core::config::{self, Config, SourceDocument};
 use tributary_ingest::{
     embedded,
     serve::{self, Banner},
@@ -44,12 +44,17 @@ enum Command {
     },
 }
 
-fn load(file: &Path) -> anyhow::Result<Config> {
+/// A configuration file, and its `[[sources]]` tables as written (what
+/// the management API shows of file sources).
+fn load(file: &Path) -> anyhow::Result<(Config, Vec<SourceDocument>)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    Ok(config::load(&file.display().to_string(), &text, &|name| {
+    let config = config::load(&file.display().to_string(), &text, &|name| {
         std::env::var(name).ok()
-    })?)
+    })?;
+    let documents = config::source_documents(&text)
+        .map_err(|e| anyhow::anyhow!("cannot read the sources of {}: {e}", file.display()))?;
+    Ok((config, documents))
 }
 
 fn init_logging() {
@@ -69,7 +74,7 @@ fn main() -> ExitCode {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::CheckConfig { file, show_secrets }) => load(&file).map(|config| {
+        Some(Command::CheckConfig { file, show_secrets }) => load(&file).map(|(config, _)| {
             println!("Configuration is valid.");
             let kind = if show_secrets {
                 Banner::FirstRun
@@ -93,7 +98,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
-    let (config, banner, shown) = match config {
+    let ((config, documents), banner, shown) = match config {
         Some(file) => (load(&file)?, Banner::Masked, None),
         None => {
             let embedded = embedded::ensure(data_dir)?;
@@ -126,7 +131,7 @@ fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {
         .worker_threads(threads)
         .enable_all()
         .build()?
-        .block_on(serve::run(config, banner, move || {
+        .block_on(serve::run(config, documents, banner, move || {
             if let Some(dir) = shown {
                 embedded::secrets_shown(&dir);
             }

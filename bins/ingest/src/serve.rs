@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tributary_actions::{
     KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
 };
-use tributary_core::config::{Config, SinkConfig};
+use tributary_core::config::{Config, SinkConfig, SourceDocument};
 use tributary_edge::{ConnectionLimits, raise_fd_limit};
 use tributary_pipeline::Pipeline;
 use tributary_store::Store;
@@ -21,6 +21,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// How often replicas re-read mapping toggles set through another replica.
 const OVERRIDES_REFRESH: Duration = Duration::from_secs(5);
+/// How often a replica looks for a new configuration revision: one
+/// indexed `MAX` per poll, so a change made anywhere applies everywhere
+/// well within 2 seconds (docs/managing-sources.md, "Replicas").
+const CONFIG_POLL: Duration = Duration::from_millis(500);
 
 /// One sink per environment, as configured, with its rate limits.
 pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet> {
@@ -163,6 +167,7 @@ async fn shutdown_signal(token: CancellationToken) {
 /// banner is out (the embedded default records that its secrets were shown).
 pub async fn run(
     config: Config,
+    file_documents: Vec<SourceDocument>,
     banner_kind: Banner,
     banner_printed: impl FnOnce(),
 ) -> anyhow::Result<()> {
@@ -204,19 +209,33 @@ pub async fn run(
         let pipeline = pipeline.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let mut toggles_read = tokio::time::Instant::now();
             while !shutdown.is_cancelled() {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(OVERRIDES_REFRESH) => {}
+                    () = tokio::time::sleep(CONFIG_POLL) => {}
                 }
-                if let Err(e) = pipeline.refresh_overrides().await {
-                    tracing::warn!(error = %e, "Could not refresh mapping toggles.");
+                let before = pipeline.live().revision();
+                let revision = match pipeline.refresh_live().await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not read the configuration's revisions.");
+                        continue;
+                    }
+                };
+                // A switch changed elsewhere is recorded as a revision too;
+                // the periodic read catches one written by an older replica.
+                if revision != before || toggles_read.elapsed() >= OVERRIDES_REFRESH {
+                    toggles_read = tokio::time::Instant::now();
+                    if let Err(e) = pipeline.refresh_overrides().await {
+                        tracing::warn!(error = %e, "Could not refresh mapping toggles.");
+                    }
                 }
             }
         })
     };
 
-    let mut state = AppState::new(pipeline);
+    let mut state = AppState::new(pipeline).with_file_documents(file_documents);
     // An ingest-only replica has no workers to wake or to check for readiness.
     state.workers = config.workers.enabled.then_some(workers);
     state.metrics = metrics_recorder();

@@ -6,6 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tributary_actions::WorkerPool;
 use tributary_core::Secret;
 use tributary_edge::BodyBudget;
+use tributary_manage::Manager;
 use tributary_pipeline::Pipeline;
 
 /// Shared state of the HTTP server.
@@ -13,6 +14,8 @@ use tributary_pipeline::Pipeline;
 pub struct AppState {
     /// The ingest pipeline (config, engine, store).
     pub pipeline: Arc<Pipeline>,
+    /// The live configuration's management layer over the pipeline.
+    pub manager: Arc<Manager>,
     /// The action workers, woken after each accepted request.
     pub workers: Option<Arc<WorkerPool>>,
     /// Renders `/metrics`.
@@ -27,8 +30,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a pipeline, with the limits its configuration sets.
+    /// State over a pipeline, with the limits its configuration sets. Its
+    /// manager shows file sources without their documents; see
+    /// [`AppState::with_file_documents`].
     pub fn new(pipeline: Arc<Pipeline>) -> Self {
+        let manager = Arc::new(Manager::new(pipeline.clone(), Vec::new()));
         let config = pipeline.config();
         Self {
             admin_token: config.admin.token.clone(),
@@ -38,8 +44,19 @@ impl AppState {
                 config.server.body_read_timeout,
             ),
             pipeline,
+            manager,
             workers: None,
             metrics: None,
         }
+    }
+
+    /// The configuration file's `[[sources]]` tables as written, so the
+    /// management API shows file sources as the file has them.
+    pub fn with_file_documents(
+        mut self,
+        documents: Vec<serde_json::Map<String, serde_json::Value>>,
+    ) -> Self {
+        self.manager = Arc::new(Manager::new(self.pipeline.clone(), documents));
+        self
     }
 }

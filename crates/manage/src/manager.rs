@@ -508,89 +508,60 @@ impl Manager {
         };
         let summary = format!("create mapping in {key}/{environment}");
         let index = std::sync::Mutex::new(0usize);
-        let committed = self
-            .commit_source(actor, &summary, key, if_match, |current, doc| {
-                let env = environment_of(doc, key, environment)?;
-                let list = env.entry("mappings").or_insert_with(|| json!([]));
-                let Value::Array(list) = list else {
-                    return Err(ManageError::invalid("/mappings", "must be a list"));
-                };
-                if let Some(id) = mapping.get("id").and_then(Value::as_str)
-                    && current
-                        .and_then(|c| c.config.environments.get(environment))
-                        .is_some_and(|e| e.mappings.iter().any(|m| m.id == id))
-                {
-                    return Err(ManageError::Conflict {
-                        pointer: "/id".into(),
-                        message: format!("a mapping with id `{id}` already exists"),
-                    });
+        self.commit_source(actor, &summary, key, if_match, |current, doc| {
+            let env = environment_of(doc, key, environment)?;
+            let list = env.entry("mappings").or_insert_with(|| json!([]));
+            let Value::Array(list) = list else {
+                return Err(ManageError::invalid("/mappings", "must be a list"));
+            };
+            if let Some(id) = mapping.get("id").and_then(Value::as_str)
+                && current
+                    .and_then(|c| c.config.environments.get(environment))
+                    .is_some_and(|e| e.mappings.iter().any(|m| m.id == id))
+            {
+                return Err(ManageError::Conflict {
+                    pointer: "/id".into(),
+                    message: format!("a mapping with id `{id}` already exists"),
+                });
+            }
+            *index
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = list.len();
+            let mut mapping = mapping.clone();
+            if !mapping.contains_key("id")
+                && let (Some(event), Some(action)) = (
+                    mapping.get("event").and_then(Value::as_str),
+                    mapping.get("action").and_then(Value::as_str),
+                )
+            {
+                // The id the file's loader would derive, written down so
+                // later changes to other mappings never move it.
+                let taken: Vec<&str> = current
+                    .and_then(|c| c.config.environments.get(environment))
+                    .map(|e| e.mappings.iter().map(|m| m.id.as_str()).collect())
+                    .unwrap_or_default();
+                let base = format!("{event}:{action}");
+                let mut id = base.clone();
+                let mut n = 1;
+                while taken.contains(&id.as_str()) {
+                    n += 1;
+                    id = format!("{base}#{n}");
                 }
+                mapping.insert("id".into(), json!(id));
+            }
+            list.push(Value::Object(mapping));
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            within_mapping(
+                e,
+                environment,
                 *index
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = list.len();
-                list.push(Value::Object(mapping.clone()));
-                Ok(())
-            })
-            .await
-            .map_err(|e| {
-                within_mapping(
-                    e,
-                    environment,
-                    *index
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                )
-            })?;
-        self.pin_mapping_id(actor, key, environment, committed)
-            .await
-    }
-
-    /// A mapping created without an id gets the loader's derived id; it is
-    /// written into the document so later changes to other mappings never
-    /// move it.
-    async fn pin_mapping_id(
-        &self,
-        actor: &str,
-        key: &str,
-        environment: &str,
-        committed: Committed,
-    ) -> Result<Committed, ManageError> {
-        let live = self.pipeline.live();
-        let Some(source) = live.source(key) else {
-            return Ok(committed);
-        };
-        let Origin::Store { document, .. } = &source.origin else {
-            return Ok(committed);
-        };
-        let unpinned = document["environments"][environment]["mappings"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|m| m.get("id").is_none()));
-        if !unpinned {
-            return Ok(committed);
-        }
-        let ids: Vec<String> = source.config.environments[environment]
-            .mappings
-            .iter()
-            .map(|m| m.id.clone())
-            .collect();
-        self.commit_source(
-            actor,
-            &format!("pin mapping ids in {key}/{environment}"),
-            key,
-            None,
-            |_, doc| {
-                let env = environment_of(doc, key, environment)?;
-                if let Some(Value::Array(list)) = env.get_mut("mappings") {
-                    for (m, id) in list.iter_mut().zip(&ids) {
-                        if m.get("id").is_none() {
-                            m["id"] = json!(id);
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )
-        .await
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        })
     }
 
     /// Changes a mapping with a JSON merge patch (`null` removes a

@@ -7,7 +7,7 @@ use axum::{
     http::{StatusCode, header::AUTHORIZATION},
     middleware::Next,
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::{get, post},
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -21,7 +21,7 @@ use crate::AppState;
 const MAX_PAGE: usize = 500;
 
 /// Every admin route, relative to `/api/v1`; the OpenAPI document must list each.
-pub(crate) const PATHS: [&str; 10] = [
+pub(crate) const PATHS: [&str; 9] = [
     "/events",
     "/events/replay",
     "/events/{id}",
@@ -29,7 +29,6 @@ pub(crate) const PATHS: [&str; 10] = [
     "/actions",
     "/sources/status",
     "/sources/{source}/environments/{environment}/event-types",
-    "/sources/{source}/environments/{environment}/mappings/{mapping}",
     "/local/{kind}/{id}",
     "/openapi.json",
 ];
@@ -43,9 +42,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route(PATHS[4], get(list_actions))
         .route(PATHS[5], get(source_status))
         .route(PATHS[6], get(event_types))
-        .route(PATHS[7], put(set_mapping))
-        .route(PATHS[8], get(local_record))
-        .route(PATHS[9], get(openapi))
+        .route(PATHS[7], get(local_record))
+        .route(PATHS[8], get(openapi))
 }
 
 /// Bearer-token check for every admin route, in constant time. Without a
@@ -335,38 +333,6 @@ async fn event_types(
 }
 
 #[derive(Deserialize)]
-struct MappingToggle {
-    active: bool,
-}
-
-async fn set_mapping(
-    State(state): State<AppState>,
-    Path((source, environment, mapping)): Path<(String, String, String)>,
-    Json(body): Json<MappingToggle>,
-) -> Result<Response, ApiError> {
-    match state
-        .pipeline
-        .set_mapping_active(&source, &environment, &mapping, body.active)
-        .await
-    {
-        Ok(true) => {
-            tracing::info!(
-                source,
-                environment,
-                mapping,
-                active = body.active,
-                "Mapping toggled."
-            );
-            Ok(Json(json!({"source": source, "environment": environment, "mapping": mapping, "active": body.active})).into_response())
-        }
-        Ok(false) => Err(ApiError::not_found(format!(
-            "no mapping `{mapping}` in source `{source}`, environment `{environment}`"
-        ))),
-        Err(e) => Err(ApiError::store(&e)),
-    }
-}
-
-#[derive(Deserialize)]
 struct LocalQuery {
     environment: String,
     #[serde(default)]
@@ -412,7 +378,7 @@ mod tests {
     fn the_openapi_document_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        for path in PATHS {
+        for path in PATHS.iter().chain(&crate::http::manage::PATHS) {
             assert!(
                 paths.contains_key(&format!("/api/v1{path}")),
                 "{path} is routed but not in openapi.json"
@@ -420,7 +386,7 @@ mod tests {
         }
         assert_eq!(
             paths.len(),
-            PATHS.len(),
+            PATHS.len() + crate::http::manage::PATHS.len(),
             "openapi.json lists a path that is not routed"
         );
     }

@@ -39,7 +39,7 @@ impl ApiError {
         }))
     }
 
-    fn with_field(mut self, field: Option<String>) -> Self {
+    pub(crate) fn with_field(mut self, field: Option<String>) -> Self {
         self.0.field = field;
         self
     }
@@ -49,7 +49,7 @@ impl ApiError {
         self
     }
 
-    fn with_extra(mut self, key: &'static str, value: Value) -> Self {
+    pub(crate) fn with_extra(mut self, key: &'static str, value: Value) -> Self {
         self.0.extra = Some((key, value));
         self
     }

@@ -4,4 +4,5 @@ pub(crate) mod admin;
 pub(crate) mod answer;
 pub(crate) mod health;
 pub(crate) mod ingest;
+pub(crate) mod manage;
 pub(crate) mod reverse_etl;

@@ -15,6 +15,9 @@ use super::{
     model::{EnvironmentConfig, SourceConfig},
 };
 
+/// A source as a JSON object with the keys of a `[[sources]]` table.
+pub type SourceDocument = Map<String, Value>;
+
 /// One problem in a source document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentError {

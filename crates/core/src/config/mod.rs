@@ -11,7 +11,9 @@ pub(crate) mod params;
 mod raw;
 mod verification;
 
-pub use document::{DocumentError, source_documents, source_from_document, sources_toml};
+pub use document::{
+    DocumentError, SourceDocument, source_documents, source_from_document, sources_toml,
+};
 pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
 pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
 pub use model::*;
