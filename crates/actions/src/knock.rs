@@ -1,5 +1,5 @@
-//! The `knock` sink: each action becomes the product's public API call
-//! (knock-sources.md section 8), with the environment's secret key.
+//! The `knock` sink: each action becomes a call to Knock's public API
+//! (docs/wire-formats.md, "Knock's API"), with the environment's secret key.
 //!
 //! Inline identification is passed through as the product does it: a trigger
 //! whose recipients, actor or tenant were inline sends those entities inside
@@ -267,7 +267,8 @@ pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
     }
 }
 
-/// The product's per-endpoint rate tiers (knock-sources.md 8.1), per environment key.
+/// Knock's per-endpoint rate tiers, per environment key
+/// (docs/wire-formats.md, "Knock's API").
 pub fn product_rate_limit(action: ActionType) -> NonZeroU32 {
     let per_second: u32 = match action {
         ActionType::TriggerWorkflow | ActionType::CancelWorkflow => 1_000,

@@ -1,5 +1,6 @@
-//! The validated configuration (CONTRACT 1 and 4): plain data, every path
-//! compiled, every secret resolved. Built only by [`crate::config::load`].
+//! The validated configuration (docs/product-decisions.md, "Words" and "Mappings"):
+//! plain data, every path compiled, every secret resolved. Built only by
+//! [`crate::config::load`].
 
 use std::{collections::BTreeMap, fmt, num::NonZeroU32, str::FromStr, time::Duration};
 
@@ -182,7 +183,7 @@ pub struct EnvironmentConfig {
     pub rate_limits: BTreeMap<ActionType, NonZeroU32>,
 }
 
-/// Where actions are executed (CONTRACT 7).
+/// Where actions are executed (docs/product-decisions.md, "Guarantees").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SinkConfig {
@@ -324,7 +325,7 @@ pub struct SourceConfig {
     pub environments: BTreeMap<String, SourceEnvironment>,
 }
 
-/// A source's settings in one environment (CONTRACT 1).
+/// A source's settings in one environment (docs/product-decisions.md, "Words").
 #[derive(Clone, Debug, Serialize)]
 pub struct SourceEnvironment {
     /// The secret part of the receive URL.
@@ -350,7 +351,7 @@ pub struct SourceEnvironment {
     pub mappings: Vec<Mapping>,
 }
 
-/// Dedup (CONTRACT 5).
+/// Dedup (docs/product-decisions.md, "Dedup").
 #[derive(Clone, Debug, Serialize)]
 pub struct DedupSettings {
     /// On or off.
