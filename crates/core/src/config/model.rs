@@ -179,7 +179,7 @@ pub struct EnvironmentConfig {
     /// Where this environment's actions go.
     pub sink: SinkConfig,
     /// Attempts per second per action type, over the sink's defaults (the
-    /// `knock` sink defaults to the product's rate tiers; the others are unlimited).
+    /// `knock` sink defaults to Knock's rate tiers; the others are unlimited).
     pub rate_limits: BTreeMap<ActionType, NonZeroU32>,
 }
 
@@ -189,7 +189,7 @@ pub struct EnvironmentConfig {
 pub enum SinkConfig {
     /// Kept in the store, queryable through the admin API.
     Local,
-    /// The product's public API.
+    /// Knock's public API.
     Knock {
         /// Secret API key for this environment.
         secret_key: Secret,
@@ -205,7 +205,7 @@ pub enum SinkConfig {
     },
 }
 
-/// Default product API base for the knock sink.
+/// Default Knock API base for the knock sink.
 pub const DEFAULT_KNOCK_BASE_URL: &str = "https://api.knock.app";
 
 /// A source's kind: picks the adapter and the defaults.
