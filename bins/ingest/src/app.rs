@@ -30,8 +30,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/integrations/receive/{token}", post(ingest::receive))
         .route("/v1/{call}", post(ingest::tracking))
-        // The reverse-ETL surface (CONTRACT 2.3): more segments than
-        // `/v1/{call}`, so the two never collide.
+        // The reverse-ETL surface (docs/product-decisions.md, "Reverse ETL"):
+        // more segments than `/v1/{call}`, so the two never collide.
         .route("/v1/users/bulk/identify", post(reverse_etl::resource))
         .route(
             "/v1/users/{id}",

@@ -89,7 +89,7 @@ fn mask(secret: &str, banner: Banner) -> String {
     }
 }
 
-/// Every way in, one per line (CONTRACT 8).
+/// Every way in, one per line (docs/product-decisions.md, "Operator surface").
 pub fn banner(config: &Config, banner: Banner) -> String {
     let base = &config.server.public_url;
     let mut out = String::new();

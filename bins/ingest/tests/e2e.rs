@@ -1,5 +1,5 @@
 //! The ingest service end to end over real HTTP on loopback: every way in
-//! built so far, its answers (CONTRACT 6), and the admin API.
+//! built so far, its answers (docs/product-decisions.md, "Answers"), and the admin API.
 
 use std::{io::Write, sync::Arc, time::Duration};
 

@@ -1,7 +1,8 @@
-//! The reverse-ETL surface end to end over real HTTP on loopback (CONTRACT
-//! 2.3): the product's resource API with environment API keys, the Hightouch
-//! and Census JSON-RPC connectors, row webhooks and Polytomic on receive URLs,
-//! with a SQLite store in a tempdir and workers running the local sink.
+//! The reverse-ETL surface (docs/product-decisions.md, "Reverse ETL") end to end
+//! over real HTTP on loopback: the product's resource API with environment API
+//! keys, the Hightouch and Census JSON-RPC connectors, row webhooks and
+//! Polytomic on receive URLs, with a SQLite store in a tempdir and workers
+//! running the local sink.
 
 use std::{sync::Arc, time::Duration};
 

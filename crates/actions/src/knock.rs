@@ -1,9 +1,9 @@
-//! The `knock` sink: each action becomes the product's public API call
-//! (knock-sources.md section 8), with the environment's secret key.
+//! The `knock` sink: each action becomes a call to Knock's public API
+//! (docs/wire-formats.md, "Knock's API"), with the environment's secret key.
 //!
-//! Inline identification is passed through as the product does it: a trigger
+//! Inline identification is passed through as Knock's sources do it: a trigger
 //! whose recipients, actor or tenant were inline sends those entities inside
-//! the trigger body (the product upserts them before the run), and the inline
+//! the trigger body (Knock upserts them before the run), and the inline
 //! plans the engine made for them succeed without a call of their own. That
 //! keeps such triggers at the trigger tier (1,000/s) instead of one identify
 //! call (60/s) per inline entity.
@@ -22,7 +22,7 @@ use crate::{
     http::{client, send},
 };
 
-/// The product accepts at most this many recipients per subscriptions call.
+/// Knock accepts at most this many recipients per subscriptions call.
 pub const SUBSCRIPTION_CHUNK: usize = 100;
 
 /// One HTTP call an action makes.
@@ -36,7 +36,7 @@ pub struct ApiCall {
     pub query: Vec<(&'static str, String)>,
     /// JSON body.
     pub body: Option<Value>,
-    /// `Idempotency-Key` (the product honours it on triggers only).
+    /// `Idempotency-Key` (Knock honours it on triggers only).
     pub idempotency_key: Option<String>,
     /// A 404 means the thing is already gone: success for deletes.
     pub not_found_is_success: bool,
@@ -267,7 +267,8 @@ pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
     }
 }
 
-/// The product's per-endpoint rate tiers (knock-sources.md 8.1), per environment key.
+/// Knock's per-endpoint rate tiers, per environment key
+/// (docs/wire-formats.md, "Knock's API").
 pub fn product_rate_limit(action: ActionType) -> NonZeroU32 {
     let per_second: u32 = match action {
         ActionType::TriggerWorkflow | ActionType::CancelWorkflow => 1_000,
@@ -277,7 +278,7 @@ pub fn product_rate_limit(action: ActionType) -> NonZeroU32 {
     NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Executes actions against the product's API.
+/// Executes actions against Knock's API.
 pub struct KnockSink {
     client: reqwest::Client,
     base: Url,

@@ -1,5 +1,5 @@
 //! Executes Tributary's action plans: the sinks where an action takes effect
-//! (`knock`: the product's API; `webhook`: a signed POST to the operator;
+//! (`knock`: Knock's API; `webhook`: a signed POST to the operator;
 //! `local`: the store), what an attempt's answer means ([`Outcome`]), and when
 //! to try again ([`RetryPolicy`]).
 //!

@@ -1,6 +1,7 @@
 //! What one attempt at an action came to, and how an HTTP answer maps to it
-//! (CONTRACT 7): 2xx succeeds; 408, 409, 429, 5xx and network errors are
-//! retried, honouring `Retry-After`; any other answer fails for good.
+//! (docs/product-decisions.md, "Guarantees"): 2xx succeeds; 408, 409, 429, 5xx
+//! and network errors are retried, honouring `Retry-After`; any other answer
+//! fails for good.
 
 use std::time::Duration;
 

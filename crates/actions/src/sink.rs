@@ -1,5 +1,5 @@
 //! The sink interface: where an action's effect happens. Three real
-//! implementations: the local store, the product's API, a signed webhook.
+//! implementations: the local store, Knock's API, a signed webhook.
 
 use std::{future::Future, num::NonZeroU32, pin::Pin, sync::Arc};
 

@@ -1,11 +1,11 @@
 //! Adapter errors: one typed enum with an HTTP-agnostic category, and the
-//! JSON error body of CONTRACT 6.
+//! JSON error body (docs/product-decisions.md, "Answers").
 
 use serde::{Deserialize, Serialize};
 
 /// What kind of failure a rejected request is. The service maps categories
-/// to statuses (CONTRACT 6): `MalformedJson` 400, `Schema` 422,
-/// `Unauthorized` 401, `TooLarge` 413, `UnsupportedEncoding` 415.
+/// to statuses (docs/product-decisions.md, "Answers"): `MalformedJson` 400,
+/// `Schema` 422, `Unauthorized` 401, `TooLarge` 413, `UnsupportedEncoding` 415.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCategory {
@@ -118,7 +118,7 @@ impl AdapterError {
         }
     }
 
-    /// The CONTRACT 6 body for this error.
+    /// The JSON error body for this error.
     pub fn to_body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
@@ -146,7 +146,8 @@ impl AdapterError {
     }
 }
 
-/// The error answer of CONTRACT 6: `{"error": {"code", "message", "field"?}}`.
+/// The error answer `{"error": {"code", "message", "field"?}}`
+/// (docs/product-decisions.md, "Answers").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The error.

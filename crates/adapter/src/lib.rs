@@ -10,7 +10,7 @@
 //!   decompressed size (a gzip bomb is an error, never an OOM), charset and
 //!   `Content-Type` tolerance;
 //! - [`AdapterError`] with its HTTP-agnostic [`ErrorCategory`] and the
-//!   CONTRACT 6 body [`ErrorBody`];
+//!   error body [`ErrorBody`] (docs/product-decisions.md, "Answers");
 //! - [`verify`](mod@verify): every verification scheme of
 //!   `tributary_core::config::VerificationScheme`, over raw bytes, in
 //!   constant time;

@@ -1,4 +1,5 @@
-//! The twelve actions a mapping can run (CONTRACT 4) and their fixed execution order.
+//! The twelve actions a mapping can run (docs/product-decisions.md, "Mappings") and
+//! their fixed execution order.
 
 use std::{fmt, str::FromStr};
 

@@ -1,4 +1,5 @@
-//! Dedup key extraction and validation (CONTRACT 5), as pure functions.
+//! Dedup key extraction and validation (docs/product-decisions.md, "Dedup"), as
+//! pure functions.
 //!
 //! The time window and the "already seen?" question belong to the store,
 //! which enforces them with a unique index so they hold across processes.

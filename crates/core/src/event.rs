@@ -1,5 +1,5 @@
-//! The normalized event (CONTRACT 3): what every adapter produces and what the
-//! event log, the dedup index and the mapping engine consume.
+//! The normalized event (docs/product-decisions.md, "The normalized event"): what every
+//! adapter produces and what the event log, the dedup index and the mapping engine consume.
 
 use std::{fmt, str::FromStr};
 
@@ -136,7 +136,7 @@ impl fmt::Display for EventKind {
 
 pub use crate::headers::Headers;
 
-/// One normalized record (CONTRACT 3), stored in the event log whatever happens to it.
+/// One normalized record, stored in the event log whatever happens to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Assigned on receipt.
@@ -162,7 +162,7 @@ pub struct Event {
     pub timestamp: DateTime<Utc>,
     /// When Tributary received it.
     pub received_at: DateTime<Utc>,
-    /// The dedup key, when the event has a valid one (CONTRACT 5).
+    /// The dedup key, when the event has a valid one (docs/product-decisions.md, "Dedup").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// The original event as received (one item of a batch, envelope fields applied).
@@ -172,8 +172,9 @@ pub struct Event {
     pub headers: Headers,
 }
 
-/// Coerces a JSON id to a string the way CONTRACT 3 asks: strings as they are,
-/// integers and floats in their shortest decimal form; anything else is not an id.
+/// Coerces a JSON id to a string (docs/product-decisions.md, "The normalized event"):
+/// strings as they are, integers and floats in their shortest decimal form; anything else
+/// is not an id.
 pub fn coerce_id(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),

@@ -2,7 +2,8 @@
 //! mapping engine. No I/O and no async: every other crate builds on these
 //! plain types and pure functions.
 //!
-//! - [`event::Event`]: one normalized record (CONTRACT 3), whatever the source.
+//! - [`event::Event`]: one normalized record, whatever the source
+//!   (docs/product-decisions.md, "The normalized event").
 //! - [`config::load`]: the TOML configuration, validated whole, every path
 //!   compiled once ([`FieldPath`]), every problem reported with its line.
 //! - [`MappingEngine`]: (event, configuration) -> [`plan::ActionPlan`]s in the

@@ -1,4 +1,5 @@
-//! Field paths, compiled once when the configuration loads (CONTRACT 4).
+//! Field paths, compiled once when the configuration loads
+//! (docs/product-decisions.md, "Mappings").
 //!
 //! Forms:
 //! - dot paths relative to the raw event: `properties.commenter.id`, `userId`,

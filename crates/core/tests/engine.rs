@@ -1,4 +1,5 @@
-//! The mapping engine and dedup functions, one test per CONTRACT 4-5 rule.
+//! The mapping engine and dedup functions, one test per rule of
+//! docs/product-decisions.md, "Mappings" and "Dedup".
 
 use std::time::Duration;
 

@@ -6,7 +6,8 @@
 //! service answers `204` with no body on success.
 //!
 //! Unknown fields are kept in `raw`. `null` for an optional field reads as
-//! absent. `userId` may be a number (coerced to a string, CONTRACT 3).
+//! absent. `userId` may be a number (coerced to a string,
+//! docs/product-decisions.md, "The normalized event").
 //!
 //! ```
 //! use chrono::Utc;

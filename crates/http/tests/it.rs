@@ -69,7 +69,7 @@ fn the_type_can_come_from_a_header_and_shopify_hmac_verifies() {
     );
     assert!(!e.headers.contains_key("x-shopify-hmac-sha256"));
     assert_eq!(e.headers["x-shopify-shop-domain"], "example.myshopify.com");
-    // A numeric id is not a dedup key (CONTRACT 5).
+    // A numeric id is not a dedup key (docs/product-decisions.md, "Dedup").
     assert_eq!(e.message_id, None);
 
     // One changed byte and the enforced check fails with 401.

@@ -4,7 +4,8 @@
 //!   screen, group, alias), validated before anything is queued, because
 //!   Segment answers 200 to invalid events and then drops them.
 //! - [`Transform`]: the product's message lifecycle webhooks as Segment
-//!   `track` events (CONTRACT 9), with a deterministic `messageId`.
+//!   `track` events (docs/product-decisions.md, "Forwarding out"), with a
+//!   deterministic `messageId`.
 //! - [`DurableQueue`]: SQLite (WAL, `synchronous=FULL`, group commit); an
 //!   entry is acknowledged only once it is on disk. Dead letters live beside
 //!   it, listable and re-drivable; [`Pruner`] applies a

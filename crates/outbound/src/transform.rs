@@ -1,5 +1,5 @@
 //! The product's outbound webhooks (message lifecycle events) as Segment
-//! `track` messages (CONTRACT 9).
+//! `track` messages (docs/product-decisions.md, "Forwarding out").
 //!
 //! Envelope: `{__typename, type, created_at, data: Message, event_data}`.
 //! Output: `track` named `Notification <Action>` (style configurable) with

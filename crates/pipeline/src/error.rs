@@ -6,7 +6,8 @@ use tributary_store::StoreError;
 use crate::RejectedItem;
 
 /// A refused request. Every variant but `Store` was logged in the event log as
-/// `rejected`; the service maps each to its CONTRACT 6 status.
+/// `rejected`; the service maps each to its status (docs/product-decisions.md,
+/// "Answers").
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// No source environment has this token.

@@ -34,7 +34,7 @@ pub struct Receipt {
 pub struct RejectedItem {
     /// Position in the batch.
     pub index: usize,
-    /// The problem, in CONTRACT 6's error shape.
+    /// The problem, in the error shape of docs/product-decisions.md, "Answers".
     #[serde(flatten)]
     pub error: ErrorDetail,
 }

@@ -1,8 +1,9 @@
-//! The reverse-ETL ways in (CONTRACT 2.3): the product's resource API and
-//! the Hightouch and Census JSON-RPC connectors, authenticated by an
-//! environment API key (`Authorization: Bearer`). Each call (each data call,
-//! for the connectors) becomes one event of kind `resource` whose plans are
-//! the call itself; `Ok` means it is durable. Nothing here runs an action.
+//! The reverse-ETL ways in (docs/product-decisions.md, "Reverse ETL"): the
+//! product's resource API and the Hightouch and Census JSON-RPC connectors,
+//! authenticated by an environment API key (`Authorization: Bearer`). Each call
+//! (each data call, for the connectors) becomes one event of kind `resource`
+//! whose plans are the call itself; `Ok` means it is durable. Nothing here runs
+//! an action.
 
 use std::time::Duration;
 

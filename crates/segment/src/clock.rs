@@ -104,7 +104,8 @@ mod tests {
 
     #[test]
     fn the_worked_example_of_the_spec() {
-        // wire-formats 1.4: device clock ~1m57.75s fast.
+        // docs/wire-formats.md, "Timestamps and clock skew": device clock
+        // ~1m57.75s fast.
         let item = json!({"originalTimestamp": "2025-03-01T10:00:00.000Z",
                           "sentAt": "2025-03-01T10:00:05.000Z"});
         assert_eq!(

@@ -88,8 +88,8 @@ pub(crate) fn normalize(
         EventKind::Identify | EventKind::Group => {
             let traits =
                 object_field(&item, "traits").map_err(|m| err("invalid_type", "traits", m))?;
-            // CONTRACT 4: RudderStack and JS SDK v1 put identify traits in
-            // `context.traits` only.
+            // RudderStack and JS SDK v1 put identify traits in `context.traits`
+            // only (docs/wire-formats.md, "RudderStack").
             match traits {
                 Some(t) => t.clone(),
                 None if kind == EventKind::Identify => item

@@ -1,4 +1,5 @@
-//! The dedup index's shared rules (CONTRACT 5); the backends hold the rows.
+//! The dedup index's shared rules (docs/product-decisions.md, "Dedup"); the
+//! backends hold the rows.
 //!
 //! A key's scope (key + event type + source + environment) is hashed to a
 //! 64-bit integer, the primary key of a narrow `dedup` table. The full scope
@@ -78,8 +79,9 @@ pub(crate) fn judge(
     if existing.expires_at_ms <= received_ms {
         return Verdict::Replace;
     }
-    // CONTRACT 5: re-run when every action of the earlier event failed
-    // permanently. An earlier event with nothing to run is simply a duplicate.
+    // Re-run when every action of the earlier event failed permanently
+    // (docs/product-decisions.md, "Dedup"). An earlier event with nothing to
+    // run is simply a duplicate.
     if existing.planned > 0 && existing.failed == existing.planned {
         return Verdict::Replace;
     }
@@ -133,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_follow_contract_5() {
+    fn verdicts_follow_the_dedup_rules() {
         let s = scope("k");
         assert_eq!(judge(&s, 0, None), Verdict::Insert);
         assert_eq!(

@@ -3,7 +3,7 @@
 //! - the **event log** (every event, `accepted`, `duplicate` or `rejected`);
 //! - the **action outbox and action log** (planned actions with status,
 //!   attempts, next run time and leases; the action id is the idempotency key);
-//! - the **dedup index** of CONTRACT 5, enforced by the database;
+//! - the **dedup index** (docs/product-decisions.md, "Dedup"), enforced by the database;
 //! - the **local recipients** of the `local` sink, mapping overrides and
 //!   known event types.
 //!

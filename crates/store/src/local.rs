@@ -57,10 +57,10 @@ pub(crate) struct Reads {
     pub(crate) records: Vec<LocalKey>,
     pub(crate) scopes: Vec<(LocalKind, String)>,
     /// Users whose existence decides what a trigger writes: the product
-    /// creates no run for a recipient id never identified (knock-sources
-    /// 3.4). Only whether each exists is read, not its data, so writes can
-    /// be computed ahead assuming they all do ([`Known::Assumed`]) and
-    /// checked when the action runs.
+    /// creates no run for a recipient id never identified (docs/mapping.md,
+    /// "Recipients never identified"). Only whether each exists is read, not
+    /// its data, so writes can be computed ahead assuming they all do
+    /// ([`Known::Assumed`]) and checked when the action runs.
     pub(crate) users: Vec<LocalKey>,
 }
 

@@ -99,7 +99,8 @@ impl AppendOutcome {
 /// The most bytes of a rejected request's body kept in the event log.
 pub const REJECTED_BODY_EXCERPT_BYTES: usize = 2 * 1024;
 
-/// A request the service refused, logged so the operator can see it (CONTRACT 6).
+/// A request the service refused, logged so the operator can see it
+/// (docs/product-decisions.md, "Answers").
 #[derive(Clone, Debug)]
 pub struct RejectedRequest {
     /// When it arrived.

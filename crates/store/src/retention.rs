@@ -1,4 +1,5 @@
-//! Background pruning of the logs (CONTRACT 7: default 30 days).
+//! Background pruning of the logs, by default after 30 days
+//! (docs/product-decisions.md, "Guarantees").
 
 use std::{sync::Arc, time::Duration};
 

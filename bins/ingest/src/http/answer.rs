@@ -1,5 +1,6 @@
-//! CONTRACT 6's answers: the success shapes per source kind and the JSON
-//! error body `{"error": {"code", "message", "field"?}}` with its status.
+//! The answers (docs/product-decisions.md, "Answers"): the success shapes per
+//! source kind and the JSON error body
+//! `{"error": {"code", "message", "field"?}}` with its status.
 
 use axum::{
     Json,

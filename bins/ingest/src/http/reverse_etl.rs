@@ -1,8 +1,9 @@
-//! The reverse-ETL ways in (CONTRACT 2.3): the product's resource API and the
-//! Hightouch and Census JSON-RPC connectors. Answers mirror the product's
-//! API: 200 with the entity as sent, 204, 401, 404, 422 naming the field, 429.
-//! Errors carry the product's fields (`code`, `message`, `status`, `type`,
-//! `errors`) and CONTRACT 6's `error` object, so either kind of client reads them.
+//! The reverse-ETL ways in (docs/product-decisions.md, "Reverse ETL"): the
+//! product's resource API and the Hightouch and Census JSON-RPC connectors.
+//! Answers mirror the product's API: 200 with the entity as sent, 204, 401, 404,
+//! 422 naming the field, 429. Errors carry the product's fields (`code`,
+//! `message`, `status`, `type`, `errors`) and our `error` object
+//! (docs/product-decisions.md, "Answers"), so either kind of client reads them.
 
 use axum::{
     Json,
@@ -197,7 +198,8 @@ fn store_error(e: &StoreError) -> Response {
     response
 }
 
-/// The product's error fields plus CONTRACT 6's `error` object.
+/// The product's error fields plus our `error` object (docs/product-decisions.md,
+/// "Answers").
 fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
     let kind = match status.as_u16() {
         401 | 403 => "authentication_error",

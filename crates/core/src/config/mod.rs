@@ -1,4 +1,5 @@
-//! The configuration model (CONTRACT 1 and 4), loaded from one TOML file.
+//! The configuration model (docs/product-decisions.md, "Words" and "Mappings"),
+//! loaded from one TOML file.
 //!
 //! [`load`] parses, interpolates `${ENV_VAR}` secrets, compiles every path
 //! and validates the whole file, collecting every problem with its line.

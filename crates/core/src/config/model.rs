@@ -1,5 +1,6 @@
-//! The validated configuration (CONTRACT 1 and 4): plain data, every path
-//! compiled, every secret resolved. Built only by [`crate::config::load`].
+//! The validated configuration (docs/product-decisions.md, "Words" and "Mappings"):
+//! plain data, every path compiled, every secret resolved. Built only by
+//! [`crate::config::load`].
 
 use std::{collections::BTreeMap, fmt, num::NonZeroU32, str::FromStr, time::Duration};
 
@@ -178,17 +179,17 @@ pub struct EnvironmentConfig {
     /// Where this environment's actions go.
     pub sink: SinkConfig,
     /// Attempts per second per action type, over the sink's defaults (the
-    /// `knock` sink defaults to the product's rate tiers; the others are unlimited).
+    /// `knock` sink defaults to Knock's rate tiers; the others are unlimited).
     pub rate_limits: BTreeMap<ActionType, NonZeroU32>,
 }
 
-/// Where actions are executed (CONTRACT 7).
+/// Where actions are executed (docs/product-decisions.md, "Guarantees").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SinkConfig {
     /// Kept in the store, queryable through the admin API.
     Local,
-    /// The product's public API.
+    /// Knock's public API.
     Knock {
         /// Secret API key for this environment.
         secret_key: Secret,
@@ -204,7 +205,7 @@ pub enum SinkConfig {
     },
 }
 
-/// Default product API base for the knock sink.
+/// Default Knock API base for the knock sink.
 pub const DEFAULT_KNOCK_BASE_URL: &str = "https://api.knock.app";
 
 /// A source's kind: picks the adapter and the defaults.
@@ -327,7 +328,7 @@ pub struct SourceConfig {
     pub environments: BTreeMap<String, SourceEnvironment>,
 }
 
-/// A source's settings in one environment (CONTRACT 1).
+/// A source's settings in one environment (docs/product-decisions.md, "Words").
 #[derive(Clone, Debug, Serialize)]
 pub struct SourceEnvironment {
     /// The secret part of the receive URL.
@@ -366,7 +367,7 @@ pub struct RetiredToken {
     pub until: chrono::DateTime<chrono::Utc>,
 }
 
-/// Dedup (CONTRACT 5).
+/// Dedup (docs/product-decisions.md, "Dedup").
 #[derive(Clone, Debug, Serialize)]
 pub struct DedupSettings {
     /// On or off.

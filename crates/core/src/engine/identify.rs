@@ -1,8 +1,8 @@
-//! The built-in handling of `identify` calls (CONTRACT 4): `userId` -> id,
-//! `traits.phone` -> `phone_number`, every other trait kept by name (the
-//! product's reserved user fields, `name`, `email`, `preferences`, ..., are
-//! checked for their shape with every other plan's, see [`crate::reserved`];
-//! the rest become custom properties).
+//! The built-in handling of `identify` calls (docs/product-decisions.md,
+//! "Mappings"): `userId` -> id, `traits.phone` -> `phone_number`, every other
+//! trait kept by name (the product's reserved user fields, `name`, `email`,
+//! `preferences`, ..., are checked for their shape with every other plan's, see
+//! [`crate::reserved`]; the rest become custom properties).
 
 use serde_json::{Map, Value};
 

@@ -1,6 +1,7 @@
 -- The hot tables. Each is keyed by a ULID, which sorts by time, so appends land
 -- at the right edge of the primary keys. The random-key indexes are deliberate:
--- `dedup` (the cross-process uniqueness of CONTRACT 5) and `events_by_user`.
+-- `dedup` (cross-process uniqueness, docs/product-decisions.md, "Dedup") and
+-- `events_by_user`.
 
 CREATE TABLE events (
     id           TEXT COLLATE "C" PRIMARY KEY,

@@ -908,7 +908,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         .unwrap();
     assert_eq!(u.data, json!({"name": "Ada", "plan": "team"}));
     assert_eq!(u.environment, "development");
-    // Each environment has its own recipients (CONTRACT 1).
+    // Each environment has its own recipients (docs/product-decisions.md, "Words").
     assert!(
         s.local_record(LocalKind::User, "production", "", "u1")
             .await
@@ -2029,9 +2029,9 @@ fn trigger_of(recipients: &[&str]) -> ActionPayload {
 }
 
 /// Issue 18 item 13: the product makes no run for a recipient id never
-/// identified (knock-sources 3.4), so neither does the `local` sink, and its
-/// result names the users skipped. An identify earlier in the same call
-/// counts, and so does a delete.
+/// identified (docs/mapping.md, "Recipients never identified"), so neither does the
+/// `local` sink, and its result names the users skipped. An identify earlier in the
+/// same call counts, and so does a delete.
 pub async fn a_trigger_runs_only_for_identified_users(h: &Harness) {
     let s = &h.store;
     let ids = action_ids(1_700_000_300_000, 6);
