@@ -1,5 +1,5 @@
-//! The connection guides cannot rot: every fenced `sh` block in docs/quickstart.md and
-//! docs/sources/*.md runs here against the real `tributary-ingest` binary.
+//! The connection guides cannot rot: every fenced `sh` block in docs/quickstart.md,
+//! docs/sources/*.md and docs/managing-sources.md runs here against the real `tributary-ingest` binary.
 //!
 //! The source guides run against `fixtures/guides/tributary.toml`, whose `${...}` secrets are the
 //! variables the guides use (`$TRIBUTARY`, `$ADMIN_TOKEN`, `$TOKEN_SEGMENT`, ...). The quickstart
@@ -201,6 +201,11 @@ fn source_guides_commands_work_against_the_real_binary() {
             Ok(n) => ran += n,
             Err(e) => failures.push(e),
         }
+    }
+    // Managing sources through the API, on the same server.
+    match run_guide(&root.join("docs/managing-sources.md"), dir.path(), &env) {
+        Ok(n) => ran += n,
+        Err(e) => failures.push(e),
     }
     assert!(
         failures.is_empty(),
