@@ -16,7 +16,7 @@ use std::{
 };
 
 use anyhow::Context;
-use rand::{Rng, distr::Alphanumeric};
+use tributary_manage::generate as secret;
 
 /// The generated configuration's file name inside the data directory.
 pub const CONFIG_FILE: &str = "tributary.toml";
@@ -35,16 +35,6 @@ pub struct Embedded {
     pub created: bool,
     /// Its secrets have never been printed: the banner prints them in full.
     pub secrets_not_shown: bool,
-}
-
-/// 24 base62 characters: 142 random bits.
-fn secret(prefix: &str) -> String {
-    let body: String = rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
-    format!("{prefix}_{body}")
 }
 
 /// The default configuration for `data_dir`, with fresh secrets.
