@@ -175,3 +175,74 @@ fn csrf_refused(request: &Request) -> ConsoleError {
     tracing::warn!(path = %request.uri().path(), "Console request without a valid CSRF token refused.");
     ConsoleError::Forbidden("missing or wrong CSRF token; reload the page and try again")
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn same_origin_accepts_this_host_and_refuses_others() {
+        assert!(same_origin(&headers(&[])));
+        assert!(same_origin(&headers(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "http://127.0.0.1:8081"),
+            ("host", "127.0.0.1:8080"),
+        ])));
+        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "a")])));
+        assert!(!same_origin(&headers(&[("origin", "http://a")])));
+    }
+
+    proptest! {
+        #[test]
+        fn the_session_cookie_is_found_among_any_others(
+            before in proptest::collection::vec(("[a-z_]{1,12}", "[A-Za-z0-9]{0,16}"), 0..4),
+            after in proptest::collection::vec(("[a-z_]{1,12}", "[A-Za-z0-9]{0,16}"), 0..4),
+            id in "[0-9a-f]{64}",
+        ) {
+            let others = |pairs: &[(String, String)]| pairs
+                .iter()
+                .filter(|(n, _)| n != COOKIE_NAME)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>();
+            let mut parts = others(&before);
+            parts.push(format!("{COOKIE_NAME}={id}"));
+            parts.extend(others(&after));
+            let map = headers(&[("cookie", &parts.join("; "))]);
+            prop_assert_eq!(session_cookie(&map), Some(id.as_str()));
+        }
+
+        #[test]
+        fn cookie_and_origin_checks_never_panic(
+            cookie in "[ -~]{0,80}",
+            origin in "[ -~]{0,40}",
+            host in "[ -~]{0,40}",
+            site in "[ -~]{0,20}",
+        ) {
+            let mut map = HeaderMap::new();
+            for (name, value) in [("cookie", &cookie), ("origin", &origin), ("host", &host), ("sec-fetch-site", &site)] {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    map.insert(name, v);
+                }
+            }
+            let _ = session_cookie(&map);
+            let _ = same_origin(&map);
+        }
+    }
+}

@@ -471,3 +471,41 @@ pub(crate) async fn replay(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn times_are_read_as_utc_from_a_form_field_or_rfc3339() {
+        let t = parse_time("since", "2026-01-02T03:04").unwrap().unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-02T03:04:00+00:00");
+        let t = parse_time("since", "2026-01-02T03:04:05+02:00")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-02T01:04:05+00:00");
+        assert!(parse_time("since", " ").unwrap().is_none());
+        let e = parse_time("until", "tomorrow").unwrap_err();
+        assert!(e.to_string().contains("`until`"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_value_gives_a_filter_or_an_error_naming_its_field(
+            since in "\\PC{0,30}",
+            status in "\\PC{0,12}",
+            cursor in "\\PC{0,30}",
+        ) {
+            let q = EventQuery { since, status, ..EventQuery::default() };
+            if let Err(e) = q.filter() {
+                let text = e.to_string();
+                prop_assert!(text.contains("`since`") || text.contains("`status`"), "{}", text);
+            }
+            if let Err(e) = parse_id("cursor", &cursor) {
+                prop_assert!(e.to_string().contains("`cursor`"));
+            }
+        }
+    }
+}

@@ -201,3 +201,35 @@ pub(crate) async fn reveal(
     };
     Ok(html(layout::page("Credential", Nav::Sources, &session, content)).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::encode;
+
+    fn decode(s: &str) -> Vec<u8> {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn an_encoded_segment_is_safe_and_decodes_to_the_original(segment in "\\PC{0,24}") {
+            let encoded = encode(&segment);
+            prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)), "{}", encoded);
+            prop_assert_eq!(decode(&encoded), segment.as_bytes());
+        }
+    }
+}
