@@ -95,7 +95,7 @@ struct Browser {
     _profile: tempfile::TempDir,
 }
 
-async fn open_browser(chromium: &Path, driver: &Path) -> Browser {
+async fn open_browser(chromium: &Path, driver: &Path, extra_args: &[&str]) -> Browser {
     let port = free_port();
     let driver = Killed(
         Command::new(driver)
@@ -113,19 +113,26 @@ async fn open_browser(chromium: &Path, driver: &Path) -> Browser {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let profile = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ]
+    .iter()
+    .chain(extra_args)
+    .map(|a| (*a).to_owned())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
+        json!({"binary": chromium, "args": args}),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let client = ClientBuilder::new(connector)
@@ -275,7 +282,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     };
     let started = Instant::now();
     let svc = service().await;
-    let browser = open_browser(&chromium, &driver).await;
+    let browser = open_browser(&chromium, &driver, &[]).await;
     let c = &browser.client;
     let base = &svc.base;
 
@@ -372,6 +379,23 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     .unwrap();
     let types = find(c, "#event-types").await.text().await.unwrap();
     assert!(types.contains("Signed Up"), "{types}");
+    // A new event type shows up without a reload.
+    c.execute("window.__notReloaded = true; return true;", vec![])
+        .await
+        .unwrap();
+    send_event(&receive_url, "Plan Chosen", None).await;
+    let deadline = Instant::now() + DEADLINE;
+    while !find(c, "#event-types")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("Plan Chosen")
+    {
+        assert!(Instant::now() < deadline, "the event types did not update");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(still_the_same_page(c).await, "the page was reloaded");
     screenshot(c, "environment").await;
     find(c, "tr[data-mapping] button.toggle")
         .await
@@ -437,8 +461,44 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     wait_for_path(c, "/console/sign-in").await;
 
     browser.client.clone().close().await.unwrap();
+
+    // The same pages when the browser prefers dark.
+    let dark = open_browser(&chromium, &driver, &["--force-dark-mode"]).await;
+    let d = &dark.client;
+    d.goto(&format!("{base}/console/sign-in")).await.unwrap();
+    sign_in_browser(d).await;
+    let background = d
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        background,
+        json!("rgb(15, 18, 22)"),
+        "the dark palette applies"
+    );
+    screenshot(d, "sources-dark").await;
+    d.goto(&format!("{base}/console/events/{}", rows[0]))
+        .await
+        .unwrap();
+    find(d, ".event-name").await;
+    screenshot(d, "event-detail-dark").await;
+    dark.client.clone().close().await.unwrap();
     eprintln!("console browser flow took {:?}", started.elapsed());
     drop(svc.dir);
+}
+
+/// Signs in on the sign-in page the browser shows.
+async fn sign_in_browser(c: &Client) {
+    find(c, "#token").await.send_keys(ADMIN).await.unwrap();
+    find(c, "form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(c, "/console/sources").await;
 }
 
 /// No script of the event ran and none of its elements exists.

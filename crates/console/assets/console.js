@@ -73,13 +73,27 @@
   }
 
   // A block with data-poll is replaced by the fragment at its URL every 2 s.
+  // A fragment of a page. A session that ended answers with a redirect to
+  // sign-in: the whole page then goes there instead of showing it inside.
+  function fragment(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "accept": "text/html" } })
+      .then(function (r) {
+        if (r.redirected) { window.location.reload(); return Promise.reject("signed out"); }
+        return r.ok ? r.text() : Promise.reject(r.status);
+      });
+  }
+
   function poll(element) {
     var url = element.dataset.poll;
+    var last = null;
     setInterval(function () {
-      fetch(url, { credentials: "same-origin", headers: { "accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
-        .then(function (html) { element.innerHTML = html; })
-        .catch(function () { /* the next round tries again */ });
+      fragment(url).then(function (html) {
+        // Replaced only on change, so screen readers are not told the same rows every 2 s.
+        if (html !== last) {
+          element.innerHTML = html;
+          last = html;
+        }
+      }).catch(function () { /* the next round tries again */ });
     }, 2000);
   }
 
@@ -91,8 +105,7 @@
       var newest = tbody.querySelector("tr[data-id]");
       var after = newest ? newest.dataset.id : "";
       var url = base + (base.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(after);
-      fetch(url, { credentials: "same-origin", headers: { "accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      fragment(url)
         .then(function (html) {
           if (!html.trim()) { return; }
           var holder = document.createElement("tbody");
