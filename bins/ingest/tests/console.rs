@@ -355,6 +355,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     find(c, "#dry-run").await.click().await.unwrap();
     let heading = find(c, "h1").await.text().await.unwrap();
     assert_eq!(heading, "Dry run");
+    screenshot(c, "dry-run").await;
     c.back().await.unwrap();
     find(c, "#replay").await.click().await.unwrap();
     let deadline = Instant::now() + DEADLINE;

@@ -76,7 +76,8 @@
   // A fragment of a page. A session that ended answers with a redirect to
   // sign-in: the whole page then goes there instead of showing it inside.
   function fragment(url) {
-    return fetch(url, { credentials: "same-origin", headers: { "accept": "text/html" } })
+    return fetch(url, { credentials: "same-origin",
+                        headers: { "accept": "text/html", "x-console-poll": "1" } })
       .then(function (r) {
         if (r.redirected) { window.location.reload(); return Promise.reject("signed out"); }
         return r.ok ? r.text() : Promise.reject(r.status);

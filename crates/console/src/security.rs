@@ -22,6 +22,10 @@ pub(crate) const COOKIE_NAME: &str = "tributary_console";
 /// The header a script sends the CSRF token in.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
+/// The header the page's script marks its background polls with: they do
+/// not count as use of the session.
+pub(crate) const POLL_HEADER: &str = "x-console-poll";
+
 /// The form field a page sends the CSRF token in.
 pub(crate) const CSRF_FIELD: &str = "csrf";
 
@@ -113,8 +117,14 @@ pub(crate) async fn require_session(
     request: Request,
     next: Next,
 ) -> Response {
-    let session =
-        session_cookie(request.headers()).and_then(|id| state.sessions().touch(id, Instant::now()));
+    let polling = request.headers().contains_key(POLL_HEADER);
+    let session = session_cookie(request.headers()).and_then(|id| {
+        if polling {
+            state.sessions().peek(id, Instant::now())
+        } else {
+            state.sessions().touch(id, Instant::now())
+        }
+    });
     let Some(session) = session else {
         return Redirect::to(&format!("{BASE_PATH}/sign-in")).into_response();
     };

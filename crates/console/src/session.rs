@@ -89,13 +89,25 @@ impl Sessions {
 
     /// The live session with this id, its idle clock restarted.
     pub(crate) fn touch(&self, id: &str, now: Instant) -> Option<Session> {
+        self.find(id, now, true)
+    }
+
+    /// The live session with this id, its idle clock left alone: a page's
+    /// own polling must not keep a forgotten tab signed in forever.
+    pub(crate) fn peek(&self, id: &str, now: Instant) -> Option<Session> {
+        self.find(id, now, false)
+    }
+
+    fn find(&self, id: &str, now: Instant, restart_idle: bool) -> Option<Session> {
         let mut entries = self.lock();
         let entry = entries.get_mut(id)?;
         if now.saturating_duration_since(entry.last_seen) >= self.idle {
             entries.remove(id);
             return None;
         }
-        entry.last_seen = now;
+        if restart_idle {
+            entry.last_seen = now;
+        }
         Some(Session {
             csrf: entry.csrf.clone(),
         })
@@ -184,6 +196,17 @@ mod tests {
         assert!(sessions.touch(&id, t0 + Duration::from_secs(18)).is_some());
         assert!(sessions.touch(&id, t0 + Duration::from_secs(29)).is_none());
         assert!(sessions.touch(&id, t0 + Duration::from_secs(30)).is_none());
+    }
+
+    #[test]
+    fn polling_does_not_keep_a_session_alive() {
+        let sessions = Sessions::new(Duration::from_secs(10), 10);
+        let t0 = Instant::now();
+        let id = sessions.create(t0);
+        for s in 1..10 {
+            assert!(sessions.peek(&id, t0 + Duration::from_secs(s)).is_some());
+        }
+        assert!(sessions.peek(&id, t0 + Duration::from_secs(10)).is_none());
     }
 
     #[test]
