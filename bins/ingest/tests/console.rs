@@ -24,6 +24,8 @@ const DEADLINE: Duration = Duration::from_secs(15);
 
 const TOKEN: &str = "seg_console_0123456789abcdef";
 
+const WRITE_KEY: &str = "wk_console_0123456789abcdef";
+
 /// A child process killed when dropped.
 struct Killed(Child);
 
@@ -75,6 +77,7 @@ async fn service() -> Service {
         TOKEN,
         ConfigLines {
             mapping: Some(""),
+            environment: &format!("write_key = \"{WRITE_KEY}\""),
             ..ConfigLines::default()
         },
     );
@@ -322,6 +325,37 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
         "the script shows the copy button"
     );
     copy.click().await.unwrap();
+
+    // The write key stays hidden until revealed, then shows in place.
+    let key = find(c, "#write-key-0-0").await;
+    assert_ne!(key.text().await.unwrap(), WRITE_KEY);
+    assert!(!c.source().await.unwrap().contains(WRITE_KEY));
+    find(c, "form.reveal button").await.click().await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while find(c, "#write-key-0-0").await.text().await.unwrap() != WRITE_KEY {
+        assert!(Instant::now() < deadline, "the write key was not revealed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(path_of(c).await, "/console/sources", "revealed in place");
+    let copy_key = find(c, "button.copy[data-copy-target=\"write-key-0-0\"]").await;
+    assert!(copy_key.is_displayed().await.unwrap());
+
+    // Keyboard: the first Tab reaches the skip link, and focus is visible.
+    c.goto(&format!("{base}/console/sources")).await.unwrap();
+    find(c, "body")
+        .await
+        .send_keys(&fantoccini::key::Key::Tab.to_string())
+        .await
+        .unwrap();
+    let focus = c
+        .execute(
+            "const e = document.activeElement; \
+             return [e.className, getComputedStyle(e).outlineStyle];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focus, json!(["skip", "solid"]), "keyboard focus");
 
     // An event sent to the copied URL appears in the open log without a reload.
     open_event_log(c, base).await;
