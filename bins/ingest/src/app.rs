@@ -17,17 +17,34 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use tributary_console::{BASE_PATH, ConsoleState};
+
 use crate::{
     AppState,
     http::{admin, answer::ApiError, health, ingest, manage, reverse_etl},
 };
 
-/// The ingest service's routes.
+/// The ingest service's routes. The console exists, like the admin API, only
+/// when an admin token is configured; its sessions live in the router made here.
 pub fn app(state: AppState) -> Router {
     let admin = admin::router()
         .merge(manage::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
-    Router::new()
+    let console = state.admin_token.is_some().then(|| {
+        let workers = state.workers.clone();
+        tributary_console::router::<AppState>(
+            ConsoleState::new(state.pipeline.clone()).after_replay(move || {
+                if let Some(w) = &workers {
+                    w.wake();
+                }
+            }),
+        )
+    });
+    let router = match console {
+        Some(console) => Router::new().nest(BASE_PATH, console),
+        None => Router::new(),
+    };
+    router
         .route("/integrations/receive/{token}", post(ingest::receive))
         .route("/v1/{call}", post(ingest::tracking))
         // The reverse-ETL surface (docs/product-decisions.md, "Reverse ETL"):

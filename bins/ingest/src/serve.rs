@@ -116,6 +116,10 @@ pub fn banner(config: &Config, banner: Banner) -> String {
             "Admin API: {base}/api/v1  bearer token {}\n",
             mask(token.expose(), banner)
         ));
+        out.push_str(&format!(
+            "Console: {base}{}  sign in with the admin token\n",
+            tributary_console::BASE_PATH
+        ));
     }
     if banner == Banner::FirstRun {
         if let Some((_, _, se)) = config

@@ -30,7 +30,7 @@ mod routes;
 
 pub use error::PipelineError;
 pub use live::{LiveConfig, LiveSource, Origin, Unservable};
-pub use pipeline::Pipeline;
+pub use pipeline::{LoggedReplay, Pipeline};
 pub use receipt::{Receipt, RejectedItem};
 pub use rejected_log::{
     BudgetRefusal, Gate, LOG_LINES_PER_SECOND, LogGate, REJECTED_LOG_BYTES_PER_DAY,

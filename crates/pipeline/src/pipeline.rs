@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tributary_adapter::{AdapterError, Parsed, RawRequest, decode_body};
 use tributary_core::{
     Overrides,
-    config::{Config, SourceKind},
+    config::{Config, Mapping, SourceKind},
     dedup::{self, DedupDecision},
     event::{Event, EventId},
     plan::ActionPlan,
@@ -27,6 +27,27 @@ use crate::{
 /// At most this many refused items of one request are described in its
 /// rejected-log entry and its log line; the rest are counted.
 const REJECTED_ITEMS_DESCRIBED: usize = 10;
+
+/// What [`Pipeline::replay_logged`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoggedReplay {
+    /// No event-log entry has this id.
+    NotFound,
+    /// The entry is a rejected request: it has no normalized event.
+    NotReplayable,
+    /// A dry run: the plans the current mappings and toggles give.
+    DryRun {
+        /// The plans.
+        plans: Vec<ActionPlan>,
+    },
+    /// Appended again as a new entry.
+    Replayed {
+        /// The new entry's id.
+        event_id: EventId,
+        /// Its plans.
+        plans: Vec<ActionPlan>,
+    },
+}
 
 /// Ingests requests for one configuration. Share it (`Arc`) between handlers.
 pub struct Pipeline {
@@ -193,6 +214,36 @@ impl Pipeline {
             .map(AppendOutcome::event_id)
             .ok_or_else(|| StoreError::Database("append returned no outcome".to_owned()))?;
         Ok((id, plans))
+    }
+
+    /// Whether a mapping runs now: its persisted toggle when it has one,
+    /// else the configuration's `active`.
+    pub fn mapping_active(&self, source: &str, environment: &str, mapping: &Mapping) -> bool {
+        self.overrides()
+            .get(source, environment, &mapping.id)
+            .unwrap_or(mapping.active)
+    }
+
+    /// Replays a logged event by id, or with `dry_run` only plans it. Shared
+    /// by the admin API and the console so both answer the same way.
+    pub async fn replay_logged(
+        &self,
+        id: EventId,
+        dry_run: bool,
+    ) -> Result<LoggedReplay, StoreError> {
+        let Some(detail) = self.store.event_detail(id).await? else {
+            return Ok(LoggedReplay::NotFound);
+        };
+        let Some(event) = detail.event.event else {
+            return Ok(LoggedReplay::NotReplayable);
+        };
+        if dry_run {
+            return Ok(LoggedReplay::DryRun {
+                plans: self.plan(&event),
+            });
+        }
+        let (event_id, plans) = self.replay(&event).await?;
+        Ok(LoggedReplay::Replayed { event_id, plans })
     }
 
     /// A delivery on `/integrations/receive/{token}`.

@@ -12,6 +12,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use tributary_pipeline::LoggedReplay;
 use tributary_store::{ActionId, ActionStatus, EventFilter, EventStatus, LocalKind};
 
 use super::answer::ApiError;
@@ -156,35 +157,35 @@ async fn replay(
     let id = id
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "not an event id"))?;
-    let detail = match state.pipeline.store().event_detail(id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return Err(ApiError::not_found(format!("event `{id}` not found"))),
-        Err(e) => return Err(ApiError::store(&e)),
-    };
-    let Some(event) = detail.event.event else {
-        return Err(ApiError::new(
+    match state
+        .pipeline
+        .replay_logged(id, q.dry_run)
+        .await
+        .map_err(|e| ApiError::store(&e))?
+    {
+        LoggedReplay::NotFound => Err(ApiError::not_found(format!("event `{id}` not found"))),
+        LoggedReplay::NotReplayable => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_replayable",
             "a rejected request has no normalized event to replay",
-        ));
-    };
-    if q.dry_run {
-        let plans = state.pipeline.plan(&event);
-        return Ok(Json(json!({"dry_run": true, "plans": plans})).into_response());
+        )),
+        LoggedReplay::DryRun { plans } => {
+            Ok(Json(json!({"dry_run": true, "plans": plans})).into_response())
+        }
+        LoggedReplay::Replayed {
+            event_id: new_id,
+            plans,
+        } => {
+            if let Some(w) = &state.workers {
+                w.wake();
+            }
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"event_id": new_id, "replay_of": id, "plans": plans})),
+            )
+                .into_response())
+        }
     }
-    let (new_id, plans) = state
-        .pipeline
-        .replay(&event)
-        .await
-        .map_err(|e| ApiError::store(&e))?;
-    if let Some(w) = &state.workers {
-        w.wake();
-    }
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"event_id": new_id, "replay_of": id, "plans": plans})),
-    )
-        .into_response())
 }
 
 /// The most events one filtered replay touches.

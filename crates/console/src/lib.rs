@@ -1,0 +1,166 @@
+//! Tributary's operator console: HTML pages rendered on the server over the
+//! pipeline and the store, signed into with the admin token. It shows the
+//! sources with their receive URLs and credentials, each source
+//! environment's event types and mapping switches, the event log with its
+//! details and replays, and the action log. Pages work without JavaScript;
+//! one embedded script adds live updates and copy buttons.
+//!
+//! A service crate that knows HTTP: `tributary-ingest` mounts [`router`]
+//! under [`BASE_PATH`] when an admin token is configured.
+//!
+//! ```no_run
+//! # async fn demo(pipeline: std::sync::Arc<tributary_pipeline::Pipeline>) {
+//! use tributary_console::{BASE_PATH, ConsoleState, router};
+//!
+//! let app: axum::Router = axum::Router::new()
+//!     .nest(BASE_PATH, router(ConsoleState::new(pipeline)));
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! Security model: a session cookie (HttpOnly, SameSite=Strict, Path=/console)
+//! for a random id held in this process's memory; a per-session CSRF token on
+//! every POST, plus `Origin`/`Sec-Fetch-Site` checks; a strict
+//! Content-Security-Policy with no inline script; every untrusted string
+//! escaped by the template engine. See `docs/console.md`.
+
+mod assets;
+mod config_view;
+mod error;
+mod layout;
+mod pages;
+mod security;
+mod session;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::{
+    Router, middleware,
+    response::Redirect,
+    routing::{get, post},
+};
+use tributary_core::Secret;
+use tributary_pipeline::Pipeline;
+
+pub use error::ConsoleError;
+pub use session::{MAX_SESSIONS, SESSION_IDLE, SIGN_IN_FAILURES_PER_WINDOW, SIGN_IN_WINDOW};
+
+use crate::session::{Sessions, SignInLimit};
+
+/// Where the service mounts the console; every link and the cookie's path use it.
+pub const BASE_PATH: &str = "/console";
+
+/// Rows on one page of a list.
+pub const PAGE_ROWS: usize = 50;
+
+/// What every console handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct ConsoleState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pipeline: Arc<Pipeline>,
+    admin_token: Option<Secret>,
+    secure_cookie: bool,
+    sessions: Sessions,
+    sign_in_limit: SignInLimit,
+    after_replay: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl ConsoleState {
+    /// State over a pipeline; the admin token and the cookie's `Secure` flag
+    /// come from its configuration.
+    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                admin_token: config_view::admin_token(&pipeline),
+                secure_cookie: config_view::served_over_https(&pipeline),
+                pipeline,
+                sessions: Sessions::new(SESSION_IDLE, MAX_SESSIONS),
+                sign_in_limit: SignInLimit::new(SIGN_IN_FAILURES_PER_WINDOW, SIGN_IN_WINDOW),
+                after_replay: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Runs `hook` after each replay is appended (the service wakes its
+    /// action workers with it). A second hook is ignored.
+    pub fn after_replay(self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        let _ = self.inner.after_replay.set(Box::new(hook));
+        self
+    }
+
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn sign_in_limit(&self) -> &SignInLimit {
+        &self.inner.sign_in_limit
+    }
+
+    pub(crate) fn admin_token(&self) -> Option<&Secret> {
+        self.inner.admin_token.as_ref()
+    }
+
+    pub(crate) fn secure_cookie(&self) -> bool {
+        self.inner.secure_cookie
+    }
+
+    pub(crate) fn replayed(&self) {
+        if let Some(hook) = self.inner.after_replay.get() {
+            hook();
+        }
+    }
+}
+
+/// The console's routes, relative to [`BASE_PATH`], ready to nest in a
+/// router of any state.
+pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S> {
+    let signed_in = Router::new()
+        .route(
+            "/",
+            get(|| async { Redirect::to(&format!("{BASE_PATH}/sources")) }),
+        )
+        .route("/sign-out", post(pages::sign_in::sign_out))
+        .route("/sources", get(pages::sources::list))
+        .route(
+            "/sources/{source}/environments/{environment}",
+            get(pages::environment::show),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/event-types",
+            get(pages::environment::event_types),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/reveal",
+            post(pages::sources::reveal),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/mappings/{mapping}",
+            post(pages::environment::toggle),
+        )
+        .route("/events", get(pages::events::list))
+        .route("/events/tail", get(pages::events::tail))
+        .route("/events/{id}", get(pages::events::detail))
+        .route("/events/{id}/replay", post(pages::events::replay))
+        .route("/actions", get(pages::actions::list))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::require_session,
+        ));
+    Router::new()
+        .merge(signed_in)
+        .route(
+            "/sign-in",
+            get(pages::sign_in::form).post(pages::sign_in::submit),
+        )
+        .route("/assets/{name}", get(assets::serve))
+        .fallback(|| async { ConsoleError::NotFound("no such page".to_owned()) })
+        .layer(middleware::map_response(security::headers))
+        .with_state(state)
+}

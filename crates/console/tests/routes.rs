@@ -1,0 +1,531 @@
+//! The console's routes through `oneshot` (no socket): sign-in, sessions,
+//! CSRF, the security headers, escaping of untrusted content.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use tributary_console::{BASE_PATH, ConsoleState, SIGN_IN_FAILURES_PER_WINDOW, router};
+use tributary_core::{
+    config,
+    event::{Event, EventId, EventKind, Headers},
+};
+use tributary_pipeline::Pipeline;
+use tributary_store::{AppendItem, SqliteStore, Store};
+
+const ADMIN: &str = "adm_console_test_0123456789";
+
+fn config_text(public_url: &str) -> String {
+    format!(
+        r#"
+[server]
+public_url = "{public_url}"
+
+[admin]
+token = "{ADMIN}"
+
+[environments.development]
+
+[[sources]]
+key = "web"
+kind = "segment"
+
+[sources.environments.development]
+token = "tok_console_0123456789abcdef"
+write_key = "wk_console_secret_0123456789"
+
+[[sources.environments.development.mappings]]
+id = "welcome"
+event = "Signed Up"
+action = "trigger_workflow"
+workflow = "welcome"
+"#
+    )
+}
+
+struct Console {
+    app: Router,
+    pipeline: Arc<Pipeline>,
+    _dir: tempfile::TempDir,
+}
+
+async fn console_at(public_url: &str) -> Console {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let config = config::load("test.toml", &config_text(public_url), &|_| None).unwrap();
+    let pipeline = Arc::new(Pipeline::new(Arc::new(config), store).await.unwrap());
+    let app = Router::new().nest(BASE_PATH, router(ConsoleState::new(pipeline.clone())));
+    Console {
+        app,
+        pipeline,
+        _dir: dir,
+    }
+}
+
+async fn console() -> Console {
+    console_at("http://127.0.0.1:8080").await
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Console {
+    async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn sign_in_with(&self, token: &str) -> Answer {
+        self.send(
+            Request::post(format!("{BASE_PATH}/sign-in"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("token={token}")))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Signs in; returns the cookie pair and the session's CSRF token.
+    async fn sign_in(&self) -> (String, String) {
+        let answer = self.sign_in_with(ADMIN).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let page = self.get(&cookie, "/sources").await;
+        let csrf = page
+            .body
+            .split(r#"name="csrf-token" content=""#)
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        (cookie, csrf)
+    }
+
+    async fn get(&self, cookie: &str, path: &str) -> Answer {
+        self.send(
+            Request::get(format!("{BASE_PATH}{path}"))
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post_form(
+        &self,
+        cookie: &str,
+        path: &str,
+        form: &str,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::post(format!("{BASE_PATH}{path}"))
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::from(form.to_owned())).unwrap())
+            .await
+    }
+}
+
+fn assert_security_headers(answer: &Answer) {
+    let csp = answer.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(answer.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(answer.headers[header::REFERRER_POLICY], "same-origin");
+}
+
+#[tokio::test]
+async fn pages_without_a_session_redirect_to_sign_in() {
+    let c = console().await;
+    for path in [
+        "",
+        "/sources",
+        "/events",
+        "/actions",
+        "/events/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "/sources/web/environments/development",
+    ] {
+        for cookie in ["", "tributary_console=0123456789abcdef"] {
+            let answer = c.get(cookie, path).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(
+                answer.headers[header::LOCATION],
+                "/console/sign-in",
+                "{path}"
+            );
+            assert_security_headers(&answer);
+        }
+    }
+    let answer = c
+        .post_form(
+            "",
+            "/sources/web/environments/development/mappings/welcome",
+            "active=false",
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(
+        c.pipeline
+            .mapping_active("web", "development", &mapping(&c))
+    );
+}
+
+fn mapping(c: &Console) -> tributary_core::config::Mapping {
+    c.pipeline.config().sources[0].environments["development"].mappings[0].clone()
+}
+
+#[tokio::test]
+async fn the_sign_in_page_and_assets_need_no_session_and_carry_the_headers() {
+    let c = console().await;
+    let page = c.get("", "/sign-in").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_security_headers(&page);
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert!(page.body.contains(r#"<label for="token">"#));
+    assert!(!page.body.contains("<script>"), "no inline script");
+    for asset in ["console.css", "console.js"] {
+        let answer = c.get("", &format!("/assets/{asset}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{asset}");
+        assert_security_headers(&answer);
+    }
+    let missing = c.get("", "/assets/other.js").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_security_headers(&missing);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_and_the_right_one_gets_a_strict_cookie() {
+    let c = console().await;
+    let wrong = c.sign_in_with("adm_not_the_token").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(!wrong.headers.contains_key(header::SET_COOKIE));
+    let empty = c.sign_in_with("").await;
+    assert_eq!(empty.status, StatusCode::UNAUTHORIZED);
+
+    let right = c.sign_in_with(ADMIN).await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+    assert_eq!(right.headers[header::LOCATION], "/console/sources");
+    let cookie = right.headers[header::SET_COOKIE].to_str().unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    let id = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    assert!(id.len() >= 32, "at least 128 bits: {id}");
+
+    let https = console_at("https://tributary.example.com").await;
+    let right = https.sign_in_with(ADMIN).await;
+    let cookie = right.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_beyond_the_limit_refuse_even_the_right_token() {
+    let c = console().await;
+    for _ in 0..SIGN_IN_FAILURES_PER_WINDOW {
+        assert_eq!(
+            c.sign_in_with("adm_guess").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let answer = c.sign_in_with(ADMIN).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!answer.headers.contains_key(header::SET_COOKIE));
+}
+
+#[tokio::test]
+async fn a_post_needs_the_sessions_csrf_token_and_this_site() {
+    let c = console().await;
+    let (cookie, csrf) = c.sign_in().await;
+    let (other_cookie, other_csrf) = c.sign_in().await;
+    assert_ne!(csrf, other_csrf);
+    let path = "/sources/web/environments/development/mappings/welcome";
+    let m = mapping(&c);
+
+    for (form, extra) in [
+        ("active=false".to_owned(), vec![]),
+        ("active=false&csrf=0000".to_owned(), vec![]),
+        (format!("active=false&csrf={other_csrf}"), vec![]),
+        ("active=false".to_owned(), vec![("x-csrf-token", "nope")]),
+        (
+            format!("active=false&csrf={csrf}"),
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        (
+            format!("active=false&csrf={csrf}"),
+            vec![
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8080"),
+            ],
+        ),
+    ] {
+        let answer = c.post_form(&cookie, path, &form, &extra).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{form} {extra:?}");
+        assert_security_headers(&answer);
+        assert!(c.pipeline.mapping_active("web", "development", &m));
+    }
+
+    let ok = c
+        .post_form(
+            &cookie,
+            path,
+            &format!("active=false&csrf={csrf}"),
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert!(!c.pipeline.mapping_active("web", "development", &m));
+
+    let by_header = c
+        .post_form(
+            &other_cookie,
+            path,
+            "active=true",
+            &[("x-csrf-token", &other_csrf)],
+        )
+        .await;
+    assert_eq!(by_header.status, StatusCode::SEE_OTHER);
+    assert!(c.pipeline.mapping_active("web", "development", &m));
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session() {
+    let c = console().await;
+    let (cookie, csrf) = c.sign_in().await;
+    assert_eq!(c.get(&cookie, "/sources").await.status, StatusCode::OK);
+    let out = c
+        .post_form(&cookie, "/sign-out", &format!("csrf={csrf}"), &[])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let cleared = out.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let after = c.get(&cookie, "/sources").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.headers[header::LOCATION], "/console/sign-in");
+}
+
+#[tokio::test]
+async fn a_reveal_shows_the_key_only_to_a_post_with_the_token() {
+    let c = console().await;
+    let (cookie, csrf) = c.sign_in().await;
+    let sources = c.get(&cookie, "/sources").await;
+    assert!(!sources.body.contains("wk_console_secret_0123456789"));
+    assert!(
+        sources
+            .body
+            .contains("http://127.0.0.1:8080/integrations/receive/tok_console_0123456789abcdef")
+    );
+    let path = "/sources/web/environments/development/reveal";
+    let refused = c.post_form(&cookie, path, "kind=write_key", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!refused.body.contains("wk_console_secret"));
+    let json = c
+        .post_form(
+            &cookie,
+            path,
+            "kind=write_key",
+            &[("x-csrf-token", &csrf), ("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(json.status, StatusCode::OK);
+    let value: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(value["value"], "wk_console_secret_0123456789");
+    assert_eq!(json.headers[header::CACHE_CONTROL], "no-store");
+    let none = c
+        .post_form(&cookie, path, &format!("kind=api_key&csrf={csrf}"), &[])
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn untrusted_event_content_is_escaped_and_credential_headers_never_shown() {
+    let c = console().await;
+    let now = chrono::Utc::now();
+    let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let headers: Headers = [
+        ("x-note".to_owned(), evil.to_owned()),
+        (
+            "authorization".to_owned(),
+            "Bearer sk_live_leaked".to_owned(),
+        ),
+        ("x-api-key".to_owned(), "key_leaked".to_owned()),
+    ]
+    .into();
+    let event = Event {
+        id: EventId::generate(now),
+        environment: "development".into(),
+        source: "web".into(),
+        kind: EventKind::Track,
+        event: evil.into(),
+        user_id: Some("javascript:alert(3)".into()),
+        anonymous_id: None,
+        data: serde_json::json!({"html": evil}),
+        timestamp: now,
+        received_at: now,
+        message_id: None,
+        raw: serde_json::json!({"event": evil}),
+        headers,
+    };
+    let id = event.id;
+    c.pipeline
+        .store()
+        .append(vec![AppendItem {
+            event,
+            plans: vec![],
+            dedup: None,
+        }])
+        .await
+        .unwrap();
+    let (cookie, _) = c.sign_in().await;
+    for path in [
+        "/events".to_owned(),
+        format!("/events/{id}"),
+        "/sources/web/environments/development".to_owned(),
+        "/events/tail?after=".to_owned(),
+    ] {
+        let page = c.get(&cookie, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("<img src=x"), "{path}");
+        assert!(
+            page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}"
+        );
+        assert!(!page.body.contains("href=\"javascript:"), "{path}");
+    }
+    let detail = c.get(&cookie, &format!("/events/{id}")).await;
+    assert!(detail.body.contains("x-note"));
+    assert!(!detail.body.contains("authorization"), "{}", detail.body);
+    assert!(!detail.body.contains("sk_live_leaked"));
+    assert!(!detail.body.contains("x-api-key"));
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_without_storing_and_a_replay_stores_a_new_entry() {
+    let c = console().await;
+    let receipt = c
+        .pipeline
+        .receive("tok_console_0123456789abcdef", tributary_adapter_request())
+        .await
+        .unwrap();
+    assert_eq!(receipt.accepted, 1);
+    let page = c
+        .pipeline
+        .store()
+        .list_events(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let id = page.items[0].id;
+    let (cookie, csrf) = c.sign_in().await;
+    let dry = c
+        .post_form(
+            &cookie,
+            &format!("/events/{id}/replay"),
+            &format!("dry_run=true&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK);
+    assert!(dry.body.contains("trigger_workflow"), "{}", dry.body);
+    let count = |c: &Console| {
+        let store = c.pipeline.store().clone();
+        async move {
+            store
+                .list_events(&Default::default(), None, 10)
+                .await
+                .unwrap()
+                .items
+                .len()
+        }
+    };
+    assert_eq!(count(&c).await, 1);
+    let replay = c
+        .post_form(
+            &cookie,
+            &format!("/events/{id}/replay"),
+            &format!("csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::SEE_OTHER);
+    assert_eq!(count(&c).await, 2);
+    let location = replay.headers[header::LOCATION].to_str().unwrap();
+    assert!(location.starts_with("/console/events/") && !location.ends_with(&id.to_string()));
+    assert_eq!(
+        c.get(&cookie, location.strip_prefix(BASE_PATH).unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+fn tributary_adapter_request() -> tributary_adapter::RawRequest {
+    tributary_adapter::RawRequest::new(
+        "",
+        "",
+        br#"{"type":"track","event":"Signed Up","userId":"u1"}"#.to_vec(),
+        chrono::Utc::now(),
+    )
+    .with_header("content-type", "application/json")
+}
+
+#[tokio::test]
+async fn bad_parameters_are_a_400_page_naming_the_field() {
+    let c = console().await;
+    let (cookie, _) = c.sign_in().await;
+    let answer = c.get(&cookie, "/events?since=yesterday").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body.contains("since"));
+    let answer = c.get(&cookie, "/events?status=lost").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body.contains("status"));
+    let answer = c.get(&cookie, "/events/not-an-id").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let answer = c.get(&cookie, "/sources/web/environments/nowhere").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.post_form(
+            &cookie,
+            "/sources/web/environments/development/reveal",
+            "kind=write_key",
+            &[("x-csrf-token", "x")]
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+}
