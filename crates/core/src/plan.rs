@@ -228,6 +228,15 @@ pub enum PlanNote {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kept_as: Option<String>,
     },
+    /// An optional parameter's path reached nothing in this event, so the
+    /// parameter was left out of the call. (A required one skips the action
+    /// with [`PlanError::MissingField`] instead.)
+    PathReachedNothing {
+        /// The parameter (`tenant`, `data_fields.plan`, ...).
+        parameter: String,
+        /// Its path as written in the mapping.
+        path: String,
+    },
 }
 
 impl std::fmt::Display for PlanNote {
@@ -248,6 +257,10 @@ impl std::fmt::Display for PlanNote {
             } => write!(
                 f,
                 "`{key}` is reserved by the product for {expected}; dropped"
+            ),
+            Self::PathReachedNothing { parameter, path } => write!(
+                f,
+                "`{parameter}` reads `{path}`, which this event does not have; left out"
             ),
         }
     }

@@ -579,8 +579,9 @@ mod tests {
         );
         let keys: Vec<_> = notes
             .iter()
-            .map(|n| match n {
-                PlanNote::ReservedKey { key, kept_as, .. } => (key.as_str(), kept_as.clone()),
+            .filter_map(|n| match n {
+                PlanNote::ReservedKey { key, kept_as, .. } => Some((key.as_str(), kept_as.clone())),
+                PlanNote::PathReachedNothing { .. } => None,
             })
             .collect();
         assert_eq!(

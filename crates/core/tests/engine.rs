@@ -349,8 +349,9 @@ fn identify_traits_under_reserved_names_are_renamed_when_misshapen() {
     let noted: Vec<_> = p[0]
         .notes
         .iter()
-        .map(|n| match n {
-            PlanNote::ReservedKey { key, kept_as, .. } => (key.as_str(), kept_as.as_deref()),
+        .filter_map(|n| match n {
+            PlanNote::ReservedKey { key, kept_as, .. } => Some((key.as_str(), kept_as.as_deref())),
+            PlanNote::PathReachedNothing { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -568,4 +569,44 @@ fn invalid_keys_are_dropped_and_the_event_runs() {
             }
         }
     }
+}
+
+#[test]
+fn an_optional_path_that_reaches_nothing_is_noted_on_the_plan() {
+    let c = config(
+        "segment",
+        "[[sources.environments.development.mappings]]\nevent = \"E\"\naction = \"trigger_workflow\"\n\
+         workflow = \"w\"\ntenant = \"context.groupId\"\n\
+         data_fields = { plan = \"properties.plan\", seats = \"properties.seats\" }\n",
+    );
+    let p = plans(
+        &c,
+        &track("E", json!({"userId": "u1", "properties": {"plan": "team"}})),
+    );
+    assert!(p[0].payload().is_some(), "the trigger still runs: {p:?}");
+    assert_eq!(
+        p[0].notes,
+        [
+            PlanNote::PathReachedNothing {
+                parameter: "tenant".into(),
+                path: "context.groupId".into()
+            },
+            PlanNote::PathReachedNothing {
+                parameter: "data_fields.seats".into(),
+                path: "properties.seats".into()
+            },
+        ]
+    );
+    let stored = serde_json::to_value(&p[0]).unwrap();
+    assert_eq!(stored["notes"][0]["code"], "path_reached_nothing");
+    // Present values leave no note.
+    let full = plans(
+        &c,
+        &track(
+            "E",
+            json!({"userId": "u1", "context": {"groupId": "g"},
+                   "properties": {"plan": "team", "seats": 3}}),
+        ),
+    );
+    assert!(full[0].notes.is_empty(), "{:?}", full[0].notes);
 }

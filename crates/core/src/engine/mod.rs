@@ -150,6 +150,7 @@ impl MappingEngine {
         let mut staged: Vec<ActionPlan> = Vec::new();
         let resolver = Resolver {
             input: PathInput::of(event),
+            unreached: std::cell::RefCell::new(Vec::new()),
         };
         if event.kind == EventKind::Identify && idx.identify {
             staged.push(identify::from_traits(event));
@@ -174,7 +175,9 @@ impl MappingEngine {
                     continue;
                 }
                 let mut inline = Inline::default();
-                match build(mapping, event, &resolver, &mut inline) {
+                let built = build(mapping, event, &resolver, &mut inline);
+                let unreached = resolver.take_notes();
+                match built {
                     Ok(payload) => {
                         // A trigger carries its inline entities itself (for sinks
                         // whose trigger call takes them); its inline plans say so.
@@ -203,7 +206,7 @@ impl MappingEngine {
                             action: mapping.action,
                             origin,
                             outcome: PlanOutcome::Planned { payload },
-                            notes: Vec::new(),
+                            notes: unreached,
                         });
                     }
                     // The action is skipped whole: its inline identifications
@@ -234,7 +237,7 @@ fn conform_reserved(plan: &mut ActionPlan) {
     let PlanOutcome::Planned { payload } = &mut plan.outcome else {
         return;
     };
-    plan.notes = reserved::conform_payload(payload);
+    plan.notes.extend(reserved::conform_payload(payload));
     let (
         PlanOrigin::MappingWithInline { inline, .. },
         ActionPayload::TriggerWorkflow {
@@ -303,7 +306,10 @@ fn build(
             let workflow = r.id("workflow", p.workflow.as_ref())?;
             let cancellation_key = r.id("cancellation_key", p.cancellation_key.as_ref())?;
             let recipients = match &p.recipients {
-                Some(source) if r.get(source).is_some_and(|v| !v.is_null()) => {
+                Some(source)
+                    if r.optional("recipients", source)
+                        .is_some_and(|v| !v.is_null()) =>
+                {
                     Some(r.recipients("recipients", source, inline)?)
                 }
                 _ => None,
@@ -454,7 +460,7 @@ fn trigger_data(mapping: &Mapping, event: &Event, r: &Resolver<'_>) -> Result<Va
         .optional_object("data", p.data.as_ref())?
         .unwrap_or_default();
     for (name, source) in &p.data_fields {
-        if let Some(v) = r.get(source) {
+        if let Some(v) = r.optional(&format!("data_fields.{name}"), source) {
             data.insert(name.clone(), v.into_owned());
         }
     }

@@ -1,7 +1,7 @@
 //! Reading action parameters out of an event: typed getters that turn a
 //! missing value or a wrong type into a [`PlanError`] naming the parameter.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, cell::RefCell};
 
 use serde_json::{Map, Value};
 
@@ -10,7 +10,8 @@ use crate::{
     json::json_type,
     path::PathInput,
     plan::{
-        ActionPayload, InlineRecipient, MAX_RECIPIENTS, PlanError, RecipientRef, TriggerInline,
+        ActionPayload, InlineRecipient, MAX_RECIPIENTS, PlanError, PlanNote, RecipientRef,
+        TriggerInline,
     },
 };
 
@@ -20,6 +21,8 @@ type Attributes = Map<String, Value>;
 /// Parameters resolved against one event.
 pub(super) struct Resolver<'a> {
     pub(super) input: PathInput<'a>,
+    /// Optional parameters whose path reached nothing, since the last take.
+    pub(super) unreached: RefCell<Vec<PlanNote>>,
 }
 
 /// Inline entities found while resolving: identified or set before the action runs.
@@ -82,6 +85,33 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// An optional parameter's value; a path that reaches nothing is noted
+    /// for the plan, so the log says why the parameter is not in the call.
+    pub(super) fn optional<'s>(
+        &self,
+        field: &str,
+        source: &'s ValueSource,
+    ) -> Option<Cow<'s, Value>>
+    where
+        'a: 's,
+    {
+        let value = self.get(source);
+        if value.is_none() {
+            self.unreached
+                .borrow_mut()
+                .push(PlanNote::PathReachedNothing {
+                    parameter: field.to_owned(),
+                    path: path_of(source),
+                });
+        }
+        value
+    }
+
+    /// The notes of the parameters resolved since the last take.
+    pub(super) fn take_notes(&self) -> Vec<PlanNote> {
+        std::mem::take(&mut self.unreached.borrow_mut())
+    }
+
     /// A present, non-null value.
     fn present<'s>(&self, source: &'s ValueSource) -> Option<Cow<'s, Value>>
     where
@@ -118,7 +148,7 @@ impl<'a> Resolver<'a> {
         let Some(source) = source else {
             return Ok(None);
         };
-        match self.present(source) {
+        match self.optional(field, source).filter(|v| !v.is_null()) {
             None => Ok(None),
             Some(v) => as_id(&v)
                 .map(Some)
@@ -135,7 +165,7 @@ impl<'a> Resolver<'a> {
         let Some(source) = source else {
             return Ok(None);
         };
-        match self.present(source) {
+        match self.optional(field, source).filter(|v| !v.is_null()) {
             None => Ok(None),
             Some(Cow::Owned(Value::Object(map))) => Ok(Some(map)),
             Some(Cow::Borrowed(Value::Object(map))) => Ok(Some(map.clone())),
@@ -153,7 +183,7 @@ impl<'a> Resolver<'a> {
         let Some(source) = source else {
             return Ok(());
         };
-        match self.get(source) {
+        match self.optional(field, source) {
             None => Ok(()),
             Some(v) if v.is_null() || v.is_string() => {
                 into.insert(field.to_owned(), v.into_owned());
@@ -233,7 +263,7 @@ impl<'a> Resolver<'a> {
         let Some(source) = source else {
             return Ok((None, None));
         };
-        match self.present(source) {
+        match self.optional(field, source).filter(|v| !v.is_null()) {
             None => Ok((None, None)),
             Some(v) if v.is_array() => Err(mismatch(field, source, "one user id or object", &v)),
             Some(v) => recipient(field, source, &v, inline, true).map(|(r, a)| (Some(r), a)),
@@ -262,7 +292,7 @@ impl<'a> Resolver<'a> {
         let Some(source) = source else {
             return Ok((None, None));
         };
-        let Some(value) = self.present(source) else {
+        let Some(value) = self.optional(field, source).filter(|v| !v.is_null()) else {
             return Ok((None, None));
         };
         if let Value::Object(map) = value.as_ref() {
