@@ -487,3 +487,84 @@ async fn rotate_reveal_promote_and_delete() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn rehearse_runs_a_payload_through_current_or_proposed_mappings_and_stores_nothing() {
+    let api = Api::new().await;
+    api.create_web().await;
+    let payload = json!({"type": "track", "event": "Signed Up", "userId": "u1",
+                         "messageId": "m-1", "properties": {"plan": "team"}});
+    let none = api
+        .call(
+            "POST",
+            "/sources/web/environments/production/rehearse",
+            Some(json!({"body": payload})),
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.text);
+    assert_eq!(none.body["result"], "ok");
+    assert_eq!(none.body["events"][0]["event"]["event"], "Signed Up");
+    assert_eq!(none.body["events"][0]["dedup_key"], "m-1");
+    assert_eq!(none.body["events"][0]["plans"], json!([]), "no mapping yet");
+
+    let proposed = json!([{"event": "Signed Up", "action": "trigger_workflow",
+        "workflow": "welcome", "recipients": "userId",
+        "tenant": "context.groupId", "data_fields": {"plan": "properties.plan"}}]);
+    let with = api
+        .call(
+            "POST",
+            "/sources/web/environments/production/rehearse",
+            Some(json!({"body": payload, "mappings": proposed})),
+        )
+        .await;
+    assert_eq!(with.body["proposed"], true, "{}", with.text);
+    let plan = &with.body["events"][0]["plans"][0];
+    assert_eq!(plan["status"], "planned", "{plan}");
+    assert_eq!(plan["payload"]["data"]["plan"], "team", "{plan}");
+    assert_eq!(plan["notes"][0]["code"], "path_reached_nothing", "{plan}");
+    assert_eq!(plan["notes"][0]["path"], "context.groupId");
+
+    // A proposed mapping is validated like a saved one, pointing into the list.
+    let invalid = api
+        .call(
+            "POST",
+            "/sources/web/environments/production/rehearse",
+            Some(json!({"body": payload, "mappings": [{"event": "X", "action": "nope"}]})),
+        )
+        .await;
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        invalid.text
+    );
+    assert_eq!(invalid.body["error"]["field"], "/mappings/0/action");
+
+    // What a real request would refuse is a refused rehearsal, with its status.
+    let refused = api
+        .call(
+            "POST",
+            "/sources/web/environments/production/rehearse",
+            Some(json!({"body": "{not json"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::OK);
+    assert_eq!(refused.body["result"], "refused", "{}", refused.text);
+    assert_eq!(refused.body["status"], 400);
+
+    // Nothing was stored and nothing saved.
+    let events = api.call("GET", "/events?limit=10", None).await;
+    assert_eq!(events.body["items"], json!([]), "{}", events.text);
+    let mappings = api
+        .call("GET", "/sources/web/environments/production/mappings", None)
+        .await;
+    assert_eq!(mappings.body["mappings"], json!([]));
+    let unknown = api
+        .call(
+            "POST",
+            "/sources/web/environments/staging/rehearse",
+            Some(json!({"body": payload})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}

@@ -13,8 +13,9 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use tributary_adapter::RawRequest;
 use tributary_core::config::{SourceConfig, SourceKind, source_from_document};
-use tributary_pipeline::{LiveConfig, LiveSource, Origin, Pipeline};
+use tributary_pipeline::{LiveConfig, LiveSource, Origin, Pipeline, PipelineError, Rehearsal};
 use tributary_store::{ConfigRevision, NewRevision, StoreError};
 
 use crate::{
@@ -704,6 +705,81 @@ impl Manager {
             }
         }
         Ok((changes, Some(committed.revision)))
+    }
+
+    /// Runs a raw payload, as the platform would send it, through a source
+    /// environment's verification (when `verify`), adapter and mappings:
+    /// the served ones, or `proposed` (a list of mappings, as in the file)
+    /// in their place. Nothing is stored and nothing runs. The inner `Err`
+    /// is the adapter's refusal, as a real request would get it.
+    pub fn rehearse(
+        &self,
+        key: &str,
+        environment: &str,
+        request: RawRequest,
+        verify: bool,
+        proposed: Option<&Value>,
+    ) -> Result<Result<Rehearsal, PipelineError>, ManageError> {
+        let live = self.pipeline.live();
+        let source = live.source(key).ok_or_else(|| not_found("source", key))?;
+        if !source.config.environments.contains_key(environment) {
+            return Err(not_found("environment", environment));
+        }
+        let proposed = match proposed {
+            Some(mappings) => Some(self.with_mappings(source, environment, mappings)?),
+            None => None,
+        };
+        match self
+            .pipeline
+            .rehearse(key, environment, request, verify, proposed.as_ref())
+        {
+            Ok(Some(r)) => Ok(Ok(r)),
+            Ok(None) => Err(not_found("environment", environment)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// `source` with one environment's mappings replaced by `mappings`,
+    /// compiled by the file's loader (errors point into the list).
+    fn with_mappings(
+        &self,
+        source: &LiveSource,
+        environment: &str,
+        mappings: &Value,
+    ) -> Result<SourceConfig, ManageError> {
+        // Only the mappings are compiled here: a stand-in token satisfies
+        // the loader, and the kind gives the paths their meaning.
+        let document = json!({
+            "key": source.config.key,
+            "kind": source.config.kind,
+            "environments": {environment: {
+                "token": "tok_rehearsal_stand_in_0000",
+                "mappings": mappings,
+            }},
+        });
+        let compiled = source_from_document(&document, &self.pipeline.config().environments)
+            .map_err(|errors| {
+                let prefix = format!("/environments/{environment}");
+                ManageError::Invalid(
+                    errors
+                        .into_iter()
+                        .map(|mut d| {
+                            if let Some(rest) = d.pointer.strip_prefix(&prefix) {
+                                d.pointer = rest.to_owned();
+                            }
+                            d
+                        })
+                        .collect(),
+                )
+            })?;
+        let mut config = source.config.clone();
+        if let (Some(target), Some(from)) = (
+            config.environments.get_mut(environment),
+            compiled.environments.get(environment),
+        ) {
+            target.mappings.clone_from(&from.mappings);
+        }
+        Ok(config)
     }
 
     /// Revisions, newest first, below `before` when given.

@@ -507,7 +507,7 @@ fn rejected_entry_bytes(r: &RejectedRequest) -> u64 {
     u64::try_from(size).unwrap_or(u64::MAX)
 }
 
-fn parse_receive(route: Route<'_>, req: &RawRequest) -> Result<Parsed, AdapterError> {
+pub(crate) fn parse_receive(route: Route<'_>, req: &RawRequest) -> Result<Parsed, AdapterError> {
     let settings = route.settings;
     match route.source.kind {
         SourceKind::Segment | SourceKind::Jitsu | SourceKind::Freshpaint => {

@@ -153,18 +153,27 @@ impl From<PipelineError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let inner = *self.0;
+impl ApiError {
+    /// The status and the JSON body this error answers with.
+    pub(crate) fn parts(&self) -> (StatusCode, Value) {
+        let inner = &self.0;
         let mut error = json!({"code": inner.code, "message": inner.message});
-        if let Some(field) = inner.field {
-            error["field"] = Value::String(field);
+        if let Some(field) = &inner.field {
+            error["field"] = Value::String(field.clone());
         }
         let mut body = json!({"error": error});
-        if let Some((k, v)) = inner.extra {
-            body[k] = v;
+        if let Some((k, v)) = &inner.extra {
+            body[*k] = v.clone();
         }
-        let mut response = (inner.status, Json(body)).into_response();
+        (inner.status, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
+        let inner = *self.0;
+        let mut response = (status, Json(body)).into_response();
         if let Some(secs) = inner.retry_after {
             response
                 .headers_mut()

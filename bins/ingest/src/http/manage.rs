@@ -23,7 +23,7 @@ use super::answer::ApiError;
 use crate::AppState;
 
 /// Every management route, relative to `/api/v1`; the OpenAPI document must list each.
-pub(crate) const PATHS: [&str; 9] = [
+pub(crate) const PATHS: [&str; 10] = [
     "/sources",
     "/sources/{source}",
     "/sources/{source}/environments/{environment}",
@@ -33,6 +33,7 @@ pub(crate) const PATHS: [&str; 9] = [
     "/sources/{source}/environments/{environment}/mappings/{mapping}",
     "/sources/{source}/promote",
     "/config/revisions",
+    "/sources/{source}/environments/{environment}/rehearse",
 ];
 
 pub(crate) fn router() -> Router<AppState> {
@@ -55,6 +56,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route(PATHS[7], post(promote))
         .route(PATHS[8], get(revisions))
+        .route(PATHS[9], post(rehearse))
 }
 
 /// Who made a change: the admin credential, by its fingerprint, never its value.
@@ -461,4 +463,69 @@ async fn revisions(
         })
         .collect();
     Ok(Json(json!({"revisions": items, "next_before": next})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RehearseRequest {
+    /// The payload: a string is sent as its bytes, anything else as JSON.
+    body: Value,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    verify: bool,
+    /// A proposed list of mappings for this environment, unsaved.
+    mappings: Option<Value>,
+}
+
+/// Rehearsal answers 200 whatever the payload did: a refusal is a result
+/// (`"result": "refused"` with the status and error a real request would get).
+async fn rehearse(
+    State(state): State<AppState>,
+    Path((source, environment)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: RehearseRequest = serde_json::from_value(json_body(&body)?).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            e.to_string(),
+        )
+    })?;
+    let bytes = match request.body {
+        Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    let mut raw = tributary_adapter::RawRequest::new("", "", bytes, chrono::Utc::now());
+    if !request
+        .headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        raw = raw.with_header("content-type", "application/json");
+    }
+    for (name, value) in &request.headers {
+        raw = raw.with_header(&name.to_ascii_lowercase(), value);
+    }
+    let answer = state.manager.rehearse(
+        &source,
+        &environment,
+        raw,
+        request.verify,
+        request.mappings.as_ref(),
+    )?;
+    let body = match answer {
+        Ok(rehearsal) => {
+            let mut body = json!(rehearsal);
+            body["result"] = json!("ok");
+            body
+        }
+        Err(refused) => {
+            let (status, mut body) = ApiError::from(refused).parts();
+            body["result"] = json!("refused");
+            body["status"] = json!(status.as_u16());
+            body
+        }
+    };
+    Ok(Json(body).into_response())
 }
