@@ -505,7 +505,7 @@ async fn rehearse(
         raw = raw.with_header("content-type", "application/json");
     }
     for (name, value) in &request.headers {
-        raw = raw.with_header(&name.to_ascii_lowercase(), value);
+        raw = raw.with_header(name.to_ascii_lowercase(), value);
     }
     let answer = state.manager.rehearse(
         &source,
