@@ -568,3 +568,105 @@ async fn rehearse_runs_a_payload_through_current_or_proposed_mappings_and_stores
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_event_records_its_revision_its_verification_and_what_it_replays() {
+    let api = Api::new().await;
+    let created = api.create_web().await;
+    let token = created.body["secrets"]["production"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A signature is checked but not enforced: the event is kept, and says so.
+    let changed = api
+        .call(
+            "PATCH",
+            "/sources/web/environments/production",
+            Some(json!({"verification": {"scheme": "segment-signature",
+                "secret": "a-shared-secret-0123456789", "enforce": false}})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let revision = changed.body["revision"].as_u64().unwrap();
+    assert_eq!(api.receive(&token, "Signed Up").await, StatusCode::OK);
+    let page = api.call("GET", "/events?limit=1", None).await;
+    let id = page.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let detail = api.call("GET", &format!("/events/{id}"), None).await;
+    assert_eq!(
+        detail.body["event"]["config_revision"], revision,
+        "{}",
+        detail.text
+    );
+    assert_eq!(detail.body["event"]["verification"], "unenforced:failed");
+
+    let replayed = api
+        .call("POST", &format!("/events/{id}/replay"), None)
+        .await;
+    assert_eq!(replayed.status, StatusCode::CREATED, "{}", replayed.text);
+    let new_id = replayed.body["event_id"].as_str().unwrap();
+    let detail = api.call("GET", &format!("/events/{new_id}"), None).await;
+    assert_eq!(
+        detail.body["event"]["replay_of"],
+        json!(id),
+        "{}",
+        detail.text
+    );
+    assert_eq!(detail.body["event"]["config_revision"], revision);
+}
+
+#[tokio::test]
+async fn the_action_log_filters_by_source_action_user_and_event() {
+    let api = Api::new().await;
+    assert_eq!(
+        api.receive(FILE_TOKEN, "Signed Up").await,
+        StatusCode::NO_CONTENT
+    );
+    let created = api.create_web().await;
+    let token = created.body["secrets"]["production"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.call(
+        "POST",
+        "/sources/web/environments/production/mappings",
+        Some(serde_json::from_str(MAPPING).unwrap()),
+    )
+    .await;
+    assert_eq!(api.receive(&token, "Signed Up").await, StatusCode::OK);
+    let all = api.call("GET", "/actions", None).await;
+    assert_eq!(
+        all.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        all.text
+    );
+    let web = api.call("GET", "/actions?source=web", None).await;
+    let items = web.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", web.text);
+    let event_id = items[0]["event_id"].as_str().unwrap().to_owned();
+    for query in [
+        format!("event_id={event_id}"),
+        "action=trigger_workflow&environment=production".to_owned(),
+        "user_id=u1&source=web".to_owned(),
+    ] {
+        let page = api.call("GET", &format!("/actions?{query}"), None).await;
+        assert_eq!(
+            page.body["items"].as_array().unwrap().len(),
+            1,
+            "{query}: {}",
+            page.text
+        );
+    }
+    let none = api.call("GET", "/actions?source=nope", None).await;
+    assert_eq!(none.body["items"], json!([]));
+    for (query, code) in [
+        ("action=launch_rockets", "invalid_action"),
+        ("event_id=x", "invalid_event_id"),
+    ] {
+        let bad = api.call("GET", &format!("/actions?{query}"), None).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(bad.body["error"]["code"], code);
+    }
+    let bad_time = api.call("GET", "/actions?since=yesterday", None).await;
+    assert_eq!(bad_time.status, StatusCode::BAD_REQUEST);
+}

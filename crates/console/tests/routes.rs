@@ -403,6 +403,7 @@ async fn untrusted_event_content_is_escaped_and_credential_headers_never_shown()
             event,
             plans: vec![],
             dedup: None,
+            provenance: Default::default(),
         }])
         .await
         .unwrap();

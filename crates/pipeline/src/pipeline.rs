@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use serde::Deserialize;
-use tributary_adapter::{AdapterError, Parsed, RawRequest, decode_body};
+use tributary_adapter::{AdapterError, Parsed, RawRequest, VerificationOutcome, decode_body};
 use tributary_core::{
     Overrides,
     config::{Config, Mapping, SourceKind},
@@ -17,7 +17,7 @@ use tributary_http::HttpAdapter;
 use tributary_http_legacy::HttpLegacyAdapter;
 use tributary_rudderstack::RudderstackAdapter;
 use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key, header_write_key};
-use tributary_store::{AppendItem, AppendOutcome, RejectedRequest, Store, StoreError};
+use tributary_store::{AppendItem, AppendOutcome, Provenance, RejectedRequest, Store, StoreError};
 
 use crate::{
     LiveConfig, PipelineError, Receipt, RejectedItem, Route,
@@ -200,13 +200,19 @@ impl Pipeline {
         let mut event = original.clone();
         event.received_at = Utc::now();
         event.id = EventId::generate(event.received_at);
-        let plans = self.plan(&event);
+        let live = self.live();
+        let plans = live.engine().plan(&event, &self.overrides());
         let outcome = self
             .store
             .append(vec![AppendItem {
                 event,
                 plans: plans.clone(),
                 dedup: None,
+                provenance: Provenance {
+                    config_revision: live.revision(),
+                    verification: None,
+                    replay_of: Some(original.id),
+                },
             }])
             .await?;
         let id = outcome
@@ -334,6 +340,10 @@ impl Pipeline {
         parsed: Parsed,
     ) -> Result<Receipt, PipelineError> {
         let overrides = self.overrides();
+        // Kept only where a scheme is configured: on every other event it
+        // would be the same 30 bytes saying nothing.
+        let verification = (!matches!(parsed.verification, VerificationOutcome::NotConfigured))
+            .then(|| parsed.verification.label().to_owned());
         let mut items = Vec::with_capacity(parsed.items.len());
         let mut rejected = Vec::new();
         for item in parsed.items {
@@ -352,6 +362,11 @@ impl Pipeline {
                         event,
                         plans,
                         dedup,
+                        provenance: Provenance {
+                            config_revision: live.revision(),
+                            verification: verification.clone(),
+                            replay_of: None,
+                        },
                     });
                 }
                 Err(e) => rejected.push(RejectedItem::from(&e)),

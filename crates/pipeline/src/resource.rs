@@ -360,6 +360,10 @@ impl Pipeline {
                 event,
                 plans,
                 dedup,
+                provenance: tributary_store::Provenance {
+                    config_revision: self.live().revision(),
+                    ..Default::default()
+                },
             }])
             .await?
             .into_iter()

@@ -87,6 +87,7 @@ fn item(n: u64, pad: &str) -> AppendItem {
             environment: "production".into(),
             window: Duration::from_secs(86_400),
         }),
+        provenance: Default::default(),
         event,
         plans: vec![plan],
     }

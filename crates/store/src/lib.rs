@@ -35,7 +35,7 @@
 //!     raw: serde_json::json!({}),
 //!     headers: Default::default(),
 //! };
-//! let outcomes = store.append(vec![AppendItem { event, plans: vec![], dedup: None }]).await?;
+//! let outcomes = store.append(vec![AppendItem { event, plans: vec![], dedup: None, provenance: Default::default() }]).await?;
 //! assert!(matches!(outcomes[0], AppendOutcome::Accepted { .. }));
 //! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok::<(), tributary_store::StoreError>(())
@@ -61,11 +61,11 @@ pub use crate::{
     config_log::{ConfigLog, ConfigRevision, NewRevision, StoredSource},
     error::StoreError,
     model::{
-        ATTEMPT_SUMMARY_BYTES, ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome,
-        AttemptOutcome, AttemptRecord, ClaimRound, ClaimedAction, DEFAULT_LEASE, EventDetail,
-        EventFilter, EventRecord, EventStatus, KnownEventType, LocalApply, LocalEffect, LocalKind,
-        LocalRecord, LocalRun, MappingOverride, Page, PruneReport, REJECTED_BODY_EXCERPT_BYTES,
-        RejectedRequest, SourceStatus,
+        ATTEMPT_SUMMARY_BYTES, ActionFilter, ActionId, ActionRecord, ActionStatus, AppendItem,
+        AppendOutcome, AttemptOutcome, AttemptRecord, ClaimRound, ClaimedAction, DEFAULT_LEASE,
+        EventDetail, EventFilter, EventRecord, EventStatus, KnownEventType, LocalApply,
+        LocalEffect, LocalKind, LocalRecord, LocalRun, MappingOverride, Page, Provenance,
+        PruneReport, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, SourceStatus,
     },
     open::open,
     postgres::{PostgresOptions, PostgresStore},

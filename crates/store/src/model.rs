@@ -65,6 +65,28 @@ pub struct AppendItem {
     pub plans: Vec<ActionPlan>,
     /// The dedup scope to check, when dedup applies to this event.
     pub dedup: Option<DedupScope>,
+    /// How the event was planned, kept with it in the log.
+    pub provenance: Provenance,
+}
+
+/// How an event-log entry came to be planned: what an operator needs to
+/// explain its plans later.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The configuration revision the plans were made with (0: the file alone).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub config_revision: u64,
+    /// What verification made of the request: `enforced:verified`,
+    /// `unenforced:failed`, `not_configured`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
+    /// For a replay: the entry replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<EventId>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What happened to one appended event.
@@ -215,6 +237,9 @@ pub struct EventRecord {
     pub body_excerpt: Option<String>,
     /// The normalized event (absent for rejected requests).
     pub event: Option<Event>,
+    /// How it was planned (empty for rejected requests and older entries).
+    #[serde(flatten)]
+    pub provenance: Provenance,
 }
 
 /// A recorded execution attempt.
@@ -351,6 +376,27 @@ pub struct EventFilter {
     /// Received at or after.
     pub since: Option<DateTime<Utc>>,
     /// Received before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Which action-log entries to list; every field narrows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActionFilter {
+    /// Status.
+    pub status: Option<ActionStatus>,
+    /// Source key.
+    pub source: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Action type (`trigger_workflow`, ...).
+    pub action: Option<tributary_core::ActionType>,
+    /// The event the actions belong to.
+    pub event_id: Option<EventId>,
+    /// The user id of their event.
+    pub user_id: Option<String>,
+    /// Their event received at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Their event received before.
     pub until: Option<DateTime<Utc>>,
 }
 

@@ -10,8 +10,8 @@ use tributary_core::{
 };
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, ClaimedAction, EventRecord, EventStatus,
-    RejectedRequest, StoreError,
+    ActionFilter, ActionId, ActionRecord, ActionStatus, AppendItem, ClaimedAction, EventRecord,
+    EventStatus, Provenance, RejectedRequest, StoreError,
     model::{REJECTED_BODY_EXCERPT_BYTES, from_ms, ms, truncate},
 };
 
@@ -36,6 +36,61 @@ pub(crate) fn stored_status(status: ActionStatus) -> (&'static str, &'static str
         ActionStatus::Pending => ("pending", "o.lease_owner IS NULL"),
         other => (other.as_str(), "TRUE"),
     }
+}
+
+/// The action-log query for `filter` (both backends' SQL), with its text
+/// arguments in order; `placeholder(n)` writes the n-th (1-based). The
+/// last placeholder, numbered one past the arguments, is the row limit.
+pub(crate) fn actions_query(
+    filter: &ActionFilter,
+    before: Option<ActionId>,
+    placeholder: impl Fn(usize) -> String,
+) -> (String, Vec<String>) {
+    let mut sql =
+        format!("SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id");
+    if filter.user_id.is_some() {
+        sql.push_str(" JOIN events e ON e.id = a.event_id");
+    }
+    sql.push_str(" WHERE TRUE");
+    let mut args: Vec<String> = Vec::new();
+    let mut add = |clause: &str, v: String| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} {}", placeholder(args.len())));
+    };
+    if let Some(status) = filter.status {
+        let (stored, lease) = stored_status(status);
+        add(&format!("{lease} AND a.status ="), stored.to_owned());
+    }
+    if let Some(v) = &filter.source {
+        add("a.source =", v.clone());
+    }
+    if let Some(v) = &filter.environment {
+        add("a.environment =", v.clone());
+    }
+    if let Some(v) = filter.action {
+        add("a.action_type =", v.as_str().to_owned());
+    }
+    if let Some(v) = filter.event_id {
+        add("a.event_id =", v.to_string());
+    }
+    if let Some(v) = &filter.user_id {
+        add("e.user_id =", v.clone());
+    }
+    // An action's id carries its event's time: a time range is an id range.
+    if let Some(t) = filter.since {
+        add("a.id >=", crate::model::id_floor(t));
+    }
+    if let Some(t) = filter.until {
+        add("a.id <", crate::model::id_floor(t));
+    }
+    if let Some(b) = before {
+        add("a.id <", b.to_string());
+    }
+    sql.push_str(&format!(
+        " ORDER BY a.id DESC LIMIT {}",
+        placeholder(args.len() + 1)
+    ));
+    (sql, args)
 }
 
 /// A claimed action from its stored columns (decoded off the SQLite writer
@@ -103,12 +158,13 @@ impl EventRow {
         headers_of: Option<&EventId>,
     ) -> Result<Self, StoreError> {
         let e = &item.event;
-        let json = crate::stored_event::to_json(e, headers_of).map_err(|err| {
-            StoreError::InvalidInput {
-                field: "event",
-                problem: err.to_string(),
-            }
-        })?;
+        let json =
+            crate::stored_event::to_json(e, headers_of, &item.provenance).map_err(|err| {
+                StoreError::InvalidInput {
+                    field: "event",
+                    problem: err.to_string(),
+                }
+            })?;
         Ok(Self {
             id: e.id.to_string(),
             received_at: ms(e.received_at),
@@ -253,13 +309,13 @@ pub(crate) fn event_record(
     event_json: Option<String>,
 ) -> Result<DecodedEvent, StoreError> {
     let status = EventStatus::parse(&status)?;
-    let (event, headers_of) = match (&event_json, status) {
+    let (event, headers_of, provenance) = match (&event_json, status) {
         (Some(j), EventStatus::Accepted | EventStatus::Duplicate) => {
-            let (event, of) = crate::stored_event::from_json(j)
+            let (event, of, provenance) = crate::stored_event::from_json(j)
                 .map_err(|e| StoreError::decode("events.event_json", e))?;
-            (Some(event), of)
+            (Some(event), of, provenance)
         }
-        _ => (None, None),
+        _ => (None, None, Provenance::default()),
     };
     let record = EventRecord {
         id: parse_event_id("events.id", &id)?,
@@ -276,6 +332,7 @@ pub(crate) fn event_record(
         error,
         body_excerpt,
         event,
+        provenance,
     };
     Ok((record, headers_of))
 }

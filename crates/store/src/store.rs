@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
-    ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
-    LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
-    StoreError,
+    ActionFilter, ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome,
+    ClaimRound, ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply,
+    LocalEffect, LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest,
+    SourceStatus, StoreError,
 };
 
 /// Everything Tributary keeps. [`crate::SqliteStore`] and [`crate::PostgresStore`]
@@ -135,6 +135,24 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
     async fn list_actions(
         &self,
         status: Option<ActionStatus>,
+        before: Option<ActionId>,
+        limit: usize,
+    ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
+        self.find_actions(
+            &ActionFilter {
+                status,
+                ..ActionFilter::default()
+            },
+            before,
+            limit,
+        )
+        .await
+    }
+
+    /// Action-log entries matching `filter`, newest first.
+    async fn find_actions(
+        &self,
+        filter: &ActionFilter,
         before: Option<ActionId>,
         limit: usize,
     ) -> Result<Page<ActionRecord, ActionId>, StoreError>;

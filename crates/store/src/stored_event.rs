@@ -20,8 +20,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tributary_core::event::{Event, EventId, EventKind, Headers};
+
+use crate::Provenance;
 
 /// Where in `raw` a stored event's `data` is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ struct StoredEvent<'a> {
     headers: Option<&'a Headers>,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers_of: Option<&'a EventId>,
+    #[serde(flatten)]
+    provenance: &'a Provenance,
 }
 
 /// The stored JSON of `e`; with `headers_of`, its headers are left out as
@@ -85,6 +89,7 @@ struct StoredEvent<'a> {
 pub(crate) fn to_json(
     e: &Event,
     headers_of: Option<&EventId>,
+    provenance: &Provenance,
 ) -> Result<String, serde_json::Error> {
     // Destructured without `..`, so a field added to `Event` fails to compile
     // here instead of silently going unstored.
@@ -120,6 +125,7 @@ pub(crate) fn to_json(
         raw,
         headers: (headers_of.is_none() && !headers.is_empty()).then_some(headers),
         headers_of,
+        provenance,
     };
     // Sized for the raw event twice over, its usual share of the whole: one
     // allocation instead of a doubling series.
@@ -129,14 +135,26 @@ pub(crate) fn to_json(
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
-/// The event stored as `json` (any form), and the event whose headers it
-/// shares, if they were left out: its headers are then empty until filled in.
-pub(crate) fn from_json(json: &str) -> Result<(Event, Option<EventId>), serde_json::Error> {
+/// The event stored as `json` (any form), the event whose headers it
+/// shares, if they were left out (its headers are then empty until filled
+/// in), and how it was planned.
+pub(crate) fn from_json(
+    json: &str,
+) -> Result<(Event, Option<EventId>, Provenance), serde_json::Error> {
     let mut value: Value = serde_json::from_str(json)?;
     let headers_of = match value.as_object_mut().and_then(|o| o.remove("headers_of")) {
         Some(id) => Some(serde_json::from_value(id)?),
         None => None,
     };
+    let mut provenance = Map::new();
+    if let Some(obj) = value.as_object_mut() {
+        for key in PROVENANCE_KEYS {
+            if let Some(v) = obj.remove(key) {
+                provenance.insert(key.to_owned(), v);
+            }
+        }
+    }
+    let provenance: Provenance = serde_json::from_value(Value::Object(provenance))?;
     if let Some(obj) = value.as_object_mut()
         && !obj.contains_key("data")
         && let Some(at) = obj.remove("data_at")
@@ -151,8 +169,11 @@ pub(crate) fn from_json(json: &str) -> Result<(Event, Option<EventId>), serde_js
             })?;
         obj.insert("data".to_owned(), data);
     }
-    Ok((serde_json::from_value(value)?, headers_of))
+    Ok((serde_json::from_value(value)?, headers_of, provenance))
 }
+
+/// The stored event's members that are [`Provenance`]'s, not the event's.
+const PROVENANCE_KEYS: [&str; 3] = ["config_revision", "verification", "replay_of"];
 
 /// Only the headers of a stored event, for filling in those of the events
 /// that share them.
@@ -210,11 +231,14 @@ mod tests {
             (custom.clone(), custom, "raw"),
         ] {
             let e = event(data, raw);
-            let stored = to_json(&e, None).unwrap();
+            let stored = to_json(&e, None, &Provenance::default()).unwrap();
             let v: Value = serde_json::from_str(&stored).unwrap();
             assert!(v.get("data").is_none(), "{stored}");
             assert_eq!(v["data_at"], at);
-            assert_eq!(from_json(&stored).unwrap(), (e, None));
+            assert_eq!(
+                from_json(&stored).unwrap(),
+                (e, None, Provenance::default())
+            );
         }
     }
 
@@ -224,11 +248,14 @@ mod tests {
             json!({"mapped": true}),
             json!({"type": "track", "properties": {"total": 1}}),
         );
-        let stored = to_json(&e, None).unwrap();
+        let stored = to_json(&e, None, &Provenance::default()).unwrap();
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(v["data"], json!({"mapped": true}));
         assert!(v.get("data_at").is_none());
-        assert_eq!(from_json(&stored).unwrap(), (e, None));
+        assert_eq!(
+            from_json(&stored).unwrap(),
+            (e, None, Provenance::default())
+        );
     }
 
     #[test]
@@ -238,7 +265,7 @@ mod tests {
             json!({"type": "track", "properties": {"total": 1}}),
         );
         let old = serde_json::to_string(&e).unwrap();
-        assert_eq!(from_json(&old).unwrap(), (e, None));
+        assert_eq!(from_json(&old).unwrap(), (e, None, Provenance::default()));
     }
 
     #[test]
@@ -257,13 +284,13 @@ mod tests {
         let first = event(json!({}), json!({"type": "track"}));
         let mut second = event(json!({}), json!({"type": "track"}));
         second.headers = first.headers.clone();
-        let stored = to_json(&second, Some(&first.id)).unwrap();
+        let stored = to_json(&second, Some(&first.id), &Provenance::default()).unwrap();
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert!(v.get("headers").is_none(), "{stored}");
-        let (read, of) = from_json(&stored).unwrap();
+        let (read, of, _) = from_json(&stored).unwrap();
         assert_eq!(of, Some(first.id));
         assert!(read.headers.is_empty());
-        let first_stored = to_json(&first, None).unwrap();
+        let first_stored = to_json(&first, None, &Provenance::default()).unwrap();
         assert_eq!(headers_from_json(&first_stored).unwrap(), first.headers);
     }
 
@@ -302,8 +329,8 @@ mod tests {
                 _ => data,
             };
             let e = event(data, raw);
-            let stored = to_json(&e, None).unwrap();
-            prop_assert_eq!(from_json(&stored).unwrap(), (e, None));
+            let stored = to_json(&e, None, &Provenance::default()).unwrap();
+            prop_assert_eq!(from_json(&stored).unwrap(), (e, None, Provenance::default()));
         }
 
         /// Any text in the column gives an event or an error, never a panic.

@@ -62,6 +62,7 @@ fn crash_child() {
                             event: e,
                             plans: vec![identify_plan("u1", json!({"n": n})), skipped_plan()],
                             dedup,
+                            provenance: Default::default(),
                         });
                     }
                     let keys: Vec<String> = items

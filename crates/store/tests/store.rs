@@ -57,6 +57,8 @@ macro_rules! every_case {
             list_actions_by_each_status,
             a_requests_headers_are_stored_once_and_read_with_each_event,
             config_revisions_are_dense_and_checked,
+            an_events_provenance_is_kept_and_read_back,
+            find_actions_narrows_by_every_filter,
         );
     };
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use tributary_pipeline::LoggedReplay;
-use tributary_store::{ActionId, ActionStatus, EventFilter, EventStatus, LocalKind};
+use tributary_store::{ActionFilter, ActionId, ActionStatus, EventFilter, EventStatus, LocalKind};
 
 use super::answer::ApiError;
 use crate::AppState;
@@ -273,6 +273,13 @@ async fn replay_set(
 #[derive(Deserialize)]
 struct ActionQuery {
     status: Option<String>,
+    source: Option<String>,
+    environment: Option<String>,
+    action: Option<String>,
+    event_id: Option<String>,
+    user_id: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
@@ -301,10 +308,36 @@ async fn list_actions(
                 .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is an action id"))
         })
         .transpose()?;
+    let action = q
+        .action
+        .as_deref()
+        .map(|a| {
+            a.parse::<tributary_core::ActionType>()
+                .map_err(|e| ApiError::bad_request("invalid_action", e.to_string()))
+        })
+        .transpose()?;
+    let event_id = q
+        .event_id
+        .as_deref()
+        .map(|id| {
+            id.parse()
+                .map_err(|_| ApiError::bad_request("invalid_event_id", "event_id is an event id"))
+        })
+        .transpose()?;
+    let filter = ActionFilter {
+        status,
+        source: q.source,
+        environment: q.environment,
+        action,
+        event_id,
+        user_id: q.user_id,
+        since: q.since,
+        until: q.until,
+    };
     let page = state
         .pipeline
         .store()
-        .list_actions(status, before, limit(q.limit))
+        .find_actions(&filter, before, limit(q.limit))
         .await
         .map_err(|e| ApiError::store(&e))?;
     Ok(Json(page).into_response())

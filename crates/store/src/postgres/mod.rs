@@ -19,7 +19,7 @@ use tokio_postgres::NoTls;
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
+    ActionFilter, ActionId, ActionRecord, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
     EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
     LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
     StoreError, local, migrate,
@@ -300,13 +300,13 @@ impl Store for PostgresStore {
         read::event_detail(&self.pool, id).await
     }
 
-    async fn list_actions(
+    async fn find_actions(
         &self,
-        status: Option<ActionStatus>,
+        filter: &ActionFilter,
         before: Option<ActionId>,
         limit: usize,
     ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
-        read::list_actions(&self.pool, status, before, limit).await
+        read::find_actions(&self.pool, filter, before, limit).await
     }
 
     async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError> {

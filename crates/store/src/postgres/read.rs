@@ -6,7 +6,7 @@ use tokio_postgres::{Row, types::ToSql};
 use tributary_core::event::EventId;
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AttemptRecord, EventDetail, EventFilter, EventRecord,
+    ActionFilter, ActionId, ActionRecord, AttemptRecord, EventDetail, EventFilter, EventRecord,
     KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
     model::{from_ms, id_floor, ms},
     rows::{self, ACTION_COLUMNS, DecodedEvent, EVENT_COLUMNS},
@@ -184,40 +184,18 @@ pub(super) async fn event_detail(
     }))
 }
 
-pub(super) async fn list_actions(
+pub(super) async fn find_actions(
     pool: &Pool,
-    status: Option<ActionStatus>,
+    filter: &ActionFilter,
     before: Option<ActionId>,
     limit: usize,
 ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
-    let before = before.map_or_else(|| "\u{7f}".to_owned(), |b| b.to_string());
+    let (sql, args) = rows::actions_query(filter, before, |n| format!("${n}"));
     let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let client = super::checkout(pool).await?;
-    let rows = match status {
-        Some(s) => {
-            let (stored, lease) = rows::stored_status(s);
-            client
-                .query(
-                    &format!(
-                        "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                         WHERE a.status = $1 AND {lease} AND a.id < $2 ORDER BY a.id DESC LIMIT $3"
-                    ),
-                    &[&stored, &before, &n],
-                )
-                .await?
-        }
-        None => {
-            client
-                .query(
-                    &format!(
-                        "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                         WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2"
-                    ),
-                    &[&before, &n],
-                )
-                .await?
-        }
-    };
+    let mut params: Vec<&(dyn ToSql + Sync)> =
+        args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+    params.push(&n);
+    let rows = super::checkout(pool).await?.query(&sql, &params).await?;
     let mut items = rows
         .iter()
         .map(action_from_row)

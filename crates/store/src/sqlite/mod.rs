@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
+    ActionFilter, ActionId, ActionRecord, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
     ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
     LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
     Store, StoreError, local, migrate,
@@ -499,13 +499,14 @@ impl Store for SqliteStore {
         self.read(move |c| read::event_detail(c, id)).await
     }
 
-    async fn list_actions(
+    async fn find_actions(
         &self,
-        status: Option<ActionStatus>,
+        filter: &ActionFilter,
         before: Option<ActionId>,
         limit: usize,
     ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
-        self.read(move |c| read::list_actions(c, status, before, limit))
+        let filter = filter.clone();
+        self.read(move |c| read::find_actions(c, &filter, before, limit))
             .await
     }
 

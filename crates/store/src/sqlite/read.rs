@@ -7,7 +7,7 @@ use rusqlite::{
 use tributary_core::event::EventId;
 
 use crate::{
-    ActionId, ActionRecord, ActionStatus, AttemptRecord, EventDetail, EventFilter, EventRecord,
+    ActionFilter, ActionId, ActionRecord, AttemptRecord, EventDetail, EventFilter, EventRecord,
     KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
     model::{from_ms, id_floor, ms},
     rows::{self, ACTION_COLUMNS, DecodedEvent, EVENT_COLUMNS},
@@ -184,33 +184,21 @@ pub(super) fn event_detail(
     }))
 }
 
-pub(super) fn list_actions(
+pub(super) fn find_actions(
     conn: &Connection,
-    status: Option<ActionStatus>,
+    filter: &ActionFilter,
     before: Option<ActionId>,
     limit: usize,
 ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
-    let before = before.map_or_else(|| "\u{7f}".to_owned(), |b| b.to_string());
-    let n = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let mut items = match status {
-        Some(s) => {
-            let (stored, lease) = rows::stored_status(s);
-            collect(
-                conn.prepare_cached(&format!(
-                    "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                     WHERE a.status = ?1 AND {lease} AND a.id < ?2 ORDER BY a.id DESC LIMIT ?3"
-                ))?
-                .query_map(params![stored, before, n], action_from_row)?,
-            )?
-        }
-        None => collect(
-            conn.prepare_cached(&format!(
-                "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                 WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2"
-            ))?
-            .query_map(params![before, n], action_from_row)?,
-        )?,
-    };
+    let (sql, args) = rows::actions_query(filter, before, |n| format!("?{n}"));
+    let mut params: Vec<SqlValue> = args.into_iter().map(SqlValue::Text).collect();
+    params.push(SqlValue::Integer(
+        i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
+    ));
+    let mut items = collect(
+        conn.prepare_cached(&sql)?
+            .query_map(params_from_iter(params), action_from_row)?,
+    )?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|a| a.id)

@@ -372,6 +372,7 @@ async fn a_batchs_headers_are_written_once() {
                 event,
                 plans: vec![],
                 dedup: None,
+                provenance: Default::default(),
             }
         })
         .collect();

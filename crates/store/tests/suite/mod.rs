@@ -150,6 +150,7 @@ pub async fn scope_includes_type_source_and_environment(h: &Harness) {
             event: e,
             plans: vec![],
             dedup,
+            provenance: Default::default(),
         });
     }
     let out = h.store.append(items).await.unwrap();
@@ -169,6 +170,7 @@ pub async fn window_expiry_accepts_again(h: &Harness) {
             event: e,
             plans: vec![identify_plan("u1", json!({}))],
             dedup,
+            provenance: Default::default(),
         }
     };
     let a = h.store.append(vec![mk(t0)]).await.unwrap();
@@ -198,6 +200,7 @@ pub async fn rerun_when_every_action_failed(h: &Harness) {
                 skipped_plan(),
             ],
             dedup,
+            provenance: Default::default(),
         }
     };
     // Both runnable actions fail: a repeat runs again.
@@ -624,6 +627,7 @@ pub async fn concurrent_appends_each_learn_their_outcome(h: &Harness) {
                         event: e,
                         plans: vec![identify_plan("u", json!({}))],
                         dedup,
+                        provenance: Default::default(),
                     }])
                     .await
                     .unwrap();
@@ -1307,6 +1311,7 @@ pub async fn prune_removes_old_entries_only(h: &Harness) {
             event: e,
             plans: vec![identify_plan("u", json!({})), skipped_plan()],
             dedup,
+            provenance: Default::default(),
         });
     }
     let fresh = event_at("web", "signup", Some("u"), now);
@@ -1344,6 +1349,7 @@ pub async fn prune_removes_old_entries_only(h: &Harness) {
             event: e,
             plans: vec![],
             dedup,
+            provenance: Default::default(),
         }])
         .await
         .unwrap();
@@ -1407,6 +1413,7 @@ pub async fn nul_characters_do_not_poison_a_group(h: &Harness) {
             event: e,
             plans: vec![identify_plan("u\0-1", json!({"x": "\u{0}"}))],
             dedup,
+            provenance: Default::default(),
         }
     };
     let out = h
@@ -2269,4 +2276,115 @@ pub async fn config_revisions_are_dense_and_checked(h: &Harness) {
     let older = s.config_revisions(Some(2), 10).await.unwrap();
     assert_eq!(older.len(), 1);
     assert_eq!(older[0].actor, "admin");
+}
+
+pub async fn an_events_provenance_is_kept_and_read_back(h: &Harness) {
+    use tributary_store::Provenance;
+    let s = &h.store;
+    let first = accepted(&s.append(vec![keyed_item("p-1")]).await.unwrap()[0]).0;
+    let mut replayed = plain_item(event("web", "signup", Some("u1")), vec![]);
+    replayed.provenance = Provenance {
+        config_revision: 7,
+        verification: Some("unenforced:failed".to_owned()),
+        replay_of: Some(first),
+    };
+    let id = accepted(&s.append(vec![replayed]).await.unwrap()[0]).0;
+    let detail = s.event_detail(id).await.unwrap().unwrap();
+    assert_eq!(detail.event.provenance.config_revision, 7);
+    assert_eq!(
+        detail.event.provenance.verification.as_deref(),
+        Some("unenforced:failed")
+    );
+    assert_eq!(detail.event.provenance.replay_of, Some(first));
+    // The event itself is what was appended: provenance is beside it.
+    assert!(detail.event.event.is_some());
+    let plain = s.event_detail(first).await.unwrap().unwrap();
+    assert_eq!(plain.event.provenance, Provenance::default());
+    let listed = s
+        .list_events(&EventFilter::default(), None, 10)
+        .await
+        .unwrap();
+    let shown = serde_json::to_value(listed.items.iter().find(|e| e.id == id).unwrap()).unwrap();
+    assert_eq!(shown["config_revision"], 7, "{shown}");
+    assert_eq!(shown["replay_of"], json!(first.to_string()));
+}
+
+pub async fn find_actions_narrows_by_every_filter(h: &Harness) {
+    use tributary_core::ActionType;
+    use tributary_store::ActionFilter;
+    let s = &h.store;
+    let old = Utc::now() - chrono::Duration::hours(2);
+    let a = accepted(
+        &s.append(vec![plain_item(
+            event_at("web", "signup", Some("u-a"), old),
+            vec![
+                identify_plan("u-a", json!({})),
+                trigger_plan("welcome", "u-a"),
+            ],
+        )])
+        .await
+        .unwrap()[0],
+    )
+    .0;
+    let b = accepted(
+        &s.append(vec![plain_item(
+            event("app", "signup", Some("u-b")),
+            vec![trigger_plan("welcome", "u-b")],
+        )])
+        .await
+        .unwrap()[0],
+    )
+    .0;
+    let count = |filter: ActionFilter| async move {
+        s.find_actions(&filter, None, 100).await.unwrap().items
+    };
+    assert_eq!(count(ActionFilter::default()).await.len(), 3);
+    let web = count(ActionFilter {
+        source: Some("web".into()),
+        ..ActionFilter::default()
+    })
+    .await;
+    assert_eq!(web.len(), 2);
+    assert!(web.iter().all(|r| r.event_id == a));
+    let by_user = count(ActionFilter {
+        user_id: Some("u-b".into()),
+        ..ActionFilter::default()
+    })
+    .await;
+    assert_eq!(by_user.len(), 1);
+    assert_eq!(by_user[0].event_id, b);
+    let triggers = count(ActionFilter {
+        action: Some(ActionType::TriggerWorkflow),
+        ..ActionFilter::default()
+    })
+    .await;
+    assert_eq!(triggers.len(), 2);
+    let of_a = count(ActionFilter {
+        event_id: Some(a),
+        status: Some(ActionStatus::Pending),
+        ..ActionFilter::default()
+    })
+    .await;
+    assert_eq!(of_a.len(), 2);
+    let recent = count(ActionFilter {
+        since: Some(Utc::now() - chrono::Duration::hours(1)),
+        ..ActionFilter::default()
+    })
+    .await;
+    assert_eq!(recent.len(), 1, "only b's action is within the hour");
+    let older = count(ActionFilter {
+        until: Some(Utc::now() - chrono::Duration::hours(1)),
+        environment: Some("production".into()),
+        ..ActionFilter::default()
+    })
+    .await;
+    assert_eq!(older.len(), 2);
+    assert!(
+        count(ActionFilter {
+            environment: Some("development".into()),
+            ..ActionFilter::default()
+        })
+        .await
+        .is_empty()
+    );
 }

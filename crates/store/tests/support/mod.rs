@@ -198,6 +198,7 @@ pub fn keyed_item(key: &str) -> AppendItem {
         event: e,
         plans: vec![identify_plan("u1", json!({"name": "Ada"}))],
         dedup,
+        provenance: Default::default(),
     }
 }
 
@@ -206,5 +207,6 @@ pub fn plain_item(e: Event, plans: Vec<ActionPlan>) -> AppendItem {
         event: e,
         plans,
         dedup: None,
+        provenance: Default::default(),
     }
 }
