@@ -26,6 +26,7 @@ pub mod embedded;
 mod http;
 pub mod serve;
 mod state;
+pub mod transfer;
 
 pub use app::app;
 pub use state::AppState;

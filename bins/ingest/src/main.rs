@@ -11,6 +11,7 @@ use tributary_core::config::{self, Config, SourceDocument};
 use tributary_ingest::{
     embedded,
     serve::{self, Banner},
+    transfer,
 };
 
 // glibc malloc's trimming showed up as a third of batch parsing time; mimalloc
@@ -41,6 +42,28 @@ enum Command {
         /// Print tokens and write keys in full instead of masked.
         #[arg(long)]
         show_secrets: bool,
+    },
+    /// The live configuration as a file, and a file's sources into the
+    /// store (through the running service's admin API when it answers).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the configuration file followed by every source made through
+    /// the management API, secrets in full: a file `check-config` accepts.
+    Export,
+    /// Make the stored sources exactly FILE's `[[sources]]` (those the
+    /// running configuration file defines are skipped), as one revision.
+    Import {
+        /// A configuration file, e.g. one `config export` printed.
+        file: PathBuf,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -83,6 +106,7 @@ fn main() -> ExitCode {
             };
             print!("{}", serve::banner(&config, kind));
         }),
+        Some(Command::Config { action }) => config_command(cli.config, &cli.data_dir, action),
         None => {
             init_logging();
             run(cli.config, &cli.data_dir)
@@ -95,6 +119,39 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn config_command(
+    config: Option<PathBuf>,
+    data_dir: &Path,
+    action: ConfigAction,
+) -> anyhow::Result<()> {
+    let file = match config {
+        Some(file) => file,
+        None => data_dir.join(embedded::CONFIG_FILE),
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let (config, documents) = load(&file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match action {
+        ConfigAction::Export => {
+            print!(
+                "{}",
+                runtime.block_on(transfer::export(&config, &text, documents))?
+            );
+        }
+        ConfigAction::Import { file, dry_run } => {
+            let incoming = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let answer =
+                runtime.block_on(transfer::import(&config, documents, incoming, dry_run))?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+    }
+    Ok(())
 }
 
 fn run(config: Option<PathBuf>, data_dir: &Path) -> anyhow::Result<()> {

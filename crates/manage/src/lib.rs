@@ -34,8 +34,10 @@ mod diff;
 mod error;
 mod manager;
 mod secrets;
+mod transfer;
 
 pub use diff::{Change, diff, masked};
 pub use error::ManageError;
 pub use manager::{Committed, Credential, DEFAULT_TOKEN_GRACE, Manager};
 pub use secrets::{MaskedSecret, fingerprint, generate};
+pub use transfer::{Import, ImportStep};

@@ -80,8 +80,8 @@ pub struct Committed {
 
 /// The live configuration's management layer over a pipeline and its store.
 pub struct Manager {
-    pipeline: Arc<Pipeline>,
-    file_documents: BTreeMap<String, Map<String, Value>>,
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) file_documents: BTreeMap<String, Map<String, Value>>,
 }
 
 impl Manager {
@@ -950,7 +950,9 @@ impl Manager {
 
 /// Every credential of a source environment, by kind (retired tokens count
 /// as tokens: they still route).
-fn credentials(se: &tributary_core::config::SourceEnvironment) -> Vec<(&'static str, &str)> {
+pub(crate) fn credentials(
+    se: &tributary_core::config::SourceEnvironment,
+) -> Vec<(&'static str, &str)> {
     let mut out = vec![("token", se.token.expose())];
     out.extend(
         se.retired_tokens

@@ -23,7 +23,7 @@ use super::answer::ApiError;
 use crate::AppState;
 
 /// Every management route, relative to `/api/v1`; the OpenAPI document must list each.
-pub(crate) const PATHS: [&str; 10] = [
+pub(crate) const PATHS: [&str; 12] = [
     "/sources",
     "/sources/{source}",
     "/sources/{source}/environments/{environment}",
@@ -34,6 +34,8 @@ pub(crate) const PATHS: [&str; 10] = [
     "/sources/{source}/promote",
     "/config/revisions",
     "/sources/{source}/environments/{environment}/rehearse",
+    "/config/export",
+    "/config/import",
 ];
 
 pub(crate) fn router() -> Router<AppState> {
@@ -57,6 +59,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route(PATHS[7], post(promote))
         .route(PATHS[8], get(revisions))
         .route(PATHS[9], post(rehearse))
+        .route(PATHS[10], get(export))
+        .route(PATHS[11], post(import))
 }
 
 /// Who made a change: the admin credential, by its fingerprint, never its value.
@@ -528,4 +532,44 @@ async fn rehearse(
         }
     };
     Ok(Json(body).into_response())
+}
+
+/// The stored sources as `[[sources]]` tables, secrets in full (it is
+/// configuration): never cached, and the export is logged.
+async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.manager.export().await?;
+    tracing::info!(actor = %actor(&state), "Configuration exported.");
+    let mut response = text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/toml; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// A configuration file's `[[sources]]` (the body, TOML) become the stored
+/// sources, as one revision; `dry_run` shows the steps only.
+async fn import(
+    State(state): State<AppState>,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_encoding", "the body is not UTF-8 text"))?;
+    let import = state
+        .manager
+        .import(&actor(&state), text, q.dry_run)
+        .await?;
+    Ok(
+        Json(json!({"dry_run": q.dry_run, "steps": import.steps, "revision": import.revision}))
+            .into_response(),
+    )
 }
