@@ -104,7 +104,8 @@ fn main() -> ExitCode {
             } else {
                 Banner::Masked
             };
-            print!("{}", serve::banner(&config, kind));
+            let sources: Vec<_> = config.sources.iter().collect();
+            print!("{}", serve::banner(&config, &sources, kind));
         }),
         Some(Command::Config { action }) => config_command(cli.config, &cli.data_dir, action),
         None => {

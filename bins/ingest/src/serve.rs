@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tributary_actions::{
     KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
 };
-use tributary_core::config::{Config, SinkConfig, SourceDocument};
+use tributary_core::config::{Config, SinkConfig, SourceConfig, SourceDocument};
 use tributary_edge::{ConnectionLimits, raise_fd_limit};
 use tributary_pipeline::Pipeline;
 use tributary_store::Store;
@@ -89,12 +89,20 @@ fn mask(secret: &str, banner: Banner) -> String {
     }
 }
 
-/// Every way in, one per line (docs/product-decisions.md, "Operator surface").
-pub fn banner(config: &Config, banner: Banner) -> String {
+/// Every way in, one per line (docs/product-decisions.md, "Operator surface"):
+/// the receive URLs of `sources` (the file's, or every one being served).
+pub fn banner(config: &Config, sources: &[&SourceConfig], banner: Banner) -> String {
+    let source_environments = || {
+        sources.iter().flat_map(|s| {
+            s.environments
+                .iter()
+                .map(move |(env, se)| (s, env.as_str(), se))
+        })
+    };
     let base = &config.server.public_url;
     let mut out = String::new();
     out.push_str("Receive URLs:\n");
-    for (source, env, se) in config.source_environments() {
+    for (source, env, se) in source_environments() {
         out.push_str(&format!(
             "  {base}/integrations/receive/{}  source={} kind={} environment={env}\n",
             mask(se.token.expose(), banner),
@@ -102,7 +110,7 @@ pub fn banner(config: &Config, banner: Banner) -> String {
             source.kind
         ));
     }
-    for (source, env, se) in config.source_environments() {
+    for (source, env, se) in source_environments() {
         if let Some(key) = &se.write_key {
             out.push_str(&format!(
                 "Segment-compatible API: {base}/v1  write key {}  source={} environment={env}\n",
@@ -122,8 +130,7 @@ pub fn banner(config: &Config, banner: Banner) -> String {
         ));
     }
     if banner == Banner::FirstRun {
-        if let Some((_, _, se)) = config
-            .source_environments()
+        if let Some((_, _, se)) = source_environments()
             .find(|(s, _, _)| s.kind == tributary_core::config::SourceKind::HttpLegacy)
         {
             out.push_str(&format!(
@@ -249,7 +256,9 @@ pub async fn run(
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        out.write_all(banner(&config, banner_kind).as_bytes())?;
+        let live = state.pipeline.live();
+        let sources: Vec<_> = live.sources().map(|s| &s.config).collect();
+        out.write_all(banner(&config, &sources, banner_kind).as_bytes())?;
         out.flush()?;
     }
     banner_printed();
