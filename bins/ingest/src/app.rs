@@ -21,7 +21,7 @@ use tributary_console::{BASE_PATH, ConsoleState};
 
 use crate::{
     AppState,
-    http::{admin, answer::ApiError, health, ingest, manage, reverse_etl},
+    http::{admin, answer::ApiError, health, ingest, manage, mapi, reverse_etl},
 };
 
 /// The ingest service's routes. The console exists, like the admin API, only
@@ -30,6 +30,8 @@ pub fn app(state: AppState) -> Router {
     let admin = admin::router()
         .merge(manage::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
+    let mapi =
+        mapi::router().route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     let console = state.admin_token.is_some().then(|| {
         let workers = state.workers.clone();
         tributary_console::router::<AppState>(
@@ -84,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", admin)
+        // Knock's Management API shape, for scripts written against it.
+        .nest("/api/mapi/v1", mapi)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer((
             SetRequestIdLayer::x_request_id(MakeRequestUuid),

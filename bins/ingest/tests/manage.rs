@@ -670,3 +670,143 @@ async fn the_action_log_filters_by_source_action_user_and_event() {
     let bad_time = api.call("GET", "/actions?since=yesterday", None).await;
     assert_eq!(bad_time.status, StatusCode::BAD_REQUEST);
 }
+
+/// Knock's Management API shape under `/api/mapi/v1`.
+async fn mapi(api: &Api, method: &str, path: &str, body: Option<Value>) -> Answer {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("/api/mapi/v1{path}"))
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if body.is_none() {
+        request = request.header(header::CONTENT_LENGTH, "0");
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    api.send(request.body(body).unwrap()).await
+}
+
+#[tokio::test]
+async fn a_script_written_for_knocks_management_api_works_against_ours() {
+    let api = Api::new().await;
+    let upsert = json!({"source": {
+        "name": "Shop", "description": "orders", "kind": "http",
+        "settings": {"event_type_path": "body.type", "idempotency_key_path": "body.id"},
+        "mappings": [{"event_type": "order.paid", "action_type": "workflows_trigger",
+                      "action_parameters": {"workflow": "receipt", "recipients": "body.customer"}}]
+    }});
+    let put = mapi(
+        &api,
+        "PUT",
+        "/sources/shop?environment=production",
+        Some(upsert),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let shown = &put.body["source"]["environment_settings"]["production"];
+    assert_eq!(
+        shown["settings"]["idempotency_key_path"], "body.id",
+        "{}",
+        put.text
+    );
+    assert_eq!(shown["mappings"][0]["action_type"], "workflows_trigger");
+    assert_eq!(
+        shown["mappings"][0]["action_parameters"]["workflow"],
+        "receipt"
+    );
+
+    // The token comes from our API (Knock's shape masks it like every read).
+    let revealed = api
+        .call(
+            "POST",
+            "/sources/shop/environments/production/reveal",
+            Some(json!({"credential": "token"})),
+        )
+        .await;
+    let token = revealed.body["token"].as_str().unwrap().to_owned();
+    let order = json!({"type": "order.paid", "id": "o-1", "customer": "u1"}).to_string();
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("/integrations/receive/{token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(order))
+        .unwrap();
+    assert_eq!(api.send(request).await.status, StatusCode::OK);
+
+    let listed = mapi(&api, "GET", "/sources?environment=production", None).await;
+    assert!(
+        listed.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["key"] == "shop"),
+        "{}",
+        listed.text
+    );
+    let events = mapi(
+        &api,
+        "GET",
+        "/sources/shop/events?environment=production",
+        None,
+    )
+    .await;
+    assert_eq!(
+        events.body["entries"][0]["event"], "order.paid",
+        "{}",
+        events.text
+    );
+    let status = mapi(
+        &api,
+        "GET",
+        "/sources/shop/status?environment=production",
+        None,
+    )
+    .await;
+    assert_eq!(status.body["events_count"], 1, "{}", status.text);
+    assert_eq!(status.body["mappings_count"], 1);
+    let logs = mapi(
+        &api,
+        "GET",
+        "/sources/shop/logs?environment=production&include=actions",
+        None,
+    )
+    .await;
+    let entry = &logs.body["entries"][0];
+    assert_eq!(entry["event"], "order.paid", "{}", logs.text);
+    assert_eq!(entry["actions"][0]["action_type"], "workflows_trigger");
+
+    let rehearsed = mapi(
+        &api,
+        "POST",
+        "/sources/shop/rehearse?environment=production",
+        Some(json!({"payload": {"body": {"type": "order.paid", "id": "o-2", "customer": "u2"}}})),
+    )
+    .await;
+    assert_eq!(rehearsed.body["status"], "ok", "{}", rehearsed.text);
+    assert_eq!(rehearsed.body["successful_action_logs_count"], 1);
+    let after = mapi(
+        &api,
+        "GET",
+        "/sources/shop/status?environment=production",
+        None,
+    )
+    .await;
+    assert_eq!(after.body["events_count"], 1, "a rehearsal stores nothing");
+
+    // Abuse: no environment, a bad action type, no token.
+    let missing = mapi(&api, "GET", "/sources/shop/status", None).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    let bad = mapi(
+        &api,
+        "PUT",
+        "/sources/shop?environment=production",
+        Some(json!({"source": {"mappings": [{"event_type": "x", "action_type": "launch"}]}})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert_eq!(bad.body["error"]["field"], "/source/mappings/0/action_type");
+    let anonymous = Request::builder()
+        .uri("/api/mapi/v1/sources")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(api.send(anonymous).await.status, StatusCode::UNAUTHORIZED);
+}

@@ -32,6 +32,7 @@
 
 mod diff;
 mod error;
+pub mod knock_shape;
 mod manager;
 mod secrets;
 mod transfer;

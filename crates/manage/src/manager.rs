@@ -529,27 +529,11 @@ impl Manager {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = list.len();
             let mut mapping = mapping.clone();
-            if !mapping.contains_key("id")
-                && let (Some(event), Some(action)) = (
-                    mapping.get("event").and_then(Value::as_str),
-                    mapping.get("action").and_then(Value::as_str),
-                )
-            {
-                // The id the file's loader would derive, written down so
-                // later changes to other mappings never move it.
-                let taken: Vec<&str> = current
-                    .and_then(|c| c.config.environments.get(environment))
-                    .map(|e| e.mappings.iter().map(|m| m.id.as_str()).collect())
-                    .unwrap_or_default();
-                let base = format!("{event}:{action}");
-                let mut id = base.clone();
-                let mut n = 1;
-                while taken.contains(&id.as_str()) {
-                    n += 1;
-                    id = format!("{base}#{n}");
-                }
-                mapping.insert("id".into(), json!(id));
-            }
+            let taken: Vec<String> = current
+                .and_then(|c| c.config.environments.get(environment))
+                .map(|e| e.mappings.iter().map(|m| m.id.clone()).collect())
+                .unwrap_or_default();
+            pin_id(&mut mapping, &taken);
             list.push(Value::Object(mapping));
             Ok(())
         })
@@ -634,6 +618,42 @@ impl Manager {
         })
         .await
         .map_err(|e| within_mapping(e, environment, position))
+    }
+
+    /// Replaces an environment's whole list of mappings (ids pinned as on
+    /// create), as one revision.
+    pub async fn replace_mappings(
+        &self,
+        actor: &str,
+        key: &str,
+        environment: &str,
+        mappings: Value,
+    ) -> Result<Committed, ManageError> {
+        let Value::Array(list) = mappings else {
+            return Err(ManageError::invalid("/mappings", "must be a list"));
+        };
+        let mut pinned = Vec::with_capacity(list.len());
+        let mut taken = Vec::new();
+        for m in list {
+            let Value::Object(mut m) = m else {
+                return Err(ManageError::invalid(
+                    "/mappings",
+                    "each mapping is an object",
+                ));
+            };
+            pin_id(&mut m, &taken);
+            if let Some(id) = m.get("id").and_then(Value::as_str) {
+                taken.push(id.to_owned());
+            }
+            pinned.push(Value::Object(m));
+        }
+        let summary = format!("replace the mappings of {key}/{environment}");
+        self.commit_source(actor, &summary, key, None, |_, doc| {
+            let env = environment_of(doc, key, environment)?;
+            env.insert("mappings".into(), Value::Array(pinned.clone()));
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes a mapping.
@@ -946,6 +966,29 @@ impl Manager {
         }
         Ok(compiled)
     }
+}
+
+/// Gives a mapping without an `id` the one the file's loader would derive
+/// (`<event>:<action>`, then `#2`, `#3` past those `taken`), written down so
+/// later changes to other mappings never move it.
+fn pin_id(mapping: &mut Map<String, Value>, taken: &[String]) {
+    if mapping.contains_key("id") {
+        return;
+    }
+    let (Some(event), Some(action)) = (
+        mapping.get("event").and_then(Value::as_str),
+        mapping.get("action").and_then(Value::as_str),
+    ) else {
+        return;
+    };
+    let base = format!("{event}:{action}");
+    let mut id = base.clone();
+    let mut n = 1;
+    while taken.contains(&id) {
+        n += 1;
+        id = format!("{base}#{n}");
+    }
+    mapping.insert("id".into(), json!(id));
 }
 
 /// Every credential of a source environment, by kind (retired tokens count

@@ -412,15 +412,25 @@ mod tests {
     fn the_openapi_document_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        for path in PATHS.iter().chain(&crate::http::manage::PATHS) {
+        let routed: Vec<String> = PATHS
+            .iter()
+            .chain(&crate::http::manage::PATHS)
+            .map(|p| format!("/api/v1{p}"))
+            .chain(
+                crate::http::mapi::PATHS
+                    .iter()
+                    .map(|p| format!("/api/mapi/v1{p}")),
+            )
+            .collect();
+        for path in &routed {
             assert!(
-                paths.contains_key(&format!("/api/v1{path}")),
+                paths.contains_key(path),
                 "{path} is routed but not in openapi.json"
             );
         }
         assert_eq!(
             paths.len(),
-            PATHS.len() + crate::http::manage::PATHS.len(),
+            routed.len(),
             "openapi.json lists a path that is not routed"
         );
     }

@@ -64,7 +64,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Who made a change: the admin credential, by its fingerprint, never its value.
-fn actor(state: &AppState) -> String {
+pub(crate) fn actor(state: &AppState) -> String {
     state.admin_token.as_ref().map_or_else(
         || "admin".to_owned(),
         |t| format!("admin:{}", tributary_manage::fingerprint(t.expose())),
@@ -79,7 +79,7 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The request body as JSON; malformed JSON is a 400 naming the position.
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+pub(crate) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(json!({}));
     }
@@ -482,6 +482,30 @@ struct RehearseRequest {
     mappings: Option<Value>,
 }
 
+/// A payload to rehearse as the request a platform would send: a string
+/// is its bytes, anything else JSON; `content-type: application/json`
+/// unless the headers say otherwise.
+pub(crate) fn raw_request(
+    body: Value,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> tributary_adapter::RawRequest {
+    let bytes = match body {
+        Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    let mut raw = tributary_adapter::RawRequest::new("", "", bytes, chrono::Utc::now());
+    if !headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        raw = raw.with_header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        raw = raw.with_header(name.to_ascii_lowercase(), value);
+    }
+    raw
+}
+
 /// Rehearsal answers 200 whatever the payload did: a refusal is a result
 /// (`"result": "refused"` with the status and error a real request would get).
 async fn rehearse(
@@ -496,21 +520,7 @@ async fn rehearse(
             e.to_string(),
         )
     })?;
-    let bytes = match request.body {
-        Value::String(s) => s.into_bytes(),
-        other => other.to_string().into_bytes(),
-    };
-    let mut raw = tributary_adapter::RawRequest::new("", "", bytes, chrono::Utc::now());
-    if !request
-        .headers
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        raw = raw.with_header("content-type", "application/json");
-    }
-    for (name, value) in &request.headers {
-        raw = raw.with_header(name.to_ascii_lowercase(), value);
-    }
+    let raw = raw_request(request.body, &request.headers);
     let answer = state.manager.rehearse(
         &source,
         &environment,
