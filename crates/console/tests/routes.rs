@@ -15,6 +15,7 @@ use tributary_core::{
     config,
     event::{Event, EventId, EventKind, Headers},
 };
+use tributary_manage::Manager;
 use tributary_pipeline::Pipeline;
 use tributary_store::{AppendItem, SqliteStore, Store};
 
@@ -51,6 +52,7 @@ workflow = "welcome"
 struct Console {
     app: Router,
     pipeline: Arc<Pipeline>,
+    manager: Arc<Manager>,
     _dir: tempfile::TempDir,
 }
 
@@ -59,10 +61,12 @@ async fn console_at(public_url: &str) -> Console {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
     let config = config::load("test.toml", &config_text(public_url), &|_| None).unwrap();
     let pipeline = Arc::new(Pipeline::new(Arc::new(config), store).await.unwrap());
-    let app = Router::new().nest(BASE_PATH, router(ConsoleState::new(pipeline.clone())));
+    let manager = Arc::new(Manager::new(pipeline.clone(), Vec::new()));
+    let app = Router::new().nest(BASE_PATH, router(ConsoleState::new(manager.clone())));
     Console {
         app,
         pipeline,
+        manager,
         _dir: dir,
     }
 }
@@ -341,9 +345,13 @@ async fn a_reveal_shows_the_key_only_to_a_post_with_the_token() {
     let sources = c.get(&cookie, "/sources").await;
     assert!(!sources.body.contains("wk_console_secret_0123456789"));
     assert!(
+        !sources.body.contains("tok_console_0123456789abcdef"),
+        "the receive URL's token is a secret"
+    );
+    assert!(
         sources
             .body
-            .contains("http://127.0.0.1:8080/integrations/receive/tok_console_0123456789abcdef")
+            .contains("http://127.0.0.1:8080/integrations/receive/tok_…")
     );
     let path = "/sources/web/environments/development/reveal";
     let refused = c.post_form(&cookie, path, "kind=write_key", &[]).await;
@@ -365,6 +373,35 @@ async fn a_reveal_shows_the_key_only_to_a_post_with_the_token() {
         .post_form(&cookie, path, &format!("kind=api_key&csrf={csrf}"), &[])
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
+    let url = c
+        .post_form(
+            &cookie,
+            path,
+            "kind=token",
+            &[("x-csrf-token", &csrf), ("accept", "application/json")],
+        )
+        .await;
+    let value: serde_json::Value = serde_json::from_str(&url.body).unwrap();
+    assert_eq!(
+        value["value"],
+        "http://127.0.0.1:8080/integrations/receive/tok_console_0123456789abcdef"
+    );
+    // Each reveal is a revision made by the console, without the value.
+    let revisions = c.manager.revisions(None, 10).await.unwrap();
+    let summaries: Vec<&str> = revisions.iter().map(|r| r.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        [
+            "reveal token of web/development",
+            "reveal write_key of web/development"
+        ]
+    );
+    let actor = format!(
+        "console:{}",
+        tributary_manage::fingerprint("adm_console_test_0123456789")
+    );
+    assert!(revisions.iter().all(|r| r.actor == actor), "{revisions:?}");
+    assert!(!format!("{revisions:?}").contains("wk_console_secret"));
 }
 
 #[tokio::test]
