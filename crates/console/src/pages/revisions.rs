@@ -46,7 +46,9 @@ fn changes_table(changes: &[Change], label: &str) -> Markup {
                 tbody {
                     @for c in changes {
                         tr {
-                            td { code { (c.pointer) } }
+                            td {
+                                @if c.pointer.is_empty() { "the whole list" } @else { code { (c.pointer) } }
+                            }
                             td class="before" { (value_cell(c.before.as_ref())) }
                             td class="after" { (value_cell(c.after.as_ref())) }
                         }
