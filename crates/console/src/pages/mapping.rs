@@ -14,13 +14,12 @@ use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 use tributary_core::{
     ActionType, FieldPath,
-    config::{ActionParameter, DocumentError, SourceKind, action_parameters, source_from_document},
+    config::{ActionParameter, DocumentError, SourceKind, action_parameters},
     event::Event,
     path::PathInput,
     plan::ActionPlan,
 };
 use tributary_manage::ManageError;
-use tributary_pipeline::Origin;
 use tributary_store::EventFilter;
 
 use super::{
@@ -204,14 +203,7 @@ pub(crate) fn rehearse(
     sample: Option<&Event>,
 ) -> Result<Rehearsal, ConsoleError> {
     let pipeline = state.pipeline();
-    let live = pipeline.live();
-    let current = live
-        .source(source)
-        .ok_or_else(|| not_found(source, environment))?;
-    let Origin::Store { document, .. } = &current.origin else {
-        return Err(ManageError::ManagedByFile(source.to_owned()).into());
-    };
-    let mut document = document.clone();
+    let mut document = config_view::stored_document(pipeline, source)?;
     let mut proposal = proposal.clone();
     let id = match proposal.get("id").and_then(Value::as_str) {
         Some(id) => id.to_owned(),
@@ -242,23 +234,22 @@ pub(crate) fn rehearse(
         }
     };
     let mut rehearsal = Rehearsal::default();
-    let compiled =
-        match source_from_document(&Value::Object(document), &pipeline.config().environments) {
-            Ok(compiled) => compiled,
-            Err(errors) => {
-                let prefix = format!("/environments/{environment}/mappings/{index}");
-                rehearsal.errors = errors
-                    .into_iter()
-                    .map(|mut d| {
-                        if let Some(rest) = d.pointer.strip_prefix(&prefix) {
-                            d.pointer = rest.to_owned();
-                        }
-                        d
-                    })
-                    .collect();
-                return Ok(rehearsal);
-            }
-        };
+    let compiled = match config_view::compile(pipeline, document) {
+        Ok(compiled) => compiled,
+        Err(errors) => {
+            let prefix = format!("/environments/{environment}/mappings/{index}");
+            rehearsal.errors = errors
+                .into_iter()
+                .map(|mut d| {
+                    if let Some(rest) = d.pointer.strip_prefix(&prefix) {
+                        d.pointer = rest.to_owned();
+                    }
+                    d
+                })
+                .collect();
+            return Ok(rehearsal);
+        }
+    };
     let Some(sample) = sample else {
         return Ok(rehearsal);
     };
@@ -290,7 +281,7 @@ pub(crate) fn rehearse(
             default,
         });
     }
-    let engine = live.engine().with_source(source, Some(&compiled));
+    let engine = config_view::engine_with(pipeline, &compiled);
     rehearsal.plans = engine
         .plan(sample, &pipeline.overrides())
         .into_iter()
