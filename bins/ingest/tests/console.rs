@@ -485,6 +485,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
         .select_by_value("trigger_workflow")
         .await
         .unwrap();
+    find(c, "#choose").await.click().await.unwrap();
     find(c, "#mapping-form").await;
     find(c, "#f-p-workflow")
         .await

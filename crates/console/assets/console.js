@@ -137,13 +137,6 @@
     }, 2000);
   }
 
-  // A choice that changes what the page shows submits its form at once.
-  function enableAutosubmit() {
-    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.submit(); });
-    });
-  }
-
   // The path picker: each field of the sample event is a button that puts
   // its path into the parameter input focused last (the first one at start).
   function enablePicker() {
@@ -194,7 +187,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     enableCopyButtons(document);
     enableReveals();
-    enableAutosubmit();
     enablePicker();
     enablePreview();
     document.querySelectorAll("[data-poll]").forEach(poll);

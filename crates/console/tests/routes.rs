@@ -597,6 +597,20 @@ async fn send(c: &Console, token: &str, body: serde_json::Value) {
     assert_eq!(receipt.accepted, 1);
 }
 
+/// Maps `E` to a workflow in `app`/`development`, as mapping `m`.
+async fn add_mapping(c: &Console) {
+    c.manager
+        .create_mapping(
+            "test",
+            "app",
+            "development",
+            None,
+            serde_json::json!({"id": "m", "event": "E", "action": "trigger_workflow", "workflow": "w"}),
+        )
+        .await
+        .unwrap();
+}
+
 /// The text of the element with `id` (a field's help and messages).
 fn element_text<'a>(body: &'a str, id: &str) -> &'a str {
     let start = body
@@ -610,16 +624,7 @@ fn element_text<'a>(body: &'a str, id: &str) -> &'a str {
 async fn every_change_refuses_a_post_without_the_csrf_token_and_changes_nothing() {
     let c = console().await;
     stored_source(&c).await;
-    c.manager
-        .create_mapping(
-            "test",
-            "app",
-            "development",
-            None,
-            serde_json::json!({"id": "m", "event": "E", "action": "trigger_workflow", "workflow": "w"}),
-        )
-        .await
-        .unwrap();
+    add_mapping(&c).await;
     let (cookie, csrf) = c.sign_in().await;
     let head = || async { c.manager.revisions(None, 1).await.unwrap()[0].number };
     let before = head().await;
@@ -823,16 +828,7 @@ async fn identify_rotate_and_delete_go_through_the_manager() {
     assert_eq!(file.status, StatusCode::CONFLICT);
     assert!(file.body.contains("configuration file"), "{}", file.body);
 
-    c.manager
-        .create_mapping(
-            "test",
-            "app",
-            "development",
-            None,
-            serde_json::json!({"event": "E", "action": "trigger_workflow", "workflow": "w"}),
-        )
-        .await
-        .unwrap();
+    add_mapping(&c).await;
     let confirm = c.get(&cookie, "/sources/app/delete").await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.body.contains("name=\"force\""));
@@ -1030,16 +1026,7 @@ fn urlencode(s: &str) -> String {
 async fn promote_shows_the_diff_first_and_the_revision_log_pages() {
     let c = console().await;
     stored_source(&c).await;
-    c.manager
-        .create_mapping(
-            "test",
-            "app",
-            "development",
-            None,
-            serde_json::json!({"id": "m", "event": "E", "action": "trigger_workflow", "workflow": "w"}),
-        )
-        .await
-        .unwrap();
+    add_mapping(&c).await;
     let (cookie, csrf) = c.sign_in().await;
     let dry = c
         .get(

@@ -498,7 +498,7 @@ fn form_page(
                         @if page.editing.is_some() || page.event_types.is_empty() {
                             input type="text" id="c-event" name="event" value=(form.event);
                         } @else {
-                            select id="c-event" name="event" data-autosubmit {
+                            select id="c-event" name="event" {
                                 @if !page.event_types.contains(&form.event) {
                                     option value=(form.event) selected { (if form.event.is_empty() { "Choose…" } else { form.event.as_str() }) }
                                 }
@@ -510,7 +510,7 @@ fn form_page(
                     }
                     div class="field" {
                         label for="c-action" { "Action" }
-                        select id="c-action" name="action" data-autosubmit {
+                        select id="c-action" name="action" {
                             @if action.is_none() { option value="" selected { "Choose…" } }
                             @for a in ActionType::ALL {
                                 option value=(a.as_str()) selected[Some(a) == action] { (a.as_str()) }
