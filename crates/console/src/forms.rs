@@ -125,9 +125,23 @@ pub(crate) fn field_help(id: &str, hint: Option<&str>, messages: &[String]) -> M
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use tributary_core::config::DocumentError;
 
     use super::*;
+
+    proptest! {
+        #[test]
+        fn a_pointer_names_its_first_segment_unescaped(segment in "[^/]{1,12}", rest in "(/[^/]{0,6}){0,3}") {
+            let pointer = format!("/{}{rest}", segment.replace('~', "~0"));
+            prop_assert_eq!(first_segment(&pointer), Some(segment));
+        }
+
+        #[test]
+        fn any_pointer_is_read_without_panicking(pointer in "\\PC{0,24}") {
+            let _ = first_segment(&pointer);
+        }
+    }
 
     #[test]
     fn refusals_land_under_the_field_their_pointer_names() {
