@@ -815,6 +815,33 @@ async fn identify_rotate_and_delete_go_through_the_manager() {
     let new = key(&c).await;
     assert_ne!(old, new);
     assert!(rotated.body.contains(&new), "the new key is shown once");
+    let rotated = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rotate"),
+            &format!("credential=token&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let token = c
+        .manager
+        .reveal(
+            "test",
+            "app",
+            "development",
+            tributary_manage::Credential::Token,
+        )
+        .await
+        .unwrap();
+    assert!(
+        rotated.body.contains(&format!(
+            "http://127.0.0.1:8080/integrations/receive/{token}"
+        )),
+        "{}",
+        rotated.body
+    );
+    assert!(rotated.body.contains("keeps working until"));
 
     // A file source has no such controls, and the manager refuses them.
     let file = c
