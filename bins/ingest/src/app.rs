@@ -35,7 +35,7 @@ pub fn app(state: AppState) -> Router {
     let console = state.admin_token.is_some().then(|| {
         let workers = state.workers.clone();
         tributary_console::router::<AppState>(
-            ConsoleState::new(state.pipeline.clone()).after_replay(move || {
+            ConsoleState::new(state.manager.clone()).after_replay(move || {
                 if let Some(w) = &workers {
                     w.wake();
                 }

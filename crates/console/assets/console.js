@@ -1,6 +1,8 @@
 // Tributary console: progressive enhancement only. Every page works without
-// this file; with it, lists update live, copy buttons work and secrets are
-// revealed in place. No inline script anywhere (the CSP forbids it).
+// this file; with it, lists update live, copy buttons work, secrets are
+// revealed in place, the path picker fills the focused parameter and the
+// mapping preview follows the form. No inline script anywhere (the CSP
+// forbids it).
 (function () {
   "use strict";
 
@@ -67,6 +69,16 @@
             form.hidden = true;
             var copy = document.querySelector('button.copy[data-copy-target="' + output.id + '"]');
             if (copy) { copy.hidden = false; }
+            if (form.dataset.copy) {
+              var note = document.createElement("button");
+              note.type = "button";
+              note.className = "copy quiet";
+              note.textContent = "Copy";
+              note.setAttribute("aria-label", "Copy " + output.id.replace(/-/g, " "));
+              note.addEventListener("click", function () { copyText(data.value, note); });
+              output.parentNode.insertBefore(note, form);
+              copyText(data.value, note);
+            }
           }).catch(function () { form.submit(); });
       });
     });
@@ -125,9 +137,58 @@
     }, 2000);
   }
 
+  // The path picker: each field of the sample event is a button that puts
+  // its path into the parameter input focused last (the first one at start).
+  function enablePicker() {
+    var inputs = document.querySelectorAll("input.param-path");
+    var picks = document.querySelectorAll("button.pick");
+    if (!inputs.length || !picks.length) { return; }
+    var target = inputs[0];
+    var label = document.getElementById("pick-target");
+    function show() {
+      inputs.forEach(function (i) { i.classList.toggle("pick-target", i === target); });
+      if (label) { label.textContent = "Choosing for: " + target.dataset.parameter + "."; }
+    }
+    inputs.forEach(function (input) {
+      input.addEventListener("focus", function () { target = input; show(); });
+    });
+    picks.forEach(function (button) {
+      button.addEventListener("click", function () {
+        target.value = button.dataset.path;
+        target.dispatchEvent(new Event("input", { bubbles: true }));
+        if (label) { label.textContent = target.dataset.parameter + " reads " + button.dataset.path + "."; }
+      });
+    });
+    show();
+  }
+
+  // The mapping preview follows the form: re-rendered by the server from
+  // the form's fields (no CSRF token sent: it changes nothing).
+  function enablePreview() {
+    var form = document.getElementById("mapping-form");
+    var output = document.getElementById("preview");
+    if (!form || !output || !form.dataset.preview) { return; }
+    var timer = null;
+    var asked = 0;
+    function refresh() {
+      var fields = new URLSearchParams(new FormData(form));
+      fields.delete("csrf");
+      var mine = ++asked;
+      fragment(form.dataset.preview + "?" + fields.toString()).then(function (html) {
+        if (mine === asked) { output.innerHTML = html; output.dataset.round = String(mine); }
+      }).catch(function () { /* the next change tries again */ });
+    }
+    form.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 250);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     enableCopyButtons(document);
     enableReveals();
+    enablePicker();
+    enablePreview();
     document.querySelectorAll("[data-poll]").forEach(poll);
     document.querySelectorAll("tbody[data-tail]").forEach(tail);
     document.querySelectorAll(".live[hidden]").forEach(function (e) { e.hidden = false; });

@@ -3,15 +3,25 @@
 //! in this crate touches `Pipeline::config()`, so how the live configuration
 //! is obtained can change here alone.
 
-use tributary_core::Secret;
-use tributary_pipeline::Pipeline;
+use serde_json::{Map, Value};
+use tributary_core::{
+    MappingEngine, Secret,
+    config::{DocumentError, SourceConfig, SourceKind, source_from_document},
+};
+use tributary_manage::{Credential, ManageError, MaskedSecret};
+use tributary_pipeline::{Origin, Pipeline};
+
+use crate::ConsoleError;
 
 /// One configured source, as the console shows it.
 #[derive(Clone, Debug)]
 pub(crate) struct SourceView {
     pub(crate) key: String,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: SourceKind,
     pub(crate) name: String,
+    pub(crate) description: String,
+    /// Defined in the configuration file: only its switches change here.
+    pub(crate) managed_by_file: bool,
     pub(crate) environments: Vec<EnvironmentView>,
 }
 
@@ -19,8 +29,9 @@ pub(crate) struct SourceView {
 #[derive(Clone, Debug)]
 pub(crate) struct EnvironmentView {
     pub(crate) slug: String,
-    /// The full receive URL (its path holds the token).
-    pub(crate) receive_url: String,
+    /// The receive URL with its token masked (the token is the URL's
+    /// credential; the full URL is shown only by a recorded reveal).
+    pub(crate) receive_url_masked: String,
     pub(crate) has_write_key: bool,
     pub(crate) has_api_key: bool,
     pub(crate) identify: bool,
@@ -42,10 +53,12 @@ pub(crate) struct MappingView {
     pub(crate) active: bool,
 }
 
-/// Which credential of a source environment to reveal.
+/// Which credential of a source environment to reveal or rotate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CredentialKind {
+    /// The receive URL's token (a reveal shows the whole URL).
+    Token,
     /// The Tracking API write key.
     WriteKey,
     /// The environment's API key (bearer key of the resource API).
@@ -54,16 +67,23 @@ pub(crate) enum CredentialKind {
 
 impl CredentialKind {
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::WriteKey => "write_key",
-            Self::ApiKey => "api_key",
-        }
+        self.credential().key()
     }
 
     pub(crate) fn label(self) -> &'static str {
         match self {
+            Self::Token => "Receive URL",
             Self::WriteKey => "Write key",
             Self::ApiKey => "API key",
+        }
+    }
+
+    /// The management layer's name for it.
+    pub(crate) fn credential(self) -> Credential {
+        match self {
+            Self::Token => Credential::Token,
+            Self::WriteKey => Credential::WriteKey,
+            Self::ApiKey => Credential::ApiKey,
         }
     }
 }
@@ -90,17 +110,22 @@ pub(crate) fn sources(pipeline: &Pipeline) -> Vec<SourceView> {
     let base = config.server.public_url.trim_end_matches('/');
     let live = pipeline.live();
     live.sources()
-        .map(|s| &s.config)
-        .map(|source| SourceView {
+        .map(|live| (&live.config, live.origin == Origin::File))
+        .map(|(source, managed_by_file)| SourceView {
             key: source.key.clone(),
-            kind: source.kind.as_str(),
+            kind: source.kind,
             name: source.name.clone(),
+            description: source.description.clone().unwrap_or_default(),
+            managed_by_file,
             environments: source
                 .environments
                 .iter()
                 .map(|(slug, se)| EnvironmentView {
                     slug: slug.clone(),
-                    receive_url: format!("{base}/integrations/receive/{}", se.token.expose()),
+                    receive_url_masked: receive_url(
+                        base,
+                        &MaskedSecret::of(se.token.expose()).masked,
+                    ),
                     has_write_key: se.write_key.is_some(),
                     has_api_key: se.api_key.is_some(),
                     identify: se.identify,
@@ -136,18 +161,49 @@ pub(crate) fn environment(
     Some((view, env))
 }
 
-/// A credential's value, for the one place that shows it (a reveal).
-pub(crate) fn credential(
+/// A receive URL for a token (or its masked form).
+pub(crate) fn receive_url(base: &str, token: &str) -> String {
+    format!(
+        "{}/integrations/receive/{token}",
+        base.trim_end_matches('/')
+    )
+}
+
+/// The service's public URL, without a trailing slash.
+pub(crate) fn public_url(pipeline: &Pipeline) -> &str {
+    pipeline.config().server.public_url.trim_end_matches('/')
+}
+
+/// A stored source's document as it is now, to rehearse a change on. A
+/// file source has none here (the file is where it changes).
+pub(crate) fn stored_document(
     pipeline: &Pipeline,
     source: &str,
-    environment: &str,
-    kind: CredentialKind,
-) -> Option<String> {
+) -> Result<Map<String, Value>, ConsoleError> {
     let live = pipeline.live();
-    let se = live.source(source)?.config.environments.get(environment)?;
-    let secret = match kind {
-        CredentialKind::WriteKey => se.write_key.as_ref(),
-        CredentialKind::ApiKey => se.api_key.as_ref(),
-    }?;
-    Some(secret.expose().to_owned())
+    let current = live
+        .source(source)
+        .ok_or_else(|| ConsoleError::NotFound(format!("no source `{source}`")))?;
+    match &current.origin {
+        Origin::Store { document, .. } => Ok(document.clone()),
+        Origin::File => Err(ManageError::ManagedByFile(source.to_owned()).into()),
+    }
+}
+
+/// Compiles a source document as the file's loader would, against the
+/// environments the file declares. Nothing is stored.
+pub(crate) fn compile(
+    pipeline: &Pipeline,
+    document: Map<String, Value>,
+) -> Result<SourceConfig, Vec<DocumentError>> {
+    source_from_document(&Value::Object(document), &pipeline.config().environments)
+}
+
+/// The engine being served with one source replaced by `compiled`: what a
+/// change would plan, without making it.
+pub(crate) fn engine_with(pipeline: &Pipeline, compiled: &SourceConfig) -> MappingEngine {
+    pipeline
+        .live()
+        .engine()
+        .with_source(&compiled.key, Some(compiled))
 }

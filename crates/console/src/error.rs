@@ -4,6 +4,7 @@ use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Response},
 };
+use tributary_manage::ManageError;
 use tributary_store::StoreError;
 
 /// A console request that could not be answered with its page.
@@ -21,6 +22,18 @@ pub enum ConsoleError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The management layer refused a change (or its store failed).
+    #[error(transparent)]
+    Manage(ManageError),
+}
+
+impl From<ManageError> for ConsoleError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Store(e) => Self::Store(e),
+            other => Self::Manage(other),
+        }
+    }
 }
 
 impl ConsoleError {
@@ -32,7 +45,20 @@ impl ConsoleError {
             Self::Store(StoreError::Overloaded) => StatusCode::TOO_MANY_REQUESTS,
             Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Manage(e) => manage_status(e),
         }
+    }
+}
+
+/// The status the admin API gives the same refusal.
+pub(crate) fn manage_status(e: &ManageError) -> StatusCode {
+    match e {
+        ManageError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ManageError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+        ManageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ManageError::Conflict { .. } | ManageError::ManagedByFile(_) => StatusCode::CONFLICT,
+        ManageError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        ManageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

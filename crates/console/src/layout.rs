@@ -18,6 +18,7 @@ pub(crate) enum Nav {
     Sources,
     Events,
     Actions,
+    Revisions,
 }
 
 fn head(title: &str, csrf: Option<&str>) -> Markup {
@@ -59,6 +60,7 @@ pub(crate) fn page(title: &str, nav: Nav, session: &Session, content: Markup) ->
                             (item(Nav::Sources, "/sources", "Sources"))
                             (item(Nav::Events, "/events", "Events"))
                             (item(Nav::Actions, "/actions", "Actions"))
+                            (item(Nav::Revisions, "/revisions", "Revisions"))
                         }
                     }
                     form method="post" action=(link("/sign-out")) class="sign-out" {
@@ -132,6 +134,11 @@ pub(crate) fn badge(status: &str) -> Markup {
 /// Pretty JSON in a scrollable block.
 pub(crate) fn json_block(value: &serde_json::Value, label: &str) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    html! { pre class="json" tabindex="0" aria-label=(label) { code { (text) } } }
+}
+
+/// Plain text (a command, say) in a scrollable block.
+pub(crate) fn text_block(text: &str, label: &str) -> Markup {
     html! { pre class="json" tabindex="0" aria-label=(label) { code { (text) } } }
 }
 

@@ -1,19 +1,27 @@
 //! Tributary's operator console: HTML pages rendered on the server over the
-//! pipeline and the store, signed into with the admin token. It shows the
-//! sources with their receive URLs and credentials, each source
-//! environment's event types and mapping switches, the event log with its
-//! details and replays, and the action log. Pages work without JavaScript;
-//! one embedded script adds live updates and copy buttons.
+//! management layer, the pipeline and the store, signed into with the admin
+//! token. It shows the sources with their receive URLs and credentials
+//! (revealed on request, each reveal recorded), each source environment's
+//! event types and mappings, the event log with its details and replays,
+//! the action log and the revision log; and it changes the configuration:
+//! sources, switches, rotations, mappings (built by picking fields of a
+//! received event), promotions. Every change goes through
+//! [`tributary_manage::Manager`], so it is a recorded revision. Pages work
+//! without JavaScript; one embedded script adds live updates, copy buttons,
+//! the path picker and the live preview.
 //!
 //! A service crate that knows HTTP: `tributary-ingest` mounts [`router`]
 //! under [`BASE_PATH`] when an admin token is configured.
 //!
 //! ```no_run
 //! # async fn demo(pipeline: std::sync::Arc<tributary_pipeline::Pipeline>) {
+//! use std::sync::Arc;
 //! use tributary_console::{BASE_PATH, ConsoleState, router};
+//! use tributary_manage::Manager;
 //!
+//! let manager = Arc::new(Manager::new(pipeline, Vec::new()));
 //! let app: axum::Router = axum::Router::new()
-//!     .nest(BASE_PATH, router(ConsoleState::new(pipeline)));
+//!     .nest(BASE_PATH, router(ConsoleState::new(manager)));
 //! # let _ = app;
 //! # }
 //! ```
@@ -27,6 +35,7 @@
 mod assets;
 mod config_view;
 mod error;
+mod forms;
 mod layout;
 mod pages;
 mod security;
@@ -40,6 +49,7 @@ use axum::{
     routing::{get, post},
 };
 use tributary_core::Secret;
+use tributary_manage::Manager;
 use tributary_pipeline::Pipeline;
 
 pub use error::ConsoleError;
@@ -60,7 +70,8 @@ pub struct ConsoleState {
 }
 
 struct Inner {
-    pipeline: Arc<Pipeline>,
+    manager: Arc<Manager>,
+    actor: String,
     admin_token: Option<Secret>,
     secure_cookie: bool,
     sessions: Sessions,
@@ -69,14 +80,17 @@ struct Inner {
 }
 
 impl ConsoleState {
-    /// State over a pipeline; the admin token and the cookie's `Secure` flag
-    /// come from its configuration.
-    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+    /// State over the management layer (and its pipeline); the admin token
+    /// and the cookie's `Secure` flag come from the pipeline's configuration.
+    pub fn new(manager: Arc<Manager>) -> Self {
+        let pipeline = manager.pipeline();
+        let admin_token = config_view::admin_token(pipeline);
         Self {
             inner: Arc::new(Inner {
-                admin_token: config_view::admin_token(&pipeline),
-                secure_cookie: config_view::served_over_https(&pipeline),
-                pipeline,
+                actor: actor(admin_token.as_ref()),
+                secure_cookie: config_view::served_over_https(pipeline),
+                admin_token,
+                manager,
                 sessions: Sessions::new(SESSION_IDLE, MAX_SESSIONS),
                 sign_in_limit: SignInLimit::new(SIGN_IN_FAILURES_PER_WINDOW, SIGN_IN_WINDOW),
                 after_replay: OnceLock::new(),
@@ -92,7 +106,17 @@ impl ConsoleState {
     }
 
     pub(crate) fn pipeline(&self) -> &Pipeline {
-        &self.inner.pipeline
+        self.inner.manager.pipeline()
+    }
+
+    pub(crate) fn manager(&self) -> &Manager {
+        &self.inner.manager
+    }
+
+    /// Who a console change is recorded as: `console:` and the admin
+    /// credential's fingerprint (never the token).
+    pub(crate) fn actor(&self) -> &str {
+        &self.inner.actor
     }
 
     pub(crate) fn sessions(&self) -> &Sessions {
@@ -118,6 +142,13 @@ impl ConsoleState {
     }
 }
 
+fn actor(admin_token: Option<&Secret>) -> String {
+    admin_token.map_or_else(
+        || "console".to_owned(),
+        |t| format!("console:{}", tributary_manage::fingerprint(t.expose())),
+    )
+}
+
 /// The console's routes, relative to [`BASE_PATH`], ready to nest in a
 /// router of any state.
 pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S> {
@@ -127,10 +158,50 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S
             get(|| async { Redirect::to(&format!("{BASE_PATH}/sources")) }),
         )
         .route("/sign-out", post(pages::sign_in::sign_out))
-        .route("/sources", get(pages::sources::list))
+        .route(
+            "/sources",
+            get(pages::sources::list).post(pages::sources::create),
+        )
+        .route("/sources/new", get(pages::sources::new_form))
+        .route(
+            "/sources/{source}/delete",
+            get(pages::sources::delete_form).post(pages::sources::delete),
+        )
+        .route(
+            "/sources/{source}/promote",
+            get(pages::revisions::promote_form).post(pages::revisions::promote),
+        )
         .route(
             "/sources/{source}/environments/{environment}",
             get(pages::environment::show),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/identify",
+            post(pages::sources::identify),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/rotate",
+            post(pages::sources::rotate),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/new-mapping",
+            get(pages::mapping::new_form),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/preview",
+            get(pages::mapping::preview_fragment),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/mappings",
+            post(pages::mapping::create),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/mappings/{mapping}/edit",
+            get(pages::mapping::edit_form).post(pages::mapping::update),
+        )
+        .route(
+            "/sources/{source}/environments/{environment}/mappings/{mapping}/delete",
+            post(pages::mapping::delete),
         )
         .route(
             "/sources/{source}/environments/{environment}/event-types",
@@ -149,6 +220,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S
         .route("/events/{id}", get(pages::events::detail))
         .route("/events/{id}/replay", post(pages::events::replay))
         .route("/actions", get(pages::actions::list))
+        .route("/revisions", get(pages::revisions::list))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             security::require_session,

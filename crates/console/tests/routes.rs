@@ -15,6 +15,7 @@ use tributary_core::{
     config,
     event::{Event, EventId, EventKind, Headers},
 };
+use tributary_manage::Manager;
 use tributary_pipeline::Pipeline;
 use tributary_store::{AppendItem, SqliteStore, Store};
 
@@ -30,6 +31,8 @@ public_url = "{public_url}"
 token = "{ADMIN}"
 
 [environments.development]
+
+[environments.production]
 
 [[sources]]
 key = "web"
@@ -51,6 +54,7 @@ workflow = "welcome"
 struct Console {
     app: Router,
     pipeline: Arc<Pipeline>,
+    manager: Arc<Manager>,
     _dir: tempfile::TempDir,
 }
 
@@ -59,10 +63,12 @@ async fn console_at(public_url: &str) -> Console {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
     let config = config::load("test.toml", &config_text(public_url), &|_| None).unwrap();
     let pipeline = Arc::new(Pipeline::new(Arc::new(config), store).await.unwrap());
-    let app = Router::new().nest(BASE_PATH, router(ConsoleState::new(pipeline.clone())));
+    let manager = Arc::new(Manager::new(pipeline.clone(), Vec::new()));
+    let app = Router::new().nest(BASE_PATH, router(ConsoleState::new(manager.clone())));
     Console {
         app,
         pipeline,
+        manager,
         _dir: dir,
     }
 }
@@ -341,9 +347,13 @@ async fn a_reveal_shows_the_key_only_to_a_post_with_the_token() {
     let sources = c.get(&cookie, "/sources").await;
     assert!(!sources.body.contains("wk_console_secret_0123456789"));
     assert!(
+        !sources.body.contains("tok_console_0123456789abcdef"),
+        "the receive URL's token is a secret"
+    );
+    assert!(
         sources
             .body
-            .contains("http://127.0.0.1:8080/integrations/receive/tok_console_0123456789abcdef")
+            .contains("http://127.0.0.1:8080/integrations/receive/tok_…")
     );
     let path = "/sources/web/environments/development/reveal";
     let refused = c.post_form(&cookie, path, "kind=write_key", &[]).await;
@@ -365,6 +375,35 @@ async fn a_reveal_shows_the_key_only_to_a_post_with_the_token() {
         .post_form(&cookie, path, &format!("kind=api_key&csrf={csrf}"), &[])
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
+    let url = c
+        .post_form(
+            &cookie,
+            path,
+            "kind=token",
+            &[("x-csrf-token", &csrf), ("accept", "application/json")],
+        )
+        .await;
+    let value: serde_json::Value = serde_json::from_str(&url.body).unwrap();
+    assert_eq!(
+        value["value"],
+        "http://127.0.0.1:8080/integrations/receive/tok_console_0123456789abcdef"
+    );
+    // Each reveal is a revision made by the console, without the value.
+    let revisions = c.manager.revisions(None, 10).await.unwrap();
+    let summaries: Vec<&str> = revisions.iter().map(|r| r.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        [
+            "reveal token of web/development",
+            "reveal write_key of web/development"
+        ]
+    );
+    let actor = format!(
+        "console:{}",
+        tributary_manage::fingerprint("adm_console_test_0123456789")
+    );
+    assert!(revisions.iter().all(|r| r.actor == actor), "{revisions:?}");
+    assert!(!format!("{revisions:?}").contains("wk_console_secret"));
 }
 
 #[tokio::test]
@@ -528,5 +567,545 @@ async fn bad_parameters_are_a_400_page_naming_the_field() {
         .await
         .status,
         StatusCode::FORBIDDEN
+    );
+}
+
+/// A source made through the management layer, with a token to send to.
+async fn stored_source(c: &Console) -> String {
+    let created = c
+        .manager
+        .create_source(
+            "test",
+            serde_json::json!({"key": "app", "kind": "segment", "name": "App"}),
+        )
+        .await
+        .unwrap();
+    created.secrets["development"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn send(c: &Console, token: &str, body: serde_json::Value) {
+    let request = tributary_adapter::RawRequest::new(
+        "",
+        "",
+        body.to_string().into_bytes(),
+        chrono::Utc::now(),
+    )
+    .with_header("content-type", "application/json");
+    let receipt = c.pipeline.receive(token, request).await.unwrap();
+    assert_eq!(receipt.accepted, 1);
+}
+
+/// Maps `E` to a workflow in `app`/`development`, as mapping `m`.
+async fn add_mapping(c: &Console) {
+    c.manager
+        .create_mapping(
+            "test",
+            "app",
+            "development",
+            None,
+            serde_json::json!({"id": "m", "event": "E", "action": "trigger_workflow", "workflow": "w"}),
+        )
+        .await
+        .unwrap();
+}
+
+/// The text of the element with `id` (a field's help and messages).
+fn element_text<'a>(body: &'a str, id: &str) -> &'a str {
+    let start = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</div>").unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn every_change_refuses_a_post_without_the_csrf_token_and_changes_nothing() {
+    let c = console().await;
+    stored_source(&c).await;
+    add_mapping(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let head = || async { c.manager.revisions(None, 1).await.unwrap()[0].number };
+    let before = head().await;
+    let env = "/sources/app/environments/development";
+    let routes = [
+        ("/sources".to_owned(), "key=other&kind=segment"),
+        ("/sources/app/delete".to_owned(), "force=true"),
+        (
+            "/sources/app/promote".to_owned(),
+            "from=development&to=production",
+        ),
+        (format!("{env}/identify"), "identify=false"),
+        (format!("{env}/rotate"), "credential=write_key"),
+        (format!("{env}/reveal"), "kind=token"),
+        (
+            format!("{env}/mappings"),
+            "event=E&action=trigger_workflow&p.workflow=x",
+        ),
+        (format!("{env}/mappings/m"), "active=false"),
+        (
+            format!("{env}/mappings/m/edit"),
+            "event=E&action=trigger_workflow&p.workflow=x",
+        ),
+        (format!("{env}/mappings/m/delete"), ""),
+    ];
+    for (path, form) in &routes {
+        let missing = c.post_form(&cookie, path, form, &[]).await;
+        assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path}");
+        let wrong = c
+            .post_form(&cookie, path, &format!("{form}&csrf=wrong"), &[])
+            .await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{path}");
+        let cross = c
+            .post_form(
+                &cookie,
+                path,
+                &format!("{form}&csrf={csrf}"),
+                &[("sec-fetch-site", "cross-site")],
+            )
+            .await;
+        assert_eq!(cross.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        head().await,
+        before,
+        "a refused POST changed the configuration"
+    );
+    assert_eq!(
+        c.manager.mapping("app", "development", "m").await.unwrap()["active"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn a_source_made_in_the_console_shows_its_secrets_once_and_refusals_beside_their_field() {
+    let c = console().await;
+    let (cookie, csrf) = c.sign_in().await;
+    let form = c.get(&cookie, "/sources/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    for kind in tributary_core::config::SourceKind::ALL {
+        assert!(form.body.contains(&format!("value=\"{}\"", kind.as_str())));
+    }
+    let created = c
+        .post_form(
+            &cookie,
+            "/sources",
+            &format!("key=app&kind=segment&name=Mobile+app&description=iOS&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let view = c.manager.source("app").await.unwrap();
+    assert_eq!(view["name"], "Mobile app");
+    assert_eq!(view["managed_by"], "api");
+    let token = c
+        .manager
+        .reveal(
+            "test",
+            "app",
+            "development",
+            tributary_manage::Credential::Token,
+        )
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:8080/integrations/receive/{token}");
+    assert!(created.body.contains(&url), "{}", created.body);
+    assert!(created.body.contains("curl -X POST"));
+    assert!(created.body.contains("wk_"));
+    let sources = c.get(&cookie, "/sources").await;
+    assert!(!sources.body.contains(&token), "shown only once");
+    assert!(sources.body.contains("managed by API"));
+    assert!(
+        sources.body.contains("managed by file"),
+        "the file source is marked"
+    );
+    let revisions = c.manager.revisions(None, 5).await.unwrap();
+    let create = revisions
+        .iter()
+        .find(|r| r.summary == "create source app")
+        .unwrap();
+    assert!(
+        create.actor.starts_with("console:sha256:"),
+        "{}",
+        create.actor
+    );
+
+    let bad = c
+        .post_form(
+            &cookie,
+            "/sources",
+            &format!("key=Bad+Key&kind=segment&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let help = element_text(&bad.body, "f-key-help");
+    assert!(help.contains("field-error"), "{help}");
+    assert!(
+        bad.body.contains("value=\"Bad Key\""),
+        "the form keeps what was typed"
+    );
+    let taken = c
+        .post_form(
+            &cookie,
+            "/sources",
+            &format!("key=app&kind=segment&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert!(
+        element_text(&taken.body, "f-key-help").contains("field-error"),
+        "{}",
+        taken.body
+    );
+    let file = c
+        .post_form(
+            &cookie,
+            "/sources",
+            &format!("key=web&kind=segment&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(file.status, StatusCode::CONFLICT, "{}", file.body);
+}
+
+#[tokio::test]
+async fn identify_rotate_and_delete_go_through_the_manager() {
+    let c = console().await;
+    stored_source(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let env = "/sources/app/environments/development";
+    let identify = c
+        .post_form(
+            &cookie,
+            &format!("{env}/identify"),
+            &format!("identify=false&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(identify.status, StatusCode::SEE_OTHER);
+    let view = c.manager.source("app").await.unwrap();
+    assert_eq!(view["environments"]["development"]["identify"], false);
+
+    let key = |c: &Console| {
+        let m = c.manager.clone();
+        async move {
+            m.reveal(
+                "test",
+                "app",
+                "development",
+                tributary_manage::Credential::WriteKey,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let old = key(&c).await;
+    let rotated = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rotate"),
+            &format!("credential=write_key&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new = key(&c).await;
+    assert_ne!(old, new);
+    assert!(rotated.body.contains(&new), "the new key is shown once");
+    let rotated = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rotate"),
+            &format!("credential=token&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let token = c
+        .manager
+        .reveal(
+            "test",
+            "app",
+            "development",
+            tributary_manage::Credential::Token,
+        )
+        .await
+        .unwrap();
+    assert!(
+        rotated.body.contains(&format!(
+            "http://127.0.0.1:8080/integrations/receive/{token}"
+        )),
+        "{}",
+        rotated.body
+    );
+    assert!(rotated.body.contains("keeps working until"));
+
+    // A file source has no such controls, and the manager refuses them.
+    let file = c
+        .post_form(
+            &cookie,
+            "/sources/web/environments/development/identify",
+            &format!("identify=false&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(file.status, StatusCode::CONFLICT);
+    assert!(file.body.contains("configuration file"), "{}", file.body);
+
+    add_mapping(&c).await;
+    let confirm = c.get(&cookie, "/sources/app/delete").await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("name=\"force\""));
+    let refused = c
+        .post_form(&cookie, "/sources/app/delete", &format!("csrf={csrf}"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("has 1 mappings"), "{}", refused.body);
+    assert!(c.manager.source("app").await.is_ok());
+    let deleted = c
+        .post_form(
+            &cookie,
+            "/sources/app/delete",
+            &format!("force=true&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(c.manager.source("app").await.is_err());
+}
+
+#[tokio::test]
+async fn a_mapping_is_built_from_a_received_event_with_the_picker_and_its_preview() {
+    let c = console().await;
+    let token = stored_source(&c).await;
+    let evil = "<script>window.__pwned=1</script>";
+    send(
+        &c,
+        &token,
+        serde_json::json!({"type": "track", "event": "Plan Chosen", "userId": "u1",
+            "properties": {"plan": "pro", evil: 1}}),
+    )
+    .await;
+    send(
+        &c,
+        &token,
+        serde_json::json!({"type": "track", "event": evil, "userId": "u1"}),
+    )
+    .await;
+    let (cookie, csrf) = c.sign_in().await;
+    let env = "/sources/app/environments/development";
+    let page = c.get(&cookie, env).await;
+    assert!(
+        page.body.contains("new-mapping?event=Plan%20Chosen"),
+        "{}",
+        page.body
+    );
+
+    let form = c
+        .get(
+            &cookie,
+            &format!("{env}/new-mapping?event=Plan+Chosen&action=trigger_workflow"),
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    for path in ["properties.plan", "userId", "type"] {
+        assert!(
+            form.body.contains(&format!("data-path=\"{path}\"")),
+            "{path}"
+        );
+    }
+    assert!(form.body.contains("class=\"param-path\""));
+    assert!(
+        !form.body.contains("<script>window"),
+        "a field name is escaped"
+    );
+    assert!(
+        form.body
+            .contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;")
+    );
+    let evil_type = c
+        .get(
+            &cookie,
+            &format!(
+                "{env}/new-mapping?event={}&action=trigger_workflow",
+                urlencode(evil)
+            ),
+        )
+        .await;
+    assert_eq!(evil_type.status, StatusCode::OK);
+    assert!(
+        !evil_type.body.contains("<script>window"),
+        "an event type is escaped"
+    );
+
+    let preview = |query: &'static str| {
+        let c = &c;
+        let cookie = &cookie;
+        async move { c.get(cookie, &format!("{env}/preview?{query}")).await }
+    };
+    let nothing = preview(
+        "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=properties.nope",
+    )
+    .await;
+    assert_eq!(nothing.status, StatusCode::OK);
+    assert!(nothing.body.contains("reaches nothing"), "{}", nothing.body);
+    assert!(nothing.body.contains("properties.nope"));
+    let resolved = preview(
+        "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.data=properties",
+    )
+    .await;
+    assert!(
+        !resolved.body.contains("reaches nothing"),
+        "{}",
+        resolved.body
+    );
+    assert!(
+        resolved.body.contains("&quot;u1&quot;"),
+        "{}",
+        resolved.body
+    );
+    assert!(resolved.body.contains("data-status=\"planned\""));
+    let invalid = preview("event=Plan+Chosen&action=trigger_workflow").await;
+    assert!(invalid.body.contains("workflow"), "{}", invalid.body);
+
+    let refused = c
+        .post_form(
+            &cookie,
+            &format!("{env}/mappings"),
+            &format!("event=Plan+Chosen&action=trigger_workflow&p.recipients=userId&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        element_text(&refused.body, "f-p-workflow-help").contains("field-error"),
+        "{}",
+        refused.body
+    );
+    let saved = c
+        .post_form(
+            &cookie,
+            &format!("{env}/mappings"),
+            &format!("event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let id = "Plan Chosen:trigger_workflow";
+    let mapping = c.manager.mapping("app", "development", id).await.unwrap();
+    assert_eq!(mapping["workflow"], "plan");
+    assert_eq!(mapping["recipients"], "userId");
+
+    let path = format!("{env}/mappings/Plan%20Chosen%3Atrigger_workflow");
+    let edit = c.get(&cookie, &format!("{path}/edit")).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(edit.body.contains("value=\"plan\""));
+    let edited = c
+        .post_form(
+            &cookie,
+            &format!("{path}/edit"),
+            &format!("event=Plan+Chosen&action=trigger_workflow&p.workflow=upgrade&p.recipients=&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let mapping = c.manager.mapping("app", "development", id).await.unwrap();
+    assert_eq!(mapping["workflow"], "upgrade");
+    assert!(mapping.get("recipients").is_none(), "{mapping}");
+
+    let off = c
+        .post_form(&cookie, &path, &format!("active=false&csrf={csrf}"), &[])
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER);
+    let mapping = c.manager.mapping("app", "development", id).await.unwrap();
+    assert_eq!(mapping["active"], false);
+    let summary = &c.manager.revisions(None, 1).await.unwrap()[0].summary;
+    assert_eq!(summary, &format!("update mapping {id} in app/development"));
+
+    let gone = c
+        .post_form(
+            &cookie,
+            &format!("{path}/delete"),
+            &format!("csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert!(c.manager.mapping("app", "development", id).await.is_err());
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn promote_shows_the_diff_first_and_the_revision_log_pages() {
+    let c = console().await;
+    stored_source(&c).await;
+    add_mapping(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let dry = c
+        .get(
+            &cookie,
+            "/sources/app/promote?from=development&to=production",
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert!(
+        dry.body.contains("&quot;id&quot;:&quot;m&quot;"),
+        "{}",
+        dry.body
+    );
+    assert!(dry.body.contains("apply-promote"));
+    assert!(
+        c.manager
+            .mappings("app", "production")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a dry run changes nothing"
+    );
+    let applied = c
+        .post_form(
+            &cookie,
+            "/sources/app/promote",
+            &format!("from=development&to=production&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(applied.status, StatusCode::OK);
+    let promoted = c.manager.mappings("app", "production").await.unwrap();
+    assert_eq!(promoted[0]["id"], "m");
+
+    let revisions = c.get(&cookie, "/revisions").await;
+    assert_eq!(revisions.status, StatusCode::OK);
+    assert!(
+        revisions
+            .body
+            .contains("promote mappings of app from development to production")
+    );
+    assert!(revisions.body.contains("console:sha256:"));
+    let head = c.manager.revisions(None, 1).await.unwrap()[0].number;
+    let older = c.get(&cookie, &format!("/revisions?before={head}")).await;
+    assert!(
+        !older.body.contains("promote mappings"),
+        "paged with before"
+    );
+    assert!(older.body.contains("create source app"));
+    assert_eq!(
+        c.get(&cookie, "/revisions?before=x").await.status,
+        StatusCode::BAD_REQUEST
     );
 }

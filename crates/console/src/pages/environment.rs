@@ -1,5 +1,5 @@
-//! A source environment's page: the event types seen (live) and its mappings
-//! with their switches.
+//! A source environment's page: the event types seen (live), each with a
+//! link to map it, and its mappings with their switches, edit and delete.
 
 use axum::{
     Extension, Form,
@@ -8,6 +8,7 @@ use axum::{
 };
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde_json::json;
 use tributary_store::KnownEventType;
 
 use super::{html, sources::environment_path};
@@ -20,21 +21,29 @@ use crate::{
 /// The most event types listed.
 const MAX_EVENT_TYPES: usize = 200;
 
-fn event_type_rows(types: &[KnownEventType]) -> Markup {
+fn event_type_rows(base: &str, can_map: bool, types: &[KnownEventType]) -> Markup {
     html! {
         @if types.is_empty() {
-            tr class="empty" { td colspan="2" class="muted" { "No event received yet." } }
+            tr class="empty" { td colspan="3" class="muted" { "No event received yet." } }
         }
         @for t in types.iter().take(MAX_EVENT_TYPES) {
             tr {
                 td { code { (t.event_type) } }
                 td { (layout::time(t.last_seen_at)) }
+                td {
+                    @if can_map {
+                        a class="map-event" href={ (base) "/new-mapping?event=" (super::sources::encode(&t.event_type)) }
+                            aria-label={ "Create a mapping for " (t.event_type) } { "Create mapping" }
+                    }
+                }
             }
         }
     }
 }
 
-async fn event_types_newest_first(
+/// The event types seen in a source environment, newest first, at most
+/// [`MAX_EVENT_TYPES`].
+pub(crate) async fn event_types_newest_first(
     state: &ConsoleState,
     source: &str,
     environment: &str,
@@ -45,10 +54,11 @@ async fn event_types_newest_first(
         .known_event_types(source, environment)
         .await?;
     types.sort_by_key(|t| std::cmp::Reverse(t.last_seen_at));
+    types.truncate(MAX_EVENT_TYPES);
     Ok(types)
 }
 
-fn not_found(source: &str, environment: &str) -> ConsoleError {
+pub(crate) fn not_found(source: &str, environment: &str) -> ConsoleError {
     ConsoleError::NotFound(format!(
         "no source `{source}` with an environment `{environment}`"
     ))
@@ -75,42 +85,51 @@ pub(crate) async fn show(
         h1 { code { (view.key) } " in " code { (env.slug) } }
         div class="panel" {
             dl class="facts" {
-                dt { "Kind" } dd { (view.kind) }
+                dt { "Kind" } dd { (view.kind.as_str()) }
                 dt { "Receive URL" } dd {
                     div class="row" {
-                        span class="url receive-url" id="receive-url" data-value=(env.receive_url) { (env.receive_url) }
-                        (layout::copy_button("receive-url", "receive URL"))
+                        span class="url receive-url" id="receive-url" aria-live="polite" { (env.receive_url_masked) }
+                        span class="muted" { "(copy it from " a href=(layout::link("/sources")) { "Sources" } ")" }
                     }
                 }
-                dt { "Identify" } dd { (layout::badge(if env.identify { "on" } else { "off" })) " " span class="muted" { "(read-only here)" } }
+                dt { "Identify" } dd { (layout::badge(if env.identify { "on" } else { "off" })) }
+                dt { "Managed by" } dd {
+                    @if view.managed_by_file { (super::sources::file_marker()) } @else { "the management API" }
+                }
                 dt { "Events" } dd { a href=(events_link) { "Open the event log for this environment" } }
             }
         }
         h2 id="types-heading" { "Event types seen" " " span class="live" hidden { "· updates live" } }
         table aria-labelledby="types-heading" {
-            thead { tr { th scope="col" { "Event type" } th scope="col" { "Last seen" } } }
+            thead { tr { th scope="col" { "Event type" } th scope="col" { "Last seen" } th scope="col" { "Map" } } }
             tbody id="event-types" data-poll={ (base) "/event-types" } aria-live="polite" {
-                (event_type_rows(&types))
+                (event_type_rows(&base, !view.managed_by_file, &types))
             }
         }
-        h2 id="mappings-heading" { "Mappings" }
+        div class="row spread" {
+            h2 id="mappings-heading" { "Mappings" }
+            @if !view.managed_by_file {
+                a class="button quiet" href={ (base) "/new-mapping" } { "New mapping" }
+            }
+        }
         table aria-labelledby="mappings-heading" {
             thead { tr {
                 th scope="col" { "Mapping" } th scope="col" { "Event" } th scope="col" { "Action" }
-                th scope="col" { "Status" } th scope="col" { "Switch" }
+                th scope="col" { "Status" } th scope="col" { "Change" }
             } }
             tbody {
                 @if env.mappings.is_empty() {
                     tr { td colspan="5" class="muted" { "No mapping." } }
                 }
                 @for m in &env.mappings {
+                    @let path = format!("{base}/mappings/{}", super::sources::encode(&m.id));
                     tr data-mapping=(m.id) {
                         td { code { (m.id) } }
                         td { code { (m.event) } }
                         td { (m.action) }
                         td { (layout::badge(if m.active { "active" } else { "inactive" })) }
-                        td {
-                            form method="post" action={ (base) "/mappings/" (super::sources::encode(&m.id)) } {
+                        td { div class="row" {
+                            form method="post" action=(path) {
                                 (layout::csrf_field(&session))
                                 input type="hidden" name="active" value=(if m.active { "false" } else { "true" });
                                 button type="submit" class=(if m.active { "quiet toggle" } else { "toggle" })
@@ -118,7 +137,14 @@ pub(crate) async fn show(
                                     (if m.active { "Switch off" } else { "Switch on" })
                                 }
                             }
-                        }
+                            @if !view.managed_by_file {
+                                a class="button quiet" href={ (path) "/edit" } aria-label={ "Edit " (m.id) } { "Edit" }
+                                form method="post" action={ (path) "/delete" } {
+                                    (layout::csrf_field(&session))
+                                    button type="submit" class="quiet danger" aria-label={ "Delete " (m.id) } { "Delete" }
+                                }
+                            }
+                        } }
                     }
                 }
             }
@@ -140,7 +166,10 @@ pub(crate) async fn event_types(
     Path((source, environment)): Path<(String, String)>,
 ) -> Result<Response, ConsoleError> {
     let types = event_types_newest_first(&state, &source, &environment).await?;
-    Ok(html(event_type_rows(&types)).into_response())
+    let can_map = config_view::environment(state.pipeline(), &source, &environment)
+        .is_some_and(|(view, _)| !view.managed_by_file);
+    let base = environment_path(&source, &environment);
+    Ok(html(event_type_rows(&base, can_map, &types)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -149,21 +178,24 @@ pub(crate) struct Toggle {
 }
 
 /// `POST /sources/{source}/environments/{environment}/mappings/{mapping}`:
-/// switches a mapping on or off, then back to the page.
+/// switches a mapping on or off through the management layer (recorded as
+/// a revision), then back to the page.
 pub(crate) async fn toggle(
     State(state): State<ConsoleState>,
     Path((source, environment, mapping)): Path<(String, String, String)>,
     Form(form): Form<Toggle>,
 ) -> Result<Response, ConsoleError> {
-    let found = state
-        .pipeline()
-        .set_mapping_active(&source, &environment, &mapping, form.active)
+    state
+        .manager()
+        .update_mapping(
+            state.actor(),
+            &source,
+            &environment,
+            &mapping,
+            None,
+            json!({"active": form.active}),
+        )
         .await?;
-    if !found {
-        return Err(ConsoleError::NotFound(format!(
-            "no mapping `{mapping}` in source `{source}`, environment `{environment}`"
-        )));
-    }
     tracing::info!(
         source,
         environment,

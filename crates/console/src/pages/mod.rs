@@ -3,6 +3,8 @@
 pub(crate) mod actions;
 pub(crate) mod environment;
 pub(crate) mod events;
+pub(crate) mod mapping;
+pub(crate) mod revisions;
 pub(crate) mod sign_in;
 pub(crate) mod sources;
 

@@ -18,6 +18,7 @@ pub use document::{
 pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
 pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
 pub use model::*;
+pub use params::{ActionParameter, action_parameters};
 pub use verification::*;
 
 /// Serde helper: a `Duration` as whole seconds.

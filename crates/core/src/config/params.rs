@@ -110,6 +110,39 @@ pub(crate) fn spec(action: ActionType) -> Vec<(&'static str, Need)> {
     params
 }
 
+/// One parameter an action takes, as a form that builds a mapping needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActionParameter {
+    /// Its key in a mapping (`workflow`, `recipients`, ...).
+    pub name: &'static str,
+    /// The mapping is refused without it.
+    pub required: bool,
+    /// The path read when it is left out.
+    pub default_path: Option<&'static str>,
+    /// A string value is a path into the event (otherwise a literal key,
+    /// a boolean, or a table of fields).
+    pub reads_path: bool,
+    /// A string value is a literal key (workflow, collection, audience).
+    pub literal_key: bool,
+}
+
+/// The parameters of `action`, in the order docs list them.
+pub fn action_parameters(action: ActionType) -> Vec<ActionParameter> {
+    spec(action)
+        .into_iter()
+        .map(|(name, need)| ActionParameter {
+            name,
+            required: need == Need::Required,
+            default_path: match need {
+                Need::Default(path) => Some(path),
+                _ => None,
+            },
+            reads_path: form(name) == Form::Path,
+            literal_key: form(name) == Form::Key,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
