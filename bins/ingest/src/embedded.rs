@@ -50,6 +50,9 @@ listen = "127.0.0.1:8080"
 [store]
 backend = "sqlite"
 path = "{data}"
+# Seals the secrets of sources made through the admin API or the console
+# before they are stored (docs/managing-sources.md, "Secrets at rest").
+secrets_key = "{secrets_key}"
 
 [admin]
 token = "{admin}"
@@ -137,6 +140,10 @@ actor = "data.assigned_by"
         freshpaint = secret("fp"),
         legacy = secret("hl"),
         custom = secret("http"),
+        secrets_key = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+        },
     )
 }
 

@@ -893,10 +893,7 @@ impl Manager {
                 actor: actor.to_owned(),
                 summary: summary.to_owned(),
                 changes: json!([{"op": summary, "source": key, "changes": changes}]),
-                sources: vec![(
-                    key.to_owned(),
-                    after.as_ref().map(|d| Value::Object(d.clone()).to_string()),
-                )],
+                sources: vec![(key.to_owned(), after.as_ref().map(|d| self.stored_text(d)))],
             };
             match self
                 .pipeline
@@ -925,6 +922,16 @@ impl Manager {
             }
         }
         Err(StoreError::Conflict("configuration changes kept colliding".into()).into())
+    }
+
+    /// A document as the store keeps it: its secrets sealed when
+    /// `[store] secrets_key` is set (docs/managing-sources.md, "Secrets at rest").
+    pub(crate) fn stored_text(&self, document: &Map<String, Value>) -> String {
+        let mut document = document.clone();
+        if let Some(key) = &self.pipeline.config().store.secrets_key {
+            key.seal(&mut document, &mut || rand::random());
+        }
+        Value::Object(document).to_string()
     }
 
     /// Compiles a document as the file's loader would, and refuses a

@@ -42,8 +42,7 @@ pub fn generate(prefix: &str) -> String {
     format!("{prefix}_{body}")
 }
 
-/// The document keys that hold secrets, wherever they appear.
-pub(crate) const SECRET_KEYS: [&str; 4] = ["token", "write_key", "api_key", "secret"];
+pub(crate) use tributary_core::config::SECRET_KEYS;
 
 #[cfg(test)]
 mod tests {

@@ -141,7 +141,8 @@ impl Manager {
                     _ => "update",
                 };
                 if action != "unchanged" {
-                    writes.push((key.clone(), after.as_ref().map(Value::to_string)));
+                    let text = wanted.get(key).map(|d| self.stored_text(d));
+                    writes.push((key.clone(), text));
                 }
                 steps.push(ImportStep {
                     key: key.clone(),

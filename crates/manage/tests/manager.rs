@@ -432,3 +432,79 @@ async fn stored_sources_come_back_after_a_restart() {
     let view: Value = f.manager.source("web").await.unwrap();
     assert_eq!(view["managed_by"], json!("api"));
 }
+
+#[tokio::test]
+async fn with_a_secrets_key_the_store_holds_no_usable_secret() {
+    const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let dir = tempfile::tempdir().unwrap();
+    let open = |key: Option<&'static str>, dir: std::path::PathBuf| async move {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(&dir).await.unwrap());
+        let text = match key {
+            Some(k) => format!("[store]\nsecrets_key = \"{k}\"\n{FILE}"),
+            None => FILE.to_owned(),
+        };
+        let config = Arc::new(config::load("t.toml", &text, &|_| None).unwrap());
+        let pipeline = Arc::new(Pipeline::new(config, store.clone()).await.unwrap());
+        (Manager::new(pipeline, Vec::new()), store)
+    };
+    let (manager, store) = open(Some(KEY), dir.path().to_owned()).await;
+    let created = manager
+        .create_source(
+            "admin",
+            json!({"key": "web", "kind": "segment",
+                   "environments": {"production": {"verification":
+                       {"scheme": "bearer", "secret": "bearer-secret-0123456789"}}}}),
+        )
+        .await
+        .unwrap();
+    let token = created.secrets["production"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, stored) = store.config_sources_since(0).await.unwrap();
+    let text = stored[0].document.clone().unwrap();
+    assert!(!text.contains(&token), "{text}");
+    assert!(!text.contains("bearer-secret"), "{text}");
+    assert!(text.contains("sealed:v1:"), "{text}");
+    // Served, revealed and exported in full by the process with the key.
+    let authorized =
+        |r: RawRequest| r.with_header("authorization", "Bearer bearer-secret-0123456789");
+    assert!(
+        manager
+            .pipeline()
+            .receive(&token, authorized(track("A")))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        manager
+            .reveal("admin", "web", "production", Credential::Token)
+            .await
+            .unwrap(),
+        token
+    );
+    assert!(manager.export().await.unwrap().contains(&token));
+    drop((manager, store));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Without the key the stored source is not served (nothing to route by).
+    let (manager, store) = open(None, dir.path().to_owned()).await;
+    let refused = manager
+        .pipeline()
+        .receive(&token, authorized(track("A")))
+        .await;
+    assert!(
+        matches!(refused, Err(PipelineError::UnknownToken)),
+        "{refused:?}"
+    );
+    drop((manager, store));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (manager, _store) = open(Some(KEY), dir.path().to_owned()).await;
+    assert!(
+        manager
+            .pipeline()
+            .receive(&token, authorized(track("A")))
+            .await
+            .is_ok()
+    );
+}

@@ -11,7 +11,9 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde_json::{Map, Value};
 use tributary_core::{
     MappingEngine,
-    config::{Config, EnvironmentConfig, SourceConfig, source_from_document},
+    config::{
+        Config, EnvironmentConfig, SealingKey, SourceConfig, is_sealed, source_from_document,
+    },
 };
 use tributary_store::StoredSource;
 
@@ -91,6 +93,7 @@ impl LiveConfig {
         head: u64,
         changes: Vec<StoredSource>,
         environments: &BTreeMap<String, EnvironmentConfig>,
+        key: Option<&SealingKey>,
     ) -> (Self, Vec<Unservable>) {
         let mut sources = self.sources.clone();
         let mut engine = self.engine.clone();
@@ -111,7 +114,7 @@ impl LiveConfig {
                 engine = engine.with_source(&change.key, None);
                 continue;
             };
-            match compile(&text, environments) {
+            match compile(&text, environments, key) {
                 Ok((config, document)) => {
                     engine = engine.with_source(&change.key, Some(&config));
                     let source = Arc::new(LiveSource {
@@ -199,9 +202,15 @@ impl LiveConfig {
 fn compile(
     text: &str,
     environments: &BTreeMap<String, EnvironmentConfig>,
+    key: Option<&SealingKey>,
 ) -> Result<(SourceConfig, Map<String, Value>), String> {
-    let document: Map<String, Value> = serde_json::from_str(text)
+    let mut document: Map<String, Value> = serde_json::from_str(text)
         .map_err(|e| format!("its stored document is unreadable: {e}"))?;
+    if is_sealed(&document) {
+        let key =
+            key.ok_or("its secrets are sealed and [store] secrets_key is not set in this process")?;
+        key.open(&mut document)?;
+    }
     let config =
         source_from_document(&Value::Object(document.clone()), environments).map_err(|errors| {
             errors

@@ -112,7 +112,12 @@ impl Pipeline {
             return Ok(head);
         }
         let (head, changes) = self.store.config_sources_since(current.revision()).await?;
-        let (next, problems) = current.with_changes(head, changes, &self.config.environments);
+        let (next, problems) = current.with_changes(
+            head,
+            changes,
+            &self.config.environments,
+            self.config.store.secrets_key.as_ref(),
+        );
         for p in &problems {
             tracing::error!(source = %p.key, reason = %p.reason, revision = head, "A stored source cannot be served; its URLs answer 404.");
         }

@@ -22,6 +22,7 @@ use super::{
     model::*,
     params::{self, Form, Need},
     raw::*,
+    sealed::SealingKey,
     verification::*,
 };
 use crate::{ActionType, FieldPath, Secret, path::DataAlias};
@@ -657,9 +658,20 @@ impl<'a> Cx<'a> {
             Some(d) => u32::try_from(*d.get_ref()).unwrap_or(u32::MAX),
             None => DEFAULT_RETENTION_DAYS,
         };
+        let secrets_key = raw.secrets_key.as_ref().and_then(|k| {
+            let text = self.interpolate(k, "store.secrets_key")?;
+            match SealingKey::from_base64(&text) {
+                Ok(key) => Some(key),
+                Err(message) => {
+                    self.error(k.span(), "store.secrets_key", message);
+                    None
+                }
+            }
+        });
         StoreSettings {
             backend,
             retention_days,
+            secrets_key,
         }
     }
 

@@ -10,6 +10,7 @@ mod load;
 mod model;
 pub(crate) mod params;
 mod raw;
+mod sealed;
 mod verification;
 
 pub use document::{
@@ -19,6 +20,7 @@ pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
 pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
 pub use model::*;
 pub use params::{ActionParameter, action_parameters};
+pub use sealed::{SECRET_KEYS, SealingKey, is_sealed};
 pub use verification::*;
 
 /// Serde helper: a `Duration` as whole seconds.

@@ -112,6 +112,10 @@ pub struct StoreSettings {
     pub backend: StoreBackend,
     /// Event and action logs older than this are pruned.
     pub retention_days: u32,
+    /// Seals the secrets of sources made through the management API before
+    /// they are stored; `None` stores them as they are.
+    #[serde(skip)]
+    pub secrets_key: Option<super::sealed::SealingKey>,
 }
 
 /// Default for [`StoreSettings::retention_days`].

@@ -44,6 +44,7 @@ pub(super) struct RawStore {
     pub(super) path: Option<S<String>>,
     pub(super) url: Option<S<String>>,
     pub(super) retention_days: Option<S<i64>>,
+    pub(super) secrets_key: Option<S<String>>,
 }
 
 #[derive(Deserialize, Default)]

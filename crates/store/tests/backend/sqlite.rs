@@ -153,6 +153,7 @@ async fn open_from_settings_and_retention_helper() {
             path: dir.path().join("data").to_string_lossy().into_owned(),
         },
         retention_days: 30,
+        secrets_key: None,
     };
     let store = tributary_store::open(&settings).await.unwrap();
     assert!(
