@@ -10,14 +10,20 @@ mod load;
 mod model;
 pub(crate) mod params;
 mod raw;
+mod template;
 mod verification;
 
 pub use document::{
     DocumentError, SourceDocument, source_documents, source_from_document, sources_toml,
 };
 pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
-pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
+pub use load::{
+    ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load, load_with_templates, to_json as toml_to_json,
+};
 pub use model::*;
+pub use template::{
+    ENVIRONMENT_DEFAULTS_KEY, TEMPLATE_KEY, TemplateLookup, fill_document, no_templates,
+};
 pub use verification::*;
 
 /// Serde helper: a `Duration` as whole seconds.
