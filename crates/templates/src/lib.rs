@@ -154,8 +154,17 @@ macro_rules! embedded {
     };
 }
 
+/// One template's files: key, `template.toml`, `defaults.toml`, and the
+/// example payloads by file name.
+type Embedded = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Every template's files, in the order templates are listed.
-pub(crate) const EMBEDDED: [(&str, &str, &str, &[(&str, &str)]); 14] = embedded! {
+const EMBEDDED: [Embedded; 14] = embedded! {
     "stripe" => ["customer.created.json", "invoice.created.json", "invoice.paid.json"],
     "clerk" => [
         "user.created.json", "user.updated.json", "user.deleted.json",

@@ -150,7 +150,7 @@ fn default_action_mappings(t: &Template) -> Vec<Value> {
             let action_type = action
                 .as_str()
                 .and_then(|a| a.parse::<ActionType>().ok())
-                .map_or(action.clone(), |a| Value::String(a.product_name().into()));
+                .map_or(action, |a| Value::String(a.product_name().into()));
             json!({
                 "id": id,
                 "event_type": event,

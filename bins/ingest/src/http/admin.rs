@@ -379,7 +379,11 @@ mod tests {
     fn the_openapi_document_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        for path in PATHS.iter().chain(&crate::http::manage::PATHS) {
+        for path in PATHS
+            .iter()
+            .chain(&crate::http::manage::PATHS)
+            .chain(&crate::http::providers::PATHS)
+        {
             assert!(
                 paths.contains_key(&format!("/api/v1{path}")),
                 "{path} is routed but not in openapi.json"
@@ -387,7 +391,7 @@ mod tests {
         }
         assert_eq!(
             paths.len(),
-            PATHS.len() + crate::http::manage::PATHS.len(),
+            PATHS.len() + crate::http::manage::PATHS.len() + crate::http::providers::PATHS.len(),
             "openapi.json lists a path that is not routed"
         );
     }

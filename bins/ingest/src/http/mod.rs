@@ -5,4 +5,5 @@ pub(crate) mod answer;
 pub(crate) mod health;
 pub(crate) mod ingest;
 pub(crate) mod manage;
+pub(crate) mod providers;
 pub(crate) mod reverse_etl;
