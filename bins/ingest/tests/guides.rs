@@ -41,6 +41,10 @@ const VARIABLES: &[(&str, &str)] = &[
     ("API_KEY_CENSUS", "sk_cs_guides_0123456789abcdef"),
     ("TOKEN_POLYTOMIC", "pt_guides_0123456789abcdefgh"),
     ("POLYTOMIC_SECRET", "polytomic-bearer-secret"),
+    ("TOKEN_STRIPE", "stripe_guides_0123456789abcde"),
+    ("STRIPE_WHSEC", "whsec_stripe_guides_signing_secret"),
+    ("TOKEN_CLERK", "clerk_guides_0123456789abcdef"),
+    ("CLERK_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
 ];
 
 /// Every guide that must exist; a guide missing from disk fails the test, and so does a guide
@@ -56,6 +60,8 @@ const SOURCE_GUIDES: &[&str] = &[
     "hightouch.md",
     "census.md",
     "polytomic.md",
+    "stripe.md",
+    "clerk.md",
 ];
 
 fn workspace_root() -> PathBuf {

@@ -307,3 +307,42 @@ proptest! {
         let _ = load_with_templates("p.toml", &junk_template, &|_| None, &lookup);
     }
 }
+
+#[test]
+fn docs_templates_md_lists_every_template_with_its_defaults() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/templates.md"
+    ))
+    .unwrap();
+    for t in all() {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", t.key)))
+            .unwrap_or_else(|| panic!("docs/templates.md has no row for `{}`", t.key));
+        let env = t.environment_defaults();
+        for key in ["event_type_path", "timestamp_path"] {
+            if let Some(Value::String(path)) = env.get(key) {
+                assert!(
+                    row.contains(&format!("`{path}`")),
+                    "{}: {key} {path} not in {row}",
+                    t.key
+                );
+            }
+        }
+        if let Some(Value::String(path)) = env.get("dedup").and_then(|d| d.get("key_path")) {
+            assert!(
+                row.contains(&format!("`{path}`")),
+                "{}: dedup {path} not in {row}",
+                t.key
+            );
+        }
+        if let Some(scheme) = t.verification_scheme() {
+            assert!(
+                row.contains(&format!("`{scheme}`")),
+                "{}: {scheme} not in {row}",
+                t.key
+            );
+        }
+    }
+}
