@@ -55,8 +55,12 @@ fn load(file: &Path) -> anyhow::Result<(Config, Vec<SourceDocument>)> {
         &|name| std::env::var(name).ok(),
         &tributary_templates::lookup,
     )?;
+    // A table naming a template is shown as the loader filled it.
     let documents = config::source_documents(&text)
-        .map_err(|e| anyhow::anyhow!("cannot read the sources of {}: {e}", file.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot read the sources of {}: {e}", file.display()))?
+        .into_iter()
+        .map(|d| tributary_templates::fill_from_template(&d, &[]).unwrap_or(d))
+        .collect();
     Ok((config, documents))
 }
 
