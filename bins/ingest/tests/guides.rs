@@ -45,6 +45,10 @@ const VARIABLES: &[(&str, &str)] = &[
     ("STRIPE_WHSEC", "whsec_stripe_guides_signing_secret"),
     ("TOKEN_CLERK", "clerk_guides_0123456789abcdef"),
     ("CLERK_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    ("TOKEN_SHOPIFY", "shopify_guides_0123456789abcd"),
+    ("SHOPIFY_SECRET", "shopify-client-secret"),
+    ("TOKEN_WORKOS", "workos_guides_0123456789abcde"),
+    ("WORKOS_SECRET", "workos-endpoint-secret"),
 ];
 
 /// Every guide that must exist; a guide missing from disk fails the test, and so does a guide
@@ -62,6 +66,8 @@ const SOURCE_GUIDES: &[&str] = &[
     "polytomic.md",
     "stripe.md",
     "clerk.md",
+    "shopify.md",
+    "workos.md",
 ];
 
 fn workspace_root() -> PathBuf {
