@@ -49,6 +49,14 @@ const VARIABLES: &[(&str, &str)] = &[
     ("SHOPIFY_SECRET", "shopify-client-secret"),
     ("TOKEN_WORKOS", "workos_guides_0123456789abcde"),
     ("WORKOS_SECRET", "workos-endpoint-secret"),
+    ("TOKEN_SUPABASE", "supabase_guides_0123456789abc"),
+    ("SUPABASE_SECRET", "supabase-made-up-secret"),
+    ("TOKEN_POSTHOG", "posthog_guides_0123456789abcd"),
+    ("POSTHOG_SECRET", "posthog-made-up-secret"),
+    ("TOKEN_AMPLITUDE", "amplitude_guides_0123456789ab"),
+    ("AMPLITUDE_SECRET", "amplitude-made-up-secret"),
+    ("TOKEN_CLAY", "clay_guides_0123456789abcdefg"),
+    ("CLAY_SECRET", "clay-made-up-secret"),
 ];
 
 /// Every guide that must exist; a guide missing from disk fails the test, and so does a guide
@@ -68,6 +76,10 @@ const SOURCE_GUIDES: &[&str] = &[
     "clerk.md",
     "shopify.md",
     "workos.md",
+    "supabase.md",
+    "posthog.md",
+    "amplitude.md",
+    "clay.md",
 ];
 
 fn workspace_root() -> PathBuf {
