@@ -621,3 +621,67 @@ async fn the_source_providers_api_answers_the_templates_behind_the_admin_token()
     );
     assert!(get("stripe").is_some());
 }
+
+/// What the management API's create route does with `"template"` (the
+/// filling is `tributary_templates::fill_from_template`, the call the route
+/// makes): a filled request creates a working source, and the stored source
+/// holds the copied defaults.
+#[tokio::test]
+async fn a_source_created_through_the_api_from_a_template_receives_and_plans() {
+    let server = TestServer::start(&config(), false).await;
+    let request: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "key": "billing-api",
+        "template": "stripe",
+        "name": "Billing",
+        "environments": {"production": {"verification": {"secret": "whsec_api_created_secret"}}}
+    }))
+    .unwrap();
+    let filled = tributary_templates::fill_from_template(&request, &["production"]).unwrap();
+    let created = server
+        .http
+        .post(format!("{}/api/v1/sources", server.base))
+        .bearer_auth(ADMIN)
+        .json(&filled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let token = created["secrets"]["production"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let shown: Value = server
+        .http
+        .get(format!("{}/api/v1/sources/billing-api", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let env = &shown["environments"]["production"];
+    assert_eq!(env["event_type_path"], "body.type", "{shown}");
+    assert_eq!(env["mappings"].as_array().unwrap().len(), 3, "{shown}");
+
+    let body = serde_json::to_vec(&get("stripe").unwrap().examples[2].body).unwrap();
+    let t = chrono::Utc::now().timestamp().to_string();
+    let sig = hex::encode(hmac_sha256(
+        "whsec_api_created_secret",
+        &[t.as_bytes(), b".", &body],
+    ));
+    let answer: Value = server
+        .http
+        .post(format!("{}/integrations/receive/{token}", server.base))
+        .header("stripe-signature", format!("t={t},v1={sig}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"accepted": 1, "duplicates": 0}));
+}
