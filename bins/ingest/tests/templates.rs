@@ -349,6 +349,17 @@ fn expected(key: &str) -> Vec<(&'static str, &'static str, &'static str, Value)>
     }
 }
 
+/// Sends a request and reads its JSON answer.
+trait SendJson {
+    async fn send_json(self) -> Value;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 /// Sends `body` to the template's source with the signature and the
 /// platform's other headers.
 async fn receive(
@@ -656,12 +667,8 @@ async fn a_source_created_through_the_api_from_a_template_receives_and_plans() {
         .http
         .get(format!("{}/api/v1/sources/billing-api", server.base))
         .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let env = &shown["environments"]["production"];
     assert_eq!(env["event_type_path"], "body.type", "{shown}");
     assert_eq!(env["mappings"].as_array().unwrap().len(), 3, "{shown}");
@@ -677,11 +684,7 @@ async fn a_source_created_through_the_api_from_a_template_receives_and_plans() {
         .post(format!("{}/integrations/receive/{token}", server.base))
         .header("stripe-signature", format!("t={t},v1={sig}"))
         .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(answer, json!({"accepted": 1, "duplicates": 0}));
 }
