@@ -474,6 +474,27 @@ async fn every_template_receives_verifies_types_dedups_and_plans_its_examples() 
                     t.key
                 );
             }
+            // The event time comes from the template's path where the example
+            // has that field (every example is dated before this test runs).
+            let event = accepted[0].event.as_ref().unwrap();
+            let time_path = t.environment_defaults().get("timestamp_path").cloned();
+            let has_time = match time_path.as_ref().and_then(Value::as_str) {
+                Some(p) if p.starts_with("body.") => example
+                    .body
+                    .pointer(&format!("/{}", p["body.".len()..].replace('.', "/")))
+                    .is_some(),
+                Some(p) => example.headers.contains_key(&p["headers.".len()..]),
+                None => false,
+            };
+            if has_time {
+                assert!(
+                    event.timestamp < event.received_at - chrono::Duration::seconds(60),
+                    "{} {}: the event time {} was not read from the body",
+                    t.key,
+                    example.event_type,
+                    event.timestamp
+                );
+            }
             let detail = server
                 .store
                 .event_detail(accepted[0].id)
