@@ -21,7 +21,7 @@ use tributary_console::{BASE_PATH, ConsoleState};
 
 use crate::{
     AppState,
-    http::{admin, answer::ApiError, health, ingest, manage, mapi, reverse_etl},
+    http::{admin, answer::ApiError, health, ingest, manage, mapi, providers, reverse_etl},
 };
 
 /// The ingest service's routes. The console exists, like the admin API, only
@@ -29,6 +29,7 @@ use crate::{
 pub fn app(state: AppState) -> Router {
     let admin = admin::router()
         .merge(manage::router())
+        .merge(providers::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     let mapi =
         mapi::router().route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));

@@ -72,11 +72,18 @@ enum ConfigAction {
 fn load(file: &Path) -> anyhow::Result<(Config, Vec<SourceDocument>)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let config = config::load(&file.display().to_string(), &text, &|name| {
-        std::env::var(name).ok()
-    })?;
+    let config = config::load_with_templates(
+        &file.display().to_string(),
+        &text,
+        &|name| std::env::var(name).ok(),
+        &tributary_templates::lookup,
+    )?;
+    // A table naming a template is shown as the loader filled it.
     let documents = config::source_documents(&text)
-        .map_err(|e| anyhow::anyhow!("cannot read the sources of {}: {e}", file.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot read the sources of {}: {e}", file.display()))?
+        .into_iter()
+        .map(|d| tributary_templates::fill_from_template(&d, &[]).unwrap_or(d))
+        .collect();
     Ok((config, documents))
 }
 

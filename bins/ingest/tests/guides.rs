@@ -41,6 +41,22 @@ const VARIABLES: &[(&str, &str)] = &[
     ("API_KEY_CENSUS", "sk_cs_guides_0123456789abcdef"),
     ("TOKEN_POLYTOMIC", "pt_guides_0123456789abcdefgh"),
     ("POLYTOMIC_SECRET", "polytomic-bearer-secret"),
+    ("TOKEN_STRIPE", "stripe_guides_0123456789abcde"),
+    ("STRIPE_WHSEC", "whsec_stripe_guides_signing_secret"),
+    ("TOKEN_CLERK", "clerk_guides_0123456789abcdef"),
+    ("CLERK_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    ("TOKEN_SHOPIFY", "shopify_guides_0123456789abcd"),
+    ("SHOPIFY_SECRET", "shopify-client-secret"),
+    ("TOKEN_WORKOS", "workos_guides_0123456789abcde"),
+    ("WORKOS_SECRET", "workos-endpoint-secret"),
+    ("TOKEN_SUPABASE", "supabase_guides_0123456789abc"),
+    ("SUPABASE_SECRET", "supabase-made-up-secret"),
+    ("TOKEN_POSTHOG", "posthog_guides_0123456789abcd"),
+    ("POSTHOG_SECRET", "posthog-made-up-secret"),
+    ("TOKEN_AMPLITUDE", "amplitude_guides_0123456789ab"),
+    ("AMPLITUDE_SECRET", "amplitude-made-up-secret"),
+    ("TOKEN_CLAY", "clay_guides_0123456789abcdefg"),
+    ("CLAY_SECRET", "clay-made-up-secret"),
 ];
 
 /// Every guide that must exist; a guide missing from disk fails the test, and so does a guide
@@ -56,6 +72,14 @@ const SOURCE_GUIDES: &[&str] = &[
     "hightouch.md",
     "census.md",
     "polytomic.md",
+    "stripe.md",
+    "clerk.md",
+    "shopify.md",
+    "workos.md",
+    "supabase.md",
+    "posthog.md",
+    "amplitude.md",
+    "clay.md",
 ];
 
 fn workspace_root() -> PathBuf {

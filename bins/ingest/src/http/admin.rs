@@ -415,6 +415,7 @@ mod tests {
         let routed: Vec<String> = PATHS
             .iter()
             .chain(&crate::http::manage::PATHS)
+            .chain(&crate::http::providers::PATHS)
             .map(|p| format!("/api/v1{p}"))
             .chain(
                 crate::http::mapi::PATHS

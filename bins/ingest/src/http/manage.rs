@@ -178,6 +178,24 @@ async fn list_sources(State(state): State<AppState>) -> Result<Response, ApiErro
 
 async fn create_source(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let input = json_body(&body)?;
+    // A request naming a template starts from its defaults (docs/templates.md).
+    let input = match input {
+        Value::Object(request) => {
+            let config = state.pipeline.config();
+            let environments: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+            Value::Object(
+                tributary_templates::fill_from_template(&request, &environments).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_configuration",
+                        e.to_string(),
+                    )
+                    .with_field(Some("/template".into()))
+                })?,
+            )
+        }
+        other => other,
+    };
     let c = state.manager.create_source(&actor(&state), input).await?;
     Ok(committed(StatusCode::CREATED, c))
 }

@@ -6,4 +6,5 @@ pub(crate) mod health;
 pub(crate) mod ingest;
 pub(crate) mod manage;
 pub(crate) mod mapi;
+pub(crate) mod providers;
 pub(crate) mod reverse_etl;

@@ -32,7 +32,13 @@ impl TestServer {
     pub(crate) async fn start(config_text: &str, run_workers: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
-        let config = config::load("test.toml", config_text, &|_| None).unwrap();
+        let config = config::load_with_templates(
+            "test.toml",
+            config_text,
+            &|_| None,
+            &tributary_templates::lookup,
+        )
+        .unwrap();
         let sinks = serve::sinks(&config, &store).unwrap();
         let pipeline = Arc::new(
             Pipeline::new(Arc::new(config), store.clone())

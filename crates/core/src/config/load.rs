@@ -23,6 +23,7 @@ use super::{
     params::{self, Form, Need},
     raw::*,
     sealed::SealingKey,
+    template::{TemplateLookup, apply_templates, no_templates},
     verification::*,
 };
 use crate::{ActionType, FieldPath, Secret, path::DataAlias};
@@ -81,14 +82,30 @@ pub fn load(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    load_with_templates(file, text, env, &no_templates)
+}
+
+/// [`load`], where a `[[sources]]` table may name a template
+/// (`template = "stripe"`) that `templates` finds: the table starts from
+/// the template's defaults (the `template` module's docs). A binary passes
+/// `tributary_templates::lookup`.
+pub fn load_with_templates(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    templates: TemplateLookup<'_>,
+) -> Result<Config, ConfigErrors> {
     let mut cx = Cx::new(file, text, env);
-    let root = match DeTable::parse(text) {
+    let mut root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(e) => {
             cx.toml_error(&e);
             return Err(cx.finish());
         }
     };
+    for problem in apply_templates(root.get_mut(), templates) {
+        cx.error(problem.span, problem.field, problem.message);
+    }
     let mut unknown = Vec::new();
     let de = toml::Deserializer::from(root.clone());
     let raw: RawConfig = match serde_ignored::deserialize(de, |path| unknown.push(segments(&path)))
@@ -1434,7 +1451,8 @@ fn valid_slug(s: &str) -> bool {
 }
 
 /// TOML to JSON. Datetimes become their RFC 3339 text.
-pub(super) fn to_json(value: &toml::Value) -> Value {
+/// A TOML value as JSON (datetimes as their text).
+pub fn to_json(value: &toml::Value) -> Value {
     match value {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),

@@ -11,16 +11,22 @@ mod model;
 pub(crate) mod params;
 mod raw;
 mod sealed;
+mod template;
 mod verification;
 
 pub use document::{
     DocumentError, SourceDocument, source_documents, source_from_document, sources_toml,
 };
 pub use env_ref::{EnvReferenceError, expand_env_refs, is_env_name};
-pub use load::{ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load};
+pub use load::{
+    ConfigError, ConfigErrors, MIN_TOKEN_CHARS, load, load_with_templates, to_json as toml_to_json,
+};
 pub use model::*;
 pub use params::{ActionParameter, action_parameters};
 pub use sealed::{SECRET_KEYS, SealingKey, is_sealed};
+pub use template::{
+    ENVIRONMENT_DEFAULTS_KEY, TEMPLATE_KEY, TemplateLookup, fill_document, no_templates,
+};
 pub use verification::*;
 
 /// Serde helper: a `Duration` as whole seconds.
