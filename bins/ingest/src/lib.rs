@@ -4,29 +4,35 @@
 //! shutdown wiring. The request path itself lives in `tributary-pipeline`;
 //! actions run in `tributary-actions` workers, never inside a request.
 //!
-//! The router is plain axum (tests drive it in process); the binary serves
-//! it through `tributary-edge`, which adds the connection limits.
+//! Embedding it: [`Service::build`] opens the store and makes everything
+//! but the sockets; [`Service::router`] is a plain axum `Router` to serve or
+//! nest; [`Service::start`] runs the workers, retention and configuration
+//! refresher. No banner, no socket, no process-wide state
+//! (`examples/embed_in_axum.rs` runs one inside another axum app).
 //!
 //! ```no_run
-//! # async fn demo(pipeline: std::sync::Arc<tributary_pipeline::Pipeline>) {
-//! use tributary_edge::ConnectionLimits;
-//! use tributary_ingest::{AppState, app};
+//! # async fn demo(config: tributary_core::config::Config) -> anyhow::Result<()> {
+//! use tributary_ingest::Service;
 //!
-//! let router = app(AppState::new(pipeline));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
-//! let stop = std::future::pending::<()>();
-//! tributary_edge::serve(listener, router, ConnectionLimits::default(), stop)
-//!     .await
-//!     .unwrap();
-//! # }
+//! let service = Service::build(config, Vec::new()).await?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let running = service.start(&shutdown);
+//! let app = axum::Router::new().nest("/tributary", service.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! shutdown.cancel();
+//! running.stop().await;
+//! # Ok(()) }
 //! ```
 
 mod app;
 pub mod embedded;
 mod http;
 pub mod serve;
+mod service;
 mod state;
 pub mod transfer;
 
 pub use app::app;
+pub use service::{Running, SHUTDOWN_GRACE, Service};
 pub use state::AppState;

@@ -1,30 +1,19 @@
 //! Starting and stopping the service: store, pipeline, workers, retention,
 //! the HTTP server, and a graceful shutdown on SIGTERM or SIGINT.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tributary_actions::{
-    KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerPool, WorkerSettings,
+    KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerSettings,
 };
 use tributary_core::config::{Config, SinkConfig, SourceConfig, SourceDocument};
 use tributary_edge::{ConnectionLimits, raise_fd_limit};
-use tributary_pipeline::Pipeline;
 use tributary_store::Store;
 
-use crate::{AppState, app};
-
-/// How long in-flight requests and actions get to finish after a stop signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-
-/// How often replicas re-read mapping toggles set through another replica.
-const OVERRIDES_REFRESH: Duration = Duration::from_secs(5);
-/// How often a replica looks for a new configuration revision: one
-/// indexed `MAX` per poll, so a change made anywhere applies everywhere
-/// well within 2 seconds (docs/managing-sources.md, "Replicas").
-const CONFIG_POLL: Duration = Duration::from_millis(500);
+use crate::Service;
 
 /// One sink per environment, as configured, with its rate limits.
 pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet> {
@@ -184,72 +173,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let fd_limit = raise_fd_limit();
-    let config = Arc::new(config);
-    let store = tributary_store::open(&config.store)
-        .await
-        .context("cannot open the store")?;
-    let pipeline = Arc::new(
-        Pipeline::new(config.clone(), store.clone())
-            .await
-            .context("cannot load mapping toggles from the store")?,
-    );
-    let owner = format!(
-        "ingest-{}-{}",
-        std::process::id(),
-        tributary_core::event::EventId::generate(chrono::Utc::now())
-    );
-    let workers = WorkerPool::new(
-        store.clone(),
-        sinks(&config, &store)?,
-        worker_settings(&config),
-        owner,
-    );
+    let mut service = Service::build(config.clone(), file_documents).await?;
+    if let Some(handle) = metrics_recorder() {
+        service = service.with_metrics(handle);
+    }
     let shutdown = CancellationToken::new();
-    let workers_task = if config.workers.enabled {
-        tokio::spawn(workers.clone().run(shutdown.clone()))
-    } else {
-        tracing::info!("Action workers are off in this process ([workers] enabled = false).");
-        tokio::spawn(async {})
-    };
-    let retention = tributary_store::spawn_retention(
-        store.clone(),
-        config.store.retention_days,
-        Duration::from_secs(3600),
-    );
-    let refresher = {
-        let pipeline = pipeline.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let mut toggles_read = tokio::time::Instant::now();
-            while !shutdown.is_cancelled() {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(CONFIG_POLL) => {}
-                }
-                let before = pipeline.live().revision();
-                let revision = match pipeline.refresh_live().await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Could not read the configuration's revisions.");
-                        continue;
-                    }
-                };
-                // A switch changed elsewhere is recorded as a revision too;
-                // the periodic read catches one written by an older replica.
-                if revision != before || toggles_read.elapsed() >= OVERRIDES_REFRESH {
-                    toggles_read = tokio::time::Instant::now();
-                    if let Err(e) = pipeline.refresh_overrides().await {
-                        tracing::warn!(error = %e, "Could not refresh mapping toggles.");
-                    }
-                }
-            }
-        })
-    };
-
-    let mut state = AppState::new(pipeline).with_file_documents(file_documents);
-    // An ingest-only replica has no workers to wake or to check for readiness.
-    state.workers = config.workers.enabled.then_some(workers);
-    state.metrics = metrics_recorder();
+    let running = service.start(&shutdown);
+    let state = service.state();
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -279,7 +209,7 @@ pub async fn run(
     let server_shutdown = shutdown.clone();
     tributary_edge::serve(
         listener,
-        app(state),
+        service.router(),
         limits,
         shutdown_signal(server_shutdown),
     )
@@ -287,16 +217,7 @@ pub async fn run(
     .context("the HTTP server failed")?;
     shutdown.cancel();
     // Requests are done (their commits returned); give workers the grace period.
-    if tokio::time::timeout(SHUTDOWN_GRACE, workers_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "Workers did not finish within the grace period; their leases will expire and the actions run again."
-        );
-    }
-    retention.abort();
-    refresher.abort();
+    running.stop().await;
     tracing::info!("Stopped.");
     Ok(())
 }
