@@ -5,7 +5,11 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tributary_core::Secret;
+use tributary_adapter::{
+    VerificationFailure,
+    verify::{TimestampUnit, verify_timestamped},
+};
+use tributary_core::{Secret, config::SignatureEncoding};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-knock-signature";
@@ -64,8 +68,10 @@ fn mac(secret: &Secret, timestamp_ms: i64) -> Hmac<Sha256> {
     mac
 }
 
-/// Verifies a header value against the body. Several `s=` values are allowed
-/// (any may match), as during a secret rotation.
+/// Verifies a header value against the body with the one implementation of
+/// the timestamped scheme (`tributary_adapter::verify::verify_timestamped`,
+/// timestamps in milliseconds). Several `s=` values are allowed (any may
+/// match), as during a secret rotation.
 pub fn verify(
     secret: &Secret,
     header: Option<&str>,
@@ -74,48 +80,23 @@ pub fn verify(
     tolerance_ms: i64,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let mut timestamp: Option<i64> = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        let (key, value) = part
-            .trim()
-            .split_once('=')
-            .ok_or(SignatureError::Malformed)?;
-        match key.trim() {
-            "t" => {
-                if timestamp.is_some() {
-                    return Err(SignatureError::Malformed);
-                }
-                let t = value.trim();
-                if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(SignatureError::Malformed);
-                }
-                timestamp = Some(t.parse().map_err(|_| SignatureError::Malformed)?);
-            }
-            "s" => signatures.push(
-                STANDARD
-                    .decode(value.trim())
-                    .map_err(|_| SignatureError::Malformed)?,
-            ),
-            // Unknown parts are ignored, as with Stripe-style headers.
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if now_ms.abs_diff(timestamp) > tolerance_ms.unsigned_abs() {
-        return Err(SignatureError::Stale);
-    }
-    let mut base = mac(secret, timestamp);
-    base.update(body);
-    for signature in &signatures {
-        if base.clone().verify_slice(signature).is_ok() {
-            return Ok(());
-        }
-    }
-    Err(SignatureError::Mismatch)
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).ok_or(SignatureError::Stale)?;
+    verify_timestamped(
+        secret,
+        SIGNATURE_HEADER,
+        header,
+        SignatureEncoding::Base64,
+        TimestampUnit::Millis,
+        std::time::Duration::from_millis(tolerance_ms.unsigned_abs()),
+        body,
+        now,
+    )
+    .map_err(|failure| match failure {
+        VerificationFailure::MissingHeader { .. } => SignatureError::Missing,
+        VerificationFailure::Malformed { .. } => SignatureError::Malformed,
+        VerificationFailure::Mismatch => SignatureError::Mismatch,
+        VerificationFailure::OutsideTolerance { .. } => SignatureError::Stale,
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tributary_core::config::{Verification, VerificationScheme};
 use crate::{AdapterError, RawRequest};
 
 pub use standard_webhooks::standard_webhooks_key;
+pub use timestamped::{TimestampUnit, verify_timestamped};
 
 /// Why a check failed. Never carries a secret or a presented signature.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
