@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{debug, error, warn};
 use tributary_edge::{BodyBudget, BodyError};
 use tributary_outbound::{
-    DurableQueue, FirstCopy, OutboundError, Outcome, Redelivery, Submitted, Transform,
+    DurableQueue, FirstCopy, OutboundError, Redelivery, Submitted, Transform, TransformOutcome,
     parse_envelope,
 };
 
@@ -178,7 +178,7 @@ async fn receive_webhook(
     // Before anything is read: an unknown environment costs neither the
     // body's bytes nor a metric series of its own.
     let Some(env) = inner.environments.get(&environment) else {
-        counter!("forwarder_webhooks_total", "environment" => UNKNOWN_ENVIRONMENT, "outcome" => "unknown_environment")
+        counter!("tributary_forwarder_webhooks_total", "environment" => UNKNOWN_ENVIRONMENT, "outcome" => "unknown_environment")
             .increment(1);
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -187,7 +187,7 @@ async fn receive_webhook(
         ));
     };
     let outcome = |o: &'static str| {
-        counter!("forwarder_webhooks_total", "environment" => environment.clone(), "outcome" => o)
+        counter!("tributary_forwarder_webhooks_total", "environment" => environment.clone(), "outcome" => o)
             .increment(1);
     };
     let reservation = inner
@@ -238,8 +238,8 @@ async fn receive_webhook(
             outcome("invalid");
             from_outbound(e)
         })? {
-        Outcome::Forward(m) => m,
-        Outcome::Skip(reason) => {
+        TransformOutcome::Forward(m) => m,
+        TransformOutcome::Skip(reason) => {
             outcome("skipped");
             debug!(environment = %environment, reason = reason.code(), "Webhook not forwarded.");
             return Ok(not_forwarded(reason.code()));
@@ -255,7 +255,7 @@ async fn receive_webhook(
     match submitted.first() {
         Some(Submitted::Queued(_)) => {
             outcome("queued");
-            counter!("outbound_queued_events_total", "environment" => environment.clone())
+            counter!("tributary_forwarder_queued_events_total", "environment" => environment.clone())
                 .increment(1);
             Ok(Json(
                 json!({"accepted": true, "forwarded": true, "messageId": message_id}),
@@ -263,7 +263,7 @@ async fn receive_webhook(
         }
         Some(Submitted::DeadLettered(id)) => {
             outcome("dead_lettered");
-            counter!("outbound_dead_lettered_events_total", "environment" => environment.clone(), "reason" => "too_large")
+            counter!("tributary_forwarder_dead_lettered_events_total", "environment" => environment.clone(), "reason" => "too_large")
                 .increment(1);
             error!(environment = %environment, dead_letter = id, "Event over the size limit kept as a dead letter.");
             Ok(Json(json!({"accepted": true, "forwarded": false,
@@ -271,7 +271,7 @@ async fn receive_webhook(
         }
         Some(Submitted::Duplicate(earlier)) => {
             outcome("duplicate");
-            counter!("outbound_duplicate_events_total", "environment" => environment.clone(), "first_copy" => earlier.first_copy.code())
+            counter!("tributary_forwarder_duplicate_events_total", "environment" => environment.clone(), "first_copy" => earlier.first_copy.code())
                 .increment(1);
             debug!(environment = %environment, message_id = %message_id, first_copy = earlier.first_copy.code(), "Repeated webhook not queued again.");
             Ok(Json(duplicate_answer(&message_id, earlier)))
@@ -331,10 +331,10 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         Some(handle) => {
             if let Ok(stats) = state.inner.queue.stats().await {
                 for (env, n) in &stats.pending {
-                    metrics::gauge!("outbound_pending_events", "environment" => env.clone())
+                    metrics::gauge!("tributary_forwarder_pending_events", "environment" => env.clone())
                         .set(*n as f64);
                 }
-                metrics::gauge!("outbound_dead_letters").set(stats.dead_letters as f64);
+                metrics::gauge!("tributary_forwarder_dead_letters").set(stats.dead_letters as f64);
             }
             handle.render().into_response()
         }

@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use tributary_outbound::{Dispatcher, DurableQueue, Outcome, Submitted, Transform};
+use tributary_outbound::{Dispatcher, DurableQueue, Submitted, Transform, TransformOutcome};
 
 use crate::config::ForwarderConfig;
 
@@ -117,8 +117,8 @@ pub async fn backfill(
         let result = transform
             .apply_to_body(&line, &env.display_name)
             .and_then(|o| match o {
-                Outcome::Forward(m) => m.encode().map(Some),
-                Outcome::Skip(_) => Ok(None),
+                TransformOutcome::Forward(m) => m.encode().map(Some),
+                TransformOutcome::Skip(_) => Ok(None),
             });
         match result {
             Ok(Some(encoded)) => chunk.push(encoded),

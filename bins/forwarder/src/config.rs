@@ -13,7 +13,7 @@ use tributary_core::{
     },
 };
 use tributary_outbound::{
-    DeliverySettings, DurableQueue, Forwarding, RedeliveryWindow, RetentionPolicy, Route,
+    DeliverySettings, Destination, DurableQueue, Forwarding, RedeliveryWindow, RetentionPolicy,
     TransformSettings,
 };
 
@@ -101,7 +101,7 @@ struct RawEnvironment {
 
 /// `[server]`.
 #[derive(Clone, Debug)]
-pub struct ServerSettings {
+pub struct ForwarderServerSettings {
     /// Socket address to bind.
     pub listen: String,
     /// Largest accepted body in bytes (413 above).
@@ -135,7 +135,7 @@ pub struct EnvironmentSettings {
 #[derive(Clone, Debug)]
 pub struct ForwarderConfig {
     /// `[server]`.
-    pub server: ServerSettings,
+    pub server: ForwarderServerSettings,
     /// `[queue] path`.
     pub queue_path: String,
     /// `[queue] dead_letter_retention`, `max_dead_letters`, `prune_interval`.
@@ -243,11 +243,11 @@ impl ForwarderConfig {
     }
 
     /// One route per environment that has a write key.
-    pub fn routes(&self) -> Vec<Route> {
+    pub fn routes(&self) -> Vec<Destination> {
         self.environments
             .iter()
             .filter_map(|(name, env)| {
-                env.write_key.as_ref().map(|key| Route {
+                env.write_key.as_ref().map(|key| Destination {
                     environment: name.clone(),
                     write_key: key.clone(),
                 })
@@ -258,7 +258,7 @@ impl ForwarderConfig {
 
 /// `[server]`, the connection and body limits defaulting as the ingest
 /// service's do.
-fn server_settings(raw: RawServer) -> anyhow::Result<ServerSettings> {
+fn server_settings(raw: RawServer) -> anyhow::Result<ForwarderServerSettings> {
     if raw.max_body_bytes == 0 {
         bail!("server.max_body_bytes: must be positive");
     }
@@ -285,7 +285,7 @@ fn server_settings(raw: RawServer) -> anyhow::Result<ServerSettings> {
             raw.max_body_bytes
         ),
     };
-    Ok(ServerSettings {
+    Ok(ForwarderServerSettings {
         header_read_timeout: timeout(
             &raw.header_read_timeout,
             "header_read_timeout",

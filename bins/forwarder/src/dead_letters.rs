@@ -5,7 +5,7 @@ use std::{collections::BTreeSet, io::Write};
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
 use tributary_outbound::{
-    DeadLetterFilter, NotForwarded, PruneReport, Pruner, queue::REDRIVE_BATCH,
+    DeadLetterFilter, NotForwarded, Pruner, RetentionReport, queue::REDRIVE_BATCH,
 };
 
 use crate::config::ForwarderConfig;
@@ -128,7 +128,7 @@ pub fn explain(environment: &str, why: NotForwarded) -> String {
 
 /// One pruning pass now, with the configured retention (what `serve` does at
 /// start and every `prune_interval`); safe beside a running `serve`.
-pub async fn prune(config: &ForwarderConfig) -> anyhow::Result<PruneReport> {
+pub async fn prune(config: &ForwarderConfig) -> anyhow::Result<RetentionReport> {
     let queue = config.open_queue()?;
     let pruner = Pruner::new(queue, config.retention.clone())?;
     Ok(pruner.pass(&CancellationToken::new()).await?)

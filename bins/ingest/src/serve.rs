@@ -7,7 +7,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tributary_actions::{
-    KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WebhookSink, WorkerSettings,
+    KnockSink, LocalSink, PoolSettings, RetryPolicy, Sink, SinkSet, WebhookSink,
 };
 use tributary_core::config::{Config, SinkConfig, SourceConfig, SourceDocument};
 use tributary_edge::{ConnectionLimits, raise_fd_limit};
@@ -39,9 +39,9 @@ pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet>
 }
 
 /// Worker tuning from `[workers]`.
-pub fn worker_settings(config: &Config) -> WorkerSettings {
+pub fn worker_settings(config: &Config) -> PoolSettings {
     let w = &config.workers;
-    WorkerSettings {
+    PoolSettings {
         concurrency_per_sink: w.concurrency_per_sink,
         max_in_flight: w.max_in_flight,
         retry: RetryPolicy {
@@ -50,7 +50,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
             max_attempts: w.max_attempts,
             ..RetryPolicy::DEFAULT
         },
-        ..WorkerSettings::default()
+        ..PoolSettings::default()
     }
 }
 

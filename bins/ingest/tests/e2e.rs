@@ -8,7 +8,7 @@ use flate2::{Compression, write::GzEncoder};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
-use tributary_actions::{WorkerPool, WorkerSettings};
+use tributary_actions::{PoolSettings, WorkerPool};
 use tributary_core::config;
 use tributary_ingest::{AppState, app, serve};
 use tributary_pipeline::Pipeline;
@@ -453,7 +453,7 @@ async fn stalled_workers_make_the_service_not_ready() {
     state.workers = Some(WorkerPool::new(
         store,
         sinks,
-        WorkerSettings::default(),
+        PoolSettings::default(),
         "never",
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -47,4 +47,4 @@ pub use local::LocalSink;
 pub use outcome::{Outcome, SUMMARY_LIMIT, bounded, classify, parse_retry_after};
 pub use sink::{ActionRequest, BoxFuture, Sink};
 pub use webhook::{WebhookSink, sign};
-pub use worker::{SinkSet, WorkerPool, WorkerSettings};
+pub use worker::{PoolSettings, SinkSet, WorkerPool};

@@ -35,7 +35,7 @@ use crate::{ActionRequest, Outcome, RetryPolicy, Sink};
 
 /// Worker tuning.
 #[derive(Clone, Debug)]
-pub struct WorkerSettings {
+pub struct PoolSettings {
     /// Actions executing at once per sink.
     pub concurrency_per_sink: usize,
     /// Claimed and not yet finished actions, all sinks together.
@@ -50,7 +50,7 @@ pub struct WorkerSettings {
     pub retry: RetryPolicy,
 }
 
-impl Default for WorkerSettings {
+impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             concurrency_per_sink: 16,
@@ -107,7 +107,7 @@ impl SinkSet {
 pub struct WorkerPool {
     store: Arc<dyn Store>,
     sinks: SinkSet,
-    settings: WorkerSettings,
+    settings: PoolSettings,
     owner: String,
     wake: Notify,
     in_flight: Arc<Semaphore>,
@@ -135,7 +135,7 @@ impl WorkerPool {
     pub fn new(
         store: Arc<dyn Store>,
         sinks: SinkSet,
-        settings: WorkerSettings,
+        settings: PoolSettings,
         owner: impl Into<String>,
     ) -> Arc<Self> {
         let (records, recorder) = mpsc::unbounded_channel();

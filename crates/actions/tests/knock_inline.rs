@@ -21,8 +21,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tributary_actions::{
-    ActionRequest, KnockSink, LocalSink, Outcome, RetryPolicy, SENT_WITH_TRIGGER, Sink, SinkSet,
-    WorkerPool, WorkerSettings, api_calls,
+    ActionRequest, KnockSink, LocalSink, Outcome, PoolSettings, RetryPolicy, SENT_WITH_TRIGGER,
+    Sink, SinkSet, WorkerPool, api_calls,
 };
 use tributary_adapter::RawRequest;
 use tributary_core::{
@@ -153,8 +153,8 @@ impl FakeKnock {
     }
 }
 
-fn settings() -> WorkerSettings {
-    WorkerSettings {
+fn settings() -> PoolSettings {
+    PoolSettings {
         idle_poll: Duration::from_millis(20),
         retry: RetryPolicy {
             base: Duration::from_millis(20),
@@ -162,7 +162,7 @@ fn settings() -> WorkerSettings {
             max_attempts: 3,
             max_retry_after: Duration::from_millis(100),
         },
-        ..WorkerSettings::default()
+        ..PoolSettings::default()
     }
 }
 

@@ -15,7 +15,7 @@ use axum::{Router, http::StatusCode, routing::post};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tributary_actions::{
-    KnockSink, LocalSink, RetryPolicy, Sink, SinkSet, WorkerPool, WorkerSettings,
+    KnockSink, LocalSink, PoolSettings, RetryPolicy, Sink, SinkSet, WorkerPool,
 };
 use tributary_adapter::RawRequest;
 use tributary_core::{Secret, config};
@@ -45,8 +45,8 @@ recipients = "properties.to"
     )
 }
 
-fn fast_settings() -> WorkerSettings {
-    WorkerSettings {
+fn fast_settings() -> PoolSettings {
+    PoolSettings {
         idle_poll: Duration::from_millis(20),
         retry: RetryPolicy {
             base: Duration::from_millis(20),
@@ -54,7 +54,7 @@ fn fast_settings() -> WorkerSettings {
             max_attempts: 5,
             max_retry_after: Duration::from_millis(100),
         },
-        ..WorkerSettings::default()
+        ..PoolSettings::default()
     }
 }
 

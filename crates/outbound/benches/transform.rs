@@ -5,7 +5,8 @@
 
 use chrono::Utc;
 use tributary_outbound::{
-    BatchLimits, Batcher, Outcome, Push, Transform, TransformSettings, encode_batch, parse_envelope,
+    BatchLimits, Batcher, Push, Transform, TransformOutcome, TransformSettings, encode_batch,
+    parse_envelope,
 };
 
 fn main() {
@@ -25,8 +26,8 @@ fn webhook_to_encoded_track(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         let envelope = parse_envelope(divan::black_box(WEBHOOK)).unwrap();
         match t.apply(&envelope, "production").unwrap() {
-            Outcome::Forward(m) => m.encode().unwrap(),
-            Outcome::Skip(_) => unreachable!(),
+            TransformOutcome::Forward(m) => m.encode().unwrap(),
+            TransformOutcome::Skip(_) => unreachable!(),
         }
     });
 }
@@ -40,8 +41,8 @@ fn webhook_to_encoded_track_fast_path(bencher: divan::Bencher) {
             .apply_to_body(divan::black_box(WEBHOOK), "production")
             .unwrap()
         {
-            Outcome::Forward(m) => m.encode().unwrap(),
-            Outcome::Skip(_) => unreachable!(),
+            TransformOutcome::Forward(m) => m.encode().unwrap(),
+            TransformOutcome::Skip(_) => unreachable!(),
         }
     });
 }
@@ -57,7 +58,7 @@ fn parse_only(bencher: divan::Bencher) {
 fn batch_encode(bencher: divan::Bencher, events: usize) {
     let t = transform();
     let envelope = parse_envelope(WEBHOOK).unwrap();
-    let Outcome::Forward(m) = t.apply(&envelope, "production").unwrap() else {
+    let TransformOutcome::Forward(m) = t.apply(&envelope, "production").unwrap() else {
         unreachable!()
     };
     let encoded = m.encode().unwrap().json;
@@ -96,7 +97,7 @@ fn webhook_to_batch_body_500(bencher: divan::Bencher) {
             let mut batcher = Batcher::new(limits);
             for _ in 0..500 {
                 let envelope = parse_envelope(divan::black_box(WEBHOOK)).unwrap();
-                let Outcome::Forward(m) = t.apply(&envelope, "production").unwrap() else {
+                let TransformOutcome::Forward(m) = t.apply(&envelope, "production").unwrap() else {
                     unreachable!()
                 };
                 let json = m.encode().unwrap().json;

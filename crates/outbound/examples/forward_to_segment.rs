@@ -14,7 +14,7 @@ use serde_json::{Map, json};
 use tokio_util::sync::CancellationToken;
 use tributary_core::Secret;
 use tributary_outbound::{
-    DeliverySettings, Dispatcher, DurableQueue, Identity, Message, Route, Track,
+    DeliverySettings, Destination, Dispatcher, DurableQueue, Identity, Message, Track,
     fake_segment::FakeSegment, message::Common,
 };
 
@@ -43,7 +43,7 @@ async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         host: segment.host(),
         ..DeliverySettings::default()
     };
-    let routes = vec![Route {
+    let routes = vec![Destination {
         environment: "production".into(),
         write_key: Secret::new("segment-write-key"),
     }];

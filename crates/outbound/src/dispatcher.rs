@@ -35,7 +35,7 @@ use crate::{
 
 /// One environment's destination.
 #[derive(Clone, Debug)]
-pub struct Route {
+pub struct Destination {
     /// The environment whose queued entries this route ships.
     pub environment: String,
     /// The Segment write key for it.
@@ -93,7 +93,7 @@ struct Shared {
 /// Ships queued entries to Segment until shut down.
 pub struct Dispatcher {
     shared: Arc<Shared>,
-    routes: Vec<Route>,
+    routes: Vec<Destination>,
 }
 
 impl Dispatcher {
@@ -101,7 +101,7 @@ impl Dispatcher {
     pub fn new(
         queue: DurableQueue,
         settings: DeliverySettings,
-        routes: Vec<Route>,
+        routes: Vec<Destination>,
     ) -> Result<Self, OutboundError> {
         settings.validate()?;
         let client = SegmentClient::new(&settings)?;
@@ -149,7 +149,7 @@ impl Dispatcher {
 #[derive(Clone)]
 struct RouteSender {
     shared: Arc<Shared>,
-    route: Route,
+    route: Destination,
     shutdown: CancellationToken,
     /// Set once, when shutdown is first noticed: the end of the grace period.
     stop_by: Arc<OnceLock<Instant>>,
@@ -163,7 +163,7 @@ enum Delivery {
 }
 
 impl RouteSender {
-    fn new(shared: Arc<Shared>, route: Route, shutdown: CancellationToken) -> Self {
+    fn new(shared: Arc<Shared>, route: Destination, shutdown: CancellationToken) -> Self {
         Self {
             shared,
             route,
@@ -332,7 +332,7 @@ impl RouteSender {
             .collect();
         match self.shared.queue.bury(burials).await {
             Ok(()) => {
-                counter!("outbound_dead_lettered_events_total", "environment" => env.clone(), "reason" => kind)
+                counter!("tributary_forwarder_dead_lettered_events_total", "environment" => env.clone(), "reason" => kind)
                     .increment(n as u64);
                 error!(environment = %env, events = n, status, reason, "Events moved to the dead letters.");
             }
@@ -363,11 +363,11 @@ impl RouteSender {
                     return Delivery::Interrupted;
                 }
                 let body = encode_batch(&batch, &Utc::now());
-                histogram!("outbound_batch_events").record(batch.len() as f64);
-                histogram!("outbound_batch_bytes").record(body.len() as f64);
+                histogram!("tributary_forwarder_batch_events").record(batch.len() as f64);
+                histogram!("tributary_forwarder_batch_bytes").record(body.len() as f64);
                 let started = Instant::now();
                 let outcome = shared.client.send(&key, body).await;
-                histogram!("outbound_segment_request_duration_seconds")
+                histogram!("tributary_forwarder_segment_request_duration_seconds")
                     .record(started.elapsed().as_secs_f64());
                 match outcome {
                     SendOutcome::Delivered => {
@@ -378,13 +378,13 @@ impl RouteSender {
                             // again with the same messageId and deduplicated.
                             error!(environment = %env, error = %e, "Removing delivered events from the queue failed.");
                         }
-                        counter!("outbound_sent_events_total", "environment" => env.clone())
+                        counter!("tributary_forwarder_sent_events_total", "environment" => env.clone())
                             .increment(n as u64);
                         debug!(environment = %env, events = n, attempt, "Batch delivered.");
                         break;
                     }
                     SendOutcome::Retry { status, detail } => {
-                        counter!("outbound_retried_requests_total", "environment" => env.clone())
+                        counter!("tributary_forwarder_retried_requests_total", "environment" => env.clone())
                             .increment(1);
                         warn!(environment = %env, status, detail, attempt, "Batch not accepted; retrying.");
                         if self.stopping() {
@@ -398,7 +398,7 @@ impl RouteSender {
                         }
                     }
                     SendOutcome::RateLimited { retry_after } => {
-                        counter!("outbound_retried_requests_total", "environment" => env.clone())
+                        counter!("tributary_forwarder_retried_requests_total", "environment" => env.clone())
                             .increment(1);
                         let cap = Duration::from_millis(shared.settings.max_retry_after_ms);
                         let wait = retry_after

@@ -20,7 +20,7 @@
 //!   environment, a 429 pausing only the write key that got it.
 //!
 //! ```
-//! use tributary_outbound::{Outcome, Transform, TransformSettings, parse_envelope};
+//! use tributary_outbound::{TransformOutcome, Transform, TransformSettings, parse_envelope};
 //!
 //! let body = br#"{"__typename":"Event","type":"message.read",
 //!   "created_at":"2026-03-01T10:00:00.000Z",
@@ -30,7 +30,7 @@
 //!   "event_data":null}"#;
 //! let transform = Transform::new(TransformSettings::default())?;
 //! let envelope = parse_envelope(body)?;
-//! let Outcome::Forward(message) = transform.apply(&envelope, "production")? else {
+//! let TransformOutcome::Forward(message) = transform.apply(&envelope, "production")? else {
 //!     unreachable!("a read event is forwarded");
 //! };
 //! let encoded = message.encode()?;
@@ -67,18 +67,18 @@ pub use config::{
     DeliverySettings, NameStyle, ObjectRecipients, TransformSettings, UnmappedEvents,
 };
 pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned, STEP_BYTES};
-pub use dispatcher::{Dispatcher, PauseBoard, Route};
+pub use dispatcher::{Destination, Dispatcher, PauseBoard};
 pub use error::{OutboundError, QueueFailure};
 pub use forwarding::{Forwarding, NOT_FORWARDED, NotForwarded};
 pub use message::{EncodedMessage, Identity, Message, Track};
 pub use queue::{DurableQueue, Entry, Forgotten, NewEntry, QueueStats, Submitted};
 pub use redelivery::{FirstCopy, Redelivery, RedeliveryWindow};
-pub use retention::{PruneReport, Pruner, RetentionPolicy};
+pub use retention::{Pruner, RetentionPolicy, RetentionReport};
 pub use transform::{
-    LifecycleEvent, Outcome, SkipReason, Transform, WebhookEnvelope, parse_envelope,
+    LifecycleEvent, Transform, TransformOutcome, TransformSkip, WebhookEnvelope, parse_envelope,
 };
 
-impl Outcome {
+impl TransformOutcome {
     /// The message, when the outcome is to forward.
     pub fn into_message(self) -> Option<Message> {
         match self {

@@ -134,7 +134,7 @@ impl RetentionPolicy {
 
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PruneReport {
+pub struct RetentionReport {
     /// Removed for being older than the retention age.
     pub by_age: u64,
     /// Removed for being the oldest beyond the cap.
@@ -152,7 +152,7 @@ pub struct PruneReport {
     pub forgotten: Forgotten,
 }
 
-impl PruneReport {
+impl RetentionReport {
     /// Dead letters removed.
     pub fn pruned(&self) -> u64 {
         self.by_age + self.by_count
@@ -214,9 +214,9 @@ impl Pruner {
     /// says, one transaction of at most `batch_size` rows (and about
     /// [`crate::dead_letter::STEP_BYTES`]) at a time, until a transaction
     /// finds nothing to remove or `stop` is cancelled.
-    pub async fn pass(&self, stop: &CancellationToken) -> Result<PruneReport, OutboundError> {
+    pub async fn pass(&self, stop: &CancellationToken) -> Result<RetentionReport, OutboundError> {
         let batch = self.policy.batch_size;
-        let mut report = PruneReport::default();
+        let mut report = RetentionReport::default();
         loop {
             let moved = self.queue.finish_redrives(batch).await?;
             report.redriven += moved as u64;
@@ -228,9 +228,9 @@ impl Pruner {
             report.not_forwarded = self.bury_not_forwarded(forwarding, stop).await?;
         }
         report.forgotten = self.queue.forget_messages(batch, stop).await?;
-        counter!("outbound_forgotten_message_ids_total", "reason" => "age")
+        counter!("tributary_forwarder_forgotten_message_ids_total", "reason" => "age")
             .increment(report.forgotten.by_age);
-        counter!("outbound_forgotten_message_ids_total", "reason" => "count")
+        counter!("tributary_forwarder_forgotten_message_ids_total", "reason" => "count")
             .increment(report.forgotten.by_count);
         if report.forgotten.total() > 0 {
             info!(
@@ -258,9 +258,9 @@ impl Pruner {
                 .prune_dead_letters(failed_before, self.policy.max_count, batch)
                 .await?;
             report.add(pruned);
-            counter!("outbound_pruned_dead_letters_total", "reason" => "age")
+            counter!("tributary_forwarder_pruned_dead_letters_total", "reason" => "age")
                 .increment(pruned.by_age as u64);
-            counter!("outbound_pruned_dead_letters_total", "reason" => "count")
+            counter!("tributary_forwarder_pruned_dead_letters_total", "reason" => "count")
                 .increment(pruned.by_count as u64);
             if pruned.total() == 0 || stop.is_cancelled() {
                 break;
@@ -315,7 +315,7 @@ impl Pruner {
                     .bury_environment(environment, burial, self.policy.batch_size)
                     .await? as u64;
                 count += moved;
-                counter!("outbound_dead_lettered_events_total", "environment" => environment.clone(), "reason" => "not_forwarded")
+                counter!("tributary_forwarder_dead_lettered_events_total", "environment" => environment.clone(), "reason" => "not_forwarded")
                     .increment(moved);
                 if moved == 0 || stop.is_cancelled() {
                     break;

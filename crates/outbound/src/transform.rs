@@ -210,7 +210,7 @@ fn parse_time(s: &str, field: &str) -> Result<DateTime<Utc>, OutboundError> {
 
 /// Why a valid webhook is not forwarded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SkipReason {
+pub enum TransformSkip {
     /// Not a message lifecycle event (`workflow.updated`, an unknown type ...).
     NotAMessageEvent(String),
     /// `message.bounced` / `message.delivery_attempted` with
@@ -222,7 +222,7 @@ pub enum SkipReason {
     ObjectRecipient,
 }
 
-impl SkipReason {
+impl TransformSkip {
     /// A short stable code for answers and metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -236,11 +236,11 @@ impl SkipReason {
 
 /// What the transform made of one webhook.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub enum TransformOutcome {
     /// A validated Segment message to queue.
     Forward(Message),
     /// Valid, but not forwarded.
-    Skip(SkipReason),
+    Skip(TransformSkip),
 }
 
 /// Turns lifecycle webhooks into Segment tracks. Build once, apply per event.
@@ -274,20 +274,22 @@ impl Transform {
         &self,
         envelope: &WebhookEnvelope,
         environment: &str,
-    ) -> Result<Outcome, OutboundError> {
+    ) -> Result<TransformOutcome, OutboundError> {
         let Some(kind) = LifecycleEvent::from_type(&envelope.event_type) else {
-            return Ok(Outcome::Skip(SkipReason::NotAMessageEvent(
+            return Ok(TransformOutcome::Skip(TransformSkip::NotAMessageEvent(
                 envelope.event_type.clone(),
             )));
         };
         if !kind.has_segment_counterpart() && self.settings.unmapped_events == UnmappedEvents::Skip
         {
-            return Ok(Outcome::Skip(SkipReason::NoSegmentCounterpart(kind)));
+            return Ok(TransformOutcome::Skip(TransformSkip::NoSegmentCounterpart(
+                kind,
+            )));
         }
         if let Some(filter) = &self.filter
             && !filter.contains(&kind)
         {
-            return Ok(Outcome::Skip(SkipReason::FilteredOut(kind)));
+            return Ok(TransformOutcome::Skip(TransformSkip::FilteredOut(kind)));
         }
         let data = &envelope.data;
         let knock_message_id = required_str(data, "/id", "/data/id")?;
@@ -307,7 +309,7 @@ impl Transform {
                 let combined = format!("{collection}:{id}");
                 let identity = match self.settings.object_recipients {
                     ObjectRecipients::Skip => {
-                        return Ok(Outcome::Skip(SkipReason::ObjectRecipient));
+                        return Ok(TransformOutcome::Skip(TransformSkip::ObjectRecipient));
                     }
                     ObjectRecipients::PrefixedUserId => Identity::user(combined),
                     ObjectRecipients::AnonymousId => Identity::anonymous(combined),
@@ -379,7 +381,7 @@ impl Transform {
             properties,
         });
         message.validate()?;
-        Ok(Outcome::Forward(message))
+        Ok(TransformOutcome::Forward(message))
     }
 
     fn event_specific_properties(
@@ -507,7 +509,11 @@ impl Transform {
     /// transform reads are materialized (about 10% less time per event in
     /// `benches/transform.rs`). Any problem falls back to the full parser,
     /// so errors are exactly its errors.
-    pub fn apply_to_body(&self, body: &[u8], environment: &str) -> Result<Outcome, OutboundError> {
+    pub fn apply_to_body(
+        &self,
+        body: &[u8],
+        environment: &str,
+    ) -> Result<TransformOutcome, OutboundError> {
         if let Some(envelope) = parse_lean(body)
             && let Ok(outcome) = self.apply(&envelope, environment)
         {
@@ -602,7 +608,7 @@ mod tests {
     fn forward(transform: &Transform, body: &[u8]) -> Track {
         let env = parse_envelope(body).unwrap();
         match transform.apply(&env, "production").unwrap() {
-            Outcome::Forward(Message::Track(t)) => t,
+            TransformOutcome::Forward(Message::Track(t)) => t,
             other => panic!("expected a track, got {other:?}"),
         }
     }
@@ -689,7 +695,7 @@ mod tests {
         let read = forward(&t, &webhook("message.read", json!("u"), Value::Null));
         assert_ne!(a.common.message_id, read.common.message_id);
         let env = parse_envelope(&webhook("message.sent", json!("u"), Value::Null)).unwrap();
-        let Outcome::Forward(staging) = t.apply(&env, "staging").unwrap() else {
+        let TransformOutcome::Forward(staging) = t.apply(&env, "staging").unwrap() else {
             panic!()
         };
         assert_ne!(a.common.message_id, staging.message_id());
@@ -706,7 +712,7 @@ mod tests {
         let skip = Transform::new(TransformSettings::default()).unwrap();
         assert_eq!(
             skip.apply(&env, "p").unwrap(),
-            Outcome::Skip(SkipReason::ObjectRecipient)
+            TransformOutcome::Skip(TransformSkip::ObjectRecipient)
         );
         let prefixed = Transform::new(TransformSettings {
             object_recipients: ObjectRecipients::PrefixedUserId,
@@ -738,7 +744,7 @@ mod tests {
         let skip = Transform::new(TransformSettings::default()).unwrap();
         assert_eq!(
             skip.apply(&env, "p").unwrap(),
-            Outcome::Skip(SkipReason::NoSegmentCounterpart(LifecycleEvent::Bounced))
+            TransformOutcome::Skip(TransformSkip::NoSegmentCounterpart(LifecycleEvent::Bounced))
         );
         let fwd = Transform::new(TransformSettings {
             unmapped_events: UnmappedEvents::Forward,
@@ -770,7 +776,7 @@ mod tests {
         let env = parse_envelope(&webhook("message.read", json!("u"), Value::Null)).unwrap();
         assert_eq!(
             only_sent.apply(&env, "p").unwrap(),
-            Outcome::Skip(SkipReason::FilteredOut(LifecycleEvent::Read))
+            TransformOutcome::Skip(TransformSkip::FilteredOut(LifecycleEvent::Read))
         );
         let env = parse_envelope(
             br#"{"type":"workflow.updated","created_at":"2026-01-01T00:00:00Z","data":{}}"#,
@@ -778,7 +784,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             only_sent.apply(&env, "p").unwrap(),
-            Outcome::Skip(SkipReason::NotAMessageEvent(t)) if t == "workflow.updated"
+            TransformOutcome::Skip(TransformSkip::NotAMessageEvent(t)) if t == "workflow.updated"
         ));
     }
 

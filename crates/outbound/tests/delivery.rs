@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tributary_core::Secret;
 use tributary_outbound::{
-    DeadLetterFilter, DeliverySettings, Dispatcher, DurableQueue, EncodedMessage, Identity,
-    Message, NewEntry, Route, Submitted, Track,
+    DeadLetterFilter, DeliverySettings, Destination, Dispatcher, DurableQueue, EncodedMessage,
+    Identity, Message, NewEntry, Submitted, Track,
     fake_segment::{FakeSegment, Reply},
     message::Common,
 };
@@ -71,7 +71,7 @@ impl Harness {
     fn start(&mut self, routes: &[(&str, &str)], s: DeliverySettings) {
         let routes = routes
             .iter()
-            .map(|(env, key)| Route {
+            .map(|(env, key)| Destination {
                 environment: (*env).to_owned(),
                 write_key: Secret::new(*key),
             })

@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use tributary_outbound::{
-    BatchLimits, Batcher, NameStyle, ObjectRecipients, OutboundError, Outcome, Push, Transform,
-    TransformSettings, UnmappedEvents, encode_batch, message::validate_json, parse_envelope,
-    transform::envelope_from_value,
+    BatchLimits, Batcher, NameStyle, ObjectRecipients, OutboundError, Push, Transform,
+    TransformOutcome, TransformSettings, UnmappedEvents, encode_batch, message::validate_json,
+    parse_envelope, transform::envelope_from_value,
 };
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -110,13 +110,13 @@ fn check(value: Value) {
         Ok(envelope) => {
             for t in transforms() {
                 match t.apply(&envelope, "production") {
-                    Ok(Outcome::Forward(message)) => {
+                    Ok(TransformOutcome::Forward(message)) => {
                         // Whatever is forwarded is a valid Segment message.
                         let encoded = message.encode().unwrap();
                         validate_json(&encoded.json).unwrap();
                         assert!(encoded.message_id.len() <= 100);
                     }
-                    Ok(Outcome::Skip(_)) => {}
+                    Ok(TransformOutcome::Skip(_)) => {}
                     Err(e) => assert!(e.field().is_some(), "{e}"),
                 }
             }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use rusqlite::{Connection, params};
 use tokio_util::sync::CancellationToken;
 use tributary_outbound::{
-    Burial, DeadLetterFilter, DurableQueue, NewEntry, PruneReport, Pruner, RetentionPolicy,
+    Burial, DeadLetterFilter, DurableQueue, NewEntry, Pruner, RetentionPolicy, RetentionReport,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -95,7 +95,7 @@ fn open() -> Fixture {
     }
 }
 
-async fn pass(queue: &DurableQueue, policy: RetentionPolicy) -> PruneReport {
+async fn pass(queue: &DurableQueue, policy: RetentionPolicy) -> RetentionReport {
     Pruner::new(queue.clone(), policy)
         .unwrap()
         .pass(&CancellationToken::new())

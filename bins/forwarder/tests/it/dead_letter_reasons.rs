@@ -41,7 +41,7 @@ async fn the_dead_letter_counter_is_labelled_with_a_bounded_reason() {
     let base = running.base.clone();
     let counter = |reason: &str| {
         format!(
-            "outbound_dead_lettered_events_total{{environment=\"production\",reason=\"{reason}\"}}"
+            "tributary_forwarder_dead_lettered_events_total{{environment=\"production\",reason=\"{reason}\"}}"
         )
     };
 

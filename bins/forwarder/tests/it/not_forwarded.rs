@@ -106,7 +106,7 @@ async fn a_removed_write_key_dead_letters_its_queue_until_restored_and_redriven(
     assert_eq!(
         metric(
             &base,
-            "outbound_dead_lettered_events_total{environment=\"development\",reason=\"not_forwarded\"}"
+            "tributary_forwarder_dead_lettered_events_total{environment=\"development\",reason=\"not_forwarded\"}"
         )
         .await,
         Some(200.0)

@@ -99,7 +99,7 @@ async fn a_redelivered_webhook_reaches_segment_once() {
             let base = base.clone();
             async move {
                 let line = format!(
-                    "forwarder_webhooks_total{{environment=\"{env}\",outcome=\"duplicate\"}}"
+                    "tributary_forwarder_webhooks_total{{environment=\"{env}\",outcome=\"duplicate\"}}"
                 );
                 metric(&base, &line).await
             }

@@ -89,8 +89,8 @@ async fn serve_prunes_at_start_and_every_interval_and_counts_it() {
     // At start: the three aged 45 days go for their age, then the oldest of
     // the rest for the cap of 2.
     eventually(WAIT, seeded[4..].to_vec(), || dead_letter_ids(&queue)).await;
-    let age = "outbound_pruned_dead_letters_total{reason=\"age\"}";
-    let count = "outbound_pruned_dead_letters_total{reason=\"count\"}";
+    let age = "tributary_forwarder_pruned_dead_letters_total{reason=\"age\"}";
+    let count = "tributary_forwarder_pruned_dead_letters_total{reason=\"count\"}";
     eventually(WAIT, Some(3.0), || metric(&base, age)).await;
     eventually(WAIT, Some(1.0), || metric(&base, count)).await;
     let ready: Value = reqwest::get(format!("{base}/readyz"))

@@ -75,7 +75,7 @@ async fn invented_environments_never_become_metric_labels() {
     let unknown = metrics
         .lines()
         .find(|l| {
-            l.starts_with("forwarder_webhooks_total")
+            l.starts_with("tributary_forwarder_webhooks_total")
                 && l.contains("environment=\"(unknown)\"")
                 && l.contains("outcome=\"unknown_environment\"")
         })

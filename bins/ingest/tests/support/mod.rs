@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
-use tributary_actions::{WorkerPool, WorkerSettings};
+use tributary_actions::{PoolSettings, WorkerPool};
 use tributary_core::config;
 use tributary_ingest::{AppState, app, serve};
 use tributary_pipeline::Pipeline;
@@ -51,9 +51,9 @@ impl TestServer {
             let workers = WorkerPool::new(
                 store.clone(),
                 sinks,
-                WorkerSettings {
+                PoolSettings {
                     idle_poll: Duration::from_millis(20),
-                    ..WorkerSettings::default()
+                    ..PoolSettings::default()
                 },
                 "test",
             );
