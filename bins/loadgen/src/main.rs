@@ -7,6 +7,7 @@
 //! tributary-loadgen run --url http://127.0.0.1:8080/integrations/receive/TOKEN --connections 64 --seconds 10
 //! tributary-loadgen run --url ... --rate 5000 --seconds 10      # open loop, for latency at a fixed rate
 //! tributary-loadgen baseline --listen 127.0.0.1:9090
+//! tributary-loadgen config --sources 1000 --environments 3 --mappings 10 --token TOKEN > sources.toml
 //! ```
 
 use std::{
@@ -63,6 +64,25 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
     },
+    /// Print `[environments]` and `[[sources]]` tables of a generated
+    /// configuration: every source environment has a token, a write key and
+    /// `--mappings` trigger mappings, the first on `Order Completed` (the
+    /// event `run` sends). The source in the middle answers `--token` in
+    /// `production`.
+    Config {
+        /// Sources (Segment kind).
+        #[arg(long, default_value_t = 1)]
+        sources: usize,
+        /// Environments (`production`, then `environment-1`, ...).
+        #[arg(long, default_value_t = 1)]
+        environments: usize,
+        /// Mappings per source environment.
+        #[arg(long, default_value_t = 1)]
+        mappings: usize,
+        /// Receive token of the middle source's `production`, the one to load.
+        #[arg(long)]
+        token: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,7 +100,63 @@ fn main() -> anyhow::Result<()> {
             server_pid,
         } => runtime.block_on(run(url, connections, seconds, rate, header, server_pid)),
         Command::Baseline { listen } => runtime.block_on(baseline(listen)),
+        Command::Config {
+            sources,
+            environments,
+            mappings,
+            token,
+        } => {
+            print!(
+                "{}",
+                sources_config(sources, environments, mappings, &token)
+            );
+            Ok(())
+        }
     }
+}
+
+/// The text `config` prints.
+fn sources_config(sources: usize, environments: usize, mappings: usize, token: &str) -> String {
+    use std::fmt::Write as _;
+    let envs: Vec<String> = std::iter::once("production".to_owned())
+        .chain((1..environments).map(|k| format!("environment-{k}")))
+        .collect();
+    let mut out = String::new();
+    for env in &envs {
+        let _ = writeln!(out, "[environments.{env}]");
+    }
+    let loaded = sources / 2;
+    for i in 0..sources {
+        let _ = writeln!(
+            out,
+            "\n[[sources]]\nkey = \"source-{i:04}\"\nkind = \"segment\""
+        );
+        for env in &envs {
+            let receive = if i == loaded && env == "production" {
+                token.to_owned()
+            } else {
+                format!("tok_{i:04}_{env}_0123456789abcdef")
+            };
+            let _ = writeln!(
+                out,
+                "[sources.environments.{env}]\ntoken = \"{receive}\"\n\
+                 write_key = \"wk_{i:04}_{env}_0123456789abcdef\""
+            );
+            for m in 0..mappings {
+                let event = if m == 0 {
+                    "Order Completed".to_owned()
+                } else {
+                    format!("Event {m}")
+                };
+                let _ = writeln!(
+                    out,
+                    "[[sources.environments.{env}.mappings]]\nevent = \"{event}\"\n\
+                     action = \"trigger_workflow\"\nworkflow = \"workflow-{m}\""
+                );
+            }
+        }
+    }
+    out
 }
 
 /// A 1 KB Segment track event (1,000-1,050 bytes) with a unique messageId.
@@ -358,6 +434,32 @@ mod tests {
             assert_eq!(body, serde_json::to_vec(&as_value(n)).unwrap(), "event {n}");
         }
         assert_ne!(event(1), event(2));
+    }
+
+    /// What `config` prints is a configuration the ingest service loads, and
+    /// the token to load answers in the middle source's `production`.
+    #[test]
+    fn generated_configurations_load_with_the_tokens_asked_for() {
+        let token = "tok_loaded_0123456789abcdefghij";
+        let text = sources_config(5, 3, 4, token);
+        let config = tributary_core::config::load("generated.toml", &text, &|_| None).unwrap();
+        assert_eq!(config.environments.len(), 3);
+        assert_eq!(config.sources.len(), 5);
+        for source in &config.sources {
+            assert_eq!(source.environments.len(), 3);
+            for env in source.environments.values() {
+                assert_eq!(env.mappings.len(), 4);
+                assert_eq!(env.mappings[0].event, "Order Completed");
+            }
+        }
+        let loaded = &config.sources[2].environments["production"];
+        assert_eq!(loaded.token.expose(), token);
+        let one = sources_config(1, 1, 1, token);
+        let config = tributary_core::config::load("one.toml", &one, &|_| None).unwrap();
+        assert_eq!(
+            config.sources[0].environments["production"].token.expose(),
+            token
+        );
     }
 
     /// The issue's load is 1 KB events; the first version was 675 bytes.

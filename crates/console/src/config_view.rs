@@ -202,8 +202,7 @@ pub(crate) fn compile(
 /// The engine being served with one source replaced by `compiled`: what a
 /// change would plan, without making it.
 pub(crate) fn engine_with(pipeline: &Pipeline, compiled: &SourceConfig) -> MappingEngine {
-    pipeline
-        .live()
-        .engine()
-        .with_source(&compiled.key, Some(compiled))
+    let mut engine = pipeline.live().engine().clone();
+    engine.set_source(&compiled.key, Some(compiled));
+    engine
 }

@@ -9,7 +9,11 @@
 //! store refuses ours and the path runs again on the newer state, so a
 //! change is never made against a state nobody checked.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -950,14 +954,29 @@ impl Manager {
             &self.pipeline.config().environments,
         )
         .map_err(ManageError::Invalid)?;
+        // One pass over every other source environment's credentials, each
+        // probed in a set of this document's: the common case (nothing
+        // shared) costs one hash probe per credential, no allocation. Only a
+        // hit runs the ordered search below, which names the conflict.
+        let mine: HashSet<(&str, &str)> = compiled
+            .environments
+            .values()
+            .flat_map(credentials)
+            .collect();
+        let shared = live
+            .sources()
+            .filter(|s| s.config.key != key)
+            .flat_map(|s| s.config.environments.values())
+            .any(|other_se| credentials(other_se).any(|c| mine.contains(&c)));
+        if !shared {
+            return Ok(compiled);
+        }
         for (slug, se) in &compiled.environments {
-            let mine = credentials(se);
+            let mine: Vec<_> = credentials(se).collect();
             for other in live.sources().filter(|s| s.config.key != key) {
                 for (other_slug, other_se) in &other.config.environments {
                     for (what, value) in &mine {
-                        let taken = credentials(other_se)
-                            .iter()
-                            .any(|(w, v)| w == what && v == value);
+                        let taken = credentials(other_se).any(|(w, v)| w == *what && v == *value);
                         if taken {
                             return Err(ManageError::Conflict {
                                 pointer: format!("/environments/{slug}/{what}"),
@@ -1002,16 +1021,15 @@ fn pin_id(mapping: &mut Map<String, Value>, taken: &[String]) {
 /// as tokens: they still route).
 pub(crate) fn credentials(
     se: &tributary_core::config::SourceEnvironment,
-) -> Vec<(&'static str, &str)> {
-    let mut out = vec![("token", se.token.expose())];
-    out.extend(
-        se.retired_tokens
-            .iter()
-            .map(|t| ("token", t.token.expose())),
-    );
-    out.extend(se.write_key.iter().map(|k| ("write_key", k.expose())));
-    out.extend(se.api_key.iter().map(|k| ("api_key", k.expose())));
-    out
+) -> impl Iterator<Item = (&'static str, &str)> {
+    std::iter::once(("token", se.token.expose()))
+        .chain(
+            se.retired_tokens
+                .iter()
+                .map(|t| ("token", t.token.expose())),
+        )
+        .chain(se.write_key.iter().map(|k| ("write_key", k.expose())))
+        .chain(se.api_key.iter().map(|k| ("api_key", k.expose())))
 }
 
 fn not_found(what: &'static str, id: &str) -> ManageError {

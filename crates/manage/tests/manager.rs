@@ -212,6 +212,64 @@ async fn a_shared_credential_or_taken_key_conflicts() {
 }
 
 #[tokio::test]
+async fn credential_conflicts_are_by_kind_retired_tokens_included_and_name_the_holder() {
+    let f = fixture().await;
+    let old_token = web(&f).await;
+    let write_key = f
+        .manager
+        .reveal("admin", "web", "production", Credential::WriteKey)
+        .await
+        .unwrap();
+    let shared_key = f
+        .manager
+        .create_source(
+            "admin",
+            json!({"key": "other", "kind": "segment",
+                   "environments": {"development": {"write_key": write_key}}}),
+        )
+        .await;
+    let Err(ManageError::Conflict { pointer, message }) = shared_key else {
+        panic!("expected a conflict, got {shared_key:?}")
+    };
+    assert_eq!(pointer, "/environments/development/write_key");
+    assert!(message.contains("web/production"), "{message}");
+    // The same value as a different kind of credential routes nothing
+    // twice, so it is not shared.
+    f.manager
+        .create_source(
+            "admin",
+            json!({"key": "other", "kind": "http-legacy",
+                   "environments": {"production": {"token": write_key}}}),
+        )
+        .await
+        .unwrap();
+    // A rotated token still routes in its grace period, so it stays taken.
+    f.manager
+        .rotate(
+            "admin",
+            "web",
+            "production",
+            Credential::Token,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    let retired = f
+        .manager
+        .create_source(
+            "admin",
+            json!({"key": "third", "kind": "http-legacy",
+                   "environments": {"development": {"token": old_token}}}),
+        )
+        .await;
+    let Err(ManageError::Conflict { pointer, message }) = retired else {
+        panic!("expected a conflict, got {retired:?}")
+    };
+    assert_eq!(pointer, "/environments/development/token");
+    assert!(message.contains("web/production"), "{message}");
+}
+
+#[tokio::test]
 async fn file_sources_are_read_only_but_their_switches_change() {
     let f = fixture().await;
     let view = f.manager.source("from-file").await.unwrap();

@@ -95,28 +95,32 @@ impl LiveConfig {
         environments: &BTreeMap<String, EnvironmentConfig>,
         key: Option<&SealingKey>,
     ) -> (Self, Vec<Unservable>) {
-        let mut sources = self.sources.clone();
+        // Stored sources by key: each change is a map operation, so a first
+        // load of n sources is O(n log n), not n scans of the list.
+        let (file, stored): (Vec<_>, Vec<_>) =
+            self.sources.iter().partition(|s| s.origin == Origin::File);
+        let mut by_key: BTreeMap<&str, Arc<LiveSource>> = stored
+            .into_iter()
+            .map(|s| (s.config.key.as_str(), Arc::clone(s)))
+            .collect();
         let mut engine = self.engine.clone();
         let mut problems = Vec::new();
-        for change in changes {
-            let at = sources.iter().position(|s| s.config.key == change.key);
-            if at.is_some_and(|i| sources[i].origin == Origin::File) {
+        for change in &changes {
+            if file.iter().any(|s| s.config.key == change.key) {
                 problems.push(Unservable {
-                    key: change.key,
+                    key: change.key.clone(),
                     reason: "the configuration file defines a source with this key".to_owned(),
                 });
                 continue;
             }
-            if let Some(i) = at {
-                sources.remove(i);
-            }
-            let Some(text) = change.document else {
-                engine = engine.with_source(&change.key, None);
+            by_key.remove(change.key.as_str());
+            let Some(text) = &change.document else {
+                engine.set_source(&change.key, None);
                 continue;
             };
-            match compile(&text, environments, key) {
+            match compile(text, environments, key) {
                 Ok((config, document)) => {
-                    engine = engine.with_source(&change.key, Some(&config));
+                    engine.set_source(&change.key, Some(&config));
                     let source = Arc::new(LiveSource {
                         config,
                         origin: Origin::Store {
@@ -124,22 +128,23 @@ impl LiveConfig {
                             document,
                         },
                     });
-                    // File sources first (file order), then stored ones by key.
-                    let at = sources
-                        .iter()
-                        .position(|s| s.origin != Origin::File && s.config.key > change.key)
-                        .unwrap_or(sources.len());
-                    sources.insert(at, source);
+                    by_key.insert(change.key.as_str(), source);
                 }
                 Err(reason) => {
-                    engine = engine.with_source(&change.key, None);
+                    engine.set_source(&change.key, None);
                     problems.push(Unservable {
-                        key: change.key,
+                        key: change.key.clone(),
                         reason,
                     });
                 }
             }
         }
+        // File sources first (file order), then stored ones by key.
+        let sources = file
+            .into_iter()
+            .cloned()
+            .chain(by_key.into_values())
+            .collect();
         (Self::build(head, sources, engine), problems)
     }
 
@@ -220,4 +225,105 @@ fn compile(
                 .join("; ")
         })?;
     Ok((config, document))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+    use tributary_core::{
+        Overrides,
+        config::load,
+        event::{Event, EventId, EventKind},
+    };
+
+    use super::*;
+
+    const FILE: &str = "[environments.production]\n[[sources]]\nkey = \"m-file\"\n\
+        kind = \"http-legacy\"\n[sources.environments.production]\n\
+        token = \"tok_m-file_0123456789abcdefghij\"\n";
+
+    fn change(key: &str, revision: u64, event: Option<&str>) -> StoredSource {
+        let document = event.map(|event| {
+            json!({"key": key, "kind": "http-legacy", "environments": {"production": {
+                "token": format!("tok_{key}_0123456789abcdefghij"),
+                "mappings": [{"event": event, "action": "trigger_workflow",
+                              "workflow": "w", "recipients": "userId"}]}}})
+            .to_string()
+        });
+        StoredSource {
+            key: key.to_owned(),
+            revision,
+            document,
+        }
+    }
+
+    fn keys(live: &LiveConfig) -> Vec<&str> {
+        live.sources().map(|s| s.config.key.as_str()).collect()
+    }
+
+    fn plans(live: &LiveConfig, source: &str, event: &str) -> usize {
+        let now = Utc::now();
+        let event = Event {
+            id: EventId::generate(now),
+            environment: "production".into(),
+            source: source.into(),
+            kind: EventKind::Track,
+            event: event.into(),
+            user_id: Some("u1".into()),
+            anonymous_id: None,
+            data: json!({}),
+            timestamp: now,
+            received_at: now,
+            message_id: None,
+            raw: json!({}),
+            headers: Default::default(),
+        };
+        live.engine().plan(&event, &Overrides::none()).len()
+    }
+
+    #[test]
+    fn stored_sources_follow_the_files_by_key_and_each_revision_replaces_only_its_changes() {
+        let config = load("t.toml", FILE, &|_| None).unwrap();
+        let first = LiveConfig::from_file(&config);
+        let mut unreadable = change("b", 1, None);
+        unreadable.document = Some("{".into());
+        let (one, problems) = first.with_changes(
+            1,
+            vec![
+                change("c", 1, Some("A")),
+                change("a", 1, Some("A")),
+                change("m-file", 1, Some("A")),
+                unreadable,
+            ],
+            &config.environments,
+            None,
+        );
+        assert_eq!(keys(&one), ["m-file", "a", "c"]);
+        let refused: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(refused, ["m-file", "b"], "{problems:?}");
+        assert_eq!(plans(&one, "a", "A"), 1);
+        assert_eq!(one.source("m-file").unwrap().origin, Origin::File);
+
+        let (two, problems) = one.with_changes(
+            2,
+            vec![
+                change("a", 2, None),
+                change("b", 2, Some("B")),
+                change("c", 2, Some("C")),
+            ],
+            &config.environments,
+            None,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(two.revision(), 2);
+        assert_eq!(keys(&two), ["m-file", "b", "c"]);
+        assert!(two.route_by_token("tok_a_0123456789abcdefghij").is_none());
+        assert!(two.route_by_token("tok_b_0123456789abcdefghij").is_some());
+        assert_eq!((plans(&two, "a", "A"), plans(&two, "b", "B")), (0, 1));
+        assert_eq!((plans(&two, "c", "A"), plans(&two, "c", "C")), (0, 1));
+        // The revision before is untouched: requests holding it finish on it.
+        assert_eq!(keys(&one), ["m-file", "a", "c"]);
+        assert_eq!((plans(&one, "a", "A"), plans(&one, "c", "A")), (1, 1));
+    }
 }

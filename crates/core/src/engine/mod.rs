@@ -113,19 +113,20 @@ impl MappingEngine {
         }
     }
 
-    /// This engine with one source replaced, added (`Some`) or removed
-    /// (`None`); the other sources' indexes are shared, not rebuilt.
-    pub fn with_source(&self, key: &str, source: Option<&SourceConfig>) -> Self {
-        let mut sources = self.sources.clone();
+    /// Replaces, adds (`Some`) or removes (`None`) one source in place. A
+    /// copy of the engine shares every source's index (`Arc`): a new
+    /// revision copies the engine once and sets each changed source, so
+    /// applying n changes costs one copy of the map, not n.
+    pub fn set_source(&mut self, key: &str, source: Option<&SourceConfig>) {
         match source {
             Some(s) => {
-                sources.insert(key.to_owned(), Arc::new(index_source(s)));
+                self.sources
+                    .insert(key.to_owned(), Arc::new(index_source(s)));
             }
             None => {
-                sources.remove(key);
+                self.sources.remove(key);
             }
         }
-        Self { sources }
     }
 
     /// True when some mapping (or the identify toggle) could act on `event`:
