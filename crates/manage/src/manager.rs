@@ -253,26 +253,7 @@ impl Manager {
             for slug in self.pipeline.config().environments.keys() {
                 let env = envs.entry(slug.clone()).or_insert_with(|| json!({}));
                 let Value::Object(env) = env else { continue };
-                let mut wanted = vec![Credential::Token];
-                match kind {
-                    Some(k) if k.is_cdp() => wanted.push(Credential::WriteKey),
-                    Some(SourceKind::Hightouch | SourceKind::Census | SourceKind::Polytomic) => {
-                        wanted.push(Credential::ApiKey);
-                    }
-                    _ => {}
-                }
-                let mut shown = Map::new();
-                for c in wanted {
-                    if !env.contains_key(c.key()) {
-                        let value = secrets::generate(c.prefix());
-                        env.insert(c.key().into(), json!(value));
-                        shown.insert(c.key().into(), json!(value));
-                    }
-                }
-                if let Some(token) = shown.get("token").and_then(Value::as_str) {
-                    shown.insert("receive_url".into(), json!(self.receive_url(token)));
-                }
-                made.insert(slug.clone(), Value::Object(shown));
+                made.insert(slug.clone(), self.fill_credentials(kind, env));
             }
         }
         let summary = format!("create source {key}");
@@ -289,6 +270,77 @@ impl Manager {
             })
             .await?;
         committed.secrets = Value::Object(made);
+        Ok(committed)
+    }
+
+    /// Gives a source environment's document the credentials its kind
+    /// takes and it lacks (a receive token; a write key for Segment-shaped
+    /// kinds, an API key for reverse-ETL kinds), and answers those made.
+    fn fill_credentials(&self, kind: Option<SourceKind>, env: &mut Map<String, Value>) -> Value {
+        let mut wanted = vec![Credential::Token];
+        match kind {
+            Some(k) if k.is_cdp() => wanted.push(Credential::WriteKey),
+            Some(SourceKind::Hightouch | SourceKind::Census | SourceKind::Polytomic) => {
+                wanted.push(Credential::ApiKey);
+            }
+            _ => {}
+        }
+        let mut shown = Map::new();
+        for c in wanted {
+            if !env.contains_key(c.key()) {
+                let value = secrets::generate(c.prefix());
+                env.insert(c.key().into(), json!(value));
+                shown.insert(c.key().into(), json!(value));
+            }
+        }
+        if let Some(token) = shown.get("token").and_then(Value::as_str) {
+            shown.insert("receive_url".into(), json!(self.receive_url(token)));
+        }
+        Value::Object(shown)
+    }
+
+    /// Adds an environment the configuration declares to a source that does
+    /// not have it yet (one made before the environment was declared), with
+    /// fresh credentials (answered once) and `settings` as its document.
+    pub async fn create_environment(
+        &self,
+        actor: &str,
+        key: &str,
+        environment: &str,
+        settings: Value,
+    ) -> Result<Committed, ManageError> {
+        let Value::Object(mut env) = settings else {
+            return Err(ManageError::invalid("", "an environment is a JSON object"));
+        };
+        if !self
+            .pipeline
+            .config()
+            .environments
+            .contains_key(environment)
+        {
+            return Err(not_found("environment", environment));
+        }
+        let kind = self.pipeline.live().source(key).map(|s| s.config.kind);
+        let made = self.fill_credentials(kind, &mut env);
+        let summary = format!("create environment {environment} of source {key}");
+        let mut committed = self
+            .commit_source(actor, &summary, key, None, |_, doc| {
+                let doc = doc.as_mut().ok_or_else(|| not_found("source", key))?;
+                let envs = doc.entry("environments").or_insert_with(|| json!({}));
+                let Value::Object(envs) = envs else {
+                    return Err(ManageError::invalid("/environments", "must be an object"));
+                };
+                if envs.contains_key(environment) {
+                    return Err(ManageError::Conflict {
+                        pointer: String::new(),
+                        message: format!("source `{key}` already has environment `{environment}`"),
+                    });
+                }
+                envs.insert(environment.to_owned(), Value::Object(env.clone()));
+                Ok(())
+            })
+            .await?;
+        committed.secrets = made;
         Ok(committed)
     }
 

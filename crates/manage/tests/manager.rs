@@ -566,3 +566,58 @@ async fn with_a_secrets_key_the_store_holds_no_usable_secret() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn an_environment_declared_later_is_added_to_a_stored_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |text: &'static str, dir: std::path::PathBuf| async move {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(&dir).await.unwrap());
+        let config = Arc::new(config::load("t.toml", text, &|_| None).unwrap());
+        let pipeline = Arc::new(Pipeline::new(config, store.clone()).await.unwrap());
+        (Manager::new(pipeline, Vec::new()), store)
+    };
+    let (manager, store) = open("[environments.development]\n", dir.path().to_owned()).await;
+    manager
+        .create_source("admin", json!({"key": "web", "kind": "segment"}))
+        .await
+        .unwrap();
+    drop((manager, store));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (manager, _store) = open(
+        "[environments.development]\n[environments.production]\n",
+        dir.path().to_owned(),
+    )
+    .await;
+    let missing = manager
+        .update_environment("admin", "web", "production", None, json!({}))
+        .await;
+    assert!(
+        matches!(missing, Err(ManageError::NotFound { .. })),
+        "{missing:?}"
+    );
+    let added = manager
+        .create_environment("admin", "web", "production", json!({"identify": false}))
+        .await
+        .unwrap();
+    let token = added.secrets["token"].as_str().unwrap().to_owned();
+    assert!(
+        added.secrets["write_key"].is_string(),
+        "a segment source gets a write key"
+    );
+    assert!(manager.pipeline().receive(&token, track("A")).await.is_ok());
+    let again = manager
+        .create_environment("admin", "web", "production", json!({}))
+        .await;
+    assert!(
+        matches!(again, Err(ManageError::Conflict { .. })),
+        "{again:?}"
+    );
+    let undeclared = manager
+        .create_environment("admin", "web", "staging", json!({}))
+        .await;
+    assert!(
+        matches!(undeclared, Err(ManageError::NotFound { .. })),
+        "{undeclared:?}"
+    );
+}

@@ -45,7 +45,10 @@ pub(crate) fn router() -> Router<AppState> {
             PATHS[1],
             get(get_source).patch(update_source).delete(delete_source),
         )
-        .route(PATHS[2], axum::routing::patch(update_environment))
+        .route(
+            PATHS[2],
+            axum::routing::patch(update_environment).post(create_environment),
+        )
         .route(PATHS[3], post(rotate))
         .route(PATHS[4], post(reveal))
         .route(PATHS[5], get(list_mappings).post(create_mapping))
@@ -268,6 +271,19 @@ async fn update_environment(
         )
         .await?;
     Ok(committed(StatusCode::OK, c))
+}
+
+async fn create_environment(
+    State(state): State<AppState>,
+    Path((source, environment)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let settings = json_body(&body)?;
+    let c = state
+        .manager
+        .create_environment(&actor(&state), &source, &environment, settings)
+        .await?;
+    Ok(committed(StatusCode::CREATED, c))
 }
 
 #[derive(Deserialize)]
