@@ -4,9 +4,7 @@ use std::{collections::BTreeSet, io::Write};
 
 use anyhow::bail;
 use tokio_util::sync::CancellationToken;
-use tributary_outbound::{
-    DeadLetterFilter, NotForwarded, Pruner, RetentionReport, queue::REDRIVE_BATCH,
-};
+use tributary_outbound::{DeadLetterFilter, NotForwarded, Pruner, REDRIVE_BATCH, RetentionReport};
 
 use crate::config::ForwarderConfig;
 

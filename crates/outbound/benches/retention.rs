@@ -7,7 +7,7 @@
 
 use chrono::Utc;
 use tributary_outbound::{
-    Burial, DeadLetterFilter, DurableQueue, NewEntry, STEP_BYTES, queue::REDRIVE_BATCH,
+    Burial, DeadLetterFilter, DurableQueue, NewEntry, REDRIVE_BATCH, STEP_BYTES,
 };
 
 fn main() {

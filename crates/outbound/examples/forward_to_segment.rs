@@ -14,8 +14,8 @@ use serde_json::{Map, json};
 use tokio_util::sync::CancellationToken;
 use tributary_core::Secret;
 use tributary_outbound::{
-    DeliverySettings, Destination, Dispatcher, DurableQueue, Identity, Message, Track,
-    fake_segment::FakeSegment, message::Common,
+    Common, DeliverySettings, Destination, Dispatcher, DurableQueue, Identity, Message, Track,
+    fake_segment::FakeSegment,
 };
 
 async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {

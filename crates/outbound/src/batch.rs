@@ -17,7 +17,7 @@ const SENT_AT_LEN: usize = "2026-01-01T00:00:00.000Z".len();
 const LIBRARY_NAME: &str = "tributary";
 
 /// An upper bound on the envelope's size, so settings can be checked.
-pub const ENVELOPE_BYTES: usize = 256;
+pub(crate) const ENVELOPE_BYTES: usize = 256;
 
 /// The limits one batch respects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

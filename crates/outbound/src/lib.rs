@@ -14,7 +14,7 @@
 //!   the dead letters. A repeat of a message queued or accepted within a
 //!   [`RedeliveryWindow`] is dropped at enqueue ([`Submitted::Duplicate`]).
 //! - [`Batcher`] and [`encode_batch`]: request bodies within Segment's limits.
-//! - [`SegmentClient`] and [`retry`]: `POST {host}/v1/batch` with Basic auth,
+//! - [`SegmentClient`] and [`classify_status`]: `POST {host}/v1/batch` with Basic auth,
 //!   optional gzip, `sentAt` per send; retry classes and full-jitter backoff.
 //! - [`Dispatcher`]: the loop that ties them together, one task per
 //!   environment, a 429 pausing only the write key that got it.
@@ -45,37 +45,44 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod batch;
-pub mod client;
-pub mod config;
-pub mod dead_letter;
-pub mod dispatcher;
+mod batch;
+mod client;
+mod config;
+mod dead_letter;
+mod dispatcher;
 mod error;
 #[cfg(feature = "fake-segment")]
 pub mod fake_segment;
-pub mod forwarding;
-pub mod message;
-pub mod queue;
-pub mod redelivery;
-pub mod retention;
-pub mod retry;
-pub mod transform;
+mod forwarding;
+mod message;
+mod queue;
+mod redelivery;
+mod retention;
+mod retry;
+mod transform;
 
-pub use batch::{BatchLimits, Batcher, Push, encode_batch};
+// Every item has one public path: these re-exports; the modules are private.
+pub use batch::{BatchLimits, Batcher, Push, encode_batch, envelope_len};
 pub use client::{SegmentClient, SendOutcome};
 pub use config::{
-    DeliverySettings, NameStyle, ObjectRecipients, TransformSettings, UnmappedEvents,
+    DeliverySettings, NameStyle, ObjectRecipients, SEGMENT_EU_HOST, SEGMENT_MAX_BATCH_BYTES,
+    SEGMENT_MAX_BATCH_EVENTS, SEGMENT_US_HOST, TransformSettings, UnmappedEvents,
 };
 pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned, STEP_BYTES};
 pub use dispatcher::{Destination, Dispatcher, PauseBoard};
 pub use error::{OutboundError, QueueFailure};
 pub use forwarding::{Forwarding, NOT_FORWARDED, NotForwarded};
-pub use message::{EncodedMessage, Identity, Message, Track};
-pub use queue::{DurableQueue, Entry, Forgotten, NewEntry, QueueStats, Submitted};
+pub use message::{
+    Alias, Common, EncodedMessage, Group, Identify, Identity, MAX_MESSAGE_ID_CHARS, Message, Page,
+    Screen, Track, format_timestamp, random_message_id, validate_json,
+};
+pub use queue::{DurableQueue, Entry, Forgotten, NewEntry, QueueStats, REDRIVE_BATCH, Submitted};
 pub use redelivery::{FirstCopy, Redelivery, RedeliveryWindow};
 pub use retention::{Pruner, RetentionPolicy, RetentionReport};
+pub use retry::{Backoff, StatusClass, classify_status, parse_retry_after};
 pub use transform::{
-    LifecycleEvent, Transform, TransformOutcome, TransformSkip, WebhookEnvelope, parse_envelope,
+    LifecycleEvent, Transform, TransformOutcome, TransformSkip, WebhookEnvelope, derive_message_id,
+    envelope_from_value, parse_envelope,
 };
 
 impl TransformOutcome {

@@ -19,7 +19,7 @@
 //!   and [`crate::retention`] bounds them.
 //! - Every accepted `(environment, messageId)` is remembered, so a repeat of
 //!   a queued or recently accepted message is dropped at enqueue, checked in
-//!   the same transaction as the insert (see [`crate::redelivery`]).
+//!   the same transaction as the insert (see [`crate::RedeliveryWindow`]).
 //! - Long work (a large redrive, pruning a backlog) goes through the writer
 //!   in bounded steps, each its own operation, so enqueues keep getting
 //!   through between them.
@@ -54,7 +54,7 @@ use crate::{
 };
 
 /// Most operations committed together.
-pub const MAX_GROUP: usize = 4_096;
+pub(crate) const MAX_GROUP: usize = 4_096;
 
 /// Dead letters moved back to the queue per transaction by a redrive.
 pub const REDRIVE_BATCH: usize = 500;
@@ -100,7 +100,7 @@ pub enum Submitted {
     /// Too large: recorded as a dead letter, with its dead-letter id.
     DeadLettered(i64),
     /// A repeat of a message queued, or accepted within the window: nothing
-    /// was written (see [`crate::redelivery`]).
+    /// was written (see [`crate::RedeliveryWindow`]).
     Duplicate(Redelivery),
 }
 
@@ -303,7 +303,7 @@ impl DurableQueue {
     }
 
     /// Queues entries, except repeats of messages queued or accepted within
-    /// the window (see [`crate::redelivery`]), which are dropped in the same
+    /// the window (see [`crate::RedeliveryWindow`]), which are dropped in the same
     /// transaction; `Ok` (one [`Submitted::Queued`] or
     /// [`Submitted::Duplicate`] per entry, in order) only once the new ones
     /// are on disk.
@@ -472,7 +472,7 @@ impl DurableQueue {
     /// Queues encoded messages for `environment`, except those over
     /// `max_event_bytes`, which go straight to the dead letters (Segment would
     /// refuse them; retrying cannot help), and repeats (see
-    /// [`crate::redelivery`]), which are dropped. All in one transaction;
+    /// [`crate::RedeliveryWindow`]), which are dropped. All in one transaction;
     /// `Ok` only once it is on disk.
     pub async fn submit(
         &self,
@@ -501,7 +501,7 @@ impl DurableQueue {
         self.submit_entries(entries).await
     }
 
-    /// Forgets remembered messages (see [`crate::redelivery`]) accepted
+    /// Forgets remembered messages (see [`crate::RedeliveryWindow`]) accepted
     /// longer ago than the window and, beyond its count cap, the oldest;
     /// never one still queued. Runs in transactions that each read at most
     /// `limit` entries, until none is left or `stop` is cancelled.

@@ -64,9 +64,9 @@ use crate::{OutboundError, dead_letter::from_ms};
 
 /// Default [`RedeliveryWindow::max_age`]: 24 hours, longer than the product
 /// keeps retrying a webhook.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(86_400);
+pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(86_400);
 /// Default [`RedeliveryWindow::max_count`].
-pub const DEFAULT_MAX_COUNT: u64 = 1_000_000;
+pub(crate) const DEFAULT_MAX_COUNT: u64 = 1_000_000;
 
 /// How long, and how many, accepted `messageId`s are remembered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! bounded steps, so they fall under retention instead of staying queued
 //! with no route to send them. A pass also forgets the `messageId`s the
 //! queue remembers past its [`crate::RedeliveryWindow`] (see
-//! [`crate::redelivery`]), in steps of `batch_size`.
+//! [`crate::RedeliveryWindow`]), in steps of `batch_size`.
 //!
 //! ```
 //! use tokio_util::sync::CancellationToken;
@@ -54,13 +54,13 @@ use crate::{
 };
 
 /// Default [`RetentionPolicy::max_age`]: 30 days.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
 /// Default [`RetentionPolicy::max_count`].
-pub const DEFAULT_MAX_COUNT: u64 = 100_000;
+pub(crate) const DEFAULT_MAX_COUNT: u64 = 100_000;
 /// Default [`RetentionPolicy::interval`].
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
 /// Default [`RetentionPolicy::batch_size`].
-pub const DEFAULT_BATCH_SIZE: usize = 500;
+pub(crate) const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// What to keep.
 #[derive(Clone, Debug, PartialEq, Eq)]

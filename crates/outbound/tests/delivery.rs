@@ -8,10 +8,9 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tributary_core::Secret;
 use tributary_outbound::{
-    DeadLetterFilter, DeliverySettings, Destination, Dispatcher, DurableQueue, EncodedMessage,
-    Identity, Message, NewEntry, Submitted, Track,
+    Common, DeadLetterFilter, DeliverySettings, Destination, Dispatcher, DurableQueue,
+    EncodedMessage, Identity, Message, NewEntry, Submitted, Track,
     fake_segment::{FakeSegment, Reply},
-    message::Common,
 };
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use tributary_outbound::{
     BatchLimits, Batcher, NameStyle, ObjectRecipients, OutboundError, Push, Transform,
-    TransformOutcome, TransformSettings, UnmappedEvents, encode_batch, message::validate_json,
-    parse_envelope, transform::envelope_from_value,
+    TransformOutcome, TransformSettings, UnmappedEvents, encode_batch, envelope_from_value,
+    parse_envelope, validate_json,
 };
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -205,7 +205,7 @@ proptest! {
                     Push::Added => break,
                     Push::TooLarge(e) => {
                         prop_assert!(e.len() > max_event_bytes
-                            || e.len() + tributary_outbound::batch::envelope_len() > max_bytes);
+                            || e.len() + tributary_outbound::envelope_len() > max_bytes);
                         refused += 1;
                         break;
                     }
@@ -237,7 +237,7 @@ proptest! {
         let expected: Vec<_> = events
             .into_iter()
             .filter(|e| e.len() <= max_event_bytes
-                && e.len() + tributary_outbound::batch::envelope_len() <= max_bytes)
+                && e.len() + tributary_outbound::envelope_len() <= max_bytes)
             .collect();
         prop_assert_eq!(flat, expected);
     }
