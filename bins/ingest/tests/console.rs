@@ -498,7 +498,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
         .send_keys("properties.nope")
         .await
         .unwrap();
-    wait_for_text(c, "#preview", "reaches nothing").await;
+    wait_for_text(c, "#preview .warning", "properties.nope").await;
     find(c, "#f-p-actor").await.clear().await.unwrap();
     find(c, "#f-p-actor").await.send_keys(" ").await.unwrap();
     find(c, "#f-p-recipients").await.click().await.unwrap();

@@ -952,17 +952,28 @@ async fn a_mapping_is_built_from_a_received_event_with_the_picker_and_its_previe
     )
     .await;
     assert_eq!(nothing.status, StatusCode::OK);
-    assert!(nothing.body.contains("reaches nothing"), "{}", nothing.body);
+    assert!(
+        nothing.body.contains("class=\"warning\"") && nothing.body.contains("resolved to nothing"),
+        "a required path that reaches nothing skips the plan: {}",
+        nothing.body
+    );
     assert!(nothing.body.contains("properties.nope"));
+    // An optional path that reaches nothing: the engine's note is the warning.
+    let optional = preview(
+        "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.actor=properties.nope",
+    )
+    .await;
+    assert!(optional.body.contains("data-status=\"planned\""), "{}", optional.body);
+    assert!(
+        optional.body.contains("which this event does not have"),
+        "{}",
+        optional.body
+    );
     let resolved = preview(
         "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.data=properties",
     )
     .await;
-    assert!(
-        !resolved.body.contains("reaches nothing"),
-        "{}",
-        resolved.body
-    );
+    assert!(!resolved.body.contains("class=\"warning\""), "{}", resolved.body);
     assert!(
         resolved.body.contains("&quot;u1&quot;"),
         "{}",
