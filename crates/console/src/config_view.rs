@@ -7,7 +7,6 @@ use tributary_core::{Secret, config::SourceKind};
 use tributary_manage::{Credential, MaskedSecret};
 use tributary_pipeline::{Origin, Pipeline};
 
-
 /// One configured source, as the console shows it.
 #[derive(Clone, Debug)]
 pub(crate) struct SourceView {

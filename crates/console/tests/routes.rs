@@ -963,7 +963,11 @@ async fn a_mapping_is_built_from_a_received_event_with_the_picker_and_its_previe
         "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.actor=properties.nope",
     )
     .await;
-    assert!(optional.body.contains("data-status=\"planned\""), "{}", optional.body);
+    assert!(
+        optional.body.contains("data-status=\"planned\""),
+        "{}",
+        optional.body
+    );
     assert!(
         optional.body.contains("which this event does not have"),
         "{}",
@@ -973,7 +977,11 @@ async fn a_mapping_is_built_from_a_received_event_with_the_picker_and_its_previe
         "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.data=properties",
     )
     .await;
-    assert!(!resolved.body.contains("class=\"warning\""), "{}", resolved.body);
+    assert!(
+        !resolved.body.contains("class=\"warning\""),
+        "{}",
+        resolved.body
+    );
     assert!(
         resolved.body.contains("&quot;u1&quot;"),
         "{}",
@@ -1118,5 +1126,159 @@ async fn promote_shows_the_diff_first_and_the_revision_log_pages() {
     assert_eq!(
         c.get(&cookie, "/revisions?before=x").await.status,
         StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn rehearsing_a_payload_shows_its_plans_or_its_refusal_and_stores_nothing() {
+    let c = console().await;
+    stored_source(&c).await;
+    add_mapping(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let env = "/sources/app/environments/development";
+
+    let page = c.get(&cookie, env).await;
+    assert!(page.body.contains("id=\"rehearse-form\""), "{}", page.body);
+
+    let body = serde_json::json!({"type": "track", "event": "E", "userId": "u1"}).to_string();
+    let refused = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body={}", urlencode(&body)),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+
+    let planned = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body={}&csrf={csrf}", urlencode(&body)),
+            &[],
+        )
+        .await;
+    assert_eq!(planned.status, StatusCode::OK, "{}", planned.body);
+    assert!(
+        planned.body.contains("data-status=\"planned\""),
+        "{}",
+        planned.body
+    );
+    assert!(
+        planned.body.contains("&quot;workflow&quot;: &quot;w&quot;"),
+        "{}",
+        planned.body
+    );
+    assert!(
+        planned
+            .body
+            .contains("data-verification=\"not_configured\""),
+        "{}",
+        planned.body
+    );
+
+    let evil = "<script>window.__pwned=1</script>";
+    let hostile = serde_json::json!({"type": "track", "event": evil, "userId": evil}).to_string();
+    let escaped = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!(
+                "body={}&headers={}&csrf={csrf}",
+                urlencode(&hostile),
+                urlencode(&format!("X-Evil: {evil}"))
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(escaped.status, StatusCode::OK, "{}", escaped.body);
+    assert!(!escaped.body.contains("<script>window"), "{}", escaped.body);
+    assert!(
+        escaped
+            .body
+            .contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;")
+    );
+
+    let malformed = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body={}&csrf={csrf}", urlencode("{not json <b>")),
+            &[],
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::OK, "{}", malformed.body);
+    assert!(
+        malformed.body.contains("400 Bad Request"),
+        "{}",
+        malformed.body
+    );
+    assert!(
+        malformed.body.contains("{not json &lt;b&gt;"),
+        "the form keeps the body, escaped"
+    );
+
+    let bad_headers = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body=%7B%7D&headers=nocolon&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(bad_headers.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_headers.body.contains("`headers`"),
+        "{}",
+        bad_headers.body
+    );
+
+    let logged = c
+        .pipeline
+        .store()
+        .list_events(&tributary_store::EventFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(logged.items.is_empty(), "a rehearsal stores nothing");
+}
+
+#[tokio::test]
+async fn the_environment_page_has_the_identify_switch_and_the_receive_url_reveal() {
+    let c = console().await;
+    stored_source(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let env = "/sources/app/environments/development";
+    let page = c.get(&cookie, env).await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"/console{env}/reveal\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Copy receive URL"));
+    assert!(page.body.contains("…/receive/tok_") || page.body.contains("/receive/tok_"));
+    assert!(
+        page.body
+            .contains(&format!("action=\"/console{env}/identify\""))
+    );
+    let switched = c
+        .post_form(
+            &cookie,
+            &format!("{env}/identify"),
+            &format!("identify=true&back=environment&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER, "{}", switched.body);
+    assert_eq!(switched.headers[header::LOCATION], format!("/console{env}"));
+    let source = c.manager.source("app").await.unwrap();
+    assert_eq!(source["environments"]["development"]["identify"], true);
+    let file_source = c
+        .get(&cookie, "/sources/web/environments/development")
+        .await;
+    assert!(
+        !file_source.body.contains("/identify\""),
+        "a file source has no identify switch"
     );
 }

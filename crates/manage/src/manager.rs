@@ -1084,10 +1084,7 @@ fn etag_matches(presented: &str, current: &str) -> bool {
 /// A payload to rehearse as the request a platform would send: a string
 /// is its bytes, anything else JSON; `content-type: application/json`
 /// unless the headers say otherwise.
-pub fn rehearsal_request(
-    body: Value,
-    headers: &BTreeMap<String, String>,
-) -> RawRequest {
+pub fn rehearsal_request(body: Value, headers: &BTreeMap<String, String>) -> RawRequest {
     let bytes = match body {
         Value::String(s) => s.into_bytes(),
         other => other.to_string().into_bytes(),
@@ -1133,4 +1130,3 @@ mod tests {
         assert!(!etag_matches("\"2\"", "\"3\""));
     }
 }
-

@@ -249,7 +249,7 @@ fn skip_text(plan: &ActionPlan) -> Option<String> {
     }
 }
 
-fn plan_origin(plan: &ActionPlan) -> String {
+pub(crate) fn plan_origin(plan: &ActionPlan) -> String {
     match plan.origin.mapping() {
         Some(m) if plan.origin.is_mapping() => format!("mapping {m}"),
         Some(m) => format!("inline entity of mapping {m}"),
