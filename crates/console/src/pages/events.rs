@@ -47,13 +47,13 @@ pub(crate) struct EventQuery {
     after: String,
 }
 
-fn non_empty(s: &str) -> Option<String> {
+pub(crate) fn non_empty(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
 }
 
 /// A time from a `datetime-local` field (read as UTC) or RFC 3339.
-fn parse_time(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
+pub(crate) fn parse_time(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
     let Some(value) = non_empty(value) else {
         return Ok(None);
     };
@@ -70,7 +70,7 @@ fn parse_time(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, Console
     )))
 }
 
-fn parse_id(field: &str, value: &str) -> Result<Option<EventId>, ConsoleError> {
+pub(crate) fn parse_id(field: &str, value: &str) -> Result<Option<EventId>, ConsoleError> {
     non_empty(value)
         .map(|v| {
             v.parse()
@@ -378,6 +378,15 @@ pub(crate) async fn detail(
                 }
                 @if let Some(error) = &r.error {
                     dt { "Error" } dd { code { (error) } }
+                }
+                @if r.event.is_some() {
+                    dt { "Configuration" } dd { (super::revisions::revision_link(r.provenance.config_revision)) }
+                }
+                @if let Some(verification) = &r.provenance.verification {
+                    dt { "Verification" } dd { (layout::verification_badge(verification)) }
+                }
+                @if let Some(original) = r.provenance.replay_of {
+                    dt { "Replay of" } dd { a href=(event_link(original)) class="replay-of" { code { (original) } } }
                 }
             }
             @if r.event.is_some() {

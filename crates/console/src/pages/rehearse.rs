@@ -135,8 +135,8 @@ fn outcome(rehearsal: &Rehearsal) -> Markup {
         section class="panel" id="rehearsal" aria-labelledby="rehearsal-heading" {
             h2 id="rehearsal-heading" { "Rehearsal" " " (layout::badge("accepted")) }
             dl class="facts" {
-                dt { "Revision" } dd { a href=(layout::link("/revisions")) { (rehearsal.revision) } }
-                dt { "Verification" } dd { (verification_badge(rehearsal.verification)) }
+                dt { "Revision" } dd { (super::revisions::revision_link(rehearsal.revision)) }
+                dt { "Verification" } dd { (layout::verification_badge(rehearsal.verification)) }
                 dt { "Events" } dd { (rehearsal.events.len()) }
             }
             @if !rehearsal.notes.is_empty() {
@@ -173,16 +173,6 @@ fn outcome(rehearsal: &Rehearsal) -> Markup {
             }
         }
     }
-}
-
-/// A verification outcome as a badge; a failed one stands out.
-pub(crate) fn verification_badge(label: &str) -> Markup {
-    let class = if label.ends_with(":failed") {
-        "failed"
-    } else {
-        "verification"
-    };
-    html! { span class={ "badge " (class) } data-verification=(label) { (label) } }
 }
 
 fn refusal(e: &PipelineError) -> Markup {
