@@ -10,7 +10,7 @@ use axum::{
 use maud::html;
 use serde::Deserialize;
 use tributary_core::ActionType;
-use tributary_store::{ActionFilter, ActionId, ActionStatus};
+use tributary_store::{ActionFilter, ActionId, ActionStatus, FILTER_SCAN_ROWS};
 
 use super::{
     events::{event_link, non_empty, parse_id, parse_time},
@@ -163,6 +163,12 @@ pub(crate) async fn list(
                         }
                     }
                 }
+            }
+        }
+        @if page.items.len() < PAGE_ROWS && page.next_cursor.is_some() {
+            p class="muted small" role="status" {
+                "Each page looks at most " (FILTER_SCAN_ROWS) " actions for this filter; "
+                "the older ones are behind the " strong { "Older" } " link."
             }
         }
         nav class="pager" aria-label="Pages" {

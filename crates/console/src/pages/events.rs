@@ -15,7 +15,9 @@ use tributary_core::{
     plan::{ActionPlan, PlanOutcome, SkipReason},
 };
 use tributary_pipeline::LoggedReplay;
-use tributary_store::{ActionRecord, AttemptRecord, EventFilter, EventRecord, EventStatus};
+use tributary_store::{
+    ActionRecord, AttemptRecord, EventFilter, EventRecord, EventStatus, FILTER_SCAN_ROWS,
+};
 
 use super::{html, sources::encode};
 use crate::{
@@ -196,6 +198,12 @@ pub(crate) async fn list(
                     tr class="empty" { td colspan="6" class="muted" { "No event matches." } }
                 }
                 (event_rows(&page.items))
+            }
+        }
+        @if page.items.len() < PAGE_ROWS && page.next_cursor.is_some() {
+            p class="muted small" role="status" {
+                "Each page looks at most " (FILTER_SCAN_ROWS) " entries for this filter; "
+                "the older ones are behind the " strong { "Older" } " link."
             }
         }
         nav class="pager" aria-label="Pages" {

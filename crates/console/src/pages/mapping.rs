@@ -416,13 +416,25 @@ async fn newest_sample(
     if event_type.is_empty() {
         return Ok(None);
     }
+    let store = state.pipeline().store();
+    // When the type was last seen bounds the search to the newest entries,
+    // however rare the type is in a long log.
+    let Some(last_seen) = store
+        .known_event_types(source, environment)
+        .await?
+        .into_iter()
+        .find(|t| t.event_type == event_type)
+        .map(|t| t.last_seen_at)
+    else {
+        return Ok(None);
+    };
     let filter = EventFilter {
         source: Some(source.to_owned()),
         environment: Some(environment.to_owned()),
         event_type: Some(event_type.to_owned()),
+        since: Some(last_seen - chrono::Duration::seconds(1)),
         ..EventFilter::default()
     };
-    let store = state.pipeline().store();
     let page = store.list_events(&filter, None, 1).await?;
     let Some(record) = page.items.into_iter().next() else {
         return Ok(None);
