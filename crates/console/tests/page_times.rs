@@ -59,21 +59,6 @@ token = "adm_console_perf_0123456789"
 
 [environments.production]
 
-[[sources]]
-key = "web"
-kind = "segment"
-
-[sources.environments.production]
-token = "tok_console_perf_production_0123"
-
-[[sources.environments.production.mappings]]
-id = "welcome"
-event = "Event 0"
-action = "trigger_workflow"
-workflow = "welcome"
-
-[sources.environments.development]
-token = "tok_console_perf_development_012"
 "#;
 
 fn item(n: usize, at: DateTime<Utc>) -> AppendItem {
@@ -229,6 +214,23 @@ async fn every_console_page_with_a_large_event_log() {
             .unwrap(),
     );
     let manager = Arc::new(Manager::new(pipeline, Vec::new()));
+    // A stored source, so the mapping pages open for it too.
+    if manager.source("web").await.is_err() {
+        manager
+            .create_source("perf", json!({"key": "web", "kind": "segment"}))
+            .await
+            .unwrap();
+        manager
+            .create_mapping(
+                "perf",
+                "web",
+                "production",
+                None,
+                json!({"id": "welcome", "event": "Event 0", "action": "trigger_workflow", "workflow": "welcome"}),
+            )
+            .await
+            .unwrap();
+    }
     let app: Router = Router::new().nest(BASE_PATH, router(ConsoleState::new(manager)));
     let cookie = sign_in(&app).await;
 

@@ -95,7 +95,7 @@ pub(crate) fn actions_query(
 
 /// For a filter no index of the action log serves (source, environment,
 /// action, user id), the clauses that one does serve (stored status, event,
-/// id range), each with its argument: the window of
+/// id range), each with its argument: they select the window of
 /// [`crate::FILTER_SCAN_ROWS`] actions a page is looked for in. `None` when
 /// the indexes serve the whole filter.
 pub(crate) fn actions_window(

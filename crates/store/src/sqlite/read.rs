@@ -93,25 +93,19 @@ pub(super) fn list_events(
     if let Some(v) = filter.status {
         unserved.push(("status =", v.as_str().to_owned()));
     }
-    let bounded = !unserved.is_empty();
-    let mut sql = if bounded {
-        let window = rows::window_query("events", &served, 1, |n| format!("?{n}"));
-        format!("SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({window})")
+    // A full window's lowest id bounds the scan; below it is the next page's.
+    let floor = if unserved.is_empty() {
+        None
     } else {
-        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE");
-        for (i, (clause, _)) in served.iter().enumerate() {
-            sql.push_str(&format!(" AND {clause} ?{}", i + 1));
-        }
-        sql
+        window_end(conn, "events", &served)?
     };
-    for (i, (clause, _)) in unserved.iter().enumerate() {
-        sql.push_str(&format!(" AND {clause} ?{}", served.len() + i + 1));
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE");
+    let mut params: Vec<SqlValue> = Vec::new();
+    let bound = floor.iter().map(|f| ("id >=", f.clone()));
+    for (clause, value) in served.iter().cloned().chain(bound).chain(unserved) {
+        params.push(SqlValue::Text(value));
+        sql.push_str(&format!(" AND {clause} ?{}", params.len()));
     }
-    let mut params: Vec<SqlValue> = served
-        .iter()
-        .chain(&unserved)
-        .map(|(_, v)| SqlValue::Text(v.clone()))
-        .collect();
     params.push(SqlValue::Integer(
         i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
     ));
@@ -122,18 +116,17 @@ pub(super) fn list_events(
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|e| e.id)
-    } else if bounded {
-        window_end(conn, "events", &served)?
+    } else {
+        floor
             .map(|id| rows::parse_event_id("events.id", &id))
             .transpose()?
-    } else {
-        None
     };
     Ok(Page { items, next_cursor })
 }
 
-/// The lowest id of a full window (older rows may match: the next page
-/// starts below it); `None` when the window was not full.
+/// The lowest id of the window the `clauses` select, when it is full
+/// (older rows may match: the next page starts below it); `None` when the
+/// window holds every row they select.
 fn window_end(
     conn: &Connection,
     table: &str,
@@ -230,19 +223,21 @@ pub(super) fn find_actions(
     limit: usize,
 ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
     let (mut sql, args) = rows::actions_query(filter, before, |n| format!("?{n}"));
-    let mut params: Vec<SqlValue> = args.iter().cloned().map(SqlValue::Text).collect();
+    let mut params: Vec<SqlValue> = args.into_iter().map(SqlValue::Text).collect();
     params.push(SqlValue::Integer(
         i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
     ));
-    let window = rows::actions_window(filter, before);
-    if let Some(clauses) = &window {
-        // Looked for among the window's actions only (after the row limit's placeholder).
-        let inner = rows::window_query("actions", clauses, params.len() + 1, |n| format!("?{n}"));
+    // A full window's lowest id bounds the scan; below it is the next page's.
+    let floor = match rows::actions_window(filter, before) {
+        Some(clauses) => window_end(conn, "actions", &clauses)?,
+        None => None,
+    };
+    if let Some(floor) = &floor {
         let order = sql
             .rfind(" ORDER BY a.id DESC")
             .ok_or_else(|| StoreError::Database("the action query has no order".to_owned()))?;
-        sql.insert_str(order, &format!(" AND a.id IN ({inner})"));
-        params.extend(clauses.iter().map(|(_, v)| SqlValue::Text(v.clone())));
+        params.push(SqlValue::Text(floor.clone()));
+        sql.insert_str(order, &format!(" AND a.id >= ?{}", params.len()));
     }
     let mut items = collect(
         conn.prepare_cached(&sql)?
@@ -251,12 +246,10 @@ pub(super) fn find_actions(
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|a| a.id)
-    } else if let Some(clauses) = &window {
-        window_end(conn, "actions", clauses)?
+    } else {
+        floor
             .map(|id| rows::parse_action_id("actions.id", &id))
             .transpose()?
-    } else {
-        None
     };
     Ok(Page { items, next_cursor })
 }
