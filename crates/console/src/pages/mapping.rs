@@ -332,17 +332,27 @@ fn resolved_values(
     values
 }
 
-/// What a plan warns about: each optional path that reached nothing (the
-/// engine's notes) and, for a skipped plan, why.
+/// What a plan warns about, as a list (nothing when all is well): each
+/// optional path that reached nothing (the engine's notes) and, for a
+/// skipped plan, why.
 pub(crate) fn plan_warnings(plan: &ActionPlan) -> Markup {
+    let mut warnings: Vec<String> = plan
+        .notes
+        .iter()
+        .filter(|note| matches!(note, PlanNote::PathReachedNothing { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if let PlanOutcome::Skipped {
+        reason: SkipReason::Invalid { error },
+    } = &plan.outcome
+    {
+        warnings.push(format!("skipped: {error}"));
+    }
     html! {
-        @for note in &plan.notes {
-            @if matches!(note, PlanNote::PathReachedNothing { .. }) {
-                li class="warning" role="note" { "⚠ " (note.to_string()) }
+        @if !warnings.is_empty() {
+            ul class="warnings" {
+                @for w in &warnings { li class="warning" role="note" { "⚠ " (w) } }
             }
-        }
-        @if let PlanOutcome::Skipped { reason: SkipReason::Invalid { error } } = &plan.outcome {
-            li class="warning" role="note" { "⚠ skipped: " (error.to_string()) }
         }
     }
 }
@@ -390,7 +400,7 @@ fn preview(rehearsal: &Rehearsal, sample: Option<&Event>) -> Markup {
                     (layout::badge(if plan.is_planned() { "planned" } else { "skipped" }))
                     " " code { (plan.action.as_str()) }
                 }
-                ul class="warnings" { (plan_warnings(plan)) }
+                (plan_warnings(plan))
                 (layout::json_block(&serde_json::to_value(plan).unwrap_or_default(), "Planned action"))
             }
         }

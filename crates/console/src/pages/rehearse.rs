@@ -165,7 +165,7 @@ fn outcome(rehearsal: &Rehearsal) -> Markup {
                                 (layout::badge(if plan.is_planned() { "planned" } else { "skipped" }))
                                 " " code { (plan.action.as_str()) } " · " (plan_origin(plan))
                             }
-                            ul class="warnings" { (plan_warnings(plan)) }
+                            (plan_warnings(plan))
                             (layout::json_block(&serde_json::to_value(plan).unwrap_or_default(), "Planned action"))
                         }
                     }
