@@ -549,7 +549,9 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     // Rehearse a payload on the environment page: its plan, nothing stored.
     find(c, "#f-body")
         .await
-        .send_keys(r#"{"type":"track","event":"Plan Chosen","userId":"u9","properties":{"plan":"team"}}"#)
+        .send_keys(
+            r#"{"type":"track","event":"Plan Chosen","userId":"u9","properties":{"plan":"team"}}"#,
+        )
         .await
         .unwrap();
     find(c, "#rehearse").await.click().await.unwrap();
