@@ -498,7 +498,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
         .send_keys("properties.nope")
         .await
         .unwrap();
-    wait_for_text(c, "#preview", "reaches nothing").await;
+    wait_for_text(c, "#preview .warning", "properties.nope").await;
     find(c, "#f-p-actor").await.clear().await.unwrap();
     find(c, "#f-p-actor").await.send_keys(" ").await.unwrap();
     find(c, "#f-p-recipients").await.click().await.unwrap();
@@ -546,6 +546,19 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     find(c, "#save-mapping").await.click().await.unwrap();
     wait_for_path(c, "/console/sources/shop/environments/development").await;
     find(c, "tr[data-mapping=\"Plan Chosen:trigger_workflow\"]").await;
+    // Rehearse a payload on the environment page: its plan, nothing stored.
+    find(c, "#f-body")
+        .await
+        .send_keys(
+            r#"{"type":"track","event":"Plan Chosen","userId":"u9","properties":{"plan":"team"}}"#,
+        )
+        .await
+        .unwrap();
+    find(c, "#rehearse").await.click().await.unwrap();
+    let rehearsal = wait_for_text(c, "#rehearsal", "planned").await;
+    assert!(rehearsal.contains("trigger_workflow"), "{rehearsal}");
+    assert!(rehearsal.contains("u9"), "{rehearsal}");
+    screenshot(c, "rehearse").await;
 
     // The next event runs the action.
     open_event_log(c, base).await;

@@ -3,15 +3,9 @@
 //! in this crate touches `Pipeline::config()`, so how the live configuration
 //! is obtained can change here alone.
 
-use serde_json::{Map, Value};
-use tributary_core::{
-    MappingEngine, Secret,
-    config::{DocumentError, SourceConfig, SourceKind, source_from_document},
-};
-use tributary_manage::{Credential, ManageError, MaskedSecret};
+use tributary_core::{Secret, config::SourceKind};
+use tributary_manage::{Credential, MaskedSecret};
 use tributary_pipeline::{Origin, Pipeline};
-
-use crate::ConsoleError;
 
 /// One configured source, as the console shows it.
 #[derive(Clone, Debug)]
@@ -172,37 +166,4 @@ pub(crate) fn receive_url(base: &str, token: &str) -> String {
 /// The service's public URL, without a trailing slash.
 pub(crate) fn public_url(pipeline: &Pipeline) -> &str {
     pipeline.config().server.public_url.trim_end_matches('/')
-}
-
-/// A stored source's document as it is now, to rehearse a change on. A
-/// file source has none here (the file is where it changes).
-pub(crate) fn stored_document(
-    pipeline: &Pipeline,
-    source: &str,
-) -> Result<Map<String, Value>, ConsoleError> {
-    let live = pipeline.live();
-    let current = live
-        .source(source)
-        .ok_or_else(|| ConsoleError::NotFound(format!("no source `{source}`")))?;
-    match &current.origin {
-        Origin::Store { document, .. } => Ok(document.clone()),
-        Origin::File => Err(ManageError::ManagedByFile(source.to_owned()).into()),
-    }
-}
-
-/// Compiles a source document as the file's loader would, against the
-/// environments the file declares. Nothing is stored.
-pub(crate) fn compile(
-    pipeline: &Pipeline,
-    document: Map<String, Value>,
-) -> Result<SourceConfig, Vec<DocumentError>> {
-    source_from_document(&Value::Object(document), &pipeline.config().environments)
-}
-
-/// The engine being served with one source replaced by `compiled`: what a
-/// change would plan, without making it.
-pub(crate) fn engine_with(pipeline: &Pipeline, compiled: &SourceConfig) -> MappingEngine {
-    let mut engine = pipeline.live().engine().clone();
-    engine.set_source(&compiled.key, Some(compiled));
-    engine
 }

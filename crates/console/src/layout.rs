@@ -131,6 +131,16 @@ pub(crate) fn badge(status: &str) -> Markup {
     html! { span class={ "badge " (status) } { (status) } }
 }
 
+/// A verification outcome as a badge; a failed one stands out.
+pub(crate) fn verification_badge(label: &str) -> Markup {
+    let class = if label.ends_with(":failed") {
+        "failed"
+    } else {
+        "verification"
+    };
+    html! { span class={ "badge " (class) } data-verification=(label) { (label) } }
+}
+
 /// Pretty JSON in a scrollable block.
 pub(crate) fn json_block(value: &serde_json::Value, label: &str) -> Markup {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();

@@ -180,6 +180,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S
             post(pages::sources::identify),
         )
         .route(
+            "/sources/{source}/environments/{environment}/rehearse",
+            post(pages::rehearse::rehearse),
+        )
+        .route(
             "/sources/{source}/environments/{environment}/rotate",
             post(pages::sources::rotate),
         )

@@ -952,14 +952,33 @@ async fn a_mapping_is_built_from_a_received_event_with_the_picker_and_its_previe
     )
     .await;
     assert_eq!(nothing.status, StatusCode::OK);
-    assert!(nothing.body.contains("reaches nothing"), "{}", nothing.body);
+    assert!(
+        nothing.body.contains("class=\"warning\"") && nothing.body.contains("resolved to nothing"),
+        "a required path that reaches nothing skips the plan: {}",
+        nothing.body
+    );
     assert!(nothing.body.contains("properties.nope"));
+    // An optional path that reaches nothing: the engine's note is the warning.
+    let optional = preview(
+        "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.actor=properties.nope",
+    )
+    .await;
+    assert!(
+        optional.body.contains("data-status=\"planned\""),
+        "{}",
+        optional.body
+    );
+    assert!(
+        optional.body.contains("which this event does not have"),
+        "{}",
+        optional.body
+    );
     let resolved = preview(
         "event=Plan+Chosen&action=trigger_workflow&p.workflow=plan&p.recipients=userId&p.data=properties",
     )
     .await;
     assert!(
-        !resolved.body.contains("reaches nothing"),
+        !resolved.body.contains("class=\"warning\""),
         "{}",
         resolved.body
     );
@@ -1108,4 +1127,316 @@ async fn promote_shows_the_diff_first_and_the_revision_log_pages() {
         c.get(&cookie, "/revisions?before=x").await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn rehearsing_a_payload_shows_its_plans_or_its_refusal_and_stores_nothing() {
+    let c = console().await;
+    stored_source(&c).await;
+    add_mapping(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let env = "/sources/app/environments/development";
+
+    let page = c.get(&cookie, env).await;
+    assert!(page.body.contains("id=\"rehearse-form\""), "{}", page.body);
+
+    let body = serde_json::json!({"type": "track", "event": "E", "userId": "u1"}).to_string();
+    let refused = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body={}", urlencode(&body)),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+
+    let planned = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body={}&csrf={csrf}", urlencode(&body)),
+            &[],
+        )
+        .await;
+    assert_eq!(planned.status, StatusCode::OK, "{}", planned.body);
+    assert!(
+        planned.body.contains("data-status=\"planned\""),
+        "{}",
+        planned.body
+    );
+    assert!(
+        planned.body.contains("&quot;workflow&quot;: &quot;w&quot;"),
+        "{}",
+        planned.body
+    );
+    assert!(
+        planned
+            .body
+            .contains("data-verification=\"not_configured\""),
+        "{}",
+        planned.body
+    );
+
+    let evil = "<script>window.__pwned=1</script>";
+    let hostile = serde_json::json!({"type": "track", "event": evil, "userId": evil}).to_string();
+    let escaped = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!(
+                "body={}&headers={}&csrf={csrf}",
+                urlencode(&hostile),
+                urlencode(&format!("X-Evil: {evil}"))
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(escaped.status, StatusCode::OK, "{}", escaped.body);
+    assert!(!escaped.body.contains("<script>window"), "{}", escaped.body);
+    assert!(
+        escaped
+            .body
+            .contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;")
+    );
+
+    let malformed = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body={}&csrf={csrf}", urlencode("{not json <b>")),
+            &[],
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::OK, "{}", malformed.body);
+    assert!(
+        malformed.body.contains("400 Bad Request"),
+        "{}",
+        malformed.body
+    );
+    assert!(
+        malformed.body.contains("{not json &lt;b&gt;"),
+        "the form keeps the body, escaped"
+    );
+
+    let bad_headers = c
+        .post_form(
+            &cookie,
+            &format!("{env}/rehearse"),
+            &format!("body=%7B%7D&headers=nocolon&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(bad_headers.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_headers.body.contains("`headers`"),
+        "{}",
+        bad_headers.body
+    );
+
+    let logged = c
+        .pipeline
+        .store()
+        .list_events(&tributary_store::EventFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(logged.items.is_empty(), "a rehearsal stores nothing");
+}
+
+#[tokio::test]
+async fn the_environment_page_has_the_identify_switch_and_the_receive_url_reveal() {
+    let c = console().await;
+    stored_source(&c).await;
+    let (cookie, csrf) = c.sign_in().await;
+    let env = "/sources/app/environments/development";
+    let page = c.get(&cookie, env).await;
+    assert!(
+        page.body
+            .contains(&format!("action=\"/console{env}/reveal\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Copy receive URL"));
+    assert!(page.body.contains("…/receive/tok_") || page.body.contains("/receive/tok_"));
+    assert!(
+        page.body
+            .contains(&format!("action=\"/console{env}/identify\""))
+    );
+    let switched = c
+        .post_form(
+            &cookie,
+            &format!("{env}/identify"),
+            &format!("identify=true&back=environment&csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER, "{}", switched.body);
+    assert_eq!(switched.headers[header::LOCATION], format!("/console{env}"));
+    let source = c.manager.source("app").await.unwrap();
+    assert_eq!(source["environments"]["development"]["identify"], true);
+    let file_source = c
+        .get(&cookie, "/sources/web/environments/development")
+        .await;
+    assert!(
+        !file_source.body.contains("/identify\""),
+        "a file source has no identify switch"
+    );
+}
+
+#[tokio::test]
+async fn event_detail_shows_its_provenance_and_a_replay_links_its_original() {
+    let c = console().await;
+    let token = stored_source(&c).await;
+    add_mapping(&c).await;
+    c.manager
+        .update_environment(
+            "test",
+            "app",
+            "development",
+            None,
+            serde_json::json!({"verification": {"scheme": "segment-signature",
+                "secret": "shared-secret", "enforce": false}}),
+        )
+        .await
+        .unwrap();
+    let revision = c.manager.revisions(None, 1).await.unwrap()[0].number;
+    send(
+        &c,
+        &token,
+        serde_json::json!({"type": "track", "event": "E", "userId": "u1"}),
+    )
+    .await;
+    let (cookie, csrf) = c.sign_in().await;
+    let original = c
+        .pipeline
+        .store()
+        .list_events(&tributary_store::EventFilter::default(), None, 1)
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    let page = c.get(&cookie, &format!("/events/{original}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(&format!(
+            "href=\"/console/revisions?before={}#revision-{revision}\"",
+            revision + 1
+        )),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("class=\"badge failed\" data-verification=\"unenforced:failed\""),
+        "a failed verification stands out: {}",
+        page.body
+    );
+    assert!(!page.body.contains("Replay of"));
+    let revisions = c
+        .get(&cookie, &format!("/revisions?before={}", revision + 1))
+        .await;
+    assert!(
+        revisions
+            .body
+            .contains(&format!("id=\"revision-{revision}\""))
+    );
+
+    let replayed = c
+        .post_form(
+            &cookie,
+            &format!("/events/{original}/replay"),
+            &format!("csrf={csrf}"),
+            &[],
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::SEE_OTHER, "{}", replayed.body);
+    let location = replayed.headers[header::LOCATION].to_str().unwrap();
+    let replay = c
+        .get(&cookie, location.strip_prefix(BASE_PATH).unwrap())
+        .await;
+    assert!(
+        replay.body.contains(&format!(
+            "href=\"/console/events/{original}\" class=\"replay-of\""
+        )),
+        "{}",
+        replay.body
+    );
+}
+
+#[tokio::test]
+async fn the_action_log_filters_by_source_action_user_event_and_time_and_pages_with_them() {
+    let c = console().await;
+    let token = stored_source(&c).await;
+    add_mapping(&c).await;
+    for i in 0..52 {
+        let user = if i == 0 { "other" } else { "u1" };
+        send(
+            &c,
+            &token,
+            serde_json::json!({"type": "track", "event": "E", "userId": user}),
+        )
+        .await;
+    }
+    let (cookie, _) = c.sign_in().await;
+    let rows = |body: &str| body.matches("<tr data-action=").count();
+
+    let other = c.get(&cookie, "/actions?user_id=other").await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.body);
+    assert_eq!(rows(&other.body), 1, "{}", other.body);
+    let event_id = other
+        .body
+        .split("href=\"/console/events/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let by_event = c
+        .get(&cookie, &format!("/actions?event_id={event_id}"))
+        .await;
+    assert_eq!(rows(&by_event.body), 1);
+
+    assert_eq!(rows(&c.get(&cookie, "/actions?source=web").await.body), 0);
+    assert_eq!(
+        rows(&c.get(&cookie, "/actions?action=identify_user").await.body),
+        0
+    );
+    assert_eq!(
+        rows(&c.get(&cookie, "/actions?until=2000-01-01T00:00").await.body),
+        0
+    );
+
+    let first = c
+        .get(
+            &cookie,
+            "/actions?source=app&environment=development&action=trigger_workflow&user_id=u1&since=2000-01-01T00:00",
+        )
+        .await;
+    assert_eq!(rows(&first.body), 50, "{}", first.body);
+    let older = first
+        .body
+        .split("rel=\"next\"")
+        .next()
+        .and_then(|b| b.rsplit("href=\"").next())
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(older.contains("user_id=u1&"), "{older}");
+    assert!(older.contains("cursor="), "{older}");
+    let second = c.get(&cookie, older.strip_prefix(BASE_PATH).unwrap()).await;
+    assert_eq!(rows(&second.body), 1, "{}", second.body);
+    assert!(
+        !second.body.contains(&event_id),
+        "the other user's action is not on it"
+    );
+
+    let bad = c.get(&cookie, "/actions?action=launch").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("`action`"), "{}", bad.body);
+    let bad = c.get(&cookie, "/actions?event_id=nope").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("`event_id`"), "{}", bad.body);
 }

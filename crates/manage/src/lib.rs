@@ -39,6 +39,6 @@ mod transfer;
 
 pub use diff::{Change, diff, masked};
 pub use error::ManageError;
-pub use manager::{Committed, Credential, DEFAULT_TOKEN_GRACE, Manager};
+pub use manager::{Committed, Credential, DEFAULT_TOKEN_GRACE, Manager, rehearsal_request};
 pub use secrets::{MaskedSecret, fingerprint, generate};
 pub use transfer::{Import, ImportStep};

@@ -1158,6 +1158,27 @@ fn etag_matches(presented: &str, current: &str) -> bool {
     presented.trim() == "*" || presented.split(',').any(|p| bare(p) == bare(current))
 }
 
+/// A payload to rehearse as the request a platform would send: a string
+/// is its bytes, anything else JSON; `content-type: application/json`
+/// unless the headers say otherwise.
+pub fn rehearsal_request(body: Value, headers: &BTreeMap<String, String>) -> RawRequest {
+    let bytes = match body {
+        Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    let mut raw = RawRequest::new("", "", bytes, Utc::now());
+    if !headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        raw = raw.with_header("content-type", "application/json");
+    }
+    for (name, value) in headers {
+        raw = raw.with_header(name.to_ascii_lowercase(), value);
+    }
+    raw
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,9 +63,9 @@ pub use crate::{
     model::{
         ATTEMPT_SUMMARY_BYTES, ActionFilter, ActionId, ActionRecord, ActionStatus, AppendItem,
         AppendOutcome, AttemptOutcome, AttemptRecord, ClaimRound, ClaimedAction, DEFAULT_LEASE,
-        EventDetail, EventFilter, EventRecord, EventStatus, KnownEventType, LocalApply,
-        LocalEffect, LocalKind, LocalRecord, LocalRun, MappingOverride, Page, Provenance,
-        PruneReport, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, SourceStatus,
+        EventDetail, EventFilter, EventRecord, EventStatus, FILTER_SCAN_ROWS, KnownEventType,
+        LocalApply, LocalEffect, LocalKind, LocalRecord, LocalRun, MappingOverride, Page,
+        Provenance, PruneReport, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, SourceStatus,
     },
     open::open,
     postgres::{PostgresOptions, PostgresStore},

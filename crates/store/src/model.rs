@@ -400,7 +400,17 @@ pub struct ActionFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// A page of results, newest first, and the cursor for the next one.
+/// The most log entries SQLite examines for one page of a filter no index
+/// serves (event type, user id, status on the event log; source,
+/// environment, action, user id on the action log): a page then holds the
+/// matches among that many entries, fewer than asked perhaps, and its
+/// cursor continues below them, so a rare value never makes one read scan
+/// the whole log (docs/store.md, "Admin queries").
+pub const FILTER_SCAN_ROWS: usize = 20_000;
+
+/// A page of results, newest first, and the cursor for the next one. A page
+/// may hold fewer items than asked and still have a cursor: see
+/// [`FILTER_SCAN_ROWS`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Page<T, C> {
     /// The items.

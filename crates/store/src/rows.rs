@@ -93,6 +93,60 @@ pub(crate) fn actions_query(
     (sql, args)
 }
 
+/// For a filter no index of the action log serves (source, environment,
+/// action, user id), the clauses that one does serve (stored status, event,
+/// id range), each with its argument: they select the window of
+/// [`crate::FILTER_SCAN_ROWS`] actions a page is looked for in. `None` when
+/// the indexes serve the whole filter.
+pub(crate) fn actions_window(
+    filter: &ActionFilter,
+    before: Option<ActionId>,
+) -> Option<Vec<(&'static str, String)>> {
+    let unserved = filter.source.is_some()
+        || filter.environment.is_some()
+        || filter.action.is_some()
+        || filter.user_id.is_some();
+    if !unserved {
+        return None;
+    }
+    let mut clauses = Vec::new();
+    if let Some(status) = filter.status {
+        clauses.push(("status =", stored_status(status).0.to_owned()));
+    }
+    if let Some(v) = filter.event_id {
+        clauses.push(("event_id =", v.to_string()));
+    }
+    if let Some(t) = filter.since {
+        clauses.push(("id >=", crate::model::id_floor(t)));
+    }
+    if let Some(t) = filter.until {
+        clauses.push(("id <", crate::model::id_floor(t)));
+    }
+    if let Some(b) = before {
+        clauses.push(("id <", b.to_string()));
+    }
+    Some(clauses)
+}
+
+/// The window's query: the newest [`crate::FILTER_SCAN_ROWS`] action ids
+/// the `clauses` select, their placeholders numbered from `first`.
+pub(crate) fn window_query(
+    table: &str,
+    clauses: &[(&'static str, String)],
+    first: usize,
+    placeholder: impl Fn(usize) -> String,
+) -> String {
+    let mut sql = format!("SELECT id FROM {table} WHERE TRUE");
+    for (i, (clause, _)) in clauses.iter().enumerate() {
+        sql.push_str(&format!(" AND {clause} {}", placeholder(first + i)));
+    }
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        crate::FILTER_SCAN_ROWS
+    ));
+    sql
+}
+
 /// A claimed action from its stored columns (decoded off the SQLite writer
 /// thread: parsing the plan is the costliest part of a claim).
 pub(crate) fn claimed_action(
@@ -209,7 +263,7 @@ impl EventRow {
     }
 }
 
-fn parse_event_id(field: &'static str, s: &str) -> Result<EventId, StoreError> {
+pub(crate) fn parse_event_id(field: &'static str, s: &str) -> Result<EventId, StoreError> {
     s.parse().map_err(|e| StoreError::decode(field, e))
 }
 

@@ -516,30 +516,6 @@ struct RehearseRequest {
     mappings: Option<Value>,
 }
 
-/// A payload to rehearse as the request a platform would send: a string
-/// is its bytes, anything else JSON; `content-type: application/json`
-/// unless the headers say otherwise.
-pub(crate) fn raw_request(
-    body: Value,
-    headers: &std::collections::BTreeMap<String, String>,
-) -> tributary_adapter::RawRequest {
-    let bytes = match body {
-        Value::String(s) => s.into_bytes(),
-        other => other.to_string().into_bytes(),
-    };
-    let mut raw = tributary_adapter::RawRequest::new("", "", bytes, chrono::Utc::now());
-    if !headers
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        raw = raw.with_header("content-type", "application/json");
-    }
-    for (name, value) in headers {
-        raw = raw.with_header(name.to_ascii_lowercase(), value);
-    }
-    raw
-}
-
 /// Rehearsal answers 200 whatever the payload did: a refusal is a result
 /// (`"result": "refused"` with the status and error a real request would get).
 async fn rehearse(
@@ -554,7 +530,7 @@ async fn rehearse(
             e.to_string(),
         )
     })?;
-    let raw = raw_request(request.body, &request.headers);
+    let raw = tributary_manage::rehearsal_request(request.body, &request.headers);
     let answer = state.manager.rehearse(
         &source,
         &environment,

@@ -278,7 +278,7 @@ async fn rehearse(
                 e.to_string(),
             )
         })?;
-    let raw = manage::raw_request(request.payload.body, &request.payload.headers);
+    let raw = tributary_manage::rehearsal_request(request.payload.body, &request.payload.headers);
     let answer = state.manager.rehearse(&key, environment, raw, true, None)?;
     let body = match answer {
         Ok(r) => {

@@ -86,13 +86,8 @@ pub(crate) async fn show(
         div class="panel" {
             dl class="facts" {
                 dt { "Kind" } dd { (view.kind.as_str()) }
-                dt { "Receive URL" } dd {
-                    div class="row" {
-                        span class="url receive-url" id="receive-url" aria-live="polite" { (env.receive_url_masked) }
-                        span class="muted" { "(copy it from " a href=(layout::link("/sources")) { "Sources" } ")" }
-                    }
-                }
-                dt { "Identify" } dd { (layout::badge(if env.identify { "on" } else { "off" })) }
+                dt { "Receive URL" } dd { (super::sources::receive_url(&session, &view.key, &env, "receive-url")) }
+                dt { "Identify" } dd { (super::sources::identify_switch(&session, &view, &env, true)) }
                 dt { "Managed by" } dd {
                     @if view.managed_by_file { (super::sources::file_marker()) } @else { "the management API" }
                 }
@@ -149,6 +144,7 @@ pub(crate) async fn show(
                 }
             }
         }
+        (super::rehearse::form(&session, &view.key, &env.slug, &super::rehearse::RehearseForm::default()))
     };
     Ok(html(layout::page(
         &format!("{source} / {environment}"),

@@ -15,7 +15,9 @@ use tributary_core::{
     plan::{ActionPlan, PlanOutcome, SkipReason},
 };
 use tributary_pipeline::LoggedReplay;
-use tributary_store::{ActionRecord, AttemptRecord, EventFilter, EventRecord, EventStatus};
+use tributary_store::{
+    ActionRecord, AttemptRecord, EventFilter, EventRecord, EventStatus, FILTER_SCAN_ROWS,
+};
 
 use super::{html, sources::encode};
 use crate::{
@@ -47,13 +49,13 @@ pub(crate) struct EventQuery {
     after: String,
 }
 
-fn non_empty(s: &str) -> Option<String> {
+pub(crate) fn non_empty(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
 }
 
 /// A time from a `datetime-local` field (read as UTC) or RFC 3339.
-fn parse_time(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
+pub(crate) fn parse_time(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, ConsoleError> {
     let Some(value) = non_empty(value) else {
         return Ok(None);
     };
@@ -70,7 +72,7 @@ fn parse_time(field: &str, value: &str) -> Result<Option<DateTime<Utc>>, Console
     )))
 }
 
-fn parse_id(field: &str, value: &str) -> Result<Option<EventId>, ConsoleError> {
+pub(crate) fn parse_id(field: &str, value: &str) -> Result<Option<EventId>, ConsoleError> {
     non_empty(value)
         .map(|v| {
             v.parse()
@@ -198,6 +200,12 @@ pub(crate) async fn list(
                 (event_rows(&page.items))
             }
         }
+        @if page.items.len() < PAGE_ROWS && page.next_cursor.is_some() {
+            p class="muted small" role="status" {
+                "Each page looks at most " (FILTER_SCAN_ROWS) " entries for this filter; "
+                "the older ones are behind the " strong { "Older" } " link."
+            }
+        }
         nav class="pager" aria-label="Pages" {
             @if !first_page {
                 a href={ (layout::link("/events")) "?" (query) } { "Newest" }
@@ -249,7 +257,7 @@ fn skip_text(plan: &ActionPlan) -> Option<String> {
     }
 }
 
-fn plan_origin(plan: &ActionPlan) -> String {
+pub(crate) fn plan_origin(plan: &ActionPlan) -> String {
     match plan.origin.mapping() {
         Some(m) if plan.origin.is_mapping() => format!("mapping {m}"),
         Some(m) => format!("inline entity of mapping {m}"),
@@ -378,6 +386,15 @@ pub(crate) async fn detail(
                 }
                 @if let Some(error) = &r.error {
                     dt { "Error" } dd { code { (error) } }
+                }
+                @if r.event.is_some() {
+                    dt { "Configuration" } dd { (super::revisions::revision_link(r.provenance.config_revision)) }
+                }
+                @if let Some(verification) = &r.provenance.verification {
+                    dt { "Verification" } dd { (layout::verification_badge(verification)) }
+                }
+                @if let Some(original) = r.provenance.replay_of {
+                    dt { "Replay of" } dd { a href=(event_link(original)) class="replay-of" { code { (original) } } }
                 }
             }
             @if r.event.is_some() {

@@ -17,9 +17,9 @@ use tributary_core::{
     config::{ActionParameter, DocumentError, SourceKind, action_parameters},
     event::Event,
     path::PathInput,
-    plan::ActionPlan,
+    plan::{ActionPlan, PlanNote, PlanOutcome, SkipReason},
 };
-use tributary_manage::ManageError;
+use tributary_manage::{ManageError, rehearsal_request};
 use tributary_store::EventFilter;
 
 use super::{
@@ -182,28 +182,31 @@ pub(crate) struct Resolved {
 pub(crate) struct Rehearsal {
     /// Why the proposal would be refused (pointers into the mapping).
     pub(crate) errors: Vec<DocumentError>,
+    /// Why the sample itself could not be run through the source (its
+    /// adapter's refusal).
+    pub(crate) refused: Option<String>,
     /// Each path parameter's value in the sample.
     pub(crate) values: Vec<Resolved>,
     /// The plans the proposed mapping gives the sample.
     pub(crate) plans: Vec<ActionPlan>,
 }
 
-/// Rehearses a proposed mapping over a sample event, changing nothing: the
-/// source's current document with the proposal appended (or in place of
-/// the mapping `replacing`) is compiled by the file's loader, and the
-/// engine, with that source swapped in, plans the sample. Kept in this one
-/// function so the console can move to the pipeline's own rehearse
-/// operation without touching the pages.
-pub(crate) fn rehearse(
+/// Rehearses a proposed mapping over a sample event, changing nothing:
+/// the environment's mappings with the proposal appended (or in place of
+/// the mapping `replacing`) go to [`Manager::rehearse`] with the sample's
+/// body and headers as the request (unverified: the stored headers hold no
+/// signature), so the plans and their notes are the engine's own.
+///
+/// [`Manager::rehearse`]: tributary_manage::Manager::rehearse
+pub(crate) async fn rehearse(
     state: &ConsoleState,
-    source: &str,
-    environment: &str,
+    place: (&str, &str),
     replacing: Option<&str>,
     proposal: &Map<String, Value>,
     sample: Option<&Event>,
 ) -> Result<Rehearsal, ConsoleError> {
-    let pipeline = state.pipeline();
-    let mut document = config_view::stored_document(pipeline, source)?;
+    let (source, environment) = place;
+    let mut list = state.manager().mappings(source, environment).await?;
     let mut proposal = proposal.clone();
     let id = match proposal.get("id").and_then(Value::as_str) {
         Some(id) => id.to_owned(),
@@ -212,16 +215,6 @@ pub(crate) fn rehearse(
             proposal.insert("id".into(), json!(id));
             id
         }
-    };
-    let list = document
-        .get_mut("environments")
-        .and_then(|e| e.get_mut(environment))
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| not_found(source, environment))?
-        .entry("mappings")
-        .or_insert_with(|| json!([]));
-    let Value::Array(list) = list else {
-        return Ok(Rehearsal::default());
     };
     let index = match replacing.and_then(|r| list.iter().position(|m| m["id"] == json!(r))) {
         Some(at) => {
@@ -233,11 +226,31 @@ pub(crate) fn rehearse(
             list.len() - 1
         }
     };
+    // Without a sample the proposal is still compiled (its errors shown);
+    // an empty object stands in for the request, and what it plans is not shown.
+    let request = match sample {
+        Some(sample) => rehearsal_request(
+            Value::String(sample.raw.to_string()),
+            &sample
+                .headers
+                .iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        None => rehearsal_request(json!({}), &BTreeMap::new()),
+    };
     let mut rehearsal = Rehearsal::default();
-    let compiled = match config_view::compile(pipeline, document) {
-        Ok(compiled) => compiled,
-        Err(errors) => {
-            let prefix = format!("/environments/{environment}/mappings/{index}");
+    let answer = match state.manager().rehearse(
+        source,
+        environment,
+        request,
+        false,
+        Some(&Value::Array(list)),
+    ) {
+        Ok(answer) => answer,
+        Err(ManageError::Invalid(errors)) => {
+            let prefix = format!("/mappings/{index}");
             rehearsal.errors = errors
                 .into_iter()
                 .map(|mut d| {
@@ -249,16 +262,51 @@ pub(crate) fn rehearse(
                 .collect();
             return Ok(rehearsal);
         }
+        Err(e) => return Err(e.into()),
     };
     let Some(sample) = sample else {
         return Ok(rehearsal);
     };
-    let input = PathInput::of(sample);
-    let alias = compiled.kind.data_alias();
+    let rehearsed = match answer {
+        Ok(rehearsed) => rehearsed,
+        Err(refused) => {
+            rehearsal.refused = Some(refused.to_string());
+            return Ok(rehearsal);
+        }
+    };
+    let event = rehearsed.events.into_iter().next();
+    let input_event = event.as_ref().map_or(sample, |e| &e.event);
+    rehearsal.values = resolved_values(&proposal, input_event, state, source);
+    rehearsal.plans = event
+        .map(|e| e.plans)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|plan| plan.origin.mapping() == Some(id.as_str()))
+        .collect();
+    Ok(rehearsal)
+}
+
+/// Each path parameter of `proposal` with what it reads in `event` (the
+/// parameter's default path when none is written).
+fn resolved_values(
+    proposal: &Map<String, Value>,
+    event: &Event,
+    state: &ConsoleState,
+    source: &str,
+) -> Vec<Resolved> {
+    let Some(alias) = config_view::sources(state.pipeline())
+        .into_iter()
+        .find(|s| s.key == source)
+        .map(|s| s.kind.data_alias())
+    else {
+        return Vec::new();
+    };
+    let input = PathInput::of(event);
     let action: Option<ActionType> = proposal
         .get("action")
         .and_then(Value::as_str)
         .and_then(|a| a.parse().ok());
+    let mut values = Vec::new();
     for p in action.map(action_parameters).unwrap_or_default() {
         if !p.reads_path {
             continue;
@@ -274,20 +322,39 @@ pub(crate) fn rehearse(
         let Ok(compiled_path) = FieldPath::compile(&path, alias) else {
             continue;
         };
-        rehearsal.values.push(Resolved {
+        values.push(Resolved {
             parameter: p.name,
             value: compiled_path.resolve(input).map(|v| v.into_owned()),
             path,
             default,
         });
     }
-    let engine = config_view::engine_with(pipeline, &compiled);
-    rehearsal.plans = engine
-        .plan(sample, &pipeline.overrides())
-        .into_iter()
-        .filter(|plan| plan.origin.mapping() == Some(id.as_str()))
+    values
+}
+
+/// What a plan warns about, as a list (nothing when all is well): each
+/// optional path that reached nothing (the engine's notes) and, for a
+/// skipped plan, why.
+pub(crate) fn plan_warnings(plan: &ActionPlan) -> Markup {
+    let mut warnings: Vec<String> = plan
+        .notes
+        .iter()
+        .filter(|note| matches!(note, PlanNote::PathReachedNothing { .. }))
+        .map(ToString::to_string)
         .collect();
-    Ok(rehearsal)
+    if let PlanOutcome::Skipped {
+        reason: SkipReason::Invalid { error },
+    } = &plan.outcome
+    {
+        warnings.push(format!("skipped: {error}"));
+    }
+    html! {
+        @if !warnings.is_empty() {
+            ul class="warnings" {
+                @for w in &warnings { li class="warning" role="note" { "⚠ " (w) } }
+            }
+        }
+    }
 }
 
 fn preview(rehearsal: &Rehearsal, sample: Option<&Event>) -> Markup {
@@ -305,6 +372,9 @@ fn preview(rehearsal: &Rehearsal, sample: Option<&Event>) -> Markup {
                 }
             }
         }
+        @if let Some(refused) = &rehearsal.refused {
+            p class="field-error" { "The sample could not be run through this source: " (refused) }
+        }
         @if !rehearsal.values.is_empty() {
             table class="resolved" aria-label="Resolved values" {
                 thead { tr { th scope="col" { "Parameter" } th scope="col" { "Path" } th scope="col" { "Value in the sample" } } }
@@ -316,9 +386,7 @@ fn preview(rehearsal: &Rehearsal, sample: Option<&Event>) -> Markup {
                             td {
                                 @match &r.value {
                                     Some(v) => code class="value" { (compact(v)) },
-                                    None => span class="warning" role="note" {
-                                        "⚠ path " code { (r.path) } " reaches nothing in this event"
-                                    },
+                                    None => span class="muted" { "nothing" },
                                 }
                             }
                         }
@@ -332,6 +400,7 @@ fn preview(rehearsal: &Rehearsal, sample: Option<&Event>) -> Markup {
                     (layout::badge(if plan.is_planned() { "planned" } else { "skipped" }))
                     " " code { (plan.action.as_str()) }
                 }
+                (plan_warnings(plan))
                 (layout::json_block(&serde_json::to_value(plan).unwrap_or_default(), "Planned action"))
             }
         }
@@ -357,13 +426,25 @@ async fn newest_sample(
     if event_type.is_empty() {
         return Ok(None);
     }
+    let store = state.pipeline().store();
+    // When the type was last seen bounds the search to the newest entries,
+    // however rare the type is in a long log.
+    let Some(last_seen) = store
+        .known_event_types(source, environment)
+        .await?
+        .into_iter()
+        .find(|t| t.event_type == event_type)
+        .map(|t| t.last_seen_at)
+    else {
+        return Ok(None);
+    };
     let filter = EventFilter {
         source: Some(source.to_owned()),
         environment: Some(environment.to_owned()),
         event_type: Some(event_type.to_owned()),
+        since: Some(last_seen - chrono::Duration::seconds(1)),
         ..EventFilter::default()
     };
-    let store = state.pipeline().store();
     let page = store.list_events(&filter, None, 1).await?;
     let Some(record) = page.items.into_iter().next() else {
         return Ok(None);
@@ -644,12 +725,12 @@ async fn render(
     let rehearsal = if form.action().is_some() {
         rehearse(
             state,
-            page.source,
-            page.environment,
+            (page.source, page.environment),
             page.editing,
             &form.document(),
             sample.as_ref(),
-        )?
+        )
+        .await?
     } else {
         Rehearsal::default()
     };
@@ -836,12 +917,12 @@ pub(crate) async fn preview_fragment(
     }
     let rehearsal = rehearse(
         &state,
-        &source,
-        &environment,
+        (&source, &environment),
         replacing.as_deref(),
         &proposal,
         sample.as_ref(),
-    )?;
+    )
+    .await?;
     Ok(html(preview(&rehearsal, sample.as_ref())).into_response())
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod actions;
 pub(crate) mod environment;
 pub(crate) mod events;
 pub(crate) mod mapping;
+pub(crate) mod rehearse;
 pub(crate) mod revisions;
 pub(crate) mod sign_in;
 pub(crate) mod sources;

@@ -175,6 +175,20 @@ pub(crate) struct RevisionsQuery {
     before: String,
 }
 
+/// A link to revision `number` on the revision log (the page that starts
+/// with it); revision 0 is the configuration file alone.
+pub(crate) fn revision_link(number: u64) -> Markup {
+    html! {
+        @if number == 0 {
+            "0 " span class="muted" { "(the configuration file alone)" }
+        } @else {
+            a href={ (layout::link("/revisions")) "?before=" (number + 1) "#revision-" (number) } class="revision" {
+                "Revision " (number)
+            }
+        }
+    }
+}
+
 /// `GET /revisions?before=`: the revision log, newest first, a page at a time.
 pub(crate) async fn list(
     State(state): State<ConsoleState>,
@@ -205,7 +219,7 @@ pub(crate) async fn list(
                     tr class="empty" { td colspan="5" class="muted" { "No revision yet." } }
                 }
                 @for r in &revisions {
-                    tr data-revision=(r.number) {
+                    tr data-revision=(r.number) id={ "revision-" (r.number) } {
                         td { (r.number) }
                         td { (layout::time(r.created_at)) }
                         td { code class="actor" { (r.actor) } }

@@ -67,6 +67,50 @@ fn credential_row(
     }
 }
 
+/// The receive URL, masked, with **Copy receive URL** (a recorded reveal
+/// that shows the URL in the element `id` and copies it).
+pub(crate) fn receive_url(
+    session: &Session,
+    source: &str,
+    env: &EnvironmentView,
+    id: &str,
+) -> Markup {
+    html! {
+        div class="row" {
+            span class="url receive-url" id=(id) aria-live="polite"
+                data-source=(source) data-environment=(env.slug) { (env.receive_url_masked) }
+            (reveal_form(session, source, &env.slug, CredentialKind::Token, id, "Copy receive URL", true))
+        }
+    }
+}
+
+/// The identify switch's state and, for a source not defined in the file,
+/// the button that flips it; `from_environment` brings the operator back to
+/// the environment's page instead of the sources page.
+pub(crate) fn identify_switch(
+    session: &Session,
+    source: &SourceView,
+    env: &EnvironmentView,
+    from_environment: bool,
+) -> Markup {
+    html! {
+        div class="row" {
+            (layout::badge(if env.identify { "on" } else { "off" }))
+            @if !source.managed_by_file {
+                form method="post" action={ (environment_path(&source.key, &env.slug)) "/identify" } class="identify" {
+                    (layout::csrf_field(session))
+                    input type="hidden" name="identify" value=(if env.identify { "false" } else { "true" });
+                    @if from_environment { input type="hidden" name="back" value="environment"; }
+                    button type="submit" class="quiet"
+                        aria-label={ (if env.identify { "Switch identify off for " } else { "Switch identify on for " }) (source.key) " " (env.slug) } {
+                        (if env.identify { "Switch off" } else { "Switch on" })
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A form that reveals a credential (recorded in the revision log) into the
 /// element `output`; with `copy`, the script copies it once revealed.
 fn reveal_form(
@@ -167,26 +211,10 @@ fn environment_row(
             td { (layout::maybe_time(status.and_then(|s| s.last_received_at))) }
             td { (env.active_mappings()) " / " (env.mappings.len()) }
             td {
-                div class="row" {
-                    (layout::badge(if env.identify { "on" } else { "off" }))
-                    @if !source.managed_by_file {
-                        form method="post" action={ (base) "/identify" } class="identify" {
-                            (layout::csrf_field(session))
-                            input type="hidden" name="identify" value=(if env.identify { "false" } else { "true" });
-                            button type="submit" class="quiet"
-                                aria-label={ (if env.identify { "Switch identify off for " } else { "Switch identify on for " }) (source.key) " " (env.slug) } {
-                                (if env.identify { "Switch off" } else { "Switch on" })
-                            }
-                        }
-                    }
-                }
+                (identify_switch(session, source, env, false))
             }
             td {
-                div class="row" {
-                    span class="url receive-url" id=(url_id) aria-live="polite"
-                        data-source=(source.key) data-environment=(env.slug) { (env.receive_url_masked) }
-                    (reveal_form(session, &source.key, &env.slug, CredentialKind::Token, &url_id, "Copy receive URL", true))
-                }
+                (receive_url(session, &source.key, env, &url_id))
                 @if env.has_write_key {
                     (credential_row(session, &source.key, &env.slug, CredentialKind::WriteKey, &format!("write-key-{i}-{j}")))
                 }
@@ -468,6 +496,9 @@ fn curl_line(url: &str) -> String {
 #[derive(Deserialize)]
 pub(crate) struct Identify {
     identify: bool,
+    /// `environment`: back to the environment's page.
+    #[serde(default)]
+    back: String,
 }
 
 /// `POST /sources/{source}/environments/{environment}/identify`: the
@@ -487,6 +518,9 @@ pub(crate) async fn identify(
             json!({"identify": form.identify}),
         )
         .await?;
+    if form.back == "environment" {
+        return Ok(Redirect::to(&environment_path(&source, &environment)).into_response());
+    }
     Ok(Redirect::to(&layout::link("/sources")).into_response())
 }
 

@@ -8,7 +8,8 @@ use tributary_core::event::EventId;
 
 use crate::{
     ActionFilter, ActionId, ActionRecord, AttemptRecord, EventDetail, EventFilter, EventRecord,
-    KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus, StoreError,
+    FILTER_SCAN_ROWS, KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus,
+    StoreError,
     model::{from_ms, id_floor, ms},
     rows::{self, ACTION_COLUMNS, DecodedEvent, EVENT_COLUMNS},
 };
@@ -63,51 +64,82 @@ pub(super) fn list_events(
     before: Option<EventId>,
     limit: usize,
 ) -> Result<Page<EventRecord, EventId>, StoreError> {
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut add = |clause: &str, v: String| {
-        args.push(SqlValue::Text(v));
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-    };
+    // What `events_by_source` and the id (a ULID: its time) serve.
+    let mut served: Vec<(&'static str, String)> = Vec::new();
     if let Some(v) = &filter.source {
-        add("source =", v.clone());
+        served.push(("source =", v.clone()));
     }
     if let Some(v) = &filter.environment {
-        add("environment =", v.clone());
+        served.push(("environment =", v.clone()));
     }
-    if let Some(v) = &filter.event_type {
-        add("event_type =", v.clone());
-    }
-    if let Some(v) = &filter.user_id {
-        add("user_id =", v.clone());
-    }
-    if let Some(v) = filter.status {
-        add("status =", v.as_str().to_owned());
-    }
-    // The ids are ULIDs: a time range is an id range, no index on time needed.
     if let Some(t) = filter.since {
-        add("id >=", id_floor(t));
+        served.push(("id >=", id_floor(t)));
     }
     if let Some(t) = filter.until {
-        add("id <", id_floor(t));
+        served.push(("id <", id_floor(t)));
     }
     if let Some(b) = before {
-        add("id <", b.to_string());
+        served.push(("id <", b.to_string()));
     }
-    args.push(SqlValue::Integer(
+    // What no index serves: looked for in the newest FILTER_SCAN_ROWS
+    // entries the served clauses select (the window).
+    let mut unserved: Vec<(&'static str, String)> = Vec::new();
+    if let Some(v) = &filter.event_type {
+        unserved.push(("event_type =", v.clone()));
+    }
+    if let Some(v) = &filter.user_id {
+        unserved.push(("user_id =", v.clone()));
+    }
+    if let Some(v) = filter.status {
+        unserved.push(("status =", v.as_str().to_owned()));
+    }
+    // A full window's lowest id bounds the scan; below it is the next page's.
+    let floor = if unserved.is_empty() {
+        None
+    } else {
+        window_end(conn, "events", &served)?
+    };
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE TRUE");
+    let mut params: Vec<SqlValue> = Vec::new();
+    let bound = floor.iter().map(|f| ("id >=", f.clone()));
+    for (clause, value) in served.iter().cloned().chain(bound).chain(unserved) {
+        params.push(SqlValue::Text(value));
+        sql.push_str(&format!(" AND {clause} ?{}", params.len()));
+    }
+    params.push(SqlValue::Integer(
         i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
     ));
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let decoded = collect(stmt.query_map(params_from_iter(args), event_from_row)?)?;
+    let decoded = collect(stmt.query_map(params_from_iter(params), event_from_row)?)?;
     let mut items = with_shared_headers(conn, decoded)?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|e| e.id)
     } else {
-        None
+        floor
+            .map(|id| rows::parse_event_id("events.id", &id))
+            .transpose()?
     };
     Ok(Page { items, next_cursor })
+}
+
+/// The lowest id of the window the `clauses` select, when it is full
+/// (older rows may match: the next page starts below it); `None` when the
+/// window holds every row they select.
+fn window_end(
+    conn: &Connection,
+    table: &str,
+    clauses: &[(&'static str, String)],
+) -> Result<Option<String>, StoreError> {
+    let window = rows::window_query(table, clauses, 1, |n| format!("?{n}"));
+    let (count, lowest): (i64, Option<String>) = conn
+        .prepare_cached(&format!("SELECT count(*), min(id) FROM ({window})"))?
+        .query_row(
+            params_from_iter(clauses.iter().map(|(_, v)| v.as_str())),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+    Ok(lowest.filter(|_| usize::try_from(count).is_ok_and(|c| c >= FILTER_SCAN_ROWS)))
 }
 
 /// The records with the headers they share with other events filled in.
@@ -190,11 +222,23 @@ pub(super) fn find_actions(
     before: Option<ActionId>,
     limit: usize,
 ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
-    let (sql, args) = rows::actions_query(filter, before, |n| format!("?{n}"));
+    let (mut sql, args) = rows::actions_query(filter, before, |n| format!("?{n}"));
     let mut params: Vec<SqlValue> = args.into_iter().map(SqlValue::Text).collect();
     params.push(SqlValue::Integer(
         i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1),
     ));
+    // A full window's lowest id bounds the scan; below it is the next page's.
+    let floor = match rows::actions_window(filter, before) {
+        Some(clauses) => window_end(conn, "actions", &clauses)?,
+        None => None,
+    };
+    if let Some(floor) = &floor {
+        let order = sql
+            .rfind(" ORDER BY a.id DESC")
+            .ok_or_else(|| StoreError::Database("the action query has no order".to_owned()))?;
+        params.push(SqlValue::Text(floor.clone()));
+        sql.insert_str(order, &format!(" AND a.id >= ?{}", params.len()));
+    }
     let mut items = collect(
         conn.prepare_cached(&sql)?
             .query_map(params_from_iter(params), action_from_row)?,
@@ -203,7 +247,9 @@ pub(super) fn find_actions(
         items.truncate(limit);
         items.last().map(|a| a.id)
     } else {
-        None
+        floor
+            .map(|id| rows::parse_action_id("actions.id", &id))
+            .transpose()?
     };
     Ok(Page { items, next_cursor })
 }

@@ -2388,3 +2388,103 @@ pub async fn find_actions_narrows_by_every_filter(h: &Harness) {
         .is_empty()
     );
 }
+
+/// A filter value only the oldest entry has, behind more entries than one
+/// page examines: each page answers, and following the cursors finds it.
+/// On SQLite the first page is empty with a cursor (its window was full).
+pub async fn a_rare_value_is_found_by_following_cursors(h: &Harness) {
+    let store = &h.store;
+    let oldest = event_at(
+        "web",
+        "Rare",
+        Some("rare"),
+        Utc::now() - chrono::Duration::hours(1),
+    );
+    let rare_id = oldest.id;
+    let mut batch = vec![AppendItem {
+        event: oldest,
+        plans: vec![trigger_plan("w", "rare")],
+        dedup: None,
+        provenance: Default::default(),
+    }];
+    let common = tributary_store::FILTER_SCAN_ROWS + 10;
+    for _ in 0..common {
+        if batch.len() == 5_000 {
+            store.append(std::mem::take(&mut batch)).await.unwrap();
+        }
+        batch.push(AppendItem {
+            event: event_at(
+                "app",
+                "Common",
+                Some("common"),
+                Utc::now() - chrono::Duration::minutes(30),
+            ),
+            plans: vec![trigger_plan("w", "common")],
+            dedup: None,
+            provenance: Default::default(),
+        });
+    }
+    store.append(batch).await.unwrap();
+
+    for filter in [
+        EventFilter {
+            user_id: Some("rare".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            event_type: Some("Rare".into()),
+            ..EventFilter::default()
+        },
+    ] {
+        let mut cursor = None;
+        let mut found = Vec::new();
+        for round in 0.. {
+            assert!(round < 10, "the cursors never end");
+            let page = store.list_events(&filter, cursor, 10).await.unwrap();
+            if round == 0 && h.backend == "sqlite" {
+                assert!(
+                    page.items.is_empty(),
+                    "the first window holds only common entries"
+                );
+                assert!(page.next_cursor.is_some());
+            }
+            found.extend(page.items.iter().map(|e| e.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(found, vec![rare_id], "{filter:?}");
+    }
+
+    for filter in [
+        tributary_store::ActionFilter {
+            user_id: Some("rare".into()),
+            ..Default::default()
+        },
+        tributary_store::ActionFilter {
+            source: Some("web".into()),
+            ..Default::default()
+        },
+    ] {
+        let mut cursor = None;
+        let mut found = Vec::new();
+        for round in 0.. {
+            assert!(round < 10, "the cursors never end");
+            let page = store.find_actions(&filter, cursor, 10).await.unwrap();
+            if round == 0 && h.backend == "sqlite" {
+                assert!(
+                    page.items.is_empty(),
+                    "the first window holds only common actions"
+                );
+                assert!(page.next_cursor.is_some());
+            }
+            found.extend(page.items.iter().map(|a| a.event_id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(found, vec![rare_id], "{filter:?}");
+    }
+}
