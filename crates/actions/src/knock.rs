@@ -1,5 +1,5 @@
 //! The `knock` sink: each action becomes a call to Knock's public API
-//! (docs/wire-formats.md, "Knock's API"), with the environment's secret key.
+//! (docs/platform-payloads.md, "Knock's API"), with the environment's secret key.
 //!
 //! Inline identification is passed through as Knock's sources do it: a trigger
 //! whose recipients, actor or tenant were inline sends those entities inside
@@ -268,7 +268,7 @@ pub fn api_calls(request: &ActionRequest) -> Vec<ApiCall> {
 }
 
 /// Knock's per-endpoint rate tiers, per environment key
-/// (docs/wire-formats.md, "Knock's API").
+/// (docs/platform-payloads.md, "Knock's API").
 pub fn product_rate_limit(action: ActionType) -> NonZeroU32 {
     let per_second: u32 = match action {
         ActionType::TriggerWorkflow | ActionType::CancelWorkflow => 1_000,

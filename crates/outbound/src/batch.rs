@@ -1,6 +1,6 @@
 //! A size-aware batcher and the `/v1/batch` body encoder.
 //!
-//! Limits (docs/wire-formats.md, "Segment's Tracking API"): each request's body,
+//! Limits (docs/platform-payloads.md, "Segment's Tracking API"): each request's body,
 //! envelope included, within `max_batch_bytes` (Segment: 500,000); each event within
 //! `max_event_bytes` (Segment: 32 KB) or it is refused here, never sent; at most
 //! `max_batch_events` events (Segment: 2,500, silently dropping the rest). Events

@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_worked_example_of_the_spec() {
-        // docs/wire-formats.md, "Timestamps and clock skew": device clock
+        // docs/platform-payloads.md, "Timestamps and clock skew": device clock
         // ~1m57.75s fast.
         let item = json!({"originalTimestamp": "2025-03-01T10:00:00.000Z",
                           "sentAt": "2025-03-01T10:00:05.000Z"});

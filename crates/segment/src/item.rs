@@ -89,7 +89,7 @@ pub(crate) fn normalize(
             let traits =
                 object_field(&item, "traits").map_err(|m| err("invalid_type", "traits", m))?;
             // RudderStack and JS SDK v1 put identify traits in `context.traits`
-            // only (docs/wire-formats.md, "RudderStack").
+            // only (docs/platform-payloads.md, "RudderStack").
             match traits {
                 Some(t) => t.clone(),
                 None if kind == EventKind::Identify => item

@@ -383,7 +383,7 @@ fn recipient(
             let attributes = without(map, &["id"]);
             // A trigger's inline user is identified even with nothing but its
             // id: the product upserts it, and a trigger reaches only
-            // identified users (docs/wire-formats.md, "Knock's API"), so
+            // identified users (docs/platform-payloads.md, "Knock's API"), so
             // `{"id": "u1"}` is how a sender makes sure `u1` gets a run.
             let kept = keep.then(|| attributes.clone());
             if keep || !attributes.is_empty() {
