@@ -33,7 +33,8 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
     let mapi =
         mapi::router().route_layer(middleware::from_fn_with_state(state.clone(), admin::auth));
-    let console = state.admin_token.is_some().then(|| {
+    let console_on = state.admin_token.is_some() && state.pipeline.config().admin.console;
+    let console = console_on.then(|| {
         let workers = state.workers.clone();
         tributary_console::router::<AppState>(
             ConsoleState::new(state.manager.clone()).after_replay(move || {

@@ -810,3 +810,47 @@ async fn a_script_written_for_knocks_management_api_works_against_ours() {
         .unwrap();
     assert_eq!(api.send(anonymous).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_console_can_be_left_off_while_the_api_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let text = config_text().replace(
+        &format!("token = \"{ADMIN}\"\n"),
+        &format!("token = \"{ADMIN}\"\nconsole = false\n"),
+    );
+    let config = Arc::new(config::load("t.toml", &text, &|_| None).unwrap());
+    assert!(!config.admin.console);
+    let pipeline = Arc::new(Pipeline::new(config, store).await.unwrap());
+    let router = app(AppState::new(pipeline));
+    let page = router
+        .clone()
+        .oneshot(
+            Request::get("/console/sign-in")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let api = router
+        .oneshot(
+            Request::get("/api/v1/sources")
+                .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    // The same page is there when the console is on.
+    let on = Api::new().await;
+    let page = on
+        .send(
+            Request::get("/console/sign-in")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+}

@@ -380,6 +380,7 @@ impl<'a> Cx<'a> {
                 }
                 Some(s)
             }),
+            console: raw.admin.console.as_ref().is_none_or(|c| *c.get_ref()),
         };
         let environments = raw
             .environments

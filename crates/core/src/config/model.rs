@@ -142,6 +142,8 @@ pub enum StoreBackend {
 pub struct AdminSettings {
     /// Bearer token for `/api/v1`; the admin API is off without one.
     pub token: Option<Secret>,
+    /// Serve the operator console at `/console` (with a token).
+    pub console: bool,
 }
 
 /// `[workers]`: how actions are executed.

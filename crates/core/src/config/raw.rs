@@ -50,6 +50,7 @@ pub(super) struct RawStore {
 #[derive(Deserialize, Default)]
 pub(super) struct RawAdmin {
     pub(super) token: Option<S<String>>,
+    pub(super) console: Option<S<bool>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -1,0 +1,51 @@
+# Shared by the A/B scripts that alternate two configurations of the
+# release ingest binary on this machine (source it; set BIN, WORK, URL and
+# SECS first). Each configuration `name` is `$WORK/name.body`: everything but
+# `[server]` and `[store]`, which `run_one` writes (a fresh store per round).
+
+rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+run_one() { # name round
+  {
+    printf '[server]\nlisten = "127.0.0.1:9091"\n[store]\npath = "%s"\n' "$WORK/data-$1-$2"
+    cat "$WORK/$1.body"
+  } > "$WORK/$1.toml"
+  local t0; t0=$(date +%s%N)
+  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/$1.toml" >/dev/null &
+  local pid=$!
+  until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
+  local started=$(( ($(date +%s%N) - t0) / 1000000 ))
+  sleep 0.5
+  local rss; rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
+  local cpu0; cpu0=$(cpu_ticks "$pid")
+  "$BIN/tributary-loadgen" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$2"
+  # The server's CPU per event moves less with the machine's load than
+  # events/s does: a second figure to compare the two by.
+  awk -v t="$(( $(cpu_ticks "$pid") - cpu0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(awk '/^throughput:/ {print $2}' "$WORK/$1-$2")" -v s="$SECS" \
+    'BEGIN {printf "%.1f\n", t / hz * 1e6 / (n * s)}' > "$WORK/cpu-$1-$2"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "round $2 $1: $(rate_of "$WORK/$1-$2") events/s, $(cat "$WORK/cpu-$1-$2") µs server CPU per event (start-up $started ms, idle RSS $rss MiB, $(grep -m1 -i 'p99' "$WORK/$1-$2" | xargs))"
+}
+
+# Alternates configurations `a` and `b` for ROUNDS rounds and prints the
+# median ratios a / b.
+alternate() { # a b rounds
+  local a=$1 b=$2 rounds=$3
+  for round in $(seq "$rounds"); do
+    # Alternate which goes first, so neither always meets a warmer machine.
+    if [ $((round % 2)) -eq 1 ]; then
+      run_one "$b" "$round"; run_one "$a" "$round"
+    else
+      run_one "$a" "$round"; run_one "$b" "$round"
+    fi
+    echo "ratio $a / $b, round $round: $(awk -v x="$(rate_of "$WORK/$a-$round")" -v y="$(rate_of "$WORK/$b-$round")" 'BEGIN {printf "%.3f", x / y}')"
+  done
+  echo "== summary over $rounds rounds, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "$b events/s: $(for r in $(seq "$rounds"); do rate_of "$WORK/$b-$r"; done | tr '\n' ' ')"
+  echo "$a events/s: $(for r in $(seq "$rounds"); do rate_of "$WORK/$a-$r"; done | tr '\n' ' ')"
+  echo "server CPU per event, µs, $b: $(cat "$WORK"/cpu-"$b"-* | tr '\n' ' ')$a: $(cat "$WORK"/cpu-"$a"-* | tr '\n' ' ')"
+  echo "median ratio $a / $b: $(for r in $(seq "$rounds"); do awk -v x="$(rate_of "$WORK/$a-$r")" -v y="$(rate_of "$WORK/$b-$r")" 'BEGIN {printf "%.3f\n", x / y}'; done | median)"
+  echo "median server CPU per event $a / $b: $(awk -v x="$(cat "$WORK"/cpu-"$a"-* | median)" -v y="$(cat "$WORK"/cpu-"$b"-* | median)" 'BEGIN {printf "%.3f", x / y}')"
+}
