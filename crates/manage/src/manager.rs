@@ -235,9 +235,7 @@ impl Manager {
     /// (Segment-shaped kinds) or API key (reverse-ETL kinds); the answer
     /// holds them this once.
     pub async fn create_source(&self, actor: &str, input: Value) -> Result<Committed, ManageError> {
-        let Value::Object(mut document) = input else {
-            return Err(ManageError::invalid("", "a source is a JSON object"));
-        };
+        let mut document = json_object(input, "a source")?;
         let key = document
             .get("key")
             .and_then(Value::as_str)
@@ -309,9 +307,7 @@ impl Manager {
         environment: &str,
         settings: Value,
     ) -> Result<Committed, ManageError> {
-        let Value::Object(mut env) = settings else {
-            return Err(ManageError::invalid("", "an environment is a JSON object"));
-        };
+        let mut env = json_object(settings, "an environment")?;
         if !self
             .pipeline
             .config()
@@ -360,9 +356,7 @@ impl Manager {
         if_match: Option<&str>,
         patch: Value,
     ) -> Result<Committed, ManageError> {
-        let Value::Object(patch) = patch else {
-            return Err(ManageError::invalid("", "a change is a JSON object"));
-        };
+        let patch = json_object(patch, "a change")?;
         for field in patch.keys() {
             if !["name", "description"].contains(&field.as_str()) {
                 return Err(ManageError::invalid(
@@ -428,9 +422,7 @@ impl Manager {
         if_match: Option<&str>,
         patch: Value,
     ) -> Result<Committed, ManageError> {
-        let Value::Object(patch) = patch else {
-            return Err(ManageError::invalid("", "a change is a JSON object"));
-        };
+        let patch = json_object(patch, "a change")?;
         for field in patch.keys() {
             if ["mappings", "token", "retired_tokens"].contains(&field.as_str()) {
                 return Err(ManageError::invalid(
@@ -560,9 +552,7 @@ impl Manager {
         if_match: Option<&str>,
         mapping: Value,
     ) -> Result<Committed, ManageError> {
-        let Value::Object(mapping) = mapping else {
-            return Err(ManageError::invalid("", "a mapping is a JSON object"));
-        };
+        let mapping = json_object(mapping, "a mapping")?;
         let summary = format!("create mapping in {key}/{environment}");
         let index = std::sync::Mutex::new(0usize);
         self.commit_source(actor, &summary, key, if_match, |current, doc| {
@@ -617,9 +607,7 @@ impl Manager {
         if_match: Option<&str>,
         patch: Value,
     ) -> Result<Committed, ManageError> {
-        let Value::Object(patch) = patch else {
-            return Err(ManageError::invalid("", "a change is a JSON object"));
-        };
+        let patch = json_object(patch, "a change")?;
         let live = self.newest().await?;
         let source = live.source(key).ok_or_else(|| not_found("source", key))?;
         let position = source
@@ -1122,6 +1110,14 @@ fn within_mapping(e: ManageError, environment: &str, index: usize) -> ManageErro
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// The object a request sent as `what` ("a source", "a change", ...).
+fn json_object(value: Value, what: &str) -> Result<Map<String, Value>, ManageError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ManageError::invalid("", format!("{what} is a JSON object"))),
     }
 }
 
