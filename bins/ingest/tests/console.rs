@@ -215,17 +215,28 @@ async fn send_event(url: &str, event: &str, extra_header: Option<(&str, &str)>) 
     assert!(response.status().is_success(), "{}", response.status());
 }
 
-/// The ids of the event log's rows, newest first.
+/// The ids of the event log's rows, newest first. The live tail replaces
+/// rows while they are read; a read that meets a replaced row starts again.
 async fn event_rows(client: &Client) -> Vec<String> {
-    let mut ids = Vec::new();
-    for row in client
-        .find_all(Locator::Css("tbody#events tr[data-id]"))
-        .await
-        .unwrap()
-    {
-        ids.push(row.attr("data-id").await.unwrap().unwrap());
+    let deadline = Instant::now() + DEADLINE;
+    'read: loop {
+        let mut ids = Vec::new();
+        for row in client
+            .find_all(Locator::Css("tbody#events tr[data-id]"))
+            .await
+            .unwrap()
+        {
+            match row.attr("data-id").await {
+                Ok(Some(id)) => ids.push(id),
+                _ => {
+                    assert!(Instant::now() < deadline, "the event log never held still");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue 'read;
+                }
+            }
+        }
+        return ids;
     }
-    ids
 }
 
 /// Waits, without reloading, until the event log shows `count` rows.
@@ -285,11 +296,12 @@ async fn wait_for_action_status(client: &Client, status: &str) {
     }
 }
 
-/// Waits until the element `css` has text containing `part`.
+/// Waits until the element `css` has text containing `part`. An element
+/// replaced while it is read (a navigation, a live update) is read again.
 async fn wait_for_text(client: &Client, css: &str, part: &str) -> String {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let text = find(client, css).await.text().await.unwrap();
+        let text = find(client, css).await.text().await.unwrap_or_default();
         if text.contains(part) {
             return text;
         }
@@ -530,7 +542,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let warnings = c.find_all(Locator::Css("#preview .warning")).await.unwrap();
-        let text = find(c, "#preview").await.text().await.unwrap();
+        let text = find(c, "#preview").await.text().await.unwrap_or_default();
         if warnings.is_empty() && text.contains("planned") && !text.contains("tenant") {
             break;
         }
@@ -581,7 +593,8 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
 
     // Dry run shows the plans; replay makes a new entry.
     find(c, "#dry-run").await.click().await.unwrap();
-    let heading = find(c, "h1").await.text().await.unwrap();
+    // The click navigates: wait for the new page's heading, not the old one's.
+    let heading = wait_for_text(c, "h1", "Dry run").await;
     assert_eq!(heading, "Dry run");
     screenshot(c, "dry-run").await;
     c.back().await.unwrap();
@@ -631,7 +644,7 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
         .await
         .unwrap();
     find(c, "#show-diff").await.click().await.unwrap();
-    let diff = find(c, "table.diff").await.text().await.unwrap();
+    let diff = wait_for_text(c, "table.diff", "").await;
     assert!(diff.contains("plan-chosen"), "{diff}");
     find(c, "#apply-promote").await;
     screenshot(c, "promote").await;
