@@ -388,7 +388,7 @@ impl Manager {
         if_match: Option<&str>,
         force: bool,
     ) -> Result<Committed, ManageError> {
-        self.commit_source(actor, &format!("delete source {key}"), key, if_match, |current, doc| {
+        let committed = self.commit_source(actor, &format!("delete source {key}"), key, if_match, |current, doc| {
             let current = current.ok_or_else(|| not_found("source", key))?;
             let mappings: usize = current
                 .config
@@ -407,7 +407,9 @@ impl Manager {
             *doc = None;
             Ok(())
         })
-        .await
+        .await?;
+        self.forget_switches(key, None).await?;
+        Ok(committed)
     }
 
     /// Changes one environment's settings with a JSON merge patch over its
@@ -710,20 +712,23 @@ impl Manager {
         if_match: Option<&str>,
     ) -> Result<Committed, ManageError> {
         let summary = format!("delete mapping {id} in {key}/{environment}");
-        self.commit_source(actor, &summary, key, if_match, |current, doc| {
-            let position = current
-                .and_then(|c| c.config.environments.get(environment))
-                .and_then(|e| e.mappings.iter().position(|m| m.id == id))
-                .ok_or_else(|| not_found("mapping", id))?;
-            let env = environment_of(doc, key, environment)?;
-            if let Some(Value::Array(list)) = env.get_mut("mappings")
-                && position < list.len()
-            {
-                list.remove(position);
-            }
-            Ok(())
-        })
-        .await
+        let committed = self
+            .commit_source(actor, &summary, key, if_match, |current, doc| {
+                let position = current
+                    .and_then(|c| c.config.environments.get(environment))
+                    .and_then(|e| e.mappings.iter().position(|m| m.id == id))
+                    .ok_or_else(|| not_found("mapping", id))?;
+                let env = environment_of(doc, key, environment)?;
+                if let Some(Value::Array(list)) = env.get_mut("mappings")
+                    && position < list.len()
+                {
+                    list.remove(position);
+                }
+                Ok(())
+            })
+            .await?;
+        self.forget_switches(key, Some((environment, id))).await?;
+        Ok(committed)
     }
 
     /// Copies a source's mappings from one environment to another: the
@@ -844,6 +849,21 @@ impl Manager {
             target.mappings.clone_from(&from.mappings);
         }
         Ok(config)
+    }
+
+    /// A deleted source's or mapping's runtime switches go with it, so one
+    /// made later under the same names starts from its own `active`.
+    async fn forget_switches(
+        &self,
+        key: &str,
+        mapping: Option<(&str, &str)>,
+    ) -> Result<(), ManageError> {
+        self.pipeline
+            .store()
+            .forget_mapping_overrides(key, mapping)
+            .await?;
+        self.pipeline.refresh_overrides().await?;
+        Ok(())
     }
 
     /// Revisions, newest first, below `before` when given.

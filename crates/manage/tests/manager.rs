@@ -621,3 +621,55 @@ async fn an_environment_declared_later_is_added_to_a_stored_source() {
         "{undeclared:?}"
     );
 }
+
+#[tokio::test]
+async fn a_recreated_mapping_does_not_inherit_a_deleted_ones_switch() {
+    let f = fixture().await;
+    let token = web(&f).await;
+    let mapping: Value = serde_json::from_str(MAPPING).unwrap();
+    f.manager
+        .create_mapping("admin", "web", "production", None, mapping.clone())
+        .await
+        .unwrap();
+    let id = "Signed Up:trigger_workflow";
+    f.manager
+        .update_mapping(
+            "admin",
+            "web",
+            "production",
+            id,
+            None,
+            json!({"active": false}),
+        )
+        .await
+        .unwrap();
+    f.manager
+        .delete_mapping("admin", "web", "production", id, None)
+        .await
+        .unwrap();
+    f.manager
+        .create_mapping("admin", "web", "production", None, mapping)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.manager.mapping("web", "production", id).await.unwrap()["active"],
+        json!(true)
+    );
+    let receipt = f
+        .manager
+        .pipeline()
+        .receive(&token, track("Signed Up"))
+        .await
+        .unwrap();
+    let detail = f
+        .store
+        .event_detail(receipt.event_ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(detail.actions[0].plan.outcome, PlanOutcome::Planned { .. }),
+        "{:?}",
+        detail.actions[0].plan
+    );
+}

@@ -186,6 +186,15 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         active: bool,
     ) -> Result<(), StoreError>;
 
+    /// Forgets the overrides of a deleted source (`mapping: None`) or of
+    /// one deleted mapping, so one made later under the same names starts
+    /// from its own `active`.
+    async fn forget_mapping_overrides(
+        &self,
+        source: &str,
+        mapping: Option<(&str, &str)>,
+    ) -> Result<(), StoreError>;
+
     /// All overrides, so the engine can load them at start.
     async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError>;
 

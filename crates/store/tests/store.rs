@@ -59,6 +59,7 @@ macro_rules! every_case {
             config_revisions_are_dense_and_checked,
             an_events_provenance_is_kept_and_read_back,
             find_actions_narrows_by_every_filter,
+            overrides_are_forgotten_by_mapping_or_by_source,
             a_rare_value_is_found_by_following_cursors,
         );
     };

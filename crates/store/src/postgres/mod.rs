@@ -348,6 +348,14 @@ impl Store for PostgresStore {
         ops::set_mapping_active(&self.pool, source, environment, mapping, active).await
     }
 
+    async fn forget_mapping_overrides(
+        &self,
+        source: &str,
+        mapping: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        ops::forget_mapping_overrides(&self.pool, source, mapping).await
+    }
+
     async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError> {
         read::mapping_overrides(&self.pool).await
     }

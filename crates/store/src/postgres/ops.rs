@@ -349,6 +349,30 @@ async fn record_attempt(
     Ok(())
 }
 
+pub(super) async fn forget_mapping_overrides(
+    pool: &Pool,
+    source: &str,
+    mapping: Option<(&str, &str)>,
+) -> Result<(), StoreError> {
+    let client = super::checkout(pool).await?;
+    match mapping {
+        Some((environment, mapping)) => {
+            client
+                .execute(
+                    "DELETE FROM mapping_overrides WHERE source = $1 AND environment = $2 AND mapping = $3",
+                    &[&source, &environment, &mapping],
+                )
+                .await?
+        }
+        None => {
+            client
+                .execute("DELETE FROM mapping_overrides WHERE source = $1", &[&source])
+                .await?
+        }
+    };
+    Ok(())
+}
+
 pub(super) async fn set_mapping_active(
     pool: &Pool,
     source: &str,

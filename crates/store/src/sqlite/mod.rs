@@ -554,6 +554,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn forget_mapping_overrides(
+        &self,
+        source: &str,
+        mapping: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let source = source.to_owned();
+        let mapping = mapping.map(|(e, m)| (e.to_owned(), m.to_owned()));
+        self.writer
+            .write(move |conn, _| {
+                ops::forget_mapping_overrides(
+                    conn,
+                    &source,
+                    mapping.as_ref().map(|(e, m)| (e.as_str(), m.as_str())),
+                )
+            })
+            .await
+    }
+
     async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError> {
         self.read(read::mapping_overrides).await
     }

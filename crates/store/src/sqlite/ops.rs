@@ -657,6 +657,24 @@ fn load_local(
     Ok(loaded)
 }
 
+pub(super) fn forget_mapping_overrides(
+    conn: &Connection,
+    source: &str,
+    mapping: Option<(&str, &str)>,
+) -> Result<(), StoreError> {
+    match mapping {
+        Some((environment, mapping)) => conn
+            .prepare_cached(
+                "DELETE FROM mapping_overrides WHERE source = ?1 AND environment = ?2 AND mapping = ?3",
+            )?
+            .execute(params![source, environment, mapping])?,
+        None => conn
+            .prepare_cached("DELETE FROM mapping_overrides WHERE source = ?1")?
+            .execute(params![source])?,
+    };
+    Ok(())
+}
+
 pub(super) fn set_mapping_active(
     conn: &Connection,
     source: &str,

@@ -2488,3 +2488,33 @@ pub async fn a_rare_value_is_found_by_following_cursors(h: &Harness) {
         assert_eq!(found, vec![rare_id], "{filter:?}");
     }
 }
+
+pub async fn overrides_are_forgotten_by_mapping_or_by_source(h: &Harness) {
+    let s = &h.store;
+    for (source, env, mapping) in [
+        ("web", "production", "m1"),
+        ("web", "production", "m2"),
+        ("web", "development", "m1"),
+        ("app", "production", "m1"),
+    ] {
+        s.set_mapping_active(source, env, mapping, false)
+            .await
+            .unwrap();
+    }
+    s.forget_mapping_overrides("web", Some(("production", "m1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.mapping_active("web", "production", "m1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.mapping_active("web", "development", "m1").await.unwrap(),
+        Some(false),
+        "only that environment's mapping"
+    );
+    s.forget_mapping_overrides("web", None).await.unwrap();
+    let left = s.mapping_overrides().await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].source, "app");
+}
