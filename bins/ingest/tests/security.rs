@@ -16,8 +16,8 @@ mod process;
 
 use process::{ADMIN, ConfigLines, admin_get, dir_bytes, dir_contents, free_port, write_config};
 use tributary_edge::attacks::{
-    healthz_answers, hold_request, idle_flood, partial_request, peak_rss_bytes,
-    refused_over_budget, slowloris, status_of, until_answered,
+    answer_past_held_budget, healthz_answers, idle_flood, partial_request, peak_rss_bytes,
+    refused_over_budget, slowloris, status_of,
 };
 
 const TOKEN: &str = "seg_security_0123456789abcdefgh";
@@ -270,16 +270,12 @@ async fn past_the_body_budget_requests_get_503_with_retry_after() {
     .await;
     let path = format!("/integrations/receive/{TOKEN}");
     // A slow sender holds the whole budget while its body trickles in.
-    let holder = hold_request(ingest.addr, &head(&path, 65_536, ""), b"{\"type\":")
-        .await
-        .unwrap();
     let body = br#"{"type":"track","event":"E","userId":"u1"}"#;
-    let answer = until_answered(
+    let (answer, holder) = answer_past_held_budget(
         ingest.addr,
-        &head(&path, body.len(), ""),
-        body,
-        503,
-        Duration::from_secs(10),
+        (&head(&path, 65_536, ""), b"{\"type\":"),
+        (&head(&path, body.len(), ""), body),
+        Duration::from_secs(20),
     )
     .await;
     assert!(refused_over_budget(&answer), "{answer}");

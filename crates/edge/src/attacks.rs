@@ -139,6 +139,31 @@ pub async fn until_answered(
     }
 }
 
+/// Holds the whole body budget with a request whose body never completes
+/// (`hold_head` and the start of its body), then sends the probe request
+/// until it is answered 503, within `within`. A probe can reach the budget
+/// first, and the holder is then refused itself and the budget stays free;
+/// so a holder that did not make the probes wait is opened again. Returns
+/// the probe's last answer and the connection holding the budget.
+pub async fn answer_past_held_budget(
+    addr: SocketAddr,
+    (hold_head, hold_start): (&str, &[u8]),
+    (probe_head, probe_body): (&str, &[u8]),
+    within: Duration,
+) -> (String, TcpStream) {
+    let deadline = Instant::now() + within;
+    loop {
+        let holder = hold_request(addr, hold_head, hold_start)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+        let answer =
+            until_answered(addr, probe_head, probe_body, 503, Duration::from_secs(3)).await;
+        if status_of(&answer) == Some(503) || Instant::now() > deadline {
+            return (answer, holder);
+        }
+    }
+}
+
 /// Whether `GET /healthz` on a new connection is answered 200 within 5 s.
 pub async fn healthz_answers(addr: SocketAddr) -> bool {
     let head = "GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n";

@@ -76,7 +76,7 @@ impl BodyBudget {
             .clone()
             .try_acquire_many_owned(wanted)
             .map_err(|_| {
-                metrics::counter!("http_body_budget_refused_total").increment(1);
+                metrics::counter!("tributary_http_body_budget_refused_total").increment(1);
                 BodyError::OverBudget
             })?;
         Ok(Reservation {

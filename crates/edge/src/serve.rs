@@ -300,7 +300,8 @@ where
             // At the limit: make room by closing a connection that has no
             // request in flight; if all are busy, wait for one to finish.
             if conns.shed_oldest_idle() {
-                metrics::counter!("http_connections_closed_total", "reason" => "shed").increment(1);
+                metrics::counter!("tributary_http_connections_closed_total", "reason" => "shed")
+                    .increment(1);
             }
             tokio::select! {
                 biased;
@@ -316,10 +317,10 @@ where
         let router = router.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            metrics::gauge!("http_connections_open").increment(1.0);
+            metrics::gauge!("tributary_http_connections_open").increment(1.0);
             serve_connection(stream, conn, router, limits, stop).await;
             conns.remove(id);
-            metrics::gauge!("http_connections_open").decrement(1.0);
+            metrics::gauge!("tributary_http_connections_open").decrement(1.0);
             drop(permit);
         });
     }
@@ -371,7 +372,7 @@ async fn serve_connection(
             }
             reason = conn.expired(&limits) => {
                 tracing::debug!(reason, "Connection closed.");
-                metrics::counter!("http_connections_closed_total", "reason" => reason).increment(1);
+                metrics::counter!("tributary_http_connections_closed_total", "reason" => reason).increment(1);
                 return;
             }
             () = stop.cancelled(), if !stopping => {

@@ -6,8 +6,8 @@
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use tributary_edge::attacks::{
-    healthz_answers, hold_request, idle_flood, partial_request, peak_rss_bytes,
-    refused_over_budget, slowloris, status_of, until_answered,
+    answer_past_held_budget, healthz_answers, idle_flood, partial_request, peak_rss_bytes,
+    refused_over_budget, slowloris, status_of,
 };
 use tributary_outbound::fake_segment::FakeSegment;
 
@@ -148,15 +148,11 @@ async fn past_the_body_budget_webhooks_get_503_with_retry_after() {
     .await;
     let path = "/knock/webhooks/production";
     // A slow sender holds the whole budget while its body trickles in.
-    let holder = hold_request(addr(&f), &head(path, 65_536), b"{")
-        .await
-        .unwrap();
-    let answer = until_answered(
+    let (answer, holder) = answer_past_held_budget(
         addr(&f),
-        &head(path, 2),
-        b"{}",
-        503,
-        Duration::from_secs(10),
+        (&head(path, 65_536), b"{"),
+        (&head(path, 2), b"{}"),
+        Duration::from_secs(20),
     )
     .await;
     assert!(refused_over_budget(&answer), "{answer}");
