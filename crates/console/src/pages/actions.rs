@@ -15,7 +15,6 @@ use tributary_store::{ActionFilter, ActionId, ActionStatus, FILTER_SCAN_ROWS};
 use super::{
     events::{event_link, non_empty, parse_id, parse_time},
     html,
-    sources::encode,
 };
 use crate::{
     ConsoleError, ConsoleState, PAGE_ROWS, config_view,
@@ -80,7 +79,7 @@ impl ActionQuery {
 
     /// The filters as a query string (no cursor), for the pager's links.
     fn query_string(&self) -> String {
-        [
+        super::filter_query(&[
             ("status", &self.status),
             ("source", &self.source),
             ("environment", &self.environment),
@@ -89,11 +88,7 @@ impl ActionQuery {
             ("event_id", &self.event_id),
             ("since", &self.since),
             ("until", &self.until),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}&", encode(v.trim())))
-        .collect()
+        ])
     }
 }
 
@@ -176,7 +171,7 @@ pub(crate) async fn list(
                 a href={ (layout::link("/actions")) "?" (status_query) } { "Newest" }
             }
             @if let Some(next) = page.next_cursor {
-                a href={ (layout::link("/actions")) "?" (status_query) "cursor=" (next) } rel="next" { "Older" }
+                a href={ (layout::link("/actions")) "?" (status_query) @if !status_query.is_empty() { "&" } "cursor=" (next) } rel="next" { "Older" }
             }
         }
     };

@@ -19,7 +19,7 @@ use tributary_store::{
     ActionRecord, AttemptRecord, EventFilter, EventRecord, EventStatus, FILTER_SCAN_ROWS,
 };
 
-use super::{html, sources::encode};
+use super::html;
 use crate::{
     ConsoleError, ConsoleState, PAGE_ROWS, config_view,
     layout::{self, Nav},
@@ -105,7 +105,7 @@ impl EventQuery {
 
     /// The filters as a query string (no cursor), for links and the tail.
     fn query_string(&self) -> String {
-        [
+        super::filter_query(&[
             ("source", &self.source),
             ("environment", &self.environment),
             ("event_type", &self.event_type),
@@ -113,12 +113,7 @@ impl EventQuery {
             ("status", &self.status),
             ("since", &self.since),
             ("until", &self.until),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", encode(v.trim())))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 
