@@ -234,11 +234,6 @@ fn schema_code(code: &str) -> &'static str {
         .unwrap_or("invalid_item")
 }
 
-/// Escapes one JSON pointer reference token (RFC 6901).
-pub fn pointer_token(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,10 +267,5 @@ mod tests {
             AdapterError::from_json(&err).category(),
             ErrorCategory::MalformedJson
         );
-    }
-
-    #[test]
-    fn pointer_tokens_escape_slash_and_tilde() {
-        assert_eq!(pointer_token("a/b~c"), "a~1b~0c");
     }
 }

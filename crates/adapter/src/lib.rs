@@ -44,7 +44,7 @@ mod timestamp;
 pub mod verify;
 
 pub use body::decode_body;
-pub use error::{AdapterError, ErrorBody, ErrorCategory, ErrorDetail, ItemError, pointer_token};
+pub use error::{AdapterError, ErrorBody, ErrorCategory, ErrorDetail, ItemError};
 pub use parsed::{Note, Parsed, object_or_array, parse_json};
 pub use request::{IdSource, RawRequest};
 pub use timestamp::{parse_timestamp, timestamp_from_json};

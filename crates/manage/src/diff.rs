@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tributary_core::json::pointer_token;
 
-use crate::secrets::{MaskedSecret, SECRET_KEYS};
+use tributary_core::config::SECRET_KEYS;
+
+use crate::secrets::MaskedSecret;
 
 /// One changed value.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -87,7 +90,7 @@ fn by_id(list: &[Value]) -> bool {
 
 fn push(at: &mut String, segment: &str) {
     at.push('/');
-    at.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+    at.push_str(&pointer_token(segment));
 }
 
 fn shown(value: &Value, secret: bool) -> Value {

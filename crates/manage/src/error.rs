@@ -58,7 +58,8 @@ impl ManageError {
         }
     }
 
-    pub(crate) fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+    /// One invalid field, as a JSON pointer and the problem.
+    pub fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![DocumentError {
             pointer: pointer.into(),
             message: message.into(),

@@ -42,8 +42,6 @@ pub fn generate(prefix: &str) -> String {
     format!("{prefix}_{body}")
 }
 
-pub(crate) use tributary_core::config::SECRET_KEYS;
-
 #[cfg(test)]
 mod tests {
     use super::*;

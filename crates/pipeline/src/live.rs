@@ -171,8 +171,7 @@ impl LiveConfig {
     /// The source environment a receive token belongs to (a retired token
     /// within its grace period included).
     pub fn route_by_token(&self, token: &str) -> Option<Route<'_>> {
-        self.routes
-            .by_token(&self.sources, token, chrono::Utc::now())
+        self.routes.by_token(&self.sources, token)
     }
 
     /// The source environment a Tracking API write key belongs to.

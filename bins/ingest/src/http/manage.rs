@@ -303,20 +303,12 @@ fn credential_request(body: &Bytes) -> Result<(Credential, Option<Duration>), Ap
         )
     })?;
     let credential = Credential::parse(&request.credential).ok_or_else(|| {
-        ManageError::Invalid(vec![tributary_core::config::DocumentError {
-            pointer: "/credential".into(),
-            message: "must be `token`, `write_key` or `api_key`".into(),
-        }])
+        ManageError::invalid("/credential", "must be `token`, `write_key` or `api_key`")
     })?;
-    let grace = match request.grace {
-        Some(g) => Some(parse_duration(&g).map_err(|message| {
-            ManageError::Invalid(vec![tributary_core::config::DocumentError {
-                pointer: "/grace".into(),
-                message,
-            }])
-        })?),
-        None => None,
-    };
+    let grace = request
+        .grace
+        .map(|g| parse_duration(&g).map_err(|message| ManageError::invalid("/grace", message)))
+        .transpose()?;
     Ok((credential, grace))
 }
 

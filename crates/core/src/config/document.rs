@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::json::pointer_token;
+
 use super::{
     load::{ConfigErrors, load},
     model::{EnvironmentConfig, SourceConfig},
@@ -123,17 +125,13 @@ fn find_nulls(value: &Value, at: &mut String, out: &mut Vec<String>) {
         Value::Object(fields) => {
             for (k, v) in fields {
                 at.push('/');
-                at.push_str(&escape(k));
+                at.push_str(&pointer_token(k));
                 find_nulls(v, at, out);
                 at.truncate(len);
             }
         }
         _ => {}
     }
-}
-
-fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 /// The loader names fields like `sources[web].environments.production.mappings[2].workflow`;
@@ -164,11 +162,11 @@ pub(crate) fn field_pointer(field: &str) -> String {
         };
         if !name.is_empty() {
             out.push('/');
-            out.push_str(&escape(name));
+            out.push_str(&pointer_token(name));
         }
         for index in indexes.split(['[', ']']).filter(|i| !i.is_empty()) {
             out.push('/');
-            out.push_str(&escape(index));
+            out.push_str(&pointer_token(index));
         }
     }
     out
