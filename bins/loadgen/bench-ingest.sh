@@ -3,7 +3,12 @@
 # parses the JSON (the ceiling), then tributary-ingest on SQLite with fsync on.
 # The two alternate for [rounds] rounds (these machines are noisy: a ratio
 # measured within one round is what to compare), then the last round's ingest
-# server runs at a fixed 5,000 events/s for latency.
+# server runs at a fixed 5,000 events/s for latency. Then the same for
+# batches: 100 unique events per request to `/v1/batch` (a write key) and, as
+# Segment's Webhooks destination sends them, a JSON array to a receive URL,
+# against the baseline parsing the same bodies; then 20,000 events/s in
+# batches for latency. Every ingest run reports the bytes the server wrote
+# to disk per event (`/proc/PID/io`, WAL and checkpoints alike).
 # Usage: bash bins/loadgen/bench-ingest.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +22,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
 TOKEN=tok_bench_0123456789abcdefghij
+WRITE_KEY=wk_bench_0123456789abcdefghij
+BASIC="authorization: Basic $(printf '%s:' "$WRITE_KEY" | base64)"
 write_config() {
 cat > "$WORK/bench.toml" <<TOML
 [server]
@@ -29,6 +36,7 @@ key = "segment"
 kind = "segment"
 [sources.environments.production]
 token = "$TOKEN"
+write_key = "$WRITE_KEY"
 [[sources.environments.production.mappings]]
 event = "Order Completed"
 action = "trigger_workflow"
@@ -48,8 +56,14 @@ URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
 # Whether the in-process workers kept up: every accepted event plans one
 # trigger, so pushed minus popped is the backlog the run left behind.
 outbox() { curl -s http://127.0.0.1:9091/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
-rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
-median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+source bins/loadgen/bench-lib.sh
+bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
+ratios() { # a-prefix b-prefix
+  for r in $(seq "$ROUNDS"); do awk -v a="$(rate_of "$WORK/$1-$r")" -v b="$(rate_of "$WORK/$2-$r")" 'BEGIN {printf "%.3f\n", a / b}'; done
+}
+all_of() { # what prefix
+  for r in $(seq "$ROUNDS"); do "$1" "$WORK/$2-$r"; done | tr '\n' ' '
+}
 
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS: baseline, bare hyper, parse JSON, 204"
@@ -76,11 +90,45 @@ for round in $(seq "$ROUNDS"); do
   echo "ratio ingest / bare hyper, round $round: $(awk -v a="$(rate_of "$WORK/ingest-$round")" -v b="$(rate_of "$WORK/base-$round")" 'BEGIN {printf "%.3f", a / b}')"
 done
 
-echo "== summary over $ROUNDS rounds"
-echo "bare hyper requests/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/base-$r"; done | tr '\n' ' ')"
-echo "ingest events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/ingest-$r"; done | tr '\n' ' ')(median $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/ingest-$r"; done | median))"
-echo "median ratio ingest / bare hyper: $(for r in $(seq "$ROUNDS"); do awk -v a="$(rate_of "$WORK/ingest-$r")" -v b="$(rate_of "$WORK/base-$r")" 'BEGIN {printf "%.3f\n", a / b}'; done | median)"
-
 echo "== tributary-ingest at a fixed 5,000 events/s (open loop), 64 connections, after the last round"
-$BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$INGEST_PID"
+$BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$INGEST_PID" | tee "$WORK/fixed-single"
 kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
+
+BATCH=100
+for round in $(seq "$ROUNDS"); do
+  echo "== batch round $round of $ROUNDS: baseline, bare hyper, parse $BATCH-event bodies, 204"
+  $BIN/tributary-loadgen baseline --listen 127.0.0.1:9090 >/dev/null &
+  BASE_PID=$!
+  sleep 0.5
+  $BIN/tributary-loadgen run --url http://127.0.0.1:9090/ --connections 16 --seconds "$SECS" --batch $BATCH --shape batch | tee "$WORK/bbase-$round"
+  kill $BASE_PID; wait $BASE_PID 2>/dev/null || true
+
+  echo "== batch round $round of $ROUNDS: tributary-ingest, /v1/batch, $BATCH events per request, 16 connections, full speed"
+  write_config "batch-$round"
+  start_ingest
+  $BIN/tributary-loadgen run --url http://127.0.0.1:9091/v1/batch --header "$BASIC" --connections 16 --seconds "$SECS" --batch $BATCH --shape batch --server-pid "$INGEST_PID" | tee "$WORK/batch-$round"
+  echo "actions queued: $(outbox tributary_outbox_pushed_total), executed by the end of the run: $(outbox tributary_outbox_popped_total)"
+  kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
+
+  echo "== batch round $round of $ROUNDS: tributary-ingest, receive URL, JSON arrays of $BATCH events, 16 connections, full speed"
+  write_config "array-$round"
+  start_ingest
+  $BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/array-$round"
+  if [ "$round" -lt "$ROUNDS" ]; then kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true; fi
+done
+
+echo "== tributary-ingest at a fixed 20,000 events/s in arrays of $BATCH (open loop), 16 connections, after the last round"
+$BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --rate 20000 --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/fixed-batch"
+kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
+
+echo "== summary over $ROUNDS rounds"
+echo "single events: bare hyper requests/s: $(all_of rate_of base)"
+echo "single events: ingest events/s: $(all_of rate_of ingest)(median $(all_of rate_of ingest | tr ' ' '\n' | grep . | median))"
+echo "single events: median ratio ingest / bare hyper: $(ratios ingest base | median)"
+echo "single events: bytes written per event: $(all_of bytes_of ingest)"
+echo "batches: bare hyper events/s: $(all_of rate_of bbase)"
+echo "batches: ingest /v1/batch events/s: $(all_of rate_of batch)(median $(all_of rate_of batch | tr ' ' '\n' | grep . | median)), median ratio to the baseline $(ratios batch bbase | median)"
+echo "batches: ingest receive URL arrays events/s: $(all_of rate_of array)(median $(all_of rate_of array | tr ' ' '\n' | grep . | median)), median ratio to the baseline $(ratios array bbase | median)"
+echo "batches: bytes written per event, /v1/batch: $(all_of bytes_of batch) arrays: $(all_of bytes_of array)"
+echo "fixed 5,000 events/s, single: $(grep -h '^latency' "$WORK/fixed-single")"
+echo "fixed 20,000 events/s, arrays of $BATCH: $(grep -h '^latency' "$WORK/fixed-batch")"

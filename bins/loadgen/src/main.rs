@@ -6,6 +6,9 @@
 //! ```text
 //! tributary-loadgen run --url http://127.0.0.1:8080/integrations/receive/TOKEN --connections 64 --seconds 10
 //! tributary-loadgen run --url ... --rate 5000 --seconds 10      # open loop, for latency at a fixed rate
+//! tributary-loadgen run --url http://127.0.0.1:8080/v1/batch --batch 100 --shape batch \
+//!     --header "authorization: Basic $(printf 'WRITE_KEY:' | base64)"   # 100 events per request
+//! tributary-loadgen run --url .../integrations/receive/TOKEN --batch 100 --shape array
 //! tributary-loadgen baseline --listen 127.0.0.1:9090
 //! tributary-loadgen config --sources 1000 --environments 3 --mappings 10 --token TOKEN > sources.toml
 //! ```
@@ -35,6 +38,17 @@ struct Cli {
     command: Command,
 }
 
+/// The body of one request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Shape {
+    /// One event object (`--batch` must be 1).
+    Single,
+    /// `{"batch": [...]}`, as Segment's libraries send to `/v1/batch`.
+    Batch,
+    /// A bare JSON array, as Segment's Webhooks destination sends to a receive URL.
+    Array,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Send load and report.
@@ -54,9 +68,16 @@ enum Command {
         /// Extra header `name: value` (repeatable), e.g. an Authorization header.
         #[arg(long)]
         header: Vec<String>,
-        /// Process id of the server, to report its peak RSS during the run.
+        /// Process id of the server, to report its peak RSS and the bytes
+        /// it wrote to disk per event during the run.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// Unique events per request; `--rate` and the throughput count events.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// How a request carries its events.
+        #[arg(long, value_enum, default_value_t = Shape::Single)]
+        shape: Shape,
     },
     /// A bare hyper server: parse the JSON body, answer 204. No storage.
     Baseline {
@@ -98,7 +119,20 @@ fn main() -> anyhow::Result<()> {
             rate,
             header,
             server_pid,
-        } => runtime.block_on(run(url, connections, seconds, rate, header, server_pid)),
+            batch,
+            shape,
+        } => {
+            let load = Load::new(shape, batch)?;
+            runtime.block_on(run(
+                url,
+                connections,
+                seconds,
+                rate,
+                header,
+                server_pid,
+                load,
+            ))
+        }
         Command::Baseline { listen } => runtime.block_on(baseline(listen)),
         Command::Config {
             sources,
@@ -190,6 +224,59 @@ fn event(n: u64) -> Bytes {
     ))
 }
 
+/// What each request carries: [`Load::body`] numbers its events from `first`.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    shape: Shape,
+    events_per_request: usize,
+}
+
+impl Load {
+    fn new(shape: Shape, events_per_request: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(events_per_request >= 1, "--batch must be at least 1");
+        anyhow::ensure!(
+            shape != Shape::Single || events_per_request == 1,
+            "--batch {events_per_request} needs --shape batch or --shape array"
+        );
+        Ok(Self {
+            shape,
+            events_per_request,
+        })
+    }
+
+    /// Events `first..first + events_per_request`, each with its own messageId.
+    fn body(&self, first: u64) -> Bytes {
+        if self.shape == Shape::Single {
+            return event(first);
+        }
+        let (open, close): (&[u8], &[u8]) = match self.shape {
+            Shape::Batch => (br#"{"batch":["#, b"]}"),
+            Shape::Single | Shape::Array => (b"[", b"]"),
+        };
+        let mut out = Vec::with_capacity(self.events_per_request * 1_100 + 16);
+        out.extend_from_slice(open);
+        for k in 0..self.events_per_request as u64 {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&event(first + k));
+        }
+        out.extend_from_slice(close);
+        Bytes::from(out)
+    }
+}
+
+/// `write_bytes` of `/proc/PID/io`: what the process caused to be written
+/// to storage, WAL and checkpoints alike.
+fn write_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 struct Totals {
     ok: AtomicU64,
     errors: AtomicU64,
@@ -215,7 +302,9 @@ async fn run(
     rate: Option<u64>,
     headers: Vec<String>,
     server_pid: Option<u32>,
+    load: Load,
 ) -> anyhow::Result<()> {
+    let per_request = load.events_per_request as u64;
     let uri: hyper::Uri = url.parse().context("--url")?;
     let authority = uri.authority().context("--url needs a host")?.clone();
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
@@ -233,6 +322,7 @@ async fn run(
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
+    let written_before = server_pid.and_then(write_bytes);
     let peak_rss = Arc::new(AtomicU64::new(0));
     if let Some(pid) = server_pid {
         let peak = peak_rss.clone();
@@ -247,7 +337,9 @@ async fn run(
     }
     // Open loop: each connection sends on its own schedule, so a slow answer
     // shows up as latency (measured from the intended send time), not as less load.
-    let interval = rate.map(|r| Duration::from_secs_f64(connections as f64 / r.max(1) as f64));
+    let interval = rate.map(|r| {
+        Duration::from_secs_f64(connections as f64 * per_request as f64 / r.max(1) as f64)
+    });
     let mut tasks = Vec::new();
     for c in 0..connections {
         let authority = authority.clone();
@@ -274,14 +366,14 @@ async fn run(
                 } else {
                     Instant::now()
                 };
-                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let n = counter.fetch_add(per_request, Ordering::Relaxed);
                 let mut req = Request::post(path.as_str())
                     .header("host", authority.as_str())
                     .header("content-type", "application/json");
                 for (k, v) in &headers {
                     req = req.header(k.as_str(), v.as_str());
                 }
-                let req = req.body(Full::new(event(n)))?;
+                let req = req.body(Full::new(load.body(n)))?;
                 match sender.send_request(req).await {
                     Ok(resp) => {
                         let status = resp.status().as_u16();
@@ -290,7 +382,7 @@ async fn run(
                             u64::try_from(intended.elapsed().as_micros()).unwrap_or(u64::MAX);
                         let _ = local.record(micros.max(1));
                         if (200..300).contains(&status) {
-                            totals.ok.fetch_add(1, Ordering::Relaxed);
+                            totals.ok.fetch_add(per_request, Ordering::Relaxed);
                         } else {
                             totals.errors.fetch_add(1, Ordering::Relaxed);
                         }
@@ -320,24 +412,35 @@ async fn run(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let written = server_pid
+        .and_then(write_bytes)
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let ok = totals.ok.load(Ordering::Relaxed);
     let h = totals.latency.lock().unwrap_or_else(|e| e.into_inner());
     println!("url: {url}");
     println!(
-        "connections: {connections}, seconds: {seconds}, mode: {}",
+        "connections: {connections}, seconds: {seconds}, mode: {}, {} event(s) per request ({:?})",
         rate.map_or("closed loop (full speed)".to_owned(), |r| format!(
-            "open loop at {r}/s"
-        ))
+            "open loop at {r} events/s"
+        )),
+        per_request,
+        load.shape,
     );
     println!(
-        "2xx: {ok}  non-2xx or failed: {}",
+        "events in 2xx answers: {ok}  requests non-2xx or failed: {}",
         totals.errors.load(Ordering::Relaxed)
     );
     println!(
         "statuses: {:?}",
         totals.statuses.lock().unwrap_or_else(|e| e.into_inner())
     );
-    println!("throughput: {:.0} requests/s", ok as f64 / elapsed);
+    // Scripts read the second field of this line: events/s whatever the shape.
+    println!(
+        "throughput: {:.0} events/s ({:.0} requests/s)",
+        ok as f64 / elapsed,
+        ok as f64 / elapsed / per_request as f64
+    );
     println!(
         "latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         h.value_at_quantile(0.5) as f64 / 1000.0,
@@ -349,6 +452,15 @@ async fn run(
         println!(
             "server peak RSS: {:.1} MiB",
             peak_rss.load(Ordering::Relaxed) as f64 / 1024.0
+        );
+    }
+    if let Some(written) = written {
+        // Writes of the server's own that finish after the run (its workers
+        // catching up, the next checkpoint) are not counted here.
+        println!(
+            "server wrote to disk: {:.1} MiB, {:.0} bytes per event",
+            written as f64 / 1_048_576.0,
+            written as f64 / ok.max(1) as f64
         );
     }
     Ok(())
@@ -469,5 +581,34 @@ mod tests {
             let len = event(n).len();
             assert!((1_000..=1_100).contains(&len), "event {n} is {len} bytes");
         }
+    }
+
+    /// A batch request carries `--batch` distinct events, in the shape its
+    /// endpoint reads, and the next request's events follow on.
+    #[test]
+    fn batch_bodies_carry_distinct_events_in_the_endpoint_shape() {
+        let batch = Load::new(Shape::Batch, 100).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&batch.body(500)).unwrap();
+        let items = body["batch"].as_array().unwrap();
+        assert_eq!(items.len(), 100);
+        assert_eq!(items[0], as_value(500));
+        assert_eq!(items[99], as_value(599));
+        let ids: std::collections::HashSet<&str> = items
+            .iter()
+            .map(|e| e["messageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 100);
+
+        let array = Load::new(Shape::Array, 3).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&array.body(7)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!([as_value(7), as_value(8), as_value(9)])
+        );
+
+        let single = Load::new(Shape::Single, 1).unwrap();
+        assert_eq!(single.body(42), event(42));
+        assert!(Load::new(Shape::Single, 2).is_err());
+        assert!(Load::new(Shape::Batch, 0).is_err());
     }
 }
