@@ -5,10 +5,12 @@
 //! - [`DurableQueue::enqueue`] returns `Ok` only after the transaction holding
 //!   the entries has committed, and with `synchronous=FULL` a WAL commit is
 //!   fsync'd: an acknowledged entry survives `kill -9` and power loss.
-//! - Every operation goes through one thread that owns the connection. It
-//!   drains whatever is waiting (up to [`MAX_GROUP`] operations) and runs it
-//!   in one transaction, so one fsync covers many callers: that is what makes
-//!   durable enqueues cheap under load.
+//! - Every operation goes through one thread that owns the connection (the
+//!   workspace's group commit, [`tributary_group_commit`]). It drains whatever
+//!   is waiting and runs it in one transaction, so one fsync covers many
+//!   callers: that is what makes durable enqueues cheap under load. Each
+//!   operation runs in its own savepoint, so one that fails is undone alone
+//!   and never fails the others in its group.
 //! - Row ids come from `AUTOINCREMENT`, so they only grow, even after the
 //!   queue empties; a dispatcher can keep a cursor ("everything above id N")
 //!   and never miss a row written later, including by another process (the
@@ -33,18 +35,14 @@
 //! recent_messages(environment, message_id, accepted_at, queue_id, dead_lettered_at)
 //! ```
 
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    sync::{Arc, mpsc},
-    thread,
-};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior, params};
-use tokio::sync::{oneshot, watch};
+use rusqlite::{Connection, params};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
+use tributary_group_commit::{GroupState, GroupWriter, JobError, Settings};
 
 use crate::{
     OutboundError, QueueFailure,
@@ -52,9 +50,6 @@ use crate::{
     message::EncodedMessage,
     redelivery::{self, Redelivery, RedeliveryWindow},
 };
-
-/// Most operations committed together.
-pub(crate) const MAX_GROUP: usize = 4_096;
 
 /// Dead letters moved back to the queue per transaction by a redrive.
 pub const REDRIVE_BATCH: usize = 500;
@@ -141,95 +136,44 @@ pub struct QueueStats {
     pub dead_letters: u64,
 }
 
-enum Op {
-    /// Entries to queue, or with a burial to dead-letter on arrival; repeats
-    /// are dropped either way.
-    Submit(Vec<(NewEntry, Option<Burial>)>),
-    DeadLetterNew(Vec<(NewEntry, Burial)>),
-    Fetch {
-        environment: String,
-        after: i64,
-        limit: usize,
-    },
-    Acknowledge(Vec<i64>),
-    Bury(Vec<(i64, Burial)>),
-    ListDead(DeadLetterFilter),
-    MarkRedrive(DeadLetterFilter),
-    MoveRedriven(usize),
-    Prune {
-        failed_before_ms: Option<i64>,
-        keep_at_most: Option<u64>,
-        limit: usize,
-    },
-    BuryEnvironment {
-        environment: String,
-        burial: Burial,
-        limit: usize,
-    },
-    DeadLetterCounts,
-    Stats,
-    ForgetCutoff,
-    Forget {
-        cutoff: redelivery::Cutoff,
-        after: redelivery::Position,
-        limit: usize,
-    },
+/// What the queue's writer thread keeps: the window, and the time a group
+/// of operations shares.
+struct QueueState {
+    window: RedeliveryWindow,
+    now_ms: i64,
 }
 
-impl Op {
-    fn name(&self) -> &'static str {
+impl GroupState for QueueState {
+    type Error = OutboundError;
+
+    fn begin(&mut self) {
+        self.now_ms = Utc::now().timestamp_millis();
+    }
+}
+
+impl JobError for OutboundError {
+    fn sqlite(operation: &'static str, error: rusqlite::Error) -> Self {
+        QueueFailure::new(operation, error).into()
+    }
+    fn overloaded() -> Self {
+        QueueFailure::new("queue", "too many operations are waiting for the writer").into()
+    }
+    fn closed() -> Self {
+        QueueFailure::new("queue", "the queue's writer thread has stopped").into()
+    }
+    fn replicate(&self) -> Self {
         match self {
-            Self::Submit(_) => "enqueue",
-            Self::DeadLetterNew(_) => "dead-letter",
-            Self::Fetch { .. } => "fetch",
-            Self::Acknowledge(_) => "acknowledge",
-            Self::Bury(_) => "dead-letter",
-            Self::ListDead(_) => "list dead letters",
-            Self::MarkRedrive(_) => "request redrive",
-            Self::MoveRedriven(_) => "redrive",
-            Self::Prune { .. } => "prune dead letters",
-            Self::BuryEnvironment { .. } => "dead-letter an environment's queue",
-            Self::DeadLetterCounts => "count dead letters",
-            Self::Stats => "stats",
-            Self::ForgetCutoff | Self::Forget { .. } => "forget remembered messageIds",
+            Self::Queue(q) => QueueFailure::new(q.operation, &q.detail).into(),
+            other => QueueFailure::new("queue", other).into(),
         }
     }
-
-    fn adds_entries(&self) -> bool {
-        matches!(self, Self::Submit(_) | Self::MoveRedriven(_))
-    }
-}
-
-enum Reply {
-    Ids(Vec<i64>),
-    Submitted(Vec<Submitted>),
-    Cutoff(redelivery::Cutoff),
-    Forgotten(redelivery::Step),
-    Entries(Vec<Entry>),
-    Dead(Vec<DeadLetter>),
-    Count(usize),
-    Pruned(Pruned),
-    Stats(QueueStats),
-    Counts(BTreeMap<String, u64>),
-    Done,
-}
-
-struct Command {
-    op: Op,
-    reply: oneshot::Sender<Result<Reply, OutboundError>>,
 }
 
 /// A handle on the queue; clones share one writer thread.
 #[derive(Clone, Debug)]
 pub struct DurableQueue {
-    commands: mpsc::Sender<Command>,
+    writer: GroupWriter<QueueState>,
     added: Arc<watch::Sender<u64>>,
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.op.name())
-    }
 }
 
 impl DurableQueue {
@@ -281,25 +225,40 @@ impl DurableQueue {
             .and_then(|()| redelivery::migrate(&conn))
             .and_then(|()| conn.execute_batch("COMMIT"))
             .map_err(fail)?;
-        let (commands, rx) = mpsc::channel();
         let (added, _) = watch::channel(0);
-        let added = Arc::new(added);
-        let notify = Arc::clone(&added);
-        thread::Builder::new()
-            .name("outbound-queue".into())
-            .spawn(move || writer(conn, rx, &notify, &window))
-            .map_err(|e| QueueFailure::new("open", e))?;
-        Ok(Self { commands, added })
+        let state = QueueState { window, now_ms: 0 };
+        let settings = Settings {
+            isolate_jobs: true,
+            ..Settings::named("outbound-queue")
+        };
+        let writer =
+            GroupWriter::spawn(conn, state, settings).map_err(|e| QueueFailure::new("open", e))?;
+        Ok(Self {
+            writer,
+            added: Arc::new(added),
+        })
     }
 
-    async fn call(&self, op: Op) -> Result<Reply, OutboundError> {
-        let name = op.name();
-        let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command { op, reply })
-            .map_err(|_| QueueFailure::new(name, "the queue's writer thread has stopped"))?;
-        rx.await
-            .map_err(|_| QueueFailure::new(name, "the queue's writer thread has stopped"))?
+    /// Runs `f` in the writer's next group; `Ok` once its commit is on disk.
+    async fn run<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Connection, &QueueState) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, OutboundError> {
+        self.writer
+            .write(move |conn, state| {
+                f(conn, state).map_err(|e| {
+                    error!(operation, error = %e, "Queue operation failed.");
+                    QueueFailure::new(operation, e).into()
+                })
+            })
+            .await
+    }
+
+    /// Wakes dispatchers; called before answering, so a caller that sees
+    /// its entry queued also finds the wake-up already posted.
+    fn wake_dispatchers(&self) {
+        self.added.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Queues entries, except repeats of messages queued or accepted within
@@ -316,10 +275,13 @@ impl DurableQueue {
         &self,
         entries: Vec<(NewEntry, Option<Burial>)>,
     ) -> Result<Vec<Submitted>, OutboundError> {
-        match self.call(Op::Submit(entries)).await? {
-            Reply::Submitted(s) => Ok(s),
-            _ => unreachable!("submit answers where each entry went"),
-        }
+        let submitted = self
+            .run("enqueue", move |conn, state| {
+                submit(conn, &entries, state.now_ms, &state.window)
+            })
+            .await?;
+        self.wake_dispatchers();
+        Ok(submitted)
     }
 
     /// Records entries that are refused before queuing (over the size limit)
@@ -329,10 +291,13 @@ impl DurableQueue {
         &self,
         entries: Vec<(NewEntry, Burial)>,
     ) -> Result<Vec<i64>, OutboundError> {
-        match self.call(Op::DeadLetterNew(entries)).await? {
-            Reply::Ids(ids) => Ok(ids),
-            _ => unreachable!("dead_letter_new answers ids"),
-        }
+        self.run("dead-letter", move |conn, state| {
+            entries
+                .iter()
+                .map(|(e, burial)| dead_letter::insert(conn, e, burial, state.now_ms))
+                .collect()
+        })
+        .await
     }
 
     /// Up to `limit` entries of `environment` with ids above `after`, oldest
@@ -343,25 +308,48 @@ impl DurableQueue {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Entry>, OutboundError> {
-        let op = Op::Fetch {
-            environment: environment.to_owned(),
-            after,
-            limit,
-        };
-        match self.call(op).await? {
-            Reply::Entries(e) => Ok(e),
-            _ => unreachable!("fetch answers entries"),
-        }
+        let environment = environment.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("fetch", move |conn, _| {
+            conn.prepare_cached(
+                "SELECT id, environment, message_id, payload, enqueued_at FROM queue
+                 WHERE environment = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )?
+            .query_map(params![environment, after, limit], |r| {
+                Ok(Entry {
+                    id: r.get(0)?,
+                    environment: r.get(1)?,
+                    message_id: r.get(2)?,
+                    payload: r.get(3)?,
+                    enqueued_at: dead_letter::from_ms(r.get(4)?),
+                })
+            })?
+            .collect()
+        })
+        .await
     }
 
     /// Removes delivered entries.
     pub async fn acknowledge(&self, ids: Vec<i64>) -> Result<(), OutboundError> {
-        self.call(Op::Acknowledge(ids)).await.map(|_| ())
+        self.run("acknowledge", move |conn, _| {
+            let mut stmt = conn.prepare_cached("DELETE FROM queue WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Moves entries to the dead letters.
     pub async fn bury(&self, entries: Vec<(i64, Burial)>) -> Result<(), OutboundError> {
-        self.call(Op::Bury(entries)).await.map(|_| ())
+        self.run("dead-letter", move |conn, state| {
+            for (id, burial) in &entries {
+                dead_letter::bury(conn, *id, burial, state.now_ms)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Lists dead letters, oldest first.
@@ -369,10 +357,10 @@ impl DurableQueue {
         &self,
         filter: DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>, OutboundError> {
-        match self.call(Op::ListDead(filter)).await? {
-            Reply::Dead(d) => Ok(d),
-            _ => unreachable!("list answers dead letters"),
-        }
+        self.run("list dead letters", move |conn, _| {
+            dead_letter::list(conn, &filter)
+        })
+        .await
     }
 
     /// Moves matching dead letters back into the queue (with their
@@ -389,10 +377,10 @@ impl DurableQueue {
     /// letters as being redriven, which protects them from pruning; returns
     /// how many were newly marked.
     pub async fn request_redrive(&self, filter: DeadLetterFilter) -> Result<usize, OutboundError> {
-        match self.call(Op::MarkRedrive(filter)).await? {
-            Reply::Count(n) => Ok(n),
-            _ => unreachable!("request redrive answers a count"),
-        }
+        self.run("request redrive", move |conn, state| {
+            dead_letter::mark_for_redrive(conn, &filter, state.now_ms)
+        })
+        .await
     }
 
     /// The second step: moves marked dead letters (from any redrive,
@@ -400,10 +388,13 @@ impl DurableQueue {
     /// `limit` rows and about [`crate::STEP_BYTES`] of payload in one transaction;
     /// returns how many moved, 0 once none are left.
     pub async fn finish_redrives(&self, limit: usize) -> Result<usize, OutboundError> {
-        match self.call(Op::MoveRedriven(limit)).await? {
-            Reply::Count(n) => Ok(n),
-            _ => unreachable!("redrive answers a count"),
-        }
+        let moved = self
+            .run("redrive", move |conn, state| {
+                dead_letter::move_marked(conn, limit, state.now_ms)
+            })
+            .await?;
+        self.wake_dispatchers();
+        Ok(moved)
     }
 
     /// Removes dead letters in one transaction, at most `limit` rows and
@@ -418,15 +409,11 @@ impl DurableQueue {
         keep_at_most: Option<u64>,
         limit: usize,
     ) -> Result<Pruned, OutboundError> {
-        let op = Op::Prune {
-            failed_before_ms: failed_before.map(|t| t.timestamp_millis()),
-            keep_at_most,
-            limit,
-        };
-        match self.call(op).await? {
-            Reply::Pruned(p) => Ok(p),
-            _ => unreachable!("prune answers counts"),
-        }
+        let failed_before_ms = failed_before.map(|t| t.timestamp_millis());
+        self.run("prune dead letters", move |conn, _| {
+            dead_letter::prune(conn, failed_before_ms, keep_at_most, limit)
+        })
+        .await
     }
 
     /// Moves queued entries of `environment` to the dead letters with
@@ -442,31 +429,37 @@ impl DurableQueue {
         burial: Burial,
         limit: usize,
     ) -> Result<usize, OutboundError> {
-        let op = Op::BuryEnvironment {
-            environment: environment.to_owned(),
-            burial,
-            limit,
-        };
-        match self.call(op).await? {
-            Reply::Count(n) => Ok(n),
-            _ => unreachable!("bury environment answers a count"),
-        }
+        let environment = environment.to_owned();
+        self.run("dead-letter an environment's queue", move |conn, state| {
+            dead_letter::bury_environment(conn, &environment, &burial, limit, state.now_ms)
+        })
+        .await
     }
 
     /// Dead letters per environment.
     pub async fn dead_letter_counts(&self) -> Result<BTreeMap<String, u64>, OutboundError> {
-        match self.call(Op::DeadLetterCounts).await? {
-            Reply::Counts(c) => Ok(c),
-            _ => unreachable!("dead-letter counts answer counts"),
-        }
+        self.run("count dead letters", |conn, _| {
+            dead_letter::count_by_environment(conn)
+        })
+        .await
     }
 
     /// Pending and dead-letter counts.
     pub async fn stats(&self) -> Result<QueueStats, OutboundError> {
-        match self.call(Op::Stats).await? {
-            Reply::Stats(s) => Ok(s),
-            _ => unreachable!("stats answers stats"),
-        }
+        self.run("stats", |conn, _| {
+            let pending = conn
+                .prepare_cached("SELECT environment, COUNT(*) FROM queue GROUP BY environment")?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .map(|r| r.map(|(env, n)| (env, u64::try_from(n).unwrap_or(0))))
+                .collect::<rusqlite::Result<_>>()?;
+            let dead: i64 =
+                conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))?;
+            Ok(QueueStats {
+                pending,
+                dead_letters: u64::try_from(dead).unwrap_or(0),
+            })
+        })
+        .await
     }
 
     /// Queues encoded messages for `environment`, except those over
@@ -510,20 +503,20 @@ impl DurableQueue {
         limit: usize,
         stop: &CancellationToken,
     ) -> Result<Forgotten, OutboundError> {
-        let Reply::Cutoff(cutoff) = self.call(Op::ForgetCutoff).await? else {
-            unreachable!("the forget cutoff answers a cutoff");
-        };
+        let cutoff = self
+            .run("forget remembered messageIds", |conn, state| {
+                redelivery::cutoff(conn, state.now_ms, &state.window)
+            })
+            .await?;
         let mut after = redelivery::Position::start();
         let mut forgotten = Forgotten::default();
         loop {
-            let op = Op::Forget {
-                cutoff: cutoff.clone(),
-                after,
-                limit: limit.max(1),
-            };
-            let Reply::Forgotten(step) = self.call(op).await? else {
-                unreachable!("forget answers what it forgot");
-            };
+            let (cutoff, limit) = (cutoff.clone(), limit.max(1));
+            let step = self
+                .run("forget remembered messageIds", move |conn, _| {
+                    redelivery::forget(conn, &cutoff, &after, limit)
+                })
+                .await?;
             forgotten.by_age += step.by_age as u64;
             forgotten.by_count += step.by_count as u64;
             forgotten.steps += 1;
@@ -543,207 +536,40 @@ impl DurableQueue {
     }
 }
 
-fn writer(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Command>,
-    added: &watch::Sender<u64>,
-    window: &RedeliveryWindow,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(c) => group.push(c),
-                Err(_) => break,
-            }
-        }
-        let replies = run_group(&mut conn, &group, window);
-        // Wake dispatchers before answering, so a caller that sees its entry
-        // queued also finds the wake-up already posted.
-        if group
-            .iter()
-            .zip(&replies)
-            .any(|(c, r)| c.op.adds_entries() && r.is_ok())
-        {
-            added.send_modify(|n| *n = n.wrapping_add(1));
-        }
-        for (command, result) in group.into_iter().zip(replies) {
-            // The caller may have gone away (a dropped request); nothing to do.
-            let _ = command.reply.send(result);
-        }
-    }
-}
-
-/// Runs a group in one transaction; if any operation fails, rolls back and
-/// runs each in its own transaction so one bad operation cannot fail others.
-fn run_group(
-    conn: &mut Connection,
-    group: &[Command],
-    window: &RedeliveryWindow,
-) -> Vec<Result<Reply, OutboundError>> {
-    let now_ms = Utc::now().timestamp_millis();
-    let together = (|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut replies = Vec::with_capacity(group.len());
-        for command in group {
-            replies.push(execute(&tx, &command.op, now_ms, window)?);
-        }
-        tx.commit()?;
-        Ok::<_, rusqlite::Error>(replies)
-    })();
-    match together {
-        Ok(replies) => replies.into_iter().map(Ok).collect(),
-        Err(e) if group.len() == 1 => {
-            error!(operation = group[0].op.name(), error = %e, "Queue operation failed.");
-            vec![Err(QueueFailure::new(group[0].op.name(), e).into())]
-        }
-        Err(_) => group
-            .iter()
-            .map(|command| {
-                let alone = (|| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let reply = execute(&tx, &command.op, now_ms, window)?;
-                    tx.commit()?;
-                    Ok::<_, rusqlite::Error>(reply)
-                })();
-                alone.map_err(|e| {
-                    error!(operation = command.op.name(), error = %e, "Queue operation failed.");
-                    QueueFailure::new(command.op.name(), e).into()
-                })
-            })
-            .collect(),
-    }
-}
-
-fn execute(
+/// Queues each entry, or dead-letters it on arrival when it has a burial,
+/// unless it repeats one queued or accepted within the window.
+fn submit(
     conn: &Connection,
-    op: &Op,
+    entries: &[(NewEntry, Option<Burial>)],
     now_ms: i64,
     window: &RedeliveryWindow,
-) -> rusqlite::Result<Reply> {
-    match op {
-        Op::Submit(entries) => {
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO queue (environment, message_id, payload, enqueued_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut out = Vec::with_capacity(entries.len());
-            for (e, burial) in entries {
-                if let Some(earlier) =
-                    redelivery::earlier_copy(conn, &e.environment, &e.message_id, now_ms, window)?
-                {
-                    out.push(Submitted::Duplicate(earlier));
-                    continue;
-                }
-                let (submitted, queue_id) = match burial {
-                    None => {
-                        insert.execute(params![e.environment, e.message_id, e.payload, now_ms])?;
-                        let id = conn.last_insert_rowid();
-                        (Submitted::Queued(id), Some(id))
-                    }
-                    Some(burial) => {
-                        let id = dead_letter::insert(conn, e, burial, now_ms)?;
-                        (Submitted::DeadLettered(id), None)
-                    }
-                };
-                redelivery::remember(conn, &e.environment, &e.message_id, queue_id, now_ms)?;
-                out.push(submitted);
+) -> rusqlite::Result<Vec<Submitted>> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO queue (environment, message_id, payload, enqueued_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (e, burial) in entries {
+        if let Some(earlier) =
+            redelivery::earlier_copy(conn, &e.environment, &e.message_id, now_ms, window)?
+        {
+            out.push(Submitted::Duplicate(earlier));
+            continue;
+        }
+        let (submitted, queue_id) = match burial {
+            None => {
+                insert.execute(params![e.environment, e.message_id, e.payload, now_ms])?;
+                let id = conn.last_insert_rowid();
+                (Submitted::Queued(id), Some(id))
             }
-            Ok(Reply::Submitted(out))
-        }
-        Op::DeadLetterNew(entries) => {
-            let mut ids = Vec::with_capacity(entries.len());
-            for (e, burial) in entries {
-                ids.push(dead_letter::insert(conn, e, burial, now_ms)?);
+            Some(burial) => {
+                let id = dead_letter::insert(conn, e, burial, now_ms)?;
+                (Submitted::DeadLettered(id), None)
             }
-            Ok(Reply::Ids(ids))
-        }
-        Op::Fetch {
-            environment,
-            after,
-            limit,
-        } => {
-            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
-            let entries = conn
-                .prepare_cached(
-                    "SELECT id, environment, message_id, payload, enqueued_at FROM queue
-                     WHERE environment = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                )?
-                .query_map(params![environment, after, limit], |r| {
-                    Ok(Entry {
-                        id: r.get(0)?,
-                        environment: r.get(1)?,
-                        message_id: r.get(2)?,
-                        payload: r.get(3)?,
-                        enqueued_at: dead_letter::from_ms(r.get(4)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(Reply::Entries(entries))
-        }
-        Op::Acknowledge(ids) => {
-            let mut stmt = conn.prepare_cached("DELETE FROM queue WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute([id])?;
-            }
-            Ok(Reply::Done)
-        }
-        Op::Bury(entries) => {
-            for (id, burial) in entries {
-                dead_letter::bury(conn, *id, burial, now_ms)?;
-            }
-            Ok(Reply::Done)
-        }
-        Op::ListDead(filter) => Ok(Reply::Dead(dead_letter::list(conn, filter)?)),
-        Op::MarkRedrive(filter) => Ok(Reply::Count(dead_letter::mark_for_redrive(
-            conn, filter, now_ms,
-        )?)),
-        Op::MoveRedriven(limit) => Ok(Reply::Count(dead_letter::move_marked(
-            conn, *limit, now_ms,
-        )?)),
-        Op::Prune {
-            failed_before_ms,
-            keep_at_most,
-            limit,
-        } => Ok(Reply::Pruned(dead_letter::prune(
-            conn,
-            *failed_before_ms,
-            *keep_at_most,
-            *limit,
-        )?)),
-        Op::BuryEnvironment {
-            environment,
-            burial,
-            limit,
-        } => Ok(Reply::Count(dead_letter::bury_environment(
-            conn,
-            environment,
-            burial,
-            *limit,
-            now_ms,
-        )?)),
-        Op::DeadLetterCounts => Ok(Reply::Counts(dead_letter::count_by_environment(conn)?)),
-        Op::ForgetCutoff => Ok(Reply::Cutoff(redelivery::cutoff(conn, now_ms, window)?)),
-        Op::Forget {
-            cutoff,
-            after,
-            limit,
-        } => Ok(Reply::Forgotten(redelivery::forget(
-            conn, cutoff, after, *limit,
-        )?)),
-        Op::Stats => {
-            let pending = conn
-                .prepare_cached("SELECT environment, COUNT(*) FROM queue GROUP BY environment")?
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .map(|r| r.map(|(env, n)| (env, u64::try_from(n).unwrap_or(0))))
-                .collect::<rusqlite::Result<_>>()?;
-            let dead: i64 =
-                conn.query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))?;
-            Ok(Reply::Stats(QueueStats {
-                pending,
-                dead_letters: u64::try_from(dead).unwrap_or(0),
-            }))
-        }
+        };
+        redelivery::remember(conn, &e.environment, &e.message_id, queue_id, now_ms)?;
+        out.push(submitted);
     }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use tributary_core::plan::{ActionPayload, ActionPlan, PlanOutcome};
 
 use super::{
     ops::{self, ClaimedRow},
-    writer::{Batch, ReadyLocal},
+    ready::ReadyLocal,
+    writer::Batch,
 };
 use crate::{ActionId, AttemptOutcome, LocalEffect, LocalRun, StoreError, model::ms, rows};
 
@@ -50,7 +51,7 @@ struct DueRow {
 /// runs those of `local_environments` (with none, this is a plain claim).
 pub(super) fn claim_running_local(
     conn: &Connection,
-    batch: &mut Batch<'_>,
+    batch: &mut Batch,
     owner: &str,
     limit: usize,
     lease: Duration,
@@ -112,7 +113,7 @@ pub(super) fn claim_running_local(
                     continue;
                 }
             };
-            ran.push(run(conn, batch.ready, id, row, now)?);
+            ran.push(run(conn, &mut batch.ready, id, row, now)?);
         } else if claimed.len() < limit {
             let attempt = conn
                 .prepare_cached(LEASE_ROW)?

@@ -7,6 +7,7 @@ mod local_run;
 mod ops;
 mod private;
 mod read;
+mod ready;
 mod writer;
 
 use std::{
@@ -113,7 +114,7 @@ pub struct SqliteStore {
     writer: writer::Writer,
     readers: Arc<Readers>,
     /// The environments the last worker round ran in the store: appends for
-    /// them compute their actions' local writes ahead (`writer::ReadyLocal`).
+    /// them compute their actions' local writes ahead (`ready::ReadyLocal`).
     local_environments: Arc<RwLock<Arc<[String]>>>,
 }
 

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
 
-use super::writer::{Batch, DedupEntry};
+use super::{
+    ready::{Ahead, RowWrite},
+    writer::{Batch, DedupEntry},
+};
 use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
     LocalEffect, PruneReport, RejectedRequest, StoreError,
@@ -57,7 +60,7 @@ struct PreparedAction {
     plan_json: String,
     planned: bool,
     /// The `local` sink's writes, when the action's environment runs them in
-    /// the store and they read nothing (see `writer::ReadyLocal`).
+    /// the store and they read nothing (see `ready::ReadyLocal`).
     ready: Option<Ahead>,
 }
 
@@ -171,7 +174,7 @@ fn existing_key(
 pub(super) fn append(
     conn: &Connection,
     items: Vec<PreparedItem>,
-    batch: &mut Batch<'_>,
+    batch: &mut Batch,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
     let mut stats = BatchStats::default();
@@ -298,7 +301,7 @@ fn insert_actions(
 pub(super) fn record_rejected(
     conn: &Connection,
     request: &RejectedRequest,
-    batch: &mut Batch<'_>,
+    batch: &mut Batch,
 ) -> Result<EventId, StoreError> {
     let id = EventId::generate(request.received_at);
     let row = EventRow::for_rejected(id, request);
@@ -310,31 +313,6 @@ pub(super) fn record_rejected(
         row.received_at,
     );
     Ok(id)
-}
-
-/// Upserts the batch's aggregates; runs once per group commit.
-pub(super) fn flush_stats(conn: &Connection, stats: &BatchStats) -> Result<(), StoreError> {
-    if stats.is_empty() {
-        return Ok(());
-    }
-    let mut s = conn.prepare_cached(
-        "INSERT INTO source_stats (source, environment, day, count, last_received) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source, environment, day) DO UPDATE SET \
-         count = source_stats.count + excluded.count, \
-         last_received = max(source_stats.last_received, excluded.last_received)",
-    )?;
-    for ((source, env, day), (count, last)) in &stats.sources {
-        s.execute(params![source, env, day, count, last])?;
-    }
-    let mut t = conn.prepare_cached(
-        "INSERT INTO known_event_types (source, environment, event_type, last_seen) \
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source, environment, event_type) DO UPDATE SET \
-         last_seen = max(known_event_types.last_seen, excluded.last_seen)",
-    )?;
-    for ((source, env, ty), last) in &stats.types {
-        t.execute(params![source, env, ty, last])?;
-    }
-    Ok(())
 }
 
 /// A claimed action's stored columns; [`rows::claimed_action`] decodes them
@@ -439,20 +417,6 @@ pub(super) struct PreparedLocal {
     environment: String,
     payload: ActionPayload,
     writes: Option<Ahead>,
-}
-
-/// A local write with its data already serialized.
-pub(super) enum RowWrite {
-    Put(LocalKey, String),
-    Delete(LocalKey),
-}
-
-/// Local writes computed ahead of the run, and the users they assume exist
-/// (a trigger's recipients): they hold only if those users still exist when
-/// the action runs (see [`ahead_holds`]).
-pub(super) struct Ahead {
-    writes: Vec<RowWrite>,
-    users: Vec<LocalKey>,
 }
 
 fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
@@ -702,7 +666,7 @@ pub(super) fn prune(
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     rows_per_batch: usize,
-    batch: &mut Batch<'_>,
+    batch: &mut Batch,
 ) -> Result<PruneReport, StoreError> {
     let limit = i64::try_from(rows_per_batch).unwrap_or(i64::MAX);
     let floor = id_floor(cutoff);

@@ -1,38 +1,32 @@
-//! The SQLite writer thread and its group commit.
+//! The store's SQLite writer: the shared group commit
+//! ([`tributary_group_commit`]) with the state its jobs share.
 //!
-//! Every write is a job on a bounded queue. The one writer thread takes
-//! whatever is waiting (up to `max_batch` jobs), runs them in one `BEGIN
-//! IMMEDIATE` transaction and commits once. A job that fails after writing
-//! fails the whole group (jobs check everything they can before writing). With `synchronous=FULL` in WAL
-//! mode the commit fsyncs the WAL before `COMMIT` returns, and only then are
-//! the callers answered: an `Ok` is durable.
+//! Every write is a job on a bounded queue, run with others in one
+//! transaction and answered after the commit; with `synchronous=FULL` in WAL
+//! mode the commit fsyncs the WAL first, so an `Ok` is durable. No savepoint
+//! per job: a savepoint copies every page it touches into a sub-journal,
+//! which was the top cost in profiles; jobs check everything they can before
+//! writing ([`StoreError::refused_before_writing`]) and any later failure
+//! fails the whole group.
 //!
-//! Not every write needs its own fsync. The workers' bookkeeping (claims,
-//! local effects, attempt records) is queued with [`Writer::write_unsynced`]:
-//! a group made only of such jobs commits with `synchronous=NORMAL`, which
-//! writes the WAL but does not fsync it. The WAL is appended in order, so the
-//! next synced commit's fsync makes those frames durable too; a power loss
-//! before it loses at most that bookkeeping, and an action whose attempt was
-//! lost runs again (execution is at least once, and the local sink applies an
-//! action id once). What callers outside the process are told (an append's
-//! 2xx, an admin change) always waits for an fsync.
+//! The workers' bookkeeping (claims, local effects, attempt records) is
+//! queued unsynced: a power loss before the next synced commit loses at most
+//! that bookkeeping, and an action whose attempt was lost runs again
+//! (execution is at least once, and the local sink applies an action id
+//! once). What callers outside the process are told (an append's 2xx, an
+//! admin change) always waits for an fsync.
 //!
 //! The writer also owns the in-memory dedup index (see [`DedupIndex`]): jobs
 //! stage their key changes in the [`Batch`], and the index takes them only
 //! once the commit succeeded, so it never holds a key the database lost.
 
-use std::{
-    collections::HashMap,
-    sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError},
-    time::{Duration, Instant},
-};
+use std::collections::HashMap;
 
-use rusqlite::Connection;
-use tokio::sync::oneshot;
-use tracing::{debug, error};
+use rusqlite::{Connection, params};
 use tributary_core::event::EventId;
+use tributary_group_commit::{GroupState, GroupWriter, JobError, Settings};
 
-use super::{checkpoint::RestartRequest, ops::Ahead};
+use super::{checkpoint::RestartRequest, ready::ReadyLocal};
 use crate::{StoreError, stats::BatchStats};
 
 /// A live dedup key: when it stops blocking repeats, and the event it points
@@ -57,55 +51,26 @@ pub(super) type DedupIndex = HashMap<i64, i64>;
 /// Keys written by a group's jobs, not yet committed.
 pub(super) type StagedKeys = HashMap<i64, DedupEntry>;
 
-/// Action id -> the `local` sink writes computed when it was appended, for
-/// actions that read nothing (a trigger: the common case). The round that
-/// runs the action takes them from here instead of decoding its plan and
-/// building its records on the writer thread, which the caller's thread did
-/// already. Only a cache: an action missing here (after a restart, a failed
-/// group, or a cleared cache) has its writes computed from its plan, with
-/// the same result, so entries never need to be durable or exact.
-#[derive(Default)]
-pub(super) struct ReadyLocal {
-    writes: HashMap<String, Ahead>,
-}
-
-/// Entries kept at most. A round takes the entries of the actions it runs,
-/// so the cache holds only the actions no round has reached yet; entries
-/// nobody takes (an environment that stopped running locally, a group rolled
-/// back) are dropped wholesale when it fills, which bounds the memory at a
-/// few MiB.
-const READY_LOCAL_MAX: usize = 8_192;
-
-impl ReadyLocal {
-    pub(super) fn put(&mut self, action_id: String, writes: Ahead) {
-        if self.writes.len() >= READY_LOCAL_MAX {
-            self.writes.clear();
-        }
-        self.writes.insert(action_id, writes);
-    }
-
-    pub(super) fn take(&mut self, action_id: &str) -> Option<Ahead> {
-        self.writes.remove(action_id)
-    }
-}
-
-/// What the jobs of one group commit share.
-pub(super) struct Batch<'a> {
+/// What the writer thread keeps, and what the jobs of one group share.
+pub(super) struct Batch {
+    /// Per-source counters of this group, written once before its commit.
     pub(super) stats: BatchStats,
     /// Dedup keys written by this group's jobs so far.
     pub(super) keys: StagedKeys,
     /// Drop index entries expired at this time once committed (pruning).
     pub(super) expire_before: Option<i64>,
-    /// The committed index.
-    pub(super) index: &'a DedupIndex,
-    /// A job failed half-way: the group must roll back.
-    pub(super) poisoned: Option<StoreError>,
-    /// Local writes made ready by appends (not rolled back with the group:
+    /// The committed dedup index.
+    pub(super) index: DedupIndex,
+    /// Local writes made ready by appends (not rolled back with a group:
     /// see [`ReadyLocal`]).
-    pub(super) ready: &'a mut ReadyLocal,
+    pub(super) ready: ReadyLocal,
+    /// Asks for a WAL restart between groups.
+    restart: RestartRequest,
+    /// The process lock, held as long as the writer runs.
+    _lock: Connection,
 }
 
-impl Batch<'_> {
+impl Batch {
     /// The live key for `hash`, seeing this group's uncommitted writes.
     pub(super) fn key(&self, hash: i64) -> Option<DedupEntry> {
         self.keys.get(&hash).copied().or_else(|| {
@@ -117,289 +82,110 @@ impl Batch<'_> {
     }
 }
 
-/// What a job leaves for after the commit: answers its caller.
-type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+impl GroupState for Batch {
+    type Error = StoreError;
 
-/// One queued write.
-pub(super) trait Job: Send {
-    /// Runs the job inside the open transaction.
-    fn execute(self: Box<Self>, conn: &Connection, batch: &mut Batch<'_>) -> Completion;
-    /// Answers the caller without running (the transaction could not start).
-    fn abort(self: Box<Self>, err: StoreError);
-    /// Whether the caller is answered only after an fsync.
-    fn synced(&self) -> bool;
-}
+    fn begin(&mut self) {
+        self.stats = BatchStats::default();
+        self.keys.clear();
+        self.expire_before = None;
+    }
 
-struct WriteJob<F, T> {
-    f: F,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-    synced: bool,
-}
+    fn finish(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        flush_stats(conn, &self.stats)
+    }
 
-impl<F, T> Job for WriteJob<F, T>
-where
-    F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send,
-    T: Send + 'static,
-{
-    fn execute(self: Box<Self>, conn: &Connection, batch: &mut Batch<'_>) -> Completion {
-        let WriteJob { f, reply, .. } = *self;
-        // No savepoint per job: a savepoint copies every page it touches into
-        // a sub-journal, which was the top cost in profiles. Jobs make all
-        // their checks before writing; any other failure fails the group.
-        let result = f(conn, batch);
-        if let Err(e) = &result
-            && !e.refused_before_writing()
-        {
-            batch.poisoned = Some(e.replicate());
+    fn settled(&mut self, outcome: Result<(), &StoreError>, jobs: usize) {
+        let keys = std::mem::take(&mut self.keys);
+        if outcome.is_err() {
+            return;
         }
-        Box::new(move |commit: Option<&StoreError>| {
-            let answer = match (result, commit) {
-                (Ok(v), None) => Ok(v),
-                (Ok(_), Some(e)) => Err(e.replicate()),
-                (Err(e), _) => Err(e),
-            };
-            // The caller may have given up (timeout, dropped request): fine.
-            let _ = reply.send(answer);
-        })
+        // How many writes share one fsync: the group commit at work.
+        metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
+            .record(jobs as f64);
+        self.index
+            .extend(keys.into_iter().map(|(h, e)| (h, e.expires_ms)));
+        if let Some(t) = self.expire_before.take() {
+            self.index.retain(|_, expires_ms| *expires_ms > t);
+        }
     }
 
-    fn abort(self: Box<Self>, err: StoreError) {
-        let _ = self.reply.send(Err(err));
+    fn idle(&mut self, conn: &Connection) {
+        self.restart.serve(conn);
     }
+}
 
-    fn synced(&self) -> bool {
-        self.synced
+impl JobError for StoreError {
+    fn sqlite(_operation: &'static str, error: rusqlite::Error) -> Self {
+        error.into()
     }
+    fn overloaded() -> Self {
+        Self::Overloaded
+    }
+    fn closed() -> Self {
+        Self::Closed
+    }
+    fn replicate(&self) -> Self {
+        StoreError::replicate(self)
+    }
+    fn left_writes(&self) -> bool {
+        !self.refused_before_writing()
+    }
+}
+
+/// Upserts the batch's aggregates; runs once per group commit.
+fn flush_stats(conn: &Connection, stats: &BatchStats) -> Result<(), StoreError> {
+    if stats.is_empty() {
+        return Ok(());
+    }
+    let mut s = conn.prepare_cached(
+        "INSERT INTO source_stats (source, environment, day, count, last_received) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source, environment, day) DO UPDATE SET \
+         count = source_stats.count + excluded.count, \
+         last_received = max(source_stats.last_received, excluded.last_received)",
+    )?;
+    for ((source, env, day), (count, last)) in &stats.sources {
+        s.execute(params![source, env, day, count, last])?;
+    }
+    let mut t = conn.prepare_cached(
+        "INSERT INTO known_event_types (source, environment, event_type, last_seen) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source, environment, event_type) DO UPDATE SET \
+         last_seen = max(known_event_types.last_seen, excluded.last_seen)",
+    )?;
+    for ((source, env, ty), last) in &stats.types {
+        t.execute(params![source, env, ty, last])?;
+    }
+    Ok(())
 }
 
 /// The sending side of the commit queue.
-#[derive(Clone)]
-pub(super) struct Writer {
-    tx: SyncSender<Box<dyn Job>>,
-}
+pub(super) type Writer = GroupWriter<Batch>;
 
-impl Writer {
-    /// Queues `f` for the next group commit and waits for the commit and
-    /// its fsync: an `Ok` is durable.
-    pub(super) async fn write<F, T>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.queue(f, true).await
-    }
-
-    /// Queues `f` for the next group commit and waits for the commit, which
-    /// need not fsync: for writes that are safe to lose in a power cut (see
-    /// the module docs). They become durable with the next synced commit.
-    pub(super) async fn write_unsynced<F, T>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.queue(f, false).await
-    }
-
-    async fn queue<F, T>(&self, f: F, synced: bool) -> Result<T, StoreError>
-    where
-        F: for<'a> FnOnce(&Connection, &mut Batch<'a>) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Box::new(WriteJob { f, reply, synced })) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(StoreError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
-        }
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-}
-
-/// Starts the writer thread on `conn`. `keep` (the process lock) lives as long as the thread.
+/// Starts the writer thread on `conn`. `lock` (the process lock) lives as long as the thread.
 pub(super) fn spawn(
     conn: Connection,
     index: DedupIndex,
-    keep: Connection,
+    lock: Connection,
     queue_capacity: usize,
     max_batch: usize,
     restart: RestartRequest,
 ) -> std::io::Result<Writer> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(queue_capacity);
-    std::thread::Builder::new()
-        // Linux shows 15 bytes of a thread's name (top -H, ps -L).
-        .name(WRITER_THREAD.into())
-        .spawn(move || {
-            let mut index = index;
-            let mut ready = ReadyLocal::default();
-            run(
-                &conn,
-                &rx,
-                &mut index,
-                &mut ready,
-                max_batch.max(1),
-                &restart,
-            );
-            drop(keep);
-        })?;
-    Ok(Writer { tx })
-}
-
-/// The writer thread's name.
-pub(super) const WRITER_THREAD: &str = "sqlite-writer";
-
-/// How long unsynced jobs may wait for a synced one to share its commit.
-const UNSYNCED_WAIT: Duration = Duration::from_millis(2);
-
-fn run(
-    conn: &Connection,
-    rx: &Receiver<Box<dyn Job>>,
-    index: &mut DedupIndex,
-    ready: &mut ReadyLocal,
-    max_batch: usize,
-    restart: &RestartRequest,
-) {
-    // The connection opens with synchronous=FULL.
-    let mut synced = true;
-    // Unsynced jobs (worker bookkeeping) waiting to ride along with the next
-    // synced group: every commit rewrites the hot pages it touches (the right
-    // edge of each table and index), so a commit of its own costs as many
-    // WAL frames as a commit shared with appends. Profiles at 5,000 events/s
-    // had the worker's separate commits tripling the writer's WAL writes.
-    let mut waiting: Vec<Box<dyn Job>> = Vec::new();
-    let mut waiting_since = Instant::now();
-    loop {
-        let first = if waiting.is_empty() {
-            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            rx.recv_timeout(UNSYNCED_WAIT.saturating_sub(waiting_since.elapsed()))
-        };
-        let fresh = waiting.is_empty();
-        let mut jobs = std::mem::take(&mut waiting);
-        let stop = match first {
-            Ok(j) => {
-                jobs.push(j);
-                false
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
-        let needs_sync = jobs.iter().any(|j| j.synced());
-        if !needs_sync
-            && !stop
-            && jobs.len() < max_batch
-            && (fresh || waiting_since.elapsed() < UNSYNCED_WAIT)
-        {
-            if fresh {
-                waiting_since = Instant::now();
-            }
-            waiting = jobs;
-            continue;
-        }
-        if !jobs.is_empty() {
-            commit_with(conn, jobs, index, ready, needs_sync, &mut synced);
-        }
-        restart.serve(conn);
-        if stop {
-            break;
-        }
-    }
-    debug!("SQLite writer stopped: every store handle was dropped.");
-}
-
-/// Commits `jobs`, first setting `synchronous` to what they need.
-fn commit_with(
-    conn: &Connection,
-    jobs: Vec<Box<dyn Job>>,
-    index: &mut DedupIndex,
-    ready: &mut ReadyLocal,
-    needs_sync: bool,
-    synced: &mut bool,
-) {
-    if needs_sync != *synced {
-        let pragma = if needs_sync {
-            "PRAGMA synchronous = FULL"
-        } else {
-            "PRAGMA synchronous = NORMAL"
-        };
-        match conn.execute_batch(pragma) {
-            Ok(()) => *synced = needs_sync,
-            // Staying on FULL is only slower; leaving NORMAL is a must.
-            Err(e) if needs_sync => {
-                let e = StoreError::from(e);
-                error!(error = %e, "SQLite could not turn fsync back on; the group is refused.");
-                for j in jobs {
-                    j.abort(e.replicate());
-                }
-                return;
-            }
-            Err(e) => debug!(error = %e, "SQLite stayed on synchronous=FULL."),
-        }
-    }
-    commit_group(conn, jobs, index, ready);
-}
-
-fn commit_group(
-    conn: &Connection,
-    jobs: Vec<Box<dyn Job>>,
-    index: &mut DedupIndex,
-    ready: &mut ReadyLocal,
-) {
-    let size = jobs.len();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = StoreError::from(e);
-        error!(error = %e, jobs = size, "SQLite could not begin a transaction.");
-        for j in jobs {
-            j.abort(e.replicate());
-        }
-        return;
-    }
-    let mut batch = Batch {
+    let state = Batch {
         stats: BatchStats::default(),
         keys: HashMap::new(),
         expire_before: None,
         index,
-        poisoned: None,
-        ready,
+        ready: ReadyLocal::default(),
+        restart,
+        _lock: lock,
     };
-    let completions: Vec<Completion> = jobs
-        .into_iter()
-        .map(|j| j.execute(conn, &mut batch))
-        .collect();
-    let result = match batch.poisoned.take() {
-        Some(e) => Err(e),
-        None => super::ops::flush_stats(conn, &batch.stats)
-            .and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::from)),
+    let settings = Settings {
+        queue_capacity,
+        max_group: max_batch,
+        ..Settings::named(WRITER_THREAD)
     };
-    let Batch {
-        keys,
-        expire_before,
-        ..
-    } = batch;
-    let failure = result.err();
-    match &failure {
-        None => {
-            // How many writes share one fsync: the group commit at work.
-            metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
-                .record(size as f64);
-            index.extend(keys.into_iter().map(|(h, e)| (h, e.expires_ms)));
-            if let Some(t) = expire_before {
-                index.retain(|_, expires_ms| *expires_ms > t);
-            }
-        }
-        Some(e) => {
-            error!(error = %e, jobs = size, "SQLite group commit failed; nothing in it was stored.");
-            // Leaves the connection usable for the next group whatever state
-            // the failed commit left it in.
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-    }
-    for c in completions {
-        c(failure.as_ref());
-    }
+    GroupWriter::spawn(conn, state, settings)
 }
+
+/// The writer thread's name (Linux shows 15 bytes of it: top -H, ps -L).
+pub(super) const WRITER_THREAD: &str = "sqlite-writer";
