@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# PostgreSQL rounds, side by side with SQLite in one run on this machine:
+# PostgreSQL is installed if missing and started here (fsync on, default
+# synchronous_commit), on loopback without TLS. Rounds, each on a fresh
+# database (or a fresh SQLite store), 1 KB Segment track events, each
+# planning one trigger run by the `local` sink:
+#   sqlite       one ingest process on SQLite (the single-node figure);
+#   pg-one       one ingest process on PostgreSQL, workers in it;
+#   pg-two       two ingest replicas on one database, each driven by its own
+#                load generator with half the connections (events/s summed);
+#   pg-split     an ingest-only process (`[workers] enabled = false`) and a
+#                second process running only the workers on the same database.
+# Each round reports events/s at full speed, then p99 at a fixed 5,000
+# events/s (split over the replicas), and the bytes written to disk per
+# event by the ingest processes and by PostgreSQL's (from /proc/PID/io).
+# Usage: bash bins/loadgen/bench-postgres.sh [seconds] [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS="${1:-10}"
+ROUNDS="${2:-1}"
+cargo build --release -q -p tributary-ingest -p tributary-loadgen
+BIN=target/release
+WORK="$(mktemp -d)"
+# PostgreSQL runs as its own unprivileged user, which must reach its directory.
+chmod 755 "$WORK"
+PG_ROOT="$WORK/pg"
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  if [ -f "$PG_ROOT/data/postmaster.pid" ]; then
+    runuser -u "$(stat -c %U "$PG_ROOT/data")" -- "$(dirname "$(ls -d /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)")/pg_ctl" \
+      -D "$PG_ROOT/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+# The CI helper starts a throwaway cluster; its URL is re-pointed at each round's database.
+(
+  export CI=true TRIBUTARY_PG_PORT=55700 TRIBUTARY_PG_ROOT="$PG_ROOT"
+  source .ci/setup-postgres.sh >/dev/null
+)
+PG_BIN="$(dirname "$(ls -d /usr/lib/postgresql/*/bin/psql | sort -V | tail -n 1)")"
+export PGOPTIONS="-c client_min_messages=warning"
+PSQL=("$PG_BIN/psql" -h 127.0.0.1 -p 55700 -U postgres -v ON_ERROR_STOP=1 -q)
+
+TOKEN=tok_bench_0123456789abcdefghij
+body() { # name workers
+  cat <<TOML
+[workers]
+enabled = $2
+[environments.production]
+[[sources]]
+key = "segment"
+kind = "segment"
+[sources.environments.production]
+token = "$TOKEN"
+[[sources.environments.production.mappings]]
+event = "Order Completed"
+action = "trigger_workflow"
+workflow = "order-confirmation"
+TOML
+}
+start() { # name port store-toml workers
+  { printf '[server]\nlisten = "127.0.0.1:%s"\n%s\n' "$2" "$3"; body "$1" "$4"; } > "$WORK/$1.toml"
+  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/$1.toml" >"$WORK/$1.log" 2>&1 &
+  echo $! > "$WORK/$1.pid"
+  until curl -sf "http://127.0.0.1:$2/healthz" >/dev/null; do sleep 0.01; done
+}
+stop() { local pid; pid=$(cat "$WORK/$1.pid"); kill "$pid"; wait "$pid" 2>/dev/null || true; }
+written() { # pids...: write_bytes summed
+  local sum=0 p
+  for p in "$@"; do sum=$((sum + $(awk '/^write_bytes:/ {print $2}' "/proc/$p/io" 2>/dev/null || echo 0))); done
+  echo "$sum"
+}
+pg_pids() { pgrep -u "$(stat -c %U "$PG_ROOT/data")" postgres | tr '\n' ' '; }
+fresh_db() { "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_$1" -c "CREATE DATABASE bench_$1"; }
+pg_store() { printf '[store]\nbackend = "postgres"\nurl = "postgres://postgres@127.0.0.1:55700/bench_%s?sslmode=disable"\n' "$1"; }
+# Runs the load on the ports given (connections split over them) and prints
+# events/s, p99 and the bytes written per event by the ingest processes
+# (the names given) and by PostgreSQL's.
+load() { # label rate(- for full speed) "port ..." "name ..."
+  local label=$1 rate=$2 ports=($3) names=($4) pids=() loaders=() i=0
+  local n=${#ports[@]}
+  for name in "${names[@]}"; do pids+=("$(cat "$WORK/$name.pid")"); done
+  local pg0 in0; pg0=$(written $(pg_pids)); in0=$(written "${pids[@]}")
+  for p in "${ports[@]}"; do
+    local r=(); [ "$rate" != "-" ] && r=(--rate $((rate / n)))
+    "$BIN/tributary-loadgen" run --url "http://127.0.0.1:$p/integrations/receive/$TOKEN" --connections $((64 / n)) --seconds "$SECS" "${r[@]}" > "$WORK/out-$i" &
+    loaders+=($!); i=$((i + 1))
+  done
+  wait "${loaders[@]}"
+  local pg1 in1; pg1=$(written $(pg_pids)); in1=$(written "${pids[@]}")
+  local events; events=$(cat "$WORK"/out-* | awk '/^events in 2xx answers:/ {s += $5} END {print (s > 0 ? s : 1)}')
+  local sum; sum=$(cat "$WORK"/out-* | awk '/^throughput:/ {s += $2} END {printf "%d", s}')
+  local p99; p99=$(cat "$WORK"/out-* | awk '/^latency:/ {gsub(",", ""); print $6}' | sort -n | tail -1)
+  echo "$label: $sum events/s, p99 $p99 ms (the worse load generator's), bytes written per event: ingest $(( (in1 - in0) / events )), PostgreSQL $(( (pg1 - pg0) / events ))"
+  rm -f "$WORK"/out-*
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round of $ROUNDS"
+  start "sqlite-$round" 9301 "$(printf '[store]\npath = "%s"' "$WORK/sqlite-$round")" true
+  load "sqlite full speed" - 9301 "sqlite-$round"
+  load "sqlite at 5,000/s" 5000 9301 "sqlite-$round"
+  stop "sqlite-$round"; rm -rf "$WORK/sqlite-$round"
+
+  fresh_db "one_$round"
+  start "pg-one-$round" 9302 "$(pg_store "one_$round")" true
+  load "pg-one full speed" - 9302 "pg-one-$round"
+  load "pg-one at 5,000/s" 5000 9302 "pg-one-$round"
+  stop "pg-one-$round"
+
+  fresh_db "two_$round"
+  start "pg-two-a-$round" 9303 "$(pg_store "two_$round")" true
+  start "pg-two-b-$round" 9304 "$(pg_store "two_$round")" true
+  load "pg-two full speed" - "9303 9304" "pg-two-a-$round pg-two-b-$round"
+  load "pg-two at 5,000/s" 5000 "9303 9304" "pg-two-a-$round pg-two-b-$round"
+  stop "pg-two-a-$round"; stop "pg-two-b-$round"
+
+  fresh_db "split_$round"
+  start "pg-split-ingest-$round" 9305 "$(pg_store "split_$round")" false
+  start "pg-split-workers-$round" 9306 "$(pg_store "split_$round")" true
+  load "pg-split full speed" - 9305 "pg-split-ingest-$round pg-split-workers-$round"
+  load "pg-split at 5,000/s" 5000 9305 "pg-split-ingest-$round pg-split-workers-$round"
+  stop "pg-split-ingest-$round"; stop "pg-split-workers-$round"
+  echo "actions still pending in the split round's database: $("${PSQL[@]}" -d "bench_split_$round" -t -c "SELECT count(*) FROM outbox" | xargs)"
+done
