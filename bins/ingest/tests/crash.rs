@@ -1,5 +1,5 @@
 //! A 2xx is durable: the real binary is killed with SIGKILL under load, several
-//! times; every event it acknowledged is in the log afterwards, exactly once,
+//! times (single events, then batches of events in one request); every event it acknowledged is in the log afterwards, exactly once,
 //! with its planned action, and once restarted the workers run every action
 //! exactly once (the local sink's effect, its attempt and the outbox change
 //! commit together, so a kill can never leave one without the others).
@@ -26,13 +26,15 @@ const CRASH_CONFIG: ConfigLines<'static> = ConfigLines {
     mapping: Some(r#"recipients = "properties.to""#),
 };
 
-/// Senders posting unique track events until a request fails; each
-/// acknowledged (200) messageId is recorded.
+/// Senders posting unique track events until a request fails, `batch` per
+/// request (a JSON array, as Segment's Webhooks destination sends them, when
+/// more than one); each acknowledged (200) messageId is recorded.
 fn spawn_senders(
     client: &reqwest::Client,
     url: &str,
     prefix: &str,
     senders: u32,
+    batch: u32,
     acked: &Arc<Mutex<HashSet<String>>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..senders)
@@ -40,11 +42,22 @@ fn spawn_senders(
             let (client, url, acked) = (client.clone(), url.to_owned(), acked.clone());
             let prefix = prefix.to_owned();
             tokio::spawn(async move {
-                for n in 0..100_000u32 {
-                    let id = format!("{prefix}-s{sender}-n{n}");
-                    let body = format!(
-                        r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}","properties":{{"to":{{"id":"u{n}"}}}}}}"#
-                    );
+                for request in 0..100_000u32 {
+                    let mut ids = Vec::new();
+                    let mut events = Vec::new();
+                    for k in 0..batch {
+                        let n = request * batch + k;
+                        let id = format!("{prefix}-s{sender}-n{n}");
+                        events.push(format!(
+                            r#"{{"type":"track","event":"Signed Up","userId":"u{n}","messageId":"{id}","properties":{{"to":{{"id":"u{n}"}}}}}}"#
+                        ));
+                        ids.push(id);
+                    }
+                    let body = if batch == 1 {
+                        events.remove(0)
+                    } else {
+                        format!("[{}]", events.join(","))
+                    };
                     match client
                         .post(&url)
                         .header("content-type", "application/json")
@@ -53,7 +66,7 @@ fn spawn_senders(
                         .await
                     {
                         Ok(r) if r.status().as_u16() == 200 => {
-                            acked.lock().unwrap().insert(id);
+                            acked.lock().unwrap().extend(ids);
                         }
                         // The process stopped under us: what was not answered 2xx may be lost.
                         _ => break,
@@ -109,11 +122,13 @@ async fn acknowledged_events_survive_kill_9() {
         .unwrap();
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
 
-    for round in 0..3u32 {
+    // Three rounds of single events, then one of batches of 25.
+    for round in 0..4u32 {
         let mut child = start(&config);
         wait_ready(&client, &base).await;
         let url = format!("{base}/integrations/receive/{TOKEN}");
-        let senders = spawn_senders(&client, &url, &format!("r{round}"), 8, &acked);
+        let (senders, batch) = if round < 3 { (8, 1) } else { (4, 25) };
+        let senders = spawn_senders(&client, &url, &format!("r{round}"), senders, batch, &acked);
         // Let some load through, then kill at a moment that varies per round.
         tokio::time::sleep(Duration::from_millis(300 + 170 * u64::from(round))).await;
         child.kill().unwrap(); // SIGKILL
@@ -128,6 +143,11 @@ async fn acknowledged_events_survive_kill_9() {
         acked.len() > 100,
         "too little load got through: {}",
         acked.len()
+    );
+    let batched = acked.iter().filter(|id| id.starts_with("r3-")).count();
+    assert!(
+        batched > 25,
+        "too few batches got through: {batched} events"
     );
 
     // Restart once more and let the workers finish what the kills left.
@@ -228,7 +248,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_cleanly() {
     wait_ready(&client, &base).await;
     let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
     let url = format!("{base}/integrations/receive/{TOKEN}");
-    let senders = spawn_senders(&client, &url, "term", 4, &acked);
+    let senders = spawn_senders(&client, &url, "term", 4, 1, &acked);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
