@@ -10,12 +10,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{
     OutboundError,
-    config::{NameStyle, ObjectRecipients, TransformSettings, UnmappedEvents},
     message::{Common, Identity, Message, Track},
 };
 
@@ -137,6 +137,77 @@ impl LifecycleEvent {
                 .collect::<Vec<_>>()
                 .join("_"),
         }
+    }
+}
+
+/// How Segment event names are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameStyle {
+    /// `Notification Sent` (what the product sends on the wire).
+    #[default]
+    Title,
+    /// `Notification sent` (how the product's docs table writes them).
+    Sentence,
+    /// `notification_sent`.
+    Snake,
+}
+
+/// What to do with a message whose recipient is an object `{id, collection}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectRecipients {
+    /// Not forwarded: Segment identities are people, and an object id as a
+    /// `userId` would create bogus user profiles.
+    #[default]
+    Skip,
+    /// `userId` = `"<collection>:<id>"`, plus `recipientCollection` and
+    /// `recipientId` properties.
+    PrefixedUserId,
+    /// `anonymousId` = `"<collection>:<id>"`, plus the same properties, so the
+    /// event is kept without creating a user profile.
+    AnonymousId,
+}
+
+/// What to do with message events that have no Segment counterpart in the
+/// product (`message.bounced`, `message.delivery_attempted`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmappedEvents {
+    /// Not forwarded, as the product does.
+    #[default]
+    Skip,
+    /// Forwarded as `Notification Bounced` / `Notification Delivery Attempted`
+    /// with the event's details as properties.
+    Forward,
+}
+
+/// How webhooks become Segment tracks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransformSettings {
+    /// Event name style.
+    pub name_style: NameStyle,
+    /// Object recipients.
+    pub object_recipients: ObjectRecipients,
+    /// Bounced and delivery-attempted events.
+    pub unmapped_events: UnmappedEvents,
+    /// Webhook types to forward (`message.sent`, ...); absent means all.
+    pub events: Option<Vec<String>>,
+}
+
+impl TransformSettings {
+    /// Rejects filter entries that name no forwardable type.
+    pub fn validate(&self) -> Result<(), OutboundError> {
+        for (i, ty) in self.events.iter().flatten().enumerate() {
+            if LifecycleEvent::from_type(ty).is_none() {
+                return Err(OutboundError::InvalidSetting {
+                    key: format!("events[{i}]"),
+                    problem: format!("{ty:?} is not a message lifecycle event type"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -786,6 +857,17 @@ mod tests {
             only_sent.apply(&env, "p").unwrap(),
             TransformOutcome::Skip(TransformSkip::NotAMessageEvent(t)) if t == "workflow.updated"
         ));
+    }
+
+    #[test]
+    fn filter_entries_must_be_lifecycle_types() {
+        let t = TransformSettings {
+            events: Some(vec!["message.sent".into(), "workflow.updated".into()]),
+            ..Default::default()
+        };
+        assert!(
+            matches!(t.validate(), Err(OutboundError::InvalidSetting { key, .. }) if key == "events[1]")
+        );
     }
 
     #[test]
