@@ -491,3 +491,36 @@ fn bad_edge_limits_are_named_with_their_line() {
         assert!(errs[0].message.contains(says), "{line}: {}", errs[0]);
     }
 }
+
+/// Every parameter an action takes, written in a mapping, reaches its field in
+/// the loaded parameters, and no other field is set.
+#[test]
+fn every_parameter_an_action_takes_reaches_its_field() {
+    for action in ActionType::ALL {
+        let parameters = config::action_parameters(action);
+        let mut mapping = format!(
+            "[[sources.environments.development.mappings]]\nevent = \"e\"\naction = \"{action}\"\n"
+        );
+        for p in &parameters {
+            let value = match p.name {
+                "create_audience" => "true".to_owned(),
+                "data_fields" => "{ plan = \"properties.plan\" }".to_owned(),
+                _ if p.literal_key => "\"k\"".to_owned(),
+                _ => format!("\"properties.{}\"", p.name),
+            };
+            mapping.push_str(&format!("{} = {value}\n", p.name));
+        }
+        let config =
+            load(&one_source("http", &mapping)).unwrap_or_else(|e| panic!("{action}: {e:?}"));
+        let loaded = &config.sources[0].environments["development"].mappings[0].params;
+        let loaded = serde_json::to_value(loaded).unwrap();
+        for (key, value) in loaded.as_object().unwrap() {
+            let set = !matches!(
+                value,
+                serde_json::Value::Null | serde_json::Value::Bool(false)
+            ) && value.as_array().is_none_or(|a| !a.is_empty());
+            let taken = parameters.iter().any(|p| p.name == key);
+            assert_eq!(set, taken, "{action}.{key} = {value}");
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::{
     ActionType, FieldPath,
     config::{
         model::*,
-        params::{self, Form, Need},
+        params::{self, Form, Need, Param},
         raw::*,
     },
     path::DataAlias,
@@ -105,12 +105,16 @@ impl Cx<'_> {
         let spec = params::spec(action);
         let mut params = MappingParams::default();
         let mut ok = true;
-        for (name, value) in raw.params() {
-            let need = spec.iter().find(|(n, _)| *n == name).map(|(_, need)| *need);
+        for &param in Param::ALL {
+            let (name, value) = (param.name(), raw.param(param));
+            let need = spec
+                .iter()
+                .find(|(p, _)| *p == param)
+                .map(|(_, need)| *need);
             let param_field = format!("{field}.{name}");
             let Some(need) = need else {
                 if let Some(v) = value {
-                    let takes: Vec<_> = spec.iter().map(|(n, _)| *n).collect();
+                    let takes: Vec<_> = spec.iter().map(|(p, _)| p.name()).collect();
                     self.error(
                         v.span(),
                         param_field,
@@ -124,11 +128,11 @@ impl Cx<'_> {
                 continue;
             };
             // Booleans and field tables are read below, once applicability is known.
-            if matches!(params::form(name), Form::Bool | Form::Fields) {
+            if matches!(param.form(), Form::Bool | Form::Fields) {
                 continue;
             }
             let source = match (value, need) {
-                (Some(v), _) => self.param(v, name, &param_field, alias),
+                (Some(v), _) => self.param(v, param, &param_field, alias),
                 (None, Need::Default(path)) => {
                     FieldPath::compile(path, alias).ok().map(ValueSource::Path)
                 }
@@ -147,8 +151,10 @@ impl Cx<'_> {
                 ok = false;
                 continue;
             };
-            if !assign(&mut params, name, source) {
-                ok = false;
+            // Flags and field tables were skipped above, so every parameter
+            // here has a slot.
+            if let Some(slot) = params.slot(param) {
+                *slot = Some(source);
             }
         }
         if let Some(v) = &raw.create_audience {
@@ -168,7 +174,7 @@ impl Cx<'_> {
             }
         }
         if let Some(fields) = &raw.data_fields
-            && spec.iter().any(|(n, _)| *n == "data_fields")
+            && spec.iter().any(|(p, _)| *p == Param::DataFields)
         {
             params.data_fields =
                 self.data_fields(fields, &format!("{field}.data_fields"), alias)?;
@@ -191,12 +197,12 @@ impl Cx<'_> {
     pub(super) fn param(
         &mut self,
         value: &S<toml::Value>,
-        name: &str,
+        param: Param,
         field: &str,
         alias: DataAlias,
     ) -> Option<ValueSource> {
-        let form = params::form(name);
-        match (value.get_ref(), form) {
+        let name = param.name();
+        match (value.get_ref(), param.form()) {
             (_, Form::Bool | Form::Fields) => None,
             (toml::Value::String(s), Form::Path) => self
                 .path(&S::new(value.span(), s.clone()), field, alias)
@@ -261,39 +267,11 @@ impl Cx<'_> {
         let mut ok = true;
         for (name, v) in t {
             let spanned = S::new(value.span(), v.clone());
-            match self.param(&spanned, "data", &format!("{field}.{name}"), alias) {
+            match self.param(&spanned, Param::Data, &format!("{field}.{name}"), alias) {
                 Some(source) => out.push((name.clone(), source)),
                 None => ok = false,
             }
         }
         ok.then_some(out)
     }
-}
-
-fn assign(params: &mut MappingParams, name: &str, source: ValueSource) -> bool {
-    let slot = match name {
-        "workflow" => &mut params.workflow,
-        "recipients" => &mut params.recipients,
-        "actor" => &mut params.actor,
-        "tenant" => &mut params.tenant,
-        "data" => &mut params.data,
-        "cancellation_key" => &mut params.cancellation_key,
-        "user_id" => &mut params.user_id,
-        "name" => &mut params.name,
-        "email" => &mut params.email,
-        "phone_number" => &mut params.phone_number,
-        "avatar" => &mut params.avatar,
-        "locale" => &mut params.locale,
-        "timezone" => &mut params.timezone,
-        "properties" => &mut params.properties,
-        "collection" => &mut params.collection,
-        "object_id" => &mut params.object_id,
-        "tenant_id" => &mut params.tenant_id,
-        "settings" => &mut params.settings,
-        "audience" => &mut params.audience,
-        "members" => &mut params.members,
-        _ => return false,
-    };
-    *slot = Some(source);
-    true
 }
