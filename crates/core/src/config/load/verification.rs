@@ -11,32 +11,27 @@ impl Cx<'_> {
     ) -> Option<Verification> {
         let span = raw.span();
         let raw = raw.get_ref();
-        let Some(scheme) = &raw.scheme else {
+        let Some(written) = &raw.scheme else {
             self.error(
                 span,
                 format!("{field}.scheme"),
-                "is required: segment-signature, hmac-sha256, timestamped, shared-secret, bearer or standard-webhooks",
+                format!("is required: {}", SchemeKind::names()),
             );
             return None;
         };
-        let allowed: &[&str] = match scheme.get_ref().as_str() {
-            "segment-signature" => &["secret", "signed_part"],
-            "bearer" => &["secret"],
-            "hmac-sha256" => &["secret", "header", "encoding", "prefix"],
-            "timestamped" => &["secret", "header", "encoding", "tolerance"],
-            "shared-secret" => &["secret", "header"],
-            "standard-webhooks" => &["secret", "tolerance"],
-            other => {
-                self.error(
-                    scheme.span(),
-                    format!("{field}.scheme"),
-                    format!(
-                        "unknown scheme `{other}`; expected segment-signature, hmac-sha256, timestamped, shared-secret, bearer or standard-webhooks"
-                    ),
-                );
-                return None;
-            }
+        let Some(kind) = SchemeKind::from_name(written.get_ref()) else {
+            self.error(
+                written.span(),
+                format!("{field}.scheme"),
+                format!(
+                    "unknown scheme `{}`; expected {}",
+                    written.get_ref(),
+                    SchemeKind::names()
+                ),
+            );
+            return None;
         };
+        let allowed = settings_of(kind);
         let present = [
             ("header", raw.header.as_ref().map(|h| h.span())),
             ("encoding", raw.encoding.as_ref().map(|h| h.span())),
@@ -51,10 +46,7 @@ impl Cx<'_> {
                 self.error(
                     at,
                     format!("{field}.{name}"),
-                    format!(
-                        "`{name}` does not apply to the `{}` scheme",
-                        scheme.get_ref()
-                    ),
+                    format!("`{name}` does not apply to the `{}` scheme", kind.name()),
                 );
             }
         }
@@ -98,8 +90,8 @@ impl Cx<'_> {
             None => Some(DEFAULT_TOLERANCE),
             Some(t) => cx.duration(t, &format!("{field}.tolerance")),
         };
-        let scheme = match scheme.get_ref().as_str() {
-            "segment-signature" => {
+        let scheme = match kind {
+            SchemeKind::SegmentSignature => {
                 let signed_part = match &raw.signed_part {
                     None => Some(SignedPart::Body),
                     Some(p) => match p.get_ref().as_str() {
@@ -122,8 +114,8 @@ impl Cx<'_> {
                     signed_part: signed_part?,
                 }
             }
-            "bearer" => VerificationScheme::Bearer { token: secret? },
-            "hmac-sha256" => {
+            SchemeKind::Bearer => VerificationScheme::Bearer { token: secret? },
+            SchemeKind::HmacSha256 => {
                 let header = header(None, self);
                 let encoding = encoding(self, SignatureEncoding::Hex);
                 VerificationScheme::HmacSha256 {
@@ -133,7 +125,7 @@ impl Cx<'_> {
                     prefix: raw.prefix.as_ref().map(|p| p.get_ref().clone()),
                 }
             }
-            "timestamped" => {
+            SchemeKind::Timestamped => {
                 let header = header(None, self);
                 let encoding = encoding(self, SignatureEncoding::Base64);
                 let tolerance = tolerance(self);
@@ -144,11 +136,11 @@ impl Cx<'_> {
                     tolerance: tolerance?,
                 }
             }
-            "shared-secret" => VerificationScheme::SharedSecret {
+            SchemeKind::SharedSecret => VerificationScheme::SharedSecret {
                 secret: secret?,
                 header: header(Some(DEFAULT_SHARED_SECRET_HEADER), self)?,
             },
-            _ => {
+            SchemeKind::StandardWebhooks => {
                 let tolerance = tolerance(self);
                 VerificationScheme::StandardWebhooks {
                     secret: secret?,
@@ -160,5 +152,18 @@ impl Cx<'_> {
             scheme,
             enforce: raw.enforce.as_ref().is_none_or(|e| *e.get_ref()),
         })
+    }
+}
+
+/// The keys of a `verification` table each scheme reads besides `scheme`
+/// and `enforce`.
+fn settings_of(kind: SchemeKind) -> &'static [&'static str] {
+    match kind {
+        SchemeKind::SegmentSignature => &["secret", "signed_part"],
+        SchemeKind::HmacSha256 => &["secret", "header", "encoding", "prefix"],
+        SchemeKind::Timestamped => &["secret", "header", "encoding", "tolerance"],
+        SchemeKind::SharedSecret => &["secret", "header"],
+        SchemeKind::Bearer => &["secret"],
+        SchemeKind::StandardWebhooks => &["secret", "tolerance"],
     }
 }
