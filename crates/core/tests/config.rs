@@ -7,7 +7,7 @@ use serde_json::json;
 use tributary_core::{
     ActionType,
     config::{
-        self, Config, ConfigError, SinkConfig, SourceKind, StoreBackend, ValueSource,
+        self, Config, ConfigError, SchemeKind, SinkConfig, SourceKind, StoreBackend, ValueSource,
         VerificationScheme,
     },
 };
@@ -321,6 +321,67 @@ fn verification_schemes_parse_with_defaults() {
     );
 }
 
+/// Each scheme name loads as its own scheme, reads only its own keys, and
+/// the errors list every name.
+#[test]
+fn each_scheme_loads_as_itself_and_refuses_keys_it_does_not_read() {
+    let table = "[sources.environments.development.verification]";
+    for kind in SchemeKind::ALL {
+        let name = kind.name();
+        assert_eq!(SchemeKind::from_name(name), Some(kind));
+        let config = load(&one_source(
+            "http",
+            &format!("{table}\nscheme = \"{name}\"\nsecret = \"x\"\nheader = \"x-sig\"\n"),
+        ));
+        let reads_header = matches!(
+            kind,
+            SchemeKind::HmacSha256 | SchemeKind::Timestamped | SchemeKind::SharedSecret
+        );
+        match config {
+            Ok(config) => {
+                assert!(reads_header, "{name} took `header`");
+                let v = config.sources[0].environments["development"]
+                    .verification
+                    .clone()
+                    .unwrap();
+                assert_eq!(v.scheme.kind(), kind);
+                assert_eq!(v.scheme.name(), name);
+            }
+            Err(e) => {
+                assert!(!reads_header, "{name}: {e:?}");
+                assert_eq!(e.len(), 1, "{name}: {e:?}");
+                assert!(e[0].field.ends_with("verification.header"), "{name}: {e:?}");
+            }
+        }
+        let errs = errors(&one_source(
+            "http",
+            &format!("{table}\nscheme = \"{name}\"\nsecret = \"x\"\nprefix = \"sha256=\"\n"),
+        ));
+        let refused = errs.iter().any(|e| {
+            e.field.ends_with("verification.prefix")
+                && e.message == format!("`prefix` does not apply to the `{name}` scheme")
+        });
+        assert_eq!(refused, kind != SchemeKind::HmacSha256, "{name}: {errs:?}");
+    }
+    let names =
+        "segment-signature, hmac-sha256, timestamped, shared-secret, bearer or standard-webhooks";
+    let errs = errors(&one_source(
+        "http",
+        &format!("{table}\nscheme = \"hmac\"\nsecret = \"x\"\n"),
+    ));
+    assert_eq!(
+        errs[0].field,
+        "sources[src].environments.development.verification.scheme"
+    );
+    assert_eq!(
+        errs[0].message,
+        format!("unknown scheme `hmac`; expected {names}")
+    );
+    assert_eq!(errs[0].line, 10);
+    let errs = errors(&one_source("http", &format!("{table}\nsecret = \"x\"\n")));
+    assert_eq!(errs[0].message, format!("is required: {names}"));
+}
+
 #[test]
 fn syntax_errors_name_the_line() {
     let errs = errors("[environments.development]\nsink = \n");
@@ -489,5 +550,38 @@ fn bad_edge_limits_are_named_with_their_line() {
         assert_eq!(errs[0].field, key, "{line}");
         assert_eq!(errs[0].line, 2, "{line}");
         assert!(errs[0].message.contains(says), "{line}: {}", errs[0]);
+    }
+}
+
+/// Every parameter an action takes, written in a mapping, reaches its field in
+/// the loaded parameters, and no other field is set.
+#[test]
+fn every_parameter_an_action_takes_reaches_its_field() {
+    for action in ActionType::ALL {
+        let parameters = config::action_parameters(action);
+        let mut mapping = format!(
+            "[[sources.environments.development.mappings]]\nevent = \"e\"\naction = \"{action}\"\n"
+        );
+        for p in &parameters {
+            let value = match p.name {
+                "create_audience" => "true".to_owned(),
+                "data_fields" => "{ plan = \"properties.plan\" }".to_owned(),
+                _ if p.literal_key => "\"k\"".to_owned(),
+                _ => format!("\"properties.{}\"", p.name),
+            };
+            mapping.push_str(&format!("{} = {value}\n", p.name));
+        }
+        let config =
+            load(&one_source("http", &mapping)).unwrap_or_else(|e| panic!("{action}: {e:?}"));
+        let loaded = &config.sources[0].environments["development"].mappings[0].params;
+        let loaded = serde_json::to_value(loaded).unwrap();
+        for (key, value) in loaded.as_object().unwrap() {
+            let set = !matches!(
+                value,
+                serde_json::Value::Null | serde_json::Value::Bool(false)
+            ) && value.as_array().is_none_or(|a| !a.is_empty());
+            let taken = parameters.iter().any(|p| p.name == key);
+            assert_eq!(set, taken, "{action}.{key} = {value}");
+        }
     }
 }

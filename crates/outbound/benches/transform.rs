@@ -32,21 +32,6 @@ fn webhook_to_encoded_track(bencher: divan::Bencher) {
     });
 }
 
-/// The same through the lean fast path (`Transform::apply_to_body`).
-#[divan::bench]
-fn webhook_to_encoded_track_fast_path(bencher: divan::Bencher) {
-    let t = transform();
-    bencher.bench_local(|| {
-        match t
-            .apply_to_body(divan::black_box(WEBHOOK), "production")
-            .unwrap()
-        {
-            TransformOutcome::Forward(m) => m.encode().unwrap(),
-            TransformOutcome::Skip(_) => unreachable!(),
-        }
-    });
-}
-
 /// Only the envelope parse (JSON to `Value`), for comparison.
 #[divan::bench]
 fn parse_only(bencher: divan::Bencher) {

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{config::DeliverySettings, message::format_timestamp};
+use crate::message::format_timestamp;
 
 const PREFIX: &[u8] = br#"{"batch":["#;
 const SENT_AT_OPEN: &[u8] = br#"],"sentAt":""#;
@@ -28,16 +28,6 @@ pub struct BatchLimits {
     pub max_bytes: usize,
     /// Bytes per event.
     pub max_event_bytes: usize,
-}
-
-impl From<&DeliverySettings> for BatchLimits {
-    fn from(s: &DeliverySettings) -> Self {
-        Self {
-            max_events: s.max_batch_events,
-            max_bytes: s.max_batch_bytes,
-            max_event_bytes: s.max_event_bytes,
-        }
-    }
 }
 
 /// What [`Batcher::push`] did with an event.

@@ -1,13 +1,17 @@
-//! Settings for delivery and for the transform, with their defaults.
+//! Delivery settings (batching, sending, retrying) with their defaults, and
+//! Segment's limits they are checked against.
 //!
-//! Both structs deserialize from TOML (or any serde format) with every key
-//! optional, so a service can embed them in its own configuration file.
+//! They deserialize from TOML (or any serde format) with every key optional,
+//! so a service can embed them in its own configuration file.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::OutboundError;
+use crate::{
+    OutboundError,
+    batch::{BatchLimits, ENVELOPE_BYTES},
+};
 
 /// Segment's US endpoint (the default host).
 pub const SEGMENT_US_HOST: &str = "https://api.segment.io";
@@ -98,8 +102,7 @@ impl DeliverySettings {
                 format!("must be between 1024 and {SEGMENT_MAX_BATCH_BYTES}"),
             );
         }
-        if self.max_event_bytes == 0
-            || self.max_event_bytes + crate::batch::ENVELOPE_BYTES > self.max_batch_bytes
+        if self.max_event_bytes == 0 || self.max_event_bytes + ENVELOPE_BYTES > self.max_batch_bytes
         {
             return bad(
                 "max_event_bytes",
@@ -138,74 +141,13 @@ impl DeliverySettings {
     }
 }
 
-/// How Segment event names are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NameStyle {
-    /// `Notification Sent` (what the product sends on the wire).
-    #[default]
-    Title,
-    /// `Notification sent` (how the product's docs table writes them).
-    Sentence,
-    /// `notification_sent`.
-    Snake,
-}
-
-/// What to do with a message whose recipient is an object `{id, collection}`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectRecipients {
-    /// Not forwarded: Segment identities are people, and an object id as a
-    /// `userId` would create bogus user profiles.
-    #[default]
-    Skip,
-    /// `userId` = `"<collection>:<id>"`, plus `recipientCollection` and
-    /// `recipientId` properties.
-    PrefixedUserId,
-    /// `anonymousId` = `"<collection>:<id>"`, plus the same properties, so the
-    /// event is kept without creating a user profile.
-    AnonymousId,
-}
-
-/// What to do with message events that have no Segment counterpart in the
-/// product (`message.bounced`, `message.delivery_attempted`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnmappedEvents {
-    /// Not forwarded, as the product does.
-    #[default]
-    Skip,
-    /// Forwarded as `Notification Bounced` / `Notification Delivery Attempted`
-    /// with the event's details as properties.
-    Forward,
-}
-
-/// How webhooks become Segment tracks.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TransformSettings {
-    /// Event name style.
-    pub name_style: NameStyle,
-    /// Object recipients.
-    pub object_recipients: ObjectRecipients,
-    /// Bounced and delivery-attempted events.
-    pub unmapped_events: UnmappedEvents,
-    /// Webhook types to forward (`message.sent`, ...); absent means all.
-    pub events: Option<Vec<String>>,
-}
-
-impl TransformSettings {
-    /// Rejects filter entries that name no forwardable type.
-    pub fn validate(&self) -> Result<(), OutboundError> {
-        for (i, ty) in self.events.iter().flatten().enumerate() {
-            if crate::transform::LifecycleEvent::from_type(ty).is_none() {
-                return Err(OutboundError::InvalidSetting {
-                    key: format!("events[{i}]"),
-                    problem: format!("{ty:?} is not a message lifecycle event type"),
-                });
-            }
+impl From<&DeliverySettings> for BatchLimits {
+    fn from(s: &DeliverySettings) -> Self {
+        Self {
+            max_events: s.max_batch_events,
+            max_bytes: s.max_batch_bytes,
+            max_event_bytes: s.max_event_bytes,
         }
-        Ok(())
     }
 }
 
@@ -236,17 +178,6 @@ mod tests {
         };
         assert!(
             matches!(d.validate(), Err(OutboundError::InvalidSetting { key, .. }) if key == "host")
-        );
-    }
-
-    #[test]
-    fn filter_entries_must_be_lifecycle_types() {
-        let t = TransformSettings {
-            events: Some(vec!["message.sent".into(), "workflow.updated".into()]),
-            ..Default::default()
-        };
-        assert!(
-            matches!(t.validate(), Err(OutboundError::InvalidSetting { key, .. }) if key == "events[1]")
         );
     }
 }

@@ -65,8 +65,8 @@ mod transform;
 pub use batch::{BatchLimits, Batcher, Push, encode_batch, envelope_len};
 pub use client::{SegmentClient, SendOutcome};
 pub use config::{
-    DeliverySettings, NameStyle, ObjectRecipients, SEGMENT_EU_HOST, SEGMENT_MAX_BATCH_BYTES,
-    SEGMENT_MAX_BATCH_EVENTS, SEGMENT_US_HOST, TransformSettings, UnmappedEvents,
+    DeliverySettings, SEGMENT_EU_HOST, SEGMENT_MAX_BATCH_BYTES, SEGMENT_MAX_BATCH_EVENTS,
+    SEGMENT_US_HOST,
 };
 pub use dead_letter::{Burial, DeadLetter, DeadLetterFilter, Pruned, STEP_BYTES};
 pub use dispatcher::{Destination, Dispatcher, PauseBoard};
@@ -81,8 +81,9 @@ pub use redelivery::{FirstCopy, Redelivery, RedeliveryWindow};
 pub use retention::{Pruner, RetentionPolicy, RetentionReport};
 pub use retry::{Backoff, StatusClass, classify_status, parse_retry_after};
 pub use transform::{
-    LifecycleEvent, Transform, TransformOutcome, TransformSkip, WebhookEnvelope, derive_message_id,
-    envelope_from_value, parse_envelope,
+    LifecycleEvent, NameStyle, ObjectRecipients, Transform, TransformOutcome, TransformSettings,
+    TransformSkip, UnmappedEvents, WebhookEnvelope, derive_message_id, envelope_from_value,
+    parse_envelope,
 };
 
 impl TransformOutcome {

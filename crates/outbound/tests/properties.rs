@@ -124,17 +124,6 @@ fn check(value: Value) {
         Err(OutboundError::MalformedJson(_)) => panic!("valid JSON reported as malformed"),
         Err(e) => assert!(e.field().is_some(), "{e}"),
     }
-    // The fast path agrees with the full path, outcome for outcome and error
-    // for error.
-    for t in transforms() {
-        let full = parse_envelope(&bytes).and_then(|e| t.apply(&e, "production"));
-        let fast = t.apply_to_body(&bytes, "production");
-        match (full, fast) {
-            (Ok(a), Ok(b)) => assert_eq!(a, b),
-            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
-            (a, b) => panic!("full path {a:?}, fast path {b:?}"),
-        }
-    }
     // The value path agrees with the bytes path.
     assert_eq!(
         envelope_from_value(value).is_ok(),
@@ -155,7 +144,7 @@ proptest! {
     }
 
     #[test]
-    fn fast_path_matches_on_fixture_variants(
+    fn transform_of_fixture_variants_forwards_or_names_the_field(
         drop in prop::sample::subsequence(
             vec!["id", "recipient", "channel", "channel_id", "source", "workflow", "tenant"], 0..4),
         recipient in prop_oneof![Just(json!("u")), Just(json!(null)), Just(json!({"id": "p", "collection": "c"})), arb_json()],

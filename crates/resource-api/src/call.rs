@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use tributary_adapter::parse_json;
 use tributary_core::{
     json::json_type,
-    plan::{ActionPayload, InlineRecipient, TriggerInline},
+    plan::{ActionPayload, AudienceMember, InlineRecipient, RecipientRef, TriggerInline},
     reserved::Entity,
 };
 
@@ -174,223 +174,310 @@ pub fn parse_call(req: ApiRequest<'_>) -> Result<ResourceCall, ResourceError> {
         "path": req.path,
         "query": req.query,
     });
+    // The routes above fixed how many segments each operation has.
     let seg = |i: usize| rest.get(i).map_or_else(String::new, |s| (*s).to_owned());
     let empty = Map::new();
     let map = match &body {
         Value::Object(m) => m,
         _ => &empty,
     };
-    let mut user_id = None;
-    let mut trigger_inline = TriggerInline::default();
-    let (payloads, answer) = match op {
-        Operation::IdentifyUser => {
-            let id = seg(1);
-            check_user_attributes(map, "")?;
-            let attributes = attributes_without(map, &["id"]);
-            let mut entity = json!({"__typename": "User", "id": id});
-            merge(&mut entity, &attributes);
-            user_id = Some(id.clone());
-            (
-                vec![ActionPayload::IdentifyUser {
-                    user_id: id,
-                    attributes,
-                }],
-                CallAnswer::Entity(entity),
-            )
-        }
-        Operation::DeleteUser => {
-            let id = seg(1);
-            user_id = Some(id.clone());
-            (
-                vec![ActionPayload::DeleteUser { user_id: id }],
-                CallAnswer::NoContent,
-            )
-        }
-        Operation::BulkIdentifyUsers => {
-            let users = array_at(map, "users", "", MAX_BULK_USERS, true)?.unwrap_or(&EMPTY);
-            let mut payloads = Vec::with_capacity(users.len());
-            for (i, u) in users.iter().enumerate() {
-                // Pointers are formatted only on the error path: 1,000 users
-                // per request make the happy path's allocations count.
-                let field = || format!("/users/{i}");
-                let u = match u {
-                    Value::Object(u) => u,
-                    other => object_at(other, &field())?,
-                };
-                let id = match u.get("id") {
-                    Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                    other => id_at(other, &format!("{}/id", field()))?,
-                };
-                if check_user_attributes(u, "").is_err() {
-                    check_user_attributes(u, &field())?;
-                }
-                payloads.push(ActionPayload::IdentifyUser {
-                    user_id: id,
-                    attributes: attributes_without(u, &["id"]),
-                });
-            }
-            let rows = payloads.len();
-            (payloads, CallAnswer::BulkOperation { rows })
-        }
-        Operation::SetObject => {
-            let (collection, id) = (seg(1), seg(2));
-            check_object_attributes(map, Entity::Object)?;
-            let attributes = attributes_without(map, &["id", "collection"]);
-            let entity = json!({
-                "__typename": "Object",
-                "id": id,
-                "collection": collection,
-                "properties": Value::Object(attributes.clone()),
-            });
-            (
-                vec![ActionPayload::SetObject {
-                    collection,
-                    id,
-                    attributes,
-                }],
-                CallAnswer::Entity(entity),
-            )
-        }
-        Operation::DeleteObject => (
-            vec![ActionPayload::DeleteObject {
-                collection: seg(1),
-                id: seg(2),
-            }],
-            CallAnswer::NoContent,
-        ),
-        Operation::Subscribe | Operation::Unsubscribe => {
-            let (collection, object_id) = (seg(1), seg(2));
-            let subscribe = op == Operation::Subscribe;
-            let items = array_at(map, "recipients", "", MAX_SUBSCRIPTION_RECIPIENTS, true)?
-                .unwrap_or(&EMPTY);
-            let (recipients, mut payloads) = recipients_at(items, "/recipients", subscribe)?;
-            let properties = match map.get("properties") {
-                None | Some(Value::Null) => None,
-                Some(v @ Value::Object(_)) => Some(v.clone()),
-                Some(other) => {
-                    return Err(ResourceError::wrong_type(
-                        "/properties",
-                        "an object",
-                        json_type(other),
-                    ));
-                }
-            };
-            let subscriptions: Vec<Value> = recipients
-                .iter()
-                .map(|r| {
-                    json!({
-                        "__typename": "Subscription",
-                        "object": {"__typename": "Object", "id": object_id, "collection": collection},
-                        "recipient": r,
-                        "properties": properties,
-                    })
-                })
-                .collect();
-            payloads.push(if subscribe {
-                ActionPayload::Subscribe {
-                    collection,
-                    object_id,
-                    recipients,
-                    properties,
-                }
-            } else {
-                ActionPayload::Unsubscribe {
-                    collection,
-                    object_id,
-                    recipients,
-                }
-            });
-            (
-                payloads,
-                CallAnswer::Subscriptions(Value::Array(subscriptions)),
-            )
-        }
-        Operation::SetTenant => {
-            let id = seg(1);
-            check_object_attributes(map, Entity::Tenant)?;
-            let attributes = attributes_without(map, &["id"]);
-            let mut entity = json!({"__typename": "Tenant", "id": id});
-            merge(&mut entity, &attributes);
-            (
-                vec![ActionPayload::SetTenant { id, attributes }],
-                CallAnswer::Entity(entity),
-            )
-        }
-        Operation::DeleteTenant => (
-            vec![ActionPayload::DeleteTenant { id: seg(1) }],
-            CallAnswer::NoContent,
-        ),
-        Operation::AddAudienceMembers | Operation::RemoveAudienceMembers => {
-            let audience = seg(1);
-            let add = op == Operation::AddAudienceMembers;
-            let items = array_at(map, "members", "", MAX_AUDIENCE_MEMBERS, true)?.unwrap_or(&EMPTY);
-            let mut payloads = Vec::new();
-            let mut members = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let (member, inline) = member_at(item, &format!("/members/{i}"))?;
-                if add {
-                    payloads.extend(inline);
-                }
-                members.push(member);
-            }
-            let create_audience = add
-                && query_param(req.query, "create_audience")
-                    .is_some_and(|v| v.is_empty() || v.eq_ignore_ascii_case("true") || v == "1");
-            payloads.push(if add {
-                ActionPayload::AddAudienceMember {
-                    audience,
-                    members,
-                    create_audience,
-                }
-            } else {
-                ActionPayload::RemoveAudienceMember { audience, members }
-            });
-            (payloads, CallAnswer::NoContent)
-        }
-        Operation::TriggerWorkflow => {
-            let workflow = seg(1);
-            let (payloads, first_user, inline) = trigger(map, workflow, req.body.len())?;
-            user_id = first_user;
-            trigger_inline = inline;
-            (payloads, CallAnswer::WorkflowRun)
-        }
-        Operation::CancelWorkflow => {
-            let workflow = seg(1);
-            let Some(cancellation_key) = string_at(map, "cancellation_key", "")? else {
-                return Err(ResourceError::missing("/cancellation_key"));
-            };
-            let recipients = match array_at(map, "recipients", "", MAX_TRIGGER_RECIPIENTS, false)? {
-                Some(items) => Some(recipients_at(items, "/recipients", false)?.0),
-                None => None,
-            };
-            (
-                vec![ActionPayload::CancelWorkflow {
-                    workflow,
-                    cancellation_key,
-                    recipients,
-                }],
-                CallAnswer::NoContent,
-            )
-        }
+    let made = match op {
+        Operation::IdentifyUser => identify_user(seg(1), map)?,
+        Operation::DeleteUser => delete_user(seg(1)),
+        Operation::BulkIdentifyUsers => bulk_identify_users(map)?,
+        Operation::SetObject => set_object(seg(1), seg(2), map)?,
+        Operation::DeleteObject => delete_object(seg(1), seg(2)),
+        Operation::Subscribe => subscribe(seg(1), seg(2), map)?,
+        Operation::Unsubscribe => unsubscribe(seg(1), seg(2), map)?,
+        Operation::SetTenant => set_tenant(seg(1), map)?,
+        Operation::DeleteTenant => delete_tenant(seg(1)),
+        Operation::AddAudienceMembers => add_audience_members(seg(1), map, req.query)?,
+        Operation::RemoveAudienceMembers => remove_audience_members(seg(1), map)?,
+        Operation::TriggerWorkflow => trigger_workflow(seg(1), map, req.body.len())?,
+        Operation::CancelWorkflow => cancel_workflow(seg(1), map)?,
     };
     Ok(ResourceCall {
         operation: op,
-        user_id,
+        user_id: made.user_id,
         raw,
         body,
-        payloads,
-        trigger_inline,
-        answer,
+        payloads: made.payloads,
+        trigger_inline: made.trigger_inline,
+        answer: made.answer,
     })
+}
+
+/// What one operation makes of its path and body: the parts of a
+/// [`ResourceCall`] that differ by operation.
+struct Made {
+    payloads: Vec<ActionPayload>,
+    answer: CallAnswer,
+    user_id: Option<String>,
+    trigger_inline: TriggerInline,
+}
+
+impl Made {
+    fn new(payloads: Vec<ActionPayload>, answer: CallAnswer) -> Self {
+        Self {
+            payloads,
+            answer,
+            user_id: None,
+            trigger_inline: TriggerInline::default(),
+        }
+    }
+
+    fn about_user(mut self, user_id: Option<String>) -> Self {
+        self.user_id = user_id;
+        self
+    }
+}
+
+type Body = Map<String, Value>;
+
+/// `PUT /v1/users/{id}`.
+fn identify_user(id: String, map: &Body) -> Result<Made, ResourceError> {
+    check_user_attributes(map, "")?;
+    let attributes = attributes_without(map, &["id"]);
+    let mut entity = json!({"__typename": "User", "id": id});
+    merge(&mut entity, &attributes);
+    Ok(Made::new(
+        vec![ActionPayload::IdentifyUser {
+            user_id: id.clone(),
+            attributes,
+        }],
+        CallAnswer::Entity(entity),
+    )
+    .about_user(Some(id)))
+}
+
+/// `DELETE /v1/users/{id}`.
+fn delete_user(id: String) -> Made {
+    Made::new(
+        vec![ActionPayload::DeleteUser {
+            user_id: id.clone(),
+        }],
+        CallAnswer::NoContent,
+    )
+    .about_user(Some(id))
+}
+
+/// `POST /v1/users/bulk/identify`.
+fn bulk_identify_users(map: &Body) -> Result<Made, ResourceError> {
+    let users = array_at(map, "users", "", MAX_BULK_USERS, true)?.unwrap_or(&EMPTY);
+    let mut payloads = Vec::with_capacity(users.len());
+    for (i, u) in users.iter().enumerate() {
+        // Pointers are formatted only on the error path: 1,000 users
+        // per request make the happy path's allocations count.
+        let field = || format!("/users/{i}");
+        let u = match u {
+            Value::Object(u) => u,
+            other => object_at(other, &field())?,
+        };
+        let id = match u.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            other => id_at(other, &format!("{}/id", field()))?,
+        };
+        if check_user_attributes(u, "").is_err() {
+            check_user_attributes(u, &field())?;
+        }
+        payloads.push(ActionPayload::IdentifyUser {
+            user_id: id,
+            attributes: attributes_without(u, &["id"]),
+        });
+    }
+    let rows = payloads.len();
+    Ok(Made::new(payloads, CallAnswer::BulkOperation { rows }))
+}
+
+/// `PUT /v1/objects/{collection}/{id}`.
+fn set_object(collection: String, id: String, map: &Body) -> Result<Made, ResourceError> {
+    check_object_attributes(map, Entity::Object)?;
+    let attributes = attributes_without(map, &["id", "collection"]);
+    let entity = json!({
+        "__typename": "Object",
+        "id": id,
+        "collection": collection,
+        "properties": Value::Object(attributes.clone()),
+    });
+    Ok(Made::new(
+        vec![ActionPayload::SetObject {
+            collection,
+            id,
+            attributes,
+        }],
+        CallAnswer::Entity(entity),
+    ))
+}
+
+/// `DELETE /v1/objects/{collection}/{id}`.
+fn delete_object(collection: String, id: String) -> Made {
+    Made::new(
+        vec![ActionPayload::DeleteObject { collection, id }],
+        CallAnswer::NoContent,
+    )
+}
+
+/// `POST /v1/objects/{collection}/{id}/subscriptions`.
+fn subscribe(collection: String, object_id: String, map: &Body) -> Result<Made, ResourceError> {
+    let parts = subscription_parts(&collection, &object_id, map, true)?;
+    let mut payloads = parts.inline;
+    payloads.push(ActionPayload::Subscribe {
+        collection,
+        object_id,
+        recipients: parts.recipients,
+        properties: parts.properties,
+    });
+    Ok(Made::new(payloads, parts.answer))
+}
+
+/// `DELETE /v1/objects/{collection}/{id}/subscriptions`.
+fn unsubscribe(collection: String, object_id: String, map: &Body) -> Result<Made, ResourceError> {
+    let parts = subscription_parts(&collection, &object_id, map, false)?;
+    let mut payloads = parts.inline;
+    payloads.push(ActionPayload::Unsubscribe {
+        collection,
+        object_id,
+        recipients: parts.recipients,
+    });
+    Ok(Made::new(payloads, parts.answer))
+}
+
+/// What a subscribe and an unsubscribe read alike.
+struct SubscriptionParts {
+    recipients: Vec<RecipientRef>,
+    /// Inline identifies and sets, only when subscribing.
+    inline: Vec<ActionPayload>,
+    properties: Option<Value>,
+    answer: CallAnswer,
+}
+
+fn subscription_parts(
+    collection: &str,
+    object_id: &str,
+    map: &Body,
+    subscribe: bool,
+) -> Result<SubscriptionParts, ResourceError> {
+    let items =
+        array_at(map, "recipients", "", MAX_SUBSCRIPTION_RECIPIENTS, true)?.unwrap_or(&EMPTY);
+    let (recipients, inline) = recipients_at(items, "/recipients", subscribe)?;
+    let properties = match map.get("properties") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(other) => {
+            return Err(ResourceError::wrong_type(
+                "/properties",
+                "an object",
+                json_type(other),
+            ));
+        }
+    };
+    let subscriptions: Vec<Value> = recipients
+        .iter()
+        .map(|r| {
+            json!({
+                "__typename": "Subscription",
+                "object": {"__typename": "Object", "id": object_id, "collection": collection},
+                "recipient": r,
+                "properties": properties,
+            })
+        })
+        .collect();
+    Ok(SubscriptionParts {
+        recipients,
+        inline,
+        properties,
+        answer: CallAnswer::Subscriptions(Value::Array(subscriptions)),
+    })
+}
+
+/// `PUT /v1/tenants/{id}`.
+fn set_tenant(id: String, map: &Body) -> Result<Made, ResourceError> {
+    check_object_attributes(map, Entity::Tenant)?;
+    let attributes = attributes_without(map, &["id"]);
+    let mut entity = json!({"__typename": "Tenant", "id": id});
+    merge(&mut entity, &attributes);
+    Ok(Made::new(
+        vec![ActionPayload::SetTenant { id, attributes }],
+        CallAnswer::Entity(entity),
+    ))
+}
+
+/// `DELETE /v1/tenants/{id}`.
+fn delete_tenant(id: String) -> Made {
+    Made::new(
+        vec![ActionPayload::DeleteTenant { id }],
+        CallAnswer::NoContent,
+    )
+}
+
+/// `POST /v1/audiences/{key}/members`.
+fn add_audience_members(
+    audience: String,
+    map: &Body,
+    query: Option<&str>,
+) -> Result<Made, ResourceError> {
+    let (members, mut payloads) = audience_members(map, true)?;
+    let create_audience = query_param(query, "create_audience")
+        .is_some_and(|v| v.is_empty() || v.eq_ignore_ascii_case("true") || v == "1");
+    payloads.push(ActionPayload::AddAudienceMember {
+        audience,
+        members,
+        create_audience,
+    });
+    Ok(Made::new(payloads, CallAnswer::NoContent))
+}
+
+/// `DELETE /v1/audiences/{key}/members`.
+fn remove_audience_members(audience: String, map: &Body) -> Result<Made, ResourceError> {
+    let (members, _) = audience_members(map, false)?;
+    Ok(Made::new(
+        vec![ActionPayload::RemoveAudienceMember { audience, members }],
+        CallAnswer::NoContent,
+    ))
+}
+
+/// The `members` of an audience change, and the inline identifies and sets
+/// they carry when `adding`.
+fn audience_members(
+    map: &Body,
+    adding: bool,
+) -> Result<(Vec<AudienceMember>, Vec<ActionPayload>), ResourceError> {
+    let items = array_at(map, "members", "", MAX_AUDIENCE_MEMBERS, true)?.unwrap_or(&EMPTY);
+    let mut inline_payloads = Vec::new();
+    let mut members = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let (member, inline) = member_at(item, &format!("/members/{i}"))?;
+        if adding {
+            inline_payloads.extend(inline);
+        }
+        members.push(member);
+    }
+    Ok((members, inline_payloads))
+}
+
+/// `POST /v1/workflows/{key}/cancel`.
+fn cancel_workflow(workflow: String, map: &Body) -> Result<Made, ResourceError> {
+    let Some(cancellation_key) = string_at(map, "cancellation_key", "")? else {
+        return Err(ResourceError::missing("/cancellation_key"));
+    };
+    let recipients = match array_at(map, "recipients", "", MAX_TRIGGER_RECIPIENTS, false)? {
+        Some(items) => Some(recipients_at(items, "/recipients", false)?.0),
+        None => None,
+    };
+    Ok(Made::new(
+        vec![ActionPayload::CancelWorkflow {
+            workflow,
+            cancellation_key,
+            recipients,
+        }],
+        CallAnswer::NoContent,
+    ))
 }
 
 static EMPTY: Vec<Value> = Vec::new();
 
-fn trigger(
-    map: &Map<String, Value>,
-    workflow: String,
-    body_len: usize,
-) -> Result<(Vec<ActionPayload>, Option<String>, TriggerInline), ResourceError> {
+/// `POST /v1/workflows/{key}/trigger`.
+fn trigger_workflow(workflow: String, map: &Body, body_len: usize) -> Result<Made, ResourceError> {
     let items = array_at(map, "recipients", "", MAX_TRIGGER_RECIPIENTS, false)?.unwrap_or(&EMPTY);
     // Inline payloads in the order the engine gives them too: recipients,
     // then the actor, then the tenant (`resource_plans` relies on it).
@@ -454,8 +541,8 @@ fn trigger(
     };
     let cancellation_key = string_at(map, "cancellation_key", "")?;
     let first_user = recipients.iter().find_map(|r| match r {
-        tributary_core::plan::RecipientRef::User(id) => Some(id.clone()),
-        tributary_core::plan::RecipientRef::Object { .. } => None,
+        RecipientRef::User(id) => Some(id.clone()),
+        RecipientRef::Object { .. } => None,
     });
     payloads.push(ActionPayload::TriggerWorkflow {
         workflow,
@@ -465,7 +552,9 @@ fn trigger(
         data,
         cancellation_key,
     });
-    Ok((payloads, first_user, inline))
+    let mut made = Made::new(payloads, CallAnswer::WorkflowRun).about_user(first_user);
+    made.trigger_inline = inline;
+    Ok(made)
 }
 
 /// The attributes an inline identify, set-object or set-tenant payload
@@ -496,7 +585,7 @@ fn serialized_len(v: &Value) -> usize {
     c.0
 }
 
-fn check_object_attributes(map: &Map<String, Value>, entity: Entity) -> Result<(), ResourceError> {
+fn check_object_attributes(map: &Body, entity: Entity) -> Result<(), ResourceError> {
     for key in ["name", "locale", "timezone"] {
         match map.get(key) {
             None | Some(Value::Null | Value::String(_)) => {}

@@ -7,6 +7,7 @@ use tributary_adapter::{
 use tributary_core::{
     Secret,
     config::{SourceEnvironment, SourceKind},
+    json::json_type,
 };
 
 use crate::{
@@ -112,7 +113,7 @@ pub fn parse_segment_shaped(
                     "",
                     format!(
                         "the body must be one event object, not {}",
-                        crate::item::json_type(&other)
+                        json_type(&other)
                     ),
                 ));
             }
@@ -140,10 +141,7 @@ pub fn parse_segment_shaped(
                 index,
                 "not_an_object",
                 pointer.to_string(),
-                format!(
-                    "each event must be an object, not {}",
-                    crate::item::json_type(&item)
-                ),
+                format!("each event must be an object, not {}", json_type(&item)),
             );
             out.push(Err(problem));
             continue;

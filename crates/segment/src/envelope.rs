@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 use tributary_adapter::AdapterError;
+use tributary_core::json::json_type;
 
 /// Webhooks (Actions) batches hold at most 4,000 events (Segment's docs);
 /// anything longer is refused rather than half-processed.
@@ -49,10 +50,7 @@ pub(crate) fn split(body: Value, batch_only: bool) -> Result<Items, AdapterError
                     return Err(AdapterError::schema(
                         "invalid_type",
                         "/batch",
-                        format!(
-                            "`batch` must be an array, not {}",
-                            crate::item::json_type(&other)
-                        ),
+                        format!("`batch` must be an array, not {}", json_type(&other)),
                     ));
                 }
             };
@@ -76,7 +74,7 @@ pub(crate) fn split(body: Value, batch_only: bool) -> Result<Items, AdapterError
                 "",
                 format!(
                     "the body must be an event object, a batch envelope or an array of events, not {}",
-                    crate::item::json_type(&other)
+                    json_type(&other)
                 ),
             ));
         }

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tributary_adapter::{ItemError, Note, RawRequest};
-use tributary_core::event::{Event, EventKind, Headers};
+use tributary_core::{
+    event::{Event, EventKind, Headers},
+    json::json_type,
+};
 
 use crate::{Dialect, clock::Timestamps, envelope::ItemPointer};
 
@@ -181,5 +184,3 @@ fn object_field<'a>(item: &'a Map<String, Value>, key: &str) -> Result<Option<&'
 fn empty_object() -> Value {
     Value::Object(Map::new())
 }
-
-pub(crate) use tributary_core::json::json_type;

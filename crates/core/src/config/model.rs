@@ -7,7 +7,10 @@ use std::{collections::BTreeMap, fmt, num::NonZeroU32, str::FromStr, time::Durat
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::verification::Verification;
+use super::{
+    params::{Param, with_mapping_parameters},
+    verification::Verification,
+};
 use crate::{ActionType, FieldPath, Secret, path::DataAlias};
 
 /// The whole configuration file.
@@ -419,51 +422,54 @@ pub struct Mapping {
     pub params: MappingParams,
 }
 
-/// Every parameter any action takes; which ones apply is checked at load.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct MappingParams {
-    /// Workflow key (trigger, cancel).
-    pub workflow: Option<ValueSource>,
-    /// Recipients: an id, a list, inline users/objects, or a mix.
-    pub recipients: Option<ValueSource>,
-    /// Actor: an id or an inline user/object.
-    pub actor: Option<ValueSource>,
-    /// Tenant: an id or an inline tenant (trigger, audience membership).
-    pub tenant: Option<ValueSource>,
-    /// Trigger data (default: the event's data).
-    pub data: Option<ValueSource>,
-    /// Named trigger data fields, merged over `data`.
-    pub data_fields: Vec<(String, ValueSource)>,
-    /// Cancellation key.
-    pub cancellation_key: Option<ValueSource>,
-    /// User id (identify, delete user; default `userId`).
-    pub user_id: Option<ValueSource>,
-    /// User or tenant name.
-    pub name: Option<ValueSource>,
-    /// Email.
-    pub email: Option<ValueSource>,
-    /// Phone number (E.164).
-    pub phone_number: Option<ValueSource>,
-    /// Avatar URL.
-    pub avatar: Option<ValueSource>,
-    /// Locale.
-    pub locale: Option<ValueSource>,
-    /// Time zone.
-    pub timezone: Option<ValueSource>,
-    /// An object of custom properties.
-    pub properties: Option<ValueSource>,
-    /// Object collection.
-    pub collection: Option<ValueSource>,
-    /// Object id.
-    pub object_id: Option<ValueSource>,
-    /// Tenant id (set/delete tenant).
-    pub tenant_id: Option<ValueSource>,
-    /// Tenant settings.
-    pub settings: Option<ValueSource>,
-    /// Audience key.
-    pub audience: Option<ValueSource>,
-    /// Audience members (default `userId`).
-    pub members: Option<ValueSource>,
-    /// Create the audience if it does not exist.
-    pub create_audience: bool,
+/// The Rust type a parameter of each form loads into.
+macro_rules! param_type {
+    (Path) => { Option<ValueSource> };
+    (Key) => { Option<ValueSource> };
+    (Bool) => { bool };
+    (Fields) => { Vec<(String, ValueSource)> };
+}
+
+macro_rules! mapping_params {
+    ($( $(#[$doc:meta])* $field:ident $variant:ident $form:ident, )*) => {
+        /// Every parameter any action takes; which ones apply is checked at load.
+        #[derive(Clone, Debug, Default, Serialize)]
+        pub struct MappingParams {
+            $( $(#[$doc])* pub $field: param_type!($form), )*
+        }
+
+        impl MappingParams {
+            /// Where a path or key parameter's value goes; `None` for a flag
+            /// or a field table, which the loader reads on their own.
+            pub(crate) fn slot(&mut self, param: Param) -> Option<&mut Option<ValueSource>> {
+                match param {
+                    $(Param::$variant => self.$field.as_slot(),)*
+                }
+            }
+        }
+    };
+}
+with_mapping_parameters!(mapping_params);
+
+/// A [`MappingParams`] field as a path or key parameter's slot.
+trait AsSlot {
+    fn as_slot(&mut self) -> Option<&mut Option<ValueSource>>;
+}
+
+impl AsSlot for Option<ValueSource> {
+    fn as_slot(&mut self) -> Option<&mut Option<ValueSource>> {
+        Some(self)
+    }
+}
+
+impl AsSlot for bool {
+    fn as_slot(&mut self) -> Option<&mut Option<ValueSource>> {
+        None
+    }
+}
+
+impl AsSlot for Vec<(String, ValueSource)> {
+    fn as_slot(&mut self) -> Option<&mut Option<ValueSource>> {
+        None
+    }
 }

@@ -1,7 +1,97 @@
-//! Which parameters each action takes, which are required, and their defaults.
-//! docs/mapping.md renders this table for people; a test keeps them in step.
+//! The mapping parameters, written once: the table in
+//! [`with_mapping_parameters`] gives each parameter's name, its form and its
+//! documentation, and from it come [`Param`], the raw form `RawMapping` (raw.rs)
+//! and [`MappingParams`](super::MappingParams) with its slots (model.rs). Then
+//! which parameters each action takes, which are required, and their
+//! defaults (`spec`). docs/mapping.md renders that for people; a test keeps
+//! them in step.
 
 use crate::ActionType;
+
+/// Calls `$then!` with the table of mapping parameters: one line each,
+/// `field Variant Form`, with its documentation. The order is the order
+/// parameters are checked and serialized in.
+macro_rules! with_mapping_parameters {
+    ($then:ident) => {
+        $then! {
+            /// Workflow key (trigger, cancel).
+            workflow Workflow Key,
+            /// Recipients: an id, a list, inline users/objects, or a mix.
+            recipients Recipients Path,
+            /// Actor: an id or an inline user/object.
+            actor Actor Path,
+            /// Tenant: an id or an inline tenant (trigger, audience membership).
+            tenant Tenant Path,
+            /// Trigger data (default: the event's data).
+            data Data Path,
+            /// Named trigger data fields, merged over `data`.
+            data_fields DataFields Fields,
+            /// Cancellation key.
+            cancellation_key CancellationKey Path,
+            /// User id (identify, delete user; default `userId`).
+            user_id UserId Path,
+            /// User or tenant name.
+            name Name Path,
+            /// Email.
+            email Email Path,
+            /// Phone number (E.164).
+            phone_number PhoneNumber Path,
+            /// Avatar URL.
+            avatar Avatar Path,
+            /// Locale.
+            locale Locale Path,
+            /// Time zone.
+            timezone Timezone Path,
+            /// An object of custom properties.
+            properties Properties Path,
+            /// Object collection.
+            collection Collection Key,
+            /// Object id.
+            object_id ObjectId Path,
+            /// Tenant id (set/delete tenant).
+            tenant_id TenantId Path,
+            /// Tenant settings.
+            settings Settings Path,
+            /// Audience key.
+            audience Audience Key,
+            /// Audience members (default `userId`).
+            members Members Path,
+            /// Create the audience if it does not exist.
+            create_audience CreateAudience Bool,
+        }
+    };
+}
+pub(crate) use with_mapping_parameters;
+
+macro_rules! param_enum {
+    ($( $(#[$doc:meta])* $field:ident $variant:ident $form:ident, )*) => {
+        /// One mapping parameter.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum Param {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Param {
+            /// Every parameter, in the table's order.
+            pub(crate) const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
+            /// Its key in a mapping.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($field),)*
+                }
+            }
+
+            /// How its value is read.
+            pub(crate) fn form(self) -> Form {
+                match self {
+                    $(Self::$variant => Form::$form,)*
+                }
+            }
+        }
+    };
+}
+with_mapping_parameters!(param_enum);
 
 /// Whether a parameter must be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,81 +117,73 @@ pub(crate) enum Form {
     Fields,
 }
 
-pub(crate) fn form(param: &str) -> Form {
-    match param {
-        "workflow" | "collection" | "audience" => Form::Key,
-        "create_audience" => Form::Bool,
-        "data_fields" => Form::Fields,
-        _ => Form::Path,
-    }
-}
-
 use Need::{Default, Optional, Required};
+use Param::*;
 
-const USER_FIELDS: [(&str, Need); 7] = [
-    ("name", Optional),
-    ("email", Optional),
-    ("phone_number", Optional),
-    ("avatar", Optional),
-    ("locale", Optional),
-    ("timezone", Optional),
-    ("properties", Optional),
+const USER_FIELDS: [(Param, Need); 7] = [
+    (Name, Optional),
+    (Email, Optional),
+    (PhoneNumber, Optional),
+    (Avatar, Optional),
+    (Locale, Optional),
+    (Timezone, Optional),
+    (Properties, Optional),
 ];
 
 /// The parameters of `action`, in the order docs list them.
-pub(crate) fn spec(action: ActionType) -> Vec<(&'static str, Need)> {
+pub(crate) fn spec(action: ActionType) -> Vec<(Param, Need)> {
     let mut params = match action {
         ActionType::TriggerWorkflow => vec![
-            ("workflow", Required),
-            ("recipients", Default("userId")),
-            ("actor", Optional),
-            ("tenant", Optional),
-            ("data", Optional),
-            ("data_fields", Optional),
-            ("cancellation_key", Optional),
+            (Workflow, Required),
+            (Recipients, Default("userId")),
+            (Actor, Optional),
+            (Tenant, Optional),
+            (Data, Optional),
+            (DataFields, Optional),
+            (CancellationKey, Optional),
         ],
         ActionType::CancelWorkflow => vec![
-            ("workflow", Required),
-            ("cancellation_key", Required),
-            ("recipients", Optional),
+            (Workflow, Required),
+            (CancellationKey, Required),
+            (Recipients, Optional),
         ],
-        ActionType::IdentifyUser => vec![("user_id", Default("userId"))],
-        ActionType::DeleteUser => vec![("user_id", Default("userId"))],
+        ActionType::IdentifyUser => vec![(UserId, Default("userId"))],
+        ActionType::DeleteUser => vec![(UserId, Default("userId"))],
         ActionType::SetObject => vec![
-            ("collection", Required),
-            ("object_id", Required),
-            ("name", Optional),
-            ("properties", Optional),
+            (Collection, Required),
+            (ObjectId, Required),
+            (Name, Optional),
+            (Properties, Optional),
         ],
-        ActionType::DeleteObject => vec![("collection", Required), ("object_id", Required)],
+        ActionType::DeleteObject => vec![(Collection, Required), (ObjectId, Required)],
         ActionType::SetTenant => vec![
-            ("tenant_id", Required),
-            ("name", Optional),
-            ("settings", Optional),
-            ("properties", Optional),
+            (TenantId, Required),
+            (Name, Optional),
+            (Settings, Optional),
+            (Properties, Optional),
         ],
-        ActionType::DeleteTenant => vec![("tenant_id", Required)],
+        ActionType::DeleteTenant => vec![(TenantId, Required)],
         ActionType::Subscribe => vec![
-            ("collection", Required),
-            ("object_id", Required),
-            ("recipients", Default("userId")),
-            ("properties", Optional),
+            (Collection, Required),
+            (ObjectId, Required),
+            (Recipients, Default("userId")),
+            (Properties, Optional),
         ],
         ActionType::Unsubscribe => vec![
-            ("collection", Required),
-            ("object_id", Required),
-            ("recipients", Default("userId")),
+            (Collection, Required),
+            (ObjectId, Required),
+            (Recipients, Default("userId")),
         ],
         ActionType::AddAudienceMember => vec![
-            ("audience", Required),
-            ("members", Default("userId")),
-            ("tenant", Optional),
-            ("create_audience", Optional),
+            (Audience, Required),
+            (Members, Default("userId")),
+            (Tenant, Optional),
+            (CreateAudience, Optional),
         ],
         ActionType::RemoveAudienceMember => vec![
-            ("audience", Required),
-            ("members", Default("userId")),
-            ("tenant", Optional),
+            (Audience, Required),
+            (Members, Default("userId")),
+            (Tenant, Optional),
         ],
     };
     if action == ActionType::IdentifyUser {
@@ -130,15 +212,15 @@ pub struct ActionParameter {
 pub fn action_parameters(action: ActionType) -> Vec<ActionParameter> {
     spec(action)
         .into_iter()
-        .map(|(name, need)| ActionParameter {
-            name,
+        .map(|(param, need)| ActionParameter {
+            name: param.name(),
             required: need == Need::Required,
             default_path: match need {
                 Need::Default(path) => Some(path),
                 _ => None,
             },
-            reads_path: form(name) == Form::Path,
-            literal_key: form(name) == Form::Key,
+            reads_path: param.form() == Form::Path,
+            literal_key: param.form() == Form::Key,
         })
         .collect()
 }
@@ -174,7 +256,7 @@ mod tests {
                 })
                 .collect();
             let documented: Vec<&str> = stripped.split('`').skip(1).step_by(2).collect();
-            let spec: Vec<&str> = spec(action).iter().map(|(n, _)| *n).collect();
+            let spec: Vec<&str> = spec(action).iter().map(|(p, _)| p.name()).collect();
             let mut a = documented.clone();
             let mut b = spec.clone();
             a.sort_unstable();
@@ -183,7 +265,8 @@ mod tests {
                 a, b,
                 "{action}: docs say {documented:?}, code says {spec:?}"
             );
-            for (name, need) in super::spec(action) {
+            for (param, need) in super::spec(action) {
+                let name = param.name();
                 let starred = stripped.contains(&format!("`{name}`*"));
                 assert_eq!(
                     starred,

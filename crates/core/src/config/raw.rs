@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::params::{Param, with_mapping_parameters};
+
 pub(super) type S<T> = Spanned<T>;
 
 #[derive(Deserialize, Default)]
@@ -123,64 +125,27 @@ pub(super) struct RawDedup {
     pub(super) window: Option<S<String>>,
 }
 
-/// Mapping parameters stay as TOML values: whether a string is a path or a
-/// literal depends on the parameter, decided in `load`.
-#[derive(Deserialize)]
-pub(super) struct RawMapping {
-    pub(super) id: Option<S<String>>,
-    pub(super) event: Option<S<String>>,
-    pub(super) action: Option<S<String>>,
-    pub(super) active: Option<S<bool>>,
-    pub(super) workflow: Option<S<toml::Value>>,
-    pub(super) recipients: Option<S<toml::Value>>,
-    pub(super) actor: Option<S<toml::Value>>,
-    pub(super) tenant: Option<S<toml::Value>>,
-    pub(super) data: Option<S<toml::Value>>,
-    pub(super) data_fields: Option<S<toml::Value>>,
-    pub(super) cancellation_key: Option<S<toml::Value>>,
-    pub(super) user_id: Option<S<toml::Value>>,
-    pub(super) name: Option<S<toml::Value>>,
-    pub(super) email: Option<S<toml::Value>>,
-    pub(super) phone_number: Option<S<toml::Value>>,
-    pub(super) avatar: Option<S<toml::Value>>,
-    pub(super) locale: Option<S<toml::Value>>,
-    pub(super) timezone: Option<S<toml::Value>>,
-    pub(super) properties: Option<S<toml::Value>>,
-    pub(super) collection: Option<S<toml::Value>>,
-    pub(super) object_id: Option<S<toml::Value>>,
-    pub(super) tenant_id: Option<S<toml::Value>>,
-    pub(super) settings: Option<S<toml::Value>>,
-    pub(super) audience: Option<S<toml::Value>>,
-    pub(super) members: Option<S<toml::Value>>,
-    pub(super) create_audience: Option<S<toml::Value>>,
-}
+macro_rules! raw_mapping {
+    ($( $(#[$doc:meta])* $field:ident $variant:ident $form:ident, )*) => {
+        /// Mapping parameters stay as TOML values: whether a string is a path
+        /// or a literal depends on the parameter, decided in `load`.
+        #[derive(Deserialize)]
+        pub(super) struct RawMapping {
+            pub(super) id: Option<S<String>>,
+            pub(super) event: Option<S<String>>,
+            pub(super) action: Option<S<String>>,
+            pub(super) active: Option<S<bool>>,
+            $( pub(super) $field: Option<S<toml::Value>>, )*
+        }
 
-impl RawMapping {
-    /// Every parameter that was written, by name.
-    pub(super) fn params(&self) -> [(&'static str, Option<&S<toml::Value>>); 22] {
-        [
-            ("workflow", self.workflow.as_ref()),
-            ("recipients", self.recipients.as_ref()),
-            ("actor", self.actor.as_ref()),
-            ("tenant", self.tenant.as_ref()),
-            ("data", self.data.as_ref()),
-            ("data_fields", self.data_fields.as_ref()),
-            ("cancellation_key", self.cancellation_key.as_ref()),
-            ("user_id", self.user_id.as_ref()),
-            ("name", self.name.as_ref()),
-            ("email", self.email.as_ref()),
-            ("phone_number", self.phone_number.as_ref()),
-            ("avatar", self.avatar.as_ref()),
-            ("locale", self.locale.as_ref()),
-            ("timezone", self.timezone.as_ref()),
-            ("properties", self.properties.as_ref()),
-            ("collection", self.collection.as_ref()),
-            ("object_id", self.object_id.as_ref()),
-            ("tenant_id", self.tenant_id.as_ref()),
-            ("settings", self.settings.as_ref()),
-            ("audience", self.audience.as_ref()),
-            ("members", self.members.as_ref()),
-            ("create_audience", self.create_audience.as_ref()),
-        ]
-    }
+        impl RawMapping {
+            /// A parameter as written, if it was.
+            pub(super) fn param(&self, param: Param) -> Option<&S<toml::Value>> {
+                match param {
+                    $(Param::$variant => self.$field.as_ref(),)*
+                }
+            }
+        }
+    };
 }
+with_mapping_parameters!(raw_mapping);

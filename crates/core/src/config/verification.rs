@@ -112,17 +112,78 @@ pub enum VerificationScheme {
     },
 }
 
+/// A verification scheme by its name alone, as a config's `scheme` key
+/// holds it, before its settings are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemeKind {
+    /// `segment-signature`.
+    SegmentSignature,
+    /// `hmac-sha256`.
+    HmacSha256,
+    /// `timestamped`.
+    Timestamped,
+    /// `shared-secret`.
+    SharedSecret,
+    /// `bearer`.
+    Bearer,
+    /// `standard-webhooks`.
+    StandardWebhooks,
+}
+
+impl SchemeKind {
+    /// Every scheme, in the order messages list them.
+    pub const ALL: [Self; 6] = [
+        Self::SegmentSignature,
+        Self::HmacSha256,
+        Self::Timestamped,
+        Self::SharedSecret,
+        Self::Bearer,
+        Self::StandardWebhooks,
+    ];
+
+    /// The name as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SegmentSignature => "segment-signature",
+            Self::HmacSha256 => "hmac-sha256",
+            Self::Timestamped => "timestamped",
+            Self::SharedSecret => "shared-secret",
+            Self::Bearer => "bearer",
+            Self::StandardWebhooks => "standard-webhooks",
+        }
+    }
+
+    /// The scheme written as `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Every name, for a message: `a, b, ... or f`.
+    pub(crate) fn names() -> String {
+        let names: Vec<_> = Self::ALL.iter().map(|k| k.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    }
+}
+
 impl VerificationScheme {
+    /// Which scheme this is.
+    pub fn kind(&self) -> SchemeKind {
+        match self {
+            Self::SegmentSignature { .. } => SchemeKind::SegmentSignature,
+            Self::HmacSha256 { .. } => SchemeKind::HmacSha256,
+            Self::Timestamped { .. } => SchemeKind::Timestamped,
+            Self::SharedSecret { .. } => SchemeKind::SharedSecret,
+            Self::Bearer { .. } => SchemeKind::Bearer,
+            Self::StandardWebhooks { .. } => SchemeKind::StandardWebhooks,
+        }
+    }
+
     /// The scheme's name as written in the config.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::SegmentSignature { .. } => "segment-signature",
-            Self::HmacSha256 { .. } => "hmac-sha256",
-            Self::Timestamped { .. } => "timestamped",
-            Self::SharedSecret { .. } => "shared-secret",
-            Self::Bearer { .. } => "bearer",
-            Self::StandardWebhooks { .. } => "standard-webhooks",
-        }
+        self.kind().name()
     }
 
     /// Headers that carry the credential, so the event log never stores them.
