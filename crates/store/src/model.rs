@@ -532,7 +532,7 @@ impl LocalEffect {
 
 /// Which due actions the store runs itself, decided once when it is opened
 /// (the service derives it from the configuration: docs/store.md, "Local
-/// actions in the store").
+/// actions run inside the store").
 ///
 /// Running an action in the store is right only for an environment whose
 /// sink is `local` writing to this same store, with no rate limit (a limit
