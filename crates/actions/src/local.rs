@@ -30,8 +30,8 @@ struct Pending {
 /// Applies actions to the store's local recipients.
 ///
 /// Concurrent executions are applied together: whatever is waiting goes to
-/// the store in one [`LocalRecipients::apply_local_many`] call, so on SQLite a burst of
-/// actions costs one writer job, not one each.
+/// the store in one [`LocalRecipients::apply_local_many`] call, so on SQLite
+/// a burst of actions costs one writer job, not one each.
 pub struct LocalSink {
     store: Arc<dyn LocalRecipients>,
     // Started on the first action, inside the runtime that runs the workers.

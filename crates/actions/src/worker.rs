@@ -6,11 +6,11 @@
 //! bounded by the free in-flight slots, and every claim is a lease: a worker
 //! that dies leaves its actions to be re-claimed when the lease expires.
 //!
-//! The pool claims with [`Outbox::claim_running_local`]: a store opened to
+//! The pool claims with [`Outbox::claim_running_local`]. A store opened to
 //! run some environments' `local` actions itself
 //! ([`tributary_store::LocalExecution::InStore`], decided by the wiring)
-//! runs them in the round, effect, attempt and outbox change in one
-//! transaction, no lease, and reports them. Everything else is leased and
+//! runs them in the round (effect, attempt and outbox change in one
+//! transaction, no lease) and reports them. Everything else is leased and
 //! runs through its environment's sink ([`crate::LocalSink`] for `local`).
 
 use std::{
