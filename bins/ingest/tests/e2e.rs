@@ -626,3 +626,32 @@ secret_key = "sk_test_local_execution"
     let config = config::load("l.toml", &text(false), &|_| None).unwrap();
     assert_eq!(serve::local_execution(&config), LocalExecution::ThroughSink);
 }
+
+/// The service opens its store with that decision: a `local` environment's
+/// trigger, appended through the pipeline, is run by the store in a round
+/// instead of being leased (no workers run here, so the round is the test's).
+#[tokio::test]
+async fn the_service_opens_its_store_to_run_local_actions_itself() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"{}\"\n{}",
+        data.path().display(),
+        config_text(1 << 20)
+    );
+    let config = config::load("s.toml", &text, &|_| None).unwrap();
+    let service = tributary_ingest::Service::build(config, Vec::new())
+        .await
+        .unwrap();
+    let pipeline = &service.state().pipeline;
+    let body = br#"{"type":"track","event":"Invoice Paid","userId":"u1","properties":{"recipientId":"r1"}}"#;
+    let request = tributary_adapter::RawRequest::new("", "", body.to_vec(), chrono::Utc::now());
+    pipeline.receive(LEGACY, request).await.unwrap();
+    let round = pipeline
+        .store()
+        .claim_running_local("test", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(round.claimed.is_empty(), "{:?}", round.claimed);
+    assert_eq!(round.ran_local.len(), 1);
+    assert_eq!(round.ran_local[0].environment, "development");
+}
