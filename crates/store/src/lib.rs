@@ -20,14 +20,17 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use tributary_store::{AdminQueries, AppendItem, AppendOutcome, EventFilter, EventLog, SqliteStore, Store};
+//! use tributary_store::{
+//!     AdminQueries, AppendItem, AppendOutcome, EventFilter, EventLog, SqliteStore, Store,
+//!     StoreError,
+//! };
 //! use tributary_core::event::{Event, EventId, EventKind};
 //!
 //! // Ingest writes through the event log, the console reads through the queries.
-//! async fn ingest(log: &dyn EventLog, item: AppendItem) -> Result<AppendOutcome, tributary_store::StoreError> {
+//! async fn ingest(log: &dyn EventLog, item: AppendItem) -> Result<AppendOutcome, StoreError> {
 //!     Ok(log.append(vec![item]).await?.remove(0))
 //! }
-//! async fn logged(queries: &dyn AdminQueries) -> Result<usize, tributary_store::StoreError> {
+//! async fn logged(queries: &dyn AdminQueries) -> Result<usize, StoreError> {
 //!     Ok(queries.list_events(&EventFilter::default(), None, 10).await?.items.len())
 //! }
 //!
@@ -53,7 +56,7 @@
 //! assert!(matches!(ingest(store.as_ref(), item).await?, AppendOutcome::Accepted { .. }));
 //! assert_eq!(logged(store.as_ref()).await?, 1);
 //! # std::fs::remove_dir_all(&dir).ok();
-//! # Ok::<(), tributary_store::StoreError>(())
+//! # Ok::<(), StoreError>(())
 //! # }).unwrap();
 //! ```
 
