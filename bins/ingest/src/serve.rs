@@ -11,15 +11,37 @@ use tributary_actions::{
 };
 use tributary_core::config::{Config, SinkConfig, SourceConfig, SourceDocument};
 use tributary_edge::{ConnectionLimits, raise_fd_limit};
-use tributary_store::Store;
+use tributary_store::{LocalExecution, Store};
 
 use crate::Service;
+
+/// Which environments' actions the store runs itself, decided here once
+/// from the configuration: those whose sink is `local` (it writes to this
+/// same store, see [`sinks`]) and that have no rate limit, which is applied
+/// where the sink runs. None when this process runs no workers.
+pub fn local_execution(config: &Config) -> LocalExecution {
+    if !config.workers.enabled {
+        return LocalExecution::ThroughSink;
+    }
+    let in_store: Vec<String> = config
+        .environments
+        .iter()
+        .filter(|(_, e)| matches!(e.sink, SinkConfig::Local) && e.rate_limits.is_empty())
+        .map(|(env, _)| env.clone())
+        .collect();
+    if in_store.is_empty() {
+        LocalExecution::ThroughSink
+    } else {
+        LocalExecution::InStore(in_store)
+    }
+}
 
 /// One sink per environment, as configured, with its rate limits.
 pub fn sinks(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<SinkSet> {
     let mut sinks = Vec::new();
     for (env, settings) in &config.environments {
         let sink: Arc<dyn Sink> = match &settings.sink {
+            // The store this process opened with `local_execution`.
             SinkConfig::Local => Arc::new(LocalSink::new(store.clone())),
             SinkConfig::Knock {
                 secret_key,

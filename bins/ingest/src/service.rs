@@ -56,7 +56,7 @@ impl Service {
         file_documents: Vec<SourceDocument>,
     ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let store = tributary_store::open(&config.store)
+        let store = tributary_store::open(&config.store, serve::local_execution(&config))
             .await
             .context("cannot open the store")?;
         let pipeline = Arc::new(

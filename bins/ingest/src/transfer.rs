@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use tributary_core::config::{Config, SourceDocument};
 use tributary_manage::Manager;
 use tributary_pipeline::Pipeline;
+use tributary_store::LocalExecution;
 
 /// Who a change made from the command line is recorded as.
 const ACTOR: &str = "cli";
@@ -44,9 +45,12 @@ async fn running(config: &Config) -> Option<(reqwest::Client, String, String)> {
 }
 
 async fn in_process(config: &Config, documents: Vec<SourceDocument>) -> anyhow::Result<Manager> {
-    let store = tributary_store::open(&config.store).await.context(
-        "cannot open the store (is the service running with another admin token or address?)",
-    )?;
+    // No workers run here, so the store runs no action itself.
+    let store = tributary_store::open(&config.store, LocalExecution::ThroughSink)
+        .await
+        .context(
+            "cannot open the store (is the service running with another admin token or address?)",
+        )?;
     let pipeline = Pipeline::new(Arc::new(config.clone()), store)
         .await
         .context("cannot read the configuration from the store")?;

@@ -11,7 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tributary_store::{ActionStatus, EventFilter, LocalKind, SqliteStore, Store};
+use tributary_store::{
+    ActionStatus, AdminQueries, EventFilter, LocalKind, LocalRecipients, SqliteStore,
+};
 
 mod process;
 

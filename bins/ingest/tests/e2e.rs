@@ -12,7 +12,7 @@ use tributary_actions::{PoolSettings, WorkerPool};
 use tributary_core::config;
 use tributary_ingest::{AppState, app, serve};
 use tributary_pipeline::Pipeline;
-use tributary_store::{SqliteStore, Store};
+use tributary_store::{LocalExecution, SqliteStore, Store};
 
 const SEGMENT: &str = "tok_segment_e2e_0123456789ab";
 const SEGMENT_BATCHED: &str = "tok_segbatch_e2e_0123456789a";
@@ -593,4 +593,65 @@ async fn a_full_disk_is_answered_503_and_nothing_is_acknowledged() {
         "the capped store never filled: {:?}",
         &statuses[statuses.len() - 3..]
     );
+}
+
+/// The service decides once, from the configuration, which environments'
+/// actions the store runs itself: those on the `local` sink without a rate
+/// limit (a limit is applied where the sink runs), and none at all in a
+/// process that runs no workers.
+#[test]
+fn the_store_runs_only_unlimited_local_environments_itself() {
+    let text = |workers: bool| {
+        format!(
+            r#"
+[workers]
+enabled = {workers}
+
+[environments.development]
+
+[environments.limited]
+rate_limits = {{ trigger_workflow = 5 }}
+
+[environments.production.sink]
+kind = "knock"
+secret_key = "sk_test_local_execution"
+"#
+        )
+    };
+    let config = config::load("l.toml", &text(true), &|_| None).unwrap();
+    assert_eq!(
+        serve::local_execution(&config),
+        LocalExecution::InStore(vec!["development".to_owned()])
+    );
+    let config = config::load("l.toml", &text(false), &|_| None).unwrap();
+    assert_eq!(serve::local_execution(&config), LocalExecution::ThroughSink);
+}
+
+/// The service opens its store with that decision: a `local` environment's
+/// trigger, appended through the pipeline, is run by the store in a round
+/// instead of being leased (no workers run here, so the round is the test's).
+#[tokio::test]
+async fn the_service_opens_its_store_to_run_local_actions_itself() {
+    let data = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"{}\"\n{}",
+        data.path().display(),
+        config_text(1 << 20)
+    );
+    let config = config::load("s.toml", &text, &|_| None).unwrap();
+    let service = tributary_ingest::Service::build(config, Vec::new())
+        .await
+        .unwrap();
+    let pipeline = &service.state().pipeline;
+    let body = br#"{"type":"track","event":"Invoice Paid","userId":"u1","properties":{"recipientId":"r1"}}"#;
+    let request = tributary_adapter::RawRequest::new("", "", body.to_vec(), chrono::Utc::now());
+    pipeline.receive(LEGACY, request).await.unwrap();
+    let round = pipeline
+        .store()
+        .claim_running_local("test", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(round.claimed.is_empty(), "{:?}", round.claimed);
+    assert_eq!(round.ran_local.len(), 1);
+    assert_eq!(round.ran_local[0].environment, "development");
 }

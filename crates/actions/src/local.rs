@@ -2,10 +2,10 @@
 //! (users, objects, tenants, audiences, subscriptions, workflow runs), queryable
 //! through the admin API. The embedded default; no external service.
 //!
-//! A worker pool over the same SQLite store does not call this sink for an
-//! unlimited environment: the store runs those actions itself
-//! ([`Store::claim_running_local`]). This is the path for PostgreSQL, for a
-//! rate-limited environment and for a sink over another store.
+//! A SQLite store opened to run an environment's actions itself
+//! ([`tributary_store::LocalExecution::InStore`]) runs them in the worker's
+//! round and this sink never sees them. This is the path for PostgreSQL,
+//! for a rate-limited environment and for a sink over another store.
 
 use std::{
     num::NonZeroU32,
@@ -15,7 +15,7 @@ use std::{
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tributary_core::ActionType;
-use tributary_store::{ActionId, LocalApply, LocalEffect, Store, StoreError};
+use tributary_store::{ActionId, LocalApply, LocalEffect, LocalRecipients, StoreError};
 
 use crate::{ActionRequest, BoxFuture, Outcome, Sink};
 
@@ -30,17 +30,17 @@ struct Pending {
 /// Applies actions to the store's local recipients.
 ///
 /// Concurrent executions are applied together: whatever is waiting goes to
-/// the store in one [`Store::apply_local_many`] call, so on SQLite a burst of
-/// actions costs one writer job, not one each.
+/// the store in one [`LocalRecipients::apply_local_many`] call, so on SQLite
+/// a burst of actions costs one writer job, not one each.
 pub struct LocalSink {
-    store: Arc<dyn Store>,
+    store: Arc<dyn LocalRecipients>,
     // Started on the first action, inside the runtime that runs the workers.
     queue: OnceLock<mpsc::UnboundedSender<Pending>>,
 }
 
 impl LocalSink {
     /// A sink writing to `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn LocalRecipients>) -> Self {
         Self {
             store,
             queue: OnceLock::new(),
@@ -65,7 +65,7 @@ impl LocalSink {
 }
 
 /// Ends when the sink (the only sender) is dropped.
-async fn apply_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn apply_batches(store: Arc<dyn LocalRecipients>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(APPLY_BATCH);
     while rx.recv_many(&mut batch, APPLY_BATCH).await > 0 {
         let (items, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.item, p.reply)).unzip();
@@ -91,10 +91,6 @@ impl Sink for LocalSink {
 
     fn rate_limit(&self, _action: ActionType) -> Option<NonZeroU32> {
         None
-    }
-
-    fn local_store(&self) -> Option<&Arc<dyn Store>> {
-        Some(&self.store)
     }
 
     fn concurrency(&self, _configured: usize) -> usize {

@@ -1,15 +1,13 @@
 //! The sink interface: where an action's effect happens. Three real
 //! implementations: the local store, Knock's API, a signed webhook.
 
-use std::{future::Future, num::NonZeroU32, pin::Pin, sync::Arc};
+use std::{future::Future, num::NonZeroU32, pin::Pin};
 
 use serde::Serialize;
 use tributary_core::{
     ActionType,
     plan::{ActionPayload, PlanOrigin},
 };
-
-use tributary_store::Store;
 
 use crate::Outcome;
 
@@ -59,15 +57,6 @@ pub trait Sink: Send + Sync {
     fn is_rate_limited(&self, request: &ActionRequest) -> bool {
         let _ = request;
         true
-    }
-
-    /// The store this sink's effects are written to, when executing an action
-    /// is nothing but a write to a store (the `local` sink). A worker pool on
-    /// that same store lets the store run such actions itself, in the
-    /// transaction that takes them from the outbox
-    /// ([`Store::claim_running_local`]).
-    fn local_store(&self) -> Option<&Arc<dyn Store>> {
-        None
     }
 
     /// Makes one attempt. Never panics; every failure is an [`Outcome`].

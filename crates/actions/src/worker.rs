@@ -6,11 +6,12 @@
 //! bounded by the free in-flight slots, and every claim is a lease: a worker
 //! that dies leaves its actions to be re-claimed when the lease expires.
 //!
-//! The `local` sink only writes to the store, so when it writes to the pool's
-//! own store the pool asks the store to run those actions itself
-//! ([`Store::claim_running_local`]): effect, attempt and outbox change in one
-//! transaction, no lease. Backends without that path lease them like any
-//! other action, and they run through [`crate::LocalSink`].
+//! The pool claims with [`Outbox::claim_running_local`]. A store opened to
+//! run some environments' `local` actions itself
+//! ([`tributary_store::LocalExecution::InStore`], decided by the wiring)
+//! runs them in the round (effect, attempt and outbox change in one
+//! transaction, no lease) and reports them. Everything else is leased and
+//! runs through its environment's sink ([`crate::LocalSink`] for `local`).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -27,9 +28,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tributary_core::ActionType;
-use tributary_store::{
-    ActionId, AttemptOutcome, ClaimRound, ClaimedAction, LocalRun, Store, StoreError,
-};
+use tributary_store::{ActionId, AttemptOutcome, ClaimedAction, LocalRun, Outbox, StoreError};
 
 use crate::{ActionRequest, Outcome, RetryPolicy, Sink};
 
@@ -105,7 +104,7 @@ impl SinkSet {
 
 /// Claims and executes actions until cancelled.
 pub struct WorkerPool {
-    store: Arc<dyn Store>,
+    outbox: Arc<dyn Outbox>,
     sinks: SinkSet,
     settings: PoolSettings,
     owner: String,
@@ -116,8 +115,6 @@ pub struct WorkerPool {
     // Finished attempts go to one recorder task that writes them in batches.
     records: mpsc::UnboundedSender<Record>,
     recorder: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Record>>>,
-    // Environments whose actions the store runs itself (see `in_store`).
-    local_environments: Vec<String>,
 }
 
 /// A message to the attempt recorder.
@@ -131,21 +128,22 @@ enum Record {
 const RECORD_BATCH: usize = 256;
 
 impl WorkerPool {
-    /// A pool named `owner` (unique per process: it is the lease holder).
+    /// A pool named `owner` (unique per process: it is the lease holder)
+    /// taking actions from `outbox`. Which `local` actions the store runs
+    /// itself is the store's setting, made when it was opened; `sinks` run
+    /// the rest.
     pub fn new(
-        store: Arc<dyn Store>,
+        outbox: Arc<dyn Outbox>,
         sinks: SinkSet,
         settings: PoolSettings,
         owner: impl Into<String>,
     ) -> Arc<Self> {
         let (records, recorder) = mpsc::unbounded_channel();
-        let local_environments = in_store(&sinks, &store);
         Arc::new(Self {
-            local_environments,
             records,
             recorder: std::sync::Mutex::new(Some(recorder)),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
-            store,
+            outbox,
             sinks,
             settings,
             owner: owner.into(),
@@ -187,18 +185,13 @@ impl WorkerPool {
                 .in_flight
                 .available_permits()
                 .min(self.settings.claim_batch);
-            let round = if free == 0 && self.local_environments.is_empty() {
-                Ok(ClaimRound::default())
-            } else {
-                self.store
-                    .claim_running_local(
-                        &self.owner,
-                        free,
-                        self.settings.lease,
-                        &self.local_environments,
-                    )
-                    .await
-            };
+            // Claims even with no free slot: a store that runs local actions
+            // itself has work for the round, and one that does not answers
+            // at once.
+            let round = self
+                .outbox
+                .claim_running_local(&self.owner, free, self.settings.lease)
+                .await;
             let idle = match round {
                 Ok(round) if !round.claimed.is_empty() || !round.ran_local.is_empty() => {
                     backoff = self.settings.idle_poll;
@@ -273,7 +266,7 @@ impl WorkerPool {
             if !batch.is_empty() {
                 let ids: Vec<ActionId> = batch.iter().map(|(id, _)| *id).collect();
                 match self
-                    .store
+                    .outbox
                     .finish_attempts(&self.owner, std::mem::take(&mut batch))
                     .await
                 {
@@ -412,25 +405,4 @@ impl WorkerPool {
             tracing::warn!(action_id = %action.id, "Attempt not recorded: the worker pool is stopping.");
         }
     }
-}
-
-/// The environments whose sink only writes to `store` itself and has no
-/// rate limit: the store runs their actions in the transaction that takes
-/// them from the outbox. A local environment with a configured rate limit
-/// keeps the ordinary path, where the limit is applied.
-fn in_store(sinks: &SinkSet, store: &Arc<dyn Store>) -> Vec<String> {
-    let mut envs: Vec<String> = sinks
-        .by_environment
-        .iter()
-        .filter(|(_, slot)| {
-            slot.limiters.is_empty()
-                && slot
-                    .sink
-                    .local_store()
-                    .is_some_and(|s| std::ptr::addr_eq(Arc::as_ptr(s), Arc::as_ptr(store)))
-        })
-        .map(|(env, _)| env.clone())
-        .collect();
-    envs.sort();
-    envs
 }

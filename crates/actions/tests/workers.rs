@@ -20,7 +20,10 @@ use tributary_actions::{
 use tributary_adapter::RawRequest;
 use tributary_core::{Secret, config};
 use tributary_pipeline::Pipeline;
-use tributary_store::{ActionStatus, EventDetail, LocalKind, SqliteStore, Store};
+use tributary_store::{
+    ActionId, ActionStatus, AttemptOutcome, ClaimRound, ClaimedAction, EventDetail, LocalExecution,
+    LocalKind, Outbox, SqliteOptions, SqliteStore, Store, StoreError,
+};
 
 const TOKEN: &str = "tok_workers_0123456789abcdef";
 
@@ -58,9 +61,28 @@ fn fast_settings() -> PoolSettings {
     }
 }
 
+/// A store that runs no action itself: every action goes through its sink.
 async fn setup() -> (Arc<Pipeline>, Arc<dyn Store>, tempfile::TempDir) {
+    setup_with(LocalExecution::ThroughSink).await
+}
+
+/// A store that runs `development`'s actions itself, as the service opens
+/// it when that environment's sink is `local` without a rate limit.
+async fn setup_in_store() -> (Arc<Pipeline>, Arc<dyn Store>, tempfile::TempDir) {
+    setup_with(LocalExecution::InStore(vec!["development".to_owned()])).await
+}
+
+async fn setup_with(local: LocalExecution) -> (Arc<Pipeline>, Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_dir(dir.path()).await.unwrap());
+    let options = SqliteOptions {
+        local_execution: local,
+        ..SqliteOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_dir_with(dir.path(), options)
+            .await
+            .unwrap(),
+    );
     let config = Arc::new(config::load("t.toml", &config_text(), &|_| None).unwrap());
     let pipeline = Arc::new(Pipeline::new(config, store.clone()).await.unwrap());
     (pipeline, store, dir)
@@ -68,7 +90,7 @@ async fn setup() -> (Arc<Pipeline>, Arc<dyn Store>, tempfile::TempDir) {
 
 /// Starts a pool over `store` with one sink for `development`.
 fn start(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn Outbox>,
     sink: Arc<dyn Sink>,
     limits: BTreeMap<tributary_core::ActionType, std::num::NonZeroU32>,
 ) -> (
@@ -93,7 +115,18 @@ async fn run_one(
     sink: Arc<dyn Sink>,
     body: &str,
 ) -> EventDetail {
-    let (_pool, shutdown, running) = start(store, sink, BTreeMap::new());
+    run_one_from(pipeline, store.clone(), store, sink, body).await
+}
+
+/// [`run_one`] with the pool taking its actions from `outbox`.
+async fn run_one_from(
+    pipeline: &Pipeline,
+    outbox: Arc<dyn Outbox>,
+    store: &Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    body: &str,
+) -> EventDetail {
+    let (_pool, shutdown, running) = start(&outbox, sink, BTreeMap::new());
     let id = send(pipeline, body).await;
     let detail = wait_for_final(store, id).await;
     shutdown.cancel();
@@ -144,7 +177,8 @@ async fn a_failing_target_is_retried_until_it_succeeds_once() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let sink: Arc<dyn Sink> = Arc::new(KnockSink::new(&base, Secret::new("sk")).unwrap());
-    let (pool, shutdown, running) = start(&store, sink, BTreeMap::new());
+    let outbox: Arc<dyn Outbox> = store.clone();
+    let (pool, shutdown, running) = start(&outbox, sink, BTreeMap::new());
 
     let id = send(
         &pipeline,
@@ -199,41 +233,151 @@ async fn a_permanent_failure_is_not_retried() {
     );
 }
 
+/// Both ways a `local` action runs: through the sink, and in the store.
 #[tokio::test]
 async fn the_local_sink_identifies_inline_recipients_and_records_the_run() {
-    let (pipeline, store, _dir) = setup().await;
-    let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(store.clone()));
-    let detail = run_one(
-        &pipeline,
-        &store,
-        sink,
-        r#"{"type":"track","event":"Signed Up","userId":"u1",
-            "properties":{"to":[{"id":"sam10","email":"sam@example.com"}]}}"#,
-    )
-    .await;
-    assert_eq!(detail.actions.len(), 2, "inline identify + trigger");
+    for in_store in [false, true] {
+        let (pipeline, store, _dir) = if in_store {
+            setup_in_store().await
+        } else {
+            setup().await
+        };
+        let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(store.clone()));
+        let detail = run_one(
+            &pipeline,
+            &store,
+            sink,
+            r#"{"type":"track","event":"Signed Up","userId":"u1",
+                "properties":{"to":[{"id":"sam10","email":"sam@example.com"}]}}"#,
+        )
+        .await;
+        assert_eq!(detail.actions.len(), 2, "inline identify + trigger");
+        assert!(
+            detail
+                .actions
+                .iter()
+                .all(|a| a.status == ActionStatus::Succeeded),
+            "{in_store}"
+        );
+        let user = store
+            .local_record(LocalKind::User, "development", "", "sam10")
+            .await
+            .unwrap()
+            .expect("the inline user was identified");
+        assert_eq!(user.data["email"], "sam@example.com");
+        let runs = store
+            .local_records(LocalKind::WorkflowRun, "development", "welcome")
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 1, "{in_store}");
+    }
+}
+
+/// An outbox that counts the rounds passed through it: any wrapper an
+/// embedder puts around the store (metrics, tracing).
+struct Wrapped {
+    inner: Arc<dyn Store>,
+    rounds: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Outbox for Wrapped {
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedAction>, StoreError> {
+        self.inner.claim(owner, limit, lease).await
+    }
+
+    async fn claim_running_local(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<ClaimRound, StoreError> {
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        self.inner.claim_running_local(owner, limit, lease).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        action: ActionId,
+        owner: &str,
+        outcome: AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        self.inner.finish_attempt(action, owner, outcome).await
+    }
+}
+
+/// A sink that counts the actions it is given before passing them on.
+struct Counting {
+    inner: LocalSink,
+    executed: Arc<AtomicUsize>,
+}
+
+impl Sink for Counting {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    fn rate_limit(&self, action: tributary_core::ActionType) -> Option<std::num::NonZeroU32> {
+        self.inner.rate_limit(action)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        request: &'a tributary_actions::ActionRequest,
+    ) -> tributary_actions::BoxFuture<'a, tributary_actions::Outcome> {
+        self.executed.fetch_add(1, Ordering::Relaxed);
+        self.inner.execute(request)
+    }
+}
+
+/// Running `local` actions in the store is the store's setting, not
+/// something the pool infers from which store it was given: a pool over a
+/// wrapped store still has the store run them, and the sink gets none.
+#[tokio::test]
+async fn a_wrapped_store_still_runs_local_actions_itself() {
+    let (pipeline, store, _dir) = setup_in_store().await;
+    let wrapped = Arc::new(Wrapped {
+        inner: store.clone(),
+        rounds: AtomicUsize::new(0),
+    });
+    let executed = Arc::new(AtomicUsize::new(0));
+    let sink: Arc<dyn Sink> = Arc::new(Counting {
+        inner: LocalSink::new(store.clone()),
+        executed: executed.clone(),
+    });
+    let signed_up = SIGNED_UP.replace(r#""to":"u1""#, r#""to":{"id":"u1"}"#);
+    let detail = run_one_from(&pipeline, wrapped.clone(), &store, sink, &signed_up).await;
     assert!(
         detail
             .actions
             .iter()
-            .all(|a| a.status == ActionStatus::Succeeded)
+            .all(|a| a.status == ActionStatus::Succeeded),
+        "{detail:?}"
     );
-    let user = store
-        .local_record(LocalKind::User, "development", "", "sam10")
-        .await
-        .unwrap()
-        .expect("the inline user was identified");
-    assert_eq!(user.data["email"], "sam@example.com");
-    let runs = store
-        .local_records(LocalKind::WorkflowRun, "development", "welcome")
-        .await
-        .unwrap();
-    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        store
+            .local_records(LocalKind::WorkflowRun, "development", "welcome")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(wrapped.rounds.load(Ordering::Relaxed) > 0);
+    assert_eq!(
+        executed.load(Ordering::Relaxed),
+        0,
+        "the store ran the actions; the sink got none"
+    );
 }
 
-/// The store may run a `local` action itself only when the sink writes to
-/// the pool's own store; a local sink over another store must still get the
-/// action, or its effect would land in the wrong database.
+/// A store opened to run no action itself gives a `local` action to its
+/// sink, whatever store the sink writes to: the wiring opens it so when the
+/// sink writes elsewhere, or its effect would land in the wrong database.
 #[tokio::test]
 async fn a_local_sink_over_another_store_still_gets_its_actions() {
     let (pipeline, store, _dir) = setup().await;
@@ -262,7 +406,8 @@ async fn a_local_sink_over_another_store_still_gets_its_actions() {
 }
 
 /// A rate limit configured on a local environment still holds: its actions
-/// go through the sink, where the limiter is, and all of them run.
+/// go through the sink, where the limit is, and all of them run (the
+/// service opens the store so: see `serve::local_execution`).
 #[tokio::test]
 async fn a_rate_limited_local_environment_runs_through_its_limiter() {
     let (pipeline, store, _dir) = setup().await;
@@ -271,7 +416,8 @@ async fn a_rate_limited_local_environment_runs_through_its_limiter() {
         tributary_core::ActionType::TriggerWorkflow,
         std::num::NonZeroU32::new(5).unwrap(),
     )]);
-    let (_pool, shutdown, running) = start(&store, sink, limits);
+    let outbox: Arc<dyn Outbox> = store.clone();
+    let (_pool, shutdown, running) = start(&outbox, sink, limits);
     let started = std::time::Instant::now();
     let mut ids = Vec::new();
     for n in 0..12 {
@@ -308,7 +454,11 @@ async fn a_rate_limited_local_environment_runs_through_its_limiter() {
 #[tokio::test]
 async fn a_trigger_to_a_user_never_identified_makes_no_run_and_says_so() {
     for own_store in [true, false] {
-        let (pipeline, store, _dir) = setup().await;
+        let (pipeline, store, _dir) = if own_store {
+            setup_in_store().await
+        } else {
+            setup().await
+        };
         let other_dir = tempfile::tempdir().unwrap();
         let sink_store: Arc<dyn Store> = if own_store {
             store.clone()

@@ -51,6 +51,7 @@ use axum::{
 use tributary_core::Secret;
 use tributary_manage::Manager;
 use tributary_pipeline::Pipeline;
+use tributary_store::AdminQueries;
 
 pub use error::ConsoleError;
 pub use session::{MAX_SESSIONS, SESSION_IDLE, SIGN_IN_FAILURES_PER_WINDOW, SIGN_IN_WINDOW};
@@ -107,6 +108,12 @@ impl ConsoleState {
 
     pub(crate) fn pipeline(&self) -> &Pipeline {
         self.inner.manager.pipeline()
+    }
+
+    /// The store's read side: every page reads the logs through this, and
+    /// only this; changes go through the manager.
+    pub(crate) fn queries(&self) -> &dyn AdminQueries {
+        self.pipeline().store().as_ref()
     }
 
     pub(crate) fn manager(&self) -> &Manager {

@@ -4,8 +4,8 @@
 //! `cargo bench -p tributary-store --bench append` runs SQLite, and PostgreSQL
 //! too when `TRIBUTARY_TEST_POSTGRES` is set. `BENCH_EVENTS` (default 200000)
 //! sets the number of events per backend. Last, the `local` sink's actions
-//! are drained through the sink path and (SQLite) run inside the store, side
-//! by side.
+//! are drained through the sink path and (SQLite, the same file reopened
+//! with `LocalExecution::InStore`) run inside the store, side by side.
 
 use std::{
     sync::{
@@ -24,8 +24,8 @@ use tributary_core::{
     plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome},
 };
 use tributary_store::{
-    AppendItem, AttemptOutcome, ClaimedAction, LocalApply, PostgresOptions, PostgresStore,
-    SqliteOptions, SqliteStore, Store,
+    AppendItem, AttemptOutcome, ClaimedAction, LocalApply, LocalExecution, PostgresOptions,
+    PostgresStore, SqliteOptions, SqliteStore, Store,
 };
 
 const TASKS: usize = 64;
@@ -174,23 +174,22 @@ async fn finish_all(store: &dyn Store, owner: &str, claimed: &[ClaimedAction], s
     }
 }
 
-/// The `local` sink's actions, two ways: as the worker pool ran them before
-/// (claim, `apply_local_many`, `finish_attempts`: three calls per batch) and
-/// as it runs them now (`claim_running_local`: one).
+/// The `local` sink's actions, two ways: through the sink (claim,
+/// `apply_local_many`, `finish_attempts`: three calls per batch) and run in
+/// a store opened with `LocalExecution::InStore` (`claim_running_local`: one).
 async fn drain_local(store: Arc<dyn Store>, workers: usize, in_store: bool) -> (usize, f64) {
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    let local = vec!["production".to_owned()];
     for w in 0..workers {
-        let (store, done, local) = (Arc::clone(&store), Arc::clone(&done), local.clone());
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             let owner = format!("local-{w}");
             let lease = Duration::from_secs(300);
             loop {
                 let n = if in_store {
                     let round = store
-                        .claim_running_local(&owner, 0, lease, &local)
+                        .claim_running_local(&owner, 0, lease)
                         .await
                         .expect("round");
                     round.ran_local.len()
@@ -288,25 +287,21 @@ async fn run(name: &str, store: Arc<dyn Store>, total: usize) {
     println!(
         "{name:<10} claim+complete  8 workers x 256 per claim:             {rate:>9.0} actions/s ({n} actions)"
     );
-    // The local sink's two paths, side by side on the same store. Only
-    // SQLite runs local actions itself; PostgreSQL leases them (the trait's
-    // default), so it has the sink path alone.
-    let paths: &[bool] = if name == "sqlite" {
-        &[false, true]
-    } else {
-        &[false]
-    };
     identify_users(&*store).await;
-    for &in_store in paths {
-        append_load(Arc::clone(&store), total).await;
-        let (n, rate) = drain_local(Arc::clone(&store), 8, in_store).await;
-        let how = if in_store {
-            "claim_running_local (in the store)  "
-        } else {
-            "claim + apply_local_many + finish   "
-        };
-        println!("{name:<10} local sink  {how}: {rate:>9.0} actions/s ({n} actions)");
-    }
+    local_pass(name, store, total, false).await;
+}
+
+/// The local sink's actions of `total` new events, drained through the sink
+/// or (a store opened with `LocalExecution::InStore`) run in the store.
+async fn local_pass(name: &str, store: Arc<dyn Store>, total: usize, in_store: bool) {
+    append_load(Arc::clone(&store), total).await;
+    let (n, rate) = drain_local(store, 8, in_store).await;
+    let how = if in_store {
+        "claim_running_local (in the store)  "
+    } else {
+        "claim + apply_local_many + finish   "
+    };
+    println!("{name:<10} local sink  {how}: {rate:>9.0} actions/s ({n} actions)");
 }
 
 fn main() {
@@ -321,10 +316,24 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into()))
             .expect("dir");
-        let sqlite = SqliteStore::open(dir.path().join("bench.db"), SqliteOptions::default())
+        let path = dir.path().join("bench.db");
+        let sqlite = SqliteStore::open(&path, SqliteOptions::default())
             .await
             .expect("open sqlite");
         run("sqlite", Arc::new(sqlite), total).await;
+        // The local sink's other path, side by side on the same file: only
+        // SQLite runs local actions itself (PostgreSQL leases them, so it
+        // has the sink path alone), and only when opened to.
+        if std::env::var("BENCH_APPEND_ONLY").is_err() {
+            let options = SqliteOptions {
+                local_execution: LocalExecution::InStore(vec!["production".to_owned()]),
+                ..SqliteOptions::default()
+            };
+            let sqlite = SqliteStore::open(&path, options)
+                .await
+                .expect("reopen sqlite");
+            local_pass("sqlite", Arc::new(sqlite), total, true).await;
+        }
         match std::env::var("TRIBUTARY_TEST_POSTGRES") {
             Ok(url) if !url.is_empty() => {
                 let schema = format!("bench_{}", std::process::id());

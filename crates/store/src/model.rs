@@ -297,7 +297,7 @@ pub struct EventDetail {
     pub attempts: Vec<(ActionId, AttemptRecord)>,
 }
 
-/// A leased action, handed to a worker by [`crate::Store::claim`].
+/// A leased action, handed to a worker by [`crate::Outbox::claim`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClaimedAction {
     /// The action's id (its idempotency key).
@@ -360,7 +360,7 @@ impl AttemptOutcome {
 /// The most bytes of an attempt summary kept.
 pub const ATTEMPT_SUMMARY_BYTES: usize = 2 * 1024;
 
-/// Filters for [`crate::Store::list_events`]; `None` means any.
+/// Filters for [`crate::AdminQueries::list_events`]; `None` means any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventFilter {
     /// Source key.
@@ -456,7 +456,7 @@ pub struct KnownEventType {
     pub last_seen_at: DateTime<Utc>,
 }
 
-/// What [`crate::Store::prune`] removed in one batch.
+/// What [`crate::Retention::prune`] removed in one batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PruneReport {
     /// Event-log entries removed (with their actions and attempts).
@@ -468,7 +468,7 @@ pub struct PruneReport {
 /// The lease a claim takes.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
-/// What [`crate::Store::apply_local`] did.
+/// What [`crate::LocalRecipients::apply_local`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalEffect {
     /// The payload was applied now.
@@ -530,7 +530,36 @@ impl LocalEffect {
     }
 }
 
-/// What one round of [`crate::Store::claim_running_local`] did.
+/// Which due actions the store runs itself, decided once when it is opened
+/// (the service derives it from the configuration: docs/store.md, "Local
+/// actions run inside the store").
+///
+/// Running an action in the store is right only for an environment whose
+/// sink is `local` writing to this same store, with no rate limit (a limit
+/// is applied where the sink runs). SQLite runs them in the transaction that
+/// takes them from the outbox; PostgreSQL has no such path and leases them
+/// like any other action, so there it changes nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LocalExecution {
+    /// Every action is leased and runs through its environment's sink.
+    #[default]
+    ThroughSink,
+    /// The store runs the due actions of these environments itself in
+    /// [`crate::Outbox::claim_running_local`]; the rest are leased.
+    InStore(Vec<String>),
+}
+
+impl LocalExecution {
+    /// The environments whose actions the store runs itself.
+    pub fn in_store(&self) -> &[String] {
+        match self {
+            Self::ThroughSink => &[],
+            Self::InStore(environments) => environments,
+        }
+    }
+}
+
+/// What one round of [`crate::Outbox::claim_running_local`] did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClaimRound {
     /// Actions leased to the caller, to run through their sinks.
@@ -556,7 +585,7 @@ pub struct LocalRun {
     pub outcome: AttemptOutcome,
 }
 
-/// One action for [`crate::Store::apply_local_many`].
+/// One action for [`crate::LocalRecipients::apply_local_many`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocalApply {
     /// The action: its effect happens once per id.

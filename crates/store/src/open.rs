@@ -4,12 +4,25 @@ use std::sync::Arc;
 
 use tributary_core::config::{StoreBackend, StoreSettings};
 
-use crate::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
+use crate::{
+    LocalExecution, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError,
+};
 
-/// Opens the backend `[store]` configures, applying migrations.
-pub async fn open(settings: &StoreSettings) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the backend `[store]` configures, applying migrations. `local`
+/// says which environments' actions the store runs itself (PostgreSQL
+/// runs none: see [`LocalExecution`]).
+pub async fn open(
+    settings: &StoreSettings,
+    local: LocalExecution,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match &settings.backend {
-        StoreBackend::Sqlite { path } => Arc::new(SqliteStore::open_dir(path).await?),
+        StoreBackend::Sqlite { path } => {
+            let options = SqliteOptions {
+                local_execution: local,
+                ..SqliteOptions::default()
+            };
+            Arc::new(SqliteStore::open_dir_with(path, options).await?)
+        }
         StoreBackend::Postgres { url } => {
             Arc::new(PostgresStore::connect(url.expose(), PostgresOptions::default()).await?)
         }

@@ -6,13 +6,13 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use tokio::task::JoinHandle;
 
-use crate::{PruneReport, Store, StoreError};
+use crate::{PruneReport, Retention, StoreError};
 
 /// Rows per prune transaction: small, so a prune never holds the writer long.
 pub const PRUNE_BATCH: usize = 500;
 
 /// Prunes everything older than `days`, batch by batch, until nothing is left.
-pub async fn prune_older_than(store: &dyn Store, days: u32) -> Result<PruneReport, StoreError> {
+pub async fn prune_older_than(store: &dyn Retention, days: u32) -> Result<PruneReport, StoreError> {
     let now = Utc::now();
     let cutoff = now - chrono::Duration::days(i64::from(days));
     let mut total = PruneReport::default();
@@ -29,7 +29,7 @@ pub async fn prune_older_than(store: &dyn Store, days: u32) -> Result<PruneRepor
 }
 
 /// Runs [`prune_older_than`] every `every` until the task is aborted.
-pub fn spawn_retention(store: Arc<dyn Store>, days: u32, every: Duration) -> JoinHandle<()> {
+pub fn spawn_retention(store: Arc<dyn Retention>, days: u32, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {

@@ -1,4 +1,11 @@
-//! The one interface both backends implement.
+//! The store's interface, one trait per role, and [`Store`], all of them.
+//!
+//! A consumer takes the role it uses: the worker pool an [`Outbox`], the
+//! `local` sink the [`LocalRecipients`], retention a [`Retention`], the
+//! console the [`AdminQueries`]. Code that wires everything together holds
+//! an `Arc<dyn Store>` and hands each part its role (an `Arc<dyn Store>`
+//! coerces to any of them). Both backends implement every role and pass the
+//! same test suite.
 
 use std::time::Duration;
 
@@ -8,18 +15,38 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
     ActionFilter, ActionId, ActionRecord, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome,
-    ClaimRound, ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply,
-    LocalEffect, LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest,
-    SourceStatus, StoreError,
+    ClaimRound, ClaimedAction, ConfigLog, EventDetail, EventFilter, EventRecord, KnownEventType,
+    LocalApply, LocalEffect, LocalKind, LocalRecord, MappingOverride, Page, PruneReport,
+    RejectedRequest, SourceStatus, StoreError,
 };
 
-/// Everything Tributary keeps. [`crate::SqliteStore`] and [`crate::PostgresStore`]
-/// are its two implementations and pass the same test suite.
+/// Everything Tributary keeps: every role below. [`crate::SqliteStore`] and
+/// [`crate::PostgresStore`] are its two implementations; anything that
+/// implements all the roles is a `Store`.
 ///
 /// Writes are group-committed: concurrent calls are batched into one
 /// transaction and one fsync. `Ok` from a write means it is durable.
+pub trait Store:
+    EventLog + Outbox + LocalRecipients + AdminQueries + MappingOverrides + Retention + ConfigLog
+{
+}
+
+impl<T> Store for T where
+    T: EventLog
+        + Outbox
+        + LocalRecipients
+        + AdminQueries
+        + MappingOverrides
+        + Retention
+        + ConfigLog
+        + ?Sized
+{
+}
+
+/// The ingest side: writing events (with their planned actions) and refused
+/// requests to the event log.
 #[async_trait]
-pub trait Store: crate::ConfigLog + Send + Sync + 'static {
+pub trait EventLog: Send + Sync + 'static {
     /// Appends events with their planned actions. Each item is atomic and
     /// learns its own outcome (same order as `items`): accepted, with its
     /// actions in the outbox, or a duplicate (docs/product-decisions.md, "Dedup"),
@@ -31,8 +58,18 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
     /// Logs a refused request (status `rejected`) with a bounded body excerpt.
     async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError>;
 
+    /// Checks the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The action outbox as the workers see it: lease due actions, record
+/// their attempts.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
     /// Leases up to `limit` due actions to `owner` for `lease`. Actions whose
     /// lease expired are due again, so a crashed worker's work is re-claimed.
+    /// Every due action is leased, whatever [`crate::LocalExecution`] the
+    /// store was opened with.
     async fn claim(
         &self,
         owner: &str,
@@ -40,14 +77,14 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Vec<ClaimedAction>, StoreError>;
 
-    /// [`Store::claim`], except that due actions of `local_environments`
-    /// (environments whose sink is `local`, which writes to this same store)
-    /// may be run by the store itself instead of leased: taken from the
-    /// outbox, applied to the local recipients and their attempt recorded, in
-    /// one transaction. That needs no lease and no second write, and a crash
-    /// loses the effect and the attempt together, so the action simply runs
-    /// again. `limit` bounds the leased actions; the actions run here are
-    /// bounded by the backend's own batch.
+    /// One worker round: [`Outbox::claim`], except that the due actions of
+    /// the environments the store was opened to run itself
+    /// ([`crate::LocalExecution::InStore`]) are not leased but run here:
+    /// taken from the outbox, applied to the local recipients and their
+    /// attempt recorded, in one transaction. That needs no lease and no
+    /// second write, and a crash loses the effect and the attempt together,
+    /// so the action simply runs again. `limit` bounds the leased actions;
+    /// the actions run here are bounded by the backend's own batch.
     ///
     /// The default runs nothing itself and leases everything due, which is
     /// always correct: the worker then runs those actions through the
@@ -57,12 +94,15 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         owner: &str,
         limit: usize,
         lease: Duration,
-        local_environments: &[String],
     ) -> Result<ClaimRound, StoreError> {
-        let _ = local_environments;
+        // A worker with no free slot still calls: a store that runs local
+        // actions has work for it, this one has none.
+        if limit == 0 {
+            return Ok(ClaimRound::default());
+        }
         let claimed = self.claim(owner, limit, lease).await?;
         Ok(ClaimRound {
-            more: limit > 0 && claimed.len() == limit,
+            more: claimed.len() == limit,
             claimed,
             ran_local: Vec::new(),
         })
@@ -78,7 +118,7 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         outcome: AttemptOutcome,
     ) -> Result<(), StoreError>;
 
-    /// [`Store::finish_attempt`] for many actions of one owner, in as few
+    /// [`Outbox::finish_attempt`] for many actions of one owner, in as few
     /// writes as the backend allows; one result per item, in order. The whole
     /// call fails only when nothing could be recorded.
     async fn finish_attempts(
@@ -92,7 +132,12 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         }
         Ok(results)
     }
+}
 
+/// The `local` sink's recipients (users, objects, tenants, audiences,
+/// subscriptions, workflow runs): applying actions to them and reading them.
+#[async_trait]
+pub trait LocalRecipients: Send + Sync + 'static {
     /// Applies a payload to the local recipients (the `local` sink), once per
     /// action id: a repeat returns [`LocalEffect::AlreadyApplied`] and changes nothing.
     async fn apply_local(
@@ -102,10 +147,10 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         payload: &ActionPayload,
     ) -> Result<LocalEffect, StoreError>;
 
-    /// [`Store::apply_local`] for several actions at once, one result each in
-    /// order. The outer error means none was applied. Backends that can
-    /// should apply them in one transaction: the `local` sink calls this with
-    /// whatever actions are waiting.
+    /// [`LocalRecipients::apply_local`] for several actions at once, one
+    /// result each in order. The outer error means none was applied.
+    /// Backends that can should apply them in one transaction: the `local`
+    /// sink calls this with whatever actions are waiting.
     async fn apply_local_many(
         &self,
         items: Vec<LocalApply>,
@@ -120,6 +165,28 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         Ok(results)
     }
 
+    /// A local record by kind, environment, scope and id.
+    async fn local_record(
+        &self,
+        kind: LocalKind,
+        environment: &str,
+        scope: &str,
+        id: &str,
+    ) -> Result<Option<LocalRecord>, StoreError>;
+
+    /// Local records of one kind and scope (audience members, subscriptions, runs).
+    async fn local_records(
+        &self,
+        kind: LocalKind,
+        environment: &str,
+        scope: &str,
+    ) -> Result<Vec<LocalRecord>, StoreError>;
+}
+
+/// The read side of the logs, for the admin API, the management layer and
+/// the console: events, actions and what each source received.
+#[async_trait]
+pub trait AdminQueries: Send + Sync + 'static {
     /// Event-log entries matching `filter`, newest first, older than `before`.
     async fn list_events(
         &self,
@@ -160,23 +227,18 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
     /// Per-source status for every source environment that received anything.
     async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError>;
 
-    /// A local record by kind, environment, scope and id.
-    async fn local_record(
+    /// Event types seen on a source environment, with when each was last seen.
+    async fn known_event_types(
         &self,
-        kind: LocalKind,
+        source: &str,
         environment: &str,
-        scope: &str,
-        id: &str,
-    ) -> Result<Option<LocalRecord>, StoreError>;
+    ) -> Result<Vec<KnownEventType>, StoreError>;
+}
 
-    /// Local records of one kind and scope (audience members, subscriptions, runs).
-    async fn local_records(
-        &self,
-        kind: LocalKind,
-        environment: &str,
-        scope: &str,
-    ) -> Result<Vec<LocalRecord>, StoreError>;
-
+/// The mappings' runtime `active` switches, which outlive a restart and
+/// win over the configuration's `active`.
+#[async_trait]
+pub trait MappingOverrides: Send + Sync + 'static {
     /// Sets a mapping's `active` override (persisted, takes effect at once).
     async fn set_mapping_active(
         &self,
@@ -212,14 +274,11 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
             .find(|o| o.source == source && o.environment == environment && o.mapping == mapping)
             .map(|o| o.active))
     }
+}
 
-    /// Event types seen on a source environment, with when each was last seen.
-    async fn known_event_types(
-        &self,
-        source: &str,
-        environment: &str,
-    ) -> Result<Vec<KnownEventType>, StoreError>;
-
+/// Removing what is past its time (see [`crate::spawn_retention`]).
+#[async_trait]
+pub trait Retention: Send + Sync + 'static {
     /// Removes up to `batch` event-log entries received before `cutoff` (with
     /// their actions and attempts) and up to `batch` dedup keys expired at
     /// `now`. Call repeatedly until it returns zeros; each call is one short
@@ -230,7 +289,4 @@ pub trait Store: crate::ConfigLog + Send + Sync + 'static {
         now: DateTime<Utc>,
         batch: usize,
     ) -> Result<PruneReport, StoreError>;
-
-    /// Checks the database answers (for `/readyz`).
-    async fn ping(&self) -> Result<(), StoreError>;
 }

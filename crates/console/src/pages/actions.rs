@@ -108,8 +108,7 @@ pub(crate) async fn list(
     };
     let sources = config_view::sources(state.pipeline());
     let page = state
-        .pipeline()
-        .store()
+        .queries()
         .find_actions(&filter, cursor, PAGE_ROWS)
         .await?;
     let status_query = q.query_string();

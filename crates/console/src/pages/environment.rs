@@ -49,8 +49,7 @@ pub(crate) async fn event_types_newest_first(
     environment: &str,
 ) -> Result<Vec<KnownEventType>, ConsoleError> {
     let mut types = state
-        .pipeline()
-        .store()
+        .queries()
         .known_event_types(source, environment)
         .await?;
     types.sort_by_key(|t| std::cmp::Reverse(t.last_seen_at));

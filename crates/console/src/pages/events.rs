@@ -171,8 +171,7 @@ pub(crate) async fn list(
     let filter = q.filter()?;
     let cursor = parse_id("cursor", &q.cursor)?;
     let page = state
-        .pipeline()
-        .store()
+        .queries()
         .list_events(&filter, cursor, PAGE_ROWS)
         .await?;
     let sources = config_view::sources(state.pipeline());
@@ -228,8 +227,7 @@ pub(crate) async fn tail(
         filter.since = Some(filter.since.map_or(since, |s| s.max(since)));
     }
     let page = state
-        .pipeline()
-        .store()
+        .queries()
         .list_events(&filter, None, PAGE_ROWS)
         .await?;
     let newer: Vec<EventRecord> = page
@@ -340,8 +338,7 @@ pub(crate) async fn detail(
         .parse()
         .map_err(|_| ConsoleError::BadRequest("not an event id".to_owned()))?;
     let detail = state
-        .pipeline()
-        .store()
+        .queries()
         .event_detail(id)
         .await?
         .ok_or_else(|| ConsoleError::NotFound(format!("no event `{id}`")))?;

@@ -426,7 +426,7 @@ async fn newest_sample(
     if event_type.is_empty() {
         return Ok(None);
     }
-    let store = state.pipeline().store();
+    let store = state.queries();
     // When the type was last seen bounds the search to the newest entries,
     // however rare the type is in a long log.
     let Some(last_seen) = store

@@ -280,7 +280,7 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ConsoleError> {
     let sources = config_view::sources(state.pipeline());
-    let statuses = state.pipeline().store().source_statuses(Utc::now()).await?;
+    let statuses = state.queries().source_statuses(Utc::now()).await?;
     let by_env: HashMap<(&str, &str), &SourceStatus> = statuses
         .iter()
         .map(|s| ((s.source.as_str(), s.environment.as_str()), s))

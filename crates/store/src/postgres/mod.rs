@@ -19,10 +19,11 @@ use tokio_postgres::NoTls;
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionFilter, ActionId, ActionRecord, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction,
-    EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect, LocalKind,
-    LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus, Store,
-    StoreError, local, migrate,
+    ActionFilter, ActionId, ActionRecord, AdminQueries, AppendItem, AppendOutcome, AttemptOutcome,
+    ClaimedAction, EventDetail, EventFilter, EventLog, EventRecord, KnownEventType, LocalApply,
+    LocalEffect, LocalKind, LocalRecipients, LocalRecord, MappingOverride, MappingOverrides,
+    Outbox, Page, PruneReport, RejectedRequest, Retention, SourceStatus, StoreError, local,
+    migrate,
 };
 
 /// Tuning for [`PostgresStore`].
@@ -218,7 +219,7 @@ pub(crate) async fn migrate_postgres(
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl EventLog for PostgresStore {
     async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<AppendOutcome>, StoreError> {
         if items.is_empty() {
             return Ok(Vec::new());
@@ -237,6 +238,14 @@ impl Store for PostgresStore {
         ops::record_rejected(&self.pool, &request).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        checkout(&self.pool).await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for PostgresStore {
     async fn claim(
         &self,
         owner: &str,
@@ -262,7 +271,10 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         ops::finish_attempts(&self.pool, owner, &attempts).await
     }
+}
 
+#[async_trait]
+impl LocalRecipients for PostgresStore {
     async fn apply_local(
         &self,
         action: ActionId,
@@ -285,32 +297,6 @@ impl Store for PostgresStore {
         items: Vec<LocalApply>,
     ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
         local_apply::apply_local_many(&self.pool, &items).await
-    }
-
-    async fn list_events(
-        &self,
-        filter: &EventFilter,
-        before: Option<EventId>,
-        limit: usize,
-    ) -> Result<Page<EventRecord, EventId>, StoreError> {
-        read::list_events(&self.pool, filter, before, limit).await
-    }
-
-    async fn event_detail(&self, id: EventId) -> Result<Option<EventDetail>, StoreError> {
-        read::event_detail(&self.pool, id).await
-    }
-
-    async fn find_actions(
-        &self,
-        filter: &ActionFilter,
-        before: Option<ActionId>,
-        limit: usize,
-    ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
-        read::find_actions(&self.pool, filter, before, limit).await
-    }
-
-    async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError> {
-        read::source_statuses(&self.pool, now).await
     }
 
     async fn local_record(
@@ -337,7 +323,47 @@ impl Store for PostgresStore {
     ) -> Result<Vec<LocalRecord>, StoreError> {
         read::local_records(&self.pool, kind, &local::stored_scope(environment, scope)).await
     }
+}
 
+#[async_trait]
+impl AdminQueries for PostgresStore {
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        before: Option<EventId>,
+        limit: usize,
+    ) -> Result<Page<EventRecord, EventId>, StoreError> {
+        read::list_events(&self.pool, filter, before, limit).await
+    }
+
+    async fn event_detail(&self, id: EventId) -> Result<Option<EventDetail>, StoreError> {
+        read::event_detail(&self.pool, id).await
+    }
+
+    async fn find_actions(
+        &self,
+        filter: &ActionFilter,
+        before: Option<ActionId>,
+        limit: usize,
+    ) -> Result<Page<ActionRecord, ActionId>, StoreError> {
+        read::find_actions(&self.pool, filter, before, limit).await
+    }
+
+    async fn source_statuses(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError> {
+        read::source_statuses(&self.pool, now).await
+    }
+
+    async fn known_event_types(
+        &self,
+        source: &str,
+        environment: &str,
+    ) -> Result<Vec<KnownEventType>, StoreError> {
+        read::known_event_types(&self.pool, source, environment).await
+    }
+}
+
+#[async_trait]
+impl MappingOverrides for PostgresStore {
     async fn set_mapping_active(
         &self,
         source: &str,
@@ -359,15 +385,10 @@ impl Store for PostgresStore {
     async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError> {
         read::mapping_overrides(&self.pool).await
     }
+}
 
-    async fn known_event_types(
-        &self,
-        source: &str,
-        environment: &str,
-    ) -> Result<Vec<KnownEventType>, StoreError> {
-        read::known_event_types(&self.pool, source, environment).await
-    }
-
+#[async_trait]
+impl Retention for PostgresStore {
     async fn prune(
         &self,
         cutoff: DateTime<Utc>,
@@ -375,11 +396,6 @@ impl Store for PostgresStore {
         batch: usize,
     ) -> Result<PruneReport, StoreError> {
         ops::prune(&self.pool, cutoff, now, batch).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        checkout(&self.pool).await?.simple_query("SELECT 1").await?;
-        Ok(())
     }
 }
 

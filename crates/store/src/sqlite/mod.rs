@@ -12,7 +12,7 @@ mod writer;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -22,10 +22,11 @@ use rusqlite::{Connection, OpenFlags};
 use tributary_core::{event::EventId, plan::ActionPayload};
 
 use crate::{
-    ActionFilter, ActionId, ActionRecord, AppendItem, AppendOutcome, AttemptOutcome, ClaimRound,
-    ClaimedAction, EventDetail, EventFilter, EventRecord, KnownEventType, LocalApply, LocalEffect,
-    LocalKind, LocalRecord, MappingOverride, Page, PruneReport, RejectedRequest, SourceStatus,
-    Store, StoreError, local, migrate,
+    ActionFilter, ActionId, ActionRecord, AdminQueries, AppendItem, AppendOutcome, AttemptOutcome,
+    ClaimRound, ClaimedAction, EventDetail, EventFilter, EventLog, EventRecord, KnownEventType,
+    LocalApply, LocalEffect, LocalExecution, LocalKind, LocalRecipients, LocalRecord,
+    MappingOverride, MappingOverrides, Outbox, Page, PruneReport, RejectedRequest, Retention,
+    SourceStatus, StoreError, local, migrate,
 };
 
 /// The database file's name inside the configured data directory.
@@ -57,6 +58,9 @@ pub struct SqliteOptions {
     /// WAL frames (one page each) past which the writer restarts the log (see
     /// docs/store.md: passive checkpoints alone never let it start over).
     pub wal_restart_frames: u32,
+    /// The environments whose actions this store runs itself
+    /// ([`crate::Outbox::claim_running_local`]); none by default.
+    pub local_execution: LocalExecution,
 }
 
 impl Default for SqliteOptions {
@@ -70,6 +74,7 @@ impl Default for SqliteOptions {
             page_size: 8_192,
             checkpoint_every: Duration::from_millis(50),
             wal_restart_frames: 4_096,
+            local_execution: LocalExecution::ThroughSink,
         }
     }
 }
@@ -113,14 +118,23 @@ impl Readers {
 pub struct SqliteStore {
     writer: writer::Writer,
     readers: Arc<Readers>,
-    /// The environments the last worker round ran in the store: appends for
-    /// them compute their actions' local writes ahead (`ready::ReadyLocal`).
-    local_environments: Arc<RwLock<Arc<[String]>>>,
+    /// The environments whose actions a worker round runs in the store, as
+    /// opened: appends for them compute their actions' local writes ahead
+    /// (`ready::ReadyLocal`).
+    local_environments: Arc<[String]>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) `dir/tributary.db` with default options.
     pub async fn open_dir(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_dir_with(dir, SqliteOptions::default()).await
+    }
+
+    /// Opens (creating if needed) `dir/tributary.db` with `options`.
+    pub async fn open_dir_with(
+        dir: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
         private::create_dir(dir).map_err(|e| {
             StoreError::Unavailable(format!(
@@ -128,7 +142,7 @@ impl SqliteStore {
                 dir.display()
             ))
         })?;
-        Self::open(dir.join(SQLITE_FILE_NAME), SqliteOptions::default()).await
+        Self::open(dir.join(SQLITE_FILE_NAME), options).await
     }
 
     /// Opens (creating if needed) the database file at `path`, applying any
@@ -144,6 +158,9 @@ impl SqliteStore {
             });
         }
         let busy_timeout = options.busy_timeout;
+        let mut local_environments = options.local_execution.in_store().to_vec();
+        local_environments.sort();
+        local_environments.dedup();
         let (conn, lock, index, path) = tokio::task::spawn_blocking(move || {
             private::prepare_files(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
@@ -183,7 +200,37 @@ impl SqliteStore {
         Ok(Self {
             writer,
             readers,
-            local_environments: Arc::default(),
+            local_environments: local_environments.into(),
+        })
+    }
+
+    /// One round on the writer: runs the due actions of `local` and leases
+    /// up to `limit` of the others.
+    async fn round(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+        local: &[String],
+    ) -> Result<ClaimRound, StoreError> {
+        let owner = owner.to_owned();
+        let local = local.to_vec();
+        // Unsynced like the claim and attempt jobs it replaces: a power cut
+        // loses the effect and its attempt together, and the action runs again.
+        let round = self
+            .writer
+            .write_unsynced(move |conn, batch| {
+                local_run::claim_running_local(conn, batch, &owner, limit, lease, &local)
+            })
+            .await?;
+        Ok(ClaimRound {
+            claimed: round
+                .claimed
+                .into_iter()
+                .map(ops::ClaimedRow::decode)
+                .collect::<Result<_, _>>()?,
+            ran_local: round.ran,
+            more: round.more,
         })
     }
 
@@ -343,18 +390,12 @@ pub(crate) fn migrate_sqlite(conn: &Connection, target: u32) -> Result<(), Store
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl EventLog for SqliteStore {
     async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<AppendOutcome>, StoreError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let local = Arc::clone(
-            &self
-                .local_environments
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let prepared = ops::prepare(items, &local)?;
+        let prepared = ops::prepare(items, &self.local_environments)?;
         self.writer
             .write(move |conn, batch| ops::append(conn, prepared, batch))
             .await
@@ -366,16 +407,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Outbox for SqliteStore {
     async fn claim(
         &self,
         owner: &str,
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedAction>, StoreError> {
-        Ok(self
-            .claim_running_local(owner, limit, lease, &[])
-            .await?
-            .claimed)
+        Ok(self.round(owner, limit, lease, &[]).await?.claimed)
     }
 
     async fn claim_running_local(
@@ -383,36 +432,12 @@ impl Store for SqliteStore {
         owner: &str,
         limit: usize,
         lease: Duration,
-        local_environments: &[String],
     ) -> Result<ClaimRound, StoreError> {
-        let owner = owner.to_owned();
-        let local = local_environments.to_vec();
-        {
-            let mut known = self
-                .local_environments
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if **known != *local {
-                *known = local.clone().into();
-            }
+        if limit == 0 && self.local_environments.is_empty() {
+            return Ok(ClaimRound::default());
         }
-        // Unsynced like the claim and attempt jobs it replaces: a power cut
-        // loses the effect and its attempt together, and the action runs again.
-        let round = self
-            .writer
-            .write_unsynced(move |conn, batch| {
-                local_run::claim_running_local(conn, batch, &owner, limit, lease, &local)
-            })
-            .await?;
-        Ok(ClaimRound {
-            claimed: round
-                .claimed
-                .into_iter()
-                .map(ops::ClaimedRow::decode)
-                .collect::<Result<_, _>>()?,
-            ran_local: round.ran,
-            more: round.more,
-        })
+        self.round(owner, limit, lease, &self.local_environments)
+            .await
     }
 
     async fn finish_attempt(
@@ -448,7 +473,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl LocalRecipients for SqliteStore {
     async fn apply_local(
         &self,
         action: ActionId,
@@ -485,6 +513,32 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn local_record(
+        &self,
+        kind: LocalKind,
+        environment: &str,
+        scope: &str,
+        id: &str,
+    ) -> Result<Option<LocalRecord>, StoreError> {
+        let (scope, id) = (local::stored_scope(environment, scope), id.to_owned());
+        self.read(move |c| read::local_record(c, kind, &scope, &id))
+            .await
+    }
+
+    async fn local_records(
+        &self,
+        kind: LocalKind,
+        environment: &str,
+        scope: &str,
+    ) -> Result<Vec<LocalRecord>, StoreError> {
+        let scope = local::stored_scope(environment, scope);
+        self.read(move |c| read::local_records(c, kind, &scope))
+            .await
+    }
+}
+
+#[async_trait]
+impl AdminQueries for SqliteStore {
     async fn list_events(
         &self,
         filter: &EventFilter,
@@ -515,29 +569,18 @@ impl Store for SqliteStore {
         self.read(move |c| read::source_statuses(c, now)).await
     }
 
-    async fn local_record(
+    async fn known_event_types(
         &self,
-        kind: LocalKind,
+        source: &str,
         environment: &str,
-        scope: &str,
-        id: &str,
-    ) -> Result<Option<LocalRecord>, StoreError> {
-        let (scope, id) = (local::stored_scope(environment, scope), id.to_owned());
-        self.read(move |c| read::local_record(c, kind, &scope, &id))
-            .await
+    ) -> Result<Vec<KnownEventType>, StoreError> {
+        let (s, e) = (source.to_owned(), environment.to_owned());
+        self.read(move |c| read::known_event_types(c, &s, &e)).await
     }
+}
 
-    async fn local_records(
-        &self,
-        kind: LocalKind,
-        environment: &str,
-        scope: &str,
-    ) -> Result<Vec<LocalRecord>, StoreError> {
-        let scope = local::stored_scope(environment, scope);
-        self.read(move |c| read::local_records(c, kind, &scope))
-            .await
-    }
-
+#[async_trait]
+impl MappingOverrides for SqliteStore {
     async fn set_mapping_active(
         &self,
         source: &str,
@@ -576,16 +619,10 @@ impl Store for SqliteStore {
     async fn mapping_overrides(&self) -> Result<Vec<MappingOverride>, StoreError> {
         self.read(read::mapping_overrides).await
     }
+}
 
-    async fn known_event_types(
-        &self,
-        source: &str,
-        environment: &str,
-    ) -> Result<Vec<KnownEventType>, StoreError> {
-        let (s, e) = (source.to_owned(), environment.to_owned());
-        self.read(move |c| read::known_event_types(c, &s, &e)).await
-    }
-
+#[async_trait]
+impl Retention for SqliteStore {
     async fn prune(
         &self,
         cutoff: DateTime<Utc>,
@@ -595,14 +632,6 @@ impl Store for SqliteStore {
         self.writer
             .write_unsynced(move |conn, b| ops::prune(conn, cutoff, now, batch, b))
             .await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
     }
 }
 

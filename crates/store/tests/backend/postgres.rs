@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use tributary_store::{AppendOutcome, PostgresOptions, PostgresStore, Store, StoreError};
+use tributary_store::{AppendOutcome, EventLog, PostgresOptions, PostgresStore, Store, StoreError};
 
 use crate::support::*;
 

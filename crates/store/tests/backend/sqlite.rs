@@ -3,7 +3,9 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::json;
-use tributary_store::{AppendOutcome, SqliteOptions, SqliteStore, Store, StoreError};
+use tributary_store::{
+    AdminQueries, AppendOutcome, EventLog, LocalExecution, SqliteOptions, SqliteStore, StoreError,
+};
 
 use crate::support::*;
 
@@ -144,6 +146,65 @@ async fn dedup_keys_survive_a_reopen() {
     );
 }
 
+/// Which actions the store runs itself is what it was opened with, from
+/// the configuration, and nothing a caller passes later: opened with
+/// `production` in the store, a round runs `production`'s identify; opened
+/// without, the same round leases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_runs_in_the_store_the_environments_it_is_given() {
+    use tributary_core::config::{StoreBackend, StoreSettings};
+    for local in [LocalExecution::ThroughSink, production_in_store()] {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = StoreSettings {
+            backend: StoreBackend::Sqlite {
+                path: dir.path().to_string_lossy().into_owned(),
+            },
+            retention_days: 30,
+            secrets_key: None,
+        };
+        let store = tributary_store::open(&settings, local.clone())
+            .await
+            .unwrap();
+        let mut staging = event("web", "signup", Some("u2"));
+        staging.environment = "staging".into();
+        store
+            .append(vec![
+                plain_item(
+                    event("web", "signup", Some("u1")),
+                    vec![identify_plan("u1", serde_json::json!({"name": "Ada"}))],
+                ),
+                plain_item(staging, vec![identify_plan("u2", serde_json::json!({}))]),
+            ])
+            .await
+            .unwrap();
+        let round = store
+            .claim_running_local("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let leased: Vec<&str> = round
+            .claimed
+            .iter()
+            .map(|c| c.environment.as_str())
+            .collect();
+        let ran: Vec<&str> = round
+            .ran_local
+            .iter()
+            .map(|r| r.environment.as_str())
+            .collect();
+        if local == LocalExecution::ThroughSink {
+            assert_eq!((leased.len(), ran.len()), (2, 0), "{local:?}");
+        } else {
+            assert_eq!((leased, ran), (vec!["staging"], vec!["production"]));
+            let user = store
+                .local_record(tributary_store::LocalKind::User, "production", "", "u1")
+                .await
+                .unwrap()
+                .expect("the store ran the identify");
+            assert_eq!(user.data["name"], "Ada");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_from_settings_and_retention_helper() {
     use tributary_core::config::{StoreBackend, StoreSettings};
@@ -155,7 +216,9 @@ async fn open_from_settings_and_retention_helper() {
         retention_days: 30,
         secrets_key: None,
     };
-    let store = tributary_store::open(&settings).await.unwrap();
+    let store = tributary_store::open(&settings, LocalExecution::ThroughSink)
+        .await
+        .unwrap();
     assert!(
         dir.path()
             .join("data")

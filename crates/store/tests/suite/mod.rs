@@ -10,7 +10,8 @@ use serde_json::json;
 use tributary_core::plan::{ActionPayload, ActionPlan, AudienceMember, RecipientRef};
 use tributary_store::{
     ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter, EventStatus, LocalApply,
-    LocalEffect, LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest, StoreError,
+    LocalEffect, LocalExecution, LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest,
+    StoreError,
 };
 
 use crate::support::*;
@@ -1549,18 +1550,17 @@ pub async fn list_actions_by_each_status(h: &Harness) {
     }
 }
 
-/// Runs rounds of `claim_running_local` with `production` as the local
-/// environment until nothing is due, finishing leased `production` actions the
+/// Runs rounds of `claim_running_local` (on a store opened with
+/// [`production_in_store`]) until nothing is due, finishing leased `production` actions the
 /// way the worker pool's `local` sink would. Returns, per action, the round
 /// it was taken in and whether the store ran it itself.
 async fn local_rounds(
     s: &Arc<dyn tributary_store::Store>,
 ) -> std::collections::HashMap<tributary_store::ActionId, (usize, bool)> {
-    let local = ["production".to_owned()];
     let mut seen = std::collections::HashMap::new();
     for round_no in 0..10 {
         let round = s
-            .claim_running_local("w", 10, Duration::from_secs(60), &local)
+            .claim_running_local("w", 10, Duration::from_secs(60))
             .await
             .unwrap();
         if round.claimed.is_empty() && round.ran_local.is_empty() {
@@ -1632,19 +1632,23 @@ fn full_trigger(user: &str) -> ActionPlan {
     plan
 }
 
-/// SQLite computes a trigger's run ahead, at append, once a round has said
-/// which environments run in the store; before that (and after a restart)
-/// it builds the run from the stored plan. Both must store the same run.
+/// SQLite computes a trigger's run ahead, at append, when the store was
+/// opened to run its environment's actions; an action appended before (by
+/// a store opened otherwise, or before a restart) has its run built from
+/// the stored plan. Both must store the same run.
 pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
-    let s = &h.store;
+    let h = h.like(LocalExecution::ThroughSink).await;
     // Each event identifies its user first: a trigger reaches identified users only.
-    let before = s
+    let before = h
+        .store
         .append(vec![plain_item(
             event("web", "paid", Some("u1")),
             vec![identify_plan("u1", json!({})), full_trigger("u1")],
         )])
         .await
         .unwrap();
+    let h = h.reopen(production_in_store()).await;
+    let s = &h.store;
     local_rounds(s).await;
     let after = s
         .append(vec![plain_item(
@@ -1713,6 +1717,7 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
 }
 
 pub async fn claim_running_local_runs_or_leases_each_action(h: &Harness) {
+    let h = &h.like(production_in_store()).await;
     let s = &h.store;
     let mut staging = event("web", "signup", Some("u2"));
     staging.environment = "staging".into();
@@ -1867,11 +1872,11 @@ pub async fn a_round_at_its_limit_says_more(h: &Harness) {
             plain_item(e, vec![trigger_plan("welcome", &format!("u{n}"))])
         })
         .collect();
+    let h = &h.like(production_in_store()).await;
     h.store.append(items).await.unwrap();
-    let local = ["production".to_owned()];
     let round = |limit| {
         h.store
-            .claim_running_local("w", limit, Duration::from_secs(60), &local)
+            .claim_running_local("w", limit, Duration::from_secs(60))
     };
     let first = round(2).await.unwrap();
     assert_eq!(first.claimed.len(), 2);
@@ -2110,10 +2115,10 @@ pub async fn a_trigger_runs_only_for_identified_users(h: &Harness) {
 /// event counts, a delete earlier in the event counts, and the action log's
 /// attempt names the users skipped.
 pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
+    // Opened to run `production` in the store, SQLite computes the runs of
+    // the appends below ahead.
+    let h = &h.like(production_in_store()).await;
     let s = &h.store;
-    // A first round tells SQLite which environments run in the store, so the
-    // appends below compute their runs ahead.
-    local_rounds(s).await;
     let plan = |payload: ActionPayload| ActionPlan {
         action: payload.action_type(),
         origin: tributary_core::plan::PlanOrigin::Mapping {

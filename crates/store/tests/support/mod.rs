@@ -19,7 +19,7 @@ use tributary_core::{
     plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome, SkipReason},
 };
 use tributary_store::{
-    AppendItem, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+    AppendItem, LocalExecution, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
 };
 
 /// A store and whatever keeps its data alive for the test.
@@ -27,6 +27,59 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub backend: &'static str,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// `production`'s actions run in the store (where the backend can).
+pub fn production_in_store() -> LocalExecution {
+    LocalExecution::InStore(vec!["production".to_owned()])
+}
+
+impl Harness {
+    /// A new, empty store of the same backend, opened with `local`
+    /// (PostgreSQL runs nothing in the store, so there `local` changes nothing).
+    pub async fn like(&self, local: LocalExecution) -> Harness {
+        match self.backend {
+            "sqlite" => sqlite_with(SqliteOptions {
+                local_execution: local,
+                ..SqliteOptions::default()
+            })
+            .await
+            .expect("sqlite"),
+            _ => postgres().await.expect("postgres"),
+        }
+    }
+
+    /// The same data, reopened with `local` (SQLite; a PostgreSQL store is
+    /// kept as it is).
+    pub async fn reopen(self, local: LocalExecution) -> Harness {
+        let Harness {
+            store,
+            backend,
+            _dir,
+        } = self;
+        let Some(dir) = _dir else {
+            return Harness {
+                store,
+                backend,
+                _dir,
+            };
+        };
+        drop(store);
+        let store = SqliteStore::open(
+            dir.path().join("t.db"),
+            SqliteOptions {
+                local_execution: local,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .expect("reopen sqlite");
+        Harness {
+            store: Arc::new(store),
+            backend,
+            _dir: Some(dir),
+        }
+    }
 }
 
 pub async fn sqlite() -> Option<Harness> {
