@@ -14,6 +14,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::unix_ms::from_ms;
+
 /// One dead-lettered event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -111,10 +113,11 @@ pub(crate) fn bury(
     Ok(moved == 1)
 }
 
-/// Dead-letters an event that was never queued (refused at enqueue).
+/// Dead-letters an event that was never queued (refused at enqueue): its
+/// environment, `messageId` and payload.
 pub(crate) fn insert(
     conn: &Connection,
-    entry: &crate::NewEntry,
+    (environment, message_id, payload): (&str, &str, &[u8]),
     burial: &Burial,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
@@ -123,9 +126,9 @@ pub(crate) fn insert(
          VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
     )?
     .execute(params![
-        entry.environment,
-        entry.message_id,
-        entry.payload,
+        environment,
+        message_id,
+        payload,
         now_ms,
         burial.reason,
         burial.status
@@ -419,8 +422,4 @@ pub(crate) fn prune(
 
 fn to_sql_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }

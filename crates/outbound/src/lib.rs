@@ -60,6 +60,7 @@ mod redelivery;
 mod retention;
 mod retry;
 mod transform;
+mod unix_ms;
 
 // Every item has one public path: these re-exports; the modules are private.
 pub use batch::{BatchLimits, Batcher, Push, encode_batch, envelope_len};

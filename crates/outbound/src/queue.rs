@@ -49,6 +49,7 @@ use crate::{
     dead_letter::{self, Burial, DeadLetter, DeadLetterFilter, Pruned},
     message::EncodedMessage,
     redelivery::{self, Redelivery, RedeliveryWindow},
+    unix_ms,
 };
 
 /// Dead letters moved back to the queue per transaction by a redrive.
@@ -63,6 +64,13 @@ pub struct NewEntry {
     pub message_id: String,
     /// The message's JSON.
     pub payload: Vec<u8>,
+}
+
+impl NewEntry {
+    /// Environment, `messageId` and payload, as the tables store them.
+    fn columns(&self) -> (&str, &str, &[u8]) {
+        (&self.environment, &self.message_id, &self.payload)
+    }
 }
 
 /// A queued entry.
@@ -294,7 +302,7 @@ impl DurableQueue {
         self.run("dead-letter", move |conn, state| {
             entries
                 .iter()
-                .map(|(e, burial)| dead_letter::insert(conn, e, burial, state.now_ms))
+                .map(|(e, burial)| dead_letter::insert(conn, e.columns(), burial, state.now_ms))
                 .collect()
         })
         .await
@@ -321,7 +329,7 @@ impl DurableQueue {
                     environment: r.get(1)?,
                     message_id: r.get(2)?,
                     payload: r.get(3)?,
-                    enqueued_at: dead_letter::from_ms(r.get(4)?),
+                    enqueued_at: unix_ms::from_ms(r.get(4)?),
                 })
             })?
             .collect()
@@ -562,7 +570,7 @@ fn submit(
                 (Submitted::Queued(id), Some(id))
             }
             Some(burial) => {
-                let id = dead_letter::insert(conn, e, burial, now_ms)?;
+                let id = dead_letter::insert(conn, e.columns(), burial, now_ms)?;
                 (Submitted::DeadLettered(id), None)
             }
         };

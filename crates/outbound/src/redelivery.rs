@@ -60,7 +60,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{OutboundError, dead_letter::from_ms};
+use crate::{OutboundError, unix_ms::from_ms};
 
 /// Default [`RedeliveryWindow::max_age`]: 24 hours, longer than the product
 /// keeps retrying a webhook.
