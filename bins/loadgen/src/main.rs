@@ -78,6 +78,10 @@ enum Command {
         /// How a request carries its events.
         #[arg(long, value_enum, default_value_t = Shape::Single)]
         shape: Shape,
+        /// The first event's number: runs against one store that must not
+        /// repeat messageIds start where the last one ended.
+        #[arg(long, default_value_t = 0)]
+        first: u64,
     },
     /// A bare hyper server: parse the JSON body, answer 204. No storage.
     Baseline {
@@ -121,8 +125,12 @@ fn main() -> anyhow::Result<()> {
             server_pid,
             batch,
             shape,
+            first,
         } => {
-            let load = Load::new(shape, batch)?;
+            let load = Load {
+                first_event: first,
+                ..Load::new(shape, batch)?
+            };
             runtime.block_on(run(
                 url,
                 connections,
@@ -224,11 +232,13 @@ fn event(n: u64) -> Bytes {
     ))
 }
 
-/// What each request carries: [`Load::body`] numbers its events from `first`.
+/// What the requests carry: [`Load::body`] numbers a request's events from
+/// `first`, and a run's first request starts at `first_event`.
 #[derive(Clone, Copy, Debug)]
 struct Load {
     shape: Shape,
     events_per_request: usize,
+    first_event: u64,
 }
 
 impl Load {
@@ -241,6 +251,7 @@ impl Load {
         Ok(Self {
             shape,
             events_per_request,
+            first_event: 0,
         })
     }
 
@@ -319,7 +330,7 @@ async fn run(
         statuses: Mutex::default(),
         latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
     });
-    let counter = Arc::new(AtomicU64::new(0));
+    let counter = Arc::new(AtomicU64::new(load.first_event));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let written_before = server_pid.and_then(write_bytes);
@@ -435,7 +446,9 @@ async fn run(
         "statuses: {:?}",
         totals.statuses.lock().unwrap_or_else(|e| e.into_inner())
     );
-    // Scripts read the second field of this line: events/s whatever the shape.
+    // Scripts read these lines' last and second fields.
+    println!("next event number: {}", counter.load(Ordering::Relaxed));
+    // Events/s whatever the shape.
     println!(
         "throughput: {:.0} events/s ({:.0} requests/s)",
         ok as f64 / elapsed,

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Stalls on a full store: fills a SQLite store with [events] events (batches
+# of 100 in JSON arrays, full speed), then runs [runs] consecutive runs of
+# [seconds] at a fixed 5,000 events/s on the same running server, printing
+# each run's latency percentiles and bytes written per event. Issue 19's
+# goal: p99 <= 10 ms in each of 5 runs of 60 s on a store of 1,000,000.
+# Usage: bash bins/loadgen/bench-stalls.sh [events] [runs] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+EVENTS="${1:-1000000}"
+RUNS="${2:-5}"
+SECS="${3:-60}"
+cargo build --release -q -p tributary-ingest -p tributary-loadgen
+BIN=target/release
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+TOKEN=tok_bench_0123456789abcdefghij
+cat > "$WORK/bench.toml" <<TOML
+[server]
+listen = "127.0.0.1:9093"
+[store]
+path = "$WORK/data"
+[environments.production]
+[[sources]]
+key = "segment"
+kind = "segment"
+[sources.environments.production]
+token = "$TOKEN"
+[[sources.environments.production.mappings]]
+event = "Order Completed"
+action = "trigger_workflow"
+workflow = "order-confirmation"
+TOML
+RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >/dev/null &
+PID=$!
+until curl -sf http://127.0.0.1:9093/healthz >/dev/null; do sleep 0.01; done
+URL="http://127.0.0.1:9093/integrations/receive/$TOKEN"
+echo "== filling the store with $EVENTS events"
+# Each run starts numbering where the last ended: no messageId repeats.
+next=0
+filled=0
+while [ "$filled" -lt "$EVENTS" ]; do
+  "$BIN/tributary-loadgen" run --url "$URL" --connections 16 --seconds 10 --batch 100 --shape array --first "$next" > "$WORK/fill"
+  filled=$((filled + $(awk '/^events in 2xx answers:/ {print $5}' "$WORK/fill")))
+  next=$(awk '/^next event number:/ {print $4}' "$WORK/fill")
+  echo "filled: $filled"
+done
+# The fill plans an action per event; the measured runs start once the
+# workers have run them all, so they measure the load, not a backlog.
+outbox() { curl -s http://127.0.0.1:9093/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
+until [ "$(outbox tributary_outbox_pushed_total)" = "$(outbox tributary_outbox_popped_total)" ]; do sleep 1; done
+echo "store on disk: $(du -sh "$WORK/data" | cut -f1), every action run"
+sleep 5
+for run in $(seq "$RUNS"); do
+  echo "== run $run of $RUNS: $SECS s at 5,000 events/s"
+  "$BIN/tributary-loadgen" run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$PID" --first "$next" > "$WORK/run"
+  grep -E '^(statuses|throughput|latency|server wrote)' "$WORK/run"
+  next=$(awk '/^next event number:/ {print $4}' "$WORK/run")
+done
