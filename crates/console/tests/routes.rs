@@ -434,6 +434,7 @@ async fn untrusted_event_content_is_escaped_and_credential_headers_never_shown()
         message_id: None,
         raw: serde_json::json!({"event": evil}),
         headers,
+        preprocess: None,
     };
     let id = event.id;
     c.pipeline

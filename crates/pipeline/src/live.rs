@@ -277,6 +277,7 @@ mod tests {
             message_id: None,
             raw: json!({}),
             headers: Default::default(),
+            preprocess: None,
         };
         live.engine().plan(&event, &Overrides::none()).len()
     }

@@ -34,6 +34,7 @@
 //!     message_id: None,
 //!     raw: serde_json::json!({}),
 //!     headers: Default::default(),
+//!     preprocess: None,
 //! };
 //! let outcomes = store.append(vec![AppendItem { event, plans: vec![], dedup: None, provenance: Default::default() }]).await?;
 //! assert!(matches!(outcomes[0], AppendOutcome::Accepted { .. }));

@@ -197,7 +197,7 @@ fn find_in_value(value: &DeValue<'_>, path: &[String]) -> Option<Range<usize>> {
 }
 
 /// Validation state: the text (for line numbers), the environment, the errors so far.
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     file: &'a str,
     text: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -236,7 +236,12 @@ impl<'a> Cx<'a> {
         (line, column)
     }
 
-    fn error(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let (line, column) = self.position(span.start);
         self.errors.push((
             span.start,
@@ -269,7 +274,7 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn secret(&mut self, value: &S<String>, field: &str) -> Option<Secret> {
+    pub(super) fn secret(&mut self, value: &S<String>, field: &str) -> Option<Secret> {
         let v = self.interpolate(value, field)?;
         if v.is_empty() {
             self.error(value.span(), field, "is empty");
@@ -931,6 +936,10 @@ impl<'a> Cx<'a> {
             .verification
             .as_ref()
             .and_then(|v| self.verification(v, &format!("{field}.verification")));
+        let preprocess = raw
+            .preprocess
+            .as_ref()
+            .and_then(|p| self.preprocess(p, &format!("{field}.preprocess")));
         let dedup = self.dedup(raw.dedup.as_ref(), &format!("{field}.dedup"), alias);
         let mappings = self.mappings(&raw.mappings, field, alias);
         Some(SourceEnvironment {
@@ -939,6 +948,7 @@ impl<'a> Cx<'a> {
             write_key,
             api_key,
             verification,
+            preprocess,
             identify,
             dedup: dedup?,
             event_type,

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt, num::NonZeroU32, str::FromStr, time::Durat
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::verification::Verification;
+use super::{preprocess::Preprocess, verification::Verification};
 use crate::{ActionType, FieldPath, Secret, path::DataAlias};
 
 /// The whole configuration file.
@@ -349,6 +349,9 @@ pub struct SourceEnvironment {
     pub api_key: Option<Secret>,
     /// Request verification.
     pub verification: Option<Verification>,
+    /// The preprocess script, run before the adapter parses a delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Preprocess>,
     /// Handle `identify` calls with the built-in trait mapping.
     pub identify: bool,
     /// Dedup settings.
