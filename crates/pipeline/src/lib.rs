@@ -23,6 +23,7 @@
 mod error;
 mod live;
 mod pipeline;
+mod preprocess;
 mod receipt;
 mod rehearse;
 mod rejected_log;
@@ -33,7 +34,7 @@ pub use error::PipelineError;
 pub use live::{LiveConfig, LiveSource, Origin, Unservable};
 pub use pipeline::{LoggedReplay, Pipeline};
 pub use receipt::{Receipt, RejectedItem};
-pub use rehearse::{Rehearsal, RehearsedEvent};
+pub use rehearse::{Rehearsal, RehearsedEvent, RehearsedPreprocess};
 pub use rejected_log::{
     BudgetRefusal, Gate, LOG_LINES_PER_SECOND, LogGate, REJECTED_LOG_BYTES_PER_DAY,
     REJECTED_LOG_BYTES_PER_MINUTE, REJECTED_LOG_PER_SECOND, RejectedLogBudget,

@@ -89,6 +89,20 @@ impl ScriptError {
         matches!(self, Self::Overloaded | Self::Unavailable)
     }
 
+    /// The error without what the script's exception said: what a sender
+    /// may be told (an exception can carry anything the script saw).
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Compile { script, line, .. } => {
+                format!("preprocess script {script} does not load{}", at_line(*line))
+            }
+            Self::Threw { script, line, .. } => {
+                format!("preprocess script {script} threw{}", at_line(*line))
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The line the error points at, when QuickJS gave one.
     pub fn line(&self) -> Option<u32> {
         match self {

@@ -74,6 +74,7 @@ fn parse_headers(text: &str) -> Result<BTreeMap<String, String>, ConsoleError> {
 fn refusal_status(e: &PipelineError) -> StatusCode {
     match e {
         PipelineError::UnknownToken => StatusCode::NOT_FOUND,
+        PipelineError::ScriptBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
         PipelineError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         PipelineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         other => match other.category() {
@@ -210,7 +211,8 @@ pub(crate) async fn rehearse(
     let request = rehearsal_request(Value::String(f.body.clone()), &headers);
     let answer = state
         .manager()
-        .rehearse(&source, &environment, request, f.verify(), None)?;
+        .rehearse(&source, &environment, request, f.verify(), None)
+        .await?;
     let base = environment_path(&source, &environment);
     let content = html! {
         p class="muted" {
