@@ -76,7 +76,7 @@ impl Pipeline {
                 Ok(Some(Preprocessed {
                     label,
                     verified: outcome.verified,
-                    output: (!outcome.output.is_empty()).then(|| Value::Object(outcome.output)),
+                    output: (!outcome.output.is_empty()).then_some(Value::Object(outcome.output)),
                 }))
             }
             Err(e) if e.is_transient() => Err(Refusal {
