@@ -1131,6 +1131,55 @@ async fn promote_shows_the_diff_first_and_the_revision_log_pages() {
 }
 
 #[tokio::test]
+async fn a_rehearsal_shows_the_preprocess_scripts_result_or_its_error() {
+    let c = console().await;
+    c.manager
+        .create_source(
+            "test",
+            serde_json::json!({"key": "hooks", "kind": "http", "environments": {"development": {
+                "preprocess": {"enforce": false, "script":
+                    "export function main(ctx) {\n  if (ctx.body.boom) { throw new Error('boom'); }\n  return { verified: false, tier: ctx.body.tier };\n}"}}}}),
+        )
+        .await
+        .unwrap();
+    let (cookie, csrf) = c.sign_in().await;
+    let path = "/sources/hooks/environments/development/rehearse";
+    let body = serde_json::json!({"type": "x", "tier": "<gold>"}).to_string();
+    let shown = c
+        .post_form(
+            &cookie,
+            path,
+            &format!("body={}&csrf={csrf}", urlencode(&body)),
+            &[],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(shown.body.contains("id=\"preprocess\""), "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains("&quot;tier&quot;: &quot;&lt;gold&gt;&quot;"),
+        "the output, escaped: {}",
+        shown.body
+    );
+    let boom = serde_json::json!({"type": "x", "boom": true}).to_string();
+    let failed = c
+        .post_form(
+            &cookie,
+            path,
+            &format!("body={}&csrf={csrf}", urlencode(&boom)),
+            &[],
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    assert!(
+        failed.body.contains("hooks/development threw at line 2"),
+        "{}",
+        failed.body
+    );
+}
+
+#[tokio::test]
 async fn rehearsing_a_payload_shows_its_plans_or_its_refusal_and_stores_nothing() {
     let c = console().await;
     stored_source(&c).await;

@@ -30,7 +30,7 @@ pub enum PipelineError {
         items: Vec<RejectedItem>,
     },
     /// The source environment's preprocess script did not verify the
-    /// request while enforced, or failed (docs/preprocess-scripts.md, "Answers").
+    /// request while enforced, or failed (docs/preprocess-scripts.md, "Errors and answers").
     #[error("{message}")]
     Script {
         /// `script_unverified`, or the script error's code.

@@ -145,6 +145,22 @@ fn outcome(rehearsal: &Rehearsal) -> Markup {
                     @for note in &rehearsal.notes { li class="warning" role="note" { "⚠ " (note) } }
                 }
             }
+            @if let Some(preprocess) = &rehearsal.preprocess {
+                section class="preprocess" id="preprocess" {
+                    h3 { "Preprocess script" }
+                    @if let Some(error) = &preprocess.error {
+                        ul class="warnings" { li class="warning" role="note" { "⚠ " (error) } }
+                    } @else {
+                        dl class="facts" {
+                            dt { "Verified" }
+                            dd { (match preprocess.verified { Some(true) => "yes", Some(false) => "no", None => "not returned" }) }
+                        }
+                        @if let Some(output) = &preprocess.output {
+                            (layout::json_block(output, "Preprocess output"))
+                        }
+                    }
+                }
+            }
             (rejected_list(&rehearsal.rejected))
             @for (i, rehearsed) in rehearsal.events.iter().enumerate() {
                 section class="rehearsed-event" data-event=(rehearsed.event.event) {
