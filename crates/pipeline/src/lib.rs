@@ -1,7 +1,8 @@
 //! Tributary's ingest pipeline: what happens to a request between the HTTP
 //! server and the store. A request is routed to its source environment (by
-//! receive-URL token or write key), verified and normalized by its source
-//! kind's adapter, given its dedup scope and action plans, and appended to the
+//! receive-URL token or write key), run through its environment's preprocess
+//! script if it has one (`tributary-script`), verified and normalized by its
+//! source kind's adapter, given its dedup scope and action plans, and appended to the
 //! store in one group commit. `Ok` means every accepted event and its plans are
 //! durable; actions run later, from the outbox, never here.
 //!
