@@ -57,6 +57,8 @@ const VARIABLES: &[(&str, &str)] = &[
     ("AMPLITUDE_SECRET", "amplitude-made-up-secret"),
     ("TOKEN_CLAY", "clay_guides_0123456789abcdefg"),
     ("CLAY_SECRET", "clay-made-up-secret"),
+    ("TOKEN_HTTP_SCRIPT", "script_guides_0123456789abcd"),
+    ("SCRIPT_SECRET", "orders-script-signing-secret"),
 ];
 
 /// Every guide that must exist; a guide missing from disk fails the test, and so does a guide
@@ -69,6 +71,7 @@ const SOURCE_GUIDES: &[&str] = &[
     "http-legacy.md",
     "sdks.md",
     "http.md",
+    "http-script.md",
     "hightouch.md",
     "census.md",
     "polytomic.md",

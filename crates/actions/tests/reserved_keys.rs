@@ -89,6 +89,7 @@ fn event(kind: EventKind, name: &str, raw: Value) -> Event {
         message_id: None,
         raw,
         headers: Default::default(),
+        preprocess: None,
     }
 }
 

@@ -30,6 +30,7 @@ pub fn source_environment(alias: DataAlias) -> SourceEnvironment {
         write_key: None,
         api_key: None,
         verification: None,
+        preprocess: None,
         identify: true,
         dedup: DedupSettings {
             enabled: true,

@@ -96,6 +96,7 @@ fn item(n: usize, at: DateTime<Utc>) -> AppendItem {
         message_id: Some(format!("m-{n}")),
         raw,
         headers: Default::default(),
+        preprocess: None,
     };
     let plan = ActionPlan {
         action: ActionType::TriggerWorkflow,

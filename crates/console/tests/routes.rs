@@ -434,6 +434,7 @@ async fn untrusted_event_content_is_escaped_and_credential_headers_never_shown()
         message_id: None,
         raw: serde_json::json!({"event": evil}),
         headers,
+        preprocess: None,
     };
     let id = event.id;
     c.pipeline
@@ -1126,6 +1127,55 @@ async fn promote_shows_the_diff_first_and_the_revision_log_pages() {
     assert_eq!(
         c.get(&cookie, "/revisions?before=x").await.status,
         StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_rehearsal_shows_the_preprocess_scripts_result_or_its_error() {
+    let c = console().await;
+    c.manager
+        .create_source(
+            "test",
+            serde_json::json!({"key": "hooks", "kind": "http", "environments": {"development": {
+                "preprocess": {"enforce": false, "script":
+                    "export function main(ctx) {\n  if (ctx.body.boom) { throw new Error('boom'); }\n  return { verified: false, tier: ctx.body.tier };\n}"}}}}),
+        )
+        .await
+        .unwrap();
+    let (cookie, csrf) = c.sign_in().await;
+    let path = "/sources/hooks/environments/development/rehearse";
+    let body = serde_json::json!({"type": "x", "tier": "<gold>"}).to_string();
+    let shown = c
+        .post_form(
+            &cookie,
+            path,
+            &format!("body={}&csrf={csrf}", urlencode(&body)),
+            &[],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(shown.body.contains("id=\"preprocess\""), "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains("&quot;tier&quot;: &quot;&lt;gold&gt;&quot;"),
+        "the output, escaped: {}",
+        shown.body
+    );
+    let boom = serde_json::json!({"type": "x", "boom": true}).to_string();
+    let failed = c
+        .post_form(
+            &cookie,
+            path,
+            &format!("body={}&csrf={csrf}", urlencode(&boom)),
+            &[],
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "{}", failed.body);
+    assert!(
+        failed.body.contains("hooks/development threw at line 2"),
+        "{}",
+        failed.body
     );
 }
 

@@ -111,6 +111,7 @@ fn bench_event() -> Event {
         message_id: Some("5a8e0c1e-52d3-4a4a-8f2b-7f86a1b3c9d0".into()),
         raw,
         headers: Headers::new(),
+        preprocess: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         message_id: None,
         raw,
         headers: Default::default(),
+        preprocess: None,
     };
     let mut lines = Vec::new();
     for plan in engine.plan(&event, &Overrides::none()) {

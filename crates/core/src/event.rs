@@ -170,6 +170,11 @@ pub struct Event {
     /// The request headers, secrets removed.
     #[serde(default, skip_serializing_if = "Headers::is_empty")]
     pub headers: Headers,
+    /// What the source environment's preprocess script returned besides
+    /// `verified` (the product's `preprocess_output`); mappings read it as
+    /// `preprocess.<key>` (docs/preprocess-scripts.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Value>,
 }
 
 /// Coerces a JSON id to a string (docs/product-decisions.md, "The normalized event"):

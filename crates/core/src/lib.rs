@@ -49,6 +49,7 @@
 //!     message_id: None,
 //!     raw,
 //!     headers: Default::default(),
+//!     preprocess: None,
 //! };
 //! let plans = engine.plan(&event, &Overrides::none());
 //! assert_eq!(plans.len(), 1);

@@ -6,6 +6,9 @@
 //!   `items.0.id` (a numeric segment indexes an array, or names an object key);
 //! - `body.x`: the same, with the new product's namespace spelled out;
 //! - `headers.x-name`: a request header (case-insensitive);
+//! - `preprocess.x`: the output of the source environment's preprocess
+//!   script (docs/preprocess-scripts.md); a body member named `preprocess`
+//!   is read as `body.preprocess.x`;
 //! - `data.x`: for Segment-shaped and legacy sources, the event's data
 //!   (track properties, identify traits), the legacy alias of `properties.x`;
 //!   for other kinds an ordinary path into the body;
@@ -42,6 +45,7 @@ enum PathKind {
 enum Root {
     Body,
     Data,
+    Preprocess,
 }
 
 #[derive(Clone)]
@@ -95,6 +99,8 @@ pub struct PathInput<'a> {
     pub data: &'a Value,
     /// Request headers, lowercase names.
     pub headers: &'a Headers,
+    /// The preprocess script's output, when a script ran.
+    pub preprocess: Option<&'a Value>,
 }
 
 impl<'a> PathInput<'a> {
@@ -104,6 +110,7 @@ impl<'a> PathInput<'a> {
             body: &event.raw,
             data: &event.data,
             headers: &event.headers,
+            preprocess: event.preprocess.as_ref(),
         }
     }
 }
@@ -136,6 +143,8 @@ impl FieldPath {
         } else {
             let (root, rest) = match path.split_once('.') {
                 _ if path == "body" => (Root::Body, ""),
+                _ if path == "preprocess" => (Root::Preprocess, ""),
+                Some(("preprocess", rest)) => (Root::Preprocess, rest),
                 _ if path == "data" && alias == DataAlias::EventData => (Root::Data, ""),
                 Some(("body", rest)) => (Root::Body, rest),
                 Some(("data", rest)) if alias == DataAlias::EventData => (Root::Data, rest),
@@ -182,6 +191,7 @@ impl FieldPath {
                 let mut current = match root {
                     Root::Body => input.body,
                     Root::Data => input.data,
+                    Root::Preprocess => input.preprocess?,
                 };
                 for seg in segments.iter() {
                     current = match current {
@@ -248,6 +258,7 @@ mod tests {
                 body,
                 data,
                 headers: &headers,
+                preprocess: Some(&json!({"sig": {"ok": true}})),
             })
             .map(Cow::into_owned)
     }
@@ -269,6 +280,20 @@ mod tests {
         assert_eq!(eval("userId.x", a, &body, &d), None);
         assert_eq!(eval("body.userId", a, &body, &d), Some(json!("u1")));
         assert_eq!(eval("body", a, &body, &d), Some(body.clone()));
+    }
+
+    #[test]
+    fn preprocess_paths_read_the_scripts_output() {
+        let body = json!({"preprocess": {"sig": 1}});
+        let d = json!({});
+        let a = DataAlias::Literal;
+        assert_eq!(eval("preprocess.sig.ok", a, &body, &d), Some(json!(true)));
+        assert_eq!(
+            eval("preprocess", a, &body, &d),
+            Some(json!({"sig": {"ok": true}}))
+        );
+        assert_eq!(eval("body.preprocess.sig", a, &body, &d), Some(json!(1)));
+        assert_eq!(eval("preprocess.missing", a, &body, &d), None);
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn track(event: &str, raw: Value) -> Event {
         message_id: None,
         raw,
         headers: Default::default(),
+        preprocess: None,
     }
 }
 

@@ -60,6 +60,7 @@ pub fn event_from(spec: &Value) -> Event {
         message_id: None,
         raw,
         headers: serde_json::from_value(spec.get("headers").cloned().unwrap_or(json!({}))).unwrap(),
+        preprocess: None,
     }
 }
 

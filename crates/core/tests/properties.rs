@@ -159,6 +159,7 @@ fn event_from(kind: EventKind, name: &str, raw: Value, headers: Headers) -> Even
         message_id: None,
         raw,
         headers,
+        preprocess: None,
     }
 }
 
@@ -288,7 +289,7 @@ proptest! {
         for alias in [DataAlias::EventData, DataAlias::Literal] {
             if let Ok(p) = FieldPath::compile(&path, alias) {
                 let headers = Headers::new();
-                let _ = p.resolve(PathInput { body: &raw, data: &raw, headers: &headers });
+                let _ = p.resolve(PathInput { body: &raw, data: &raw, headers: &headers, preprocess: None });
             }
         }
     }
@@ -300,7 +301,7 @@ proptest! {
     ) {
         if let Ok(p) = FieldPath::compile(&path, DataAlias::EventData) {
             let headers = Headers::new();
-            let _ = p.resolve(PathInput { body: &raw, data: &raw, headers: &headers });
+            let _ = p.resolve(PathInput { body: &raw, data: &raw, headers: &headers, preprocess: None });
         }
     }
 

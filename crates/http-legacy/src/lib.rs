@@ -15,7 +15,7 @@
 //! use tributary_http_legacy::HttpLegacyAdapter;
 //! # use tributary_core::{FieldPath, Secret, config::*, path::DataAlias};
 //! # let settings = SourceEnvironment {
-//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None,
+//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None, preprocess: None,
 //! #     retired_tokens: Vec::new(),
 //! #     identify: false, event_type: None, event_type_path: None, timestamp_path: None, mappings: vec![],
 //! #     dedup: DedupSettings { enabled: true, window: DEFAULT_DEDUP_WINDOW,
@@ -175,6 +175,7 @@ fn normalize(
         message_id,
         raw: Value::Object(map),
         headers,
+        preprocess: None,
     })
 }
 

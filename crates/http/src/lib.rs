@@ -15,7 +15,7 @@
 //! use tributary_core::{FieldPath, path::DataAlias};
 //! # use tributary_core::{Secret, config::*};
 //! # let mut settings = SourceEnvironment {
-//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None,
+//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None, preprocess: None,
 //! #     retired_tokens: Vec::new(),
 //! #     identify: false, event_type: None, event_type_path: None, timestamp_path: None, mappings: vec![],
 //! #     dedup: DedupSettings { enabled: true, window: DEFAULT_DEDUP_WINDOW,
@@ -126,6 +126,7 @@ impl HttpAdapter {
             body: &body,
             data: &body,
             headers,
+            preprocess: None,
         };
         let mut note = |path: &FieldPath, message: String| {
             notes.push(Note {
@@ -198,6 +199,7 @@ impl HttpAdapter {
             message_id,
             raw: body,
             headers: headers.clone(),
+            preprocess: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tributary_core::json::pointer_token;
 
-use tributary_core::config::SECRET_KEYS;
+use tributary_core::config::{SECRET_KEYS, SECRET_TABLES};
 
 use crate::secrets::MaskedSecret;
 
@@ -26,7 +26,7 @@ pub struct Change {
 /// compared by id, so a reordered list is not a change of every element.
 pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Vec<Change> {
     let mut out = Vec::new();
-    walk(before, after, &mut String::new(), false, &mut out);
+    walk(before, after, &mut String::new(), Secrecy::Open, &mut out);
     out
 }
 
@@ -34,7 +34,7 @@ fn walk(
     before: Option<&Value>,
     after: Option<&Value>,
     at: &mut String,
-    secret: bool,
+    secret: Secrecy,
     out: &mut Vec<Change>,
 ) {
     if before == after {
@@ -46,8 +46,7 @@ fn walk(
             let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
             for k in keys {
                 push(at, k);
-                let secret = SECRET_KEYS.contains(&k.as_str());
-                walk(b.get(k), a.get(k), at, secret, out);
+                walk(b.get(k), a.get(k), at, secret.of_member(k), out);
                 at.truncate(len);
             }
         }
@@ -69,7 +68,7 @@ fn walk(
                 let find = |list: &Vec<(String, Value)>| {
                     list.iter().find(|(x, _)| x == id).map(|(_, v)| v.clone())
                 };
-                walk(find(&b).as_ref(), find(&a).as_ref(), at, false, out);
+                walk(find(&b).as_ref(), find(&a).as_ref(), at, Secrecy::Open, out);
                 at.truncate(len);
             }
         }
@@ -93,11 +92,50 @@ fn push(at: &mut String, segment: &str) {
     at.push_str(&pointer_token(segment));
 }
 
-fn shown(value: &Value, secret: bool) -> Value {
+/// Whether a value is a secret, by the key it sits under.
+#[derive(Clone, Copy, PartialEq)]
+enum Secrecy {
+    /// Not a secret.
+    Open,
+    /// A secret string.
+    Secret,
+    /// A table whose string members are secrets (`vars`).
+    Table,
+}
+
+impl Secrecy {
+    fn of_key(key: &str) -> Self {
+        if SECRET_KEYS.contains(&key) {
+            Self::Secret
+        } else if SECRET_TABLES.contains(&key) {
+            Self::Table
+        } else {
+            Self::Open
+        }
+    }
+
+    /// The secrecy of member `key` of a value with this secrecy.
+    fn of_member(self, key: &str) -> Self {
+        match self {
+            Self::Table => Self::Secret,
+            _ => Self::of_key(key),
+        }
+    }
+}
+
+fn shown(value: &Value, secret: Secrecy) -> Value {
     match value {
-        Value::String(s) if secret => serde_json::to_value(MaskedSecret::of(s)).unwrap_or_default(),
-        Value::Object(m) => Value::Object(masked(m)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| shown(v, false)).collect()),
+        Value::String(s) if secret == Secrecy::Secret => {
+            serde_json::to_value(MaskedSecret::of(s)).unwrap_or_default()
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), shown(v, secret.of_member(k))))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| shown(v, Secrecy::Open)).collect())
+        }
         other => other.clone(),
     }
 }
@@ -106,7 +144,7 @@ fn shown(value: &Value, secret: bool) -> Value {
 pub fn masked(document: &Map<String, Value>) -> Map<String, Value> {
     document
         .iter()
-        .map(|(k, v)| (k.clone(), shown(v, SECRET_KEYS.contains(&k.as_str()))))
+        .map(|(k, v)| (k.clone(), shown(v, Secrecy::of_key(k))))
         .collect()
 }
 
@@ -137,6 +175,25 @@ mod tests {
         let text = serde_json::to_string(token).unwrap();
         assert!(!text.contains("tok_bbbb"), "{text}");
         assert!(text.contains("fingerprint"), "{text}");
+    }
+
+    #[test]
+    fn a_scripts_vars_are_masked_and_its_text_is_not() {
+        let vars = |v: &str| {
+            json!({"environments": {"production": {"preprocess": {
+                "script": format!("export function main() {{ /* {v} */ }}"),
+                "vars": {"HOOK": format!("whsec_{v}")}}}}})
+        };
+        let changes = diff(Some(&vars("one")), Some(&vars("two")));
+        let text = serde_json::to_string(&changes).unwrap();
+        assert!(!text.contains("whsec_"), "{text}");
+        assert!(text.contains("/* two */"), "{text}");
+        let Value::Object(document) = vars("three") else {
+            panic!()
+        };
+        let shown = Value::Object(masked(&document)).to_string();
+        assert!(!shown.contains("whsec_three"), "{shown}");
+        assert!(shown.contains("/* three */"), "{shown}");
     }
 
     #[test]

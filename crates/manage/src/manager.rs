@@ -18,8 +18,12 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use tributary_adapter::RawRequest;
-use tributary_core::config::{SourceConfig, SourceKind, source_from_document};
+use tributary_core::{
+    config::{SourceConfig, SourceKind, source_from_document},
+    json::pointer_token,
+};
 use tributary_pipeline::{LiveConfig, LiveSource, Origin, Pipeline, PipelineError, Rehearsal};
+use tributary_script::Script;
 use tributary_store::{ConfigRevision, NewRevision, StoreError};
 
 use crate::{
@@ -781,7 +785,7 @@ impl Manager {
     /// the served ones, or `proposed` (a list of mappings, as in the file)
     /// in their place. Nothing is stored and nothing runs. The inner `Err`
     /// is the adapter's refusal, as a real request would get it.
-    pub fn rehearse(
+    pub async fn rehearse(
         &self,
         key: &str,
         environment: &str,
@@ -801,6 +805,7 @@ impl Manager {
         match self
             .pipeline
             .rehearse(key, environment, request, verify, proposed.as_ref())
+            .await
         {
             Ok(Some(r)) => Ok(Ok(r)),
             Ok(None) => Err(not_found("environment", environment)),
@@ -949,6 +954,9 @@ impl Manager {
                 Some(doc) => Some(self.check(&live, key, doc)?),
                 None => None,
             };
+            if let Some(source) = &compiled {
+                self.check_scripts(source).await?;
+            }
             let changes: Vec<Change> = diff(
                 before.clone().map(Value::Object).as_ref(),
                 after.clone().map(Value::Object).as_ref(),
@@ -1000,6 +1008,35 @@ impl Manager {
 
     /// Compiles a document as the file's loader would, and refuses a
     /// credential another source environment already has.
+    /// Refuses a source whose preprocess script does not load or exports no
+    /// `main`, naming the line. A busy pool skips the check: the script is
+    /// checked again when it first runs.
+    async fn check_scripts(&self, source: &SourceConfig) -> Result<(), ManageError> {
+        for (environment, settings) in &source.environments {
+            let Some(p) = &settings.preprocess else {
+                continue;
+            };
+            let script = Script::new(
+                format!("{}/{environment}", source.key),
+                p.script.as_str(),
+                Vec::new(),
+            );
+            match self.pipeline.scripts().check(&script).await {
+                Err(e) if !e.is_transient() => {
+                    return Err(ManageError::invalid(
+                        format!(
+                            "/environments/{}/preprocess/script",
+                            pointer_token(environment)
+                        ),
+                        e.to_string(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn check(
         &self,
         live: &LiveConfig,

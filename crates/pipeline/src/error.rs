@@ -1,6 +1,7 @@
 //! Why the pipeline refused a request.
 
 use tributary_adapter::{AdapterError, ErrorCategory};
+use tributary_script::ScriptError;
 use tributary_store::StoreError;
 
 use crate::RejectedItem;
@@ -28,6 +29,22 @@ pub enum PipelineError {
         /// Each item's problem.
         items: Vec<RejectedItem>,
     },
+    /// The source environment's preprocess script did not verify the
+    /// request while enforced, or failed (docs/preprocess-scripts.md, "Errors and answers").
+    #[error("{message}")]
+    Script {
+        /// `script_unverified`, or the script error's code.
+        code: &'static str,
+        /// What the sender is told: the script and the line, never what
+        /// its exception said.
+        message: String,
+        /// Enforce was on: the answer is 401, else 422.
+        enforced: bool,
+    },
+    /// Every preprocess script thread is busy: nothing was accepted, the
+    /// sender should retry.
+    #[error(transparent)]
+    ScriptBusy(ScriptError),
     /// The store could not take the events (overloaded or down): nothing was
     /// acknowledged, the sender should retry.
     #[error(transparent)]
@@ -41,7 +58,11 @@ impl PipelineError {
             Self::Adapter(e) => Some(e.category()),
             Self::AllItemsRejected { .. } => Some(ErrorCategory::Schema),
             Self::UnknownWriteKey { .. } => Some(ErrorCategory::Unauthorized),
-            Self::UnknownToken | Self::Store(_) => None,
+            Self::Script { enforced: true, .. } => Some(ErrorCategory::Unauthorized),
+            Self::Script {
+                enforced: false, ..
+            } => Some(ErrorCategory::Schema),
+            Self::UnknownToken | Self::ScriptBusy(_) | Self::Store(_) => None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Tributary's ingest pipeline: what happens to a request between the HTTP
 //! server and the store. A request is routed to its source environment (by
-//! receive-URL token or write key), verified and normalized by its source
-//! kind's adapter, given its dedup scope and action plans, and appended to the
+//! receive-URL token or write key), run through its environment's preprocess
+//! script if it has one (`tributary-script`), verified and normalized by its
+//! source kind's adapter, given its dedup scope and action plans, and appended to the
 //! store in one group commit. `Ok` means every accepted event and its plans are
 //! durable; actions run later, from the outbox, never here.
 //!
@@ -23,6 +24,7 @@
 mod error;
 mod live;
 mod pipeline;
+mod preprocess;
 mod receipt;
 mod rehearse;
 mod rejected_log;
@@ -33,7 +35,7 @@ pub use error::PipelineError;
 pub use live::{LiveConfig, LiveSource, Origin, Unservable};
 pub use pipeline::{LoggedReplay, Pipeline};
 pub use receipt::{Receipt, RejectedItem};
-pub use rehearse::{Rehearsal, RehearsedEvent};
+pub use rehearse::{Rehearsal, RehearsedEvent, RehearsedPreprocess};
 pub use rejected_log::{
     BudgetRefusal, Gate, LOG_LINES_PER_SECOND, LogGate, REJECTED_LOG_BYTES_PER_DAY,
     REJECTED_LOG_BYTES_PER_MINUTE, REJECTED_LOG_PER_SECOND, RejectedLogBudget,

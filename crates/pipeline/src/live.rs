@@ -15,6 +15,7 @@ use tributary_core::{
         Config, EnvironmentConfig, SealingKey, SourceConfig, is_sealed, source_from_document,
     },
 };
+use tributary_script::Script;
 use tributary_store::StoredSource;
 
 use crate::{Route, routes::Routes};
@@ -40,6 +41,34 @@ pub struct LiveSource {
     pub config: SourceConfig,
     /// Where it is defined.
     pub origin: Origin,
+    /// Each environment's preprocess script, made with the source, so a
+    /// script is compiled once per revision that changes its source.
+    pub scripts: BTreeMap<String, Arc<Script>>,
+}
+
+impl LiveSource {
+    /// `config` with its environments' scripts.
+    pub fn new(config: SourceConfig, origin: Origin) -> Arc<Self> {
+        let scripts = config
+            .environments
+            .iter()
+            .filter_map(|(env, settings)| {
+                let p = settings.preprocess.as_ref()?;
+                let vars = p
+                    .vars
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
+                let name = format!("{}/{env}", config.key);
+                Some((env.clone(), Script::new(name, p.script.as_str(), vars)))
+            })
+            .collect();
+        Arc::new(Self {
+            config,
+            origin,
+            scripts,
+        })
+    }
 }
 
 /// The sources at one revision, with their indexes.
@@ -65,12 +94,7 @@ impl LiveConfig {
         let sources: Vec<_> = config
             .sources
             .iter()
-            .map(|s| {
-                Arc::new(LiveSource {
-                    config: s.clone(),
-                    origin: Origin::File,
-                })
-            })
+            .map(|s| LiveSource::new(s.clone(), Origin::File))
             .collect();
         Self::build(0, sources, MappingEngine::new(config))
     }
@@ -121,13 +145,13 @@ impl LiveConfig {
             match compile(text, environments, key) {
                 Ok((config, document)) => {
                     engine.set_source(&change.key, Some(&config));
-                    let source = Arc::new(LiveSource {
+                    let source = LiveSource::new(
                         config,
-                        origin: Origin::Store {
+                        Origin::Store {
                             revision: change.revision,
                             document,
                         },
-                    });
+                    );
                     by_key.insert(change.key.as_str(), source);
                 }
                 Err(reason) => {
@@ -195,6 +219,7 @@ impl LiveConfig {
                         source: &source.config,
                         environment,
                         settings,
+                        script: source.scripts.get(environment),
                     });
                 }
             }
@@ -277,6 +302,7 @@ mod tests {
             message_id: None,
             raw: json!({}),
             headers: Default::default(),
+            preprocess: None,
         };
         live.engine().plan(&event, &Overrides::none()).len()
     }

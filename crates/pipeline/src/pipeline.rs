@@ -19,8 +19,11 @@ use tributary_rudderstack::RudderstackAdapter;
 use tributary_segment::{SegmentAdapter, TrackingCall, authenticate_write_key, header_write_key};
 use tributary_store::{AppendItem, AppendOutcome, Provenance, RejectedRequest, Store, StoreError};
 
+use tributary_script::{Limits, ScriptPool};
+
 use crate::{
     LiveConfig, PipelineError, Receipt, RejectedItem, Route,
+    preprocess::Preprocessed,
     rejected_log::{Gate, LogGate, RejectedLogBudget},
 };
 
@@ -60,6 +63,7 @@ pub struct Pipeline {
     store: Arc<dyn Store>,
     rejected_budget: RejectedLogBudget,
     rejected_lines: LogGate,
+    scripts: ScriptPool,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +84,7 @@ impl Pipeline {
             store,
             rejected_budget: RejectedLogBudget::default(),
             rejected_lines: LogGate::default(),
+            scripts: ScriptPool::new(Limits::default()),
         };
         pipeline.refresh_overrides().await?;
         pipeline.refresh_live().await?;
@@ -127,6 +132,11 @@ impl Pipeline {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
         tracing::info!(revision = head, "Configuration revision applied.");
         Ok(head)
+    }
+
+    /// The threads that run preprocess scripts.
+    pub fn scripts(&self) -> &ScriptPool {
+        &self.scripts
     }
 
     /// The store.
@@ -276,6 +286,14 @@ impl Pipeline {
         };
         req.source.clone_from(&route.source.key);
         route.environment.clone_into(&mut req.environment);
+        let preprocessed = match self.preprocess(route, &req, true).await {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.log_rejected(Some(route), &req, refusal.code, &refusal.logged)
+                    .await;
+                return Err(refusal.error);
+            }
+        };
         let parsed = match parse_receive(route, &req) {
             Ok(p) => p,
             Err(e) => {
@@ -284,7 +302,8 @@ impl Pipeline {
                 return Err(e.into());
             }
         };
-        self.commit(&live, route, &req, parsed).await
+        self.commit(&live, route, &req, parsed, preprocessed.as_ref())
+            .await
     }
 
     /// A Segment-compatible Tracking API call (`/v1/track` ... `/v1/batch`),
@@ -321,7 +340,7 @@ impl Pipeline {
                 return Err(e.into());
             }
         };
-        self.commit(&live, route, &req, parsed).await
+        self.commit(&live, route, &req, parsed, None).await
     }
 
     /// The write key a Tracking API request presents: HTTP Basic user,
@@ -343,17 +362,27 @@ impl Pipeline {
         route: Route<'_>,
         req: &RawRequest,
         parsed: Parsed,
+        preprocessed: Option<&Preprocessed>,
     ) -> Result<Receipt, PipelineError> {
         let overrides = self.overrides();
-        // Kept only where a scheme is configured: on every other event it
-        // would be the same 30 bytes saying nothing.
-        let verification = (!matches!(parsed.verification, VerificationOutcome::NotConfigured))
-            .then(|| parsed.verification.label().to_owned());
+        // Kept only where a scheme or a script is configured: on every other
+        // event it would be the same 30 bytes saying nothing.
+        let scheme = (!matches!(parsed.verification, VerificationOutcome::NotConfigured))
+            .then(|| parsed.verification.label());
+        let verification = match (scheme, preprocessed) {
+            (Some(scheme), Some(p)) => Some(format!("{scheme}, {}", p.label)),
+            (Some(scheme), None) => Some(scheme.to_owned()),
+            (None, Some(p)) => Some(p.label.to_owned()),
+            (None, None) => None,
+        };
+        let output = preprocessed.and_then(|p| p.output.as_ref());
         let mut items = Vec::with_capacity(parsed.items.len());
         let mut rejected = Vec::new();
         for item in parsed.items {
             match item {
                 Ok(mut event) => {
+                    // Before dedup: a key path may read the script's output.
+                    event.preprocess = output.cloned();
                     let dedup = match dedup::apply(&mut event, &route.settings.dedup) {
                         DedupDecision::Check(scope) => Some(scope),
                         DedupDecision::Dropped { reason } => {

@@ -4,6 +4,7 @@
 //! Nothing is stored and nothing runs.
 
 use serde::Serialize;
+use serde_json::Value;
 use tributary_adapter::RawRequest;
 use tributary_core::{
     MappingEngine,
@@ -13,7 +14,9 @@ use tributary_core::{
     plan::ActionPlan,
 };
 
-use crate::{Pipeline, PipelineError, RejectedItem, Route, pipeline::parse_receive};
+use crate::{
+    Pipeline, PipelineError, RejectedItem, Route, pipeline::parse_receive, preprocess::Refusal,
+};
 
 /// What a rehearsed request would have done.
 #[derive(Clone, Debug, Serialize)]
@@ -31,6 +34,21 @@ pub struct Rehearsal {
     pub rejected: Vec<RejectedItem>,
     /// Adapter notes (a timestamp replaced, an event-type path that found nothing).
     pub notes: Vec<String>,
+    /// What the environment's preprocess script returned, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<RehearsedPreprocess>,
+}
+
+/// A preprocess script's result in a rehearsal.
+#[derive(Clone, Debug, Serialize)]
+pub struct RehearsedPreprocess {
+    /// `verified` as returned.
+    pub verified: Option<bool>,
+    /// The other keys of the result: what mappings read as `preprocess.<key>`.
+    pub output: Option<Value>,
+    /// Why the script gave no result, with its line and message (a
+    /// rehearsal without verification goes on without the output).
+    pub error: Option<String>,
 }
 
 /// One rehearsed event.
@@ -49,8 +67,10 @@ impl Pipeline {
     /// With `proposed`, that source replaces the served one for this
     /// rehearsal alone. Without `verify`, verification is skipped, so a
     /// payload copied from a platform's docs can be tried without its
-    /// signature. `Ok(None)`: no such source environment.
-    pub fn rehearse(
+    /// signature. `Ok(None)`: no such source environment. The served
+    /// preprocess script runs too; without `verify` its `verified` and its
+    /// failures are shown, not enforced.
+    pub async fn rehearse(
         &self,
         source: &str,
         environment: &str,
@@ -73,13 +93,48 @@ impl Pipeline {
         if !verify {
             settings.verification = None;
         }
+        // Proposed mappings keep the served script.
+        let script = live
+            .source(source)
+            .and_then(|s| s.scripts.get(environment.as_str()));
         let route = Route {
             source: config,
             environment,
             settings: &settings,
+            script,
         };
         req.source.clone_from(&config.key);
         environment.clone_into(&mut req.environment);
+        let (preprocessed, shown) = match self.preprocess(route, &req, verify).await {
+            Ok(p) => {
+                let shown = p.as_ref().map(|p| RehearsedPreprocess {
+                    verified: p.verified,
+                    output: p.output.clone(),
+                    error: None,
+                });
+                (p, shown)
+            }
+            Err(Refusal { error, logged, .. }) => match error {
+                // The operator sees the whole message, the exception's included.
+                PipelineError::Script { code, enforced, .. } if verify => {
+                    return Err(PipelineError::Script {
+                        code,
+                        message: logged,
+                        enforced,
+                    });
+                }
+                PipelineError::Script { .. } => (
+                    None,
+                    Some(RehearsedPreprocess {
+                        verified: None,
+                        output: None,
+                        error: Some(logged),
+                    }),
+                ),
+                other => return Err(other),
+            },
+        };
+        let output = preprocessed.as_ref().and_then(|p| p.output.as_ref());
         let parsed = parse_receive(route, &req)?;
         let engine;
         let engine = match proposed {
@@ -95,6 +150,7 @@ impl Pipeline {
         for item in parsed.items {
             match item {
                 Ok(mut event) => {
+                    event.preprocess = output.cloned();
                     let dedup_key = match dedup::apply(&mut event, &settings.dedup) {
                         DedupDecision::Check(_) => event.message_id.clone(),
                         _ => None,
@@ -120,6 +176,7 @@ impl Pipeline {
                 .iter()
                 .map(|n| format!("item {} at `{}`: {}", n.index, n.field, n.message))
                 .collect(),
+            preprocess: shown,
         }))
     }
 }

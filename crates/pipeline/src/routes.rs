@@ -4,6 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use tributary_core::config::{SourceConfig, SourceEnvironment};
+use tributary_script::Script;
 
 use crate::live::LiveSource;
 
@@ -16,6 +17,8 @@ pub struct Route<'a> {
     pub environment: &'a str,
     /// Its settings.
     pub settings: &'a SourceEnvironment,
+    /// Its preprocess script, when it has one.
+    pub script: Option<&'a Arc<Script>>,
 }
 
 /// Token and write-key indexes over a list of sources (by position).
@@ -49,12 +52,13 @@ impl Routes {
         hit: Option<&(usize, String)>,
     ) -> Option<Route<'a>> {
         let (i, env) = hit?;
-        let source = &sources.get(*i)?.config;
-        let (environment, settings) = source.environments.get_key_value(env)?;
+        let live = sources.get(*i)?;
+        let (environment, settings) = live.config.environments.get_key_value(env)?;
         Some(Route {
-            source,
+            source: &live.config,
             environment,
             settings,
+            script: live.scripts.get(env),
         })
     }
 

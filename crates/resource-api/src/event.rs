@@ -51,6 +51,7 @@ pub fn resource_event(
         message_id,
         raw,
         headers: ctx.headers,
+        preprocess: None,
     }
 }
 

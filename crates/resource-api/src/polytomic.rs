@@ -96,6 +96,7 @@ impl PolytomicAdapter {
                 message_id: None,
                 raw,
                 headers,
+                preprocess: None,
             };
             return Ok(Parsed {
                 items: vec![Ok(event)],

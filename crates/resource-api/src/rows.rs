@@ -142,6 +142,7 @@ pub(crate) fn row_event(
         body: &raw_value,
         data: &data,
         headers,
+        preprocess: None,
     };
     let event = match settings.event_type_path.as_ref() {
         None => default_type.to_owned(),
@@ -188,6 +189,7 @@ pub(crate) fn row_event(
         message_id: Some(message_id),
         raw: Value::Object(raw),
         headers: headers.clone(),
+        preprocess: None,
     }
 }
 

@@ -143,6 +143,7 @@ pub(crate) fn normalize(
         message_id,
         raw: Value::Object(raw),
         headers: cx.headers.clone(),
+        preprocess: None,
     })
 }
 

@@ -18,7 +18,7 @@
 //! use tributary_segment::SegmentAdapter;
 //! # use tributary_core::{FieldPath, Secret, config::*, path::DataAlias};
 //! # let settings = SourceEnvironment {
-//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None,
+//! #     token: Secret::new("t"), write_key: None, api_key: None, verification: None, preprocess: None,
 //! #     retired_tokens: Vec::new(),
 //! #     identify: true, event_type: None, event_type_path: None, timestamp_path: None, mappings: vec![],
 //! #     dedup: DedupSettings { enabled: true, window: DEFAULT_DEDUP_WINDOW,

@@ -61,6 +61,7 @@ fn item(n: u64, pad: &str) -> AppendItem {
         message_id: Some(message_id.clone()),
         raw,
         headers: Default::default(),
+        preprocess: None,
     };
     let plan = ActionPlan {
         action: ActionType::TriggerWorkflow,

@@ -51,6 +51,7 @@
 //!     message_id: None,
 //!     raw: serde_json::json!({}),
 //!     headers: Default::default(),
+//!     preprocess: None,
 //! };
 //! let item = AppendItem { event, plans: vec![], dedup: None, provenance: Default::default() };
 //! assert!(matches!(ingest(store.as_ref(), item).await?, AppendOutcome::Accepted { .. }));

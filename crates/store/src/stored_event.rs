@@ -80,6 +80,8 @@ struct StoredEvent<'a> {
     headers: Option<&'a Headers>,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers_of: Option<&'a EventId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preprocess: Option<&'a Value>,
     #[serde(flatten)]
     provenance: &'a Provenance,
 }
@@ -107,6 +109,7 @@ pub(crate) fn to_json(
         message_id,
         raw,
         headers,
+        preprocess,
     } = e;
     let data_at = DataAt::of(data, raw);
     let stored = StoredEvent {
@@ -125,6 +128,7 @@ pub(crate) fn to_json(
         raw,
         headers: (headers_of.is_none() && !headers.is_empty()).then_some(headers),
         headers_of,
+        preprocess: preprocess.as_ref(),
         provenance,
     };
     // Sized for the raw event twice over, its usual share of the whole: one
@@ -209,6 +213,7 @@ mod tests {
             message_id: Some("m1".into()),
             raw,
             headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
+            preprocess: None,
         }
     }
 

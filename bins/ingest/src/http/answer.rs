@@ -148,6 +148,24 @@ impl From<PipelineError> for ApiError {
                     .with_field(field)
                     .with_extra("rejected", json!(items))
             }
+            PipelineError::Script {
+                code,
+                message,
+                enforced,
+            } => {
+                let category = if enforced {
+                    ErrorCategory::Unauthorized
+                } else {
+                    ErrorCategory::Schema
+                };
+                Self::new(category_status(category), code, message)
+            }
+            PipelineError::ScriptBusy(e) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                "every preprocess script thread is busy; nothing was accepted, retry shortly",
+            )
+            .with_retry_after(1),
             PipelineError::Store(e) => Self::store(&e),
         }
     }

@@ -59,7 +59,7 @@ pub(crate) fn raw_request(headers: &HeaderMap, body: Vec<u8>, max_body_bytes: us
 fn observe(route: &'static str, started: Instant, result: &Result<Receipt, PipelineError>) {
     let outcome = match result {
         Ok(_) => "ok",
-        Err(PipelineError::Store(_)) => "unavailable",
+        Err(PipelineError::Store(_) | PipelineError::ScriptBusy(_)) => "unavailable",
         Err(_) => "rejected",
     };
     metrics::histogram!("tributary_request_duration_seconds", "route" => route, "outcome" => outcome)
@@ -86,6 +86,8 @@ fn observe(route: &'static str, started: Instant, result: &Result<Receipt, Pipel
                 PipelineError::UnknownWriteKey { .. } => "invalid_write_key",
                 PipelineError::Adapter(e) => e.code(),
                 PipelineError::AllItemsRejected { .. } => "invalid_event",
+                PipelineError::Script { code, .. } => code,
+                PipelineError::ScriptBusy(e) => e.code(),
                 PipelineError::Store(_) => "store_unavailable",
             };
             metrics::counter!("tributary_requests_rejected_total", "route" => route, "reason" => reason)

@@ -523,13 +523,16 @@ async fn rehearse(
         )
     })?;
     let raw = tributary_manage::rehearsal_request(request.body, &request.headers);
-    let answer = state.manager.rehearse(
-        &source,
-        &environment,
-        raw,
-        request.verify,
-        request.mappings.as_ref(),
-    )?;
+    let answer = state
+        .manager
+        .rehearse(
+            &source,
+            &environment,
+            raw,
+            request.verify,
+            request.mappings.as_ref(),
+        )
+        .await?;
     let body = match answer {
         Ok(rehearsal) => {
             let mut body = json!(rehearsal);

@@ -279,7 +279,10 @@ async fn rehearse(
             )
         })?;
     let raw = tributary_manage::rehearsal_request(request.payload.body, &request.payload.headers);
-    let answer = state.manager.rehearse(&key, environment, raw, true, None)?;
+    let answer = state
+        .manager
+        .rehearse(&key, environment, raw, true, None)
+        .await?;
     let body = match answer {
         Ok(r) => {
             let plans: Vec<_> = r.events.iter().flat_map(|e| &e.plans).collect();

@@ -241,13 +241,17 @@ pub(crate) async fn rehearse(
         None => rehearsal_request(json!({}), &BTreeMap::new()),
     };
     let mut rehearsal = Rehearsal::default();
-    let answer = match state.manager().rehearse(
-        source,
-        environment,
-        request,
-        false,
-        Some(&Value::Array(list)),
-    ) {
+    let answer = match state
+        .manager()
+        .rehearse(
+            source,
+            environment,
+            request,
+            false,
+            Some(&Value::Array(list)),
+        )
+        .await
+    {
         Ok(answer) => answer,
         Err(ManageError::Invalid(errors)) => {
             let prefix = format!("/mappings/{index}");

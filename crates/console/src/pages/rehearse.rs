@@ -74,6 +74,7 @@ fn parse_headers(text: &str) -> Result<BTreeMap<String, String>, ConsoleError> {
 fn refusal_status(e: &PipelineError) -> StatusCode {
     match e {
         PipelineError::UnknownToken => StatusCode::NOT_FOUND,
+        PipelineError::ScriptBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
         PipelineError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         PipelineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         other => match other.category() {
@@ -144,6 +145,22 @@ fn outcome(rehearsal: &Rehearsal) -> Markup {
                     @for note in &rehearsal.notes { li class="warning" role="note" { "⚠ " (note) } }
                 }
             }
+            @if let Some(preprocess) = &rehearsal.preprocess {
+                section class="preprocess" id="preprocess" {
+                    h3 { "Preprocess script" }
+                    @if let Some(error) = &preprocess.error {
+                        ul class="warnings" { li class="warning" role="note" { "⚠ " (error) } }
+                    } @else {
+                        dl class="facts" {
+                            dt { "Verified" }
+                            dd { (match preprocess.verified { Some(true) => "yes", Some(false) => "no", None => "not returned" }) }
+                        }
+                        @if let Some(output) = &preprocess.output {
+                            (layout::json_block(output, "Preprocess output"))
+                        }
+                    }
+                }
+            }
             (rejected_list(&rehearsal.rejected))
             @for (i, rehearsed) in rehearsal.events.iter().enumerate() {
                 section class="rehearsed-event" data-event=(rehearsed.event.event) {
@@ -210,7 +227,8 @@ pub(crate) async fn rehearse(
     let request = rehearsal_request(Value::String(f.body.clone()), &headers);
     let answer = state
         .manager()
-        .rehearse(&source, &environment, request, f.verify(), None)?;
+        .rehearse(&source, &environment, request, f.verify(), None)
+        .await?;
     let base = environment_path(&source, &environment);
     let content = html! {
         p class="muted" {

@@ -199,7 +199,7 @@ fn find_in_value(value: &DeValue<'_>, path: &[String]) -> Option<Range<usize>> {
 }
 
 /// Validation state: the text (for line numbers), the environment, the errors so far.
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     file: &'a str,
     text: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
@@ -238,7 +238,12 @@ impl<'a> Cx<'a> {
         (line, column)
     }
 
-    fn error(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let (line, column) = self.position(span.start);
         self.errors.push((
             span.start,
@@ -271,7 +276,7 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn secret(&mut self, value: &S<String>, field: &str) -> Option<Secret> {
+    pub(super) fn secret(&mut self, value: &S<String>, field: &str) -> Option<Secret> {
         let v = self.interpolate(value, field)?;
         if v.is_empty() {
             self.error(value.span(), field, "is empty");

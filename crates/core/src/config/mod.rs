@@ -9,6 +9,7 @@ mod env_ref;
 mod load;
 mod model;
 pub(crate) mod params;
+mod preprocess;
 mod raw;
 mod sealed;
 mod template;
@@ -23,7 +24,8 @@ pub use load::{
 };
 pub use model::*;
 pub use params::{ActionParameter, action_parameters};
-pub use sealed::{SECRET_KEYS, SealingKey, is_sealed};
+pub use preprocess::{MAX_SCRIPT_BYTES, Preprocess};
+pub use sealed::{SECRET_KEYS, SECRET_TABLES, SealingKey, is_sealed};
 pub use template::{
     ENVIRONMENT_DEFAULTS_KEY, TEMPLATE_KEY, TemplateLookup, fill_document, no_templates,
 };

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{
     params::{Param, with_mapping_parameters},
+    preprocess::Preprocess,
     verification::Verification,
 };
 use crate::{ActionType, FieldPath, Secret, path::DataAlias};
@@ -352,6 +353,9 @@ pub struct SourceEnvironment {
     pub api_key: Option<Secret>,
     /// Request verification.
     pub verification: Option<Verification>,
+    /// The preprocess script, run before the adapter parses a delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Preprocess>,
     /// Handle `identify` calls with the built-in trait mapping.
     pub identify: bool,
     /// Dedup settings.

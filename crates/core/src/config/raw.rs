@@ -94,6 +94,7 @@ pub(super) struct RawSourceEnvironment {
     pub(super) event_type_path: Option<S<String>>,
     pub(super) timestamp_path: Option<S<String>>,
     pub(super) verification: Option<S<RawVerification>>,
+    pub(super) preprocess: Option<S<super::preprocess::RawPreprocess>>,
     pub(super) dedup: Option<S<RawDedup>>,
     #[serde(default)]
     pub(super) mappings: Vec<S<RawMapping>>,

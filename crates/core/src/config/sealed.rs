@@ -3,7 +3,7 @@
 //! dump, a replica's disk) holds no usable token or key.
 //!
 //! Each secret string (`token`, `write_key`, `api_key`, a verification
-//! `secret`, a retired token's `token`) becomes `sealed:v1:` and the base64
+//! `secret`, a retired token's `token`, a preprocess script's `vars`) becomes `sealed:v1:` and the base64
 //! of a 12-byte nonce followed by its ChaCha20-Poly1305 ciphertext; the rest
 //! of the document stays readable, so the revision log and the console can
 //! show what a source is. Sealing takes its nonces from the caller: core
@@ -18,6 +18,10 @@ use serde_json::{Map, Value};
 
 /// The document keys that hold secrets, wherever they appear outside mappings.
 pub const SECRET_KEYS: [&str; 4] = ["token", "write_key", "api_key", "secret"];
+
+/// The document keys whose tables hold only secrets, each string member one
+/// (a preprocess script's `vars`).
+pub const SECRET_TABLES: [&str; 1] = ["vars"];
 
 const PREFIX: &str = "sealed:v1:";
 /// Associated data: a sealed value opens only as a source secret.
@@ -118,8 +122,9 @@ pub fn is_sealed(document: &Map<String, Value>) -> bool {
     found
 }
 
-/// Calls `f` on every secret string: values under [`SECRET_KEYS`] at any
-/// depth, except inside `mappings` (parameters are not secrets).
+/// Calls `f` on every secret string: values under [`SECRET_KEYS`] and the
+/// members of [`SECRET_TABLES`] at any depth, except inside `mappings`
+/// (parameters are not secrets).
 fn walk<E>(
     document: &mut Map<String, Value>,
     f: &mut dyn FnMut(&mut String) -> Result<(), E>,
@@ -130,6 +135,13 @@ fn walk<E>(
         }
         match value {
             Value::String(s) if SECRET_KEYS.contains(&key.as_str()) => f(s)?,
+            Value::Object(inner) if SECRET_TABLES.contains(&key.as_str()) => {
+                for member in inner.values_mut() {
+                    if let Value::String(s) = member {
+                        f(s)?;
+                    }
+                }
+            }
             Value::Object(inner) => walk(inner, f)?,
             Value::Array(items) => {
                 for item in items {
@@ -166,6 +178,7 @@ mod tests {
         let doc = json!({"key": "web", "name": "token", "environments": {"production": {
             "token": "tok_secret_0123456789abcdefgh", "write_key": "wk_1",
             "verification": {"scheme": "bearer", "secret": "s3cret"},
+            "preprocess": {"script": "export function main() {}", "vars": {"HOOK": "v4r"}},
             "retired_tokens": [{"token": "tok_old_0123456789abcdefghij", "until": "2030-01-01T00:00:00Z"}],
             "mappings": [{"event": "E", "action": "identify_user", "token": "path.stays"}]}}});
         let Value::Object(mut sealed) = doc.clone() else {
@@ -173,7 +186,7 @@ mod tests {
         };
         key().seal(&mut sealed, &mut counter());
         let text = Value::Object(sealed.clone()).to_string();
-        for secret in ["tok_secret", "wk_1", "s3cret", "tok_old"] {
+        for secret in ["tok_secret", "wk_1", "s3cret", "tok_old", "v4r"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(
@@ -181,6 +194,10 @@ mod tests {
             "mapping parameters are not secrets"
         );
         assert!(text.contains("\"name\":\"token\""));
+        assert!(
+            text.contains("export function main"),
+            "a script is not a secret"
+        );
         assert!(is_sealed(&sealed));
         key().open(&mut sealed).unwrap();
         assert_eq!(Value::Object(sealed), doc);

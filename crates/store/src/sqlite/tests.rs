@@ -366,6 +366,7 @@ async fn a_batchs_headers_are_written_once() {
                 message_id: None,
                 raw: serde_json::json!({"type": "track"}),
                 headers: Default::default(),
+                preprocess: None,
             };
             event.headers = headers.clone();
             AppendItem {

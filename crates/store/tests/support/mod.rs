@@ -175,6 +175,7 @@ pub fn event_at(
         message_id: None,
         raw: json!({"type": "track", "event": event_type, "userId": user}),
         headers: Default::default(),
+        preprocess: None,
     }
 }
 

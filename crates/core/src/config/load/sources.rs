@@ -199,6 +199,10 @@ impl Cx<'_> {
             .verification
             .as_ref()
             .and_then(|v| self.verification(v, &format!("{field}.verification")));
+        let preprocess = raw
+            .preprocess
+            .as_ref()
+            .and_then(|p| self.preprocess(p, &format!("{field}.preprocess")));
         let dedup = self.dedup(raw.dedup.as_ref(), &format!("{field}.dedup"), alias);
         let mappings = self.mappings(&raw.mappings, field, alias);
         Some(SourceEnvironment {
@@ -207,6 +211,7 @@ impl Cx<'_> {
             write_key,
             api_key,
             verification,
+            preprocess,
             identify,
             dedup: dedup?,
             event_type,
