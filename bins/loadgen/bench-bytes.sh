@@ -11,25 +11,11 @@ SECS="${1:-10}"
 RATE="${2:-5000}"
 cargo build --release -q -p tributary-ingest -p tributary-loadgen
 BIN=target/release
+source bins/loadgen/bench-lib.sh
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TOKEN=tok_bench_0123456789abcdefghij
-cat > "$WORK/bench.toml" <<TOML
-[server]
-listen = "127.0.0.1:9092"
-[store]
-path = "$WORK/data"
-[environments.production]
-[[sources]]
-key = "segment"
-kind = "segment"
-[sources.environments.production]
-token = "$TOKEN"
-[[sources.environments.production.mappings]]
-event = "Order Completed"
-action = "trigger_workflow"
-workflow = "order-confirmation"
-TOML
+{ printf '[server]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s"\n' 9092 "$WORK/data"; bench_sources; } > "$WORK/bench.toml"
 RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >/dev/null &
 PID=$!
 until curl -sf http://127.0.0.1:9092/healthz >/dev/null; do sleep 0.01; done

@@ -25,23 +25,7 @@ TOKEN=tok_bench_0123456789abcdefghij
 WRITE_KEY=wk_bench_0123456789abcdefghij
 BASIC="authorization: Basic $(printf '%s:' "$WRITE_KEY" | base64)"
 write_config() {
-cat > "$WORK/bench.toml" <<TOML
-[server]
-listen = "127.0.0.1:9091"
-[store]
-path = "$WORK/data-$1"
-[environments.production]
-[[sources]]
-key = "segment"
-kind = "segment"
-[sources.environments.production]
-token = "$TOKEN"
-write_key = "$WRITE_KEY"
-[[sources.environments.production.mappings]]
-event = "Order Completed"
-action = "trigger_workflow"
-workflow = "order-confirmation"
-TOML
+  { printf '[server]\nlisten = "127.0.0.1:9091"\n[store]\npath = "%s"\n' "$WORK/data-$1"; bench_sources; } > "$WORK/bench.toml"
 }
 
 start_ingest() {

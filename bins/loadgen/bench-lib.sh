@@ -3,6 +3,26 @@
 # SECS first). Each configuration `name` is `$WORK/name.body`: everything but
 # `[server]` and `[store]`, which `run_one` writes (a fresh store per round).
 
+# The benchmarks' source: one Segment source in `production` with receive
+# token $TOKEN (and write key $WRITE_KEY when set) and one trigger mapping on
+# the event the load generator sends. Prints everything but `[server]`,
+# `[store]` and `[workers]`.
+bench_sources() {
+  cat <<TOML
+[environments.production]
+[[sources]]
+key = "segment"
+kind = "segment"
+[sources.environments.production]
+token = "$TOKEN"
+${WRITE_KEY:+write_key = \"$WRITE_KEY\"}
+[[sources.environments.production.mappings]]
+event = "Order Completed"
+action = "trigger_workflow"
+workflow = "order-confirmation"
+TOML
+}
+
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

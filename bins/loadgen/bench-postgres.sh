@@ -20,6 +20,7 @@ SECS="${1:-10}"
 ROUNDS="${2:-1}"
 cargo build --release -q -p tributary-ingest -p tributary-loadgen
 BIN=target/release
+source bins/loadgen/bench-lib.sh
 WORK="$(mktemp -d)"
 # PostgreSQL runs as its own unprivileged user, which must reach its directory.
 chmod 755 "$WORK"
@@ -45,20 +46,8 @@ PSQL=("$PG_BIN/psql" -h 127.0.0.1 -p 55700 -U postgres -v ON_ERROR_STOP=1 -q)
 
 TOKEN=tok_bench_0123456789abcdefghij
 body() { # name workers
-  cat <<TOML
-[workers]
-enabled = $2
-[environments.production]
-[[sources]]
-key = "segment"
-kind = "segment"
-[sources.environments.production]
-token = "$TOKEN"
-[[sources.environments.production.mappings]]
-event = "Order Completed"
-action = "trigger_workflow"
-workflow = "order-confirmation"
-TOML
+  printf '[workers]\nenabled = %s\n' "$2"
+  bench_sources
 }
 start() { # name port store-toml workers
   { printf '[server]\nlisten = "127.0.0.1:%s"\n%s\n' "$2" "$3"; body "$1" "$4"; } > "$WORK/$1.toml"
