@@ -15,10 +15,8 @@ source bins/loadgen/bench-lib.sh
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TOKEN=tok_bench_0123456789abcdefghij
-{ printf '[server]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s"\n' 9092 "$WORK/data"; bench_sources; } > "$WORK/bench.toml"
-RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >/dev/null &
-PID=$!
-until curl -sf http://127.0.0.1:9092/healthz >/dev/null; do sleep 0.01; done
+start_server 9092 data
+PID=$SERVER_PID
 RATE_ARG=(); [ "$RATE" != 0 ] && RATE_ARG=(--rate "$RATE")
 "$BIN/tributary-loadgen" run --url "http://127.0.0.1:9092/integrations/receive/$TOKEN" --connections 64 \
   --seconds "$SECS" "${RATE_ARG[@]}" --server-pid "$PID" | grep -E '^(throughput|latency|server wrote)'

@@ -24,22 +24,17 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 TOKEN=tok_bench_0123456789abcdefghij
 WRITE_KEY=wk_bench_0123456789abcdefghij
 BASIC="authorization: Basic $(printf '%s:' "$WRITE_KEY" | base64)"
-write_config() {
-  { printf '[server]\nlisten = "127.0.0.1:9091"\n[store]\npath = "%s"\n' "$WORK/data-$1"; bench_sources; } > "$WORK/bench.toml"
-}
-
-start_ingest() {
+start_ingest() { # store
   local t0; t0=$(date +%s%N)
-  RUST_LOG=warn $BIN/tributary-ingest --config "$WORK/bench.toml" >/dev/null &
-  INGEST_PID=$!
-  until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
+  start_server 9091 "data-$1"
+  INGEST_PID=$SERVER_PID
   echo "start-up to first healthy answer: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 }
 
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
 # Whether the in-process workers kept up: every accepted event plans one
 # trigger, so pushed minus popped is the backlog the run left behind.
-outbox() { curl -s http://127.0.0.1:9091/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
+outbox() { metric_total 9091 "$1"; }
 source bins/loadgen/bench-lib.sh
 bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
 ratios() { # a-prefix b-prefix
@@ -61,8 +56,7 @@ for round in $(seq "$ROUNDS"); do
   # A fresh store per round, each in its own directory, all removed at exit:
   # deleting a few hundred MB on this disk (ext4 mounted with `discard`) held
   # a running server's fsyncs up for 40-60 ms (docs/PERFORMANCE.md).
-  write_config "$round"
-  start_ingest
+  start_ingest "$round"
   sleep 1
   echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
   $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$INGEST_PID" | tee "$WORK/ingest-$round"
@@ -88,15 +82,13 @@ for round in $(seq "$ROUNDS"); do
   kill $BASE_PID; wait $BASE_PID 2>/dev/null || true
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, /v1/batch, $BATCH events per request, 16 connections, full speed"
-  write_config "batch-$round"
-  start_ingest
+  start_ingest "batch-$round"
   $BIN/tributary-loadgen run --url http://127.0.0.1:9091/v1/batch --header "$BASIC" --connections 16 --seconds "$SECS" --batch $BATCH --shape batch --server-pid "$INGEST_PID" | tee "$WORK/batch-$round"
   echo "actions queued: $(outbox tributary_outbox_pushed_total), executed by the end of the run: $(outbox tributary_outbox_popped_total)"
   kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, receive URL, JSON arrays of $BATCH events, 16 connections, full speed"
-  write_config "array-$round"
-  start_ingest
+  start_ingest "array-$round"
   $BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/array-$round"
   if [ "$round" -lt "$ROUNDS" ]; then kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true; fi
 done

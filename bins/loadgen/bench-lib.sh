@@ -23,6 +23,21 @@ workflow = "order-confirmation"
 TOML
 }
 
+# Starts the release ingest binary on 127.0.0.1:PORT with the benchmarks'
+# source and its store in $WORK/STORE, and waits until it answers; its pid
+# is SERVER_PID.
+start_server() { # port store
+  { printf '[server]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s"\n' "$1" "$WORK/$2"; bench_sources; } > "$WORK/bench.toml"
+  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >/dev/null &
+  SERVER_PID=$!
+  until curl -sf "http://127.0.0.1:$1/healthz" >/dev/null; do sleep 0.005; done
+}
+
+# A metric of the server on PORT, summed over its labels.
+metric_total() { # port name
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 ~ "^"m {s += $2} END {printf "%d", s}'
+}
+
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

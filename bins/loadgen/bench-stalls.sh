@@ -16,10 +16,8 @@ source bins/loadgen/bench-lib.sh
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TOKEN=tok_bench_0123456789abcdefghij
-{ printf '[server]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s"\n' 9093 "$WORK/data"; bench_sources; } > "$WORK/bench.toml"
-RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >/dev/null &
-PID=$!
-until curl -sf http://127.0.0.1:9093/healthz >/dev/null; do sleep 0.01; done
+start_server 9093 data
+PID=$SERVER_PID
 URL="http://127.0.0.1:9093/integrations/receive/$TOKEN"
 echo "== filling the store with $EVENTS events"
 # Each run starts numbering where the last ended: no messageId repeats.
@@ -33,8 +31,7 @@ while [ "$filled" -lt "$EVENTS" ]; do
 done
 # The fill plans an action per event; the measured runs start once the
 # workers have run them all, so they measure the load, not a backlog.
-outbox() { curl -s http://127.0.0.1:9093/metrics | awk -v m="$1" '$1 ~ "^"m {s += $2} END {printf "%d", s}'; }
-until [ "$(outbox tributary_outbox_pushed_total)" = "$(outbox tributary_outbox_popped_total)" ]; do sleep 1; done
+until [ "$(metric_total 9093 tributary_outbox_pushed_total)" = "$(metric_total 9093 tributary_outbox_popped_total)" ]; do sleep 1; done
 echo "store on disk: $(du -sh "$WORK/data" | cut -f1), every action run"
 sleep 5
 for run in $(seq "$RUNS"); do
