@@ -900,16 +900,29 @@ impl Manager {
                 changes: changes.clone(),
                 sources: Vec::new(),
             };
-            match self.pipeline.store().commit_config(base, revision).await {
-                Err(StoreError::RevisionTaken { .. }) => {}
-                other => {
-                    let committed = other?;
-                    self.pipeline.refresh_live().await?;
-                    return Ok(committed);
-                }
+            if let Some(committed) = self.commit_and_serve(base, revision).await? {
+                return Ok(committed);
             }
         }
         Err(StoreError::Conflict("configuration changes kept colliding".into()).into())
+    }
+
+    /// Commits `revision` over revision `base` and serves it. `None` when
+    /// another change took that revision first: the caller checks its change
+    /// again against the new one.
+    pub(crate) async fn commit_and_serve(
+        &self,
+        base: u64,
+        revision: NewRevision,
+    ) -> Result<Option<ConfigRevision>, ManageError> {
+        match self.pipeline.store().commit_config(base, revision).await {
+            Err(StoreError::RevisionTaken { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+            Ok(committed) => {
+                self.pipeline.refresh_live().await?;
+                Ok(Some(committed))
+            }
+        }
     }
 
     /// The one path every change to a stored source takes (module docs).
@@ -967,31 +980,22 @@ impl Manager {
                 changes: json!([{"op": summary, "source": key, "changes": changes}]),
                 sources: vec![(key.to_owned(), after.as_ref().map(|d| self.stored_text(d)))],
             };
-            match self
-                .pipeline
-                .store()
-                .commit_config(live.revision(), revision)
-                .await
-            {
-                Err(StoreError::RevisionTaken { .. }) => continue,
-                Err(e) => return Err(e.into()),
-                Ok(committed) => {
-                    tracing::info!(
-                        actor,
-                        revision = committed.number,
-                        source = key,
-                        "{summary}."
-                    );
-                    self.pipeline.refresh_live().await?;
-                    let now = self.pipeline.live();
-                    let source = compiled.and(now.source(key)).map(|s| self.view(s));
-                    return Ok(Committed {
-                        revision: committed.number,
-                        source,
-                        secrets: Value::Null,
-                    });
-                }
-            }
+            let Some(committed) = self.commit_and_serve(live.revision(), revision).await? else {
+                continue;
+            };
+            tracing::info!(
+                actor,
+                revision = committed.number,
+                source = key,
+                "{summary}."
+            );
+            let now = self.pipeline.live();
+            let source = compiled.and(now.source(key)).map(|s| self.view(s));
+            return Ok(Committed {
+                revision: committed.number,
+                source,
+                secrets: Value::Null,
+            });
         }
         Err(StoreError::Conflict("configuration changes kept colliding".into()).into())
     }

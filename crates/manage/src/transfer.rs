@@ -173,27 +173,18 @@ impl Manager {
                 ),
                 sources: writes,
             };
-            match self
-                .pipeline
-                .store()
-                .commit_config(live.revision(), revision)
-                .await
-            {
-                Err(StoreError::RevisionTaken { .. }) => continue,
-                Err(e) => return Err(e.into()),
-                Ok(committed) => {
-                    tracing::info!(
-                        actor,
-                        revision = committed.number,
-                        "Configuration imported."
-                    );
-                    self.pipeline.refresh_live().await?;
-                    return Ok(Import {
-                        steps,
-                        revision: Some(committed.number),
-                    });
-                }
-            }
+            let Some(committed) = self.commit_and_serve(live.revision(), revision).await? else {
+                continue;
+            };
+            tracing::info!(
+                actor,
+                revision = committed.number,
+                "Configuration imported."
+            );
+            return Ok(Import {
+                steps,
+                revision: Some(committed.number),
+            });
         }
         Err(StoreError::Conflict("configuration changes kept colliding".into()).into())
     }
