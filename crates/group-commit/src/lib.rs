@@ -59,8 +59,14 @@
 //! # });
 //! ```
 
+mod deferred;
+
 use std::{
-    sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError},
+    },
     time::{Duration, Instant},
 };
 
@@ -94,6 +100,27 @@ pub trait GroupState: Send + 'static {
 
     /// Between two groups, outside any transaction (e.g. a WAL checkpoint).
     fn idle(&mut self, _conn: &Connection) {}
+
+    /// Deferred commits only ([`Settings::defer_commit`]): after the jobs
+    /// and [`GroupState::finish`] of a group holding journaled jobs
+    /// ([`GroupWriter::write_journaled`]), before anyone is answered. Makes
+    /// what those jobs staged durable outside the database (an fsynced
+    /// journal), since the transaction they wrote in commits later. An
+    /// error fails the group as a job's error would.
+    fn journal(&mut self, _conn: &Connection) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// Deferred commits only: after the open transaction committed (with
+    /// `synchronous=FULL`, so everything journaled before is in the database
+    /// for good).
+    fn committed(&mut self) {}
+
+    /// Deferred commits only: after the open transaction was rolled back,
+    /// outside any transaction. Must put back what the journaled jobs of
+    /// its earlier groups wrote (they were answered), in a transaction of
+    /// its own; whatever it cannot put back it must refuse to build on.
+    fn recover(&mut self, _conn: &Connection) {}
 }
 
 /// What a writer's errors must be able to say.
@@ -165,6 +192,9 @@ pub struct Settings {
     pub isolate_jobs: bool,
     /// The thread's name (Linux shows 15 bytes of it).
     pub thread_name: String,
+    /// Deferred commits: keep one transaction open across groups for up to
+    /// this long (see the crate docs); `None` commits every group.
+    pub defer_commit: Option<Duration>,
 }
 
 impl Settings {
@@ -175,6 +205,7 @@ impl Settings {
             max_group: 4_096,
             isolate_jobs: false,
             thread_name: thread_name.into(),
+            defer_commit: None,
         }
     }
 }
@@ -182,11 +213,24 @@ impl Settings {
 /// What a job leaves for after the commit: answers its caller.
 type Completion<E> = Box<dyn FnOnce(Option<&E>) + Send>;
 
+/// What an `Ok` answer to a job promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    /// Committed with an fsync ([`GroupWriter::write`]).
+    Commit,
+    /// In the state's fsynced journal; committed later
+    /// ([`GroupWriter::write_journaled`]).
+    Journal,
+    /// Committed or (deferred) in the open transaction; lost in a power cut
+    /// ([`GroupWriter::write_unsynced`]).
+    Unsynced,
+}
+
 /// One queued write, type-erased.
 trait Job<S: GroupState>: Send {
     fn execute(self: Box<Self>, conn: &Connection, state: &mut S, isolate: bool) -> Outcome<S>;
     fn abort(self: Box<Self>, err: S::Error);
-    fn synced(&self) -> bool;
+    fn durability(&self) -> Durability;
 }
 
 struct Outcome<S: GroupState> {
@@ -198,7 +242,7 @@ struct Outcome<S: GroupState> {
 struct TypedJob<F, T, E> {
     f: F,
     reply: oneshot::Sender<Result<T, E>>,
-    synced: bool,
+    durability: Durability,
 }
 
 impl<S, F, T> Job<S> for TypedJob<F, T, S::Error>
@@ -235,8 +279,8 @@ where
         let _ = self.reply.send(Err(err));
     }
 
-    fn synced(&self) -> bool {
-        self.synced
+    fn durability(&self) -> Durability {
+        self.durability
     }
 }
 
@@ -276,12 +320,16 @@ where
 /// stops once every clone is dropped (after the jobs already queued).
 pub struct GroupWriter<S: GroupState> {
     tx: SyncSender<Box<dyn Job<S>>>,
+    /// A deferred transaction is open: readers on other connections may not
+    /// see every answered write yet.
+    open: Arc<AtomicBool>,
 }
 
 impl<S: GroupState> Clone for GroupWriter<S> {
     fn clone(&self) -> Self {
         Self {
             tx: self.tx.clone(),
+            open: Arc::clone(&self.open),
         }
     }
 }
@@ -298,13 +346,18 @@ impl<S: GroupState> GroupWriter<S> {
     /// group of unsynced jobs, and back).
     pub fn spawn(conn: Connection, state: S, settings: Settings) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel(settings.queue_capacity.max(1));
+        let open = Arc::new(AtomicBool::new(false));
+        let open_flag = Arc::clone(&open);
         std::thread::Builder::new()
             .name(settings.thread_name.clone())
             .spawn(move || {
                 let mut state = state;
-                run(&conn, &rx, &mut state, &settings);
+                match settings.defer_commit {
+                    Some(age) => deferred::run(&conn, &rx, &mut state, &settings, age, &open_flag),
+                    None => run(&conn, &rx, &mut state, &settings),
+                }
             })?;
-        Ok(Self { tx })
+        Ok(Self { tx, open })
     }
 
     /// Queues `f` for the next group commit and waits for the commit and its
@@ -314,7 +367,30 @@ impl<S: GroupState> GroupWriter<S> {
         F: FnOnce(&Connection, &mut S) -> Result<T, S::Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.queue(f, true).await
+        self.queue(f, Durability::Commit).await
+    }
+
+    /// Deferred commits: queues `f` and waits until the state's
+    /// [`GroupState::journal`] hook has made its group durable; the
+    /// transaction it wrote in commits later (within
+    /// [`Settings::defer_commit`]). Without deferred commits, as
+    /// [`GroupWriter::write`].
+    pub async fn write_journaled<F, T>(&self, f: F) -> Result<T, S::Error>
+    where
+        F: FnOnce(&Connection, &mut S) -> Result<T, S::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.queue(f, Durability::Journal).await
+    }
+
+    /// Waits until every write answered so far is committed, so readers on
+    /// other connections see it: with deferred commits and a transaction
+    /// open, queues a commit; otherwise returns at once.
+    pub async fn make_visible(&self) -> Result<(), S::Error> {
+        if !self.open.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.queue(|_, _| Ok(()), Durability::Commit).await
     }
 
     /// Queues `f` for the next group commit and waits for the commit, which
@@ -325,16 +401,20 @@ impl<S: GroupState> GroupWriter<S> {
         F: FnOnce(&Connection, &mut S) -> Result<T, S::Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.queue(f, false).await
+        self.queue(f, Durability::Unsynced).await
     }
 
-    async fn queue<F, T>(&self, f: F, synced: bool) -> Result<T, S::Error>
+    async fn queue<F, T>(&self, f: F, durability: Durability) -> Result<T, S::Error>
     where
         F: FnOnce(&Connection, &mut S) -> Result<T, S::Error> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Box::new(TypedJob { f, reply, synced })) {
+        match self.tx.try_send(Box::new(TypedJob {
+            f,
+            reply,
+            durability,
+        })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(S::Error::overloaded()),
             Err(TrySendError::Disconnected(_)) => return Err(S::Error::closed()),
@@ -377,7 +457,7 @@ fn run<S: GroupState>(
                 Err(_) => break,
             }
         }
-        let needs_sync = jobs.iter().any(|j| j.synced());
+        let needs_sync = jobs.iter().any(|j| j.durability() != Durability::Unsynced);
         if !needs_sync
             && !stop
             && jobs.len() < max_group

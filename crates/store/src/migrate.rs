@@ -39,6 +39,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V4__config_revisions.sql"),
         postgres: include_str!("../migrations/postgres/V4__config_revisions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "intake_journal",
+        sqlite: include_str!("../migrations/sqlite/V5__intake_journal.sql"),
+        postgres: include_str!("../migrations/postgres/V5__intake_journal.sql"),
+    },
 ];
 
 /// The latest version this build knows.

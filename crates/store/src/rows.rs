@@ -185,8 +185,8 @@ fn clean_opt(s: Option<&String>) -> Option<String> {
     s.map(|s| clean(s))
 }
 
-/// An `events` row as stored.
-#[derive(Debug)]
+/// An `events` row as stored (serializable for the SQLite intake journal).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct EventRow {
     pub(crate) id: String,
     pub(crate) received_at: i64,
@@ -195,7 +195,7 @@ pub(crate) struct EventRow {
     pub(crate) event_type: Option<String>,
     pub(crate) user_id: Option<String>,
     pub(crate) message_id: Option<String>,
-    pub(crate) status: &'static str,
+    pub(crate) status: EventStatus,
     pub(crate) duplicate_of: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) body_excerpt: Option<String>,
@@ -232,7 +232,7 @@ impl EventRow {
                     .map(|d| &d.key)
                     .or(e.message_id.as_ref()),
             ),
-            status: status.as_str(),
+            status,
             duplicate_of,
             error: None,
             body_excerpt: None,
@@ -254,7 +254,7 @@ impl EventRow {
             event_type: None,
             user_id: None,
             message_id: None,
-            status: EventStatus::Rejected.as_str(),
+            status: EventStatus::Rejected,
             duplicate_of: None,
             error: Some(clean(truncate(&format!("{}: {}", r.code, r.message), 1024))),
             body_excerpt: Some(excerpt),

@@ -397,7 +397,7 @@ impl EventColumns {
         self.event_type.push(r.event_type);
         self.user_id.push(r.user_id);
         self.message_id.push(r.message_id);
-        self.status.push(r.status.to_owned());
+        self.status.push(r.status.as_str().to_owned());
         self.duplicate_of.push(r.duplicate_of);
         self.error.push(r.error);
         self.body_excerpt.push(r.body_excerpt);

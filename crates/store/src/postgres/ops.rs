@@ -74,7 +74,7 @@ pub(super) async fn record_rejected(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         &[
             &row.id, &row.received_at, &row.source, &row.environment, &row.event_type, &row.user_id,
-            &row.message_id, &row.status, &row.duplicate_of, &row.error, &row.body_excerpt, &row.event_json,
+            &row.message_id, &row.status.as_str(), &row.duplicate_of, &row.error, &row.body_excerpt, &row.event_json,
         ],
     )
     .await?;

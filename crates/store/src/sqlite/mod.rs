@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config_log;
+mod intake;
 mod local_run;
 mod ops;
 mod private;
@@ -32,6 +33,9 @@ use crate::{
 /// The database file's name inside the configured data directory.
 pub const SQLITE_FILE_NAME: &str = "tributary.db";
 
+/// The intake journal is `<database file><INTAKE_SUFFIX>` (see `intake`).
+const INTAKE_SUFFIX: &str = "-intake";
+
 /// Tuning for [`SqliteStore`].
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
@@ -58,6 +62,11 @@ pub struct SqliteOptions {
     /// WAL frames (one page each) past which the writer restarts the log (see
     /// docs/store.md: passive checkpoints alone never let it start over).
     pub wal_restart_frames: u32,
+    /// How long the writer's transaction stays open across groups before it
+    /// commits (appends are durable in the intake journal meanwhile, see
+    /// docs/store.md). Longer spreads each commit's fixed pages over more
+    /// events; zero commits after every group.
+    pub commit_every: Duration,
     /// The environments whose actions this store runs itself
     /// ([`crate::Outbox::claim_running_local`]); none by default.
     pub local_execution: LocalExecution,
@@ -74,6 +83,7 @@ impl Default for SqliteOptions {
             page_size: 8_192,
             checkpoint_every: Duration::from_millis(50),
             wal_restart_frames: 4_096,
+            commit_every: Duration::from_millis(100),
             local_execution: LocalExecution::ThroughSink,
         }
     }
@@ -161,27 +171,38 @@ impl SqliteStore {
         let mut local_environments = options.local_execution.in_store().to_vec();
         local_environments.sort();
         local_environments.dedup();
-        let (conn, lock, index, path) = tokio::task::spawn_blocking(move || {
+        let restart = checkpoint::RestartRequest::default();
+        let state_restart = restart.clone();
+        let (conn, state, path) = tokio::task::spawn_blocking(move || {
             private::prepare_files(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
             })?;
             let lock = lock_process(&path, busy_timeout)?;
             let conn = open_writer(&path, busy_timeout, max_pages, page_size)?;
             migrate_sqlite(&conn, migrate::latest())?;
-            let index = load_dedup_index(&conn)?;
-            Ok::<_, StoreError>((conn, lock, index, path))
+            let journal_path = private::with_suffix(&path, INTAKE_SUFFIX);
+            let intake = intake::IntakeJournal::open(&journal_path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
+            })?;
+            let mut state = writer::Batch::new(lock, intake, state_restart);
+            let replayed = state.replay(&conn, u64::MAX)?;
+            if replayed > 0 {
+                tracing::info!(
+                    records = replayed,
+                    "Applied the intake journal's appends the database did not hold."
+                );
+            }
+            Ok::<_, StoreError>((conn, state, path))
         })
         .await
         .map_err(|_| StoreError::Closed)??;
-        tracing::debug!(keys = index.len(), "Loaded the live dedup keys.");
-        let restart = checkpoint::RestartRequest::default();
+        tracing::debug!(keys = state.index.len(), "Loaded the live dedup keys.");
         let writer = writer::spawn(
             conn,
-            index,
-            lock,
+            state,
             options.queue_capacity,
             options.max_batch,
-            restart.clone(),
+            options.commit_every,
         )
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         let readers = Arc::new(Readers {
@@ -239,6 +260,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        // Reads see every write answered before them (an event after its
+        // 2xx): the writer's open transaction commits first if need be.
+        self.writer.make_visible().await?;
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
@@ -278,9 +302,9 @@ fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
     }
 }
 
-/// Loads the keys whose window has not passed; later rows replace earlier ones.
-fn load_dedup_index(conn: &Connection) -> Result<writer::DedupIndex, StoreError> {
-    let now = Utc::now().timestamp_millis();
+/// Loads the keys whose window had not passed at `now` (ms); later rows
+/// replace earlier ones.
+fn load_dedup_index(conn: &Connection, now: i64) -> Result<writer::DedupIndex, StoreError> {
     let mut index = writer::DedupIndex::new();
     let mut stmt =
         conn.prepare("SELECT hash, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq")?;
@@ -396,8 +420,22 @@ impl EventLog for SqliteStore {
             return Ok(Vec::new());
         }
         let prepared = ops::prepare(items, &self.local_environments)?;
+        // Encoded here, off the writer thread.
+        let record = postcard::to_stdvec(&prepared).map_err(|e| StoreError::InvalidInput {
+            field: "event",
+            problem: format!("cannot encode for the intake journal: {e}"),
+        })?;
         self.writer
-            .write(move |conn, batch| ops::append(conn, prepared, batch))
+            .write_journaled(move |conn, batch| {
+                if let Some(why) = &batch.unrecovered {
+                    return Err(StoreError::Unavailable(format!(
+                        "journaled appends are not back in the database yet: {why}"
+                    )));
+                }
+                let outcomes = ops::append(conn, prepared, batch)?;
+                batch.intake.stage(&record);
+                Ok(outcomes)
+            })
             .await
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use tributary_core::{dedup::DedupScope, event::EventId, plan::ActionPayload};
+use tributary_core::{ActionType, dedup::DedupScope, event::EventId, plan::ActionPayload};
 
 use super::{
     ready::{Ahead, RowWrite},
@@ -33,7 +33,7 @@ fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
         row.event_type,
         row.user_id,
         row.message_id,
-        row.status,
+        row.status.as_str(),
         row.duplicate_of,
         row.error,
         row.body_excerpt,
@@ -43,7 +43,9 @@ fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
 }
 
 /// An append item with everything that does not need the database done by
-/// the caller (serialization, hashing, ids), off the writer thread.
+/// the caller (serialization, hashing, ids), off the writer thread; what
+/// the intake journal holds (see `intake`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct PreparedItem {
     event_id: EventId,
     received: i64,
@@ -52,15 +54,25 @@ pub(super) struct PreparedItem {
     actions: Vec<PreparedAction>,
 }
 
+impl PreparedItem {
+    /// When the event was received (ms since the epoch).
+    pub(super) fn received(&self) -> i64 {
+        self.received
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
 struct PreparedAction {
     id: ActionId,
     /// `id` as stored, formatted once.
     id_text: String,
-    action_type: &'static str,
+    action_type: ActionType,
     plan_json: String,
     planned: bool,
     /// The `local` sink's writes, when the action's environment runs them in
-    /// the store and they read nothing (see `ready::ReadyLocal`).
+    /// the store and they read nothing (see `ready::ReadyLocal`). Not
+    /// journaled: a replayed action's round computes its writes then.
+    #[serde(skip)]
     ready: Option<Ahead>,
 }
 
@@ -92,7 +104,7 @@ pub(super) fn prepare(
                     Ok(PreparedAction {
                         id,
                         id_text,
-                        action_type: plan.action.as_str(),
+                        action_type: plan.action,
                         plan_json: rows::plan_json(plan)?,
                         planned: plan.is_planned(),
                         ready,
@@ -201,7 +213,7 @@ pub(super) fn append(
             };
             match dedup::judge(scope, item.received, existing.as_ref()) {
                 Verdict::Duplicate(original) => {
-                    item.row.status = EventStatus::Duplicate.as_str();
+                    item.row.status = EventStatus::Duplicate;
                     item.row.duplicate_of = Some(original.clone());
                     insert_event(conn, &item.row)?;
                     outcomes.push(AppendOutcome::Duplicate {
@@ -283,7 +295,7 @@ fn insert_actions(
             id,
             event_id,
             i64::try_from(position).unwrap_or(i64::MAX),
-            a.action_type,
+            a.action_type.as_str(),
             source,
             environment,
             a.plan_json,

@@ -65,52 +65,191 @@ async fn a_newer_database_is_refused() {
     );
 }
 
-/// Opens a bare writer (no checkpointer) on a fresh file.
-fn bare_writer(dir: &Path) -> writer::Writer {
+/// Opens a bare writer (no checkpointer, no migrations beyond the journal's
+/// table) on a fresh file, committing at most `commit_every` after a group.
+fn bare_writer(dir: &Path, commit_every: Duration) -> writer::Writer {
     let path = dir.join("w.db");
     let lock = lock_process(&path, Duration::from_secs(1)).unwrap();
     let conn = open_writer(&path, Duration::from_secs(1), None, 4_096).unwrap();
-    writer::spawn(
-        conn,
-        writer::DedupIndex::new(),
-        lock,
-        64,
-        64,
-        checkpoint::RestartRequest::default(),
-    )
-    .unwrap()
+    migrate_sqlite(&conn, migrate::latest()).unwrap();
+    conn.execute_batch("CREATE TABLE notes (n INTEGER)")
+        .unwrap();
+    let intake = intake::IntakeJournal::open(&dir.join("w.db-intake")).unwrap();
+    let mut state = writer::Batch::new(lock, intake, checkpoint::RestartRequest::default());
+    state.replay(&conn, u64::MAX).unwrap();
+    writer::spawn(conn, state, 64, 64, commit_every).unwrap()
 }
 
-fn synchronous(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+fn notes_seen_by_a_reader(dir: &Path) -> i64 {
+    Connection::open(dir.join("w.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM notes", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[tokio::test]
-async fn worker_bookkeeping_commits_without_its_own_fsync() {
-    const NORMAL: i64 = 1;
-    const FULL: i64 = 2;
+async fn worker_bookkeeping_waits_for_no_commit_and_a_reader_gets_one() {
     let dir = tempfile::tempdir().unwrap();
-    let w = bare_writer(dir.path());
-    // Alone, an unsynced job commits (after its short wait) without an fsync.
-    assert_eq!(
-        w.write_unsynced(|c, _| synchronous(c)).await.unwrap(),
-        NORMAL
+    let w = bare_writer(dir.path(), Duration::from_secs(3600));
+    // Answered inside the open transaction: no commit, no fsync of its own.
+    w.write_unsynced(|c, _| Ok(c.execute("INSERT INTO notes (n) VALUES (1)", [])?))
+        .await
+        .unwrap();
+    assert_eq!(notes_seen_by_a_reader(dir.path()), 0);
+    // A reader that must see every answered write asks for the commit.
+    w.make_visible().await.unwrap();
+    assert_eq!(notes_seen_by_a_reader(dir.path()), 1);
+    // A write that needs its own commit gets it at once.
+    w.write(|c, _| Ok(c.execute("INSERT INTO notes (n) VALUES (2)", [])?))
+        .await
+        .unwrap();
+    assert_eq!(notes_seen_by_a_reader(dir.path()), 2);
+}
+
+#[tokio::test]
+async fn an_open_transaction_commits_once_it_is_old_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = bare_writer(dir.path(), Duration::from_millis(20));
+    w.write_unsynced(|c, _| Ok(c.execute("INSERT INTO notes (n) VALUES (1)", [])?))
+        .await
+        .unwrap();
+    // No job follows: the writer's wait for the next one ends at the
+    // transaction's age limit, and it commits.
+    for _ in 0..200 {
+        if notes_seen_by_a_reader(dir.path()) == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the open transaction never committed");
+}
+
+/// Appends of single events with a unique message id each until the store
+/// refuses one; returns the ids answered `Accepted`.
+async fn append_until_refused(
+    store: &SqliteStore,
+    limit: usize,
+) -> (Vec<EventId>, Option<StoreError>) {
+    let mut accepted = Vec::new();
+    for n in 0..limit {
+        let now = Utc::now();
+        let event = tributary_core::event::Event {
+            id: EventId::generate(now),
+            environment: "production".into(),
+            source: "web".into(),
+            kind: tributary_core::event::EventKind::Track,
+            event: "signup".into(),
+            user_id: None,
+            anonymous_id: None,
+            data: serde_json::json!({ "pad": "x".repeat(3_000) }),
+            timestamp: now,
+            received_at: now,
+            message_id: Some(format!("m{n}")),
+            raw: serde_json::json!({"type": "track"}),
+            headers: Default::default(),
+            preprocess: None,
+        };
+        let item = crate::AppendItem {
+            dedup: Some(tributary_core::dedup::DedupScope {
+                key: format!("m{n}"),
+                event_type: "signup".into(),
+                source: "web".into(),
+                environment: "production".into(),
+                window: Duration::from_secs(3600),
+            }),
+            event,
+            plans: Vec::new(),
+            provenance: Default::default(),
+        };
+        match store.append(vec![item]).await {
+            Ok(outcomes) => match &outcomes[..] {
+                [AppendOutcome::Accepted { event_id, .. }] => accepted.push(*event_id),
+                other => panic!("unexpected outcome {other:?}"),
+            },
+            Err(e) => return (accepted, Some(e)),
+        }
+    }
+    (accepted, None)
+}
+
+#[tokio::test]
+async fn a_failed_group_puts_the_earlier_answered_appends_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        // Never commits on its own during the test: every answered append
+        // is in the open transaction and the journal only.
+        commit_every: Duration::from_secs(3600),
+        max_pages: Some(120),
+        page_size: 4_096,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_dir_with(dir.path(), options)
+        .await
+        .unwrap();
+    let (accepted, refused) = append_until_refused(&store, 2_000).await;
+    // The append that did not fit failed its group, which rolled back the
+    // open transaction holding every earlier one.
+    assert!(
+        matches!(refused, Some(StoreError::DiskFull(_))),
+        "{refused:?}"
     );
-    assert_eq!(w.write(|c, _| synchronous(c)).await.unwrap(), FULL);
-    // Queued beside a synced job, it shares that job's fsync'd commit. The
-    // first job holds the writer so both of the others are waiting together.
-    let busy = w.write(|_, _| {
-        std::thread::sleep(Duration::from_millis(50));
-        Ok(())
-    });
-    let (busy, unsynced, synced) = tokio::join!(
-        busy,
-        w.write_unsynced(|c, _| synchronous(c)),
-        w.write(|c, _| synchronous(c)),
-    );
-    busy.unwrap();
-    assert_eq!(unsynced.unwrap(), FULL);
-    assert_eq!(synced.unwrap(), FULL);
+    assert!(accepted.len() > 10, "only {} fitted", accepted.len());
+    for id in &accepted {
+        assert!(
+            store.event_detail(*id).await.unwrap().is_some(),
+            "answered event {id} is gone"
+        );
+    }
+    // And they still block their repeats.
+    let (again, _) = append_until_refused(&store, 1).await;
+    assert!(again.is_empty(), "a repeat of m0 was accepted again");
+}
+
+#[tokio::test]
+async fn answered_appends_are_back_after_the_process_dies_before_their_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(SQLITE_FILE_NAME);
+    let ids = {
+        let store = SqliteStore::open_dir_with(
+            dir.path(),
+            SqliteOptions {
+                commit_every: Duration::from_secs(3600),
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let (ids, refused) = append_until_refused(&store, 5).await;
+        assert!(refused.is_none());
+        // What a crash leaves: the database as last committed (a copy taken
+        // now, with the transaction still open) and the journal.
+        let copy = tempfile::tempdir().unwrap();
+        for suffix in ["", "-wal", INTAKE_SUFFIX] {
+            let from = private::with_suffix(&path, suffix);
+            if from.exists() {
+                std::fs::copy(
+                    &from,
+                    private::with_suffix(&copy.path().join(SQLITE_FILE_NAME), suffix),
+                )
+                .unwrap();
+            }
+        }
+        std::mem::forget(store);
+        (ids, copy)
+    };
+    let (ids, copy) = ids;
+    let reopened = SqliteStore::open_dir(copy.path()).await.unwrap();
+    for id in &ids {
+        assert!(
+            reopened.event_detail(*id).await.unwrap().is_some(),
+            "event {id} lost"
+        );
+    }
+    let again = reopened
+        .list_events(&EventFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(again.items.len(), ids.len(), "each event once");
 }
 
 #[tokio::test]
@@ -378,7 +517,9 @@ async fn a_batchs_headers_are_written_once() {
         })
         .collect();
     store.append(items).await.unwrap();
-    drop(store);
+    // Read through the store once, so the writer's open transaction commits
+    // before another connection looks.
+    store.ping().await.unwrap();
     let conn = Connection::open(dir.path().join(SQLITE_FILE_NAME)).unwrap();
     let with_headers: i64 = conn
         .query_row(

@@ -1,20 +1,29 @@
 //! The store's SQLite writer: the shared group commit
-//! ([`tributary_group_commit`]) with the state its jobs share.
+//! ([`tributary_group_commit`]) with deferred commits, and the state its jobs
+//! share.
 //!
-//! Every write is a job on a bounded queue, run with others in one
-//! transaction and answered after the commit; with `synchronous=FULL` in WAL
-//! mode the commit fsyncs the WAL first, so an `Ok` is durable. No savepoint
-//! per job: a savepoint copies every page it touches into a sub-journal,
-//! which was the top cost in profiles; jobs check everything they can before
-//! writing ([`StoreError::refused_before_writing`]) and any later failure
-//! fails the whole group.
+//! Every write is a job on a bounded queue, run with others as one group.
+//! Appends are made durable by the intake journal ([`IntakeJournal`], one
+//! fsynced sequential write per group) and answered then; the transaction
+//! they wrote in stays open across groups and commits with
+//! `synchronous=FULL` at most [`super::SqliteOptions::commit_every`] later,
+//! or at once for a write that needs its own commit (an admin change, a
+//! rejected request) or a reader that must see everything answered
+//! ([`GroupWriter::make_visible`]). No savepoints: a savepoint copies every
+//! page it touches into a sub-journal, which was the top cost in profiles;
+//! jobs check everything they can before writing
+//! ([`StoreError::refused_before_writing`]) and any later failure rolls the
+//! open transaction back, after which [`Batch::replay`] puts the journaled
+//! appends back.
 //!
 //! The workers' bookkeeping (claims, local effects, attempt records) is
-//! queued unsynced: a power loss before the next synced commit loses at most
-//! that bookkeeping, and an action whose attempt was lost runs again
-//! (execution is at least once, and the local sink applies an action id
-//! once). What callers outside the process are told (an append's 2xx, an
-//! admin change) always waits for an fsync.
+//! queued unsynced: it lands in the open transaction, so a crash (kill -9 as
+//! well as a power loss) before that transaction commits loses at most that
+//! bookkeeping, and an action whose attempt was lost runs again (execution
+//! is at least once, and the local sink's effects are lost with their
+//! attempt, so it applies an action id once). What callers outside the
+//! process are told (an append's 2xx, an admin change) always waits for an
+//! fsync.
 //!
 //! The writer also owns the in-memory dedup index (see [`DedupIndex`]): jobs
 //! stage their key changes in the [`Batch`], and the index takes them only
@@ -26,7 +35,12 @@ use rusqlite::{Connection, params};
 use tributary_core::event::EventId;
 use tributary_group_commit::{GroupState, GroupWriter, JobError, Settings};
 
-use super::{checkpoint::RestartRequest, ready::ReadyLocal};
+use super::{
+    checkpoint::RestartRequest,
+    intake::IntakeJournal,
+    ops::{self, PreparedItem},
+    ready::ReadyLocal,
+};
 use crate::{StoreError, stats::BatchStats};
 
 /// A live dedup key: when it stops blocking repeats, and the event it points
@@ -66,6 +80,11 @@ pub(super) struct Batch {
     pub(super) ready: ReadyLocal,
     /// Asks for a WAL restart between groups.
     restart: RestartRequest,
+    /// Where appends are durable before their transaction commits.
+    pub(super) intake: IntakeJournal,
+    /// Why the journaled appends could not be put back after a rollback:
+    /// until they are, appends are refused (they would land out of order).
+    pub(super) unrecovered: Option<String>,
     /// The process lock, held as long as the writer runs.
     _lock: Connection,
 }
@@ -89,6 +108,7 @@ impl GroupState for Batch {
         self.stats = BatchStats::default();
         self.keys.clear();
         self.expire_before = None;
+        self.intake.clear_staged();
     }
 
     fn finish(&mut self, conn: &Connection) -> Result<(), StoreError> {
@@ -113,6 +133,102 @@ impl GroupState for Batch {
     fn idle(&mut self, conn: &Connection) {
         self.restart.serve(conn);
     }
+
+    fn journal(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let Some(last) = self.intake.staged_last() else {
+            return Ok(());
+        };
+        // Before the write: should the write fail, the group rolls back and
+        // this goes with it.
+        conn.prepare_cached("UPDATE intake_journal SET applied_seq = ?1")?
+            .execute([seq_value(last)])?;
+        self.intake
+            .write_staged()
+            .map_err(|e| StoreError::Unavailable(format!("cannot write the intake journal: {e}")))
+    }
+
+    fn committed(&mut self) {
+        self.intake.committed();
+    }
+
+    fn recover(&mut self, conn: &Connection) {
+        let up_to = self.intake.written();
+        match self.replay(conn, up_to) {
+            Ok(records) => {
+                self.unrecovered = None;
+                tracing::info!(records, "Put the journaled appends back after a rollback.");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot put the journaled appends back; appends are refused until they are.");
+                self.unrecovered = Some(e.to_string());
+            }
+        }
+    }
+}
+
+impl Batch {
+    /// Re-applies the journaled appends numbered up to `up_to` that the
+    /// database does not hold, in one committed transaction, after
+    /// reloading the dedup index from the database: at open, and after the
+    /// open transaction was rolled back. Returns how many records it applied.
+    ///
+    /// The index is loaded as it stood when the first of them was received,
+    /// so each is judged against the keys it was judged against when it was
+    /// answered.
+    pub(super) fn replay(&mut self, conn: &Connection, up_to: u64) -> Result<usize, StoreError> {
+        let applied: i64 =
+            conn.query_row("SELECT applied_seq FROM intake_journal", [], |r| r.get(0))?;
+        let applied = u64::try_from(applied).unwrap_or(0);
+        let records = self
+            .intake
+            .read(applied, up_to)
+            .map_err(|e| StoreError::Unavailable(format!("cannot read the intake journal: {e}")))?;
+        let mut appends = Vec::with_capacity(records.len());
+        for (seq, payload) in &records {
+            let items: Vec<PreparedItem> = postcard::from_bytes(payload).map_err(|e| {
+                StoreError::Unavailable(format!("intake journal record {seq} is unreadable: {e}"))
+            })?;
+            appends.push(items);
+        }
+        let since = appends
+            .iter()
+            .flatten()
+            .map(PreparedItem::received)
+            .min()
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+        self.index = super::load_dedup_index(conn, since)?;
+        let Some(&(last, _)) = records.last() else {
+            self.intake.committed();
+            return Ok(0);
+        };
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.begin();
+        let applied = (|| {
+            for items in appends {
+                ops::append(conn, items, self)?;
+            }
+            flush_stats(conn, &self.stats)?;
+            conn.execute(
+                "UPDATE intake_journal SET applied_seq = ?1",
+                [seq_value(last)],
+            )?;
+            conn.execute_batch("COMMIT")?;
+            Ok::<_, StoreError>(())
+        })();
+        if let Err(e) = applied {
+            let _ = conn.execute_batch("ROLLBACK");
+            self.settled(Err(&e), 0);
+            return Err(e);
+        }
+        self.settled(Ok(()), records.len());
+        self.intake.committed();
+        Ok(records.len())
+    }
+}
+
+/// A sequence number as SQLite stores it (they never reach `i64::MAX`).
+fn seq_value(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 impl JobError for StoreError {
@@ -161,27 +277,38 @@ fn flush_stats(conn: &Connection, stats: &BatchStats) -> Result<(), StoreError> 
 /// The sending side of the commit queue.
 pub(super) type Writer = GroupWriter<Batch>;
 
-/// Starts the writer thread on `conn`. `lock` (the process lock) lives as long as the thread.
+impl Batch {
+    /// The writer's state before its first group; `lock` (the process lock)
+    /// lives as long as the writer. Call [`Batch::replay`] before the first
+    /// group: it loads the dedup index.
+    pub(super) fn new(lock: Connection, intake: IntakeJournal, restart: RestartRequest) -> Self {
+        Self {
+            stats: BatchStats::default(),
+            keys: HashMap::new(),
+            expire_before: None,
+            index: DedupIndex::new(),
+            ready: ReadyLocal::default(),
+            restart,
+            intake,
+            unrecovered: None,
+            _lock: lock,
+        }
+    }
+}
+
+/// Starts the writer thread on `conn` with `state`; an open transaction
+/// commits at most `commit_every` after it began.
 pub(super) fn spawn(
     conn: Connection,
-    index: DedupIndex,
-    lock: Connection,
+    state: Batch,
     queue_capacity: usize,
     max_batch: usize,
-    restart: RestartRequest,
+    commit_every: std::time::Duration,
 ) -> std::io::Result<Writer> {
-    let state = Batch {
-        stats: BatchStats::default(),
-        keys: HashMap::new(),
-        expire_before: None,
-        index,
-        ready: ReadyLocal::default(),
-        restart,
-        _lock: lock,
-    };
     let settings = Settings {
         queue_capacity,
         max_group: max_batch,
+        defer_commit: Some(commit_every),
         ..Settings::named(WRITER_THREAD)
     };
     GroupWriter::spawn(conn, state, settings)

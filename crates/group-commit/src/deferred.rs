@@ -1,0 +1,207 @@
+//! Deferred commits: one transaction stays open across groups.
+//!
+//! Every SQLite commit rewrites the right-edge page of each table and index
+//! it touched and the header page, whatever it holds, and a checkpoint
+//! copies each of those pages again. With a commit per group of a few dozen
+//! writes, those pages were most of what the store wrote. Here a group's
+//! journaled jobs are made durable by the state's own journal
+//! ([`GroupState::journal`], one sequential fsynced append) and answered;
+//! the transaction they wrote in commits once it is
+//! [`Settings::defer_commit`] old, when a job needs a commit of its own
+//! ([`GroupWriter::write`], which is also how [`GroupWriter::make_visible`]
+//! asks for one), or when the writer stops.
+//!
+//! No savepoints: a group that fails after writing rolls back the whole open
+//! transaction, and [`GroupState::recover`] puts the earlier groups'
+//! journaled writes back from the journal. The unsynced jobs of those
+//! groups are lost, as a power cut would lose them.
+//!
+//! [`GroupWriter::write`]: super::GroupWriter::write
+//! [`GroupWriter::make_visible`]: super::GroupWriter::make_visible
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, RecvTimeoutError},
+    },
+    time::{Duration, Instant},
+};
+
+use rusqlite::Connection;
+use tracing::{debug, error};
+
+use super::{Completion, Durability, GroupState, Job, JobError, Settings};
+
+/// The open transaction, as the loop tracks it.
+struct Open<'a> {
+    since: Option<Instant>,
+    /// Shared with every [`super::GroupWriter`] handle.
+    flag: &'a AtomicBool,
+}
+
+impl Open<'_> {
+    fn begin(&mut self, conn: &Connection) -> Result<(), rusqlite::Error> {
+        if self.since.is_none() {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.since = Some(Instant::now());
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn closed(&mut self) {
+        self.since = None;
+        self.flag.store(false, Ordering::SeqCst);
+    }
+
+    /// Rolls the open transaction back and lets the state put back its
+    /// journaled writes.
+    fn roll_back<S: GroupState>(&mut self, conn: &Connection, state: &mut S) {
+        // Leaves the connection usable whatever state the failure left it in.
+        let _ = conn.execute_batch("ROLLBACK");
+        self.closed();
+        state.recover(conn);
+    }
+}
+
+pub(super) fn run<S: GroupState>(
+    conn: &Connection,
+    rx: &Receiver<Box<dyn Job<S>>>,
+    state: &mut S,
+    settings: &Settings,
+    max_age: Duration,
+    flag: &AtomicBool,
+) {
+    let max_group = settings.max_group.max(1);
+    let mut open = Open { since: None, flag };
+    loop {
+        let first = match open.since {
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(t) => rx.recv_timeout(max_age.saturating_sub(t.elapsed())),
+        };
+        let mut jobs = Vec::new();
+        let stop = match first {
+            Ok(j) => {
+                jobs.push(j);
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        while jobs.len() < max_group {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut answers = Vec::new();
+        let mut commit = stop;
+        if !jobs.is_empty() {
+            if let Err(e) = open.begin(conn) {
+                error!(error = %e, jobs = jobs.len(), "SQLite could not begin a transaction.");
+                let e = S::Error::sqlite("begin", e);
+                for j in jobs {
+                    j.abort(e.replicate());
+                }
+                continue;
+            }
+            commit |= jobs.iter().any(|j| j.durability() == Durability::Commit);
+            match run_group(conn, jobs, state) {
+                Ok(done) => answers = done,
+                Err((e, done)) => {
+                    error!(error = %e, jobs = done.len(), "SQLite group failed; the open transaction is rolled back and its journaled writes put back.");
+                    open.roll_back(conn, state);
+                    for (_, c) in done {
+                        c(Some(&e));
+                    }
+                    state.idle(conn);
+                    if stop {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        commit |= open.since.is_some_and(|t| t.elapsed() >= max_age);
+        let failure = if commit && open.since.is_some() {
+            match conn.execute_batch("COMMIT") {
+                Ok(()) => {
+                    open.closed();
+                    state.committed();
+                    None
+                }
+                Err(e) => {
+                    error!(error = %e, "SQLite could not commit the open transaction; its journaled writes are put back.");
+                    open.roll_back(conn, state);
+                    Some(S::Error::sqlite("commit", e))
+                }
+            }
+        } else {
+            None
+        };
+        for (durability, c) in answers {
+            // Journaled jobs stand without the commit: `recover` put them back.
+            match &failure {
+                Some(e) if durability != Durability::Journal => c(Some(e)),
+                _ => c(None),
+            }
+        }
+        if open.since.is_none() {
+            state.idle(conn);
+        }
+        if stop {
+            break;
+        }
+    }
+    debug!(
+        thread = settings.thread_name,
+        "SQLite writer stopped: every handle was dropped."
+    );
+}
+
+type Answers<E> = Vec<(Durability, Completion<E>)>;
+
+/// A failed group: the error, and its jobs' answers to give it to.
+type Failed<E> = (E, Answers<E>);
+
+/// Runs one group in the open transaction: its jobs, `finish`, and the
+/// journal when it holds journaled jobs.
+fn run_group<S: GroupState>(
+    conn: &Connection,
+    jobs: Vec<Box<dyn Job<S>>>,
+    state: &mut S,
+) -> Result<Answers<S::Error>, Failed<S::Error>> {
+    let size = jobs.len();
+    let journaled = jobs.iter().any(|j| j.durability() == Durability::Journal);
+    state.begin();
+    let mut poisoned = None;
+    let mut answers = Vec::with_capacity(size);
+    for j in jobs {
+        let durability = j.durability();
+        let outcome = j.execute(conn, state, false);
+        if poisoned.is_none() {
+            poisoned = outcome.poison;
+        }
+        answers.push((durability, outcome.complete));
+    }
+    let result = match poisoned {
+        Some(e) => Err(e),
+        None => state.finish(conn).and_then(|()| {
+            if journaled {
+                state.journal(conn)
+            } else {
+                Ok(())
+            }
+        }),
+    };
+    match result {
+        Ok(()) => {
+            state.settled(Ok(()), size);
+            Ok(answers)
+        }
+        Err(e) => {
+            state.settled(Err(&e), size);
+            Err((e, answers))
+        }
+    }
+}
