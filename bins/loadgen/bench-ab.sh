@@ -6,13 +6,17 @@
 # script prints each round's events/s and the median ratio this tree / REV.
 # The configuration has no mappings, so both builds do the same work whatever
 # their mapping engines plan: it measures the request path (HTTP, adapter,
-# dedup, group-committed append).
-# Usage: bash bins/loadgen/bench-ab.sh REV [seconds] [rounds]
+# dedup, group-committed append). With AB_SOURCES=bench the builds run the
+# benchmarks' source instead (one trigger per event, run by the workers, as
+# in bench-ingest.sh), and with RATE each round also runs both at that fixed
+# rate. Every run prints the bytes the server wrote to disk per event.
+# Usage: [AB_SOURCES=bench] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REV="${1:?usage: bench-ab.sh REV [seconds] [rounds]}"
 SECS="${2:-10}"
 ROUNDS="${3:-4}"
+RATE="${4:-}"
 WORK="$(mktemp -d)"
 OLD_TREE="$WORK/tree"
 trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$OLD_TREE" 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -32,29 +36,30 @@ echo "== A: $REV ($(git rev-parse --short "$REV")), B: this tree ($(git rev-pars
 
 TOKEN=tok_bench_0123456789abcdefghij
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
-rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
-median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+source bins/loadgen/bench-lib.sh
+bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
+p99_of() { grep -m1 -i 'p99' "$1" | xargs; }
 
 run_one() { # label binary round
-  cat > "$WORK/bench.toml" <<TOML
-[server]
-listen = "127.0.0.1:9091"
-[store]
-path = "$WORK/data-$1-$3"
-[environments.production]
-[[sources]]
-key = "segment"
-kind = "segment"
-[sources.environments.production]
-token = "$TOKEN"
-TOML
+  { printf '[server]\nlisten = "127.0.0.1:9091"\n[store]\npath = "%s"\n' "$WORK/data-$1-$3"
+    if [ "${AB_SOURCES:-}" = bench ]; then
+      bench_sources
+    else
+      printf '[environments.production]\n[[sources]]\nkey = "segment"\nkind = "segment"\n[sources.environments.production]\ntoken = "%s"\n' "$TOKEN"
+    fi
+  } > "$WORK/bench.toml"
   RUST_LOG=warn "$2" --config "$WORK/bench.toml" >/dev/null &
   local pid=$!
   until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
   sleep 0.5
   "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
+  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, $(bytes_of "$WORK/$1-$3") bytes written per event"
+  if [ -n "$RATE" ]; then
+    "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --rate "$RATE" --first 100000000 \
+      --server-pid "$pid" > "$WORK/$1-$3-rate"
+    echo "round $3 $1 at $RATE/s: $(p99_of "$WORK/$1-$3-rate"), $(bytes_of "$WORK/$1-$3-rate") bytes written per event"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s"
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -71,3 +76,4 @@ echo "== summary over $ROUNDS rounds"
 echo "A events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/A-$r"; done | tr '\n' ' ')"
 echo "B events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r"; done | tr '\n' ' ')"
 echo "median ratio B / A: $(for r in $(seq "$ROUNDS"); do awk -v b="$(rate_of "$WORK/B-$r")" -v a="$(rate_of "$WORK/A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
+echo "bytes written per event, A: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/A-$r"; done | tr '\n' ' ')B: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/B-$r"; done | tr '\n' ' ')"

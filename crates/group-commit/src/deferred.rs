@@ -8,8 +8,12 @@
 //! ([`GroupState::journal`], one sequential fsynced append) and answered;
 //! the transaction they wrote in commits once it is
 //! [`Settings::defer_commit`] old, when a job needs a commit of its own
-//! ([`GroupWriter::write`], which is also how [`GroupWriter::make_visible`]
-//! asks for one), or when the writer stops.
+//! ([`GroupWriter::write`], committed with `synchronous=FULL`), when a reader
+//! needs one ([`GroupWriter::make_visible`]), or when the writer stops. Every
+//! other commit runs with `synchronous=NORMAL`: the writer never waits for
+//! the database's fsync, which the checkpointer pays instead, and the state
+//! learns through [`GroupState::committed`] which commits were synced, so it
+//! keeps its journal until a checkpoint has made the others durable.
 //!
 //! No savepoints: a group that fails after writing rolls back the whole open
 //! transaction, and [`GroupState::recover`] puts the earlier groups'
@@ -37,11 +41,23 @@ struct Open<'a> {
     since: Option<Instant>,
     /// Shared with every [`super::GroupWriter`] handle.
     flag: &'a AtomicBool,
+    /// The connection's `synchronous` is `FULL` (SQLite fixes it for a
+    /// transaction when it begins). The connection opens with `FULL`.
+    full: bool,
 }
 
 impl Open<'_> {
-    fn begin(&mut self, conn: &Connection) -> Result<(), rusqlite::Error> {
+    /// Begins a transaction if none is open, `FULL` when `full`.
+    fn begin(&mut self, conn: &Connection, full: bool) -> Result<(), rusqlite::Error> {
         if self.since.is_none() {
+            if full != self.full {
+                conn.execute_batch(if full {
+                    "PRAGMA synchronous = FULL"
+                } else {
+                    "PRAGMA synchronous = NORMAL"
+                })?;
+                self.full = full;
+            }
             conn.execute_batch("BEGIN IMMEDIATE")?;
             self.since = Some(Instant::now());
             self.flag.store(true, Ordering::SeqCst);
@@ -52,6 +68,24 @@ impl Open<'_> {
     fn closed(&mut self) {
         self.since = None;
         self.flag.store(false, Ordering::SeqCst);
+    }
+
+    /// Commits the open transaction; on failure rolls it back and lets the
+    /// state put back its journaled writes.
+    fn commit<S: GroupState>(&mut self, conn: &Connection, state: &mut S) -> Option<S::Error> {
+        self.since?;
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.closed();
+                state.committed(self.full);
+                None
+            }
+            Err(e) => {
+                error!(error = %e, "SQLite could not commit the open transaction; its journaled writes are put back.");
+                self.roll_back(conn, state);
+                Some(S::Error::sqlite("commit", e))
+            }
+        }
     }
 
     /// Rolls the open transaction back and lets the state put back its
@@ -73,7 +107,11 @@ pub(super) fn run<S: GroupState>(
     flag: &AtomicBool,
 ) {
     let max_group = settings.max_group.max(1);
-    let mut open = Open { since: None, flag };
+    let mut open = Open {
+        since: None,
+        flag,
+        full: true,
+    };
     loop {
         let first = match open.since {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -97,7 +135,13 @@ pub(super) fn run<S: GroupState>(
         let mut answers = Vec::new();
         let mut commit = stop;
         if !jobs.is_empty() {
-            if let Err(e) = open.begin(conn) {
+            // A job that needs its own fsync'd commit gets a transaction
+            // begun with FULL: what is open commits first (without one).
+            let own = jobs.iter().any(|j| j.durability() == Durability::Commit);
+            if own && !open.full {
+                open.commit(conn, state);
+            }
+            if let Err(e) = open.begin(conn, own) {
                 error!(error = %e, jobs = jobs.len(), "SQLite could not begin a transaction.");
                 let e = S::Error::sqlite("begin", e);
                 for j in jobs {
@@ -105,7 +149,8 @@ pub(super) fn run<S: GroupState>(
                 }
                 continue;
             }
-            commit |= jobs.iter().any(|j| j.durability() == Durability::Commit);
+            commit |=
+                own || open.full || jobs.iter().any(|j| j.durability() == Durability::Visible);
             match run_group(conn, jobs, state) {
                 Ok(done) => answers = done,
                 Err((e, done)) => {
@@ -123,19 +168,8 @@ pub(super) fn run<S: GroupState>(
             }
         }
         commit |= open.since.is_some_and(|t| t.elapsed() >= max_age);
-        let failure = if commit && open.since.is_some() {
-            match conn.execute_batch("COMMIT") {
-                Ok(()) => {
-                    open.closed();
-                    state.committed();
-                    None
-                }
-                Err(e) => {
-                    error!(error = %e, "SQLite could not commit the open transaction; its journaled writes are put back.");
-                    open.roll_back(conn, state);
-                    Some(S::Error::sqlite("commit", e))
-                }
-            }
+        let failure = if commit {
+            open.commit(conn, state)
         } else {
             None
         };

@@ -26,6 +26,11 @@
 //! commit, then commits with `synchronous=NORMAL`; the WAL is appended in
 //! order, so the next synced commit makes it durable too.
 //!
+//! With [`Settings::defer_commit`] the writer keeps one transaction open
+//! across groups instead, for writers that make their writes durable
+//! elsewhere first (the store's intake journal): see the `deferred` module
+//! and [`GroupWriter::write_journaled`].
+//!
 //! ```
 //! use tributary_group_commit::{GroupState, GroupWriter, Settings, SqliteJobError};
 //!
@@ -111,10 +116,12 @@ pub trait GroupState: Send + 'static {
         Ok(())
     }
 
-    /// Deferred commits only: after the open transaction committed (with
-    /// `synchronous=FULL`, so everything journaled before is in the database
-    /// for good).
-    fn committed(&mut self) {}
+    /// Deferred commits only: after the open transaction committed. With
+    /// `synced`, the commit ran with `synchronous=FULL` and everything in it
+    /// is on disk; otherwise with `NORMAL`: it survives a crash of the
+    /// process, and is on disk once a checkpoint has copied it into the
+    /// database file (SQLite fsyncs the WAL before and the database after).
+    fn committed(&mut self, _synced: bool) {}
 
     /// Deferred commits only: after the open transaction was rolled back,
     /// outside any transaction. Must put back what the journaled jobs of
@@ -224,6 +231,9 @@ enum Durability {
     /// Committed or (deferred) in the open transaction; lost in a power cut
     /// ([`GroupWriter::write_unsynced`]).
     Unsynced,
+    /// Deferred: commits the open transaction, without an fsync
+    /// ([`GroupWriter::make_visible`]).
+    Visible,
 }
 
 /// One queued write, type-erased.
@@ -390,7 +400,7 @@ impl<S: GroupState> GroupWriter<S> {
         if !self.open.load(Ordering::SeqCst) {
             return Ok(());
         }
-        self.queue(|_, _| Ok(()), Durability::Commit).await
+        self.queue(|_, _| Ok(()), Durability::Visible).await
     }
 
     /// Queues `f` for the next group commit and waits for the commit, which
@@ -457,7 +467,9 @@ fn run<S: GroupState>(
                 Err(_) => break,
             }
         }
-        let needs_sync = jobs.iter().any(|j| j.durability() != Durability::Unsynced);
+        let needs_sync = jobs
+            .iter()
+            .any(|j| matches!(j.durability(), Durability::Commit | Durability::Journal));
         if !needs_sync
             && !stop
             && jobs.len() < max_group

@@ -295,3 +295,95 @@ async fn unsynced_jobs_commit_without_their_own_fsync() {
     assert_eq!(unsynced.unwrap(), FULL);
     assert_eq!(synced.unwrap(), FULL);
 }
+
+/// A state with a journal of its own: the texts its journaled jobs staged
+/// are "made durable" (kept here) per group, and `recover` writes back what
+/// a rollback took away.
+#[derive(Default)]
+struct Journaled {
+    staged: Vec<&'static str>,
+    journal: Vec<&'static str>,
+    committed: Vec<bool>,
+    recovered: usize,
+}
+
+impl GroupState for Journaled {
+    type Error = SqliteJobError;
+    fn begin(&mut self) {
+        self.staged.clear();
+    }
+    fn journal(&mut self, _conn: &Connection) -> Result<(), SqliteJobError> {
+        self.journal.append(&mut self.staged);
+        Ok(())
+    }
+    fn committed(&mut self, synced: bool) {
+        self.committed.push(synced);
+        self.journal.clear();
+    }
+    fn recover(&mut self, conn: &Connection) {
+        self.recovered += 1;
+        conn.execute_batch("BEGIN").unwrap();
+        for text in &self.journal {
+            conn.execute("INSERT INTO notes (text) VALUES (?1)", [text])
+                .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        self.journal.clear();
+    }
+}
+
+fn journaled(
+    text: &'static str,
+) -> impl FnOnce(&Connection, &mut Journaled) -> Result<(), SqliteJobError> {
+    move |conn, state| {
+        conn.execute("INSERT INTO notes (text) VALUES (?1)", [text])?;
+        state.staged.push(text);
+        Ok(())
+    }
+}
+
+/// Deferred commits: journaled jobs are answered with the transaction still
+/// open, a reader's request commits it without an fsync, a job needing its
+/// own commit gets a synced one, and a failing group rolls everything open
+/// back and lets the state put the journaled jobs back.
+#[tokio::test]
+async fn deferred_commits_answer_from_the_journal_and_recover_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        defer_commit: Some(Duration::from_secs(3600)),
+        ..Settings::named("t")
+    };
+    let w = GroupWriter::spawn(open(dir.path()), Journaled::default(), settings).unwrap();
+    w.write_journaled(journaled("a")).await.unwrap();
+    assert!(texts(dir.path()).is_empty(), "committed too early");
+    w.make_visible().await.unwrap();
+    assert_eq!(texts(dir.path()), vec!["a"]);
+    w.write(insert_journaled("b")).await.unwrap();
+    assert_eq!(texts(dir.path()), vec!["a", "b"]);
+    let commits = w
+        .write_unsynced(|_, s: &mut Journaled| Ok(s.committed.clone()))
+        .await
+        .unwrap();
+    assert_eq!(commits, vec![false, true], "visible without fsync, own commit with");
+    // Open again, then a job that fails after writing ("c" repeats UNIQUE).
+    w.write_journaled(journaled("c")).await.unwrap();
+    w.write_journaled(journaled("d")).await.unwrap();
+    let failed = w.write_journaled(journaled("c")).await;
+    assert!(failed.is_err());
+    w.make_visible().await.unwrap();
+    assert_eq!(texts(dir.path()), vec!["a", "b", "c", "d"]);
+    let recovered = w
+        .write_unsynced(|_, s: &mut Journaled| Ok(s.recovered))
+        .await
+        .unwrap();
+    assert_eq!(recovered, 1);
+}
+
+fn insert_journaled(
+    text: &'static str,
+) -> impl FnOnce(&Connection, &mut Journaled) -> Result<(), SqliteJobError> {
+    move |conn, _| {
+        conn.execute("INSERT INTO notes (text) VALUES (?1)", [text])?;
+        Ok(())
+    }
+}

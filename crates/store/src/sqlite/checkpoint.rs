@@ -22,7 +22,7 @@ use std::{
 
 use rusqlite::Connection;
 
-use super::Readers;
+use super::{Readers, intake::CommitMarks};
 
 /// Set by the checkpointer, taken by the writer between groups.
 #[derive(Clone, Default)]
@@ -33,15 +33,21 @@ impl RestartRequest {
         self.0.store(true, Ordering::Release);
     }
 
-    /// Runs a RESTART checkpoint on the writer's connection if one was asked for.
-    pub(super) fn serve(&self, conn: &Connection) {
+    /// Runs a RESTART checkpoint on the writer's connection if one was
+    /// asked for; between two transactions, so when it completes, every
+    /// commit made is on disk.
+    pub(super) fn serve(&self, conn: &Connection, marks: &CommitMarks) {
         if !self.0.swap(false, Ordering::AcqRel) {
             return;
         }
+        let made = marks.committed();
         match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
         }) {
             Ok((busy, frames)) => {
+                if busy == 0 {
+                    marks.durable_through(made);
+                }
                 tracing::debug!(busy, frames, "WAL restart checkpoint.");
             }
             Err(e) => tracing::warn!(error = %e, "SQLite could not restart the WAL; will retry."),
@@ -49,11 +55,14 @@ impl RestartRequest {
     }
 }
 
+/// Starts the checkpointer. After each checkpoint that copied the whole WAL
+/// it marks the commits made before it began as on disk (`marks`).
 pub(super) fn spawn(
     readers: Weak<Readers>,
     every: Duration,
     restart_frames: i64,
     restart: RestartRequest,
+    marks: CommitMarks,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         // Linux shows 15 bytes of a thread's name (top -H, ps -L).
@@ -73,11 +82,20 @@ pub(super) fn spawn(
                 if readers.upgrade().is_none() {
                     return;
                 }
+                let made = marks.committed();
                 match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                    r.get::<_, i64>(1)
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                 }) {
-                    Ok(frames) if frames >= restart_frames => restart.ask(),
-                    Ok(_) => {}
+                    Ok((frames, copied)) => {
+                        // SQLite fsyncs the WAL before copying and the
+                        // database after: what it copied is on disk.
+                        if frames >= 0 && copied == frames {
+                            marks.durable_through(made);
+                        }
+                        if frames >= restart_frames {
+                            restart.ask();
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; will retry."),
                 }
             }

@@ -10,21 +10,38 @@
 //! their prepared rows, one record per append call, written at the journal's
 //! end and `fdatasync`ed, before any of them is answered.
 //!
-//! The file is reused rather than grown: once a commit (with
-//! `synchronous=FULL`) holds every journaled record, the next record goes
-//! to offset 0 again. Each commit also stores the last record it holds in
-//! `intake_journal.applied_seq`, so reading the journal back (at open, or
-//! after a failed commit) re-applies exactly the records after it.
+//! Those commits run with `synchronous=NORMAL`: the writer never waits for
+//! the database's fsync. A commit is on disk once a checkpoint has copied it
+//! into the database file (SQLite fsyncs the WAL before a checkpoint and the
+//! database after it), which [`CommitMarks`] tracks. The journal is two
+//! files, used in turn: at a commit, the file being written is set aside
+//! until that commit is on disk, and the other one, whose records an earlier
+//! commit on disk already holds, is written from its start again. Neither
+//! file is truncated, so once they have grown to the size of one commit's
+//! appends an `fdatasync` changes no metadata. Each commit also stores the
+//! last record it holds in `intake_journal.applied_seq`, so reading the
+//! journal back (at open, or after a failed commit) re-applies exactly the
+//! records after it.
 //!
 //! A record: payload length (u32), CRC-32 of the sequence number and the
 //! payload (u32), sequence number (u64), all little-endian, then the
 //! payload (the append's [`super::ops::PreparedItem`]s in postcard). Reading
-//! stops at the first record that is torn (short, or its CRC does not
+//! a file stops at the first record that is torn (short, or its CRC does not
 //! match) or whose number does not follow the one before: an earlier use of
 //! the file (lower numbers) or a group whose write never finished (never
-//! answered).
+//! answered). The two files' records are then taken in order from the
+//! first one after `applied_seq`, up to the first gap.
 
-use std::{fs::File, io, os::unix::fs::FileExt, path::Path};
+use std::{
+    fs::File,
+    io,
+    os::unix::fs::FileExt,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 /// Length, CRC, sequence number.
 const HEADER_BYTES: usize = 16;
@@ -33,39 +50,102 @@ const HEADER_BYTES: usize = 16;
 /// request size limits, far below it.
 const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
 
-/// The journal file `<db>-intake` and the records a group has staged.
-pub(super) struct IntakeJournal {
+/// Which of the writer's commits are on disk. The writer numbers its
+/// commits; a synced commit is on disk at once, the others once a
+/// checkpoint that began after them has copied every frame of the WAL.
+#[derive(Clone, Default)]
+pub(super) struct CommitMarks(Arc<Marks>);
+
+#[derive(Default)]
+struct Marks {
+    committed: AtomicU64,
+    durable: AtomicU64,
+}
+
+impl CommitMarks {
+    /// The number of the last commit made.
+    pub(super) fn committed(&self) -> u64 {
+        self.0.committed.load(Ordering::SeqCst)
+    }
+
+    /// Every commit up to `commit` is on disk.
+    pub(super) fn durable_through(&self, commit: u64) {
+        self.0.durable.fetch_max(commit, Ordering::SeqCst);
+    }
+
+    fn is_durable(&self, commit: u64) -> bool {
+        self.0.durable.load(Ordering::SeqCst) >= commit
+    }
+
+    /// Numbers a commit just made.
+    fn commit(&self, synced: bool) -> u64 {
+        let n = self.0.committed.fetch_add(1, Ordering::SeqCst) + 1;
+        if synced {
+            self.durable_through(n);
+        }
+        n
+    }
+}
+
+/// One of the journal's two files.
+struct Segment {
     file: File,
-    /// Where the next group's records go.
+    /// Where the next record goes.
     end: u64,
-    /// The last sequence number written and synced (or committed).
+    /// Set aside until this commit is on disk (its records are all in it).
+    awaits: Option<u64>,
+}
+
+/// The journal files `<db>-intake0` and `<db>-intake1`, and the records a
+/// group has staged.
+pub(super) struct IntakeJournal {
+    segments: [Segment; 2],
+    /// The segment being written.
+    active: usize,
+    /// The last sequence number written and synced.
     written: u64,
     /// This group's records, not yet written.
     staged: Vec<u8>,
     staged_records: u64,
+    marks: CommitMarks,
 }
 
 impl IntakeJournal {
-    /// Opens (creating, owner-only) the journal at `path`.
-    pub(super) fn open(path: &Path) -> io::Result<Self> {
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
+    /// Opens (creating, owner-only) the journal files `<path>0` and `<path>1`.
+    pub(super) fn open(path: &Path, marks: CommitMarks) -> io::Result<Self> {
+        let segment = |n: u8| -> io::Result<Segment> {
+            let mut options = std::fs::OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut name = path.as_os_str().to_owned();
+            name.push(n.to_string());
+            Ok(Segment {
+                file: options.open(std::path::PathBuf::from(name))?,
+                end: 0,
+                awaits: None,
+            })
+        };
         Ok(Self {
-            file: options.open(path)?,
-            end: 0,
+            segments: [segment(0)?, segment(1)?],
+            active: 0,
             written: 0,
             staged: Vec::new(),
             staged_records: 0,
+            marks,
         })
     }
 
     /// The last sequence number that is durable.
     pub(super) fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The writer's commit numbers, shared with the checkpointer.
+    pub(super) fn marks(&self) -> &CommitMarks {
+        &self.marks
     }
 
     /// Stages one record for this group's write.
@@ -96,67 +176,112 @@ impl IntakeJournal {
         self.staged_records = 0;
     }
 
-    /// Writes the staged records at the journal's end and syncs them. On
-    /// failure nothing moves: the next write goes to the same place.
+    /// Writes the staged records at the active file's end and syncs them.
+    /// On failure nothing moves: the next write goes to the same place.
     pub(super) fn write_staged(&mut self) -> io::Result<()> {
         if self.staged_records == 0 {
             return Ok(());
         }
-        self.file.write_all_at(&self.staged, self.end)?;
-        self.file.sync_data()?;
-        self.end += self.staged.len() as u64;
+        let segment = &mut self.segments[self.active];
+        segment.file.write_all_at(&self.staged, segment.end)?;
+        segment.file.sync_data()?;
+        segment.end += self.staged.len() as u64;
         self.written += self.staged_records;
         self.clear_staged();
         Ok(())
     }
 
-    /// Every record is committed to the database: the next write starts at
-    /// the beginning of the file again.
-    pub(super) fn committed(&mut self) {
-        self.end = 0;
+    /// The writer's open transaction committed, holding every record
+    /// written so far. Switches files when the other one's records are all
+    /// on disk; otherwise the active file goes on growing.
+    pub(super) fn committed(&mut self, synced: bool) {
+        let commit = self.marks.commit(synced);
+        let other = 1 - self.active;
+        let free = self.segments[other]
+            .awaits
+            .is_none_or(|c| self.marks.is_durable(c));
+        if free && self.segments[self.active].end > 0 {
+            self.segments[self.active].awaits = Some(commit);
+            self.segments[other].end = 0;
+            self.segments[other].awaits = None;
+            self.active = other;
+        }
+    }
+
+    /// Everything journaled is on disk in the database (a synced commit of
+    /// a replay): both files are written from their start again.
+    fn all_durable(&mut self) {
+        for s in &mut self.segments {
+            s.end = 0;
+            s.awaits = None;
+        }
+        self.active = 0;
     }
 
     /// Reads the records numbered after `after` and up to `up_to`, in order;
     /// see the module docs for where reading stops. Afterwards new records
     /// are numbered after the last one read (or `after`).
     pub(super) fn read(&mut self, after: u64, up_to: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
-        let len = self.file.metadata()?.len();
-        let mut at = 0u64;
-        let mut previous: Option<u64> = None;
-        let mut records = Vec::new();
-        let mut header = [0u8; HEADER_BYTES];
-        while at + HEADER_BYTES as u64 <= len {
-            self.file.read_exact_at(&mut header, at)?;
-            let size = u64::from(u32::from_le_bytes(
-                header[0..4].try_into().unwrap_or_default(),
-            ));
-            let crc = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
-            let seq = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
-            let body_at = at + HEADER_BYTES as u64;
-            if size > MAX_PAYLOAD_BYTES || body_at + size > len {
+        let mut found = Vec::new();
+        for s in &self.segments {
+            found.extend(read_file(&s.file, after, up_to)?);
+        }
+        found.sort_by_key(|(seq, _)| *seq);
+        found.dedup_by_key(|(seq, _)| *seq);
+        let mut records = Vec::with_capacity(found.len());
+        for (seq, payload) in found {
+            if seq != after + 1 + records.len() as u64 {
                 break;
             }
-            if previous.is_some_and(|p| seq != p + 1) || seq > up_to {
-                break;
-            }
-            let mut payload = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
-            self.file.read_exact_at(&mut payload, body_at)?;
-            let mut check = crc32fast::Hasher::new();
-            check.update(&seq.to_le_bytes());
-            check.update(&payload);
-            if check.finalize() != crc {
-                break;
-            }
-            if seq > after {
-                records.push((seq, payload));
-            }
-            previous = Some(seq);
-            at = body_at + size;
+            records.push((seq, payload));
         }
         self.written = records.last().map_or(after, |(seq, _)| *seq).max(after);
-        self.end = at;
         Ok(records)
     }
+
+    /// A replay committed (with `synchronous=FULL`) every record read.
+    pub(super) fn replayed(&mut self) {
+        self.marks.commit(true);
+        self.all_durable();
+    }
+}
+
+/// The records of one journal file numbered after `after` and up to `up_to`.
+fn read_file(file: &File, after: u64, up_to: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let len = file.metadata()?.len();
+    let mut at = 0u64;
+    let mut previous: Option<u64> = None;
+    let mut records = Vec::new();
+    let mut header = [0u8; HEADER_BYTES];
+    while at + HEADER_BYTES as u64 <= len {
+        file.read_exact_at(&mut header, at)?;
+        let size = u64::from(u32::from_le_bytes(
+            header[0..4].try_into().unwrap_or_default(),
+        ));
+        let crc = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default());
+        let seq = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+        let body_at = at + HEADER_BYTES as u64;
+        if size > MAX_PAYLOAD_BYTES || body_at + size > len {
+            break;
+        }
+        if previous.is_some_and(|p| seq != p + 1) || seq > up_to {
+            break;
+        }
+        let mut payload = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut payload, body_at)?;
+        let mut check = crc32fast::Hasher::new();
+        check.update(&seq.to_le_bytes());
+        check.update(&payload);
+        if check.finalize() != crc {
+            break;
+        }
+        if seq > after {
+            records.push((seq, payload));
+        }
+        previous = Some(seq);
+        at = body_at + size;
+    }
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -164,7 +289,7 @@ mod tests {
     use super::*;
 
     fn journal(dir: &Path) -> IntakeJournal {
-        IntakeJournal::open(&dir.join("j")).unwrap()
+        IntakeJournal::open(&dir.join("j"), CommitMarks::default()).unwrap()
     }
 
     fn write(j: &mut IntakeJournal, payloads: &[&[u8]]) {
@@ -173,6 +298,10 @@ mod tests {
             j.stage(p);
         }
         j.write_staged().unwrap();
+    }
+
+    fn seqs(records: &[(u64, Vec<u8>)]) -> Vec<u64> {
+        records.iter().map(|(s, _)| *s).collect()
     }
 
     #[test]
@@ -194,31 +323,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = journal(dir.path());
         write(&mut j, &[b"aaaaaaaa", b"bbbbbbbb", b"cccccccc"]);
-        j.committed();
+        j.committed(true);
         write(&mut j, &[b"dddddddd"]);
-        // Record 4 overwrote record 1 exactly; records 2 and 3 follow it.
-        let got = journal(dir.path()).read(3, u64::MAX).unwrap();
-        assert_eq!(got, vec![(4, b"dddddddd".to_vec())]);
+        j.committed(true);
+        // Back to the first file: record 5 overwrites record 1 exactly, and
+        // records 2 and 3 follow it.
+        write(&mut j, &[b"eeeeeeee"]);
+        let got = journal(dir.path()).read(4, u64::MAX).unwrap();
+        assert_eq!(got, vec![(5, b"eeeeeeee".to_vec())]);
     }
 
     #[test]
-    fn a_torn_record_ends_the_journal_and_is_overwritten_next() {
+    fn a_file_is_kept_until_its_commit_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = journal(dir.path());
+        write(&mut j, &[b"1"]);
+        // Commit 1 without an fsync: the first file is set aside for it.
+        j.committed(false);
+        write(&mut j, &[b"2"]);
+        // Commit 2: the first file still waits, so the second one grows.
+        j.committed(false);
+        write(&mut j, &[b"3"]);
+        assert_eq!(
+            seqs(&journal(dir.path()).read(0, u64::MAX).unwrap()),
+            [1, 2, 3]
+        );
+        // A checkpoint puts commit 2 on disk; at the next commit the first
+        // file is free and written from its start.
+        j.marks().durable_through(2);
+        j.committed(false);
+        write(&mut j, &[b"4"]);
+        assert_eq!(
+            seqs(&journal(dir.path()).read(2, u64::MAX).unwrap()),
+            [3, 4]
+        );
+    }
+
+    #[test]
+    fn a_torn_record_ends_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = journal(dir.path());
         write(&mut j, &[b"kept", b"torn-record"]);
         // Cut the file inside the second record's payload.
-        let len = std::fs::metadata(dir.path().join("j")).unwrap().len();
-        j.file.set_len(len - 3).unwrap();
-        let mut again = journal(dir.path());
-        assert_eq!(
-            again.read(0, u64::MAX).unwrap(),
-            vec![(1, b"kept".to_vec())]
-        );
-        write(&mut again, &[b"next"]);
-        assert_eq!(
-            journal(dir.path()).read(0, u64::MAX).unwrap(),
-            vec![(1, b"kept".to_vec()), (2, b"next".to_vec())]
-        );
+        let file = dir.path().join("j0");
+        let len = std::fs::metadata(&file).unwrap().len();
+        j.segments[0].file.set_len(len - 3).unwrap();
+        let got = journal(dir.path()).read(0, u64::MAX).unwrap();
+        assert_eq!(got, vec![(1, b"kept".to_vec())]);
     }
 
     #[test]
@@ -226,7 +377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = journal(dir.path());
         write(&mut j, &[b"first", b"second"]);
-        let path = dir.path().join("j");
+        let path = dir.path().join("j0");
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -246,12 +397,16 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever bytes the file holds, reading never panics and returns
-        /// only records whose CRC matches, numbered in order.
+        /// Whatever bytes the files hold, reading never panics and returns
+        /// only records numbered one after the other.
         #[test]
-        fn any_file_reads_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        fn any_files_read_without_panic(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+        ) {
             let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("j"), &bytes).unwrap();
+            std::fs::write(dir.path().join("j0"), &a).unwrap();
+            std::fs::write(dir.path().join("j1"), &b).unwrap();
             let got = journal(dir.path()).read(0, u64::MAX).unwrap();
             for pair in got.windows(2) {
                 proptest::prop_assert_eq!(pair[1].0, pair[0].0 + 1);

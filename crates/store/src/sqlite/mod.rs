@@ -33,7 +33,8 @@ use crate::{
 /// The database file's name inside the configured data directory.
 pub const SQLITE_FILE_NAME: &str = "tributary.db";
 
-/// The intake journal is `<database file><INTAKE_SUFFIX>` (see `intake`).
+/// The intake journal's files are `<database file><INTAKE_SUFFIX>0` and
+/// `...1` (see `intake`).
 const INTAKE_SUFFIX: &str = "-intake";
 
 /// Tuning for [`SqliteStore`].
@@ -173,6 +174,8 @@ impl SqliteStore {
         local_environments.dedup();
         let restart = checkpoint::RestartRequest::default();
         let state_restart = restart.clone();
+        let marks = intake::CommitMarks::default();
+        let state_marks = marks.clone();
         let (conn, state, path) = tokio::task::spawn_blocking(move || {
             private::prepare_files(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
@@ -181,7 +184,7 @@ impl SqliteStore {
             let conn = open_writer(&path, busy_timeout, max_pages, page_size)?;
             migrate_sqlite(&conn, migrate::latest())?;
             let journal_path = private::with_suffix(&path, INTAKE_SUFFIX);
-            let intake = intake::IntakeJournal::open(&journal_path).map_err(|e| {
+            let intake = intake::IntakeJournal::open(&journal_path, state_marks).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
             })?;
             let mut state = writer::Batch::new(lock, intake, state_restart);
@@ -216,6 +219,7 @@ impl SqliteStore {
             options.checkpoint_every,
             i64::from(options.wal_restart_frames),
             restart,
+            marks,
         )
         .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
         Ok(Self {

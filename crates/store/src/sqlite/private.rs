@@ -37,7 +37,7 @@ pub(crate) fn prepare_files(path: &Path) -> io::Result<()> {
         options.open(with_suffix(path, suffix))?;
     }
     #[cfg(unix)]
-    for suffix in ["", "-wal", "-shm", "-lock", "-intake"] {
+    for suffix in ["", "-wal", "-shm", "-lock", "-intake0", "-intake1"] {
         use std::os::unix::fs::PermissionsExt;
         let file = with_suffix(path, suffix);
         if let Ok(meta) = fs::metadata(&file) {

@@ -74,7 +74,9 @@ fn bare_writer(dir: &Path, commit_every: Duration) -> writer::Writer {
     migrate_sqlite(&conn, migrate::latest()).unwrap();
     conn.execute_batch("CREATE TABLE notes (n INTEGER)")
         .unwrap();
-    let intake = intake::IntakeJournal::open(&dir.join("w.db-intake")).unwrap();
+    let intake =
+        intake::IntakeJournal::open(&dir.join("w.db-intake"), intake::CommitMarks::default())
+            .unwrap();
     let mut state = writer::Batch::new(lock, intake, checkpoint::RestartRequest::default());
     state.replay(&conn, u64::MAX).unwrap();
     writer::spawn(conn, state, 64, 64, commit_every).unwrap()
@@ -224,7 +226,7 @@ async fn answered_appends_are_back_after_the_process_dies_before_their_commit() 
         // What a crash leaves: the database as last committed (a copy taken
         // now, with the transaction still open) and the journal.
         let copy = tempfile::tempdir().unwrap();
-        for suffix in ["", "-wal", INTAKE_SUFFIX] {
+        for suffix in ["", "-wal", "-intake0", "-intake1"] {
             let from = private::with_suffix(&path, suffix);
             if from.exists() {
                 std::fs::copy(

@@ -131,7 +131,7 @@ impl GroupState for Batch {
     }
 
     fn idle(&mut self, conn: &Connection) {
-        self.restart.serve(conn);
+        self.restart.serve(conn, self.intake.marks());
     }
 
     fn journal(&mut self, conn: &Connection) -> Result<(), StoreError> {
@@ -147,8 +147,8 @@ impl GroupState for Batch {
             .map_err(|e| StoreError::Unavailable(format!("cannot write the intake journal: {e}")))
     }
 
-    fn committed(&mut self) {
-        self.intake.committed();
+    fn committed(&mut self, synced: bool) {
+        self.intake.committed(synced);
     }
 
     fn recover(&mut self, conn: &Connection) {
@@ -197,13 +197,14 @@ impl Batch {
             .min()
             .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
         self.index = super::load_dedup_index(conn, since)?;
-        let Some(&(last, _)) = records.last() else {
-            self.intake.committed();
-            return Ok(0);
-        };
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let last = records.last().map_or(applied, |(seq, _)| *seq);
+        // Always a synced commit, even of nothing: it also puts on disk
+        // every earlier commit the journal's files may still be kept for
+        // (the WAL is fsynced as a whole), so both files can be reused.
+        let before: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")?;
         self.begin();
-        let applied = (|| {
+        let done = (|| {
             for items in appends {
                 ops::append(conn, items, self)?;
             }
@@ -215,13 +216,14 @@ impl Batch {
             conn.execute_batch("COMMIT")?;
             Ok::<_, StoreError>(())
         })();
-        if let Err(e) = applied {
+        let _ = conn.execute_batch(&format!("PRAGMA synchronous = {before}"));
+        if let Err(e) = done {
             let _ = conn.execute_batch("ROLLBACK");
             self.settled(Err(&e), 0);
             return Err(e);
         }
         self.settled(Ok(()), records.len());
-        self.intake.committed();
+        self.intake.replayed();
         Ok(records.len())
     }
 }
