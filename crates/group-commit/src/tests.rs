@@ -364,7 +364,11 @@ async fn deferred_commits_answer_from_the_journal_and_recover_after_a_failure() 
         .write_unsynced(|_, s: &mut Journaled| Ok(s.committed.clone()))
         .await
         .unwrap();
-    assert_eq!(commits, vec![false, true], "visible without fsync, own commit with");
+    assert_eq!(
+        commits,
+        vec![false, true],
+        "visible without fsync, own commit with"
+    );
     // Open again, then a job that fails after writing ("c" repeats UNIQUE).
     w.write_journaled(journaled("c")).await.unwrap();
     w.write_journaled(journaled("d")).await.unwrap();

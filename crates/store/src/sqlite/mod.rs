@@ -6,6 +6,7 @@ mod config_log;
 mod intake;
 mod local_run;
 mod ops;
+mod packed;
 mod private;
 mod read;
 mod ready;

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tributary_core::{ActionType, dedup::DedupScope, event::EventId, plan::ActionPayload};
 
 use super::{
+    packed::PackedJson,
     ready::{Ahead, RowWrite},
     writer::{Batch, DedupEntry},
 };
@@ -24,7 +25,16 @@ const INSERT_EVENT: &str = "INSERT OR FAIL INTO events (id, received_at, source,
     user_id, message_id, status, duplicate_of, error, body_excerpt, event_json) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
+/// Inserts `row`, with `packed` as its JSON when given (else the row's own).
+fn insert_event(
+    conn: &Connection,
+    row: &EventRow,
+    packed: Option<&PackedJson>,
+) -> Result<(), StoreError> {
+    let json: &dyn rusqlite::ToSql = match packed {
+        Some(p) => p,
+        None => &row.event_json,
+    };
     conn.prepare_cached(INSERT_EVENT)?.execute(params![
         row.id,
         row.received_at,
@@ -37,7 +47,7 @@ fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
         row.duplicate_of,
         row.error,
         row.body_excerpt,
-        row.event_json,
+        json,
     ])?;
     Ok(())
 }
@@ -49,7 +59,9 @@ fn insert_event(conn: &Connection, row: &EventRow) -> Result<(), StoreError> {
 pub(super) struct PreparedItem {
     event_id: EventId,
     received: i64,
+    /// Without its JSON, which is `json`.
     row: EventRow,
+    json: Option<PackedJson>,
     dedup: Option<(i64, DedupScope)>,
     actions: Vec<PreparedAction>,
 }
@@ -87,7 +99,9 @@ pub(super) fn prepare(
         .into_iter()
         .map(|item| {
             let headers_of = shared.holder(&item);
-            let row = EventRow::for_event(&item, EventStatus::Accepted, None, headers_of.as_ref())?;
+            let mut row =
+                EventRow::for_event(&item, EventStatus::Accepted, None, headers_of.as_ref())?;
+            let json = row.event_json.take().map(PackedJson::pack);
             let local = local_environments.contains(&item.event.environment);
             let actions = item
                 .plans
@@ -115,6 +129,7 @@ pub(super) fn prepare(
                 event_id: item.event.id,
                 received: ms(item.event.received_at),
                 row,
+                json,
                 dedup: item.dedup.map(|scope| (dedup::scope_hash(&scope), scope)),
                 actions,
             })
@@ -215,7 +230,7 @@ pub(super) fn append(
                 Verdict::Duplicate(original) => {
                     item.row.status = EventStatus::Duplicate;
                     item.row.duplicate_of = Some(original.clone());
-                    insert_event(conn, &item.row)?;
+                    insert_event(conn, &item.row, item.json.as_ref())?;
                     outcomes.push(AppendOutcome::Duplicate {
                         event_id: item.event_id,
                         original_event_id: original
@@ -243,7 +258,7 @@ pub(super) fn append(
                 }
             }
         }
-        insert_event(conn, &item.row)?;
+        insert_event(conn, &item.row, item.json.as_ref())?;
         let source = item.row.source.as_deref().unwrap_or_default();
         let environment = item.row.environment.as_deref().unwrap_or_default();
         insert_actions(
@@ -317,7 +332,7 @@ pub(super) fn record_rejected(
 ) -> Result<EventId, StoreError> {
     let id = EventId::generate(request.received_at);
     let row = EventRow::for_rejected(id, request);
-    insert_event(conn, &row)?;
+    insert_event(conn, &row, None)?;
     batch.stats.record(
         row.source.as_deref(),
         row.environment.as_deref(),

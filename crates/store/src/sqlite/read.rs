@@ -6,6 +6,7 @@ use rusqlite::{
 };
 use tributary_core::event::EventId;
 
+use super::packed::{StoredJson, stored_json};
 use crate::{
     ActionFilter, ActionId, ActionRecord, AttemptRecord, EventDetail, EventFilter, EventRecord,
     FILTER_SCAN_ROWS, KnownEventType, LocalKind, LocalRecord, MappingOverride, Page, SourceStatus,
@@ -27,7 +28,7 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Result<DecodedEvent, StoreErr
         r.get(8)?,
         r.get(9)?,
         r.get(10)?,
-        r.get(11)?,
+        stored_json(r.get(11)?),
     ))
 }
 
@@ -153,7 +154,7 @@ fn with_shared_headers(
     )?;
     for id in rows::shared_headers_wanted(&decoded) {
         if let Some(holder) = stmt
-            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([&id], |r| Ok((r.get(0)?, r.get::<_, StoredJson>(1)?.0)))
             .optional()?
         {
             holders.push(holder);

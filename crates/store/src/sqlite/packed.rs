@@ -1,0 +1,151 @@
+//! The stored event JSON, compressed when that pays.
+//!
+//! An event's JSON is most of its row (about 1,500 bytes for a 1 KB event),
+//! and SQLite writes each row twice (the WAL, then the checkpoint) after the
+//! intake journal wrote it once. zstd at level 1 shrinks it to about 55%
+//! (docs/PERFORMANCE.md, issue 19) for a few µs on the request's thread,
+//! where it is compressed once for the journal and the table alike. Short
+//! texts stay as they are. The column holds TEXT (plain JSON, as older rows
+//! and rejected requests have it) or a BLOB (a zstd frame of that JSON), so
+//! reading needs no migration.
+
+use std::cell::RefCell;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::{Deserialize, Serialize};
+
+/// Below this, compression saves too little to pay for itself.
+const PACK_FROM_BYTES: usize = 256;
+
+/// zstd's fastest level: the point is fewer bytes for little CPU.
+const LEVEL: i32 = 1;
+
+/// A stored JSON that decompresses to more than this is refused rather than
+/// allocated (a damaged or foreign row): the largest event is far smaller.
+const MAX_UNPACKED_BYTES: usize = 64 << 20;
+
+/// An event's JSON as the SQLite store writes it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum PackedJson {
+    /// As it is.
+    Text(String),
+    /// A zstd frame of it.
+    Zstd(Vec<u8>),
+}
+
+thread_local! {
+    /// Each thread's compressor, reused: a new context per event costs more
+    /// than compressing it.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+impl PackedJson {
+    /// `json`, compressed if it is long enough and compression shrinks it.
+    pub(super) fn pack(json: String) -> Self {
+        if json.len() < PACK_FROM_BYTES {
+            return Self::Text(json);
+        }
+        let packed = COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = zstd::bulk::Compressor::new(LEVEL).ok();
+            }
+            c.as_mut().and_then(|c| c.compress(json.as_bytes()).ok())
+        });
+        match packed {
+            Some(bytes) if bytes.len() < json.len() => Self::Zstd(bytes),
+            _ => Self::Text(json),
+        }
+    }
+}
+
+impl ToSql for PackedJson {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Self::Zstd(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
+    }
+}
+
+/// An event JSON column read back: plain or packed, as text.
+pub(super) struct StoredJson(pub(super) String);
+
+impl FromSql for StoredJson {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Blob(b) => {
+                let bytes = zstd::bulk::decompress(b, MAX_UNPACKED_BYTES)
+                    .map_err(|e| FromSqlError::Other(Box::new(e)))?;
+                String::from_utf8(bytes)
+                    .map(Self)
+                    .map_err(|e| FromSqlError::Other(Box::new(e)))
+            }
+            other => String::column_result(other).map(Self),
+        }
+    }
+}
+
+/// An optional event JSON column as text.
+pub(super) fn stored_json(value: Option<StoredJson>) -> Option<String> {
+    value.map(|v| v.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(json: &str) -> String {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (j TEXT)").unwrap();
+        conn.execute(
+            "INSERT INTO t (j) VALUES (?1)",
+            [PackedJson::pack(json.to_owned())],
+        )
+        .unwrap();
+        conn.query_row("SELECT j FROM t", [], |r| r.get::<_, StoredJson>(0))
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn long_json_is_packed_and_reads_back_the_same() {
+        let json = format!(r#"{{"properties":{{"pad":"{}"}}}}"#, "abc".repeat(400));
+        assert!(
+            matches!(PackedJson::pack(json.clone()), PackedJson::Zstd(b) if b.len() < json.len())
+        );
+        assert_eq!(round_trip(&json), json);
+    }
+
+    #[test]
+    fn short_json_stays_text() {
+        assert!(matches!(PackedJson::pack("{}".into()), PackedJson::Text(_)));
+        assert_eq!(round_trip("{}"), "{}");
+    }
+
+    #[test]
+    fn a_damaged_blob_is_an_error_not_a_panic() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (j TEXT); INSERT INTO t VALUES (x'28b52ffd00ff')")
+            .unwrap();
+        assert!(
+            conn.query_row("SELECT j FROM t", [], |r| r.get::<_, StoredJson>(0))
+                .is_err()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_round_trips(text in ".{0,2000}") {
+            proptest::prop_assert_eq!(round_trip(&text), text);
+        }
+
+        #[test]
+        fn any_blob_reads_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let conn = rusqlite::Connection::open_in_memory().unwrap();
+            conn.execute_batch("CREATE TABLE t (j TEXT)").unwrap();
+            conn.execute("INSERT INTO t (j) VALUES (?1)", [&bytes]).unwrap();
+            let _ = conn.query_row("SELECT j FROM t", [], |r| r.get::<_, StoredJson>(0));
+        }
+    }
+}
