@@ -4,9 +4,16 @@
 //! read by a mapping and by the dedup key; an infinite loop is stopped and the
 //! next request served; a throwing script's error names its line; the
 //! management API takes a script in a source document and refuses one that
-//! does not load; a rehearsal shows the output.
+//! does not load; a rehearsal shows the output; the binary refuses to
+//! start on a file whose script does not load.
 
+mod process;
 mod support;
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -257,6 +264,17 @@ async fn a_throwing_script_names_its_line_and_other_sources_keep_working() {
     assert!(status.is_success());
 }
 
+/// A 422 naming the production environment's script, its message containing `says`.
+fn assert_script_refused(status: StatusCode, refused: &Value, says: &str) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(
+        refused["error"]["field"], "/environments/production/preprocess/script",
+        "{refused}"
+    );
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{refused}");
+}
+
 #[tokio::test]
 async fn the_admin_api_takes_a_script_and_refuses_one_that_does_not_load() {
     let server = TestServer::start(&config(), false).await;
@@ -308,16 +326,99 @@ async fn the_admin_api_takes_a_script_and_refuses_one_that_does_not_load() {
         ),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_script_refused(status, &refused, "line 2");
+
+    // A change to an environment and an import are checked the same way.
+    let (status, refused) = admin(
+        &server,
+        "PATCH",
+        "/sources/made/environments/production",
+        Some(json!({"preprocess": {"script": "export const main = 1;"}})),
+    )
+    .await;
+    assert_script_refused(status, &refused, "does not export a function `main`");
+    let imported = server
+        .http
+        .post(format!("{}/api/v1/config/import", server.base))
+        .bearer_auth(ADMIN)
+        .body(
+            "[[sources]]\nkey = \"made\"\nkind = \"http\"\n\
+             [sources.environments.production]\ntoken = \"tok_made_import_0123456789abcd\"\n\
+             [sources.environments.production.preprocess]\n\
+             script = \"export function main( {\"\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = imported.json().await.unwrap();
     assert_eq!(
-        refused["error"]["field"], "/environments/production/preprocess/script",
+        refused["error"]["field"], "/sources/0/environments/production/preprocess/script",
         "{refused}"
     );
+    let (_, source) = admin(&server, "GET", "/sources/made", None).await;
     assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("line 2"),
-        "{refused}"
+        source.to_string().contains("verified: ctx.vars.KEY"),
+        "the served script is unchanged: {source}"
     );
+}
+
+/// The binary started on a file whose script has a syntax error on its
+/// line 2 (the file's line 23) exits with an error naming both, before
+/// it listens; `check-config` refuses the file the same way.
+#[test]
+fn the_binary_refuses_to_start_on_a_script_that_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = "[sources.environments.development.preprocess]\n\
+        script = '''\n\
+        export function main(ctx) {\n  return {;\n}\n\
+        '''\n";
+    let config = process::write_config(
+        dir.path(),
+        process::free_port(),
+        "tok_web_broken_0123456789abcdef",
+        process::ConfigLines {
+            environment: broken,
+            ..process::ConfigLines::default()
+        },
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let file_line = text.lines().position(|l| l.contains("return {;")).unwrap() + 1;
+    let expected = format!(
+        "{}:{file_line}:1: sources[web].environments.development.preprocess.script: \
+         preprocess script web/development does not load at line 2",
+        config.display()
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded so a binary that starts anyway fails the test instead of hanging it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the binary started with a script that does not load");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+
+    let checked = Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(!checked.status.success(), "{stderr}");
+    assert!(stderr.contains(&expected), "{expected}\n{stderr}");
 }

@@ -142,6 +142,28 @@ fn a_syntax_error_names_the_line_and_a_missing_main_is_refused() {
 }
 
 #[test]
+fn the_synchronous_check_names_the_line_refuses_no_main_and_stops_a_looping_top_level() {
+    assert_eq!(tributary_script::check("src/production", VERIFY), Ok(()));
+    let err = tributary_script::check(
+        "src/production",
+        "export function main(ctx) {\n  return {;\n}\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, ScriptError::Compile { script, line: Some(2), .. } if script == "src/production"),
+        "{err:?}"
+    );
+    let err = tributary_script::check("src/production", "export const main = 1;").unwrap_err();
+    assert!(matches!(err, ScriptError::NoMain { .. }), "{err:?}");
+    let err = tributary_script::check(
+        "src/production",
+        "while (true) {}\nexport function main() {}",
+    )
+    .unwrap_err();
+    assert!(matches!(err, ScriptError::TimedOut { .. }), "{err:?}");
+}
+
+#[test]
 fn an_infinite_loop_is_stopped_and_the_thread_serves_the_next_run() {
     let pool = ScriptPool::new(Limits {
         cpu_time: Duration::from_millis(50),
