@@ -25,6 +25,7 @@ const ADMIN: &str = "admin-token-preprocess-0123456789";
 const HOOKS: &str = "tok_hooks_0123456789abcdefghij";
 const SPIN: &str = "tok_spin_0123456789abcdefghijk";
 const THROWS: &str = "tok_throws_0123456789abcdefghi";
+const SPLIT: &str = "tok_split_0123456789abcdefghij";
 const SECRET: &str = "whsec_preprocess_secret";
 
 fn config() -> String {
@@ -63,6 +64,43 @@ event = "order.paid"
 action = "trigger_workflow"
 workflow = "order-paid"
 recipients = "preprocess.recipient"
+
+[[sources]]
+key = "split"
+kind = "http"
+
+[sources.environments.production]
+token = "{SPLIT}"
+
+[sources.environments.production.verification]
+scheme = "hmac-sha256"
+header = "x-hook-signature"
+secret = "{SECRET}"
+
+[sources.environments.production.preprocess]
+script = '''
+export function main(ctx) {{
+  const b = ctx.body;
+  if (b.broken === "not-an-array") return {{ verified: true, items: "nope" }};
+  if (b.broken === "element") return {{ verified: true, items: [{{ body: {{}} }}, 3] }};
+  if (b.single) return {{ verified: true, normalized_event: {{ type: "order.paid", id: b.single }} }};
+  return {{
+    verified: true,
+    batch: b.batch,
+    items: b.orders.map((o) => ({{
+      body: {{ type: "order.paid", id: o.id }},
+      item_idempotency_key: "order-" + o.id,
+      customer: o.customer,
+    }})),
+  }};
+}}
+'''
+
+[[sources.environments.production.mappings]]
+event = "order.paid"
+action = "trigger_workflow"
+workflow = "order-paid"
+recipients = "preprocess.customer"
 
 [[sources]]
 key = "spin"
@@ -421,4 +459,96 @@ fn the_binary_refuses_to_start_on_a_script_that_does_not_load() {
     let stderr = String::from_utf8_lossy(&checked.stderr);
     assert!(!checked.status.success(), "{stderr}");
     assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+}
+
+/// The event log's accepted entries, newest first, each with its detail.
+async fn accepted_events(server: &TestServer) -> Vec<Value> {
+    let (_, events) = admin(server, "GET", "/events?limit=50", None).await;
+    let mut details = Vec::new();
+    for entry in events["items"].as_array().unwrap() {
+        if entry["status"] == "rejected" {
+            continue;
+        }
+        let id = entry["id"].as_str().unwrap();
+        let (_, detail) = admin(server, "GET", &format!("/events/{id}"), None).await;
+        details.push(detail);
+    }
+    details
+}
+
+#[tokio::test]
+async fn a_script_splits_a_request_into_items_each_deduplicated_and_mapped_alone() {
+    let server = TestServer::start(&config(), false).await;
+    let body = r#"{"batch": "b1", "orders": [
+        {"id": "1", "customer": "cus_1"},
+        {"id": "2", "customer": "cus_2"},
+        {"id": "3", "customer": "cus_3"}]}"#;
+    let (status, receipt) = deliver(&server, SPLIT, body, &sign(body)).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt, json!({"accepted": 3, "duplicates": 0}));
+
+    let mut events = accepted_events(&server).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    events.sort_by_key(|d| d["event"]["event"]["message_id"].to_string());
+    for (n, detail) in (1..=3).zip(&events) {
+        let event = &detail["event"]["event"];
+        assert_eq!(
+            event["data"],
+            json!({"type": "order.paid", "id": n.to_string()})
+        );
+        assert_eq!(event["message_id"], format!("order-{n}"), "{detail}");
+        assert_eq!(
+            event["preprocess"],
+            json!({"batch": "b1", "item_idempotency_key": format!("order-{n}"), "customer": format!("cus_{n}")}),
+            "the request's output and the item's own: {detail}"
+        );
+        assert_eq!(
+            detail["event"]["verification"], "enforced:verified, script:enforced:verified",
+            "the declarative check ran on the body as received: {detail}"
+        );
+        assert_eq!(
+            detail["actions"][0]["plan"]["payload"]["recipients"],
+            json!([format!("cus_{n}")]),
+            "{detail}"
+        );
+    }
+
+    let (status, receipt) = deliver(&server, SPLIT, body, &sign(body)).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt, json!({"accepted": 0, "duplicates": 3}));
+
+    // A wrong signature over the body as received is refused before any item is made.
+    let (status, refused) = deliver(&server, SPLIT, body, &sign("other")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+
+    let single = r#"{"single": "9"}"#;
+    let (status, receipt) = deliver(&server, SPLIT, single, &sign(single)).await;
+    assert_eq!(receipt, json!({"accepted": 1, "duplicates": 0}), "{status}");
+    let events = accepted_events(&server).await;
+    let made = events
+        .iter()
+        .find(|d| d["event"]["event"]["data"]["id"] == "9")
+        .unwrap_or_else(|| panic!("the normalized event is stored: {events:?}"));
+    assert_eq!(
+        made["event"]["event"]["data"],
+        json!({"type": "order.paid", "id": "9"})
+    );
+}
+
+#[tokio::test]
+async fn malformed_items_are_refused_422_naming_the_field_and_nothing_is_stored() {
+    let server = TestServer::start(&config(), false).await;
+    for (body, field) in [
+        (r#"{"broken": "not-an-array"}"#, "/preprocess/items"),
+        (r#"{"broken": "element"}"#, "/preprocess/items/1"),
+    ] {
+        let (status, refused) = deliver(&server, SPLIT, body, &sign(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+        assert_eq!(
+            refused["error"]["code"], "script_result_invalid",
+            "{refused}"
+        );
+    }
+    assert!(accepted_events(&server).await.is_empty());
 }

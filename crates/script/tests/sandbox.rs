@@ -329,6 +329,28 @@ fn the_sandbox_has_no_way_out() {
     assert!(matches!(err, ScriptError::Threw { .. }), "{err:?}");
 }
 
+/// Any JSON, leaning to objects with `verified` of any type.
+fn returned_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(Value::from),
+        ".{0,6}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![Just("verified".to_owned()), "[a-z]{1,3}"],
+                inner,
+                0..5,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -346,5 +368,25 @@ proptest! {
         let out = rt().block_on(pool.run(&probe, ScriptInput { body, headers })).unwrap();
         prop_assert_eq!(&out.output["found"], &json!([]));
         prop_assert_eq!(out.verified, Some(true));
+    }
+
+    /// Whatever JSON `main` returns is a result (an object whose `verified`
+    /// is a boolean or missing) or a malformed result, never a panic.
+    #[test]
+    fn any_json_returned_is_a_result_or_malformed(returned in returned_json()) {
+        let pool = pool();
+        let echo = script("export function main(ctx) { return ctx.body; }");
+        let text = returned.to_string();
+        match rt().block_on(pool.run(&echo, input(&text, &[]))) {
+            Ok(out) => {
+                let object = returned.as_object();
+                prop_assert!(object.is_some(), "{text}");
+                let verified = object.and_then(|o| o.get("verified"));
+                prop_assert_eq!(out.verified, verified.and_then(serde_json::Value::as_bool));
+                prop_assert!(!out.output.contains_key("verified"));
+            }
+            Err(ScriptError::Malformed { .. }) => {}
+            Err(other) => prop_assert!(false, "{other:?} for {text}"),
+        }
     }
 }
