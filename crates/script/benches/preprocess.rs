@@ -99,6 +99,43 @@ fn verification_only(bencher: Bencher) {
     run(bencher, VERIFY_ONLY);
 }
 
+/// Runs in flight at once in [`verification_only_64_at_once`].
+const IN_FLIGHT: usize = 64;
+
+/// 64 runs of the check in flight at once, as a loaded server queues them,
+/// all answered: the time per run here is the pool's throughput on this
+/// machine's cores (divan's items per second), hand-offs included.
+#[divan::bench(counters = [divan::counter::ItemsCount::new(IN_FLIGHT)])]
+fn verification_only_64_at_once(bencher: Bencher) {
+    let pool = Arc::new(ScriptPool::new(Limits::default()));
+    let script = Script::new(
+        "bench/production",
+        VERIFY_ONLY,
+        vec![("SECRET".into(), Secret::new(SECRET))],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let input = input();
+    for _ in 0..64 {
+        rt.block_on(pool.run(&script, input.clone())).unwrap();
+    }
+    bencher
+        .with_inputs(|| vec![input.clone(); IN_FLIGHT])
+        .bench_local_values(|inputs| {
+            rt.block_on(async {
+                let mut runs = tokio::task::JoinSet::new();
+                for input in inputs {
+                    let (pool, script) = (Arc::clone(&pool), Arc::clone(&script));
+                    runs.spawn(async move { pool.run(&script, input).await });
+                }
+                while let Some(outcome) = runs.join_next().await {
+                    black_box(outcome.unwrap().unwrap());
+                }
+            });
+        });
+}
+
 /// A script that only answers `verified: true`: the fixed cost.
 #[divan::bench]
 fn empty_script(bencher: Bencher) {
