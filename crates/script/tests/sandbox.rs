@@ -101,6 +101,25 @@ fn a_body_that_is_not_json_is_null_and_raw_body_is_the_text() {
 }
 
 #[test]
+fn the_body_is_parsed_once_when_first_read_and_stays_the_same_object() {
+    let pool = pool();
+    let script = script(
+        "export function main(ctx) {\n\
+           const before = Object.keys(ctx).includes('body');\n\
+           const first = ctx.body;\n\
+           first.seen = true;\n\
+           return { verified: ctx.body === first && ctx.body.seen, before, after: Object.keys(ctx).includes('body') };\n\
+         }",
+    );
+    let out = rt()
+        .block_on(pool.run(&script, input(r#"{"type":"x"}"#, &[])))
+        .unwrap();
+    assert_eq!(out.verified, Some(true), "{:?}", out.output);
+    assert_eq!(out.output["before"], false, "not parsed before it is read");
+    assert_eq!(out.output["after"], true, "kept on ctx once read");
+}
+
+#[test]
 fn a_throw_names_the_script_and_the_line() {
     let pool = pool();
     let script = script(
