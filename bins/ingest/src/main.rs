@@ -84,7 +84,41 @@ fn load(file: &Path) -> anyhow::Result<(Config, Vec<SourceDocument>)> {
         .into_iter()
         .map(|d| tributary_templates::fill_from_template(&d, &[]).unwrap_or(d))
         .collect();
+    check_scripts(&file.display().to_string(), &config)?;
     Ok((config, documents))
+}
+
+/// Compiles every preprocess script of the file, so a script that does not
+/// load or exports no `main` stops the start (and `check-config`) instead
+/// of failing each request. The error names the file's line: the script's
+/// first line there, plus the line the engine reported.
+fn check_scripts(file: &str, config: &Config) -> Result<(), config::ConfigErrors> {
+    let mut errors = Vec::new();
+    for source in &config.sources {
+        for (environment, settings) in &source.environments {
+            let Some(p) = &settings.preprocess else {
+                continue;
+            };
+            let name = format!("{}/{environment}", source.key);
+            if let Err(e) = tributary_script::check(&name, &p.script) {
+                errors.push(config::ConfigError {
+                    file: file.to_owned(),
+                    line: p.first_line + e.line().map_or(0, |l| l as usize).saturating_sub(1),
+                    column: 1,
+                    field: format!(
+                        "sources[{}].environments.{environment}.preprocess.script",
+                        source.key
+                    ),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(config::ConfigErrors(errors))
+    }
 }
 
 fn init_logging() {

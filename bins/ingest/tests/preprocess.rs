@@ -4,9 +4,16 @@
 //! read by a mapping and by the dedup key; an infinite loop is stopped and the
 //! next request served; a throwing script's error names its line; the
 //! management API takes a script in a source document and refuses one that
-//! does not load; a rehearsal shows the output.
+//! does not load; a rehearsal shows the output; the binary refuses to
+//! start on a file whose script does not load.
 
+mod process;
 mod support;
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -18,6 +25,7 @@ const ADMIN: &str = "admin-token-preprocess-0123456789";
 const HOOKS: &str = "tok_hooks_0123456789abcdefghij";
 const SPIN: &str = "tok_spin_0123456789abcdefghijk";
 const THROWS: &str = "tok_throws_0123456789abcdefghi";
+const SPLIT: &str = "tok_split_0123456789abcdefghij";
 const SECRET: &str = "whsec_preprocess_secret";
 
 fn config() -> String {
@@ -56,6 +64,43 @@ event = "order.paid"
 action = "trigger_workflow"
 workflow = "order-paid"
 recipients = "preprocess.recipient"
+
+[[sources]]
+key = "split"
+kind = "http"
+
+[sources.environments.production]
+token = "{SPLIT}"
+
+[sources.environments.production.verification]
+scheme = "hmac-sha256"
+header = "x-hook-signature"
+secret = "{SECRET}"
+
+[sources.environments.production.preprocess]
+script = '''
+export function main(ctx) {{
+  const b = ctx.body;
+  if (b.broken === "not-an-array") return {{ verified: true, items: "nope" }};
+  if (b.broken === "element") return {{ verified: true, items: [{{ body: {{}} }}, 3] }};
+  if (b.single) return {{ verified: true, normalized_event: {{ type: "order.paid", id: b.single }} }};
+  return {{
+    verified: true,
+    batch: b.batch,
+    items: b.orders.map((o) => ({{
+      body: {{ type: "order.paid", id: o.id }},
+      item_idempotency_key: "order-" + o.id,
+      customer: o.customer,
+    }})),
+  }};
+}}
+'''
+
+[[sources.environments.production.mappings]]
+event = "order.paid"
+action = "trigger_workflow"
+workflow = "order-paid"
+recipients = "preprocess.customer"
 
 [[sources]]
 key = "spin"
@@ -257,6 +302,17 @@ async fn a_throwing_script_names_its_line_and_other_sources_keep_working() {
     assert!(status.is_success());
 }
 
+/// A 422 naming the production environment's script, its message containing `says`.
+fn assert_script_refused(status: StatusCode, refused: &Value, says: &str) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(
+        refused["error"]["field"], "/environments/production/preprocess/script",
+        "{refused}"
+    );
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{refused}");
+}
+
 #[tokio::test]
 async fn the_admin_api_takes_a_script_and_refuses_one_that_does_not_load() {
     let server = TestServer::start(&config(), false).await;
@@ -308,16 +364,191 @@ async fn the_admin_api_takes_a_script_and_refuses_one_that_does_not_load() {
         ),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_script_refused(status, &refused, "line 2");
+
+    // A change to an environment and an import are checked the same way.
+    let (status, refused) = admin(
+        &server,
+        "PATCH",
+        "/sources/made/environments/production",
+        Some(json!({"preprocess": {"script": "export const main = 1;"}})),
+    )
+    .await;
+    assert_script_refused(status, &refused, "does not export a function `main`");
+    let imported = server
+        .http
+        .post(format!("{}/api/v1/config/import", server.base))
+        .bearer_auth(ADMIN)
+        .body(
+            "[[sources]]\nkey = \"made\"\nkind = \"http\"\n\
+             [sources.environments.production]\ntoken = \"tok_made_import_0123456789abcd\"\n\
+             [sources.environments.production.preprocess]\n\
+             script = \"export function main( {\"\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = imported.json().await.unwrap();
     assert_eq!(
-        refused["error"]["field"], "/environments/production/preprocess/script",
+        refused["error"]["field"], "/sources/0/environments/production/preprocess/script",
         "{refused}"
     );
+    let (_, source) = admin(&server, "GET", "/sources/made", None).await;
     assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("line 2"),
-        "{refused}"
+        source.to_string().contains("verified: ctx.vars.KEY"),
+        "the served script is unchanged: {source}"
     );
+}
+
+/// The binary started on a file whose script has a syntax error on its
+/// line 2 (the file's line 23) exits with an error naming both, before
+/// it listens; `check-config` refuses the file the same way.
+#[test]
+fn the_binary_refuses_to_start_on_a_script_that_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = "[sources.environments.development.preprocess]\n\
+        script = '''\n\
+        export function main(ctx) {\n  return {;\n}\n\
+        '''\n";
+    let config = process::write_config(
+        dir.path(),
+        process::free_port(),
+        "tok_web_broken_0123456789abcdef",
+        process::ConfigLines {
+            environment: broken,
+            ..process::ConfigLines::default()
+        },
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let file_line = text.lines().position(|l| l.contains("return {;")).unwrap() + 1;
+    let expected = format!(
+        "{}:{file_line}:1: sources[web].environments.development.preprocess.script: \
+         preprocess script web/development does not load at line 2",
+        config.display()
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded so a binary that starts anyway fails the test instead of hanging it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the binary started with a script that does not load");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+
+    let checked = Command::new(env!("CARGO_BIN_EXE_tributary-ingest"))
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    assert!(!checked.status.success(), "{stderr}");
+    assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+}
+
+/// The event log's accepted entries, newest first, each with its detail.
+async fn accepted_events(server: &TestServer) -> Vec<Value> {
+    let (_, events) = admin(server, "GET", "/events?limit=50", None).await;
+    let mut details = Vec::new();
+    for entry in events["items"].as_array().unwrap() {
+        if entry["status"] == "rejected" {
+            continue;
+        }
+        let id = entry["id"].as_str().unwrap();
+        let (_, detail) = admin(server, "GET", &format!("/events/{id}"), None).await;
+        details.push(detail);
+    }
+    details
+}
+
+#[tokio::test]
+async fn a_script_splits_a_request_into_items_each_deduplicated_and_mapped_alone() {
+    let server = TestServer::start(&config(), false).await;
+    let body = r#"{"batch": "b1", "orders": [
+        {"id": "1", "customer": "cus_1"},
+        {"id": "2", "customer": "cus_2"},
+        {"id": "3", "customer": "cus_3"}]}"#;
+    let (status, receipt) = deliver(&server, SPLIT, body, &sign(body)).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt, json!({"accepted": 3, "duplicates": 0}));
+
+    let mut events = accepted_events(&server).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    events.sort_by_key(|d| d["event"]["event"]["message_id"].to_string());
+    for (n, detail) in (1..=3).zip(&events) {
+        let event = &detail["event"]["event"];
+        assert_eq!(
+            event["data"],
+            json!({"type": "order.paid", "id": n.to_string()})
+        );
+        assert_eq!(event["message_id"], format!("order-{n}"), "{detail}");
+        assert_eq!(
+            event["preprocess"],
+            json!({"batch": "b1", "item_idempotency_key": format!("order-{n}"), "customer": format!("cus_{n}")}),
+            "the request's output and the item's own: {detail}"
+        );
+        assert_eq!(
+            detail["event"]["verification"], "enforced:verified, script:enforced:verified",
+            "the declarative check ran on the body as received: {detail}"
+        );
+        assert_eq!(
+            detail["actions"][0]["plan"]["payload"]["recipients"],
+            json!([format!("cus_{n}")]),
+            "{detail}"
+        );
+    }
+
+    let (status, receipt) = deliver(&server, SPLIT, body, &sign(body)).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt, json!({"accepted": 0, "duplicates": 3}));
+
+    // A wrong signature over the body as received is refused before any item is made.
+    let (status, refused) = deliver(&server, SPLIT, body, &sign("other")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+
+    let single = r#"{"single": "9"}"#;
+    let (status, receipt) = deliver(&server, SPLIT, single, &sign(single)).await;
+    assert_eq!(receipt, json!({"accepted": 1, "duplicates": 0}), "{status}");
+    let events = accepted_events(&server).await;
+    let made = events
+        .iter()
+        .find(|d| d["event"]["event"]["data"]["id"] == "9")
+        .unwrap_or_else(|| panic!("the normalized event is stored: {events:?}"));
+    assert_eq!(
+        made["event"]["event"]["data"],
+        json!({"type": "order.paid", "id": "9"})
+    );
+}
+
+#[tokio::test]
+async fn malformed_items_are_refused_422_naming_the_field_and_nothing_is_stored() {
+    let server = TestServer::start(&config(), false).await;
+    for (body, field) in [
+        (r#"{"broken": "not-an-array"}"#, "/preprocess/items"),
+        (r#"{"broken": "element"}"#, "/preprocess/items/1"),
+    ] {
+        let (status, refused) = deliver(&server, SPLIT, body, &sign(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+        assert_eq!(
+            refused["error"]["code"], "script_result_invalid",
+            "{refused}"
+        );
+    }
+    assert!(accepted_events(&server).await.is_empty());
 }

@@ -9,6 +9,8 @@ use tributary_core::{
     event::{EventId, Headers},
 };
 
+use crate::VerificationOutcome;
+
 /// Where event ids come from.
 ///
 /// The service uses [`IdSource::random`]; tests and replays use
@@ -65,6 +67,11 @@ pub struct RawRequest {
     pub max_body_bytes: usize,
     /// Where event ids come from.
     pub ids: IdSource,
+    /// What verification made of the request as received, when `body` is
+    /// no longer it (a preprocess script put a body of its own in its
+    /// place): the adapters' verification returns this instead of checking
+    /// a body the sender never signed.
+    pub prior_verification: Option<VerificationOutcome>,
 }
 
 impl RawRequest {
@@ -83,6 +90,7 @@ impl RawRequest {
             environment: environment.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             ids: IdSource::random(),
+            prior_verification: None,
         }
     }
 

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use tributary_adapter::RawRequest;
 use tributary_core::{
-    config::{SourceConfig, SourceKind, source_from_document},
+    config::{DocumentError, SourceConfig, SourceKind, source_from_document},
     json::pointer_token,
 };
 use tributary_pipeline::{LiveConfig, LiveSource, Origin, Pipeline, PipelineError, Rehearsal};
@@ -1016,6 +1016,22 @@ impl Manager {
     /// `main`, naming the line. A busy pool skips the check: the script is
     /// checked again when it first runs.
     async fn check_scripts(&self, source: &SourceConfig) -> Result<(), ManageError> {
+        let errors = self.script_errors(source, "").await;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ManageError::Invalid(errors))
+        }
+    }
+
+    /// Each of `source`'s preprocess scripts that does not load or exports
+    /// no `main`, at `{prefix}/environments/<slug>/preprocess/script`.
+    pub(crate) async fn script_errors(
+        &self,
+        source: &SourceConfig,
+        prefix: &str,
+    ) -> Vec<DocumentError> {
+        let mut errors = Vec::new();
         for (environment, settings) in &source.environments {
             let Some(p) = &settings.preprocess else {
                 continue;
@@ -1026,19 +1042,17 @@ impl Manager {
                 Vec::new(),
             );
             match self.pipeline.scripts().check(&script).await {
-                Err(e) if !e.is_transient() => {
-                    return Err(ManageError::invalid(
-                        format!(
-                            "/environments/{}/preprocess/script",
-                            pointer_token(environment)
-                        ),
-                        e.to_string(),
-                    ));
-                }
+                Err(e) if !e.is_transient() => errors.push(DocumentError {
+                    pointer: format!(
+                        "{prefix}/environments/{}/preprocess/script",
+                        pointer_token(environment)
+                    ),
+                    message: e.to_string(),
+                }),
                 _ => {}
             }
         }
-        Ok(())
+        errors
     }
 
     fn check(

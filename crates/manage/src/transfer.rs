@@ -93,14 +93,17 @@ impl Manager {
                 skipped.push(key);
                 continue;
             }
-            if let Err(errs) = source_from_document(
+            match source_from_document(
                 &Value::Object(doc.clone()),
                 &self.pipeline.config().environments,
             ) {
-                errors.extend(errs.into_iter().map(|mut e| {
+                Ok(source) => {
+                    errors.extend(self.script_errors(&source, &format!("/sources/{i}")).await);
+                }
+                Err(errs) => errors.extend(errs.into_iter().map(|mut e| {
                     e.pointer = format!("/sources/{i}{}", e.pointer);
                     e
-                }));
+                })),
             }
             if wanted.insert(key.clone(), doc).is_some() {
                 errors.push(DocumentError {

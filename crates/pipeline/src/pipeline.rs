@@ -9,7 +9,7 @@ use tributary_adapter::{AdapterError, Parsed, RawRequest, VerificationOutcome, d
 use tributary_core::{
     Overrides,
     config::{Config, Mapping, SourceKind},
-    dedup::{self, DedupDecision},
+    dedup::DedupDecision,
     event::{Event, EventId},
     plan::ActionPlan,
 };
@@ -23,7 +23,7 @@ use tributary_script::{Limits, ScriptPool};
 
 use crate::{
     LiveConfig, PipelineError, Receipt, RejectedItem, Route,
-    preprocess::Preprocessed,
+    preprocess::{Preprocessed, apply_dedup, parse_preprocessed},
     rejected_log::{Gate, LogGate, RejectedLogBudget},
 };
 
@@ -294,7 +294,7 @@ impl Pipeline {
                 return Err(refusal.error);
             }
         };
-        let parsed = match parse_receive(route, &req) {
+        let parsed = match parse_preprocessed(route, &mut req, preprocessed.as_ref()) {
             Ok(p) => p,
             Err(e) => {
                 self.log_rejected(Some(route), &req, e.code(), &e.message())
@@ -382,8 +382,11 @@ impl Pipeline {
             match item {
                 Ok(mut event) => {
                     // Before dedup: a key path may read the script's output.
-                    event.preprocess = output.cloned();
-                    let dedup = match dedup::apply(&mut event, &route.settings.dedup) {
+                    // An event from the script's `items` has its own already.
+                    if event.preprocess.is_none() {
+                        event.preprocess = output.cloned();
+                    }
+                    let dedup = match apply_dedup(&mut event, &route.settings.dedup) {
                         DedupDecision::Check(scope) => Some(scope),
                         DedupDecision::Dropped { reason } => {
                             tracing::debug!(event_id = %event.id, %reason, "Dedup key dropped; the event runs non-idempotently.");

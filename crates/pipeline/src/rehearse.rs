@@ -7,15 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tributary_adapter::RawRequest;
 use tributary_core::{
-    MappingEngine,
-    config::SourceConfig,
-    dedup::{self, DedupDecision},
-    event::Event,
-    plan::ActionPlan,
+    MappingEngine, config::SourceConfig, dedup::DedupDecision, event::Event, plan::ActionPlan,
 };
 
 use crate::{
-    Pipeline, PipelineError, RejectedItem, Route, pipeline::parse_receive, preprocess::Refusal,
+    Pipeline, PipelineError, RejectedItem, Route,
+    preprocess::{Refusal, apply_dedup, parse_preprocessed},
 };
 
 /// What a rehearsed request would have done.
@@ -135,7 +132,7 @@ impl Pipeline {
             },
         };
         let output = preprocessed.as_ref().and_then(|p| p.output.as_ref());
-        let parsed = parse_receive(route, &req)?;
+        let parsed = parse_preprocessed(route, &mut req, preprocessed.as_ref())?;
         let engine;
         let engine = match proposed {
             Some(p) => {
@@ -150,8 +147,10 @@ impl Pipeline {
         for item in parsed.items {
             match item {
                 Ok(mut event) => {
-                    event.preprocess = output.cloned();
-                    let dedup_key = match dedup::apply(&mut event, &settings.dedup) {
+                    if event.preprocess.is_none() {
+                        event.preprocess = output.cloned();
+                    }
+                    let dedup_key = match apply_dedup(&mut event, &settings.dedup) {
                         DedupDecision::Check(_) => event.message_id.clone(),
                         _ => None,
                     };

@@ -99,6 +99,16 @@ impl fmt::Debug for Script {
     }
 }
 
+/// Compiles `source` as the script `name` (`source/environment`) and runs
+/// its top level, on the calling thread with its own runtime held to the
+/// default limits: whether the script loads and exports `main`. For a
+/// configuration loaded before any async runtime runs; on one, use
+/// [`ScriptPool::check`], which leaves the caller's thread free.
+pub fn check(name: &str, source: &str) -> Result<(), ScriptError> {
+    let script = Script::new(name, source, Vec::new());
+    sandbox::Sandbox::new(Limits::default())?.prepare(&script)
+}
+
 /// What a script is given about one request.
 #[derive(Clone, Debug, Default)]
 pub struct ScriptInput {

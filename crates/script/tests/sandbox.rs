@@ -101,6 +101,25 @@ fn a_body_that_is_not_json_is_null_and_raw_body_is_the_text() {
 }
 
 #[test]
+fn the_body_is_parsed_once_when_first_read_and_stays_the_same_object() {
+    let pool = pool();
+    let script = script(
+        "export function main(ctx) {\n\
+           const before = Object.keys(ctx).includes('body');\n\
+           const first = ctx.body;\n\
+           first.seen = true;\n\
+           return { verified: ctx.body === first && ctx.body.seen, before, after: Object.keys(ctx).includes('body') };\n\
+         }",
+    );
+    let out = rt()
+        .block_on(pool.run(&script, input(r#"{"type":"x"}"#, &[])))
+        .unwrap();
+    assert_eq!(out.verified, Some(true), "{:?}", out.output);
+    assert_eq!(out.output["before"], false, "not parsed before it is read");
+    assert_eq!(out.output["after"], true, "kept on ctx once read");
+}
+
+#[test]
 fn a_throw_names_the_script_and_the_line() {
     let pool = pool();
     let script = script(
@@ -139,6 +158,28 @@ fn a_syntax_error_names_the_line_and_a_missing_main_is_refused() {
     let no_main = script("export function other() { return {}; }");
     let err = rt().block_on(pool.check(&no_main)).unwrap_err();
     assert!(matches!(err, ScriptError::NoMain { .. }), "{err:?}");
+}
+
+#[test]
+fn the_synchronous_check_names_the_line_refuses_no_main_and_stops_a_looping_top_level() {
+    assert_eq!(tributary_script::check("src/production", VERIFY), Ok(()));
+    let err = tributary_script::check(
+        "src/production",
+        "export function main(ctx) {\n  return {;\n}\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, ScriptError::Compile { script, line: Some(2), .. } if script == "src/production"),
+        "{err:?}"
+    );
+    let err = tributary_script::check("src/production", "export const main = 1;").unwrap_err();
+    assert!(matches!(err, ScriptError::NoMain { .. }), "{err:?}");
+    let err = tributary_script::check(
+        "src/production",
+        "while (true) {}\nexport function main() {}",
+    )
+    .unwrap_err();
+    assert!(matches!(err, ScriptError::TimedOut { .. }), "{err:?}");
 }
 
 #[test]
@@ -307,6 +348,28 @@ fn the_sandbox_has_no_way_out() {
     assert!(matches!(err, ScriptError::Threw { .. }), "{err:?}");
 }
 
+/// Any JSON, leaning to objects with `verified` of any type.
+fn returned_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(Value::from),
+        ".{0,6}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![Just("verified".to_owned()), "[a-z]{1,3}"],
+                inner,
+                0..5,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -324,5 +387,25 @@ proptest! {
         let out = rt().block_on(pool.run(&probe, ScriptInput { body, headers })).unwrap();
         prop_assert_eq!(&out.output["found"], &json!([]));
         prop_assert_eq!(out.verified, Some(true));
+    }
+
+    /// Whatever JSON `main` returns is a result (an object whose `verified`
+    /// is a boolean or missing) or a malformed result, never a panic.
+    #[test]
+    fn any_json_returned_is_a_result_or_malformed(returned in returned_json()) {
+        let pool = pool();
+        let echo = script("export function main(ctx) { return ctx.body; }");
+        let text = returned.to_string();
+        match rt().block_on(pool.run(&echo, input(&text, &[]))) {
+            Ok(out) => {
+                let object = returned.as_object();
+                prop_assert!(object.is_some(), "{text}");
+                let verified = object.and_then(|o| o.get("verified"));
+                prop_assert_eq!(out.verified, verified.and_then(serde_json::Value::as_bool));
+                prop_assert!(!out.output.contains_key("verified"));
+            }
+            Err(ScriptError::Malformed { .. }) => {}
+            Err(other) => prop_assert!(false, "{other:?} for {text}"),
+        }
     }
 }

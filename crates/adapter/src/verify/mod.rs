@@ -149,12 +149,16 @@ pub fn verify(
     }
 }
 
-/// [`verify`], rejecting an enforced failure with an `Unauthorized` error.
+/// [`verify`], rejecting an enforced failure with an `Unauthorized` error;
+/// the request's `prior_verification` when it has one.
 pub fn enforce(
     verification: Option<&Verification>,
     req: &RawRequest,
     body: &[u8],
 ) -> Result<VerificationOutcome, AdapterError> {
+    if let Some(prior) = &req.prior_verification {
+        return Ok(prior.clone());
+    }
     match verify(verification, req, body) {
         VerificationOutcome::Failed {
             scheme,

@@ -238,6 +238,20 @@ impl<'a> Cx<'a> {
         (line, column)
     }
 
+    /// The 1-based line where the text of the string value at `span` starts:
+    /// TOML drops a newline right after a multi-line string's opening quotes.
+    pub(super) fn string_first_line(&self, span: &Range<usize>) -> usize {
+        let (line, _) = self.position(span.start);
+        let value = self.text.get(span.clone()).unwrap_or_default();
+        let opened = value
+            .strip_prefix("'''")
+            .or_else(|| value.strip_prefix("\"\"\""));
+        match opened {
+            Some(rest) if rest.starts_with('\n') || rest.starts_with("\r\n") => line + 1,
+            _ => line,
+        }
+    }
+
     pub(super) fn error(
         &mut self,
         span: Range<usize>,

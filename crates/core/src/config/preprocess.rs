@@ -19,6 +19,11 @@ pub struct Preprocess {
     /// Answer 401 when the script does not return `verified: true` or fails;
     /// when off, the outcome is only recorded on the event.
     pub enforce: bool,
+    /// The line of the configuration text where the script's first line
+    /// is, so an error the engine reports at a script line can name the
+    /// file's line too.
+    #[serde(skip)]
+    pub first_line: usize,
 }
 
 /// Largest script text accepted, in bytes.
@@ -61,7 +66,7 @@ impl Cx<'_> {
                 );
                 None
             }
-            Some(s) => Some(s.get_ref().clone()),
+            Some(s) => Some((s.get_ref().clone(), self.string_first_line(&s.span()))),
         };
         let mut vars = BTreeMap::new();
         for (name, value) in &raw.vars {
@@ -78,8 +83,10 @@ impl Cx<'_> {
                 vars.insert(name.clone(), secret);
             }
         }
+        let (script, first_line) = script?;
         Some(Preprocess {
-            script: script?,
+            script,
+            first_line,
             vars,
             enforce: raw.enforce.as_ref().is_none_or(|e| *e.get_ref()),
         })
@@ -113,6 +120,24 @@ mod tests {
         assert_eq!(p.vars["SECRET"].expose(), "s3cret");
         assert_eq!(p.vars["PLAIN"].expose(), "x");
         assert!(p.script.contains("export function main"));
+    }
+
+    #[test]
+    fn the_scripts_first_line_in_the_file_is_kept() {
+        let script = |value: &str| {
+            let text =
+                format!("{HEAD}[sources.environments.production.preprocess]\nscript = {value}\n");
+            let config = load("t.toml", &text, &env).unwrap();
+            let p = config.sources[0].environments["production"]
+                .preprocess
+                .clone();
+            p.unwrap().first_line
+        };
+        // HEAD is six lines; the table header is line 7, `script =` line 8.
+        assert_eq!(script("\"export function main() {}\""), 8);
+        assert_eq!(script("'''export function main() {}'''"), 8);
+        assert_eq!(script("'''\nexport function main() {}\n'''"), 9);
+        assert_eq!(script("\"\"\"\r\nexport function main() {}\n\"\"\""), 9);
     }
 
     #[test]
