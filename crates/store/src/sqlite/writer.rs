@@ -5,11 +5,12 @@
 //! Every write is a job on a bounded queue, run with others as one group.
 //! Appends are made durable by the intake journal ([`IntakeJournal`], one
 //! fsynced sequential write per group) and answered then; the transaction
-//! they wrote in stays open across groups and commits with
-//! `synchronous=FULL` at most [`super::SqliteOptions::commit_every`] later,
-//! or at once for a write that needs its own commit (an admin change, a
-//! rejected request) or a reader that must see everything answered
-//! ([`GroupWriter::make_visible`]). No savepoints: a savepoint copies every
+//! they wrote in stays open across groups and commits without an fsync at
+//! most [`super::SqliteOptions::commit_every`] later (a checkpoint puts it on
+//! disk, see [`IntakeJournal`]), or when a reader must see everything
+//! answered ([`GroupWriter::make_visible`]); a write that needs its own
+//! commit (an admin change, a rejected request) gets one with
+//! `synchronous=FULL`. No savepoints: a savepoint copies every
 //! page it touches into a sub-journal, which was the top cost in profiles;
 //! jobs check everything they can before writing
 //! ([`StoreError::refused_before_writing`]) and any later failure rolls the
