@@ -52,12 +52,15 @@ run_one() { # label binary round
   local pid=$!
   until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
   sleep 0.5
+  local s0; s0=$(device_sectors "$WORK")
   "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
-  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, $(bytes_of "$WORK/$1-$3") bytes written per event"
+  device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3" > "$WORK/dev-$1-$3"
+  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server, $(cat "$WORK/dev-$1-$3") written to the device"
   if [ -n "$RATE" ]; then
+    s0=$(device_sectors "$WORK")
     "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --rate "$RATE" --first 100000000 \
       --server-pid "$pid" > "$WORK/$1-$3-rate"
-    echo "round $3 $1 at $RATE/s: $(p99_of "$WORK/$1-$3-rate"), $(bytes_of "$WORK/$1-$3-rate") bytes written per event"
+    echo "round $3 $1 at $RATE/s: $(p99_of "$WORK/$1-$3-rate"), bytes per event: $(bytes_of "$WORK/$1-$3-rate") dirtied by the server, $(device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3-rate" | tr -d '\n') written to the device"
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
@@ -76,4 +79,5 @@ echo "== summary over $ROUNDS rounds"
 echo "A events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/A-$r"; done | tr '\n' ' ')"
 echo "B events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r"; done | tr '\n' ' ')"
 echo "median ratio B / A: $(for r in $(seq "$ROUNDS"); do awk -v b="$(rate_of "$WORK/B-$r")" -v a="$(rate_of "$WORK/A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
-echo "bytes written per event, A: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/A-$r"; done | tr '\n' ' ')B: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/B-$r"; done | tr '\n' ' ')"
+echo "bytes per event dirtied by the server, A: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/A-$r"; done | tr '\n' ' ')B: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/B-$r"; done | tr '\n' ' ')"
+echo "bytes per event written to the device, A: $(cat "$WORK"/dev-A-* | tr '\n' ' ')B: $(cat "$WORK"/dev-B-* | tr '\n' ' ')"

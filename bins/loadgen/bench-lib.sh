@@ -38,6 +38,23 @@ metric_total() { # port name
   curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 ~ "^"m {s += $2} END {printf "%d", s}'
 }
 
+# Sectors written so far to the block device holding DIR. The bytes per event
+# the load generator reads from /proc/PID/io are counted when a page of the
+# page cache turns dirty, and with large folios (ext4 on recent kernels) a
+# small write into a large cached file counts the whole folio: on a store of
+# a million events it claimed ten times what reached the device. On a quiet
+# machine the device's own counter is the figure to trust.
+device_sectors() { # dir
+  local dev; dev=$(basename "$(df --output=source "$1" | tail -1)")
+  awk '{print $7}' "/sys/class/block/$dev/stat"
+}
+
+# Bytes the device took per event of a load generator run, from two
+# device_sectors readings and the run's output.
+device_bytes_per_event() { # sectors-before sectors-after loadgen-output
+  awk -v a="$1" -v b="$2" '/^events in 2xx answers:/ {n = $5} END {if (n > 0) printf "%d\n", (b - a) * 512 / n}' "$3"
+}
+
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

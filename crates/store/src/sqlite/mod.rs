@@ -339,17 +339,12 @@ fn open_writer(
         )));
     }
     // Checkpoints run on their own thread (see `checkpoint`); the writer only
-    // checkpoints itself if the WAL grows past 64 MiB (16,384 frames of 4
-    // KiB; 128 MiB with 8 KiB pages). A 32 MiB page cache: the open
-    // transaction holds 100 ms of writes, and pages it cannot keep are
-    // spilled into the WAL and written again when touched again; on a store
-    // of a million events the writer wrote half as much with it as with 8 MiB
-    // (docs/PERFORMANCE.md, issue 19).
+    // checkpoints itself if the WAL grows past 64 MiB.
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA wal_autocheckpoint = 16384;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -32768;
+         PRAGMA cache_size = -8192;
          PRAGMA temp_store = MEMORY;",
     )?;
     if let Some(pages) = max_pages {
