@@ -34,7 +34,7 @@ use std::{
 use rusqlite::Connection;
 use tracing::{debug, error};
 
-use super::{Completion, Durability, GroupState, Job, JobError, Settings};
+use super::{Completion, Durability, GroupState, Job, JobError, Settings, take_group};
 
 /// The open transaction, as the loop tracks it.
 struct Open<'a> {
@@ -118,20 +118,7 @@ pub(super) fn run<S: GroupState>(
             Some(t) => rx.recv_timeout(max_age.saturating_sub(t.elapsed())),
         };
         let mut jobs = Vec::new();
-        let stop = match first {
-            Ok(j) => {
-                jobs.push(j);
-                false
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
-        while jobs.len() < max_group {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+        let stop = take_group(rx, first, &mut jobs, max_group);
         let mut answers = Vec::new();
         let mut commit = stop;
         if !jobs.is_empty() {

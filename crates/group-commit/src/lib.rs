@@ -453,20 +453,7 @@ fn run<S: GroupState>(
         };
         let fresh = waiting.is_empty();
         let mut jobs = std::mem::take(&mut waiting);
-        let stop = match first {
-            Ok(j) => {
-                jobs.push(j);
-                false
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
-        while jobs.len() < max_group {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
+        let stop = take_group(rx, first, &mut jobs, max_group);
         let needs_sync = jobs
             .iter()
             .any(|j| matches!(j.durability(), Durability::Commit | Durability::Journal));
@@ -493,6 +480,32 @@ fn run<S: GroupState>(
         thread = settings.thread_name,
         "SQLite writer stopped: every handle was dropped."
     );
+}
+
+/// Adds `first` (what the wait for a job gave) and whatever else is waiting
+/// to `jobs`, up to `max_group`; true when every handle is gone (stop once
+/// these are done).
+fn take_group<S: GroupState>(
+    rx: &Receiver<Box<dyn Job<S>>>,
+    first: Result<Box<dyn Job<S>>, RecvTimeoutError>,
+    jobs: &mut Vec<Box<dyn Job<S>>>,
+    max_group: usize,
+) -> bool {
+    let stop = match first {
+        Ok(j) => {
+            jobs.push(j);
+            false
+        }
+        Err(RecvTimeoutError::Timeout) => false,
+        Err(RecvTimeoutError::Disconnected) => true,
+    };
+    while jobs.len() < max_group {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    stop
 }
 
 /// Sets `synchronous` to what the group needs; false when the group was

@@ -141,8 +141,7 @@ impl GroupState for Batch {
         };
         // Before the write: should the write fail, the group rolls back and
         // this goes with it.
-        conn.prepare_cached("UPDATE intake_journal SET applied_seq = ?1")?
-            .execute([seq_value(last)])?;
+        set_applied(conn, last)?;
         self.intake
             .write_staged()
             .map_err(|e| StoreError::Unavailable(format!("cannot write the intake journal: {e}")))
@@ -210,10 +209,7 @@ impl Batch {
                 ops::append(conn, items, self)?;
             }
             flush_stats(conn, &self.stats)?;
-            conn.execute(
-                "UPDATE intake_journal SET applied_seq = ?1",
-                [seq_value(last)],
-            )?;
+            set_applied(conn, last)?;
             conn.execute_batch("COMMIT")?;
             Ok::<_, StoreError>(())
         })();
@@ -229,9 +225,12 @@ impl Batch {
     }
 }
 
-/// A sequence number as SQLite stores it (they never reach `i64::MAX`).
-fn seq_value(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
+/// Records, in the open transaction, the last journal record it holds.
+fn set_applied(conn: &Connection, seq: u64) -> Result<(), StoreError> {
+    // Sequence numbers never reach `i64::MAX`.
+    conn.prepare_cached("UPDATE intake_journal SET applied_seq = ?1")?
+        .execute([i64::try_from(seq).unwrap_or(i64::MAX)])?;
+    Ok(())
 }
 
 impl JobError for StoreError {
