@@ -53,9 +53,14 @@ run_one() { # label binary round
   until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
   sleep 0.5
   local s0; s0=$(device_sectors "$WORK")
+  local cpu0; cpu0=$(cpu_ticks "$pid")
   "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
   device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3" > "$WORK/dev-$1-$3"
-  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server, $(cat "$WORK/dev-$1-$3") written to the device"
+  # The server's CPU per event moves less with the machine's phase than
+  # events/s does: the second figure to compare the builds by.
+  awk -v t="$(( $(cpu_ticks "$pid") - cpu0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(rate_of "$WORK/$1-$3")" -v s="$SECS" \
+    'BEGIN {printf "%.1f\n", t / hz * 1e6 / (n * s)}' > "$WORK/cpu-$1-$3"
+  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, $(cat "$WORK/cpu-$1-$3") µs server CPU per event, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server, $(cat "$WORK/dev-$1-$3") written to the device"
   if [ -n "$RATE" ]; then
     s0=$(device_sectors "$WORK")
     "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --rate "$RATE" --first 100000000 \
@@ -81,3 +86,5 @@ echo "B events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r"; done | t
 echo "median ratio B / A: $(for r in $(seq "$ROUNDS"); do awk -v b="$(rate_of "$WORK/B-$r")" -v a="$(rate_of "$WORK/A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
 echo "bytes per event dirtied by the server, A: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/A-$r"; done | tr '\n' ' ')B: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/B-$r"; done | tr '\n' ' ')"
 echo "bytes per event written to the device, A: $(cat "$WORK"/dev-A-* | tr '\n' ' ')B: $(cat "$WORK"/dev-B-* | tr '\n' ' ')"
+echo "server CPU per event, µs, A: $(cat "$WORK"/cpu-A-* | tr '\n' ' ')B: $(cat "$WORK"/cpu-B-* | tr '\n' ' ')"
+echo "median server CPU per event B / A: $(awk -v b="$(cat "$WORK"/cpu-B-* | median)" -v a="$(cat "$WORK"/cpu-A-* | median)" 'BEGIN {printf "%.3f", b / a}')"

@@ -9,7 +9,11 @@
 #   pg-two       two ingest replicas on one database, each driven by its own
 #                load generator with half the connections (events/s summed);
 #   pg-split     an ingest-only process (`[workers] enabled = false`) and a
-#                second process running only the workers on the same database.
+#                second process running only the workers on the same database;
+#   pg-lz4       pg-one with `wal_compression = lz4` (the full-page images
+#                after each checkpoint compressed), set for that round only;
+#   pg-tuned     pg-lz4 with `max_wal_size = 4GB` as well (checkpoints, and
+#                so full-page images, less often), for that round only.
 # Each round reports events/s at full speed, then p99 at a fixed 5,000
 # events/s (split over the replicas), and the bytes written to disk per
 # event by the ingest processes and by PostgreSQL's (from /proc/PID/io).
@@ -63,6 +67,13 @@ written() { # pids...: write_bytes summed
 }
 pg_pids() { pgrep -u "$(stat -c %U "$PG_ROOT/data")" postgres | tr '\n' ' '; }
 fresh_db() { "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_$1" -c "CREATE DATABASE bench_$1"; }
+# Server settings for one round (ALTER SYSTEM, then a reload; none of them
+# needs a restart), and back to the defaults.
+pg_settings() { # "name = value" ...
+  local s; for s in "$@"; do "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET $s"; done
+  "${PSQL[@]}" -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+}
+pg_defaults() { "${PSQL[@]}" -d postgres -c "ALTER SYSTEM RESET ALL" -c "SELECT pg_reload_conf()" >/dev/null; }
 pg_store() { printf '[store]\nbackend = "postgres"\nurl = "postgres://postgres@127.0.0.1:55700/bench_%s?sslmode=disable"\n' "$1"; }
 # Runs the load on the ports given (connections split over them) and prints
 # events/s, p99 and the bytes written per event by the ingest processes
@@ -93,11 +104,21 @@ for round in $(seq "$ROUNDS"); do
   load "sqlite at 5,000/s" 5000 9301 "sqlite-$round"
   stop "sqlite-$round"; rm -rf "$WORK/sqlite-$round"
 
-  fresh_db "one_$round"
-  start "pg-one-$round" 9302 "$(pg_store "one_$round")" true
-  load "pg-one full speed" - 9302 "pg-one-$round"
-  load "pg-one at 5,000/s" 5000 9302 "pg-one-$round"
-  stop "pg-one-$round"
+  # The single-replica rounds each start right after a checkpoint, so each
+  # meets the next one at the same point.
+  for variant in one lz4 tuned; do
+    case $variant in
+      lz4) pg_settings "wal_compression = 'lz4'" ;;
+      tuned) pg_settings "wal_compression = 'lz4'" "max_wal_size = '4GB'" ;;
+    esac
+    fresh_db "${variant}_$round"
+    "${PSQL[@]}" -d postgres -c "CHECKPOINT"
+    start "pg-$variant-$round" 9302 "$(pg_store "${variant}_$round")" true
+    load "pg-$variant full speed" - 9302 "pg-$variant-$round"
+    load "pg-$variant at 5,000/s" 5000 9302 "pg-$variant-$round"
+    stop "pg-$variant-$round"
+    pg_defaults
+  done
 
   fresh_db "two_$round"
   start "pg-two-a-$round" 9303 "$(pg_store "two_$round")" true
