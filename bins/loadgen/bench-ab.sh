@@ -3,7 +3,8 @@
 # by side in one run on this machine: the two builds alternate for [rounds]
 # rounds of [seconds] at full speed (64 connections, single events on a
 # receive URL, SQLite with fsync on), each round on a fresh store, and the
-# script prints each round's events/s and the median ratio this tree / REV.
+# script prints each round's events/s and the server's CPU per event, and the
+# median ratios this tree / REV of both.
 # The configuration has no mappings, so both builds do the same work whatever
 # their mapping engines plan: it measures the request path (HTTP, adapter,
 # dedup, group-committed append). With AB_SOURCES=bench the builds run the
