@@ -57,10 +57,7 @@ run_one() { # label binary round
   local cpu0; cpu0=$(cpu_ticks "$pid")
   "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
   device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3" > "$WORK/dev-$1-$3"
-  # The server's CPU per event moves less with the machine's phase than
-  # events/s does: the second figure to compare the builds by.
-  awk -v t="$(( $(cpu_ticks "$pid") - cpu0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(rate_of "$WORK/$1-$3")" -v s="$SECS" \
-    'BEGIN {printf "%.1f\n", t / hz * 1e6 / (n * s)}' > "$WORK/cpu-$1-$3"
+  cpu_per_event "$(( $(cpu_ticks "$pid") - cpu0 ))" "$(rate_of "$WORK/$1-$3")" "$SECS" > "$WORK/cpu-$1-$3"
   echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, $(cat "$WORK/cpu-$1-$3") µs server CPU per event, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server, $(cat "$WORK/dev-$1-$3") written to the device"
   if [ -n "$RATE" ]; then
     s0=$(device_sectors "$WORK")

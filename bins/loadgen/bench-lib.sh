@@ -57,6 +57,12 @@ device_bytes_per_event() { # sectors-before sectors-after loadgen-output
 
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The server's CPU per event in µs over a run, from the cpu_ticks it used.
+# It moves less with the machine's load than events/s does: a second figure
+# to compare two builds by.
+cpu_per_event() { # ticks events-per-second seconds
+  awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" -v s="$3" 'BEGIN {printf "%.1f\n", t / hz * 1e6 / (n * s)}'
+}
 median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 run_one() { # name round
@@ -73,10 +79,7 @@ run_one() { # name round
   local rss; rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
   local cpu0; cpu0=$(cpu_ticks "$pid")
   "$BIN/tributary-loadgen" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$2"
-  # The server's CPU per event moves less with the machine's load than
-  # events/s does: a second figure to compare the two by.
-  awk -v t="$(( $(cpu_ticks "$pid") - cpu0 ))" -v hz="$(getconf CLK_TCK)" -v n="$(awk '/^throughput:/ {print $2}' "$WORK/$1-$2")" -v s="$SECS" \
-    'BEGIN {printf "%.1f\n", t / hz * 1e6 / (n * s)}' > "$WORK/cpu-$1-$2"
+  cpu_per_event "$(( $(cpu_ticks "$pid") - cpu0 ))" "$(rate_of "$WORK/$1-$2")" "$SECS" > "$WORK/cpu-$1-$2"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   echo "round $2 $1: $(rate_of "$WORK/$1-$2") events/s, $(cat "$WORK/cpu-$1-$2") µs server CPU per event (start-up $started ms, idle RSS $rss MiB, $(grep -m1 -i 'p99' "$WORK/$1-$2" | xargs))"
 }
