@@ -10,8 +10,10 @@
 # dedup, group-committed append). With AB_SOURCES=bench the builds run the
 # benchmarks' source instead (one trigger per event, run by the workers, as
 # in bench-ingest.sh), and with RATE each round also runs both at that fixed
-# rate. Every run prints the bytes the server wrote to disk per event.
-# Usage: [AB_SOURCES=bench] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
+# rate. With AB_BATCH=N each request is a JSON array of N unique events (16
+# connections), as in bench-ingest.sh's batch rounds. Every run prints the
+# bytes the server wrote to disk per event.
+# Usage: [AB_SOURCES=bench] [AB_BATCH=N] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REV="${1:?usage: bench-ab.sh REV [seconds] [rounds]}"
@@ -38,6 +40,11 @@ echo "== A: $REV ($(git rev-parse --short "$REV")), B: this tree ($(git rev-pars
 TOKEN=tok_bench_0123456789abcdefghij
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
 source bins/loadgen/bench-lib.sh
+if [ -n "${AB_BATCH:-}" ]; then
+  LOAD=(--connections 16 --batch "$AB_BATCH" --shape array)
+else
+  LOAD=(--connections 64)
+fi
 bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
 p99_of() { grep -m1 -i 'p99' "$1" | xargs; }
 
@@ -55,13 +62,13 @@ run_one() { # label binary round
   sleep 0.5
   local s0; s0=$(device_sectors "$WORK")
   local cpu0; cpu0=$(cpu_ticks "$pid")
-  "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
+  "$LOADGEN" run --url "$URL" "${LOAD[@]}" --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
   device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3" > "$WORK/dev-$1-$3"
   cpu_per_event "$(( $(cpu_ticks "$pid") - cpu0 ))" "$(rate_of "$WORK/$1-$3")" "$SECS" > "$WORK/cpu-$1-$3"
   echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, $(cat "$WORK/cpu-$1-$3") µs server CPU per event, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server, $(cat "$WORK/dev-$1-$3") written to the device"
   if [ -n "$RATE" ]; then
     s0=$(device_sectors "$WORK")
-    "$LOADGEN" run --url "$URL" --connections 64 --seconds "$SECS" --rate "$RATE" --first 100000000 \
+    "$LOADGEN" run --url "$URL" "${LOAD[@]}" --seconds "$SECS" --rate "$RATE" --first 100000000 \
       --server-pid "$pid" > "$WORK/$1-$3-rate"
     echo "round $3 $1 at $RATE/s: $(p99_of "$WORK/$1-$3-rate"), bytes per event: $(bytes_of "$WORK/$1-$3-rate") dirtied by the server, $(device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3-rate" | tr -d '\n') written to the device"
   fi

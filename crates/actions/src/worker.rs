@@ -197,9 +197,7 @@ impl WorkerPool {
                     backoff = self.settings.idle_poll;
                     metrics::counter!("tributary_outbox_popped_total")
                         .increment((round.claimed.len() + round.ran_local.len()) as u64);
-                    for run in &round.ran_local {
-                        self.ran_in_store(run);
-                    }
+                    round.ran_local.iter().for_each(LocalRun::report);
                     for action in round.claimed {
                         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                             break;
@@ -372,19 +370,6 @@ impl WorkerPool {
                     summary: format!("gave up after {} attempts; last: {error}", action.attempt),
                 },
             },
-        }
-    }
-
-    /// Counts and logs an action the store ran itself; its attempt is
-    /// already recorded.
-    fn ran_in_store(&self, run: &LocalRun) {
-        let name = run.outcome.name();
-        metrics::counter!("tributary_action_attempts_total", "sink" => "local", "outcome" => name)
-            .increment(1);
-        if let AttemptOutcome::Failed { summary } = &run.outcome {
-            tracing::warn!(action_id = %run.id, sink = "local", error = %summary, "Action failed permanently.");
-        } else {
-            tracing::debug!(action_id = %run.id, sink = "local", attempt_outcome = name, "Action attempted in the store.");
         }
     }
 

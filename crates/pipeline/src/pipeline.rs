@@ -428,7 +428,12 @@ impl Pipeline {
         let pushed: usize = outcomes
             .iter()
             .map(|o| match o {
-                AppendOutcome::Accepted { action_ids, .. } => action_ids.len(),
+                // Those the store ran at once never enter the outbox.
+                AppendOutcome::Accepted {
+                    action_ids,
+                    ran_local,
+                    ..
+                } => action_ids.len() - ran_local.len(),
                 AppendOutcome::Duplicate { .. } => 0,
             })
             .sum();

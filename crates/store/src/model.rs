@@ -93,12 +93,19 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AppendOutcome {
-    /// Stored with its actions; the actions are in the outbox.
+    /// Stored with its actions. Each planned action is in the outbox, or,
+    /// when the store runs its environment's actions itself
+    /// ([`LocalExecution::InStore`]) and none of that environment's are
+    /// waiting, already ran: see `ran_local`.
     Accepted {
         /// The event.
         event_id: EventId,
         /// One id per plan, in plan order.
         action_ids: Vec<ActionId>,
+        /// The actions the store ran through the `local` sink in the append's
+        /// own transaction, with their attempts recorded; never in the outbox.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ran_local: Vec<LocalRun>,
     },
     /// A repeat within the dedup window: logged as `duplicate`, nothing runs.
     Duplicate {
@@ -317,7 +324,8 @@ pub struct ClaimedAction {
 }
 
 /// How an attempt ended.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// The receiver accepted it.
     Succeeded {
@@ -544,8 +552,11 @@ pub enum LocalExecution {
     /// Every action is leased and runs through its environment's sink.
     #[default]
     ThroughSink,
-    /// The store runs the due actions of these environments itself in
-    /// [`crate::Outbox::claim_running_local`]; the rest are leased.
+    /// The store runs the actions of these environments itself: in the
+    /// append's transaction ([`AppendOutcome::Accepted`]'s `ran_local`), or,
+    /// while older actions of theirs wait in the outbox (left by a run with
+    /// other settings), in [`crate::Outbox::claim_running_local`] after
+    /// them. The rest are leased.
     InStore(Vec<String>),
 }
 
@@ -572,8 +583,8 @@ pub struct ClaimRound {
 }
 
 /// An action the store ran through the `local` sink in the same transaction
-/// that took it from the outbox and recorded its attempt.
-#[derive(Clone, Debug, PartialEq)]
+/// that appended it or took it from the outbox, and recorded its attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalRun {
     /// The action.
     pub id: ActionId,
@@ -583,6 +594,21 @@ pub struct LocalRun {
     /// `local` sink cannot apply). Never a retry: a store error fails the
     /// whole round instead, and the actions stay due.
     pub outcome: AttemptOutcome,
+}
+
+impl LocalRun {
+    /// Counts the attempt (`tributary_action_attempts_total`, like a sink's)
+    /// and logs a failure; call once the run is durable.
+    pub fn report(&self) {
+        let name = self.outcome.name();
+        metrics::counter!("tributary_action_attempts_total", "sink" => "local", "outcome" => name)
+            .increment(1);
+        if let AttemptOutcome::Failed { summary } = &self.outcome {
+            tracing::warn!(action_id = %self.id, sink = "local", error = %summary, "Action failed permanently.");
+        } else {
+            tracing::debug!(action_id = %self.id, sink = "local", attempt_outcome = name, "Action attempted in the store.");
+        }
+    }
 }
 
 /// One action for [`crate::LocalRecipients::apply_local_many`].

@@ -4,7 +4,9 @@
 //!
 //! The child is this test binary re-executed with `TRIBUTARY_CRASH_CHILD` set,
 //! running [`crash_child`]; it prints `ACK <event id> <action id> <key>` for
-//! every item whose append returned `Ok`, flushing each line.
+//! every item whose append returned `Ok`, flushing each line. With
+//! `TRIBUTARY_CRASH_IN_STORE` set it runs its environment's `local` actions
+//! in the store, at append: each must then have run exactly once.
 
 mod support;
 
@@ -20,13 +22,14 @@ use rand::Rng;
 use serde_json::json;
 use tributary_core::event::EventId;
 use tributary_store::{
-    ActionStatus, AppendItem, AppendOutcome, EventFilter, EventStatus, PostgresOptions,
-    PostgresStore, SqliteOptions, SqliteStore, Store,
+    ActionStatus, AppendItem, AppendOutcome, EventFilter, EventStatus, LocalExecution, LocalKind,
+    PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
 };
 
 use support::*;
 
 const CHILD_ENV: &str = "TRIBUTARY_CRASH_CHILD";
+const IN_STORE_ENV: &str = "TRIBUTARY_CRASH_IN_STORE";
 
 /// The child's body; a no-op unless re-executed by the parent test.
 #[test]
@@ -38,9 +41,10 @@ fn crash_child() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
+    let in_store = std::env::var(IN_STORE_ENV).is_ok_and(|v| v == "1");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
-        let store = open_store(&path).await;
+        let store = open_store(&path, in_store).await;
         let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
         let mut tasks = Vec::new();
         for t in 0..16u32 {
@@ -60,7 +64,14 @@ fn crash_child() {
                         let dedup = Some(scope_for(&e, &key, DAY));
                         items.push(AppendItem {
                             event: e,
-                            plans: vec![identify_plan("u1", json!({"n": n})), skipped_plan()],
+                            plans: vec![
+                                identify_plan("u1", json!({"n": n})),
+                                if in_store {
+                                    trigger_plan("welcome", "u1")
+                                } else {
+                                    skipped_plan()
+                                },
+                            ],
                             dedup,
                             provenance: Default::default(),
                         });
@@ -78,6 +89,7 @@ fn crash_child() {
                             AppendOutcome::Accepted {
                                 event_id,
                                 action_ids,
+                                ..
                             } => {
                                 writeln!(out, "ACK {event_id} {} {key}", action_ids[0]).unwrap();
                             }
@@ -99,8 +111,9 @@ fn crash_child() {
     });
 }
 
-/// `target` is a SQLite file path, or `postgres:<schema>`.
-async fn open_store(target: &str) -> Arc<dyn Store> {
+/// `target` is a SQLite file path, or `postgres:<schema>`; `in_store`: the
+/// store runs `production`'s actions itself (SQLite).
+async fn open_store(target: &str, in_store: bool) -> Arc<dyn Store> {
     match target.strip_prefix("postgres:") {
         Some(schema) => {
             let url = std::env::var("TRIBUTARY_TEST_POSTGRES").expect("postgres url");
@@ -116,9 +129,19 @@ async fn open_store(target: &str) -> Arc<dyn Store> {
             )
         }
         None => Arc::new(
-            SqliteStore::open(target, SqliteOptions::default())
-                .await
-                .expect("open"),
+            SqliteStore::open(
+                target,
+                SqliteOptions {
+                    local_execution: if in_store {
+                        production_in_store()
+                    } else {
+                        LocalExecution::ThroughSink
+                    },
+                    ..SqliteOptions::default()
+                },
+            )
+            .await
+            .expect("open"),
         ),
     }
 }
@@ -160,7 +183,17 @@ fn parse(line: &str) -> Option<Ack> {
 async fn sigkill_during_appends_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("crash.db");
-    crash_rounds(db.to_str().expect("utf-8 path"), 6).await;
+    crash_rounds(db.to_str().expect("utf-8 path"), 6, false).await;
+}
+
+/// The same with the `local` sink's actions run at append: a replayed
+/// append runs them again only because the transaction that ran them first
+/// was lost with the crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_appends_runs_in_store_actions_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("crash.db");
+    crash_rounds(db.to_str().expect("utf-8 path"), 6, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,10 +201,10 @@ async fn sigkill_during_appends_loses_nothing_acknowledged_postgres() {
     if postgres_url().is_none() {
         return;
     }
-    crash_rounds(&format!("postgres:{}", fresh_schema()), 4).await;
+    crash_rounds(&format!("postgres:{}", fresh_schema()), 4, false).await;
 }
 
-async fn crash_rounds(db: &str, rounds: u32) {
+async fn crash_rounds(db: &str, rounds: u32, in_store: bool) {
     let exe = std::env::current_exe().expect("test binary");
     let mut rng = rand::rng();
     let mut acks = Vec::new();
@@ -180,6 +213,7 @@ async fn crash_rounds(db: &str, rounds: u32) {
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, db)
             .env("TRIBUTARY_CRASH_ROUND", round.to_string())
+            .env(IN_STORE_ENV, if in_store { "1" } else { "" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -213,7 +247,7 @@ async fn crash_rounds(db: &str, rounds: u32) {
         acks.extend(mine);
     }
 
-    let store = open_store(db).await;
+    let store = open_store(db, in_store).await;
     let mut accepted_keys: HashMap<String, EventId> = HashMap::new();
     let mut checked = 0;
     for ack in &acks {
@@ -231,8 +265,25 @@ async fn crash_rounds(db: &str, rounds: u32) {
                     "event {event} must have exactly its planned actions"
                 );
                 assert_eq!(d.actions[0].id.to_string(), *action);
-                assert_eq!(d.actions[0].status, ActionStatus::Pending);
-                assert_eq!(d.actions[1].status, ActionStatus::Skipped);
+                if in_store {
+                    for a in &d.actions {
+                        assert_eq!((a.status, a.attempts), (ActionStatus::Succeeded, 1));
+                    }
+                    assert_eq!(d.attempts.len(), 2, "one attempt per action");
+                    let run = store
+                        .local_record(
+                            LocalKind::WorkflowRun,
+                            "production",
+                            "welcome",
+                            &d.actions[1].id.to_string(),
+                        )
+                        .await
+                        .unwrap();
+                    assert!(run.is_some(), "the trigger of {event} took effect");
+                } else {
+                    assert_eq!(d.actions[0].status, ActionStatus::Pending);
+                    assert_eq!(d.actions[1].status, ActionStatus::Skipped);
+                }
                 assert!(
                     accepted_keys.insert(key.clone(), *event).is_none(),
                     "key {key} accepted twice"
@@ -278,14 +329,16 @@ async fn crash_rounds(db: &str, rounds: u32) {
             None => break,
         }
     }
-    // The outbox holds exactly one runnable action per accepted event.
+    // The outbox holds exactly one runnable action per accepted event, or,
+    // when they ran at append, none.
     let claimed = store
         .claim("audit", 1_000_000, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(claimed.len(), pending);
+    let runnable = if in_store { 0 } else { pending };
+    assert_eq!(claimed.len(), runnable);
     let claimed_events: HashSet<EventId> = claimed.iter().map(|c| c.event_id).collect();
-    assert_eq!(claimed_events.len(), pending);
+    assert_eq!(claimed_events.len(), runnable);
     eprintln!(
         "crash test ({db}): {rounds} rounds, {checked} acknowledged accepts verified, {} events stored",
         seen.len()

@@ -19,6 +19,7 @@ fn accepted(o: &AppendOutcome) -> (EventId, Vec<ActionId>) {
         AppendOutcome::Accepted {
             event_id,
             action_ids,
+            ..
         } => (*event_id, action_ids.clone()),
         other => panic!("expected accepted, got {other:?}"),
     }

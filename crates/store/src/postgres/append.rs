@@ -329,6 +329,7 @@ async fn commit_group(
                 outcomes.push(AppendOutcome::Accepted {
                     event_id: e.id,
                     action_ids,
+                    ran_local: Vec::new(),
                 });
             }
         }

@@ -1,22 +1,25 @@
-//! One worker round on the writer thread: lease the due actions other sinks
-//! run, and run the `local` sink's own actions right here.
+//! The `local` sink's actions run by the store itself, on the writer
+//! thread: in the append that plans them ([`apply_in_store`], from
+//! `ops::append`), or, while older ones of their environments wait in the
+//! outbox, in a worker round ([`claim_running_local`]), which also leases
+//! the due actions other sinks run.
 //!
 //! The `local` sink writes to this database, so running its action inside
-//! the transaction that takes it from the outbox needs no lease, no separate
-//! "applied" marker and no second job to record the attempt: the effect, the
-//! attempt and the outbox row change commit together or not at all. Before
-//! this, a local action cost three writer jobs (claim, apply, record) and was
-//! about half of the writer's time under load (docs/PERFORMANCE.md).
+//! the transaction that appends it (or takes it from the outbox) needs no
+//! lease, no separate "applied" marker and no second job to record the
+//! attempt: the effect and the attempt commit with the action or not at
+//! all. Run at append, an action also never has an outbox row, and its
+//! action row is written once (docs/PERFORMANCE.md).
 
 use std::time::Duration;
 
 use chrono::Utc;
 use rusqlite::{Connection, params};
-use tributary_core::plan::{ActionPayload, ActionPlan, PlanOutcome};
+use tributary_core::plan::ActionPayload;
 
 use super::{
     ops::{self, ClaimedRow},
-    ready::ReadyLocal,
+    ready::Ahead,
     writer::Batch,
 };
 use crate::{ActionId, AttemptOutcome, LocalEffect, LocalRun, StoreError, model::ms, rows};
@@ -113,7 +116,7 @@ pub(super) fn claim_running_local(
                     continue;
                 }
             };
-            ran.push(run(conn, &mut batch.ready, id, row, now)?);
+            ran.push(run(conn, id, row, now)?);
         } else if claimed.len() < limit {
             let attempt = conn
                 .prepare_cached(LEASE_ROW)?
@@ -131,45 +134,52 @@ pub(super) fn claim_running_local(
     }
     // Either limit reached means more may be due now.
     let more = (rows_limit > 0 && due_rows == rows_limit) || (limit > 0 && claimed.len() == limit);
+    if batch.local_backlog && !more {
+        batch.local_backlog = local_backlog(conn, local_environments)?;
+        if !batch.local_backlog {
+            tracing::info!("The outbox holds no more local actions; appends run them from now on.");
+        }
+    }
     Ok(RoundRows { claimed, ran, more })
 }
 
-/// Runs one action through the `local` sink and records its attempt.
-fn run(
+/// True when the outbox holds an action of one of `environments`: until
+/// it does not, their new actions wait behind it in the outbox, so actions
+/// run in the order they were received.
+pub(super) fn local_backlog(
     conn: &Connection,
-    ready: &mut ReadyLocal,
-    id: ActionId,
-    row: DueRow,
-    now: i64,
-) -> Result<LocalRun, StoreError> {
+    environments: &[String],
+) -> Result<bool, StoreError> {
+    for environment in environments {
+        let waiting: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM outbox o JOIN actions a ON a.id = o.action_id \
+                 WHERE a.environment = ?1)",
+            )?
+            .query_row([environment], |r| r.get(0))?;
+        if waiting {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Runs one action from the outbox through the `local` sink and records its attempt.
+fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRun, StoreError> {
     let attempt = row.attempt.saturating_add(1);
-    // Taken even when the action was applied already, so it does not linger.
-    let ready = ready.take(&row.id);
     let outcome = if row.applied {
         AttemptOutcome::Succeeded {
             summary: LocalEffect::AlreadyApplied.summary(),
         }
     } else {
-        // Writes made ahead assume the trigger's recipients exist; they are
-        // checked here, inside the transaction, after every earlier action
-        // of the event (an identify) has run.
-        match ops::writes_now(conn, &row.environment, &row.id, ready, || payload_of(&row)) {
-            Ok((writes, effect)) => {
-                ops::write_local(conn, writes, now)?;
-                AttemptOutcome::Succeeded {
-                    summary: effect.summary(),
-                }
-            }
-            // The store itself failed: end the round (nothing of it
-            // commits) and leave every action due for the next one.
-            Err(e) if e.is_unavailable() => return Err(e),
-            // This action can never apply (a payload the sink refuses, a
-            // stored record it cannot read): it fails alone, for good, as
-            // it would through the sink.
-            Err(e) => AttemptOutcome::Failed {
-                summary: e.to_string(),
-            },
-        }
+        apply_in_store(
+            conn,
+            &row.environment,
+            &row.id,
+            None,
+            || ops::payload_of_plan(&row.plan_json),
+            now,
+        )?
     };
     ops::record_attempt(conn, &row.id, attempt, now, now, &outcome)?;
     Ok(LocalRun {
@@ -179,15 +189,35 @@ fn run(
     })
 }
 
-/// The action's payload, decoded from its stored plan.
-fn payload_of(row: &DueRow) -> Result<ActionPayload, StoreError> {
-    let plan: ActionPlan = serde_json::from_str(&row.plan_json)
-        .map_err(|e| StoreError::decode("actions.plan_json", e))?;
-    match plan.outcome {
-        PlanOutcome::Planned { payload } => Ok(payload),
-        PlanOutcome::Skipped { .. } => Err(StoreError::InvalidInput {
-            field: "plan",
-            problem: "the plan has no payload".to_owned(),
+/// Applies action `id` through the `local` sink: the writes computed
+/// `ahead` when they still hold, else those its payload makes against what
+/// is stored. Returns the attempt's outcome; an error is the store's own,
+/// and nothing was written.
+pub(super) fn apply_in_store(
+    conn: &Connection,
+    environment: &str,
+    id: &str,
+    ahead: Option<Ahead>,
+    payload: impl FnOnce() -> Result<ActionPayload, StoreError>,
+    now: i64,
+) -> Result<AttemptOutcome, StoreError> {
+    // Writes made ahead assume the trigger's recipients exist; they are
+    // checked here, inside the transaction, after every earlier action of
+    // the event (an identify) has run.
+    match ops::writes_now(conn, environment, id, ahead, payload) {
+        Ok((writes, effect)) => {
+            ops::write_local(conn, writes, now)?;
+            Ok(AttemptOutcome::Succeeded {
+                summary: effect.summary(),
+            })
+        }
+        // The store itself failed: the job ends (nothing of it commits).
+        Err(e) if e.is_unavailable() => Err(e),
+        // This action can never apply (a payload the sink refuses, a stored
+        // record it cannot read): it fails alone, for good, as it would
+        // through the sink.
+        Err(e) => Ok(AttemptOutcome::Failed {
+            summary: e.to_string(),
         }),
     }
 }

@@ -130,9 +130,9 @@ impl Readers {
 pub struct SqliteStore {
     writer: writer::Writer,
     readers: Arc<Readers>,
-    /// The environments whose actions a worker round runs in the store, as
-    /// opened: appends for them compute their actions' local writes ahead
-    /// (`ready::ReadyLocal`).
+    /// The environments whose actions the store runs itself, as opened:
+    /// appends for them keep their payloads and compute their read-free
+    /// local writes ahead, off the writer (`ops::prepare`).
     local_environments: Arc<[String]>,
 }
 
@@ -177,6 +177,7 @@ impl SqliteStore {
         let state_restart = restart.clone();
         let marks = intake::CommitMarks::default();
         let state_marks = marks.clone();
+        let state_local = local_environments.clone();
         let (conn, state, path) = tokio::task::spawn_blocking(move || {
             private::prepare_files(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
@@ -188,7 +189,8 @@ impl SqliteStore {
             let intake = intake::IntakeJournal::open(&journal_path, state_marks).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
             })?;
-            let mut state = writer::Batch::new(lock, intake, state_restart);
+            let mut state = writer::Batch::new(lock, intake, state_restart, state_local);
+            state.check_local_backlog(&conn)?;
             let replayed = state.replay(&conn, u64::MAX)?;
             if replayed > 0 {
                 tracing::info!(
@@ -430,7 +432,8 @@ impl EventLog for SqliteStore {
             field: "event",
             problem: format!("cannot encode for the intake journal: {e}"),
         })?;
-        self.writer
+        let outcomes = self
+            .writer
             .write_journaled(move |conn, batch| {
                 if let Some(why) = &batch.unrecovered {
                     return Err(StoreError::Unavailable(format!(
@@ -441,7 +444,13 @@ impl EventLog for SqliteStore {
                 batch.intake.stage(&record);
                 Ok(outcomes)
             })
-            .await
+            .await?;
+        for outcome in &outcomes {
+            if let AppendOutcome::Accepted { ran_local, .. } = outcome {
+                ran_local.iter().for_each(crate::LocalRun::report);
+            }
+        }
+        Ok(outcomes)
     }
 
     async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError> {

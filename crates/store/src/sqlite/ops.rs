@@ -4,16 +4,22 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use tributary_core::{ActionType, dedup::DedupScope, event::EventId, plan::ActionPayload};
+use tributary_core::{
+    ActionType,
+    dedup::DedupScope,
+    event::EventId,
+    plan::{ActionPayload, ActionPlan, PlanOutcome},
+};
 
 use super::{
+    local_run,
     packed::PackedJson,
     ready::{Ahead, RowWrite},
     writer::{Batch, DedupEntry},
 };
 use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
-    LocalEffect, PruneReport, RejectedRequest, StoreError,
+    LocalEffect, LocalRun, PruneReport, RejectedRequest, StoreError,
     dedup::{self, ExistingKey, Verdict},
     local::{self, Known, Loaded, LocalKey, LocalWrite},
     model::{ATTEMPT_SUMMARY_BYTES, id_floor, ms, truncate},
@@ -81,15 +87,33 @@ struct PreparedAction {
     action_type: ActionType,
     plan_json: String,
     planned: bool,
-    /// The `local` sink's writes, when the action's environment runs them in
-    /// the store and they read nothing (see `ready::ReadyLocal`). Not
-    /// journaled: a replayed action's round computes its writes then.
+    /// For an environment the store runs itself: the payload, so the writer
+    /// need not decode `plan_json`. Not journaled: a replayed action decodes
+    /// its plan.
     #[serde(skip)]
-    ready: Option<Ahead>,
+    payload: Option<ActionPayload>,
+    /// With `payload`, its `local` sink writes when they read nothing (a
+    /// trigger: the common case), computed here, off the writer.
+    #[serde(skip)]
+    ahead: Option<Ahead>,
+}
+
+/// A planned action's payload, decoded from its stored plan.
+pub(super) fn payload_of_plan(plan_json: &str) -> Result<ActionPayload, StoreError> {
+    let plan: ActionPlan =
+        serde_json::from_str(plan_json).map_err(|e| StoreError::decode("actions.plan_json", e))?;
+    match plan.outcome {
+        PlanOutcome::Planned { payload } => Ok(payload),
+        PlanOutcome::Skipped { .. } => Err(StoreError::InvalidInput {
+            field: "plan",
+            problem: "the plan has no payload".to_owned(),
+        }),
+    }
 }
 
 /// `local_environments`: the environments whose actions the store runs
-/// itself, whose read-free local writes are computed here, off the writer.
+/// itself; their actions keep their payloads and read-free writes, made
+/// here, off the writer.
 pub(super) fn prepare(
     items: Vec<AppendItem>,
     local_environments: &[String],
@@ -97,31 +121,38 @@ pub(super) fn prepare(
     let mut shared = SharedHeaders::default();
     items
         .into_iter()
-        .map(|item| {
+        .map(|mut item| {
             let headers_of = shared.holder(&item);
             let mut row =
                 EventRow::for_event(&item, EventStatus::Accepted, None, headers_of.as_ref())?;
             let json = row.event_json.take().map(PackedJson::pack);
             let local = local_environments.contains(&item.event.environment);
-            let actions = item
-                .plans
-                .iter()
+            let actions = std::mem::take(&mut item.plans)
+                .into_iter()
                 .map(|plan| {
                     let id = ActionId::generate(item.event.id);
                     let id_text = id.to_string();
-                    let ready = match plan.payload() {
-                        Some(payload) if local && plan.is_planned() => {
-                            ready_local(&item.event.environment, &id_text, payload)
-                        }
+                    let plan_json = rows::plan_json(&plan)?;
+                    let planned = plan.is_planned();
+                    let payload = match plan.outcome {
+                        PlanOutcome::Planned { payload } if local => Some(payload),
                         _ => None,
                     };
+                    // A payload the sink refuses has none; running it fails
+                    // it with the reason.
+                    let ahead = payload.as_ref().and_then(|p| {
+                        writes_ahead(&item.event.environment, &id_text, p)
+                            .ok()
+                            .flatten()
+                    });
                     Ok(PreparedAction {
                         id,
                         id_text,
                         action_type: plan.action,
-                        plan_json: rows::plan_json(plan)?,
-                        planned: plan.is_planned(),
-                        ready,
+                        plan_json,
+                        planned,
+                        payload,
+                        ahead,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -261,53 +292,75 @@ pub(super) fn append(
         insert_event(conn, &item.row, item.json.as_ref())?;
         let source = item.row.source.as_deref().unwrap_or_default();
         let environment = item.row.environment.as_deref().unwrap_or_default();
-        insert_actions(
+        let in_store = batch.runs_at_append(environment);
+        let action_ids = item.actions.iter().map(|a| a.id).collect();
+        let ran_local = insert_actions(
             conn,
             &item.row.id,
             source,
             environment,
-            &item.actions,
+            item.actions,
+            in_store,
             item.received,
             now,
         )?;
         outcomes.push(AppendOutcome::Accepted {
             event_id: item.event_id,
-            action_ids: item.actions.iter().map(|a| a.id).collect(),
+            action_ids,
+            ran_local,
         });
-        for a in item.actions {
-            if let Some(writes) = a.ready {
-                batch.ready.put(a.id_text, writes);
-            }
-        }
     }
     batch.stats.absorb(stats);
     batch.keys.extend(keys);
     Ok(outcomes)
 }
 
+/// Inserts an event's actions: planned ones into the outbox, or, with
+/// `in_store`, run through the `local` sink here, in order, each with its
+/// attempt (what a worker round would do, without the outbox row, the
+/// round's select and the second write of the action row).
+#[allow(clippy::too_many_arguments)]
 fn insert_actions(
     conn: &Connection,
     event_id: &str,
     source: &str,
     environment: &str,
-    actions: &[PreparedAction],
+    actions: Vec<PreparedAction>,
+    in_store: bool,
     run_at: i64,
     now: i64,
-) -> Result<(), StoreError> {
-    for (position, a) in actions.iter().enumerate() {
-        let id = &a.id_text;
-        let status = if a.planned {
-            ActionStatus::Pending
+) -> Result<Vec<LocalRun>, StoreError> {
+    let mut ran = Vec::new();
+    for (position, mut a) in actions.into_iter().enumerate() {
+        let outcome = if a.planned && in_store {
+            let (payload, plan_json) = (a.payload.take(), &a.plan_json);
+            Some(local_run::apply_in_store(
+                conn,
+                environment,
+                &a.id_text,
+                a.ahead.take(),
+                // Decoded only when not kept (a replayed append) and needed.
+                || payload.map_or_else(|| payload_of_plan(plan_json), Ok),
+                now,
+            )?)
         } else {
-            ActionStatus::Skipped
+            None
+        };
+        let (status, attempts, last_error) = match &outcome {
+            Some(outcome) => {
+                let (status, last_error) = attempt_status(outcome);
+                (status, 1, last_error)
+            }
+            None if a.planned => (ActionStatus::Pending, 0, None),
+            None => (ActionStatus::Skipped, 0, None),
         };
         conn.prepare_cached(
             "INSERT OR FAIL INTO actions (id, event_id, position, action_type, source, environment, \
              plan_json, status, attempts, last_error, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, NULL, ?9, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
         )?
         .execute(params![
-            id,
+            a.id_text,
             event_id,
             i64::try_from(position).unwrap_or(i64::MAX),
             a.action_type.as_str(),
@@ -315,14 +368,29 @@ fn insert_actions(
             environment,
             a.plan_json,
             status.as_str(),
+            attempts,
+            last_error,
             now,
         ])?;
-        if a.planned {
-            conn.prepare_cached("INSERT OR FAIL INTO outbox (action_id, run_at) VALUES (?1, ?2)")?
-                .execute(params![id, run_at])?;
+        match outcome {
+            Some(outcome) => {
+                insert_attempt(conn, &a.id_text, 1, now, now, &outcome)?;
+                ran.push(LocalRun {
+                    id: a.id,
+                    environment: environment.to_owned(),
+                    outcome,
+                });
+            }
+            None if a.planned => {
+                conn.prepare_cached(
+                    "INSERT OR FAIL INTO outbox (action_id, run_at) VALUES (?1, ?2)",
+                )?
+                .execute(params![a.id_text, run_at])?;
+            }
+            None => {}
         }
     }
-    Ok(())
+    Ok(ran)
 }
 
 pub(super) fn record_rejected(
@@ -405,17 +473,8 @@ pub(super) fn record_attempt(
     now: i64,
     outcome: &AttemptOutcome,
 ) -> Result<(), StoreError> {
-    let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
-    conn.prepare_cached(
-        "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![id, attempt, started, now, outcome.name(), summary])?;
-    let (status, last_error) = match outcome {
-        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None),
-        AttemptOutcome::Failed { .. } => (ActionStatus::Failed, Some(summary)),
-        AttemptOutcome::RetryAt { .. } => (ActionStatus::Pending, Some(summary)),
-    };
+    insert_attempt(conn, id, attempt, started, now, outcome)?;
+    let (status, last_error) = attempt_status(outcome);
     match outcome {
         AttemptOutcome::RetryAt { at, .. } => {
             conn.prepare_cached(
@@ -434,6 +493,39 @@ pub(super) fn record_attempt(
     )?
     .execute(params![id, status.as_str(), attempt, last_error, now])?;
     Ok(())
+}
+
+/// The attempts row of attempt `attempt` of action `id`.
+fn insert_attempt(
+    conn: &Connection,
+    id: &str,
+    attempt: i64,
+    started: i64,
+    now: i64,
+    outcome: &AttemptOutcome,
+) -> Result<(), StoreError> {
+    let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
+    conn.prepare_cached(
+        "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![id, attempt, started, now, outcome.name(), summary])?;
+    Ok(())
+}
+
+/// The action's status after an attempt ended so, and its last error.
+fn attempt_status(outcome: &AttemptOutcome) -> (ActionStatus, Option<String>) {
+    match outcome {
+        AttemptOutcome::Succeeded { .. } => (ActionStatus::Succeeded, None),
+        AttemptOutcome::Failed { .. } => (
+            ActionStatus::Failed,
+            Some(truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES).to_owned()),
+        ),
+        AttemptOutcome::RetryAt { .. } => (
+            ActionStatus::Pending,
+            Some(truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES).to_owned()),
+        ),
+    }
 }
 
 /// A `local` sink action made ready off the writer thread: a payload that
@@ -475,12 +567,6 @@ fn writes_ahead(
             users: reads.users,
         })
     })
-}
-
-/// [`writes_ahead`] for an appended action; a refused payload has none, and
-/// the round that runs it fails it with the reason.
-fn ready_local(environment: &str, id: &str, payload: &ActionPayload) -> Option<Ahead> {
-    writes_ahead(environment, id, payload).ok().flatten()
 }
 
 /// True when every user the writes computed ahead assume exists does: one

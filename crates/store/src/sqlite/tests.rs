@@ -77,7 +77,12 @@ fn bare_writer(dir: &Path, commit_every: Duration) -> writer::Writer {
     let intake =
         intake::IntakeJournal::open(&dir.join("w.db-intake"), intake::CommitMarks::default())
             .unwrap();
-    let mut state = writer::Batch::new(lock, intake, checkpoint::RestartRequest::default());
+    let mut state = writer::Batch::new(
+        lock,
+        intake,
+        checkpoint::RestartRequest::default(),
+        Vec::new(),
+    );
     state.replay(&conn, u64::MAX).unwrap();
     writer::spawn(conn, state, 64, 64, commit_every).unwrap()
 }

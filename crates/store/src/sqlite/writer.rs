@@ -39,8 +39,8 @@ use tributary_group_commit::{GroupState, GroupWriter, JobError, Settings};
 use super::{
     checkpoint::RestartRequest,
     intake::IntakeJournal,
+    local_run,
     ops::{self, PreparedItem},
-    ready::ReadyLocal,
 };
 use crate::{StoreError, stats::BatchStats};
 
@@ -76,9 +76,12 @@ pub(super) struct Batch {
     pub(super) expire_before: Option<i64>,
     /// The committed dedup index.
     pub(super) index: DedupIndex,
-    /// Local writes made ready by appends (not rolled back with a group:
-    /// see [`ReadyLocal`]).
-    pub(super) ready: ReadyLocal,
+    /// The environments whose actions the store runs itself (sorted).
+    local_environments: Vec<String>,
+    /// The outbox may hold actions of `local_environments` (left by a run
+    /// with other settings): their new actions queue behind them instead of
+    /// running at append, until a worker round finds none left.
+    pub(super) local_backlog: bool,
     /// Asks for a WAL restart between groups.
     restart: RestartRequest,
     /// Where appends are durable before their transaction commits.
@@ -91,6 +94,29 @@ pub(super) struct Batch {
 }
 
 impl Batch {
+    /// True when an append runs `environment`'s actions itself, in its own
+    /// transaction (see `local_run`).
+    pub(super) fn runs_at_append(&self, environment: &str) -> bool {
+        !self.local_backlog
+            && self
+                .local_environments
+                .binary_search_by(|e| e.as_str().cmp(environment))
+                .is_ok()
+    }
+
+    /// Looks in the outbox for actions of the environments the store runs
+    /// itself: at open, and after a rollback (which may have put back rows a
+    /// round had run).
+    pub(super) fn check_local_backlog(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.local_backlog = local_run::local_backlog(conn, &self.local_environments)?;
+        if self.local_backlog {
+            tracing::info!(
+                "The outbox holds local actions; new ones queue behind them until the workers have run them."
+            );
+        }
+        Ok(())
+    }
+
     /// The live key for `hash`, seeing this group's uncommitted writes.
     pub(super) fn key(&self, hash: i64) -> Option<DedupEntry> {
         self.keys.get(&hash).copied().or_else(|| {
@@ -152,6 +178,11 @@ impl GroupState for Batch {
     }
 
     fn recover(&mut self, conn: &Connection) {
+        if let Err(e) = self.check_local_backlog(conn) {
+            // Queueing behind an outbox that may be empty only costs time.
+            tracing::warn!(error = %e, "Cannot look for waiting local actions; appends queue them.");
+            self.local_backlog = true;
+        }
         let up_to = self.intake.written();
         match self.replay(conn, up_to) {
             Ok(records) => {
@@ -281,15 +312,22 @@ pub(super) type Writer = GroupWriter<Batch>;
 
 impl Batch {
     /// The writer's state before its first group; `lock` (the process lock)
-    /// lives as long as the writer. Call [`Batch::replay`] before the first
-    /// group: it loads the dedup index.
-    pub(super) fn new(lock: Connection, intake: IntakeJournal, restart: RestartRequest) -> Self {
+    /// lives as long as the writer. Call [`Batch::check_local_backlog`] and
+    /// then [`Batch::replay`] before the first group: replay runs local
+    /// actions as appends do, and loads the dedup index.
+    pub(super) fn new(
+        lock: Connection,
+        intake: IntakeJournal,
+        restart: RestartRequest,
+        local_environments: Vec<String>,
+    ) -> Self {
         Self {
             stats: BatchStats::default(),
             keys: HashMap::new(),
             expire_before: None,
             index: DedupIndex::new(),
-            ready: ReadyLocal::default(),
+            local_environments,
+            local_backlog: false,
             restart,
             intake,
             unrecovered: None,

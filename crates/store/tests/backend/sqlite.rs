@@ -148,8 +148,8 @@ async fn dedup_keys_survive_a_reopen() {
 
 /// Which actions the store runs itself is what it was opened with, from
 /// the configuration, and nothing a caller passes later: opened with
-/// `production` in the store, a round runs `production`'s identify; opened
-/// without, the same round leases it.
+/// `production` in the store, the append runs `production`'s identify and a
+/// round leases only `staging`'s; opened without, the round leases both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_runs_in_the_store_the_environments_it_is_given() {
     use tributary_core::config::{StoreBackend, StoreSettings};
@@ -167,7 +167,7 @@ async fn open_runs_in_the_store_the_environments_it_is_given() {
             .unwrap();
         let mut staging = event("web", "signup", Some("u2"));
         staging.environment = "staging".into();
-        store
+        let out = store
             .append(vec![
                 plain_item(
                     event("web", "signup", Some("u1")),
@@ -177,6 +177,14 @@ async fn open_runs_in_the_store_the_environments_it_is_given() {
             ])
             .await
             .unwrap();
+        let ran_at_append: Vec<(&str, &str)> = out
+            .iter()
+            .flat_map(|o| match o {
+                AppendOutcome::Accepted { ran_local, .. } => ran_local.as_slice(),
+                AppendOutcome::Duplicate { .. } => &[],
+            })
+            .map(|r| (r.environment.as_str(), r.outcome.name()))
+            .collect();
         let round = store
             .claim_running_local("w", 10, Duration::from_secs(60))
             .await
@@ -186,15 +194,14 @@ async fn open_runs_in_the_store_the_environments_it_is_given() {
             .iter()
             .map(|c| c.environment.as_str())
             .collect();
-        let ran: Vec<&str> = round
-            .ran_local
-            .iter()
-            .map(|r| r.environment.as_str())
-            .collect();
+        assert!(round.ran_local.is_empty(), "{:?}", round.ran_local);
         if local == LocalExecution::ThroughSink {
-            assert_eq!((leased.len(), ran.len()), (2, 0), "{local:?}");
+            assert_eq!((leased.len(), ran_at_append.len()), (2, 0), "{local:?}");
         } else {
-            assert_eq!((leased, ran), (vec!["staging"], vec!["production"]));
+            assert_eq!(
+                (leased, ran_at_append),
+                (vec!["staging"], vec![("production", "succeeded")])
+            );
             let user = store
                 .local_record(tributary_store::LocalKind::User, "production", "", "u1")
                 .await
@@ -249,4 +256,155 @@ async fn open_from_settings_and_retention_helper() {
         .await
         .unwrap();
     assert_eq!(left.items.len(), 1);
+}
+
+/// The local actions an append ran, with their outcomes' names.
+fn ran_at_append(out: &AppendOutcome) -> Vec<(tributary_store::ActionId, &'static str)> {
+    match out {
+        AppendOutcome::Accepted { ran_local, .. } => {
+            ran_local.iter().map(|r| (r.id, r.outcome.name())).collect()
+        }
+        AppendOutcome::Duplicate { .. } => Vec::new(),
+    }
+}
+
+/// Opened to run `production` itself, an append runs its actions in plan
+/// order inside its own transaction: the trigger finds the user its
+/// identify made, a payload the `local` sink refuses fails alone with its
+/// reason, each has one attempt, and nothing is left for a worker round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_runs_in_store_actions_at_once_in_order() {
+    let h = sqlite_with(SqliteOptions {
+        local_execution: production_in_store(),
+        ..SqliteOptions::default()
+    })
+    .await
+    .unwrap();
+    let s = &h.store;
+    let refused = tributary_core::plan::ActionPlan {
+        action: tributary_core::ActionType::AddAudienceMember,
+        origin: tributary_core::plan::PlanOrigin::Mapping {
+            mapping: "m-audience".into(),
+        },
+        outcome: tributary_core::plan::PlanOutcome::Planned {
+            payload: tributary_core::plan::ActionPayload::AddAudienceMember {
+                audience: "nobody-made-this".into(),
+                members: vec![tributary_core::plan::AudienceMember {
+                    user_id: "u1".into(),
+                    tenant: None,
+                }],
+                create_audience: false,
+            },
+        },
+        notes: Vec::new(),
+    };
+    let out = s
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![
+                identify_plan("u1", json!({"name": "Ada"})),
+                refused,
+                skipped_plan(),
+                trigger_plan("welcome", "u1"),
+            ],
+        )])
+        .await
+        .unwrap();
+    let AppendOutcome::Accepted {
+        event_id,
+        action_ids,
+        ..
+    } = &out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        ran_at_append(&out[0]),
+        vec![
+            (action_ids[0], "succeeded"),
+            (action_ids[1], "failed"),
+            (action_ids[3], "succeeded"),
+        ]
+    );
+    let run = s
+        .local_record(
+            tributary_store::LocalKind::WorkflowRun,
+            "production",
+            "welcome",
+            &action_ids[3].to_string(),
+        )
+        .await
+        .unwrap()
+        .expect("the trigger found the user its event's identify made");
+    assert_eq!(run.data["status"], "triggered");
+    let detail = s.event_detail(*event_id).await.unwrap().unwrap();
+    let statuses: Vec<_> = detail
+        .actions
+        .iter()
+        .map(|a| (a.status, a.attempts))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (tributary_store::ActionStatus::Succeeded, 1),
+            (tributary_store::ActionStatus::Failed, 1),
+            (tributary_store::ActionStatus::Skipped, 0),
+            (tributary_store::ActionStatus::Succeeded, 1),
+        ]
+    );
+    assert!(
+        detail.actions[1]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("nobody-made-this")),
+        "{:?}",
+        detail.actions[1].last_error
+    );
+    assert_eq!(detail.attempts.len(), 3, "{:?}", detail.attempts);
+    let round = s
+        .claim_running_local("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(round.claimed.is_empty() && round.ran_local.is_empty() && !round.more);
+}
+
+/// Actions a run with other settings left in the outbox keep their place:
+/// until a worker round has run them, new actions of their environment
+/// queue behind them rather than run at append, so a newer identify is not
+/// overwritten by an older one; once the outbox holds none, appends run
+/// their actions again, and a reopen with the outbox empty does too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_store_actions_queue_behind_older_ones_left_in_the_outbox() {
+    let h = sqlite().await.unwrap();
+    let identify = |name: &str| {
+        plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({ "name": name }))],
+        )
+    };
+    h.store.append(vec![identify("Old")]).await.unwrap();
+    let h = h.reopen(production_in_store()).await;
+    let s = &h.store;
+    let newer = s.append(vec![identify("New")]).await.unwrap();
+    assert!(ran_at_append(&newer[0]).is_empty(), "{newer:?}");
+    let round = s
+        .claim_running_local("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(round.ran_local.len(), 2, "{round:?}");
+    let name = |s: Arc<dyn tributary_store::Store>| async move {
+        s.local_record(tributary_store::LocalKind::User, "production", "", "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .data["name"]
+            .clone()
+    };
+    assert_eq!(name(s.clone()).await, "New", "the older identify ran first");
+    let next = s.append(vec![identify("Next")]).await.unwrap();
+    assert_eq!(ran_at_append(&next[0]).len(), 1, "{next:?}");
+    assert_eq!(name(s.clone()).await, "Next");
+    let h = h.reopen(production_in_store()).await;
+    let again = h.store.append(vec![identify("Again")]).await.unwrap();
+    assert_eq!(ran_at_append(&again[0]).len(), 1, "{again:?}");
 }
