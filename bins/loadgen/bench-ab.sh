@@ -4,7 +4,9 @@
 # rounds of [seconds] at full speed (64 connections, single events on a
 # receive URL, SQLite with fsync on), each round on a fresh store, and the
 # script prints each round's events/s and the server's CPU per event, and the
-# median ratios this tree / REV of both.
+# median ratios this tree / REV of both. Events/s counts the events whose
+# actions have run: after each run the script waits for the outbox to drain
+# and adds that time (and the CPU and bytes it took) to the run's.
 # The configuration has no mappings, so both builds do the same work whatever
 # their mapping engines plan: it measures the request path (HTTP, adapter,
 # dedup, group-committed append). With AB_SOURCES=bench the builds run the
@@ -63,9 +65,11 @@ run_one() { # label binary round
   local s0; s0=$(device_sectors "$WORK")
   local cpu0; cpu0=$(cpu_ticks "$pid")
   "$LOADGEN" run --url "$URL" "${LOAD[@]}" --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
+  local drain; drain=$(outbox_drain 9091)
   device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3" > "$WORK/dev-$1-$3"
-  cpu_per_event "$(( $(cpu_ticks "$pid") - cpu0 ))" "$(rate_of "$WORK/$1-$3")" "$SECS" > "$WORK/cpu-$1-$3"
-  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s, $(cat "$WORK/cpu-$1-$3") µs server CPU per event, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server, $(cat "$WORK/dev-$1-$3") written to the device"
+  done_rate "$WORK/$1-$3" "$SECS" "$drain" > "$WORK/done-$1-$3"
+  cpu_per_event "$(( $(cpu_ticks "$pid") - cpu0 ))" "$(cat "$WORK/done-$1-$3")" "$(awk -v s="$SECS" -v d="$drain" 'BEGIN {print s + d}')" > "$WORK/cpu-$1-$3"
+  echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s answered, $(cat "$WORK/done-$1-$3") with their actions run (outbox empty $drain s after the run), $(cat "$WORK/cpu-$1-$3") µs server CPU per event, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server during the run, $(cat "$WORK/dev-$1-$3") written to the device"
   if [ -n "$RATE" ]; then
     s0=$(device_sectors "$WORK")
     "$LOADGEN" run --url "$URL" "${LOAD[@]}" --seconds "$SECS" --rate "$RATE" --first 100000000 \
@@ -82,13 +86,16 @@ for round in $(seq "$ROUNDS"); do
   else
     run_one B "$NEW_BIN" "$round"; run_one A "$OLD_BIN" "$round"
   fi
-  echo "ratio B / A, round $round: $(awk -v b="$(rate_of "$WORK/B-$round")" -v a="$(rate_of "$WORK/A-$round")" 'BEGIN {printf "%.3f", b / a}')"
+  echo "ratio B / A, round $round: $(awk -v b="$(cat "$WORK/done-B-$round")" -v a="$(cat "$WORK/done-A-$round")" 'BEGIN {printf "%.3f", b / a}')"
 done
 
 echo "== summary over $ROUNDS rounds"
-echo "A events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/A-$r"; done | tr '\n' ' ')"
-echo "B events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r"; done | tr '\n' ' ')"
-echo "median ratio B / A: $(for r in $(seq "$ROUNDS"); do awk -v b="$(rate_of "$WORK/B-$r")" -v a="$(rate_of "$WORK/A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
+echo "A events/s answered: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/A-$r"; done | tr '\n' ' ')"
+echo "B events/s answered: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r"; done | tr '\n' ' ')"
+echo "median ratio B / A, answered: $(for r in $(seq "$ROUNDS"); do awk -v b="$(rate_of "$WORK/B-$r")" -v a="$(rate_of "$WORK/A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
+echo "A events/s with their actions run: $(cat "$WORK"/done-A-* | tr '\n' ' ')"
+echo "B events/s with their actions run: $(cat "$WORK"/done-B-* | tr '\n' ' ')"
+echo "median ratio B / A, with their actions run: $(for r in $(seq "$ROUNDS"); do awk -v b="$(cat "$WORK/done-B-$r")" -v a="$(cat "$WORK/done-A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
 echo "bytes per event dirtied by the server, A: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/A-$r"; done | tr '\n' ' ')B: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/B-$r"; done | tr '\n' ' ')"
 echo "bytes per event written to the device, A: $(cat "$WORK"/dev-A-* | tr '\n' ' ')B: $(cat "$WORK"/dev-B-* | tr '\n' ' ')"
 echo "server CPU per event, µs, A: $(cat "$WORK"/cpu-A-* | tr '\n' ' ')B: $(cat "$WORK"/cpu-B-* | tr '\n' ' ')"

@@ -8,7 +8,9 @@
 # Segment's Webhooks destination sends them, a JSON array to a receive URL,
 # against the baseline parsing the same bodies; then 20,000 events/s in
 # batches for latency. Every ingest run reports the bytes the server wrote
-# to disk per event (`/proc/PID/io`, WAL and checkpoints alike).
+# to disk per event (`/proc/PID/io`, WAL and checkpoints alike), and how long
+# after it the outbox was empty: events/s "with their actions run" counts
+# that time too.
 # Usage: bash bins/loadgen/bench-ingest.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,10 +34,13 @@ start_ingest() { # store
 }
 
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
-# Whether the in-process workers kept up: every accepted event plans one
-# trigger, so pushed minus popped is the backlog the run left behind.
-outbox() { metric_total 9091 "$1"; }
 source bins/loadgen/bench-lib.sh
+# Whether the in-process workers kept up: every accepted event plans one
+# trigger; waits for the outbox to drain and keeps how long that took.
+drained() { # run-name
+  echo "actions run by the end of the run: $(metric_total 9091 tributary_action_attempts_total), outbox empty $(outbox_drain 9091 | tee "$WORK/drain-$1") s after it"
+}
+done_of() { done_rate "$1" "$SECS" "$(cat "$(dirname "$1")/drain-$(basename "$1")")"; }
 bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
 ratios() { # a-prefix b-prefix
   for r in $(seq "$ROUNDS"); do awk -v a="$(rate_of "$WORK/$1-$r")" -v b="$(rate_of "$WORK/$2-$r")" 'BEGIN {printf "%.3f\n", a / b}'; done
@@ -60,7 +65,7 @@ for round in $(seq "$ROUNDS"); do
   sleep 1
   echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
   $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$INGEST_PID" | tee "$WORK/ingest-$round"
-  echo "actions queued: $(outbox tributary_outbox_pushed_total), executed by the end of the run: $(outbox tributary_outbox_popped_total)"
+  drained "ingest-$round"
   # The last round's server stays up for the fixed-rate run below, so that run
   # measures a store in use, not a fresh file (a fresh file's first seconds
   # measured a higher p99 in two runs of three; docs/PERFORMANCE.md).
@@ -84,12 +89,13 @@ for round in $(seq "$ROUNDS"); do
   echo "== batch round $round of $ROUNDS: tributary-ingest, /v1/batch, $BATCH events per request, 16 connections, full speed"
   start_ingest "batch-$round"
   $BIN/tributary-loadgen run --url http://127.0.0.1:9091/v1/batch --header "$BASIC" --connections 16 --seconds "$SECS" --batch $BATCH --shape batch --server-pid "$INGEST_PID" | tee "$WORK/batch-$round"
-  echo "actions queued: $(outbox tributary_outbox_pushed_total), executed by the end of the run: $(outbox tributary_outbox_popped_total)"
+  drained "batch-$round"
   kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, receive URL, JSON arrays of $BATCH events, 16 connections, full speed"
   start_ingest "array-$round"
   $BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/array-$round"
+  drained "array-$round"
   if [ "$round" -lt "$ROUNDS" ]; then kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true; fi
 done
 
@@ -101,10 +107,12 @@ echo "== summary over $ROUNDS rounds"
 echo "single events: bare hyper requests/s: $(all_of rate_of base)"
 echo "single events: ingest events/s: $(all_of rate_of ingest)(median $(all_of rate_of ingest | tr ' ' '\n' | grep . | median))"
 echo "single events: median ratio ingest / bare hyper: $(ratios ingest base | median)"
+echo "single events: ingest events/s with their actions run: $(all_of done_of ingest)"
 echo "single events: bytes written per event: $(all_of bytes_of ingest)"
 echo "batches: bare hyper events/s: $(all_of rate_of bbase)"
 echo "batches: ingest /v1/batch events/s: $(all_of rate_of batch)(median $(all_of rate_of batch | tr ' ' '\n' | grep . | median)), median ratio to the baseline $(ratios batch bbase | median)"
 echo "batches: ingest receive URL arrays events/s: $(all_of rate_of array)(median $(all_of rate_of array | tr ' ' '\n' | grep . | median)), median ratio to the baseline $(ratios array bbase | median)"
+echo "batches: events/s with their actions run, /v1/batch: $(all_of done_of batch)arrays: $(all_of done_of array)"
 echo "batches: bytes written per event, /v1/batch: $(all_of bytes_of batch) arrays: $(all_of bytes_of array)"
 echo "fixed 5,000 events/s, single: $(grep -h '^latency' "$WORK/fixed-single")"
 echo "fixed 20,000 events/s, arrays of $BATCH: $(grep -h '^latency' "$WORK/fixed-batch")"

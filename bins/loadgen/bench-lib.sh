@@ -56,6 +56,26 @@ device_bytes_per_event() { # sectors-before sectors-after loadgen-output
 }
 
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
+
+# Waits until the outbox of the server on PORT holds no action (every action
+# queued was taken by a worker; actions run at append never enter it), at
+# most MAX seconds (300), and prints the seconds it waited. Events are answered before
+# their actions run, so a run's events/s alone can hide a backlog that the
+# workers take seconds to clear after it.
+outbox_drain() { # port [max]
+  local t0; t0=$(date +%s%N)
+  for _ in $(seq $(( ${2:-300} * 10 ))); do
+    [ "$(metric_total "$1" tributary_outbox_pushed_total)" -le "$(metric_total "$1" tributary_outbox_popped_total)" ] && break
+    sleep 0.1
+  done
+  awk -v t="$(( $(date +%s%N) - t0 ))" 'BEGIN {printf "%.1f\n", t / 1e9}'
+}
+
+# Events/s with their actions run: a run's events over its seconds plus the
+# seconds its outbox took to drain.
+done_rate() { # loadgen-output seconds drain-seconds
+  awk -v s="$2" -v d="$3" '/^events in 2xx answers:/ {n = $5} END {printf "%d\n", n / (s + d)}' "$1"
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The server's CPU per event in µs over a run, from the cpu_ticks it used.
 # It moves less with the machine's load than events/s does: a second figure

@@ -31,8 +31,7 @@ while [ "$filled" -lt "$EVENTS" ]; do
 done
 # The fill plans an action per event; the measured runs start once the
 # workers have run them all, so they measure the load, not a backlog.
-until [ "$(metric_total 9093 tributary_outbox_pushed_total)" = "$(metric_total 9093 tributary_outbox_popped_total)" ]; do sleep 1; done
-echo "store on disk: $(du -sh "$WORK/data" | cut -f1), every action run"
+echo "store on disk: $(du -sh "$WORK/data" | cut -f1), every action run $(outbox_drain 9093 3600) s after the fill"
 sleep 5
 for run in $(seq "$RUNS"); do
   echo "== run $run of $RUNS: $SECS s at 5,000 events/s"
