@@ -49,8 +49,9 @@ impl<T> Store for T where
 pub trait EventLog: Send + Sync + 'static {
     /// Appends events with their planned actions. Each item is atomic and
     /// learns its own outcome (same order as `items`): accepted, with its
-    /// actions in the outbox, or a duplicate (docs/product-decisions.md, "Dedup"),
-    /// logged and not run.
+    /// actions in the outbox or, those the store runs itself
+    /// ([`crate::LocalExecution::InStore`]), already run; or a duplicate
+    /// (docs/product-decisions.md, "Dedup"), logged and not run.
     ///
     /// Fails with [`StoreError::Overloaded`] when the commit queue is full.
     async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<AppendOutcome>, StoreError>;
