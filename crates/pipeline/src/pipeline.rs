@@ -416,6 +416,7 @@ impl Pipeline {
         if items.is_empty() && !rejected.is_empty() {
             return Err(PipelineError::AllItemsRejected { items: rejected });
         }
+        let planned: Vec<usize> = items.iter().map(planned_actions).collect();
         let outcomes = if items.is_empty() {
             Vec::new()
         } else {
@@ -427,15 +428,8 @@ impl Pipeline {
             .count();
         let pushed: usize = outcomes
             .iter()
-            .map(|o| match o {
-                // Those the store ran at once never enter the outbox.
-                AppendOutcome::Accepted {
-                    action_ids,
-                    ran_local,
-                    ..
-                } => action_ids.len() - ran_local.len(),
-                AppendOutcome::Duplicate { .. } => 0,
-            })
+            .zip(planned)
+            .map(|(o, planned)| queued(planned, o))
             .sum();
         // Outbox depth as two counters (pushed here, popped by the workers):
         // a gauge of a fast-moving queue would mostly show noise.
@@ -511,6 +505,21 @@ impl Pipeline {
 
 /// One code and message for a request's refused items: the first few
 /// described, the rest counted.
+/// The actions of `item` an append would put in the outbox: its planned
+/// ones (a skipped plan is logged, never queued).
+pub(crate) fn planned_actions(item: &AppendItem) -> usize {
+    item.plans.iter().filter(|p| p.is_planned()).count()
+}
+
+/// How many of an item's `planned` actions its append put in the outbox:
+/// none for a duplicate, and none of those the store ran at once.
+pub(crate) fn queued(planned: usize, outcome: &AppendOutcome) -> usize {
+    match outcome {
+        AppendOutcome::Accepted { ran_local, .. } => planned.saturating_sub(ran_local.len()),
+        AppendOutcome::Duplicate { .. } => 0,
+    }
+}
+
 fn describe_rejected_items(rejected: &[RejectedItem]) -> (&str, String) {
     let code = rejected
         .first()
@@ -600,5 +609,81 @@ fn parse_tracking(
             code: "write_key_wrong_kind",
             message: format!("`{other}` sources do not take the Segment-compatible API"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tributary_core::{
+        ActionType,
+        event::{Event, EventId},
+        plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome, SkipReason},
+    };
+    use tributary_store::{ActionId, AttemptOutcome, LocalRun};
+
+    use super::*;
+
+    fn plan(outcome: PlanOutcome) -> ActionPlan {
+        ActionPlan {
+            action: ActionType::DeleteUser,
+            origin: PlanOrigin::Mapping {
+                mapping: "m".into(),
+            },
+            outcome,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The outbox counter counts what entered the outbox: a skipped plan
+    /// never does, nor an action the store ran at append, nor a duplicate.
+    #[test]
+    fn only_queued_actions_count_as_pushed() {
+        let planned = || {
+            plan(PlanOutcome::Planned {
+                payload: ActionPayload::DeleteUser {
+                    user_id: "u1".into(),
+                },
+            })
+        };
+        let skipped = plan(PlanOutcome::Skipped {
+            reason: SkipReason::Inactive,
+        });
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "id": EventId::generate(Utc::now()).to_string(),
+            "source": "s", "environment": "production", "kind": "track", "event": "Paid",
+            "data": {}, "timestamp": Utc::now().to_rfc3339(),
+            "received_at": Utc::now().to_rfc3339(), "raw": {},
+        }))
+        .unwrap();
+        let item = AppendItem {
+            event,
+            plans: vec![planned(), skipped, planned()],
+            dedup: None,
+            provenance: Provenance::default(),
+        };
+        assert_eq!(planned_actions(&item), 2);
+        let event_id = item.event.id;
+        let ids: Vec<ActionId> = (0..3).map(|_| ActionId::generate(event_id)).collect();
+        let accepted = |ran: usize| AppendOutcome::Accepted {
+            event_id,
+            action_ids: ids.clone(),
+            ran_local: ids[..ran]
+                .iter()
+                .map(|&id| LocalRun {
+                    id,
+                    environment: "production".into(),
+                    outcome: AttemptOutcome::Succeeded {
+                        summary: "applied".into(),
+                    },
+                })
+                .collect(),
+        };
+        assert_eq!(queued(2, &accepted(0)), 2);
+        assert_eq!(queued(2, &accepted(2)), 0);
+        let duplicate = AppendOutcome::Duplicate {
+            event_id,
+            original_event_id: event_id,
+        };
+        assert_eq!(queued(2, &duplicate), 0);
     }
 }

@@ -353,28 +353,25 @@ impl Pipeline {
         plans: Vec<tributary_core::plan::ActionPlan>,
         dedup: Option<DedupScope>,
     ) -> Result<AppendOutcome, ResourceCallError> {
-        let planned = plans.len() as u64;
+        let item = AppendItem {
+            event,
+            plans,
+            dedup,
+            provenance: tributary_store::Provenance {
+                config_revision: self.live().revision(),
+                ..Default::default()
+            },
+        };
+        let planned = crate::pipeline::planned_actions(&item);
         let outcome = self
             .store()
-            .append(vec![AppendItem {
-                event,
-                plans,
-                dedup,
-                provenance: tributary_store::Provenance {
-                    config_revision: self.live().revision(),
-                    ..Default::default()
-                },
-            }])
+            .append(vec![item])
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::Database("append returned no outcome".to_owned()))?;
-        let pushed = match &outcome {
-            AppendOutcome::Accepted { .. } => planned,
-            AppendOutcome::Duplicate { .. } => 0,
-        };
         metrics::counter!("tributary_outbox_pushed_total", "source" => route.source.key.clone())
-            .increment(pushed);
+            .increment(crate::pipeline::queued(planned, &outcome) as u64);
         metrics::counter!("tributary_events_received_total", "source" => route.source.key.clone())
             .increment(1);
         Ok(outcome)
