@@ -290,20 +290,10 @@ pub(super) fn append(
             }
         }
         insert_event(conn, &item.row, item.json.as_ref())?;
-        let source = item.row.source.as_deref().unwrap_or_default();
-        let environment = item.row.environment.as_deref().unwrap_or_default();
-        let in_store = batch.runs_at_append(environment);
+        let in_store = batch.runs_at_append(item.row.environment.as_deref().unwrap_or_default());
         let action_ids = item.actions.iter().map(|a| a.id).collect();
-        let ran_local = insert_actions(
-            conn,
-            &item.row.id,
-            source,
-            environment,
-            item.actions,
-            in_store,
-            item.received,
-            now,
-        )?;
+        let ran_local =
+            insert_actions(conn, &item.row, item.actions, in_store, item.received, now)?;
         outcomes.push(AppendOutcome::Accepted {
             event_id: item.event_id,
             action_ids,
@@ -315,21 +305,20 @@ pub(super) fn append(
     Ok(outcomes)
 }
 
-/// Inserts an event's actions: planned ones into the outbox, or, with
-/// `in_store`, run through the `local` sink here, in order, each with its
-/// attempt (what a worker round would do, without the outbox row, the
-/// round's select and the second write of the action row).
-#[allow(clippy::too_many_arguments)]
+/// Inserts the actions of the event in `row`: planned ones into the outbox,
+/// or, with `in_store`, run through the `local` sink here, in order, each
+/// with its attempt (what a worker round would do, without the outbox row,
+/// the round's select and the second write of the action row).
 fn insert_actions(
     conn: &Connection,
-    event_id: &str,
-    source: &str,
-    environment: &str,
+    row: &EventRow,
     actions: Vec<PreparedAction>,
     in_store: bool,
     run_at: i64,
     now: i64,
 ) -> Result<Vec<LocalRun>, StoreError> {
+    let source = row.source.as_deref().unwrap_or_default();
+    let environment = row.environment.as_deref().unwrap_or_default();
     let mut ran = Vec::new();
     for (position, mut a) in actions.into_iter().enumerate() {
         let outcome = if a.planned && in_store {
@@ -361,7 +350,7 @@ fn insert_actions(
         )?
         .execute(params![
             a.id_text,
-            event_id,
+            row.id,
             i64::try_from(position).unwrap_or(i64::MAX),
             a.action_type.as_str(),
             source,
