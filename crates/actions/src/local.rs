@@ -3,9 +3,10 @@
 //! through the admin API. The embedded default; no external service.
 //!
 //! A SQLite store opened to run an environment's actions itself
-//! ([`tributary_store::LocalExecution::InStore`]) runs them in the worker's
-//! round and this sink never sees them. This is the path for PostgreSQL,
-//! for a rate-limited environment and for a sink over another store.
+//! ([`tributary_store::LocalExecution::InStore`]) runs them in the append
+//! (or, behind older actions waiting in the outbox, in the worker's round)
+//! and this sink never sees them. This is the path for PostgreSQL, for a
+//! rate-limited environment and for a sink over another store.
 
 use std::{
     num::NonZeroU32,

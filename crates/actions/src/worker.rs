@@ -9,7 +9,8 @@
 //! The pool claims with [`Outbox::claim_running_local`]. A store opened to
 //! run some environments' `local` actions itself
 //! ([`tributary_store::LocalExecution::InStore`], decided by the wiring)
-//! runs them in the round (effect, attempt and outbox change in one
+//! runs most of them when they are appended; those that queued behind older
+//! ones it runs in the round (effect, attempt and outbox change in one
 //! transaction, no lease) and reports them. Everything else is leased and
 //! runs through its environment's sink ([`crate::LocalSink`] for `local`).
 
