@@ -11,7 +11,7 @@
 //! all. Run at append, an action also never has an outbox row, and its
 //! action row is written once (docs/PERFORMANCE.md).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use rusqlite::{Connection, params};
@@ -50,16 +50,22 @@ struct DueRow {
     applied: bool,
 }
 
-/// Leases up to `limit` due actions of other environments to `owner` and
-/// runs those of `local_environments` (with none, this is a plain claim).
+/// Leases up to `limit` due actions to `owner`, except, with `run_local`,
+/// those of the environments the store runs itself, which it runs (without
+/// it, or with no such environment, this is a plain claim).
 pub(super) fn claim_running_local(
     conn: &Connection,
     batch: &mut Batch,
     owner: &str,
     limit: usize,
     lease: Duration,
-    local_environments: &[String],
+    run_local: bool,
 ) -> Result<RoundRows, StoreError> {
+    let local_environments: Arc<[String]> = if run_local {
+        Arc::clone(&batch.local_environments)
+    } else {
+        Arc::new([])
+    };
     let now = ms(Utc::now());
     let expires = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
     let rows_limit = if local_environments.is_empty() {
@@ -134,8 +140,10 @@ pub(super) fn claim_running_local(
     }
     // Either limit reached means more may be due now.
     let more = (rows_limit > 0 && due_rows == rows_limit) || (limit > 0 && claimed.len() == limit);
-    if batch.local_backlog && !more {
-        batch.local_backlog = local_backlog(conn, local_environments)?;
+    // Only a round that runs local actions may find their backlog gone: a
+    // plain claim leaves them in the outbox.
+    if run_local && batch.local_backlog && !more {
+        batch.local_backlog = local_backlog(conn, &local_environments)?;
         if !batch.local_backlog {
             tracing::info!("The outbox holds no more local actions; appends run them from now on.");
         }

@@ -170,14 +170,17 @@ impl SqliteStore {
             });
         }
         let busy_timeout = options.busy_timeout;
-        let mut local_environments = options.local_execution.in_store().to_vec();
-        local_environments.sort();
-        local_environments.dedup();
+        let local_environments: Arc<[String]> = {
+            let mut v = options.local_execution.in_store().to_vec();
+            v.sort();
+            v.dedup();
+            v.into()
+        };
         let restart = checkpoint::RestartRequest::default();
         let state_restart = restart.clone();
         let marks = intake::CommitMarks::default();
         let state_marks = marks.clone();
-        let state_local = local_environments.clone();
+        let state_local = Arc::clone(&local_environments);
         let (conn, state, path) = tokio::task::spawn_blocking(move || {
             private::prepare_files(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
@@ -228,27 +231,27 @@ impl SqliteStore {
         Ok(Self {
             writer,
             readers,
-            local_environments: local_environments.into(),
+            local_environments,
         })
     }
 
-    /// One round on the writer: runs the due actions of `local` and leases
-    /// up to `limit` of the others.
+    /// One round on the writer: with `run_local`, runs the due actions of
+    /// the environments the store runs itself; leases up to `limit` of the
+    /// others.
     async fn round(
         &self,
         owner: &str,
         limit: usize,
         lease: Duration,
-        local: &[String],
+        run_local: bool,
     ) -> Result<ClaimRound, StoreError> {
         let owner = owner.to_owned();
-        let local = local.to_vec();
         // Unsynced like the claim and attempt jobs it replaces: a power cut
         // loses the effect and its attempt together, and the action runs again.
         let round = self
             .writer
             .write_unsynced(move |conn, batch| {
-                local_run::claim_running_local(conn, batch, &owner, limit, lease, &local)
+                local_run::claim_running_local(conn, batch, &owner, limit, lease, run_local)
             })
             .await?;
         Ok(ClaimRound {
@@ -476,7 +479,7 @@ impl Outbox for SqliteStore {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedAction>, StoreError> {
-        Ok(self.round(owner, limit, lease, &[]).await?.claimed)
+        Ok(self.round(owner, limit, lease, false).await?.claimed)
     }
 
     async fn claim_running_local(
@@ -488,8 +491,7 @@ impl Outbox for SqliteStore {
         if limit == 0 && self.local_environments.is_empty() {
             return Ok(ClaimRound::default());
         }
-        self.round(owner, limit, lease, &self.local_environments)
-            .await
+        self.round(owner, limit, lease, true).await
     }
 
     async fn finish_attempt(

@@ -81,7 +81,7 @@ fn bare_writer(dir: &Path, commit_every: Duration) -> writer::Writer {
         lock,
         intake,
         checkpoint::RestartRequest::default(),
-        Vec::new(),
+        std::sync::Arc::new([]),
     );
     state.replay(&conn, u64::MAX).unwrap();
     writer::spawn(conn, state, 64, 64, commit_every).unwrap()

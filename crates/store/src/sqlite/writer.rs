@@ -30,7 +30,7 @@
 //! stage their key changes in the [`Batch`], and the index takes them only
 //! once the commit succeeded, so it never holds a key the database lost.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use rusqlite::{Connection, params};
 use tributary_core::event::EventId;
@@ -76,8 +76,9 @@ pub(super) struct Batch {
     pub(super) expire_before: Option<i64>,
     /// The committed dedup index.
     pub(super) index: DedupIndex,
-    /// The environments whose actions the store runs itself (sorted).
-    local_environments: Vec<String>,
+    /// The environments whose actions the store runs itself (sorted), as
+    /// the store was opened.
+    pub(super) local_environments: Arc<[String]>,
     /// The outbox may hold actions of `local_environments` (left by a run
     /// with other settings): their new actions queue behind them instead of
     /// running at append, until a worker round finds none left.
@@ -319,7 +320,7 @@ impl Batch {
         lock: Connection,
         intake: IntakeJournal,
         restart: RestartRequest,
-        local_environments: Vec<String>,
+        local_environments: Arc<[String]>,
     ) -> Self {
         Self {
             stats: BatchStats::default(),

@@ -369,7 +369,7 @@ async fn an_append_runs_in_store_actions_at_once_in_order() {
 }
 
 /// Actions a run with other settings left in the outbox keep their place:
-/// until a worker round has run them, new actions of their environment
+/// until a worker round (not a plain claim) has run them, new actions of their environment
 /// queue behind them rather than run at append, so a newer identify is not
 /// overwritten by an older one; once the outbox holds none, appends run
 /// their actions again, and a reopen with the outbox empty does too.
@@ -385,6 +385,9 @@ async fn in_store_actions_queue_behind_older_ones_left_in_the_outbox() {
     h.store.append(vec![identify("Old")]).await.unwrap();
     let h = h.reopen(production_in_store()).await;
     let s = &h.store;
+    // A plain claim leaves local actions where they are: it must not end the queueing.
+    let none = s.claim("other", 0, Duration::from_secs(60)).await.unwrap();
+    assert!(none.is_empty());
     let newer = s.append(vec![identify("New")]).await.unwrap();
     assert!(ran_at_append(&newer[0]).is_empty(), "{newer:?}");
     let round = s
