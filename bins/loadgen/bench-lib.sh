@@ -57,15 +57,22 @@ device_bytes_per_event() { # sectors-before sectors-after loadgen-output
 
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
 
-# Waits until the outbox of the server on PORT holds no action (every action
+# Waits until the outbox of the servers on PORTS (one port, or several in one
+# argument: their counters are summed) holds no action (every action
 # queued was taken by a worker; actions run at append never enter it), at
 # most MAX seconds (300), and prints the seconds it waited. Events are answered before
 # their actions run, so a run's events/s alone can hide a backlog that the
 # workers take seconds to clear after it.
-outbox_drain() { # port [max]
+outbox_drain() { # ports [max]
   local t0; t0=$(date +%s%N)
+  local pushed popped p
   for _ in $(seq $(( ${2:-300} * 10 ))); do
-    [ "$(metric_total "$1" tributary_outbox_pushed_total)" -le "$(metric_total "$1" tributary_outbox_popped_total)" ] && break
+    pushed=0; popped=0
+    for p in $1; do
+      pushed=$((pushed + $(metric_total "$p" tributary_outbox_pushed_total)))
+      popped=$((popped + $(metric_total "$p" tributary_outbox_popped_total)))
+    done
+    [ "$pushed" -le "$popped" ] && break
     sleep 0.1
   done
   awk -v t="$(( $(date +%s%N) - t0 ))" 'BEGIN {printf "%.1f\n", t / 1e9}'

@@ -14,9 +14,11 @@
 #                after each checkpoint compressed), set for that round only;
 #   pg-tuned     pg-lz4 with `max_wal_size = 4GB` as well (checkpoints, and
 #                so full-page images, less often), for that round only.
-# Each round reports events/s at full speed, then p99 at a fixed 5,000
-# events/s (split over the replicas), and the bytes written to disk per
-# event by the ingest processes and by PostgreSQL's (from /proc/PID/io).
+# Each round reports events/s at full speed, answered and with their actions
+# run (after the run it waits for the outbox to drain and adds that time),
+# then p99 at a fixed 5,000 events/s (split over the replicas), and the
+# bytes written to disk per event by the ingest processes and by
+# PostgreSQL's (from /proc/PID/io; at full speed, the drain's included).
 # Usage: bash bins/loadgen/bench-postgres.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -77,8 +79,10 @@ pg_defaults() { "${PSQL[@]}" -d postgres -c "ALTER SYSTEM RESET ALL" -c "SELECT 
 pg_store() { printf '[store]\nbackend = "postgres"\nurl = "postgres://postgres@127.0.0.1:55700/bench_%s?sslmode=disable"\n' "$1"; }
 # Runs the load on the ports given (connections split over them) and prints
 # events/s, p99 and the bytes written per event by the ingest processes
-# (the names given) and by PostgreSQL's.
-load() { # label rate(- for full speed) "port ..." "name ..."
+# (the names given) and by PostgreSQL's. At full speed it then waits for
+# the outbox of the processes on "metrics ports" (those given when absent)
+# to drain, and also prints events/s with their actions run.
+load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ..."]
   local label=$1 rate=$2 ports=($3) names=($4) pids=() loaders=() i=0
   local n=${#ports[@]}
   for name in "${names[@]}"; do pids+=("$(cat "$WORK/$name.pid")"); done
@@ -89,11 +93,16 @@ load() { # label rate(- for full speed) "port ..." "name ..."
     loaders+=($!); i=$((i + 1))
   done
   wait "${loaders[@]}"
+  local drained=""
+  if [ "$rate" = "-" ]; then
+    local drain; drain=$(outbox_drain "${5:-$3}")
+    drained=", $(cat "$WORK"/out-* | awk -v s="$SECS" -v d="$drain" '/^events in 2xx answers:/ {n += $5} END {printf "%d", n / (s + d)}') with their actions run (outbox empty $drain s after the run)"
+  fi
   local pg1 in1; pg1=$(written $(pg_pids)); in1=$(written "${pids[@]}")
   local events; events=$(cat "$WORK"/out-* | awk '/^events in 2xx answers:/ {s += $5} END {print (s > 0 ? s : 1)}')
   local sum; sum=$(cat "$WORK"/out-* | awk '/^throughput:/ {s += $2} END {printf "%d", s}')
   local p99; p99=$(cat "$WORK"/out-* | awk '/^latency:/ {gsub(",", ""); print $6}' | sort -n | tail -1)
-  echo "$label: $sum events/s, p99 $p99 ms (the worse load generator's), bytes written per event: ingest $(( (in1 - in0) / events )), PostgreSQL $(( (pg1 - pg0) / events ))"
+  echo "$label: $sum events/s answered$drained, p99 $p99 ms (the worse load generator's), bytes written per event: ingest $(( (in1 - in0) / events )), PostgreSQL $(( (pg1 - pg0) / events ))"
   rm -f "$WORK"/out-*
 }
 
@@ -130,7 +139,7 @@ for round in $(seq "$ROUNDS"); do
   fresh_db "split_$round"
   start "pg-split-ingest-$round" 9305 "$(pg_store "split_$round")" false
   start "pg-split-workers-$round" 9306 "$(pg_store "split_$round")" true
-  load "pg-split full speed" - 9305 "pg-split-ingest-$round pg-split-workers-$round"
+  load "pg-split full speed" - 9305 "pg-split-ingest-$round pg-split-workers-$round" "9305 9306"
   load "pg-split at 5,000/s" 5000 9305 "pg-split-ingest-$round pg-split-workers-$round"
   stop "pg-split-ingest-$round"; stop "pg-split-workers-$round"
   echo "actions still pending in the split round's database: $("${PSQL[@]}" -d "bench_split_$round" -t -c "SELECT count(*) FROM outbox" | xargs)"
