@@ -47,6 +47,7 @@ if [ -n "${AB_BATCH:-}" ]; then
 else
   LOAD=(--connections 64)
 fi
+ratio() { awk -v b="$1" -v a="$2" 'BEGIN {printf "%.3f\n", b / a}'; } # b a
 bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
 p99_of() { grep -m1 -i 'p99' "$1" | xargs; }
 
@@ -67,7 +68,7 @@ run_one() { # label binary round
   "$LOADGEN" run --url "$URL" "${LOAD[@]}" --seconds "$SECS" --server-pid "$pid" > "$WORK/$1-$3"
   local drain; drain=$(outbox_drain 9091)
   device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3" > "$WORK/dev-$1-$3"
-  done_rate "$WORK/$1-$3" "$SECS" "$drain" > "$WORK/done-$1-$3"
+  done_rate "$SECS" "$drain" "$WORK/$1-$3" > "$WORK/done-$1-$3"
   cpu_per_event "$(( $(cpu_ticks "$pid") - cpu0 ))" "$(cat "$WORK/done-$1-$3")" "$(awk -v s="$SECS" -v d="$drain" 'BEGIN {print s + d}')" > "$WORK/cpu-$1-$3"
   echo "round $3 $1: $(rate_of "$WORK/$1-$3") events/s answered, $(cat "$WORK/done-$1-$3") with their actions run (outbox empty $drain s after the run), $(cat "$WORK/cpu-$1-$3") µs server CPU per event, bytes per event: $(bytes_of "$WORK/$1-$3") dirtied by the server during the run, $(cat "$WORK/dev-$1-$3") written to the device"
   if [ -n "$RATE" ]; then
@@ -86,17 +87,17 @@ for round in $(seq "$ROUNDS"); do
   else
     run_one B "$NEW_BIN" "$round"; run_one A "$OLD_BIN" "$round"
   fi
-  echo "ratio B / A, round $round: $(awk -v b="$(cat "$WORK/done-B-$round")" -v a="$(cat "$WORK/done-A-$round")" 'BEGIN {printf "%.3f", b / a}')"
+  echo "ratio B / A, round $round: $(ratio "$(cat "$WORK/done-B-$round")" "$(cat "$WORK/done-A-$round")")"
 done
 
 echo "== summary over $ROUNDS rounds"
 echo "A events/s answered: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/A-$r"; done | tr '\n' ' ')"
 echo "B events/s answered: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r"; done | tr '\n' ' ')"
-echo "median ratio B / A, answered: $(for r in $(seq "$ROUNDS"); do awk -v b="$(rate_of "$WORK/B-$r")" -v a="$(rate_of "$WORK/A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
+echo "median ratio B / A, answered: $(for r in $(seq "$ROUNDS"); do ratio "$(rate_of "$WORK/B-$r")" "$(rate_of "$WORK/A-$r")"; done | median)"
 echo "A events/s with their actions run: $(cat "$WORK"/done-A-* | tr '\n' ' ')"
 echo "B events/s with their actions run: $(cat "$WORK"/done-B-* | tr '\n' ' ')"
-echo "median ratio B / A, with their actions run: $(for r in $(seq "$ROUNDS"); do awk -v b="$(cat "$WORK/done-B-$r")" -v a="$(cat "$WORK/done-A-$r")" 'BEGIN {printf "%.3f\n", b / a}'; done | median)"
+echo "median ratio B / A, with their actions run: $(for r in $(seq "$ROUNDS"); do ratio "$(cat "$WORK/done-B-$r")" "$(cat "$WORK/done-A-$r")"; done | median)"
 echo "bytes per event dirtied by the server, A: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/A-$r"; done | tr '\n' ' ')B: $(for r in $(seq "$ROUNDS"); do bytes_of "$WORK/B-$r"; done | tr '\n' ' ')"
 echo "bytes per event written to the device, A: $(cat "$WORK"/dev-A-* | tr '\n' ' ')B: $(cat "$WORK"/dev-B-* | tr '\n' ' ')"
 echo "server CPU per event, µs, A: $(cat "$WORK"/cpu-A-* | tr '\n' ' ')B: $(cat "$WORK"/cpu-B-* | tr '\n' ' ')"
-echo "median server CPU per event B / A: $(awk -v b="$(cat "$WORK"/cpu-B-* | median)" -v a="$(cat "$WORK"/cpu-A-* | median)" 'BEGIN {printf "%.3f", b / a}')"
+echo "median server CPU per event B / A: $(ratio "$(cat "$WORK"/cpu-B-* | median)" "$(cat "$WORK"/cpu-A-* | median)")"

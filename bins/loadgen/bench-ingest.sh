@@ -40,7 +40,7 @@ source bins/loadgen/bench-lib.sh
 drained() { # run-name
   echo "actions run by the end of the run: $(metric_total 9091 tributary_action_attempts_total), outbox empty $(outbox_drain 9091 | tee "$WORK/drain-$1") s after it"
 }
-done_of() { done_rate "$1" "$SECS" "$(cat "$(dirname "$1")/drain-$(basename "$1")")"; }
+done_of() { done_rate "$SECS" "$(cat "$(dirname "$1")/drain-$(basename "$1")")" "$1"; }
 bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
 ratios() { # a-prefix b-prefix
   for r in $(seq "$ROUNDS"); do awk -v a="$(rate_of "$WORK/$1-$r")" -v b="$(rate_of "$WORK/$2-$r")" 'BEGIN {printf "%.3f\n", a / b}'; done

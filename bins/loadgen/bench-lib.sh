@@ -78,10 +78,11 @@ outbox_drain() { # ports [max]
   awk -v t="$(( $(date +%s%N) - t0 ))" 'BEGIN {printf "%.1f\n", t / 1e9}'
 }
 
-# Events/s with their actions run: a run's events over its seconds plus the
-# seconds its outbox took to drain.
-done_rate() { # loadgen-output seconds drain-seconds
-  awk -v s="$2" -v d="$3" '/^events in 2xx answers:/ {n = $5} END {printf "%d\n", n / (s + d)}' "$1"
+# Events/s with their actions run: a run's events (summed over its load
+# generators' outputs) over its seconds plus the seconds its outbox took to drain.
+done_rate() { # seconds drain-seconds loadgen-output...
+  local s=$1 d=$2; shift 2
+  awk -v s="$s" -v d="$d" '/^events in 2xx answers:/ {n += $5} END {printf "%d\n", n / (s + d)}' "$@"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The server's CPU per event in µs over a run, from the cpu_ticks it used.

@@ -96,7 +96,7 @@ load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ...
   local drained=""
   if [ "$rate" = "-" ]; then
     local drain; drain=$(outbox_drain "${5:-$3}")
-    drained=", $(cat "$WORK"/out-* | awk -v s="$SECS" -v d="$drain" '/^events in 2xx answers:/ {n += $5} END {printf "%d", n / (s + d)}') with their actions run (outbox empty $drain s after the run)"
+    drained=", $(done_rate "$SECS" "$drain" "$WORK"/out-*) with their actions run (outbox empty $drain s after the run)"
   fi
   local pg1 in1; pg1=$(written $(pg_pids)); in1=$(written "${pids[@]}")
   local events; events=$(cat "$WORK"/out-* | awk '/^events in 2xx answers:/ {s += $5} END {print (s > 0 ? s : 1)}')
