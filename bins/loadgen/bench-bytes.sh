@@ -13,7 +13,7 @@ cargo build --release -q -p tributary-ingest -p tributary-loadgen
 BIN=target/release
 source bins/loadgen/bench-lib.sh
 WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 TOKEN=tok_bench_0123456789abcdefghij
 start_server 9092 data
 PID=$SERVER_PID

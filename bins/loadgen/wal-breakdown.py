@@ -2,8 +2,9 @@
 """Where a SQLite store's WAL bytes go: reads the frame headers of the WAL's
 current cycle (their page numbers, and which frames end a commit), maps each
 page to its table or index with SQLite's `dbstat`, and prints frames per
-B-tree and per commit. Run it on a copy of a store taken while the server
-runs (the server checkpoints and truncates the WAL when it stops):
+B-tree and per commit, then the bytes per stored event in each B-tree.
+Run it on a copy of a store taken while the server runs (the server
+checkpoints and truncates the WAL when it stops):
     python3 bins/loadgen/wal-breakdown.py STORE_COPY_DIR
 `bench-bytes.sh` makes the copy and runs this."""
 import collections
@@ -38,6 +39,13 @@ def main(directory):
             shutil.copy(db + suffix, os.path.join(scratch, "tributary.db" + suffix))
         conn = sqlite3.connect(os.path.join(scratch, "tributary.db"))
         owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+        # What each B-tree holds per stored event: its pages' bytes, and the
+        # cell bytes (payload plus cell overhead) the rows themselves take.
+        events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        sizes = conn.execute(
+            "SELECT name, sum(pgsize), sum(pgsize - unused) FROM dbstat GROUP BY name "
+            "ORDER BY sum(pgsize) DESC"
+        ).fetchall()
         conn.close()
     per_tree = collections.Counter(owner.get(page, "free or other pages") for page, _ in frames)
     commits = sum(1 for _, ends in frames if ends)
@@ -46,6 +54,10 @@ def main(directory):
     print(f"{'B-tree':32} {'frames':>7} {'share':>6} {'per commit':>10}")
     for name, count in per_tree.most_common():
         print(f"{name:32} {count:7d} {100 * count / len(frames):5.1f}% {count / max(commits, 1):10.2f}")
+    print(f"\n{events} events stored; bytes per event in each B-tree (pages, and used within them)")
+    print(f"{'B-tree':32} {'pages':>7} {'used':>7}")
+    for name, pages, used in sizes:
+        print(f"{name:32} {pages / max(events, 1):7.0f} {used / max(events, 1):7.0f}")
 
 
 if __name__ == "__main__":

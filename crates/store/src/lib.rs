@@ -89,6 +89,6 @@ pub use crate::{
     open::open,
     postgres::{PostgresOptions, PostgresStore},
     retention::{PRUNE_BATCH, prune_older_than, spawn_retention},
-    sqlite::{SQLITE_FILE_NAME, SqliteOptions, SqliteStore},
+    sqlite::{DictionaryOptions, SQLITE_FILE_NAME, SqliteOptions, SqliteStore},
     store::{AdminQueries, EventLog, LocalRecipients, MappingOverrides, Outbox, Retention, Store},
 };

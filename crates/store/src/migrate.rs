@@ -45,6 +45,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V5__intake_journal.sql"),
         postgres: include_str!("../migrations/postgres/V5__intake_journal.sql"),
     },
+    Migration {
+        version: 6,
+        name: "json_dictionaries",
+        sqlite: include_str!("../migrations/sqlite/V6__json_dictionaries.sql"),
+        postgres: include_str!("../migrations/postgres/V6__json_dictionaries.sql"),
+    },
 ];
 
 /// The latest version this build knows.

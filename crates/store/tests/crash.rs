@@ -7,6 +7,10 @@
 //! every item whose append returned `Ok`, flushing each line. With
 //! `TRIBUTARY_CRASH_IN_STORE` set it runs its environment's `local` actions
 //! in the store, at append: each must then have run exactly once.
+//!
+//! A SQLite child trains its compression dictionary early (after 200
+//! texts), so most rounds pack with one; the parent, a process that never
+//! saw it, must read every event and plan back.
 
 mod support;
 
@@ -22,8 +26,8 @@ use rand::Rng;
 use serde_json::json;
 use tributary_core::event::EventId;
 use tributary_store::{
-    ActionStatus, AppendItem, AppendOutcome, EventFilter, EventStatus, LocalExecution, LocalKind,
-    PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
+    ActionStatus, AppendItem, AppendOutcome, DictionaryOptions, EventFilter, EventStatus,
+    LocalExecution, LocalKind, PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store,
 };
 
 use support::*;
@@ -136,6 +140,10 @@ async fn open_store(target: &str, in_store: bool) -> Arc<dyn Store> {
                         production_in_store()
                     } else {
                         LocalExecution::ThroughSink
+                    },
+                    json_dictionary: DictionaryOptions {
+                        samples: 200,
+                        ..DictionaryOptions::default()
                     },
                     ..SqliteOptions::default()
                 },
@@ -339,8 +347,32 @@ async fn crash_rounds(db: &str, rounds: u32, in_store: bool) {
     assert_eq!(claimed.len(), runnable);
     let claimed_events: HashSet<EventId> = claimed.iter().map(|c| c.event_id).collect();
     assert_eq!(claimed_events.len(), runnable);
+    let packed = if db.starts_with("postgres:") {
+        0
+    } else {
+        packed_with_a_dictionary(db)
+    };
     eprintln!(
-        "crash test ({db}): {rounds} rounds, {checked} acknowledged accepts verified, {} events stored",
+        "crash test ({db}): {rounds} rounds, {checked} acknowledged accepts verified, {} events stored, {packed} packed with a dictionary",
         seen.len()
     );
+    if !db.starts_with("postgres:") {
+        assert!(packed > 0, "no round packed with a dictionary");
+    }
+}
+
+/// How many stored events name a compression dictionary (read above, so
+/// this process loaded it from the store).
+fn packed_with_a_dictionary(path: &str) -> usize {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT event_json FROM events").unwrap();
+    stmt.query_map([], |r| {
+        Ok(match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Blob(b) => zstd::zstd_safe::get_dict_id_from_frame(b).is_some(),
+            _ => false,
+        })
+    })
+    .unwrap()
+    .filter(|named| *named.as_ref().unwrap())
+    .count()
 }

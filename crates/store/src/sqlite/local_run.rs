@@ -19,6 +19,7 @@ use tributary_core::plan::ActionPayload;
 
 use super::{
     ops::{self, ClaimedRow},
+    packed::PackedJson,
     ready::Ahead,
     writer::Batch,
 };
@@ -45,7 +46,7 @@ struct DueRow {
     event_id: String,
     source: String,
     environment: String,
-    plan_json: String,
+    plan: PackedJson,
     attempt: i64,
     applied: bool,
 }
@@ -101,7 +102,7 @@ pub(super) fn claim_running_local(
                     event_id: r.get(1)?,
                     source: r.get(2)?,
                     environment: r.get(3)?,
-                    plan_json: r.get(4)?,
+                    plan: r.get(4)?,
                     attempt: r.get(5)?,
                     applied: r.get(6)?,
                 })
@@ -132,7 +133,7 @@ pub(super) fn claim_running_local(
                 event_id: row.event_id,
                 source: row.source,
                 environment: row.environment,
-                plan_json: row.plan_json,
+                plan: row.plan,
                 attempt,
                 lease_expires_at: expires,
             });
@@ -185,7 +186,7 @@ fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRu
             &row.environment,
             &row.id,
             None,
-            || ops::payload_of_plan(&row.plan_json),
+            || ops::payload_of_plan(&row.plan),
             now,
         )?
     };

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config_log;
+mod dictionary;
 mod intake;
 mod local_run;
 mod ops;
@@ -11,6 +12,8 @@ mod private;
 mod read;
 mod ready;
 mod writer;
+
+pub use dictionary::DictionaryOptions;
 
 use std::{
     path::{Path, PathBuf},
@@ -72,6 +75,9 @@ pub struct SqliteOptions {
     /// The environments whose actions this store runs itself
     /// ([`crate::Outbox::claim_running_local`]); none by default.
     pub local_execution: LocalExecution,
+    /// When the store trains a compression dictionary for the JSON it
+    /// stores (docs/store.md, "Compressed JSON").
+    pub json_dictionary: DictionaryOptions,
 }
 
 impl Default for SqliteOptions {
@@ -87,6 +93,7 @@ impl Default for SqliteOptions {
             wal_restart_frames: 4_096,
             commit_every: Duration::from_millis(100),
             local_execution: LocalExecution::ThroughSink,
+            json_dictionary: DictionaryOptions::default(),
         }
     }
 }
@@ -134,6 +141,8 @@ pub struct SqliteStore {
     /// appends for them keep their payloads and compute their read-free
     /// local writes ahead, off the writer (`ops::prepare`).
     local_environments: Arc<[String]>,
+    /// What appends pack their JSON with (`dictionary`).
+    dictionaries: Arc<dictionary::Dictionaries>,
 }
 
 impl SqliteStore {
@@ -181,13 +190,16 @@ impl SqliteStore {
         let marks = intake::CommitMarks::default();
         let state_marks = marks.clone();
         let state_local = Arc::clone(&local_environments);
-        let (conn, state, path) = tokio::task::spawn_blocking(move || {
+        let dictionary_options = options.json_dictionary.clone();
+        let (conn, state, path, dictionaries) = tokio::task::spawn_blocking(move || {
             private::prepare_files(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
             })?;
             let lock = lock_process(&path, busy_timeout)?;
             let conn = open_writer(&path, busy_timeout, max_pages, page_size)?;
             migrate_sqlite(&conn, migrate::latest())?;
+            let dictionaries =
+                dictionary::Dictionaries::open(&conn, dictionary_options, Utc::now().timestamp_millis())?;
             let journal_path = private::with_suffix(&path, INTAKE_SUFFIX);
             let intake = intake::IntakeJournal::open(&journal_path, state_marks).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
@@ -201,7 +213,7 @@ impl SqliteStore {
                     "Applied the intake journal's appends the database did not hold."
                 );
             }
-            Ok::<_, StoreError>((conn, state, path))
+            Ok::<_, StoreError>((conn, state, path, dictionaries))
         })
         .await
         .map_err(|_| StoreError::Closed)??;
@@ -232,7 +244,27 @@ impl SqliteStore {
             writer,
             readers,
             local_environments,
+            dictionaries: Arc::new(dictionaries),
         })
+    }
+
+    /// Stores a newly trained dictionary with an fsync, then packs with it
+    /// (see `dictionary`): once, on the append that finds it ready.
+    async fn install_dictionary(&self, trained: dictionary::Trained) {
+        let now = Utc::now().timestamp_millis();
+        let trained = Arc::new(trained);
+        let stored = Arc::clone(&trained);
+        match self
+            .writer
+            .write(move |conn, _| dictionary::insert(conn, &stored, now))
+            .await
+        {
+            Ok(()) => self.dictionaries.install(&trained, now),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot store the trained compression dictionary; trying again later.");
+                self.dictionaries.retry_later(now);
+            }
+        }
     }
 
     /// One round on the writer: with `run_local`, runs the due actions of
@@ -429,12 +461,14 @@ impl EventLog for SqliteStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = ops::prepare(items, &self.local_environments)?;
+        self.dictionaries
+            .start_sampling_if_due(Utc::now().timestamp_millis());
+        if let Some(trained) = self.dictionaries.take_trained() {
+            self.install_dictionary(trained).await;
+        }
+        let prepared = ops::prepare(items, &self.local_environments, &self.dictionaries)?;
         // Encoded here, off the writer thread.
-        let record = postcard::to_stdvec(&prepared).map_err(|e| StoreError::InvalidInput {
-            field: "event",
-            problem: format!("cannot encode for the intake journal: {e}"),
-        })?;
+        let record = ops::journal_record(&prepared)?;
         let outcomes = self
             .writer
             .write_journaled(move |conn, batch| {

@@ -12,6 +12,7 @@ use tributary_core::{
 };
 
 use super::{
+    dictionary::Dictionaries,
     local_run,
     packed::PackedJson,
     ready::{Ahead, RowWrite},
@@ -61,15 +62,18 @@ fn insert_event(
 /// An append item with everything that does not need the database done by
 /// the caller (serialization, hashing, ids), off the writer thread; what
 /// the intake journal holds (see `intake`).
+///
+/// Generic over its actions only to read the journal's first record format
+/// (see [`items_of_record`]).
 #[derive(serde::Serialize, serde::Deserialize)]
-pub(super) struct PreparedItem {
+pub(super) struct PreparedItem<A = PreparedAction> {
     event_id: EventId,
     received: i64,
     /// Without its JSON, which is `json`.
     row: EventRow,
     json: Option<PackedJson>,
     dedup: Option<(i64, DedupScope)>,
-    actions: Vec<PreparedAction>,
+    actions: Vec<A>,
 }
 
 impl PreparedItem {
@@ -79,16 +83,72 @@ impl PreparedItem {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PreparedAction {
+/// Starts every journal record of the current format. A record of the first
+/// format starts with its item count, which is never zero (an empty append
+/// is not journaled).
+const RECORD_MARK: [u8; 2] = [0, 2];
+
+/// An append's intake journal record (see `intake`).
+pub(super) fn journal_record(items: &[PreparedItem]) -> Result<Vec<u8>, StoreError> {
+    postcard::to_extend(items, RECORD_MARK.to_vec()).map_err(|e| StoreError::InvalidInput {
+        field: "event",
+        problem: format!("cannot encode for the intake journal: {e}"),
+    })
+}
+
+/// The items of an intake journal record, of this format or the first
+/// (written by an earlier build before a crash: its actions' plans are
+/// plain JSON).
+pub(super) fn items_of_record(record: &[u8]) -> Result<Vec<PreparedItem>, postcard::Error> {
+    if let Some(current) = record.strip_prefix(&RECORD_MARK) {
+        return postcard::from_bytes(current);
+    }
+    let first: Vec<PreparedItem<FirstFormatAction>> = postcard::from_bytes(record)?;
+    Ok(first
+        .into_iter()
+        .map(|item| PreparedItem {
+            event_id: item.event_id,
+            received: item.received,
+            row: item.row,
+            json: item.json,
+            dedup: item.dedup,
+            actions: item
+                .actions
+                .into_iter()
+                .map(|a| PreparedAction {
+                    id: a.id,
+                    id_text: a.id_text,
+                    action_type: a.action_type,
+                    plan: PackedJson::Text(a.plan_json),
+                    planned: a.planned,
+                    payload: None,
+                    ahead: None,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// A [`PreparedAction`] as the journal's first format holds it.
+#[derive(serde::Deserialize)]
+struct FirstFormatAction {
     id: ActionId,
-    /// `id` as stored, formatted once.
     id_text: String,
     action_type: ActionType,
     plan_json: String,
     planned: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct PreparedAction {
+    id: ActionId,
+    /// `id` as stored, formatted once.
+    id_text: String,
+    action_type: ActionType,
+    plan: PackedJson,
+    planned: bool,
     /// For an environment the store runs itself: the payload, so the writer
-    /// need not decode `plan_json`. Not journaled: a replayed action decodes
+    /// need not decode `plan`. Not journaled: a replayed action decodes
     /// its plan.
     #[serde(skip)]
     payload: Option<ActionPayload>,
@@ -98,10 +158,13 @@ struct PreparedAction {
     ahead: Option<Ahead>,
 }
 
+/// Where an action's plan is stored, as errors name it.
+const PLAN_COLUMN: &str = "actions.plan_json";
+
 /// A planned action's payload, decoded from its stored plan.
-pub(super) fn payload_of_plan(plan_json: &str) -> Result<ActionPayload, StoreError> {
-    let plan: ActionPlan =
-        serde_json::from_str(plan_json).map_err(|e| StoreError::decode("actions.plan_json", e))?;
+pub(super) fn payload_of_plan(plan: &PackedJson) -> Result<ActionPayload, StoreError> {
+    let plan: ActionPlan = serde_json::from_str(&plan.unpack(PLAN_COLUMN)?)
+        .map_err(|e| StoreError::decode(PLAN_COLUMN, e))?;
     match plan.outcome {
         PlanOutcome::Planned { payload } => Ok(payload),
         PlanOutcome::Skipped { .. } => Err(StoreError::InvalidInput {
@@ -113,10 +176,11 @@ pub(super) fn payload_of_plan(plan_json: &str) -> Result<ActionPayload, StoreErr
 
 /// `local_environments`: the environments whose actions the store runs
 /// itself; their actions keep their payloads and read-free writes, made
-/// here, off the writer.
+/// here, off the writer. The JSON is packed with `dictionaries`.
 pub(super) fn prepare(
     items: Vec<AppendItem>,
     local_environments: &[String],
+    dictionaries: &Dictionaries,
 ) -> Result<Vec<PreparedItem>, StoreError> {
     let mut shared = SharedHeaders::default();
     items
@@ -125,14 +189,17 @@ pub(super) fn prepare(
             let headers_of = shared.holder(&item);
             let mut row =
                 EventRow::for_event(&item, EventStatus::Accepted, None, headers_of.as_ref())?;
-            let json = row.event_json.take().map(PackedJson::pack);
+            let json = row
+                .event_json
+                .take()
+                .map(|json| PackedJson::pack(json, dictionaries));
             let local = local_environments.contains(&item.event.environment);
             let actions = std::mem::take(&mut item.plans)
                 .into_iter()
                 .map(|plan| {
                     let id = ActionId::generate(item.event.id);
                     let id_text = id.to_string();
-                    let plan_json = rows::plan_json(&plan)?;
+                    let packed_plan = PackedJson::pack(rows::plan_json(&plan)?, dictionaries);
                     let planned = plan.is_planned();
                     let payload = match plan.outcome {
                         PlanOutcome::Planned { payload } if local => Some(payload),
@@ -149,7 +216,7 @@ pub(super) fn prepare(
                         id,
                         id_text,
                         action_type: plan.action,
-                        plan_json,
+                        plan: packed_plan,
                         planned,
                         payload,
                         ahead,
@@ -322,14 +389,14 @@ fn insert_actions(
     let mut ran = Vec::new();
     for (position, mut a) in actions.into_iter().enumerate() {
         let outcome = if a.planned && in_store {
-            let (payload, plan_json) = (a.payload.take(), &a.plan_json);
+            let (payload, plan) = (a.payload.take(), &a.plan);
             Some(local_run::apply_in_store(
                 conn,
                 environment,
                 &a.id_text,
                 a.ahead.take(),
                 // Decoded only when not kept (a replayed append) and needed.
-                || payload.map_or_else(|| payload_of_plan(plan_json), Ok),
+                || payload.map_or_else(|| payload_of_plan(plan), Ok),
                 now,
             )?)
         } else {
@@ -355,7 +422,7 @@ fn insert_actions(
             a.action_type.as_str(),
             source,
             environment,
-            a.plan_json,
+            a.plan,
             status.as_str(),
             attempts,
             last_error,
@@ -406,7 +473,7 @@ pub(super) struct ClaimedRow {
     pub(super) event_id: String,
     pub(super) source: String,
     pub(super) environment: String,
-    pub(super) plan_json: String,
+    pub(super) plan: PackedJson,
     pub(super) attempt: i64,
     pub(super) lease_expires_at: i64,
 }
@@ -418,7 +485,7 @@ impl ClaimedRow {
             &self.event_id,
             self.source,
             self.environment,
-            &self.plan_json,
+            &self.plan.unpack(PLAN_COLUMN)?,
             self.attempt,
             self.lease_expires_at,
         )
@@ -808,4 +875,128 @@ pub(super) fn prune(
         events: ids.len() as u64,
         dedup_keys: dedup_keys as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tributary_core::{
+        event::{Event, EventKind},
+        plan::{PlanOrigin, RecipientRef},
+    };
+
+    use super::*;
+
+    /// A [`PreparedAction`] as the journal's first format wrote it.
+    #[derive(serde::Serialize)]
+    struct WrittenFirstFormat {
+        id: ActionId,
+        id_text: String,
+        action_type: ActionType,
+        plan_json: String,
+        planned: bool,
+    }
+
+    fn prepared() -> Vec<PreparedItem> {
+        let now = Utc::now();
+        let data = json!({"order_id": "ord-1", "note": "x".repeat(400)});
+        let event = Event {
+            id: EventId::generate(now),
+            environment: "production".into(),
+            source: "web".into(),
+            kind: EventKind::Track,
+            event: "Order Completed".into(),
+            user_id: Some("u1".into()),
+            anonymous_id: None,
+            data: data.clone(),
+            timestamp: now,
+            received_at: now,
+            message_id: None,
+            raw: json!({"type": "track", "properties": data}),
+            headers: Default::default(),
+            preprocess: None,
+        };
+        let plan = ActionPlan {
+            action: ActionType::TriggerWorkflow,
+            origin: PlanOrigin::Mapping {
+                mapping: "m1".into(),
+            },
+            outcome: PlanOutcome::Planned {
+                payload: ActionPayload::TriggerWorkflow {
+                    workflow: "order-confirmation".into(),
+                    recipients: vec![RecipientRef::User("u1".into())],
+                    actor: None,
+                    tenant: None,
+                    data,
+                    cancellation_key: None,
+                },
+            },
+            notes: Vec::new(),
+        };
+        let item = AppendItem {
+            event,
+            plans: vec![plan],
+            dedup: None,
+            provenance: Default::default(),
+        };
+        prepare(vec![item], &[], &Dictionaries::none()).unwrap()
+    }
+
+    fn plans(items: &[PreparedItem]) -> Vec<String> {
+        items
+            .iter()
+            .flat_map(|i| &i.actions)
+            .map(|a| a.plan.unpack(PLAN_COLUMN).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_journal_record_reads_back_in_this_format_and_the_first() {
+        let items = prepared();
+        assert!(matches!(items[0].actions[0].plan, PackedJson::Zstd(_)));
+        let record = journal_record(&items).unwrap();
+        let back = items_of_record(&record).unwrap();
+        assert_eq!(back[0].event_id, items[0].event_id);
+        assert_eq!(plans(&back), plans(&items));
+
+        // What an earlier build left in the journal before a crash.
+        let first: Vec<PreparedItem<WrittenFirstFormat>> = items
+            .iter()
+            .map(|i| PreparedItem {
+                event_id: i.event_id,
+                received: i.received,
+                row: clone_row(&i.row),
+                json: i.json.as_ref().map(|j| PackedJson::Text(j.unpack("json").unwrap())),
+                dedup: None,
+                actions: i
+                    .actions
+                    .iter()
+                    .map(|a| WrittenFirstFormat {
+                        id: a.id,
+                        id_text: a.id_text.clone(),
+                        action_type: a.action_type,
+                        plan_json: a.plan.unpack(PLAN_COLUMN).unwrap(),
+                        planned: a.planned,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let record = postcard::to_stdvec(&first).unwrap();
+        assert_ne!(record[0], RECORD_MARK[0]);
+        let back = items_of_record(&record).unwrap();
+        assert_eq!(back[0].event_id, items[0].event_id);
+        assert_eq!(back[0].actions[0].id, items[0].actions[0].id);
+        assert_eq!(plans(&back), plans(&items));
+    }
+
+    fn clone_row(row: &EventRow) -> EventRow {
+        postcard::from_bytes(&postcard::to_stdvec(row).unwrap()).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_record_reads_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = items_of_record(&bytes);
+        }
+    }
 }

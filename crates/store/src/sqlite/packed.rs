@@ -1,30 +1,29 @@
-//! The stored event JSON, compressed when that pays.
+//! The stored JSON (an event's, an action's plan), compressed when that pays.
 //!
-//! An event's JSON is most of its row (about 1,500 bytes for a 1 KB event),
-//! and SQLite writes each row twice (the WAL, then the checkpoint) after the
-//! intake journal wrote it once. zstd at level 1 shrinks it to about 55%
-//! (docs/PERFORMANCE.md, issue 19) for a few µs on the request's thread,
-//! where it is compressed once for the journal and the table alike. Short
-//! texts stay as they are. The column holds TEXT (plain JSON, as older rows
-//! and rejected requests have it) or a BLOB (a zstd frame of that JSON), so
-//! reading needs no migration.
-
-use std::cell::RefCell;
+//! An event's JSON is most of its row (about 1,500 bytes for a 1 KB event)
+//! and a trigger's plan carries the event's properties again, and SQLite
+//! writes each row twice (the WAL, then the checkpoint) after the intake
+//! journal wrote it once. Each is compressed once, on the request's thread,
+//! for the journal and the table alike: with zstd at level 1, and with the
+//! store's trained dictionary once it has one (see `dictionary`). Short
+//! texts stay as they are. A column holds TEXT (plain JSON, as older rows
+//! and rejected requests have it) or a BLOB (a zstd frame of that JSON,
+//! naming its dictionary if it has one), so reading needs no migration.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
+use super::dictionary::{self, Dictionaries};
+use crate::StoreError;
+
 /// Below this, compression saves too little to pay for itself.
 const PACK_FROM_BYTES: usize = 256;
-
-/// zstd's fastest level: the point is fewer bytes for little CPU.
-const LEVEL: i32 = 1;
 
 /// A stored JSON that decompresses to more than this is refused rather than
 /// allocated (a damaged or foreign row): the largest event is far smaller.
 const MAX_UNPACKED_BYTES: usize = 64 << 20;
 
-/// An event's JSON as the SQLite store writes it.
+/// A JSON text as the SQLite store writes it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum PackedJson {
     /// As it is.
@@ -33,28 +32,30 @@ pub(super) enum PackedJson {
     Zstd(Vec<u8>),
 }
 
-thread_local! {
-    /// Each thread's compressor, reused: a new context per event costs more
-    /// than compressing it.
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-}
-
 impl PackedJson {
-    /// `json`, compressed if it is long enough and compression shrinks it.
-    pub(super) fn pack(json: String) -> Self {
+    /// `json`, compressed if it is long enough and compression shrinks it;
+    /// with `dictionaries`' current dictionary, which may sample it.
+    pub(super) fn pack(json: String, dictionaries: &Dictionaries) -> Self {
         if json.len() < PACK_FROM_BYTES {
             return Self::Text(json);
         }
-        let packed = COMPRESSOR.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.is_none() {
-                *c = zstd::bulk::Compressor::new(LEVEL).ok();
-            }
-            c.as_mut().and_then(|c| c.compress(json.as_bytes()).ok())
-        });
-        match packed {
+        dictionaries.sample(&json);
+        let encoder = dictionaries.encoder();
+        match dictionary::compress(json.as_bytes(), encoder.as_deref()) {
             Some(bytes) if bytes.len() < json.len() => Self::Zstd(bytes),
             _ => Self::Text(json),
+        }
+    }
+
+    /// The JSON text; `field` names the column in an error.
+    pub(super) fn unpack(&self, field: &'static str) -> Result<String, StoreError> {
+        match self {
+            Self::Text(s) => Ok(s.clone()),
+            Self::Zstd(b) => {
+                let bytes = dictionary::decompress(b, MAX_UNPACKED_BYTES)
+                    .map_err(|e| StoreError::decode(field, e))?;
+                String::from_utf8(bytes).map_err(|e| StoreError::decode(field, e))
+            }
         }
     }
 }
@@ -68,15 +69,25 @@ impl ToSql for PackedJson {
     }
 }
 
-/// An event JSON column read back: plain or packed, as text.
+/// A JSON column as stored, not yet decompressed.
+impl FromSql for PackedJson {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Blob(b) => Ok(Self::Zstd(b.to_vec())),
+            other => String::column_result(other).map(Self::Text),
+        }
+    }
+}
+
+/// A JSON column read back: plain or packed, as text.
 pub(super) struct StoredJson(pub(super) String);
 
 impl FromSql for StoredJson {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
             ValueRef::Blob(b) => {
-                let bytes = zstd::bulk::decompress(b, MAX_UNPACKED_BYTES)
-                    .map_err(|e| FromSqlError::Other(Box::new(e)))?;
+                let bytes = dictionary::decompress(b, MAX_UNPACKED_BYTES)
+                    .map_err(|e| FromSqlError::Other(e.into()))?;
                 String::from_utf8(bytes)
                     .map(Self)
                     .map_err(|e| FromSqlError::Other(Box::new(e)))
@@ -86,7 +97,7 @@ impl FromSql for StoredJson {
     }
 }
 
-/// An optional event JSON column as text.
+/// An optional JSON column as text.
 pub(super) fn stored_json(value: Option<StoredJson>) -> Option<String> {
     value.map(|v| v.0)
 }
@@ -100,7 +111,7 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (j TEXT)").unwrap();
         conn.execute(
             "INSERT INTO t (j) VALUES (?1)",
-            [PackedJson::pack(json.to_owned())],
+            [PackedJson::pack(json.to_owned(), &Dictionaries::none())],
         )
         .unwrap();
         conn.query_row("SELECT j FROM t", [], |r| r.get::<_, StoredJson>(0))
@@ -112,14 +123,14 @@ mod tests {
     fn long_json_is_packed_and_reads_back_the_same() {
         let json = format!(r#"{{"properties":{{"pad":"{}"}}}}"#, "abc".repeat(400));
         assert!(
-            matches!(PackedJson::pack(json.clone()), PackedJson::Zstd(b) if b.len() < json.len())
+            matches!(PackedJson::pack(json.clone(), &Dictionaries::none()), PackedJson::Zstd(b) if b.len() < json.len())
         );
         assert_eq!(round_trip(&json), json);
     }
 
     #[test]
     fn short_json_stays_text() {
-        assert!(matches!(PackedJson::pack("{}".into()), PackedJson::Text(_)));
+        assert!(matches!(PackedJson::pack("{}".into(), &Dictionaries::none()), PackedJson::Text(_)));
         assert_eq!(round_trip("{}"), "{}");
     }
 

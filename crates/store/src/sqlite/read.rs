@@ -38,7 +38,7 @@ fn action_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ActionRecord, StoreEr
         r.get(1)?,
         r.get(2)?,
         r.get(3)?,
-        r.get(4)?,
+        r.get::<_, StoredJson>(4)?.0,
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,

@@ -217,7 +217,7 @@ impl Batch {
             .map_err(|e| StoreError::Unavailable(format!("cannot read the intake journal: {e}")))?;
         let mut appends = Vec::with_capacity(records.len());
         for (seq, payload) in &records {
-            let items: Vec<PreparedItem> = postcard::from_bytes(payload).map_err(|e| {
+            let items = ops::items_of_record(payload).map_err(|e| {
                 StoreError::Unavailable(format!("intake journal record {seq} is unreadable: {e}"))
             })?;
             appends.push(items);

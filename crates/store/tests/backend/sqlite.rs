@@ -4,7 +4,8 @@ use std::{sync::Arc, time::Duration};
 
 use serde_json::json;
 use tributary_store::{
-    AdminQueries, AppendOutcome, EventLog, LocalExecution, SqliteOptions, SqliteStore, StoreError,
+    AdminQueries, AppendItem, AppendOutcome, DictionaryOptions, EventLog, LocalExecution,
+    SqliteOptions, SqliteStore, StoreError,
 };
 
 use crate::support::*;
@@ -410,4 +411,139 @@ async fn in_store_actions_queue_behind_older_ones_left_in_the_outbox() {
     let h = h.reopen(production_in_store()).await;
     let again = h.store.append(vec![identify("Again")]).await.unwrap();
     assert_eq!(ran_at_append(&again[0]).len(), 1, "{again:?}");
+}
+
+/// An item shaped like one source's traffic: the same fields and context,
+/// values of its own, and a trigger whose data repeats the properties.
+fn order_item(n: usize) -> AppendItem {
+    let mut e = event("web", "Order Completed", Some(&format!("user-{n}")));
+    let properties = json!({
+        "order_id": format!("ord-{n}"),
+        "total": n as f64 * 1.25,
+        "currency": "EUR",
+        "products": [{"sku": format!("sku-{}", n % 40), "quantity": n % 3 + 1, "name": "Trail running shoes"}],
+    });
+    e.raw = json!({
+        "type": "track",
+        "event": "Order Completed",
+        "userId": format!("user-{n}"),
+        "messageId": format!("msg-{n:010}"),
+        "context": {
+            "library": {"name": "analytics-node", "version": format!("2.1.{}", n % 9)},
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
+            "ip": format!("198.51.100.{}", n % 250),
+        },
+        "properties": properties,
+    });
+    e.data = properties.clone();
+    let mut plan = trigger_plan("order-confirmation", &format!("user-{n}"));
+    if let tributary_core::plan::PlanOutcome::Planned {
+        payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data, .. },
+    } = &mut plan.outcome
+    {
+        *data = properties;
+    }
+    plain_item(e, vec![plan])
+}
+
+/// The zstd dictionary each stored JSON column names, in row order.
+fn dictionaries_named(path: &std::path::Path, sql: &str) -> Vec<(Option<u32>, usize)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| {
+        Ok(match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Blob(b) => (
+                zstd::zstd_safe::get_dict_id_from_frame(b).map(|id| id.get()),
+                b.len(),
+            ),
+            other => (None, other.as_bytes().map_or(0, <[u8]>::len)),
+        })
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// A store trains a dictionary on the JSON it stores, keeps it with an
+/// fsync, and packs what follows with it: events and plans come out smaller
+/// and read back as they went in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(
+        &path,
+        SqliteOptions {
+            json_dictionary: DictionaryOptions {
+                samples: 200,
+                max_age: DAY,
+            },
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut appended = Vec::new();
+    let mut n = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let dictionary: i64 = loop {
+        let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
+        n += 20;
+        for (item, out) in items.iter().zip(store.append(items.clone()).await.unwrap()) {
+            appended.push((out.event_id(), item.event.data.clone(), item.event.raw.clone()));
+        }
+        store.ping().await.unwrap();
+        let found = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT id FROM json_dictionaries", [], |r| r.get(0))
+            .ok();
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "no dictionary after {n} events");
+    };
+    let trained_after = n;
+    for _ in 0..5 {
+        let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
+        n += 20;
+        for (item, out) in items.iter().zip(store.append(items.clone()).await.unwrap()) {
+            appended.push((out.event_id(), item.event.data.clone(), item.event.raw.clone()));
+        }
+    }
+    store.ping().await.unwrap();
+
+    for (sql, what) in [
+        ("SELECT event_json FROM events ORDER BY seq", "events"),
+        ("SELECT plan_json FROM actions ORDER BY seq", "plans"),
+    ] {
+        let named = dictionaries_named(&path, sql);
+        assert_eq!(named.len(), n, "{what}");
+        // The append that installs the dictionary packs with it already.
+        let first = named.iter().position(|(id, _)| id.is_some()).unwrap();
+        assert!(first <= trained_after && first >= 50, "{what}: first packed with it: {first}");
+        let (before, after) = named.split_at(first);
+        assert!(before.iter().all(|(id, _)| id.is_none()), "{what} before the dictionary");
+        assert!(
+            after.iter().all(|(id, _)| *id == u32::try_from(dictionary).ok()),
+            "{what} after it name it"
+        );
+        let mean = |rows: &[(Option<u32>, usize)]| rows.iter().map(|r| r.1).sum::<usize>() / rows.len();
+        assert!(
+            mean(after) * 2 < mean(before),
+            "{what}: {} bytes with the dictionary against {} without",
+            mean(after),
+            mean(before)
+        );
+    }
+    for (id, data, raw) in &appended {
+        let d = store.event_detail(*id).await.unwrap().unwrap();
+        let event = d.event.event.as_ref().expect("the stored event");
+        assert_eq!((&event.data, &event.raw), (data, raw));
+        match &d.actions[0].plan.outcome {
+            tributary_core::plan::PlanOutcome::Planned {
+                payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data: planned, .. },
+            } => assert_eq!(planned, data),
+            other => panic!("{other:?}"),
+        }
+    }
 }
