@@ -51,6 +51,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V6__json_dictionaries.sql"),
         postgres: include_str!("../migrations/postgres/V6__json_dictionaries.sql"),
     },
+    Migration {
+        version: 7,
+        name: "attempt_in_action_row",
+        sqlite: include_str!("../migrations/sqlite/V7__attempt_in_action_row.sql"),
+        postgres: include_str!("../migrations/postgres/V7__attempt_in_action_row.sql"),
+    },
 ];
 
 /// The latest version this build knows.

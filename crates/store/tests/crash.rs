@@ -368,7 +368,9 @@ fn packed_with_a_dictionary(path: &str) -> usize {
     let mut stmt = conn.prepare("SELECT event_json FROM events").unwrap();
     stmt.query_map([], |r| {
         Ok(match r.get_ref(0)? {
-            rusqlite::types::ValueRef::Blob(b) => zstd::zstd_safe::get_dict_id_from_frame(b).is_some(),
+            rusqlite::types::ValueRef::Blob(b) => {
+                zstd::zstd_safe::get_dict_id_from_frame(b).is_some()
+            }
             _ => false,
         })
     })

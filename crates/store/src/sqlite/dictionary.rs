@@ -197,7 +197,10 @@ impl Dictionaries {
         while let Some(r) = rows.next()? {
             let (id, created, bytes): (i64, i64, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let id = u32::try_from(id).map_err(|_| {
-                StoreError::decode("json_dictionaries.id", format!("{id} is not a zstd dictionary id"))
+                StoreError::decode(
+                    "json_dictionaries.id",
+                    format!("{id} is not a zstd dictionary id"),
+                )
             })?;
             if !register(id, &bytes) {
                 tracing::error!(
@@ -344,7 +347,11 @@ impl Dictionaries {
 
 /// Stores `trained` in the open transaction (the caller's write commits
 /// it with an fsync before anything is packed with it).
-pub(super) fn insert(conn: &Connection, trained: &Trained, created_ms: i64) -> Result<(), StoreError> {
+pub(super) fn insert(
+    conn: &Connection,
+    trained: &Trained,
+    created_ms: i64,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO json_dictionaries (id, created_at, dictionary) VALUES (?1, ?2, ?3)",
     )?
@@ -374,7 +381,12 @@ fn train(samples: &[Vec<u8>]) -> Result<Trained, String> {
             "it packs the samples to {with} bytes against {without} without one"
         ));
     }
-    tracing::debug!(dictionary = id, without, with, "Trained a compression dictionary.");
+    tracing::debug!(
+        dictionary = id,
+        without,
+        with,
+        "Trained a compression dictionary."
+    );
     Ok(Trained { id, bytes })
 }
 

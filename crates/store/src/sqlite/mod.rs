@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config_log;
+mod dedup_index;
 mod dictionary;
 mod intake;
 mod local_run;
@@ -198,8 +199,11 @@ impl SqliteStore {
             let lock = lock_process(&path, busy_timeout)?;
             let conn = open_writer(&path, busy_timeout, max_pages, page_size)?;
             migrate_sqlite(&conn, migrate::latest())?;
-            let dictionaries =
-                dictionary::Dictionaries::open(&conn, dictionary_options, Utc::now().timestamp_millis())?;
+            let dictionaries = dictionary::Dictionaries::open(
+                &conn,
+                dictionary_options,
+                Utc::now().timestamp_millis(),
+            )?;
             let journal_path = private::with_suffix(&path, INTAKE_SUFFIX);
             let intake = intake::IntakeJournal::open(&journal_path, state_marks).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
@@ -347,7 +351,7 @@ fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
 /// Loads the keys whose window had not passed at `now` (ms); later rows
 /// replace earlier ones.
 fn load_dedup_index(conn: &Connection, now: i64) -> Result<writer::DedupIndex, StoreError> {
-    let mut index = writer::DedupIndex::new();
+    let mut index = writer::DedupIndex::default();
     let mut stmt =
         conn.prepare("SELECT hash, expires_at FROM dedup_log WHERE expires_at > ?1 ORDER BY seq")?;
     let mut rows = stmt.query([now])?;

@@ -402,18 +402,21 @@ fn insert_actions(
         } else {
             None
         };
-        let (status, attempts, last_error) = match &outcome {
+        // An action run here has its one attempt in its own row (`summary`;
+        // it started and finished at `now`): no attempts row, no index entry.
+        let (status, attempts, last_error, summary) = match &outcome {
             Some(outcome) => {
                 let (status, last_error) = attempt_status(outcome);
-                (status, 1, last_error)
+                let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
+                (status, 1, last_error, Some(summary))
             }
-            None if a.planned => (ActionStatus::Pending, 0, None),
-            None => (ActionStatus::Skipped, 0, None),
+            None if a.planned => (ActionStatus::Pending, 0, None, None),
+            None => (ActionStatus::Skipped, 0, None, None),
         };
         conn.prepare_cached(
             "INSERT OR FAIL INTO actions (id, event_id, position, action_type, source, environment, \
-             plan_json, status, attempts, last_error, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+             plan_json, status, attempts, last_error, created_at, updated_at, summary) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
         )?
         .execute(params![
             a.id_text,
@@ -427,10 +430,10 @@ fn insert_actions(
             attempts,
             last_error,
             now,
+            summary,
         ])?;
         match outcome {
             Some(outcome) => {
-                insert_attempt(conn, &a.id_text, 1, now, now, &outcome)?;
                 ran.push(LocalRun {
                     id: a.id,
                     environment: environment.to_owned(),
@@ -966,7 +969,10 @@ mod tests {
                 event_id: i.event_id,
                 received: i.received,
                 row: clone_row(&i.row),
-                json: i.json.as_ref().map(|j| PackedJson::Text(j.unpack("json").unwrap())),
+                json: i
+                    .json
+                    .as_ref()
+                    .map(|j| PackedJson::Text(j.unpack("json").unwrap())),
                 dedup: None,
                 actions: i
                     .actions

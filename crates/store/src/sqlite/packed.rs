@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn short_json_stays_text() {
-        assert!(matches!(PackedJson::pack("{}".into(), &Dictionaries::none()), PackedJson::Text(_)));
+        assert!(matches!(
+            PackedJson::pack("{}".into(), &Dictionaries::none()),
+            PackedJson::Text(_)
+        ));
         assert_eq!(round_trip("{}"), "{}");
     }
 

@@ -188,10 +188,15 @@ pub(super) fn event_detail(
     )?;
     let mut attempts = Vec::new();
     for a in &actions {
+        // An action run at append keeps its one attempt in its own row
+        // (`actions.summary`, docs/store.md); the others have attempts rows.
         let rows: Vec<(i64, i64, i64, String, String)> = conn
             .prepare_cached(
-                "SELECT attempt, started_at, finished_at, outcome, summary FROM attempts \
-                 WHERE action_id = ?1 ORDER BY attempt",
+                "SELECT 1, created_at, updated_at, status, summary FROM actions \
+                 WHERE id = ?1 AND summary IS NOT NULL \
+                 UNION ALL \
+                 SELECT attempt, started_at, finished_at, outcome, summary FROM attempts \
+                 WHERE action_id = ?1 ORDER BY 1",
             )?
             .query_map([a.id.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

@@ -53,15 +53,7 @@ pub(super) struct DedupEntry {
     pub(super) expires_ms: i64,
 }
 
-/// Scope hash -> expiry (ms), for every key whose window has not passed.
-///
-/// Only the expiry: the map holds every key of the window (a million keys
-/// is under a minute at full speed). An entry with its event id took 48
-/// bytes (a ULID is 16-byte aligned) against 16, which, with the table
-/// doubling as it grows, put a 60 s full-speed run at 216 MiB against 110
-/// (docs/PERFORMANCE.md, "Memory over a longer run"). Repeats are rare; they
-/// pay one indexed read of `dedup_log`.
-pub(super) type DedupIndex = HashMap<i64, i64>;
+pub(super) use super::dedup_index::DedupIndex;
 
 /// Keys written by a group's jobs, not yet committed.
 pub(super) type StagedKeys = HashMap<i64, DedupEntry>;
@@ -121,7 +113,7 @@ impl Batch {
     /// The live key for `hash`, seeing this group's uncommitted writes.
     pub(super) fn key(&self, hash: i64) -> Option<DedupEntry> {
         self.keys.get(&hash).copied().or_else(|| {
-            self.index.get(&hash).map(|&expires_ms| DedupEntry {
+            self.index.get(hash).map(|expires_ms| DedupEntry {
                 event_id: None,
                 expires_ms,
             })
@@ -154,8 +146,10 @@ impl GroupState for Batch {
         self.index
             .extend(keys.into_iter().map(|(h, e)| (h, e.expires_ms)));
         if let Some(t) = self.expire_before.take() {
-            self.index.retain(|_, expires_ms| *expires_ms > t);
+            self.index.retain(|_, expires_ms| expires_ms > t);
         }
+        // A sixty-fourth of the keys at most, never the whole index at once.
+        self.index.grow_ahead();
     }
 
     fn idle(&mut self, conn: &Connection) {
@@ -326,7 +320,7 @@ impl Batch {
             stats: BatchStats::default(),
             keys: HashMap::new(),
             expire_before: None,
-            index: DedupIndex::new(),
+            index: DedupIndex::default(),
             local_environments,
             local_backlog: false,
             restart,

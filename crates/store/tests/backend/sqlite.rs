@@ -490,7 +490,11 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
         let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
         n += 20;
         for (item, out) in items.iter().zip(store.append(items.clone()).await.unwrap()) {
-            appended.push((out.event_id(), item.event.data.clone(), item.event.raw.clone()));
+            appended.push((
+                out.event_id(),
+                item.event.data.clone(),
+                item.event.raw.clone(),
+            ));
         }
         store.ping().await.unwrap();
         let found = rusqlite::Connection::open(&path)
@@ -500,14 +504,21 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
         if let Some(id) = found {
             break id;
         }
-        assert!(std::time::Instant::now() < deadline, "no dictionary after {n} events");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dictionary after {n} events"
+        );
     };
     let trained_after = n;
     for _ in 0..5 {
         let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
         n += 20;
         for (item, out) in items.iter().zip(store.append(items.clone()).await.unwrap()) {
-            appended.push((out.event_id(), item.event.data.clone(), item.event.raw.clone()));
+            appended.push((
+                out.event_id(),
+                item.event.data.clone(),
+                item.event.raw.clone(),
+            ));
         }
     }
     store.ping().await.unwrap();
@@ -520,14 +531,23 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
         assert_eq!(named.len(), n, "{what}");
         // The append that installs the dictionary packs with it already.
         let first = named.iter().position(|(id, _)| id.is_some()).unwrap();
-        assert!(first <= trained_after && first >= 50, "{what}: first packed with it: {first}");
-        let (before, after) = named.split_at(first);
-        assert!(before.iter().all(|(id, _)| id.is_none()), "{what} before the dictionary");
         assert!(
-            after.iter().all(|(id, _)| *id == u32::try_from(dictionary).ok()),
+            first <= trained_after && first >= 50,
+            "{what}: first packed with it: {first}"
+        );
+        let (before, after) = named.split_at(first);
+        assert!(
+            before.iter().all(|(id, _)| id.is_none()),
+            "{what} before the dictionary"
+        );
+        assert!(
+            after
+                .iter()
+                .all(|(id, _)| *id == u32::try_from(dictionary).ok()),
             "{what} after it name it"
         );
-        let mean = |rows: &[(Option<u32>, usize)]| rows.iter().map(|r| r.1).sum::<usize>() / rows.len();
+        let mean =
+            |rows: &[(Option<u32>, usize)]| rows.iter().map(|r| r.1).sum::<usize>() / rows.len();
         assert!(
             mean(after) * 2 < mean(before),
             "{what}: {} bytes with the dictionary against {} without",
