@@ -178,7 +178,7 @@ pub(super) struct Dictionaries {
     trained: Arc<Mutex<Option<Trained>>>,
     /// When (ms) to start sampling again; `i64::MAX` while sampling or
     /// training.
-    next_training_ms: AtomicI64,
+    next_training_ms: Arc<AtomicI64>,
 }
 
 impl Dictionaries {
@@ -217,7 +217,7 @@ impl Dictionaries {
             sampling: AtomicBool::new(false),
             samples: Mutex::new(Samples::default()),
             trained: Arc::default(),
-            next_training_ms: AtomicI64::new(now_ms),
+            next_training_ms: Arc::new(AtomicI64::new(now_ms)),
         };
         if let Some((created, _, bytes)) = newest {
             dictionaries.use_dictionary(&bytes, created);
@@ -238,7 +238,7 @@ impl Dictionaries {
             sampling: AtomicBool::new(false),
             samples: Mutex::new(Samples::default()),
             trained: Arc::default(),
-            next_training_ms: AtomicI64::new(i64::MAX),
+            next_training_ms: Arc::new(AtomicI64::new(i64::MAX)),
         }
     }
 
@@ -297,18 +297,28 @@ impl Dictionaries {
         let texts = std::mem::take(&mut *samples).texts;
         drop(samples);
         let slot = Arc::clone(&self.trained);
+        let next = Arc::clone(&self.next_training_ms);
+        let retry_in = i64::try_from(self.options.max_age.as_millis()).unwrap_or(i64::MAX);
+        let not_now = move || {
+            let now = chrono::Utc::now().timestamp_millis();
+            next.store(now.saturating_add(retry_in), Ordering::SeqCst);
+        };
         let spawned = std::thread::Builder::new()
             .name("json-dictionary".to_owned())
             .spawn(move || match train(&texts) {
                 Ok(trained) => *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(trained),
-                Err(why) => tracing::info!(
-                    samples = texts.len(),
-                    reason = %why,
-                    "No compression dictionary kept for the stored JSON."
-                ),
+                Err(why) => {
+                    tracing::info!(
+                        samples = texts.len(),
+                        reason = %why,
+                        "No compression dictionary kept for the stored JSON; sampling again later."
+                    );
+                    not_now();
+                }
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "Cannot start training a compression dictionary.");
+            self.retry_later(chrono::Utc::now().timestamp_millis());
         }
     }
 
@@ -436,11 +446,10 @@ mod tests {
         assert!(decompress(&packed, 10).is_err(), "the size bound holds");
     }
 
-    #[test]
-    fn a_dictionary_that_does_not_pay_is_not_kept() {
-        // Unrelated texts: nothing shared to learn.
+    /// Unrelated texts: nothing shared to learn.
+    fn noise(n: usize) -> Vec<Vec<u8>> {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let samples: Vec<Vec<u8>> = (0..400)
+        (0..n)
             .map(|_| {
                 (0..300)
                     .map(|_| {
@@ -451,8 +460,45 @@ mod tests {
                     })
                     .collect()
             })
-            .collect();
-        assert!(train(&samples).is_err());
+            .collect()
+    }
+
+    #[test]
+    fn a_dictionary_that_does_not_pay_is_not_kept() {
+        assert!(train(&noise(400)).is_err());
+    }
+
+    #[test]
+    fn a_store_whose_training_failed_samples_again_after_max_age() {
+        let dictionaries = Dictionaries {
+            options: DictionaryOptions {
+                samples: 100,
+                max_age: Duration::from_secs(3_600),
+            },
+            ..Dictionaries::none()
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        dictionaries.next_training_ms.store(now, Ordering::SeqCst);
+        dictionaries.start_sampling_if_due(now);
+        // Far too little text to train on: the trainer gives up.
+        for n in 0..100 {
+            dictionaries.sample(&format!("{n}"));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while dictionaries.next_training_ms.load(Ordering::SeqCst) == i64::MAX {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the training never ended"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(dictionaries.take_trained().is_none());
+        let next = dictionaries.next_training_ms.load(Ordering::SeqCst);
+        assert!(
+            next >= now + 3_600_000,
+            "sampling again at {next}, now {now}"
+        );
+        assert!(!dictionaries.sampling.load(Ordering::SeqCst));
     }
 
     #[test]
