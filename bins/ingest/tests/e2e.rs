@@ -568,9 +568,25 @@ async fn a_full_disk_is_answered_503_and_nothing_is_acknowledged() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app(AppState::new(pipeline))).await });
     let http = reqwest::Client::new();
-    let pad = "x".repeat(4000);
+    // Text that compression cannot shrink much: the store compresses what
+    // it stores, so a repeated pad would never fill it.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut noise = move || -> String {
+        (0..4000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+                        [(state >> 58) as usize],
+                )
+            })
+            .collect()
+    };
     let mut statuses = Vec::new();
     for n in 0..400 {
+        let pad = noise();
         let resp = http
             .post(format!("{base}/integrations/receive/{LEGACY}"))
             .header("content-type", "application/json")
