@@ -464,6 +464,25 @@ fn dictionaries_named(path: &std::path::Path, sql: &str) -> Vec<(Option<u32>, us
     .collect()
 }
 
+/// Appends orders `first..first + count`; each one's id, data and raw.
+async fn append_orders(
+    store: &SqliteStore,
+    first: usize,
+    count: usize,
+) -> Vec<(
+    tributary_core::event::EventId,
+    serde_json::Value,
+    serde_json::Value,
+)> {
+    let items: Vec<AppendItem> = (first..first + count).map(order_item).collect();
+    let outcomes = store.append(items.clone()).await.unwrap();
+    items
+        .into_iter()
+        .zip(outcomes)
+        .map(|(item, out)| (out.event_id(), item.event.data, item.event.raw))
+        .collect()
+}
+
 /// A store trains a dictionary on the JSON it stores, keeps it with an
 /// fsync, and packs what follows with it: events and plans come out smaller
 /// and read back as they went in.
@@ -487,15 +506,8 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
     let mut n = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let dictionary: i64 = loop {
-        let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
+        appended.extend(append_orders(&store, n, 20).await);
         n += 20;
-        for (item, out) in items.iter().zip(store.append(items.clone()).await.unwrap()) {
-            appended.push((
-                out.event_id(),
-                item.event.data.clone(),
-                item.event.raw.clone(),
-            ));
-        }
         store.ping().await.unwrap();
         let found = rusqlite::Connection::open(&path)
             .unwrap()
@@ -511,15 +523,8 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
     };
     let trained_after = n;
     for _ in 0..5 {
-        let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
+        appended.extend(append_orders(&store, n, 20).await);
         n += 20;
-        for (item, out) in items.iter().zip(store.append(items.clone()).await.unwrap()) {
-            appended.push((
-                out.event_id(),
-                item.event.data.clone(),
-                item.event.raw.clone(),
-            ));
-        }
     }
     store.ping().await.unwrap();
 
