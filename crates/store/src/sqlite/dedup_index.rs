@@ -3,9 +3,10 @@
 //! A hash map grows by moving every entry into a table twice the size, all
 //! at once. At two million keys that took 68 ms in a process of its own,
 //! and about 220 ms inside a loaded server. It ran on the writer thread, so
-//! every append waited for it. That was the stall `bench-stalls.sh` kept
-//! finding in the same run each time: the run during which the store
-//! passed 1,835,008 keys (docs/PERFORMANCE.md, issue 19).
+//! every append waited for it. The one long stall `bench-stalls.sh` found
+//! in three sessions fell each time in the run during which the store
+//! passed 1,835,008 keys, and no run since this change had one
+//! (docs/PERFORMANCE.md, issue 19).
 //!
 //! So the index is [`SHARDS`] maps, by the hash's top bits. Between groups,
 //! [`DedupIndex::grow_ahead`] doubles at most one shard that is three

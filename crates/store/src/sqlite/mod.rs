@@ -256,14 +256,12 @@ impl SqliteStore {
     /// (see `dictionary`): once, on the append that finds it ready.
     async fn install_dictionary(&self, trained: dictionary::Trained) {
         let now = Utc::now().timestamp_millis();
-        let trained = Arc::new(trained);
-        let stored = Arc::clone(&trained);
-        match self
+        let stored = self
             .writer
-            .write(move |conn, _| dictionary::insert(conn, &stored, now))
-            .await
-        {
-            Ok(()) => self.dictionaries.install(&trained, now),
+            .write(move |conn, _| dictionary::insert(conn, &trained, now).map(|()| trained))
+            .await;
+        match stored {
+            Ok(trained) => self.dictionaries.install(&trained, now),
             Err(e) => {
                 tracing::warn!(error = %e, "Cannot store the trained compression dictionary; trying again later.");
                 self.dictionaries.retry_later(now);
