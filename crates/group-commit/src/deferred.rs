@@ -74,10 +74,11 @@ impl Open<'_> {
     /// state put back its journaled writes.
     fn commit<S: GroupState>(&mut self, conn: &Connection, state: &mut S) -> Option<S::Error> {
         self.since?;
+        let started = Instant::now();
         match conn.execute_batch("COMMIT") {
             Ok(()) => {
                 self.closed();
-                state.committed(self.full);
+                state.committed(self.full, started.elapsed());
                 None
             }
             Err(e) => {
@@ -155,17 +156,22 @@ pub(super) fn run<S: GroupState>(
             }
         }
         commit |= open.since.is_some_and(|t| t.elapsed() >= max_age);
+        // Journaled jobs stand without the commit (should it fail, `recover`
+        // puts them back), so they are answered before it: a commit that is
+        // due only because the transaction is old never delays an answer.
+        let (journaled, after_commit): (Vec<_>, Vec<_>) = answers
+            .into_iter()
+            .partition(|(durability, _)| *durability == Durability::Journal);
+        for (_, c) in journaled {
+            c(None);
+        }
         let failure = if commit {
             open.commit(conn, state)
         } else {
             None
         };
-        for (durability, c) in answers {
-            // Journaled jobs stand without the commit: `recover` put them back.
-            match &failure {
-                Some(e) if durability != Durability::Journal => c(Some(e)),
-                _ => c(None),
-            }
+        for (_, c) in after_commit {
+            c(failure.as_ref());
         }
         if open.since.is_none() {
             state.idle(conn);

@@ -121,7 +121,8 @@ pub trait GroupState: Send + 'static {
     /// is on disk; otherwise with `NORMAL`: it survives a crash of the
     /// process, and is on disk once a checkpoint has copied it into the
     /// database file (SQLite fsyncs the WAL before and the database after).
-    fn committed(&mut self, _synced: bool) {}
+    /// `took` is how long the `COMMIT` ran, for the state's metrics.
+    fn committed(&mut self, _synced: bool, _took: Duration) {}
 
     /// Deferred commits only: after the open transaction was rolled back,
     /// outside any transaction. Must put back what the journaled jobs of

@@ -305,6 +305,9 @@ struct Journaled {
     journal: Vec<&'static str>,
     committed: Vec<bool>,
     recovered: usize,
+    /// When set, `committed` returns only once this yields or its sender
+    /// is dropped: a commit that takes as long as the test wants.
+    slow_commit: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl GroupState for Journaled {
@@ -316,7 +319,10 @@ impl GroupState for Journaled {
         self.journal.append(&mut self.staged);
         Ok(())
     }
-    fn committed(&mut self, synced: bool) {
+    fn committed(&mut self, synced: bool, _took: Duration) {
+        if let Some(gate) = &self.slow_commit {
+            let _ = gate.recv();
+        }
         self.committed.push(synced);
         self.journal.clear();
     }
@@ -390,4 +396,32 @@ fn insert_journaled(
         conn.execute("INSERT INTO notes (text) VALUES (?1)", [text])?;
         Ok(())
     }
+}
+
+/// A commit that is due only because the open transaction is old enough
+/// runs after the group's journaled jobs are answered: they do not wait for
+/// it, however long it takes.
+#[tokio::test]
+async fn a_commit_due_by_age_does_not_hold_up_journaled_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        defer_commit: Some(Duration::ZERO),
+        ..Settings::named("t")
+    };
+    let (finish_commit, slow_commit) = std::sync::mpsc::channel();
+    let state = Journaled {
+        slow_commit: Some(slow_commit),
+        ..Journaled::default()
+    };
+    let w = GroupWriter::spawn(open(dir.path()), state, settings).unwrap();
+    // The commit after this group blocks until `finish_commit` is dropped.
+    let answer =
+        tokio::time::timeout(Duration::from_secs(10), w.write_journaled(journaled("a"))).await;
+    drop(finish_commit);
+    assert!(
+        matches!(answer, Ok(Ok(()))),
+        "the journaled answer waited for the commit: {answer:?}"
+    );
+    w.make_visible().await.unwrap();
+    assert_eq!(texts(dir.path()), vec!["a"]);
 }

@@ -57,6 +57,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V7__attempt_in_action_row.sql"),
         postgres: include_str!("../migrations/postgres/V7__attempt_in_action_row.sql"),
     },
+    Migration {
+        version: 8,
+        name: "partial_status_index",
+        sqlite: include_str!("../migrations/sqlite/V8__partial_status_index.sql"),
+        postgres: include_str!("../migrations/postgres/V8__partial_status_index.sql"),
+    },
 ];
 
 /// The latest version this build knows.

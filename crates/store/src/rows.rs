@@ -38,6 +38,23 @@ pub(crate) fn stored_status(status: ActionStatus) -> (&'static str, &'static str
     }
 }
 
+/// The condition comparing an action's status (`a.status` when `joined`)
+/// with a stored status (the argument that follows), with the condition of
+/// SQLite's partial index `actions_by_status` repeated for every status it
+/// holds: SQLite uses a partial index only for a query that states its
+/// condition in the same words, and cannot see through a bound argument.
+/// The index leaves out `succeeded`, the status most actions end in, so
+/// appending an action that succeeds at once writes no entry in it
+/// (docs/store.md).
+fn status_condition(stored: &str, joined: bool) -> &'static str {
+    match (stored == ActionStatus::Succeeded.as_str(), joined) {
+        (true, true) => "a.status =",
+        (true, false) => "status =",
+        (false, true) => "a.status <> 'succeeded' AND a.status =",
+        (false, false) => "status <> 'succeeded' AND status =",
+    }
+}
+
 /// The action-log query for `filter` (both backends' SQL), with its text
 /// arguments in order; `placeholder(n)` writes the n-th (1-based). The
 /// last placeholder, numbered one past the arguments, is the row limit.
@@ -59,7 +76,8 @@ pub(crate) fn actions_query(
     };
     if let Some(status) = filter.status {
         let (stored, lease) = stored_status(status);
-        add(&format!("{lease} AND a.status ="), stored.to_owned());
+        let condition = status_condition(stored, true);
+        add(&format!("{lease} AND {condition}"), stored.to_owned());
     }
     if let Some(v) = &filter.source {
         add("a.source =", v.clone());
@@ -111,7 +129,8 @@ pub(crate) fn actions_window(
     }
     let mut clauses = Vec::new();
     if let Some(status) = filter.status {
-        clauses.push(("status =", stored_status(status).0.to_owned()));
+        let stored = stored_status(status).0;
+        clauses.push((status_condition(stored, false), stored.to_owned()));
     }
     if let Some(v) = filter.event_id {
         clauses.push(("event_id =", v.to_string()));

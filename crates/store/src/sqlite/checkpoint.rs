@@ -22,7 +22,11 @@ use std::{
 
 use rusqlite::Connection;
 
-use super::{Readers, intake::CommitMarks};
+use super::{
+    Readers,
+    intake::CommitMarks,
+    writer::{Step, record_step},
+};
 
 /// Set by the checkpointer, taken by the writer between groups.
 #[derive(Clone, Default)]
@@ -35,10 +39,10 @@ impl RestartRequest {
 
     /// Runs a RESTART checkpoint on the writer's connection if one was
     /// asked for; between two transactions, so when it completes, every
-    /// commit made is on disk.
-    pub(super) fn serve(&self, conn: &Connection, marks: &CommitMarks) {
+    /// commit made is on disk. True when it ran one.
+    pub(super) fn serve(&self, conn: &Connection, marks: &CommitMarks) -> bool {
         if !self.0.swap(false, Ordering::AcqRel) {
-            return;
+            return false;
         }
         let made = marks.committed();
         match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
@@ -52,6 +56,7 @@ impl RestartRequest {
             }
             Err(e) => tracing::warn!(error = %e, "SQLite could not restart the WAL; will retry."),
         }
+        true
     }
 }
 
@@ -83,9 +88,12 @@ pub(super) fn spawn(
                     return;
                 }
                 let made = marks.committed();
-                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                let started = std::time::Instant::now();
+                let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                     Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                }) {
+                });
+                record_step(Step::Checkpoint, started.elapsed());
+                match outcome {
                     Ok((frames, copied)) => {
                         // SQLite fsyncs the WAL before copying and the
                         // database after: what it copied is on disk.

@@ -153,7 +153,10 @@ impl GroupState for Batch {
     }
 
     fn idle(&mut self, conn: &Connection) {
-        self.restart.serve(conn, self.intake.marks());
+        let started = std::time::Instant::now();
+        if self.restart.serve(conn, self.intake.marks()) {
+            record_step(Step::WalRestart, started.elapsed());
+        }
     }
 
     fn journal(&mut self, conn: &Connection) -> Result<(), StoreError> {
@@ -163,12 +166,16 @@ impl GroupState for Batch {
         // Before the write: should the write fail, the group rolls back and
         // this goes with it.
         set_applied(conn, last)?;
-        self.intake
-            .write_staged()
-            .map_err(|e| StoreError::Unavailable(format!("cannot write the intake journal: {e}")))
+        let started = std::time::Instant::now();
+        self.intake.write_staged().map_err(|e| {
+            StoreError::Unavailable(format!("cannot write the intake journal: {e}"))
+        })?;
+        record_step(Step::JournalSync, started.elapsed());
+        Ok(())
     }
 
-    fn committed(&mut self, synced: bool) {
+    fn committed(&mut self, synced: bool, took: std::time::Duration) {
+        record_step(Step::Commit, took);
         self.intake.committed(synced);
     }
 
@@ -248,6 +255,69 @@ impl Batch {
         self.settled(Ok(()), records.len());
         self.intake.replayed();
         Ok(records.len())
+    }
+}
+
+/// A step of the store's writing that answers can wait behind: the label
+/// of `tributary_store_sqlite_step_seconds`.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Step {
+    /// The intake journal's write and `fdatasync`: every append's answer
+    /// waits for it.
+    JournalSync,
+    /// The open transaction's `COMMIT` (no fsync unless a write needed
+    /// one): the group whose answers are due waits for it.
+    Commit,
+    /// The RESTART checkpoint the writer runs between groups: the next
+    /// group waits for it.
+    WalRestart,
+    /// A PASSIVE checkpoint on the checkpointer's own thread: nothing waits
+    /// for it directly, but its writeback shares the disk with the others.
+    Checkpoint,
+}
+
+impl Step {
+    fn label(self) -> &'static str {
+        match self {
+            Step::JournalSync => "journal_sync",
+            Step::Commit => "commit",
+            Step::WalRestart => "wal_restart",
+            Step::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// A step slower than this is logged (at most once per
+/// `SLOW_STEP_LOG_EVERY_MS`), so an operator can tell a slow answer's cause.
+const SLOW_STEP: std::time::Duration = std::time::Duration::from_millis(50);
+const SLOW_STEP_LOG_EVERY_MS: i64 = 10_000;
+
+/// Records how long `step` took, and logs it when slow.
+pub(super) fn record_step(step: Step, took: std::time::Duration) {
+    static LAST_LOGGED_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    metrics::histogram!("tributary_store_sqlite_step_seconds", "step" => step.label())
+        .record(took.as_secs_f64());
+    if took < SLOW_STEP {
+        return;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let last = LAST_LOGGED_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if now - last >= SLOW_STEP_LOG_EVERY_MS
+        && LAST_LOGGED_MS
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        tracing::warn!(
+            step = step.label(),
+            ms,
+            "A store write step was slow (tributary_store_sqlite_step_seconds has them all)."
+        );
     }
 }
 
