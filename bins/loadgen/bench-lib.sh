@@ -25,10 +25,10 @@ TOML
 
 # Starts the release ingest binary on 127.0.0.1:PORT with the benchmarks'
 # source and its store in $WORK/STORE, and waits until it answers; its pid
-# is SERVER_PID.
+# is SERVER_PID, its warnings go to $WORK/server-PORT.log.
 start_server() { # port store
   { printf '[server]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s"\n' "$1" "$WORK/$2"; bench_sources; } > "$WORK/bench.toml"
-  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >/dev/null &
+  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >>"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   until curl -sf "http://127.0.0.1:$1/healthz" >/dev/null; do sleep 0.005; done
 }
@@ -53,6 +53,27 @@ device_sectors() { # dir
 # device_sectors readings and the run's output.
 device_bytes_per_event() { # sectors-before sectors-after loadgen-output
   awk -v a="$1" -v b="$2" '/^events in 2xx answers:/ {n = $5} END {if (n > 0) printf "%d\n", (b - a) * 512 / n}' "$3"
+}
+
+# The share of CPU time the host took from this machine (steal) between
+# two readings of cpu_times: a benchmark run with more than a few percent
+# is measuring the host, not the program.
+cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+steal_percent() { # "total steal" before, "total steal" after
+  echo "$1 $2" | awk '{ if ($3 > $1) printf "%.1f", 100 * ($4 - $2) / ($3 - $1); else printf "0" }'
+}
+
+# The slowest of each store step of the server on PORT
+# (tributary_store_sqlite_step_seconds) over the exporter's last minute:
+# its p99 and its maximum, in ms.
+step_times() { # port
+  curl -s "http://127.0.0.1:$1/metrics" | awk '
+    /^tributary_store_sqlite_step_seconds\{/ {
+      match($0, /step="[a-z_]+"/); step = substr($0, RSTART + 6, RLENGTH - 7)
+      if ($0 ~ /quantile="0.99"/) p99[step] = $2 * 1000
+      if ($0 ~ /quantile="1"/) mx[step] = $2 * 1000
+    }
+    END { for (s in mx) printf "%s p99 %.1f max %.1f ms; ", s, p99[s], mx[s]; print "" }'
 }
 
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }

@@ -2,7 +2,9 @@
 # Stalls on a full store: fills a SQLite store with [events] events (batches
 # of 100 in JSON arrays, full speed), then runs [runs] consecutive runs of
 # [seconds] at a fixed 5,000 events/s on the same running server, printing
-# each run's latency percentiles and bytes written per event. Issue 19's
+# each run's latency percentiles, bytes written per event, the host's CPU
+# steal during it, the store's slowest steps (journal sync, commit, WAL
+# restart, checkpoint) and its slow-step warnings. Issue 19's
 # goal: p99 <= 10 ms in each of 5 runs of 60 s on a store of 1,000,000.
 # Usage: bash bins/loadgen/bench-stalls.sh [events] [runs] [seconds]
 set -euo pipefail
@@ -35,7 +37,12 @@ echo "store on disk: $(du -sh "$WORK/data" | cut -f1), every action run $(outbox
 sleep 5
 for run in $(seq "$RUNS"); do
   echo "== run $run of $RUNS: $SECS s at 5,000 events/s"
+  before=$(cpu_times)
+  logged=$(wc -l < "$WORK/server-9093.log")
   "$BIN/tributary-loadgen" run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$PID" --first "$next" > "$WORK/run"
   grep -E '^(statuses|throughput|latency|server wrote)' "$WORK/run"
+  echo "host steal: $(steal_percent "$before" "$(cpu_times)")% of the CPU"
+  echo "store steps: $(step_times 9093)"
+  tail -n +"$((logged + 1))" "$WORK/server-9093.log" | grep -F 'step was slow' || true
   next=$(awk '/^next event number:/ {print $4}' "$WORK/run")
 done
