@@ -63,17 +63,25 @@ steal_percent() { # "total steal" before, "total steal" after
   echo "$1 $2" | awk '{ if ($3 > $1) printf "%.1f", 100 * ($4 - $2) / ($3 - $1); else printf "0" }'
 }
 
-# The slowest of each store step of the server on PORT
-# (tributary_store_sqlite_step_seconds) over the exporter's last minute:
-# its p99 and its maximum, in ms.
-step_times() { # port
+# The store steps of the server on PORT (tributary_store_sqlite_step_seconds,
+# a histogram) as cumulative counts, one line per step: the step, the
+# count of steps taking more than 10 ms, more than 50 ms, and in all.
+step_counts() { # port
   curl -s "http://127.0.0.1:$1/metrics" | awk '
-    /^tributary_store_sqlite_step_seconds\{/ {
+    /^tributary_store_sqlite_step_seconds_(bucket|count)\{/ {
       match($0, /step="[a-z_]+"/); step = substr($0, RSTART + 6, RLENGTH - 7)
-      if ($0 ~ /quantile="0.99"/) p99[step] = $2 * 1000
-      if ($0 ~ /quantile="1"/) mx[step] = $2 * 1000
+      if ($0 ~ /_count/) all[step] = $2
+      if ($0 ~ /le="0.01"/) to10[step] = $2
+      if ($0 ~ /le="0.05"/) to50[step] = $2
     }
-    END { for (s in mx) printf "%s p99 %.1f max %.1f ms; ", s, p99[s], mx[s]; print "" }'
+    END { for (s in all) print s, all[s] - to10[s], all[s] - to50[s], all[s] }'
+}
+
+# What the steps did between two step_counts readings.
+step_counts_between() { # before after
+  awk 'NR == FNR {a[$1] = $2; b[$1] = $3; c[$1] = $4; next}
+    {printf "%s %d (%d over 10 ms, %d over 50 ms); ", $1, $4 - c[$1], $2 - a[$1], $3 - b[$1]}
+    END {print ""}' <(echo "$1") <(echo "$2")
 }
 
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }

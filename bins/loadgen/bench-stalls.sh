@@ -38,11 +38,12 @@ sleep 5
 for run in $(seq "$RUNS"); do
   echo "== run $run of $RUNS: $SECS s at 5,000 events/s"
   before=$(cpu_times)
+  steps=$(step_counts 9093)
   logged=$(wc -l < "$WORK/server-9093.log")
   "$BIN/tributary-loadgen" run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$PID" --first "$next" > "$WORK/run"
   grep -E '^(statuses|throughput|latency|server wrote)' "$WORK/run"
   echo "host steal: $(steal_percent "$before" "$(cpu_times)")% of the CPU"
-  echo "store steps: $(step_times 9093)"
+  echo "store steps: $(step_counts_between "$steps" "$(step_counts 9093)")"
   tail -n +"$((logged + 1))" "$WORK/server-9093.log" | grep -F 'step was slow' || true
   next=$(awk '/^next event number:/ {print $4}' "$WORK/run")
 done

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use tributary_actions::{
     KnockSink, LocalSink, PoolSettings, RetryPolicy, Sink, SinkSet, WebhookSink,
@@ -80,9 +80,26 @@ pub fn worker_settings(config: &Config) -> PoolSettings {
 pub fn metrics_recorder() -> Option<PrometheusHandle> {
     static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            // The store's steps as a histogram, not a rolling summary: counts
+            // per bucket add up across replicas and between two scrapes, so
+            // every slow step in an interval is counted (docs/ingest.md).
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("tributary_store_sqlite_step_seconds".into()),
+                    &STORE_STEP_BUCKETS,
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
         .clone()
 }
+
+/// Upper bounds, in seconds, of `tributary_store_sqlite_step_seconds`'s buckets.
+const STORE_STEP_BUCKETS: [f64; 11] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
+];
 
 /// What the banner prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -500,6 +500,8 @@ async fn metrics_count_events_by_source() {
         "tributary_outbox_pushed_total{source=\"legacy\"}",
         "tributary_request_duration_seconds",
         "tributary_store_commit_batch_size",
+        // A histogram with buckets, so slow steps can be counted per interval.
+        "tributary_store_sqlite_step_seconds_bucket{step=\"journal_sync\",le=\"0.01\"}",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
