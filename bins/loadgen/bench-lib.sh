@@ -25,10 +25,11 @@ TOML
 
 # Starts the release ingest binary on 127.0.0.1:PORT with the benchmarks'
 # source and its store in $WORK/STORE, and waits until it answers; its pid
-# is SERVER_PID, its warnings go to $WORK/server-PORT.log.
+# is SERVER_PID, its warnings go to $WORK/server-PORT.log. INGEST_BIN
+# names another build of the binary (an older revision's, to compare).
 start_server() { # port store
   { printf '[server]\nlisten = "127.0.0.1:%s"\n[store]\npath = "%s"\n' "$1" "$WORK/$2"; bench_sources; } > "$WORK/bench.toml"
-  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/bench.toml" >>"$WORK/server-$1.log" 2>&1 &
+  RUST_LOG=warn "${INGEST_BIN:-$BIN/tributary-ingest}" --config "$WORK/bench.toml" >>"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   until curl -sf "http://127.0.0.1:$1/healthz" >/dev/null; do sleep 0.005; done
 }

@@ -6,7 +6,8 @@
 # steal during it, the store's slowest steps (journal sync, commit, WAL
 # restart, checkpoint) and its slow-step warnings. Issue 19's
 # goal: p99 <= 10 ms in each of 5 runs of 60 s on a store of 1,000,000.
-# Usage: bash bins/loadgen/bench-stalls.sh [events] [runs] [seconds]
+# With INGEST_BIN=path it runs that build of tributary-ingest instead.
+# Usage: [INGEST_BIN=path] bash bins/loadgen/bench-stalls.sh [events] [runs] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS="${1:-1000000}"
