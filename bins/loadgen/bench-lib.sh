@@ -81,7 +81,7 @@ step_counts() { # port
 # What the steps did between two step_counts readings.
 step_counts_between() { # before after
   awk 'NR == FNR {a[$1] = $2; b[$1] = $3; c[$1] = $4; next}
-    {printf "%s %d (%d over 10 ms, %d over 50 ms); ", $1, $4 - c[$1], $2 - a[$1], $3 - b[$1]}
+    $1 != "" {printf "%s %d (%d over 10 ms, %d over 50 ms); ", $1, $4 - c[$1], $2 - a[$1], $3 - b[$1]}
     END {print ""}' <(echo "$1") <(echo "$2")
 }
 
