@@ -9,8 +9,8 @@ use crate::{
 };
 
 /// Opens the backend `[store]` configures, applying migrations. `local`
-/// says which environments' actions the store runs itself (PostgreSQL
-/// runs none: see [`LocalExecution`]).
+/// says which environments' actions the store runs itself (see
+/// [`LocalExecution`]).
 pub async fn open(
     settings: &StoreSettings,
     local: LocalExecution,
@@ -24,7 +24,11 @@ pub async fn open(
             Arc::new(SqliteStore::open_dir_with(path, options).await?)
         }
         StoreBackend::Postgres { url } => {
-            Arc::new(PostgresStore::connect(url.expose(), PostgresOptions::default()).await?)
+            let options = PostgresOptions {
+                local_execution: local,
+                ..PostgresOptions::default()
+            };
+            Arc::new(PostgresStore::connect(url.expose(), options).await?)
         }
     })
 }

@@ -41,6 +41,8 @@ macro_rules! every_case {
             apply_local_many_keeps_order_within_a_call,
             a_trigger_runs_only_for_identified_users,
             a_trigger_run_computed_ahead_skips_unknown_users,
+            an_append_runs_in_store_actions_at_once_in_order,
+            in_store_actions_queue_behind_older_ones_left_in_the_outbox,
             finish_attempts_records_a_batch,
             retry_later_records_each_attempt,
             retry_due_now_is_claimed_again,

@@ -4,22 +4,37 @@
 //! is waiting and write it in one transaction with one statement per table
 //! (`INSERT ... SELECT FROM unnest(arrays)`), so a group of hundreds of events
 //! costs a handful of round trips and one WAL flush.
+//!
+//! The actions of the environments the store runs itself
+//! ([`crate::LocalExecution::InStore`]) run in that same transaction: their
+//! effect, their one attempt and their action row (written once, already
+//! with its outcome) commit together, with no outbox row, no claim and no
+//! separate attempt record (docs/store.md, "Local actions run inside the
+//! store").
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use chrono::Utc;
-use deadpool_postgres::Pool;
+
+use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio_postgres::Transaction;
 use tracing::{error, warn};
 
+use tributary_core::plan::PlanOutcome;
+
 use crate::{
-    ActionId, ActionStatus, AppendItem, AppendOutcome, EventStatus, StoreError,
+    ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventStatus, LocalExecution,
+    LocalRun, StoreError,
     dedup::{self, ExistingKey, Verdict},
-    model::ms,
+    model::{ATTEMPT_SUMMARY_BYTES, ms, truncate},
     rows::{self, EventRow, SharedHeaders},
     stats::BatchStats,
 };
+
+use super::local_apply::{self, LocalItem};
 
 pub(super) struct AppendJob {
     pub(super) items: Vec<AppendItem>,
@@ -28,8 +43,78 @@ pub(super) struct AppendJob {
 
 pub(super) type Queue = std::sync::Arc<Mutex<mpsc::Receiver<AppendJob>>>;
 
+/// The environments whose actions the appends run, and whether the outbox
+/// may still hold older actions of theirs (left by a run with other
+/// settings). While it may, their new actions queue behind those through
+/// the outbox, so a newer identify is never overwritten by an older one.
+pub(super) struct RunAtAppend {
+    /// Sorted.
+    environments: Vec<String>,
+    backlog: AtomicBool,
+}
+
+impl RunAtAppend {
+    pub(super) async fn new(pool: &Pool, local: &LocalExecution) -> Result<Self, StoreError> {
+        let mut environments = local.in_store().to_vec();
+        environments.sort_unstable();
+        let run = Self {
+            environments,
+            backlog: AtomicBool::new(true),
+        };
+        if !run.environments.is_empty() {
+            let mut client = super::checkout(pool).await?;
+            let tx = client.transaction().await?;
+            run.check_backlog(&tx).await?;
+        }
+        Ok(run)
+    }
+
+    fn covers(&self, environment: &str) -> bool {
+        self.environments
+            .binary_search_by(|e| e.as_str().cmp(environment))
+            .is_ok()
+    }
+
+    /// Whether this group runs its actions of [`Self::environments`]: once
+    /// a check has found no older ones in the outbox, always. The check is
+    /// repeated only while some were found, so a store that runs them
+    /// asks once, at connect.
+    async fn runs_now(&self, tx: &Transaction<'_>) -> Result<bool, StoreError> {
+        if self.environments.is_empty() {
+            return Ok(false);
+        }
+        if !self.backlog.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        Ok(!self.check_backlog(tx).await?)
+    }
+
+    async fn check_backlog(&self, tx: &Transaction<'_>) -> Result<bool, StoreError> {
+        let waiting: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM outbox o JOIN actions a ON a.id = o.action_id \
+                 WHERE a.environment = ANY($1::text[]))",
+                &[&self.environments],
+            )
+            .await?
+            .get(0);
+        if waiting {
+            tracing::info!(
+                "The outbox holds local actions; new ones queue behind them until the workers have run them."
+            );
+        }
+        self.backlog.store(waiting, Ordering::Release);
+        Ok(waiting)
+    }
+}
+
 /// One committer: takes a group from the queue, commits it, answers, repeats.
-pub(super) async fn committer(pool: Pool, queue: Queue, max_batch: usize) {
+pub(super) async fn committer(
+    pool: Pool,
+    queue: Queue,
+    max_batch: usize,
+    run: std::sync::Arc<RunAtAppend>,
+) {
     loop {
         let jobs = {
             let mut rx = queue.lock().await;
@@ -50,14 +135,14 @@ pub(super) async fn committer(pool: Pool, queue: Queue, max_batch: usize) {
             jobs
         };
         let items: Vec<&AppendItem> = jobs.iter().flat_map(|j| j.items.iter()).collect();
-        let mut result = commit_with_retry(&pool, &items).await;
+        let mut result = commit_with_retry(&pool, &items, &run).await;
         drop(items);
         // A group refused for its content (not a fault of the connection) is
         // split, so one bad request cannot fail the requests batched with it.
         if matches!(result, Err(StoreError::Database(_))) && jobs.len() > 1 {
             for job in jobs {
                 let items: Vec<&AppendItem> = job.items.iter().collect();
-                let r = commit_with_retry(&pool, &items).await;
+                let r = commit_with_retry(&pool, &items, &run).await;
                 drop(items);
                 let _ = job.reply.send(r);
             }
@@ -86,6 +171,7 @@ pub(super) async fn committer(pool: Pool, queue: Queue, max_batch: usize) {
 async fn commit_with_retry(
     pool: &Pool,
     items: &[&AppendItem],
+    run: &RunAtAppend,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let mut tries = 0;
     loop {
@@ -93,7 +179,7 @@ async fn commit_with_retry(
         let mut client = super::checkout(pool).await?;
         let attempt = async {
             let tx = client.transaction().await?;
-            let outcomes = commit_group(&tx, items).await?;
+            let outcomes = commit_group(&tx, items, run).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(outcomes)
         };
@@ -117,8 +203,10 @@ enum Decision {
 async fn commit_group(
     tx: &Transaction<'_>,
     items: &[&AppendItem],
+    run: &RunAtAppend,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
+    let runs_now = run.runs_now(tx).await?;
     let mut decisions: Vec<Option<Decision>> = items.iter().map(|_| None).collect();
 
     // 1. Dedup. The first item of a hash in this group is its leader; later
@@ -270,6 +358,7 @@ async fn commit_group(
     let mut stats = BatchStats::default();
     let mut outcomes = Vec::with_capacity(items.len());
     let mut shared = SharedHeaders::default();
+    let mut local: Vec<Local<'_>> = Vec::new();
     for (item, decision) in items.iter().zip(decisions) {
         let e = &item.event;
         let headers_of = shared.holder(item);
@@ -303,6 +392,7 @@ async fn commit_group(
                     headers_of.as_ref(),
                 )?);
                 let mut action_ids = Vec::with_capacity(item.plans.len());
+                let here = runs_now && run.covers(&e.environment);
                 for (position, plan) in item.plans.iter().enumerate() {
                     let id = ActionId::generate(e.id);
                     let status = if plan.is_planned() {
@@ -310,6 +400,18 @@ async fn commit_group(
                     } else {
                         ActionStatus::Skipped
                     };
+                    if let (true, PlanOutcome::Planned { payload }) = (here, &plan.outcome) {
+                        local.push(Local {
+                            column: ac.id.len(),
+                            outcome: outcomes.len(),
+                            id,
+                            environment: &e.environment,
+                            payload,
+                        });
+                    } else if plan.is_planned() {
+                        ac.outbox_id.push(id.to_string());
+                        ac.outbox_run_at.push(received);
+                    }
                     ac.id.push(id.to_string());
                     ac.event_id.push(e.id.to_string());
                     ac.position
@@ -319,11 +421,9 @@ async fn commit_group(
                     ac.environment.push(e.environment.clone());
                     ac.plan_json.push(rows::plan_json(plan)?);
                     ac.status.push(status.as_str().to_owned());
+                    ac.attempts.push(0);
+                    ac.last_error.push(None);
                     ac.created_at.push(now);
-                    if plan.is_planned() {
-                        ac.outbox_id.push(id.to_string());
-                        ac.outbox_run_at.push(received);
-                    }
                     action_ids.push(id);
                 }
                 outcomes.push(AppendOutcome::Accepted {
@@ -345,19 +445,32 @@ async fn commit_group(
         ],
     )
     .await?;
+    // After the events, so a group that must take the local lock holds it
+    // for as short a time as it can: the rest of the transaction and its commit.
+    let ran = run_local(tx, &local, &mut ac, &mut outcomes).await?;
     if !ac.id.is_empty() {
         tx.execute(
             "INSERT INTO actions (id, event_id, position, action_type, source, environment, plan_json, \
-               status, attempts, created_at, updated_at) \
+               status, attempts, last_error, created_at, updated_at) \
              SELECT u.id, u.event_id, u.position, u.action_type, u.source, u.environment, u.plan_json, \
-               u.status, 0, u.created_at, u.created_at \
+               u.status, u.attempts, u.last_error, u.created_at, u.created_at \
              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::bigint[]) \
-               AS u(id, event_id, position, action_type, source, environment, plan_json, status, created_at)",
+               $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[]) \
+               AS u(id, event_id, position, action_type, source, environment, plan_json, status, \
+                 attempts, last_error, created_at)",
             &[
                 &ac.id, &ac.event_id, &ac.position, &ac.action_type, &ac.source, &ac.environment,
-                &ac.plan_json, &ac.status, &ac.created_at,
+                &ac.plan_json, &ac.status, &ac.attempts, &ac.last_error, &ac.created_at,
             ],
+        )
+        .await?;
+    }
+    if !ran.action_id.is_empty() {
+        tx.execute(
+            "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+             SELECT u.action_id, 1, $3, $3, u.outcome, u.summary \
+             FROM unnest($1::text[], $2::text[], $4::text[]) AS u(action_id, outcome, summary)",
+            &[&ran.action_id, &ran.outcome, &now, &ran.summary],
         )
         .await?;
     }
@@ -371,6 +484,77 @@ async fn commit_group(
     // Last, so the hot counter rows are locked only until the commit.
     super::ops::flush_stats(tx, &stats).await?;
     Ok(outcomes)
+}
+
+/// An action this append runs itself.
+struct Local<'a> {
+    /// Its index in [`ActionColumns`].
+    column: usize,
+    /// Its event's index in the outcomes.
+    outcome: usize,
+    id: ActionId,
+    environment: &'a str,
+    payload: &'a tributary_core::plan::ActionPayload,
+}
+
+/// The attempts of the actions run at append, one array per column.
+#[derive(Default)]
+struct RanColumns {
+    action_id: Vec<String>,
+    outcome: Vec<&'static str>,
+    summary: Vec<String>,
+}
+
+/// Runs `local` in order inside `tx` and sets each action's row to its
+/// outcome. An action the `local` sink cannot apply (a payload it refuses,
+/// a stored record it cannot read) fails alone, for good, as it would
+/// through the sink; a database error ends the append.
+async fn run_local(
+    tx: &Transaction<'_>,
+    local: &[Local<'_>],
+    ac: &mut ActionColumns,
+    outcomes: &mut [AppendOutcome],
+) -> Result<RanColumns, StoreError> {
+    let mut ran = RanColumns::default();
+    if local.is_empty() {
+        return Ok(ran);
+    }
+    let items: Vec<LocalItem<'_>> = local
+        .iter()
+        .map(|l| LocalItem {
+            id: &ac.id[l.column],
+            environment: l.environment,
+            payload: l.payload,
+        })
+        .collect();
+    let results = local_apply::apply_at_append(tx, &items).await?;
+    drop(items);
+    for (l, result) in local.iter().zip(results) {
+        let outcome = match result {
+            Ok(effect) => AttemptOutcome::Succeeded {
+                summary: effect.summary(),
+            },
+            Err(e) => AttemptOutcome::Failed {
+                summary: e.to_string(),
+            },
+        };
+        let summary = truncate(outcome.summary(), ATTEMPT_SUMMARY_BYTES);
+        let (status, last_error, _) = super::ops::attempt_effect(&outcome, summary);
+        ac.status[l.column] = status.as_str().to_owned();
+        ac.attempts[l.column] = 1;
+        ac.last_error[l.column] = last_error.map(str::to_owned);
+        ran.action_id.push(ac.id[l.column].clone());
+        ran.outcome.push(outcome.name());
+        ran.summary.push(summary.to_owned());
+        if let Some(AppendOutcome::Accepted { ran_local, .. }) = outcomes.get_mut(l.outcome) {
+            ran_local.push(LocalRun {
+                id: l.id,
+                environment: l.environment.to_owned(),
+                outcome,
+            });
+        }
+    }
+    Ok(ran)
 }
 
 #[derive(Default)]
@@ -416,6 +600,8 @@ struct ActionColumns {
     environment: Vec<String>,
     plan_json: Vec<String>,
     status: Vec<String>,
+    attempts: Vec<i64>,
+    last_error: Vec<Option<String>>,
     created_at: Vec<i64>,
     outbox_id: Vec<String>,
     outbox_run_at: Vec<i64>,

@@ -1,12 +1,15 @@
 //! The `local` sink's effects on PostgreSQL: applied in order, in one
-//! transaction, under an advisory lock, with the writes of consecutive
-//! actions that read nothing (triggers, the common case) sent as one
-//! statement per table instead of one per action.
+//! transaction, with the writes of consecutive actions that read nothing
+//! (triggers, the common case) sent as one statement per table instead of
+//! one per action. Used by the sink ([`apply_local_many`]) and by the
+//! append, which runs the actions of the environments the store runs
+//! itself in its own transaction ([`apply_at_append`]).
 
 use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use chrono::Utc;
 use deadpool_postgres::{Pool, Transaction};
+use tributary_core::plan::ActionPayload;
 
 use crate::{
     LocalApply, LocalEffect, LocalKind, StoreError,
@@ -15,7 +18,8 @@ use crate::{
     rows,
 };
 
-/// Serializes local applies across processes: the merge reads then writes.
+/// Serializes local applies that read before they write (an identify's
+/// merge) across processes.
 pub(super) const LOCAL_LOCK: i64 = 0x7472_6962_6c6f_6361;
 
 /// Applies local-sink actions in one transaction under the advisory lock,
@@ -37,7 +41,17 @@ pub(super) async fn apply_local_many(
     // local sink applies an action id once).
     tx.batch_execute("SET LOCAL synchronous_commit = off")
         .await?;
-    let results = apply_in_order(&tx, items)
+    let ids: Vec<String> = items.iter().map(|i| i.action.to_string()).collect();
+    let items: Vec<LocalItem<'_>> = items
+        .iter()
+        .zip(&ids)
+        .map(|(i, id)| LocalItem {
+            id,
+            environment: &i.environment,
+            payload: &i.payload,
+        })
+        .collect();
+    let results = apply_in_order(&tx, &items, Lock::Take, Marked::Yes)
         .await?
         .into_iter()
         .map(crate::error::item_result)
@@ -46,44 +60,104 @@ pub(super) async fn apply_local_many(
     Ok(results)
 }
 
-/// Applies `items` (at least one) in order inside `tx`, taking the advisory lock first.
+/// Applies, inside an append's transaction, the actions it runs itself:
+/// each is new (no outbox row, no earlier apply), so nothing marks it
+/// applied; its effect commits with the action row or not at all.
+/// The advisory lock is taken only when some item reads what another
+/// transaction may be writing: a trigger only reads whether its recipients
+/// exist and writes a run keyed by its own id, so a group of triggers runs
+/// beside other groups, in this process and in other replicas. A trigger
+/// racing an identify of the same user in another group is two concurrent
+/// requests, and either order is one the client could have seen.
+/// Results as [`apply_local_many`]'s, inner errors being the item's.
+pub(super) async fn apply_at_append(
+    tx: &Transaction<'_>,
+    items: &[LocalItem<'_>],
+) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = if items
+        .iter()
+        .all(|i| matches!(i.payload, ActionPayload::TriggerWorkflow { .. }))
+    {
+        Lock::Skip
+    } else {
+        Lock::Take
+    };
+    apply_in_order(tx, items, lock, Marked::No).await
+}
+
+/// One action to apply.
+pub(super) struct LocalItem<'a> {
+    pub(super) id: &'a str,
+    pub(super) environment: &'a str,
+    pub(super) payload: &'a ActionPayload,
+}
+
+/// Whether to take [`LOCAL_LOCK`] before reading.
+#[derive(Clone, Copy, PartialEq)]
+enum Lock {
+    Take,
+    /// Only triggers: none needed (see [`apply_at_append`]).
+    Skip,
+}
+
+/// Whether the items may have been applied before (leased actions, which a
+/// crashed worker may have applied) and so are checked and marked in
+/// `local_applied`.
+#[derive(Clone, Copy, Default, PartialEq)]
+enum Marked {
+    #[default]
+    Yes,
+    No,
+}
+
+/// Applies `items` (at least one) in order inside `tx`.
 /// One result per item: `Err` when the item itself cannot apply (refused, or
 /// a stored record it reads is unreadable), having written nothing. The
 /// outer error is the database's: the transaction cannot go on.
 async fn apply_in_order(
     tx: &Transaction<'_>,
-    items: &[LocalApply],
+    items: &[LocalItem<'_>],
+    lock: Lock,
+    marked: Marked,
 ) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
-    let items: Vec<_> = items
-        .iter()
-        .map(|i| (i.action.to_string(), i.environment.as_str(), &i.payload))
-        .collect();
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
-        .await?;
+    if lock == Lock::Take {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
+            .await?;
+    }
     let now = ms(Utc::now());
-    let ids: Vec<&str> = items.iter().map(|(id, ..)| id.as_str()).collect();
-    let mut applied: HashSet<String> = tx
-        .query(
+    let mut applied: HashSet<&str> = HashSet::new();
+    let already: HashSet<String> = if marked == Marked::Yes {
+        let ids: Vec<&str> = items.iter().map(|i| i.id).collect();
+        tx.query(
             "SELECT action_id FROM local_applied WHERE action_id = ANY($1::text[])",
             &[&ids],
         )
         .await?
         .iter()
         .map(|r| r.get(0))
-        .collect();
+        .collect()
+    } else {
+        HashSet::new()
+    };
     let reads: Vec<local::Reads> = items
         .iter()
-        .map(|(_, environment, payload)| local::reads(environment, payload))
+        .map(|i| local::reads(i.environment, i.payload))
         .collect();
     let mut users = Users {
         stored: stored_users(tx, reads.iter().flat_map(|r| &r.users)).await?,
         written: HashMap::new(),
     };
-    let mut pending = Pending::default();
+    let mut pending = Pending {
+        marked,
+        ..Pending::default()
+    };
     let mut results = Vec::with_capacity(items.len());
-    for ((id, environment, payload), reads) in items.iter().zip(reads) {
+    for (item, reads) in items.iter().zip(reads) {
         // A repeat in the same call is applied once too.
-        if !applied.insert(id.clone()) {
+        if already.contains(item.id) || !applied.insert(item.id) {
             results.push(Ok(LocalEffect::AlreadyApplied));
             continue;
         }
@@ -99,20 +173,20 @@ async fn apply_in_order(
             match load(tx, reads).await? {
                 Ok(l) => Loaded { users: known, ..l },
                 Err(e) => {
-                    applied.remove(id);
+                    applied.remove(item.id);
                     results.push(Err(e));
                     continue;
                 }
             }
         };
-        match local::writes(environment, id, payload, &loaded) {
+        match local::writes(item.environment, item.id, item.payload, &loaded) {
             Ok(writes) => {
                 users.record(&writes);
-                pending.add(id.clone(), writes);
-                results.push(Ok(local::effect(environment, payload, &loaded)));
+                pending.add(item.id.to_owned(), writes);
+                results.push(Ok(local::effect(item.environment, item.payload, &loaded)));
             }
             Err(e) => {
-                applied.remove(id);
+                applied.remove(item.id);
                 results.push(Err(e));
             }
         }
@@ -122,8 +196,8 @@ async fn apply_in_order(
 }
 
 /// Which users exist, for the triggers of one call: read once for all of
-/// them, before any is applied (the advisory lock keeps other writers out),
-/// then followed through this call's own writes, so a trigger needs no
+/// them, before any is applied (under the advisory lock, unless only
+/// triggers read them: see [`apply_at_append`]), then followed through this call's own writes, so a trigger needs no
 /// flush and no query of its own.
 struct Users {
     stored: HashSet<LocalKey>,
@@ -197,6 +271,7 @@ async fn stored_users(
 /// would; nothing reads between them, or they would have been flushed).
 #[derive(Default)]
 struct Pending {
+    marked: Marked,
     ids: Vec<String>,
     order: Vec<LocalKey>,
     last: HashMap<LocalKey, Option<String>>,
@@ -227,15 +302,17 @@ impl Pending {
         if self.ids.is_empty() {
             return Ok(());
         }
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO local_applied (action_id, applied_at) \
-                 SELECT unnest($1::text[]), $2",
+        if self.marked == Marked::Yes {
+            tx.execute(
+                &tx.prepare_cached(
+                    "INSERT INTO local_applied (action_id, applied_at) \
+                     SELECT unnest($1::text[]), $2",
+                )
+                .await?,
+                &[&self.ids, &now],
             )
-            .await?,
-            &[&self.ids, &now],
-        )
-        .await?;
+            .await?;
+        }
         let (mut put, mut delete) = (Columns::default(), Columns::default());
         for key in self.order.drain(..) {
             let data = self.last.remove(&key).flatten();

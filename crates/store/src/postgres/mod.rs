@@ -21,9 +21,9 @@ use tributary_core::{event::EventId, plan::ActionPayload};
 use crate::{
     ActionFilter, ActionId, ActionRecord, AdminQueries, AppendItem, AppendOutcome, AttemptOutcome,
     ClaimedAction, EventDetail, EventFilter, EventLog, EventRecord, KnownEventType, LocalApply,
-    LocalEffect, LocalKind, LocalRecipients, LocalRecord, MappingOverride, MappingOverrides,
-    Outbox, Page, PruneReport, RejectedRequest, Retention, SourceStatus, StoreError, local,
-    migrate,
+    LocalEffect, LocalExecution, LocalKind, LocalRecipients, LocalRecord, MappingOverride,
+    MappingOverrides, Outbox, Page, PruneReport, RejectedRequest, Retention, SourceStatus,
+    StoreError, local, migrate,
 };
 
 /// Tuning for [`PostgresStore`].
@@ -43,6 +43,8 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
+    /// Which environments' actions the appends run themselves.
+    pub local_execution: LocalExecution,
 }
 
 impl Default for PostgresOptions {
@@ -55,6 +57,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(5),
             schema: None,
             application_name: "tributary".into(),
+            local_execution: LocalExecution::ThroughSink,
         }
     }
 }
@@ -74,6 +77,7 @@ impl PostgresStore {
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         let pool = build_pool(url, &options)?;
         migrate_postgres(&pool, options.schema.as_deref(), migrate::latest()).await?;
+        let run = Arc::new(append::RunAtAppend::new(&pool, &options.local_execution).await?);
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..options.committers.max(1) {
@@ -81,6 +85,7 @@ impl PostgresStore {
                 pool.clone(),
                 Arc::clone(&rx),
                 options.max_batch.max(1),
+                Arc::clone(&run),
             ));
         }
         Ok(Self { pool, queue: tx })
@@ -231,7 +236,13 @@ impl EventLog for PostgresStore {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
             })?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let outcomes = rx.await.map_err(|_| StoreError::Closed)??;
+        for outcome in &outcomes {
+            if let AppendOutcome::Accepted { ran_local, .. } = outcome {
+                ran_local.iter().for_each(crate::LocalRun::report);
+            }
+        }
+        Ok(outcomes)
     }
 
     async fn record_rejected(&self, request: RejectedRequest) -> Result<EventId, StoreError> {

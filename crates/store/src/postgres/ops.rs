@@ -287,7 +287,7 @@ struct AttemptColumns<'a> {
 
 /// What an outcome does to its action: the status, the error to show, and
 /// when to retry (`None`: the action leaves the outbox).
-fn attempt_effect<'a>(
+pub(super) fn attempt_effect<'a>(
     outcome: &AttemptOutcome,
     summary: &'a str,
 ) -> (ActionStatus, Option<&'a str>, Option<i64>) {

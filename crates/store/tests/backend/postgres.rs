@@ -184,3 +184,92 @@ async fn a_full_queue_answers_overloaded() {
     assert!(overloaded > 0);
     assert_eq!(ok + overloaded, 300);
 }
+
+/// Two replicas running local actions at append, at once, on the same users:
+/// every append commits (a deadlock between them would be retried, not
+/// surfaced), every action runs once with one attempt, and no identify's
+/// merge is lost to another's (each writes a key of its own, so a lost
+/// update would drop one), while groups of triggers alone run beside them
+/// without the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_run_local_actions_at_append_once_each() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = fresh_schema();
+    let connect = || {
+        PostgresStore::connect(
+            &url,
+            PostgresOptions {
+                schema: Some(schema.clone()),
+                pool_size: 6,
+                local_execution: production_in_store(),
+                ..Default::default()
+            },
+        )
+    };
+    let a: Arc<dyn Store> = Arc::new(connect().await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(connect().await.unwrap());
+    let users = 5;
+    let mut tasks = Vec::new();
+    for (task, store) in [a.clone(), b].into_iter().cycle().take(6).enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut ran = Vec::new();
+            for round in 0..20 {
+                let user = format!("u{}", (task + round) % users);
+                let plans = if task % 3 == 2 {
+                    // Triggers alone: no lock taken.
+                    vec![trigger_plan("welcome", &user)]
+                } else {
+                    vec![
+                        identify_plan(
+                            &user,
+                            serde_json::json!({ format!("t{task}r{round}"): round }),
+                        ),
+                        trigger_plan("welcome", &user),
+                    ]
+                };
+                let out = store
+                    .append(vec![plain_item(event("web", "signup", Some(&user)), plans)])
+                    .await
+                    .unwrap();
+                match &out[0] {
+                    AppendOutcome::Accepted { ran_local, .. } => {
+                        for r in ran_local {
+                            assert_eq!(r.outcome.name(), "succeeded", "{r:?}");
+                            ran.push(r.id);
+                        }
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            ran
+        }));
+    }
+    let mut ran = Vec::new();
+    for t in tasks {
+        ran.extend(t.await.unwrap());
+    }
+    // Four identifying tasks of 20 rounds run two actions each, two trigger-only tasks one.
+    assert_eq!(ran.len(), 4 * 20 * 2 + 2 * 20);
+    let unique: std::collections::HashSet<_> = ran.iter().collect();
+    assert_eq!(unique.len(), ran.len());
+    for task in [0, 1, 3, 4] {
+        for round in 0..20 {
+            let user = format!("u{}", (task + round) % users);
+            let record = a
+                .local_record(tributary_store::LocalKind::User, "production", "", &user)
+                .await
+                .unwrap()
+                .expect("identified");
+            assert_eq!(
+                record.data[format!("t{task}r{round}")],
+                round,
+                "a merge into {user} was lost: {}",
+                record.data
+            );
+        }
+    }
+    let left = a.claim("w", 100, Duration::from_secs(60)).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -2528,3 +2528,146 @@ pub async fn overrides_are_forgotten_by_mapping_or_by_source(h: &Harness) {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].source, "app");
 }
+
+/// The local actions an append ran, with their outcomes' names.
+pub fn ran_at_append(out: &AppendOutcome) -> Vec<(tributary_store::ActionId, &'static str)> {
+    match out {
+        AppendOutcome::Accepted { ran_local, .. } => {
+            ran_local.iter().map(|r| (r.id, r.outcome.name())).collect()
+        }
+        AppendOutcome::Duplicate { .. } => Vec::new(),
+    }
+}
+
+/// Opened to run `production` itself, an append runs its actions in plan
+/// order inside its own transaction: the trigger finds the user its
+/// identify made, a payload the `local` sink refuses fails alone with its
+/// reason, each has one attempt, and nothing is left for a worker round.
+pub async fn an_append_runs_in_store_actions_at_once_in_order(h: &Harness) {
+    let h = &h.like(production_in_store()).await;
+    let s = &h.store;
+    let refused = tributary_core::plan::ActionPlan {
+        action: tributary_core::ActionType::AddAudienceMember,
+        origin: tributary_core::plan::PlanOrigin::Mapping {
+            mapping: "m-audience".into(),
+        },
+        outcome: tributary_core::plan::PlanOutcome::Planned {
+            payload: tributary_core::plan::ActionPayload::AddAudienceMember {
+                audience: "nobody-made-this".into(),
+                members: vec![tributary_core::plan::AudienceMember {
+                    user_id: "u1".into(),
+                    tenant: None,
+                }],
+                create_audience: false,
+            },
+        },
+        notes: Vec::new(),
+    };
+    let out = s
+        .append(vec![plain_item(
+            event("web", "signup", Some("u1")),
+            vec![
+                identify_plan("u1", json!({"name": "Ada"})),
+                refused,
+                skipped_plan(),
+                trigger_plan("welcome", "u1"),
+            ],
+        )])
+        .await
+        .unwrap();
+    let AppendOutcome::Accepted {
+        event_id,
+        action_ids,
+        ..
+    } = &out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        ran_at_append(&out[0]),
+        vec![
+            (action_ids[0], "succeeded"),
+            (action_ids[1], "failed"),
+            (action_ids[3], "succeeded"),
+        ]
+    );
+    let run = s
+        .local_record(
+            LocalKind::WorkflowRun,
+            "production",
+            "welcome",
+            &action_ids[3].to_string(),
+        )
+        .await
+        .unwrap()
+        .expect("the trigger found the user its event's identify made");
+    assert_eq!(run.data["status"], "triggered");
+    let detail = s.event_detail(*event_id).await.unwrap().unwrap();
+    let statuses: Vec<_> = detail
+        .actions
+        .iter()
+        .map(|a| (a.status, a.attempts))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (tributary_store::ActionStatus::Succeeded, 1),
+            (tributary_store::ActionStatus::Failed, 1),
+            (tributary_store::ActionStatus::Skipped, 0),
+            (tributary_store::ActionStatus::Succeeded, 1),
+        ]
+    );
+    assert!(
+        detail.actions[1]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("nobody-made-this")),
+        "{:?}",
+        detail.actions[1].last_error
+    );
+    assert_eq!(detail.attempts.len(), 3, "{:?}", detail.attempts);
+    let round = s
+        .claim_running_local("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(round.claimed.is_empty() && round.ran_local.is_empty() && !round.more);
+}
+
+/// Actions a run with other settings left in the outbox keep their place:
+/// until a worker round has run them, new actions of their environment
+/// queue behind them rather than run at append, so a newer identify is not
+/// overwritten by an older one; once the outbox holds none, appends run
+/// their actions again, and a reopen with the outbox empty does too.
+pub async fn in_store_actions_queue_behind_older_ones_left_in_the_outbox(h: &Harness) {
+    let h = h.like(LocalExecution::ThroughSink).await;
+    let identify = |name: &str| {
+        plain_item(
+            event("web", "signup", Some("u1")),
+            vec![identify_plan("u1", json!({ "name": name }))],
+        )
+    };
+    h.store.append(vec![identify("Old")]).await.unwrap();
+    let h = h.reopen(production_in_store()).await;
+    let s = &h.store;
+    // A plain claim leaves local actions where they are: it must not end the queueing.
+    let none = s.claim("other", 0, Duration::from_secs(60)).await.unwrap();
+    assert!(none.is_empty());
+    let newer = s.append(vec![identify("New")]).await.unwrap();
+    assert!(ran_at_append(&newer[0]).is_empty(), "{newer:?}");
+    assert_eq!(local_rounds(s).await.len(), 2);
+    let name = |s: Arc<dyn tributary_store::Store>| async move {
+        s.local_record(LocalKind::User, "production", "", "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .data["name"]
+            .clone()
+    };
+    assert_eq!(name(s.clone()).await, "New", "the older identify ran first");
+    let next = s.append(vec![identify("Next")]).await.unwrap();
+    assert_eq!(ran_at_append(&next[0]).len(), 1, "{next:?}");
+    assert_eq!(name(s.clone()).await, "Next");
+    let h = h.reopen(production_in_store()).await;
+    let again = h.store.append(vec![identify("Again")]).await.unwrap();
+    assert_eq!(ran_at_append(&again[0]).len(), 1, "{again:?}");
+}

@@ -27,6 +27,8 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub backend: &'static str,
     _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the test's own schema.
+    schema: Option<String>,
 }
 
 /// `production`'s actions run in the store (where the backend can).
@@ -35,8 +37,7 @@ pub fn production_in_store() -> LocalExecution {
 }
 
 impl Harness {
-    /// A new, empty store of the same backend, opened with `local`
-    /// (PostgreSQL runs nothing in the store, so there `local` changes nothing).
+    /// A new, empty store of the same backend, opened with `local`.
     pub async fn like(&self, local: LocalExecution) -> Harness {
         match self.backend {
             "sqlite" => sqlite_with(SqliteOptions {
@@ -45,26 +46,33 @@ impl Harness {
             })
             .await
             .expect("sqlite"),
-            _ => postgres().await.expect("postgres"),
+            _ => postgres_with(PostgresOptions {
+                local_execution: local,
+                ..PostgresOptions::default()
+            })
+            .await
+            .expect("postgres"),
         }
     }
 
-    /// The same data, reopened with `local` (SQLite; a PostgreSQL store is
-    /// kept as it is).
+    /// The same data, reopened with `local`.
     pub async fn reopen(self, local: LocalExecution) -> Harness {
         let Harness {
             store,
             backend,
             _dir,
+            schema,
         } = self;
-        let Some(dir) = _dir else {
-            return Harness {
-                store,
-                backend,
-                _dir,
-            };
-        };
         drop(store);
+        let Some(dir) = _dir else {
+            return postgres_with(PostgresOptions {
+                schema,
+                local_execution: local,
+                ..PostgresOptions::default()
+            })
+            .await
+            .expect("reopen postgres");
+        };
         let store = SqliteStore::open(
             dir.path().join("t.db"),
             SqliteOptions {
@@ -78,6 +86,7 @@ impl Harness {
             store: Arc::new(store),
             backend,
             _dir: Some(dir),
+            schema: None,
         }
     }
 }
@@ -95,6 +104,7 @@ pub async fn sqlite_with(options: SqliteOptions) -> Option<Harness> {
         store: Arc::new(store),
         backend: "sqlite",
         _dir: Some(dir),
+        schema: None,
     })
 }
 
@@ -141,6 +151,7 @@ pub async fn postgres_with(mut options: PostgresOptions) -> Option<Harness> {
         options.schema = Some(fresh_schema());
     }
     options.pool_size = options.pool_size.min(8);
+    let schema = options.schema.clone();
     let store = PostgresStore::connect(&url, options)
         .await
         .expect("connect postgres");
@@ -148,6 +159,7 @@ pub async fn postgres_with(mut options: PostgresOptions) -> Option<Harness> {
         store: Arc::new(store),
         backend: "postgres",
         _dir: None,
+        schema,
     })
 }
 
