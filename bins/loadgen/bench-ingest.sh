@@ -74,7 +74,8 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo "== tributary-ingest at a fixed 5,000 events/s (open loop), 64 connections, after the last round"
-$BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$INGEST_PID" | tee "$WORK/fixed-single"
+# New messageIds: the last round's would all be answered as duplicates.
+$BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --first 100000000 --server-pid "$INGEST_PID" | tee "$WORK/fixed-single"
 kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
 
 BATCH=100
@@ -100,7 +101,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo "== tributary-ingest at a fixed 20,000 events/s in arrays of $BATCH (open loop), 16 connections, after the last round"
-$BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --rate 20000 --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/fixed-batch"
+$BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --rate 20000 --batch $BATCH --shape array --first 100000000 --server-pid "$INGEST_PID" | tee "$WORK/fixed-batch"
 kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
 
 echo "== summary over $ROUNDS rounds"

@@ -18,7 +18,13 @@
 # run (after the run it waits for the outbox to drain and adds that time),
 # then p99 at a fixed 5,000 events/s (split over the replicas), and the
 # bytes written to disk per event by the ingest processes and by
-# PostgreSQL's (from /proc/PID/io; at full speed, the drain's included).
+# PostgreSQL's (from /proc/PID/io; at full speed, the drain's included),
+# and the CPU time per event of each (from /proc/PID/stat).
+# PG_ROUNDS names the rounds to run (default: all of
+# "sqlite one lz4 tuned two split"); PG_STATEMENTS=1 also prints, after
+# each PostgreSQL round, the statements that took the most time in it
+# (pg_stat_statements, loaded for the run). INGEST_BIN=path runs that
+# build of tributary-ingest instead.
 # Usage: bash bins/loadgen/bench-postgres.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -57,7 +63,7 @@ body() { # name workers
 }
 start() { # name port store-toml workers
   { printf '[server]\nlisten = "127.0.0.1:%s"\n%s\n' "$2" "$3"; body "$1" "$4"; } > "$WORK/$1.toml"
-  RUST_LOG=warn "$BIN/tributary-ingest" --config "$WORK/$1.toml" >"$WORK/$1.log" 2>&1 &
+  RUST_LOG=warn "${INGEST_BIN:-$BIN/tributary-ingest}" --config "$WORK/$1.toml" >"$WORK/$1.log" 2>&1 &
   echo $! > "$WORK/$1.pid"
   until curl -sf "http://127.0.0.1:$2/healthz" >/dev/null; do sleep 0.01; done
 }
@@ -68,6 +74,13 @@ written() { # pids...: write_bytes summed
   echo "$sum"
 }
 pg_pids() { pgrep -u "$(stat -c %U "$PG_ROOT/data")" postgres | tr '\n' ' '; }
+ticks() { # pids...: "pid ticks" per line
+  local p
+  for p in "$@"; do echo "$p $(cpu_ticks "$p" 2>/dev/null || echo 0)"; done
+}
+ticks_since() { # file of ticks, pids...: CPU ticks used since, a pid not in the file from 0
+  ticks "${@:2}" | awk 'NR == FNR {t[$1] = $2; next} {s += $2 - t[$1]} END {print s + 0}' "$1" -
+}
 fresh_db() { "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_$1" -c "CREATE DATABASE bench_$1"; }
 # Server settings for one round (ALTER SYSTEM, then a reload; none of them
 # needs a restart), and back to the defaults.
@@ -82,14 +95,20 @@ pg_store() { printf '[store]\nbackend = "postgres"\nurl = "postgres://postgres@1
 # (the names given) and by PostgreSQL's. At full speed it then waits for
 # the outbox of the processes on "metrics ports" (those given when absent)
 # to drain, and also prints events/s with their actions run.
+# Every load generator of the script sends messageIds of its own (from
+# FIRST on), so no event is answered as a duplicate of an earlier run's or
+# of the other replica's.
+FIRST=0
 load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ..."]
   local label=$1 rate=$2 ports=($3) names=($4) pids=() loaders=() i=0
   local n=${#ports[@]}
   for name in "${names[@]}"; do pids+=("$(cat "$WORK/$name.pid")"); done
   local pg0 in0; pg0=$(written $(pg_pids)); in0=$(written "${pids[@]}")
+  ticks $(pg_pids) > "$WORK/pg-ticks"; ticks "${pids[@]}" > "$WORK/ingest-ticks"
   for p in "${ports[@]}"; do
     local r=(); [ "$rate" != "-" ] && r=(--rate $((rate / n)))
-    "$BIN/tributary-loadgen" run --url "http://127.0.0.1:$p/integrations/receive/$TOKEN" --connections $((64 / n)) --seconds "$SECS" "${r[@]}" > "$WORK/out-$i" &
+    "$BIN/tributary-loadgen" run --url "http://127.0.0.1:$p/integrations/receive/$TOKEN" --connections $((64 / n)) --seconds "$SECS" "${r[@]}" --first "$FIRST" > "$WORK/out-$i" &
+    FIRST=$((FIRST + 100000000))
     loaders+=($!); i=$((i + 1))
   done
   wait "${loaders[@]}"
@@ -99,23 +118,47 @@ load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ...
     drained=", $(done_rate "$SECS" "$drain" "$WORK"/out-*) with their actions run (outbox empty $drain s after the run)"
   fi
   local pg1 in1; pg1=$(written $(pg_pids)); in1=$(written "${pids[@]}")
+  # Backends that started and ended within the run are left out of the CPU figure.
+  local pgc inc; pgc=$(ticks_since "$WORK/pg-ticks" $(pg_pids)); inc=$(ticks_since "$WORK/ingest-ticks" "${pids[@]}")
   local events; events=$(cat "$WORK"/out-* | awk '/^events in 2xx answers:/ {s += $5} END {print (s > 0 ? s : 1)}')
   local sum; sum=$(cat "$WORK"/out-* | awk '/^throughput:/ {s += $2} END {printf "%d", s}')
   local p99; p99=$(cat "$WORK"/out-* | awk '/^latency:/ {gsub(",", ""); print $6}' | sort -n | tail -1)
-  echo "$label: $sum events/s answered$drained, p99 $p99 ms (the worse load generator's), bytes written per event: ingest $(( (in1 - in0) / events )), PostgreSQL $(( (pg1 - pg0) / events ))"
+  local hz; hz=$(getconf CLK_TCK)
+  local cpu; cpu=$(awk -v p="$pgc" -v i="$inc" -v e="$events" -v hz="$hz" \
+    'BEGIN {printf "PostgreSQL %.0f, ingest %.0f", p / hz / e * 1e6, i / hz / e * 1e6}')
+  echo "$label: $sum events/s answered$drained, p99 $p99 ms (the worse load generator's), bytes written per event: ingest $(( (in1 - in0) / events )), PostgreSQL $(( (pg1 - pg0) / events )); CPU µs per event: $cpu"
   rm -f "$WORK"/out-*
+}
+
+PG_ROUNDS="${PG_ROUNDS:-sqlite one lz4 tuned two split}"
+runs() { [[ " $PG_ROUNDS " == *" $1 "* ]]; }
+if [ "${PG_STATEMENTS:-0}" = 1 ]; then
+  "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  runuser -u "$(stat -c %U "$PG_ROOT/data")" -- "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -w restart -m fast >/dev/null
+fi
+# The statements that took the most time in database $1 since its creation.
+statements() {
+  [ "${PG_STATEMENTS:-0}" = 1 ] || return 0
+  "${PSQL[@]}" -d "bench_$1" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+  "${PSQL[@]}" -d "bench_$1" -P pager=off -c "SELECT calls, round(total_exec_time) AS ms, \
+      round((total_exec_time / calls)::numeric, 3) AS ms_per_call, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS statement \
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'bench_$1' \
+    ORDER BY total_exec_time DESC LIMIT 12"
 }
 
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
+  if runs sqlite; then
   start "sqlite-$round" 9301 "$(printf '[store]\npath = "%s"' "$WORK/sqlite-$round")" true
   load "sqlite full speed" - 9301 "sqlite-$round"
   load "sqlite at 5,000/s" 5000 9301 "sqlite-$round"
   stop "sqlite-$round"; rm -rf "$WORK/sqlite-$round"
+  fi
 
   # The single-replica rounds each start right after a checkpoint, so each
   # meets the next one at the same point.
   for variant in one lz4 tuned; do
+    runs $variant || continue
     case $variant in
       lz4) pg_settings "wal_compression = 'lz4'" ;;
       tuned) pg_settings "wal_compression = 'lz4'" "max_wal_size = '4GB'" ;;
@@ -126,16 +169,21 @@ for round in $(seq "$ROUNDS"); do
     load "pg-$variant full speed" - 9302 "pg-$variant-$round"
     load "pg-$variant at 5,000/s" 5000 9302 "pg-$variant-$round"
     stop "pg-$variant-$round"
+    statements "${variant}_$round"
     pg_defaults
   done
 
+  if runs two; then
   fresh_db "two_$round"
   start "pg-two-a-$round" 9303 "$(pg_store "two_$round")" true
   start "pg-two-b-$round" 9304 "$(pg_store "two_$round")" true
   load "pg-two full speed" - "9303 9304" "pg-two-a-$round pg-two-b-$round"
   load "pg-two at 5,000/s" 5000 "9303 9304" "pg-two-a-$round pg-two-b-$round"
   stop "pg-two-a-$round"; stop "pg-two-b-$round"
+  statements "two_$round"
+  fi
 
+  if runs split; then
   fresh_db "split_$round"
   start "pg-split-ingest-$round" 9305 "$(pg_store "split_$round")" false
   start "pg-split-workers-$round" 9306 "$(pg_store "split_$round")" true
@@ -143,4 +191,6 @@ for round in $(seq "$ROUNDS"); do
   load "pg-split at 5,000/s" 5000 9305 "pg-split-ingest-$round pg-split-workers-$round"
   stop "pg-split-ingest-$round"; stop "pg-split-workers-$round"
   echo "actions still pending in the split round's database: $("${PSQL[@]}" -d "bench_split_$round" -t -c "SELECT count(*) FROM outbox" | xargs)"
+  statements "split_$round"
+  fi
 done

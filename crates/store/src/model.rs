@@ -544,9 +544,10 @@ impl LocalEffect {
 ///
 /// Running an action in the store is right only for an environment whose
 /// sink is `local` writing to this same store, with no rate limit (a limit
-/// is applied where the sink runs). SQLite runs them in the transaction that
-/// appends them, or that takes them from the outbox; PostgreSQL has no such
-/// path and leases them like any other action, so there it changes nothing.
+/// is applied where the sink runs). Both backends run them in the
+/// transaction that appends them; SQLite also runs older ones in the
+/// transaction that takes them from the outbox, where PostgreSQL leases them
+/// like any other action.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum LocalExecution {
     /// Every action is leased and runs through its environment's sink.

@@ -250,9 +250,12 @@ async fn commit_group(
         // makes "accepted once" hold across processes.
         let inserted: HashSet<i64> = tx
             .query(
-                "INSERT INTO dedup (hash, event_id, expires_at) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
-                 ON CONFLICT (hash) DO NOTHING RETURNING hash",
+                &tx.prepare_cached(
+                    "INSERT INTO dedup (hash, event_id, expires_at) \
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+                     ON CONFLICT (hash) DO NOTHING RETURNING hash",
+                )
+                .await?,
                 &[&hashes, &ids, &expires],
             )
             .await?
@@ -434,57 +437,109 @@ async fn commit_group(
             }
         }
     }
-    tx.execute(
-        "INSERT INTO events (id, received_at, source, environment, event_type, user_id, message_id, \
-           status, duplicate_of, error, body_excerpt, event_json) \
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
-           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
-        &[
-            &ev.id, &ev.received_at, &ev.source, &ev.environment, &ev.event_type, &ev.user_id,
-            &ev.message_id, &ev.status, &ev.duplicate_of, &ev.error, &ev.body_excerpt, &ev.event_json,
-        ],
-    )
-    .await?;
-    // After the events, so a group that must take the local lock holds it
-    // for as short a time as it can: the rest of the transaction and its commit.
+    // The local actions run first: what they read is read before any of the
+    // group's rows are sent. A group that must take the local lock holds it
+    // through one more round trip (the rows below) and the commit.
     let ran = run_local(tx, &local, &mut ac, &mut outcomes).await?;
-    if !ac.id.is_empty() {
+    // The rows go in one round trip: prepared once per connection, then sent
+    // together (tokio-postgres pipelines statements awaited at once on one
+    // connection; the server still runs them in this order).
+    let events = async {
+        let statement = tx.prepare_cached(INSERT_EVENTS).await?;
         tx.execute(
-            "INSERT INTO actions (id, event_id, position, action_type, source, environment, plan_json, \
-               status, attempts, last_error, created_at, updated_at) \
-             SELECT u.id, u.event_id, u.position, u.action_type, u.source, u.environment, u.plan_json, \
-               u.status, u.attempts, u.last_error, u.created_at, u.created_at \
-             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-               $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[]) \
-               AS u(id, event_id, position, action_type, source, environment, plan_json, status, \
-                 attempts, last_error, created_at)",
+            &statement,
             &[
-                &ac.id, &ac.event_id, &ac.position, &ac.action_type, &ac.source, &ac.environment,
-                &ac.plan_json, &ac.status, &ac.attempts, &ac.last_error, &ac.created_at,
+                &ev.id,
+                &ev.received_at,
+                &ev.source,
+                &ev.environment,
+                &ev.event_type,
+                &ev.user_id,
+                &ev.message_id,
+                &ev.status,
+                &ev.duplicate_of,
+                &ev.error,
+                &ev.body_excerpt,
+                &ev.event_json,
             ],
         )
-        .await?;
-    }
-    if !ran.action_id.is_empty() {
+        .await
+    };
+    let actions = async {
+        if ac.id.is_empty() {
+            return Ok(0);
+        }
+        let statement = tx.prepare_cached(INSERT_ACTIONS).await?;
         tx.execute(
-            "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
-             SELECT u.action_id, 1, $3, $3, u.outcome, u.summary \
-             FROM unnest($1::text[], $2::text[], $4::text[]) AS u(action_id, outcome, summary)",
+            &statement,
+            &[
+                &ac.id,
+                &ac.event_id,
+                &ac.position,
+                &ac.action_type,
+                &ac.source,
+                &ac.environment,
+                &ac.plan_json,
+                &ac.status,
+                &ac.attempts,
+                &ac.last_error,
+                &ac.created_at,
+            ],
+        )
+        .await
+    };
+    let attempts = async {
+        if ran.action_id.is_empty() {
+            return Ok(0);
+        }
+        let statement = tx.prepare_cached(INSERT_ATTEMPTS).await?;
+        tx.execute(
+            &statement,
             &[&ran.action_id, &ran.outcome, &now, &ran.summary],
         )
-        .await?;
-    }
-    if !ac.outbox_id.is_empty() {
-        tx.execute(
-            "INSERT INTO outbox (action_id, run_at) SELECT * FROM unnest($1::text[], $2::bigint[])",
-            &[&ac.outbox_id, &ac.outbox_run_at],
-        )
-        .await?;
-    }
+        .await
+    };
+    let outbox = async {
+        if ac.outbox_id.is_empty() {
+            return Ok(0);
+        }
+        let statement = tx.prepare_cached(INSERT_OUTBOX).await?;
+        tx.execute(&statement, &[&ac.outbox_id, &ac.outbox_run_at])
+            .await
+    };
     // Last, so the hot counter rows are locked only until the commit.
-    super::ops::flush_stats(tx, &stats).await?;
+    let stats = super::ops::flush_stats(tx, &stats);
+    tokio::try_join!(
+        async { events.await.map_err(StoreError::from) },
+        async { actions.await.map_err(StoreError::from) },
+        async { attempts.await.map_err(StoreError::from) },
+        async { outbox.await.map_err(StoreError::from) },
+        stats,
+    )?;
     Ok(outcomes)
 }
+
+const INSERT_EVENTS: &str = "INSERT INTO events (id, received_at, source, environment, event_type, \
+       user_id, message_id, status, duplicate_of, error, body_excerpt, event_json) \
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
+       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])";
+
+const INSERT_ACTIONS: &str = "INSERT INTO actions (id, event_id, position, action_type, source, \
+       environment, plan_json, status, attempts, last_error, created_at, updated_at) \
+     SELECT u.id, u.event_id, u.position, u.action_type, u.source, u.environment, u.plan_json, \
+       u.status, u.attempts, u.last_error, u.created_at, u.created_at \
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
+       $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[]) \
+       AS u(id, event_id, position, action_type, source, environment, plan_json, status, \
+         attempts, last_error, created_at)";
+
+/// An action run at append: attempt 1, started and finished at $3.
+const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
+     SELECT u.action_id, 1, $3, $3, u.outcome, u.summary \
+     FROM unnest($1::text[], $2::text[], $4::text[]) AS u(action_id, outcome, summary)";
+
+const INSERT_OUTBOX: &str =
+    "INSERT INTO outbox (action_id, run_at) SELECT * FROM unnest($1::text[], $2::bigint[])";
 
 /// An action this append runs itself.
 struct Local<'a> {

@@ -5,7 +5,6 @@ use std::{collections::HashSet, time::Duration};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
-use tokio_postgres::Transaction;
 use tributary_core::event::EventId;
 
 use crate::{
@@ -17,13 +16,17 @@ use crate::{
 };
 
 /// Upserts a group's aggregates into one random shard of 16, keys sorted so
-/// concurrent groups lock rows in one order.
+/// concurrent groups lock rows in one order. Both statements are sent at
+/// once (see `append::commit_group`).
 pub(super) async fn flush_stats(
-    tx: &Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     stats: &BatchStats,
 ) -> Result<(), StoreError> {
     let shard = i16::try_from(EventId::generate(Utc::now()).as_u128() % 16).unwrap_or(0);
-    if !stats.sources.is_empty() {
+    let sources = async {
+        if stats.sources.is_empty() {
+            return Ok::<_, StoreError>(());
+        }
         let mut rows: Vec<_> = stats.sources.iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let source: Vec<&str> = rows.iter().map(|(k, _)| k.0.as_str()).collect();
@@ -31,32 +34,42 @@ pub(super) async fn flush_stats(
         let day: Vec<i64> = rows.iter().map(|(k, _)| k.2).collect();
         let count: Vec<i64> = rows.iter().map(|(_, v)| v.0).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| v.1).collect();
-        tx.execute(
-            "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
-             SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-             ON CONFLICT (source, environment, day, shard) DO UPDATE SET \
-               count = source_stats.count + excluded.count, \
-               last_received = GREATEST(source_stats.last_received, excluded.last_received)",
-            &[&source, &env, &day, &count, &last, &shard],
-        )
-        .await?;
-    }
-    if !stats.types.is_empty() {
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
+                 SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+                 ON CONFLICT (source, environment, day, shard) DO UPDATE SET \
+                   count = source_stats.count + excluded.count, \
+                   last_received = GREATEST(source_stats.last_received, excluded.last_received)",
+            )
+            .await?;
+        tx.execute(&statement, &[&source, &env, &day, &count, &last, &shard])
+            .await?;
+        Ok(())
+    };
+    let types = async {
+        if stats.types.is_empty() {
+            return Ok::<_, StoreError>(());
+        }
         let mut rows: Vec<_> = stats.types.iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let source: Vec<&str> = rows.iter().map(|(k, _)| k.0.as_str()).collect();
         let env: Vec<&str> = rows.iter().map(|(k, _)| k.1.as_str()).collect();
         let ty: Vec<&str> = rows.iter().map(|(k, _)| k.2.as_str()).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| **v).collect();
-        tx.execute(
-            "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
-             SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
-             ON CONFLICT (source, environment, event_type, shard) DO UPDATE SET \
-               last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)",
-            &[&source, &env, &ty, &last, &shard],
-        )
-        .await?;
-    }
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
+                 SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+                 ON CONFLICT (source, environment, event_type, shard) DO UPDATE SET \
+                   last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)",
+            )
+            .await?;
+        tx.execute(&statement, &[&source, &env, &ty, &last, &shard])
+            .await?;
+        Ok(())
+    };
+    tokio::try_join!(sources, types)?;
     Ok(())
 }
 
