@@ -109,11 +109,14 @@ impl RunAtAppend {
 }
 
 /// One committer: takes a group from the queue, commits it, answers, repeats.
+/// Its groups add to the counters' `shard`, which no other committer of
+/// this process writes.
 pub(super) async fn committer(
     pool: Pool,
     queue: Queue,
     max_batch: usize,
     run: std::sync::Arc<RunAtAppend>,
+    shard: i16,
 ) {
     loop {
         let jobs = {
@@ -135,14 +138,14 @@ pub(super) async fn committer(
             jobs
         };
         let items: Vec<&AppendItem> = jobs.iter().flat_map(|j| j.items.iter()).collect();
-        let mut result = commit_with_retry(&pool, &items, &run).await;
+        let mut result = commit_with_retry(&pool, &items, &run, shard).await;
         drop(items);
         // A group refused for its content (not a fault of the connection) is
         // split, so one bad request cannot fail the requests batched with it.
         if matches!(result, Err(StoreError::Database(_))) && jobs.len() > 1 {
             for job in jobs {
                 let items: Vec<&AppendItem> = job.items.iter().collect();
-                let r = commit_with_retry(&pool, &items, &run).await;
+                let r = commit_with_retry(&pool, &items, &run, shard).await;
                 drop(items);
                 let _ = job.reply.send(r);
             }
@@ -172,6 +175,7 @@ async fn commit_with_retry(
     pool: &Pool,
     items: &[&AppendItem],
     run: &RunAtAppend,
+    shard: i16,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let mut tries = 0;
     loop {
@@ -179,7 +183,7 @@ async fn commit_with_retry(
         let mut client = super::checkout(pool).await?;
         let attempt = async {
             let tx = client.transaction().await?;
-            let outcomes = commit_group(&tx, items, run).await?;
+            let outcomes = commit_group(&tx, items, run, shard).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(outcomes)
         };
@@ -200,10 +204,12 @@ enum Decision {
     Duplicate(String),
 }
 
+/// `shard`: the counter rows this group adds to (its committer's own).
 async fn commit_group(
     tx: &Transaction<'_>,
     items: &[&AppendItem],
     run: &RunAtAppend,
+    shard: i16,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
     let runs_now = run.runs_now(tx).await?;
@@ -508,7 +514,7 @@ async fn commit_group(
             .await
     };
     // Last, so the hot counter rows are locked only until the commit.
-    let stats = super::ops::flush_stats(tx, &stats);
+    let stats = super::ops::flush_stats(tx, &stats, shard);
     tokio::try_join!(
         async { events.await.map_err(StoreError::from) },
         async { actions.await.map_err(StoreError::from) },

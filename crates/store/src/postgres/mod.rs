@@ -80,12 +80,14 @@ impl PostgresStore {
         let run = Arc::new(append::RunAtAppend::new(&pool, &options.local_execution).await?);
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..options.committers.max(1) {
+        let first_shard = ops::random_shard();
+        for n in 0..options.committers.max(1) {
             tokio::spawn(append::committer(
                 pool.clone(),
                 Arc::clone(&rx),
                 options.max_batch.max(1),
                 Arc::clone(&run),
+                ops::committer_shard(first_shard, n),
             ));
         }
         Ok(Self { pool, queue: tx })

@@ -15,14 +15,34 @@ use crate::{
     stats::BatchStats,
 };
 
-/// Upserts a group's aggregates into one random shard of 16, keys sorted so
-/// concurrent groups lock rows in one order. Both statements are sent at
-/// once (see `append::commit_group`).
+/// The counter rows of one (source, environment, day) or event type are
+/// spread over this many shards, which reads sum. Each group commit of a
+/// process writes its committer's own shard (see [`committer_shard`]), so
+/// the committers of one process never wait on each other's counter rows,
+/// and those of two replicas rarely do.
+const STATS_SHARDS: u16 = 64;
+
+/// A random shard (for writes outside the group commit).
+pub(super) fn random_shard() -> i16 {
+    let random = EventId::generate(Utc::now()).as_u128() % u128::from(STATS_SHARDS);
+    i16::try_from(random).unwrap_or(0)
+}
+
+/// Committer `n`'s shard, after `first` (one random shard per process).
+pub(super) fn committer_shard(first: i16, n: usize) -> i16 {
+    let n = u16::try_from(n % usize::from(STATS_SHARDS)).unwrap_or(0);
+    let first = first.unsigned_abs() % STATS_SHARDS;
+    i16::try_from((first + n) % STATS_SHARDS).unwrap_or(0)
+}
+
+/// Upserts a group's aggregates into `shard`, keys sorted so concurrent
+/// groups lock rows in one order. Both statements are sent at once (see
+/// `append::commit_group`).
 pub(super) async fn flush_stats(
     tx: &deadpool_postgres::Transaction<'_>,
     stats: &BatchStats,
+    shard: i16,
 ) -> Result<(), StoreError> {
-    let shard = i16::try_from(EventId::generate(Utc::now()).as_u128() % 16).unwrap_or(0);
     let sources = async {
         if stats.sources.is_empty() {
             return Ok::<_, StoreError>(());
@@ -98,7 +118,7 @@ pub(super) async fn record_rejected(
         None,
         row.received_at,
     );
-    flush_stats(&tx, &stats).await?;
+    flush_stats(&tx, &stats, random_shard()).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -454,4 +474,29 @@ pub(super) async fn prune(
         events: ids.len() as u64,
         dedup_keys,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever the process's first shard, its committers (up to the
+        /// number of shards) each get a different one, in range.
+        #[test]
+        fn committers_of_one_process_get_shards_of_their_own(first in any::<i16>(), committers in 1usize..=64) {
+            let shards: HashSet<i16> = (0..committers).map(|n| committer_shard(first, n)).collect();
+            prop_assert_eq!(shards.len(), committers);
+            prop_assert!(shards.iter().all(|s| (0..64).contains(s)));
+        }
+    }
+
+    #[test]
+    fn a_random_shard_is_in_range() {
+        for _ in 0..1_000 {
+            assert!((0..64).contains(&random_shard()));
+        }
+    }
 }
