@@ -2,11 +2,13 @@
 //! (users, objects, tenants, audiences, subscriptions, workflow runs), queryable
 //! through the admin API. The embedded default; no external service.
 //!
-//! A SQLite store opened to run an environment's actions itself
+//! A store opened to run an environment's actions itself
 //! ([`tributary_store::LocalExecution::InStore`]) runs them in the append
-//! (or, behind older actions waiting in the outbox, in the worker's round)
-//! and this sink never sees them. This is the path for PostgreSQL, for a
-//! rate-limited environment and for a sink over another store.
+//! (or, behind older actions waiting in the outbox, SQLite in the worker's
+//! round) and this sink never sees them. This is the path for a
+//! rate-limited environment, for a process whose appends another process
+//! makes, for older actions a PostgreSQL store leases, and for a sink over
+//! another store.
 
 use std::{
     num::NonZeroU32,

@@ -331,9 +331,9 @@ fn main() {
             .await
             .expect("open sqlite");
         run("sqlite", Arc::new(sqlite), total).await;
-        // The local sink's other path, side by side on the same file: only
-        // SQLite runs local actions itself (PostgreSQL leases them, so it
-        // has the sink path alone), and only when opened to.
+        // The local sink's other path, side by side on the same file, when
+        // opened to run them (this bench measures it on SQLite only;
+        // `bench-postgres.sh` measures PostgreSQL's through the service).
         if std::env::var("BENCH_APPEND_ONLY").is_err() {
             let options = SqliteOptions {
                 local_execution: LocalExecution::InStore(vec!["production".to_owned()]),

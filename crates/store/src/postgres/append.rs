@@ -18,11 +18,9 @@ use std::{
 };
 
 use chrono::Utc;
-
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::{error, warn};
-
 use tributary_core::plan::PlanOutcome;
 
 use crate::{
