@@ -2,29 +2,39 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use tributary_store::{AppendOutcome, EventLog, PostgresOptions, PostgresStore, Store, StoreError};
+use tributary_store::{
+    AppendOutcome, EventLog, LocalExecution, PostgresOptions, PostgresStore, Store, StoreError,
+};
 
 use crate::support::*;
+
+/// Two stores on one fresh schema, each with its own pool, as two replicas.
+async fn two_replicas(url: &str, local: LocalExecution) -> [Arc<dyn Store>; 2] {
+    let schema = fresh_schema();
+    let connect = || {
+        PostgresStore::connect(
+            url,
+            PostgresOptions {
+                schema: Some(schema.clone()),
+                pool_size: 6,
+                local_execution: local.clone(),
+                ..Default::default()
+            },
+        )
+    };
+    [
+        Arc::new(connect().await.unwrap()),
+        Arc::new(connect().await.unwrap()),
+    ]
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_accept_each_key_once() {
     let Some(url) = postgres_url() else {
         return;
     };
-    let schema = fresh_schema();
-    let connect = || {
-        PostgresStore::connect(
-            &url,
-            PostgresOptions {
-                schema: Some(schema.clone()),
-                pool_size: 6,
-                ..Default::default()
-            },
-        )
-    };
     // Two pools, as two replicas would have.
-    let a: Arc<dyn Store> = Arc::new(connect().await.unwrap());
-    let b: Arc<dyn Store> = Arc::new(connect().await.unwrap());
+    let [a, b] = two_replicas(&url, LocalExecution::ThroughSink).await;
     let keys: Vec<String> = (0..150).map(|n| format!("msg-{n}")).collect();
     let mut tasks = Vec::new();
     for (i, store) in [a, b].into_iter().cycle().take(8).enumerate() {
@@ -196,20 +206,7 @@ async fn two_replicas_run_local_actions_at_append_once_each() {
     let Some(url) = postgres_url() else {
         return;
     };
-    let schema = fresh_schema();
-    let connect = || {
-        PostgresStore::connect(
-            &url,
-            PostgresOptions {
-                schema: Some(schema.clone()),
-                pool_size: 6,
-                local_execution: production_in_store(),
-                ..Default::default()
-            },
-        )
-    };
-    let a: Arc<dyn Store> = Arc::new(connect().await.unwrap());
-    let b: Arc<dyn Store> = Arc::new(connect().await.unwrap());
+    let [a, b] = two_replicas(&url, production_in_store()).await;
     let users = 5;
     let mut tasks = Vec::new();
     for (task, store) in [a.clone(), b].into_iter().cycle().take(6).enumerate() {
