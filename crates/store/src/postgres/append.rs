@@ -449,9 +449,9 @@ async fn commit_group(
     // together (tokio-postgres pipelines statements awaited at once on one
     // connection; the server still runs them in this order).
     let events = async {
-        let statement = tx.prepare_cached(INSERT_EVENTS).await?;
-        tx.execute(
-            &statement,
+        super::execute_cached(
+            tx,
+            INSERT_EVENTS,
             &[
                 &ev.id,
                 &ev.received_at,
@@ -473,9 +473,9 @@ async fn commit_group(
         if ac.id.is_empty() {
             return Ok(0);
         }
-        let statement = tx.prepare_cached(INSERT_ACTIONS).await?;
-        tx.execute(
-            &statement,
+        super::execute_cached(
+            tx,
+            INSERT_ACTIONS,
             &[
                 &ac.id,
                 &ac.event_id,
@@ -496,9 +496,9 @@ async fn commit_group(
         if ran.action_id.is_empty() {
             return Ok(0);
         }
-        let statement = tx.prepare_cached(INSERT_ATTEMPTS).await?;
-        tx.execute(
-            &statement,
+        super::execute_cached(
+            tx,
+            INSERT_ATTEMPTS,
             &[&ran.action_id, &ran.outcome, &now, &ran.summary],
         )
         .await
@@ -507,19 +507,11 @@ async fn commit_group(
         if ac.outbox_id.is_empty() {
             return Ok(0);
         }
-        let statement = tx.prepare_cached(INSERT_OUTBOX).await?;
-        tx.execute(&statement, &[&ac.outbox_id, &ac.outbox_run_at])
-            .await
+        super::execute_cached(tx, INSERT_OUTBOX, &[&ac.outbox_id, &ac.outbox_run_at]).await
     };
     // Last, so the hot counter rows are locked only until the commit.
     let stats = super::ops::flush_stats(tx, &stats, shard);
-    tokio::try_join!(
-        async { events.await.map_err(StoreError::from) },
-        async { actions.await.map_err(StoreError::from) },
-        async { attempts.await.map_err(StoreError::from) },
-        async { outbox.await.map_err(StoreError::from) },
-        stats,
-    )?;
+    tokio::try_join!(events, actions, attempts, outbox, stats)?;
     Ok(outcomes)
 }
 

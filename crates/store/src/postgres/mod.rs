@@ -136,6 +136,19 @@ pub(crate) fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, S
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
+/// Runs `sql` inside `tx`, prepared once per connection (the pool's
+/// statement cache) rather than sent as text, which costs a second round
+/// trip and a new plan each time. Several awaited at once on one connection
+/// are pipelined.
+pub(crate) async fn execute_cached(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
+
 /// A pooled connection. Failures to open one keep their causes: the driver's
 /// own text for a failed TLS handshake or connect is only "error performing
 /// TLS handshake", while the cause says which certificate check failed.

@@ -54,17 +54,16 @@ pub(super) async fn flush_stats(
         let day: Vec<i64> = rows.iter().map(|(k, _)| k.2).collect();
         let count: Vec<i64> = rows.iter().map(|(_, v)| v.0).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| v.1).collect();
-        let statement = tx
-            .prepare_cached(
-                "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
+        super::execute_cached(
+            tx,
+            "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
                  SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
                  ON CONFLICT (source, environment, day, shard) DO UPDATE SET \
                    count = source_stats.count + excluded.count, \
                    last_received = GREATEST(source_stats.last_received, excluded.last_received)",
-            )
-            .await?;
-        tx.execute(&statement, &[&source, &env, &day, &count, &last, &shard])
-            .await?;
+            &[&source, &env, &day, &count, &last, &shard],
+        )
+        .await?;
         Ok(())
     };
     let types = async {
@@ -77,16 +76,15 @@ pub(super) async fn flush_stats(
         let env: Vec<&str> = rows.iter().map(|(k, _)| k.1.as_str()).collect();
         let ty: Vec<&str> = rows.iter().map(|(k, _)| k.2.as_str()).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| **v).collect();
-        let statement = tx
-            .prepare_cached(
-                "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
+        super::execute_cached(
+            tx,
+            "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
                  SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                  ON CONFLICT (source, environment, event_type, shard) DO UPDATE SET \
                    last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)",
-            )
-            .await?;
-        tx.execute(&statement, &[&source, &env, &ty, &last, &shard])
-            .await?;
+            &[&source, &env, &ty, &last, &shard],
+        )
+        .await?;
         Ok(())
     };
     tokio::try_join!(sources, types)?;
