@@ -35,7 +35,11 @@ pub struct PostgresOptions {
     pub queue_capacity: usize,
     /// The most events in one group commit.
     pub max_batch: usize,
-    /// Group commits in flight at once (each holds one connection).
+    /// Group commits in flight at once (each holds one connection). More
+    /// committers split the same load into smaller groups, and each group
+    /// costs the server a transaction, a WAL flush and a plan's execution
+    /// per table whatever its size; on two cores two committers answered
+    /// more events than four (docs/PERFORMANCE.md).
     pub committers: usize,
     /// How long to wait for a pooled connection (or a new one) before [`StoreError::Unavailable`].
     pub connect_timeout: Duration,
@@ -53,7 +57,7 @@ impl Default for PostgresOptions {
             pool_size: 16,
             queue_capacity: 8_192,
             max_batch: 1_024,
-            committers: 4,
+            committers: 2,
             connect_timeout: Duration::from_secs(5),
             schema: None,
             application_name: "tributary".into(),
