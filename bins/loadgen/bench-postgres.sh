@@ -17,14 +17,19 @@
 # Each round reports events/s at full speed, answered and with their actions
 # run (after the run it waits for the outbox to drain and adds that time),
 # then p99 at a fixed 5,000 events/s (split over the replicas), and the
-# bytes written to disk per event by the ingest processes and by
-# PostgreSQL's (from /proc/PID/io; at full speed, the drain's included),
+# bytes per event dirtied by the ingest processes and by PostgreSQL's
+# (from /proc/PID/io; at full speed, the drain's included) and taken by
+# the block device (the figure to trust on a quiet machine: /proc/PID/io
+# counts a whole large folio for a small write, as bench-lib.sh explains),
 # and the CPU time per event of each (from /proc/PID/stat).
 # PG_ROUNDS names the rounds to run (default: all of
 # "sqlite one lz4 tuned two split"); PG_STATEMENTS=1 also prints, after
 # each PostgreSQL round, the statements that took the most time in it
 # (pg_stat_statements, loaded for the run). INGEST_BIN=path runs that
-# build of tributary-ingest instead.
+# build of tributary-ingest instead. PG_WALSTATS=1 also breaks down, after
+# each PostgreSQL round at full speed, the WAL it wrote (by record kind, by
+# table or index, and the full-page images' share) and the data-file pages
+# PostgreSQL wrote; it keeps the run's WAL until the breakdown is read.
 # Usage: bash bins/loadgen/bench-postgres.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -88,7 +93,12 @@ pg_settings() { # "name = value" ...
   local s; for s in "$@"; do "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET $s"; done
   "${PSQL[@]}" -d postgres -c "SELECT pg_reload_conf()" >/dev/null
 }
-pg_defaults() { "${PSQL[@]}" -d postgres -c "ALTER SYSTEM RESET ALL" -c "SELECT pg_reload_conf()" >/dev/null; }
+pg_defaults() {
+  "${PSQL[@]}" -d postgres -c "ALTER SYSTEM RESET ALL"
+  # The breakdown reads the run's WAL after it, so none may be recycled before.
+  if [ "${PG_WALSTATS:-0}" = 1 ]; then "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET wal_keep_size = '16GB'"; fi
+  "${PSQL[@]}" -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+}
 pg_store() { printf '[store]\nbackend = "postgres"\nurl = "postgres://postgres@127.0.0.1:55700/bench_%s?sslmode=disable"\n' "$1"; }
 # Runs the load on the ports given (connections split over them) and prints
 # events/s, p99 and the bytes written per event by the ingest processes
@@ -103,7 +113,11 @@ load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ...
   local label=$1 rate=$2 ports=($3) names=($4) pids=() loaders=() i=0
   local n=${#ports[@]}
   for name in "${names[@]}"; do pids+=("$(cat "$WORK/$name.pid")"); done
-  local pg0 in0; pg0=$(written $(pg_pids)); in0=$(written "${pids[@]}")
+  local pg0 in0 dev0; pg0=$(written $(pg_pids)); in0=$(written "${pids[@]}"); dev0=$(device_sectors "$WORK")
+  local wal0="" pages0=""
+  if [ "${PG_WALSTATS:-0}" = 1 ] && [ "$rate" = "-" ] && [ -n "${WAL_DB:-}" ]; then
+    wal0=$(pg_value "SELECT pg_current_wal_insert_lsn()"); pages0=$(pg_value "$PAGES_WRITTEN")
+  fi
   ticks $(pg_pids) > "$WORK/pg-ticks"; ticks "${pids[@]}" > "$WORK/ingest-ticks"
   for p in "${ports[@]}"; do
     local r=(); [ "$rate" != "-" ] && r=(--rate $((rate / n)))
@@ -117,7 +131,7 @@ load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ...
     local drain; drain=$(outbox_drain "${5:-$3}")
     drained=", $(done_rate "$SECS" "$drain" "$WORK"/out-*) with their actions run (outbox empty $drain s after the run)"
   fi
-  local pg1 in1; pg1=$(written $(pg_pids)); in1=$(written "${pids[@]}")
+  local pg1 in1 dev1; pg1=$(written $(pg_pids)); in1=$(written "${pids[@]}"); dev1=$(device_sectors "$WORK")
   # Backends that started and ended within the run are left out of the CPU figure.
   local pgc inc; pgc=$(ticks_since "$WORK/pg-ticks" $(pg_pids)); inc=$(ticks_since "$WORK/ingest-ticks" "${pids[@]}")
   local events; events=$(cat "$WORK"/out-* | awk '/^events in 2xx answers:/ {s += $5} END {print (s > 0 ? s : 1)}')
@@ -126,11 +140,40 @@ load() { # label rate(- for full speed) "port ..." "name ..." ["metrics port ...
   local hz; hz=$(getconf CLK_TCK)
   local cpu; cpu=$(awk -v p="$pgc" -v i="$inc" -v e="$events" -v hz="$hz" \
     'BEGIN {printf "PostgreSQL %.0f, ingest %.0f", p / hz / e * 1e6, i / hz / e * 1e6}')
-  echo "$label: $sum events/s answered$drained, p99 $p99 ms (the worse load generator's), bytes written per event: ingest $(( (in1 - in0) / events )), PostgreSQL $(( (pg1 - pg0) / events )); CPU µs per event: $cpu"
+  echo "$label: $sum events/s answered$drained, p99 $p99 ms (the worse load generator's), bytes per event: dirtied by ingest $(( (in1 - in0) / events )) and PostgreSQL $(( (pg1 - pg0) / events )), taken by the device $(( (dev1 - dev0) * 512 / events )); CPU µs per event: $cpu"
+  if [ -n "$wal0" ]; then
+    wal_breakdown "$wal0" "$(pg_value "SELECT pg_current_wal_insert_lsn()")" "$events" \
+      $(( ($(pg_value "$PAGES_WRITTEN") - pages0) * 8192 / events ))
+  fi
   rm -f "$WORK"/out-*
 }
 
+pg_value() { "${PSQL[@]}" -d postgres -At -c "$1"; }
+PAGES_WRITTEN="SELECT buffers_checkpoint + buffers_clean + buffers_backend FROM pg_stat_bgwriter"
+# The WAL between two positions, per event: by record kind, and by the
+# table or index of each record's first block (database $WAL_DB).
+wal_breakdown() { # start-lsn end-lsn events data-file-bytes-per-event
+  local owner; owner=$(stat -c %U "$PG_ROOT/data")
+  echo "  WAL $(pg_value "SELECT (pg_wal_lsn_diff('$2', '$1') / $3)::int") bytes per event; data-file pages written by PostgreSQL: $4 bytes per event"
+  runuser -u "$owner" -- "$PG_BIN/pg_waldump" -p "$PG_ROOT/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null \
+    | awk -v e="$3" '{ gsub(/\([^)]*\)|\[[^]]*\]/, "") }
+        NF == 5 && $2 ~ /^[0-9]+$/ && $1 != "Total" {
+          printf "  %-32s %8.2f records/event %8.0f B/event, of which full-page images %8.0f\n", $1, $2 / e, $5 / e, $4 / e }' \
+    | sort -k4 -n -r | head -8
+  "${PSQL[@]}" -d "bench_$WAL_DB" -At -F ' ' -c "SELECT pg_relation_filenode(oid), relname FROM pg_class WHERE pg_relation_filenode(oid) IS NOT NULL" > "$WORK/relnames"
+  runuser -u "$owner" -- "$PG_BIN/pg_waldump" -p "$PG_ROOT/data/pg_wal" -s "$1" -e "$2" 2>/dev/null \
+    | awk -v e="$3" 'NR == FNR {name[$1] = $2; next}
+        { tot = $0; sub(/.*len \(rec\/tot\): *[0-9]+\/ */, "", tot); tot += 0
+          rel = "(none)"
+          if (match($0, /blkref #0: rel [0-9]+\/[0-9]+\/[0-9]+/)) {
+            split(substr($0, RSTART + 16, RLENGTH - 16), part, "/"); rel = (part[3] in name) ? name[part[3]] : "relfilenode " part[3] }
+          bytes[rel] += tot; if ($0 ~ /FPW/) fpw[rel] += tot }
+        END { for (r in bytes) printf "  %-32s %8.0f B/event, in records with a full-page image %8.0f\n", r, bytes[r] / e, fpw[r] / e }' \
+      "$WORK/relnames" - | sort -k2 -n -r | head -12
+}
+
 PG_ROUNDS="${PG_ROUNDS:-sqlite one lz4 tuned two split}"
+pg_defaults
 runs() { [[ " $PG_ROUNDS " == *" $1 "* ]]; }
 if [ "${PG_STATEMENTS:-0}" = 1 ]; then
   "${PSQL[@]}" -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
@@ -149,6 +192,7 @@ statements() {
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
   if runs sqlite; then
+  WAL_DB=""
   start "sqlite-$round" 9301 "$(printf '[store]\npath = "%s"' "$WORK/sqlite-$round")" true
   load "sqlite full speed" - 9301 "sqlite-$round"
   load "sqlite at 5,000/s" 5000 9301 "sqlite-$round"
@@ -163,7 +207,7 @@ for round in $(seq "$ROUNDS"); do
       lz4) pg_settings "wal_compression = 'lz4'" ;;
       tuned) pg_settings "wal_compression = 'lz4'" "max_wal_size = '4GB'" ;;
     esac
-    fresh_db "${variant}_$round"
+    fresh_db "${variant}_$round"; WAL_DB="${variant}_$round"
     "${PSQL[@]}" -d postgres -c "CHECKPOINT"
     start "pg-$variant-$round" 9302 "$(pg_store "${variant}_$round")" true
     load "pg-$variant full speed" - 9302 "pg-$variant-$round"
@@ -174,7 +218,7 @@ for round in $(seq "$ROUNDS"); do
   done
 
   if runs two; then
-  fresh_db "two_$round"
+  fresh_db "two_$round"; WAL_DB="two_$round"
   start "pg-two-a-$round" 9303 "$(pg_store "two_$round")" true
   start "pg-two-b-$round" 9304 "$(pg_store "two_$round")" true
   load "pg-two full speed" - "9303 9304" "pg-two-a-$round pg-two-b-$round"
@@ -184,7 +228,7 @@ for round in $(seq "$ROUNDS"); do
   fi
 
   if runs split; then
-  fresh_db "split_$round"
+  fresh_db "split_$round"; WAL_DB="split_$round"
   start "pg-split-ingest-$round" 9305 "$(pg_store "split_$round")" false
   start "pg-split-workers-$round" 9306 "$(pg_store "split_$round")" true
   load "pg-split full speed" - 9305 "pg-split-ingest-$round pg-split-workers-$round" "9305 9306"
