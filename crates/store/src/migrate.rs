@@ -63,6 +63,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V8__partial_status_index.sql"),
         postgres: include_str!("../migrations/postgres/V8__partial_status_index.sql"),
     },
+    Migration {
+        version: 9,
+        name: "attempt_in_action_row_postgres",
+        sqlite: include_str!("../migrations/sqlite/V9__attempt_in_action_row_postgres.sql"),
+        postgres: include_str!("../migrations/postgres/V9__attempt_in_action_row_postgres.sql"),
+    },
 ];
 
 /// The latest version this build knows.

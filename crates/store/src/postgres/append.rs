@@ -430,6 +430,7 @@ async fn commit_group(
                     ac.status.push(status.as_str().to_owned());
                     ac.attempts.push(0);
                     ac.last_error.push(None);
+                    ac.summary.push(None);
                     ac.created_at.push(now);
                     action_ids.push(id);
                 }
@@ -444,7 +445,7 @@ async fn commit_group(
     // The local actions run first: what they read is read before any of the
     // group's rows are sent. A group that must take the local lock holds it
     // through one more round trip (the rows below) and the commit.
-    let ran = run_local(tx, &local, &mut ac, &mut outcomes).await?;
+    run_local(tx, &local, &mut ac, &mut outcomes).await?;
     // The rows go in one round trip: prepared once per connection, then sent
     // together (tokio-postgres pipelines statements awaited at once on one
     // connection; the server still runs them in this order).
@@ -488,18 +489,8 @@ async fn commit_group(
                 &ac.attempts,
                 &ac.last_error,
                 &ac.created_at,
+                &ac.summary,
             ],
-        )
-        .await
-    };
-    let attempts = async {
-        if ran.action_id.is_empty() {
-            return Ok(0);
-        }
-        super::execute_cached(
-            tx,
-            INSERT_ATTEMPTS,
-            &[&ran.action_id, &ran.outcome, &now, &ran.summary],
         )
         .await
     };
@@ -511,7 +502,7 @@ async fn commit_group(
     };
     // Last, so the hot counter rows are locked only until the commit.
     let stats = super::ops::flush_stats(tx, &stats, shard);
-    tokio::try_join!(events, actions, attempts, outbox, stats)?;
+    tokio::try_join!(events, actions, outbox, stats)?;
     Ok(outcomes)
 }
 
@@ -520,19 +511,16 @@ const INSERT_EVENTS: &str = "INSERT INTO events (id, received_at, source, enviro
      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])";
 
+/// An action run at append keeps its one attempt (started and finished at
+/// `created_at`) in its own row, `summary`; the others' is NULL.
 const INSERT_ACTIONS: &str = "INSERT INTO actions (id, event_id, position, action_type, source, \
-       environment, plan_json, status, attempts, last_error, created_at, updated_at) \
+       environment, plan_json, status, attempts, last_error, created_at, updated_at, summary) \
      SELECT u.id, u.event_id, u.position, u.action_type, u.source, u.environment, u.plan_json, \
-       u.status, u.attempts, u.last_error, u.created_at, u.created_at \
+       u.status, u.attempts, u.last_error, u.created_at, u.created_at, u.summary \
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
-       $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[]) \
+       $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[], $12::text[]) \
        AS u(id, event_id, position, action_type, source, environment, plan_json, status, \
-         attempts, last_error, created_at)";
-
-/// An action run at append: attempt 1, started and finished at $3.
-const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (action_id, attempt, started_at, finished_at, outcome, summary) \
-     SELECT u.action_id, 1, $3, $3, u.outcome, u.summary \
-     FROM unnest($1::text[], $2::text[], $4::text[]) AS u(action_id, outcome, summary)";
+         attempts, last_error, created_at, summary)";
 
 const INSERT_OUTBOX: &str =
     "INSERT INTO outbox (action_id, run_at) SELECT * FROM unnest($1::text[], $2::bigint[])";
@@ -548,14 +536,6 @@ struct Local<'a> {
     payload: &'a tributary_core::plan::ActionPayload,
 }
 
-/// The attempts of the actions run at append, one array per column.
-#[derive(Default)]
-struct RanColumns {
-    action_id: Vec<String>,
-    outcome: Vec<&'static str>,
-    summary: Vec<String>,
-}
-
 /// Runs `local` in order inside `tx` and sets each action's row to its
 /// outcome. An action the `local` sink cannot apply (a payload it refuses,
 /// a stored record it cannot read) fails alone, for good, as it would
@@ -565,10 +545,9 @@ async fn run_local(
     local: &[Local<'_>],
     ac: &mut ActionColumns,
     outcomes: &mut [AppendOutcome],
-) -> Result<RanColumns, StoreError> {
-    let mut ran = RanColumns::default();
+) -> Result<(), StoreError> {
     if local.is_empty() {
-        return Ok(ran);
+        return Ok(());
     }
     let items: Vec<LocalItem<'_>> = local
         .iter()
@@ -594,9 +573,7 @@ async fn run_local(
         ac.status[l.column] = status.as_str().to_owned();
         ac.attempts[l.column] = 1;
         ac.last_error[l.column] = last_error.map(str::to_owned);
-        ran.action_id.push(ac.id[l.column].clone());
-        ran.outcome.push(outcome.name());
-        ran.summary.push(summary.to_owned());
+        ac.summary[l.column] = Some(summary.to_owned());
         if let Some(AppendOutcome::Accepted { ran_local, .. }) = outcomes.get_mut(l.outcome) {
             ran_local.push(LocalRun {
                 id: l.id,
@@ -605,7 +582,7 @@ async fn run_local(
             });
         }
     }
-    Ok(ran)
+    Ok(())
 }
 
 #[derive(Default)]
@@ -654,6 +631,7 @@ struct ActionColumns {
     attempts: Vec<i64>,
     last_error: Vec<Option<String>>,
     created_at: Vec<i64>,
+    summary: Vec<Option<String>>,
     outbox_id: Vec<String>,
     outbox_run_at: Vec<i64>,
 }

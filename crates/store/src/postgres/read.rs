@@ -157,10 +157,15 @@ pub(super) async fn event_detail(
         .collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<String> = actions.iter().map(|a| a.id.to_string()).collect();
     let mut attempts = Vec::new();
+    // An action run at append keeps its one attempt in its own row
+    // (`actions.summary`, docs/store.md); the others have attempts rows.
     for r in client
         .query(
-            "SELECT action_id, attempt, started_at, finished_at, outcome, summary FROM attempts \
-             WHERE action_id = ANY($1) ORDER BY action_id, attempt",
+            "SELECT id, 1::bigint, created_at, updated_at, status, summary FROM actions \
+             WHERE id = ANY($1) AND summary IS NOT NULL \
+             UNION ALL \
+             SELECT action_id, attempt, started_at, finished_at, outcome, summary FROM attempts \
+             WHERE action_id = ANY($1) ORDER BY 1, 2",
             &[&ids],
         )
         .await?
