@@ -65,9 +65,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
-        name: "attempt_in_action_row_postgres",
-        sqlite: include_str!("../migrations/sqlite/V9__attempt_in_action_row_postgres.sql"),
-        postgres: include_str!("../migrations/postgres/V9__attempt_in_action_row_postgres.sql"),
+        name: "action_rows_as_on_sqlite",
+        sqlite: include_str!("../migrations/sqlite/V9__action_rows_as_on_sqlite.sql"),
+        postgres: include_str!("../migrations/postgres/V9__action_rows_as_on_sqlite.sql"),
     },
 ];
 

@@ -40,9 +40,10 @@ pub(crate) fn stored_status(status: ActionStatus) -> (&'static str, &'static str
 
 /// The condition comparing an action's status (`a.status` when `joined`)
 /// with a stored status (the argument that follows), with the condition of
-/// SQLite's partial index `actions_by_status` repeated for every status it
+/// the partial index `actions_by_status` repeated for every status it
 /// holds: SQLite uses a partial index only for a query that states its
-/// condition in the same words, and cannot see through a bound argument.
+/// condition in the same words, and neither backend can see through a
+/// bound argument to prove it.
 /// The index leaves out `succeeded`, the status most actions end in, so
 /// appending an action that succeeds at once writes no entry in it
 /// (docs/store.md).

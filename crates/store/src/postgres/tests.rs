@@ -1,4 +1,6 @@
 use super::*;
+use crate::{ActionFilter, ActionStatus};
+use tokio_postgres::types::ToSql;
 
 fn url() -> Option<String> {
     match std::env::var("TRIBUTARY_TEST_POSTGRES") {
@@ -69,6 +71,87 @@ async fn opening_an_older_database_upgrades_it() {
         .await
         .unwrap();
     assert_eq!(store.mapping_overrides().await.unwrap().len(), 1);
+}
+
+/// The action log's status filter is served by the partial status index
+/// for every status it holds, and `succeeded` (left out of it) by the log's
+/// own order, on a table where most actions succeeded.
+#[tokio::test]
+async fn the_partial_status_index_serves_every_status_it_holds() {
+    let Some(url) = url() else {
+        return;
+    };
+    let schema = format!(
+        "status_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
+    let options = PostgresOptions {
+        schema: Some(schema.clone()),
+        pool_size: 2,
+        ..Default::default()
+    };
+    let pool = build_pool(&url, &options).unwrap();
+    migrate_postgres(&pool, Some(&schema), migrate::latest())
+        .await
+        .unwrap();
+    let client = pool.get().await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO actions (id, event_id, position, action_type, source, environment, \
+               plan_json, status, attempts, created_at, updated_at) \
+             SELECT lpad(n::text, 26, '0'), lpad(n::text, 26, '0'), 0, 'trigger_workflow', 'web', \
+               'production', '{}', CASE WHEN n % 100 = 0 THEN 'failed' \
+                 WHEN n % 100 = 1 THEN 'skipped' WHEN n % 100 = 2 THEN 'pending' \
+                 ELSE 'succeeded' END, 1, n, n \
+             FROM generate_series(1, 20000) AS n; \
+             ANALYZE actions",
+        )
+        .await
+        .unwrap();
+    let definition: String = client
+        .query_one("SELECT pg_get_indexdef('actions_by_status'::regclass)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        definition.contains("WHERE (status <> 'succeeded'::text)"),
+        "{definition}"
+    );
+    for status in [
+        ActionStatus::Pending,
+        ActionStatus::Running,
+        ActionStatus::Failed,
+        ActionStatus::Skipped,
+        ActionStatus::Succeeded,
+    ] {
+        let filter = ActionFilter {
+            status: Some(status),
+            ..ActionFilter::default()
+        };
+        let (sql, args) = crate::rows::actions_query(&filter, None, |n| format!("${n}"));
+        let limit = 50_i64;
+        let mut params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        params.push(&limit);
+        let plan: Vec<String> = client
+            .query(&format!("EXPLAIN {sql}"), &params)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert_eq!(
+            plan.contains("actions_by_status"),
+            status != ActionStatus::Succeeded,
+            "{status:?}: {plan}"
+        );
+    }
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }
 
 mod tls_url {
