@@ -27,6 +27,7 @@ use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventStatus, LocalExecution,
     LocalRun, StoreError,
     dedup::{self, ExistingKey, Verdict},
+    local::LocalKey,
     model::{ATTEMPT_SUMMARY_BYTES, ms, truncate},
     rows::{self, EventRow, SharedHeaders},
     stats::BatchStats,
@@ -233,39 +234,65 @@ async fn commit_group(
     }
     let mut ordered: Vec<(i64, usize)> = leaders.iter().map(|(h, i)| (*h, *i)).collect();
     ordered.sort_unstable();
-    if !ordered.is_empty() {
-        let hashes: Vec<i64> = ordered.iter().map(|(h, _)| *h).collect();
-        let ids: Vec<String> = ordered
-            .iter()
-            .map(|(_, i)| items[*i].event.id.to_string())
-            .collect();
-        let expires: Vec<i64> = ordered
-            .iter()
-            .map(|(_, i)| {
-                let it = items[*i];
-                dedup::expires_at(
-                    it.dedup.as_ref().expect("leaders have a scope"),
-                    ms(it.event.received_at),
-                )
-            })
-            .collect();
-        // ON CONFLICT DO NOTHING waits for a concurrent transaction inserting
-        // the same key and then reports the conflict: the unique index is what
-        // makes "accepted once" hold across processes.
-        let inserted: HashSet<i64> = tx
-            .query(
-                &tx.prepare_cached(
-                    "INSERT INTO dedup (hash, event_id, expires_at) \
-                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
-                     ON CONFLICT (hash) DO NOTHING RETURNING hash",
-                )
-                .await?,
-                &[&hashes, &ids, &expires],
+    // A group whose local actions are all triggers reads which recipients
+    // exist with no lock (see `local_apply::apply_at_append`), so that read
+    // goes with the dedup keys' insert, one round trip for both. It covers
+    // the events the dedup keys will turn into duplicates too: a few users
+    // read for nothing.
+    let trigger_users = if runs_now {
+        local_apply::users_read_by_triggers(items.iter().flat_map(|item| {
+            let environment = item.event.environment.as_str();
+            let covered = run.covers(environment);
+            item.plans
+                .iter()
+                .filter_map(move |plan| match &plan.outcome {
+                    PlanOutcome::Planned { payload } if covered => Some((environment, payload)),
+                    _ => None,
+                })
+        }))
+    } else {
+        None
+    };
+    let read_users = async {
+        match &trigger_users {
+            Some(keys) => local_apply::stored_users(tx, keys.iter()).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let hashes: Vec<i64> = ordered.iter().map(|(h, _)| *h).collect();
+    let ids: Vec<String> = ordered
+        .iter()
+        .map(|(_, i)| items[*i].event.id.to_string())
+        .collect();
+    let expires: Vec<i64> = ordered
+        .iter()
+        .map(|(_, i)| {
+            let it = items[*i];
+            dedup::expires_at(
+                it.dedup.as_ref().expect("leaders have a scope"),
+                ms(it.event.received_at),
             )
-            .await?
-            .iter()
-            .map(|r| r.get::<_, i64>(0))
-            .collect();
+        })
+        .collect();
+    // ON CONFLICT DO NOTHING waits for a concurrent transaction inserting
+    // the same key and then reports the conflict: the unique index is what
+    // makes "accepted once" hold across processes.
+    let insert = async {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO dedup (hash, event_id, expires_at) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+                 ON CONFLICT (hash) DO NOTHING RETURNING hash",
+            )
+            .await?;
+        Ok::<_, StoreError>(tx.query(&statement, &[&hashes, &ids, &expires]).await?)
+    };
+    let (inserted, stored_users) = tokio::try_join!(insert, read_users)?;
+    if !ordered.is_empty() {
+        let inserted: HashSet<i64> = inserted.iter().map(|r| r.get::<_, i64>(0)).collect();
         let taken: Vec<i64> = hashes
             .iter()
             .copied()
@@ -443,9 +470,10 @@ async fn commit_group(
         }
     }
     // The local actions run first: what they read is read before any of the
-    // group's rows are sent. A group that must take the local lock holds it
-    // through one more round trip (the rows below) and the commit.
-    run_local(tx, &local, &mut ac, &mut outcomes).await?;
+    // group's rows are sent. Their last writes go with the rows below. A
+    // group that must take the local lock holds it through one more round
+    // trip (the rows) and the commit.
+    let mut effects = run_local(tx, &local, stored_users, &mut ac, &mut outcomes).await?;
     // The rows go in one round trip: prepared once per connection, then sent
     // together (tokio-postgres pipelines statements awaited at once on one
     // connection; the server still runs them in this order).
@@ -502,7 +530,8 @@ async fn commit_group(
     };
     // Last, so the hot counter rows are locked only until the commit.
     let stats = super::ops::flush_stats(tx, &stats, shard);
-    tokio::try_join!(events, actions, outbox, stats)?;
+    let effects = effects.send(tx);
+    tokio::try_join!(events, actions, outbox, effects, stats)?;
     Ok(outcomes)
 }
 
@@ -539,15 +568,17 @@ struct Local<'a> {
 /// Runs `local` in order inside `tx` and sets each action's row to its
 /// outcome. An action the `local` sink cannot apply (a payload it refuses,
 /// a stored record it cannot read) fails alone, for good, as it would
-/// through the sink; a database error ends the append.
+/// through the sink; a database error ends the append. Their last writes
+/// are returned unsent, for the caller to send with the group's rows.
 async fn run_local(
     tx: &Transaction<'_>,
     local: &[Local<'_>],
+    stored_users: Option<HashSet<LocalKey>>,
     ac: &mut ActionColumns,
     outcomes: &mut [AppendOutcome],
-) -> Result<(), StoreError> {
+) -> Result<local_apply::Unsent, StoreError> {
     if local.is_empty() {
-        return Ok(());
+        return Ok(local_apply::Unsent::default());
     }
     let items: Vec<LocalItem<'_>> = local
         .iter()
@@ -557,7 +588,7 @@ async fn run_local(
             payload: l.payload,
         })
         .collect();
-    let results = local_apply::apply_at_append(tx, &items).await?;
+    let (results, unsent) = local_apply::apply_at_append(tx, &items, stored_users).await?;
     drop(items);
     for (l, result) in local.iter().zip(results) {
         let outcome = match result {
@@ -582,7 +613,7 @@ async fn run_local(
             });
         }
     }
-    Ok(())
+    Ok(unsent)
 }
 
 #[derive(Default)]

@@ -51,8 +51,9 @@ pub(super) async fn apply_local_many(
             payload: &i.payload,
         })
         .collect();
-    let results = apply_in_order(&tx, &items, Lock::Take, Marked::Yes)
-        .await?
+    let (results, mut unsent) = apply_in_order(&tx, &items, Lock::Take, Marked::Yes, None).await?;
+    unsent.send(&tx).await?;
+    let results = results
         .into_iter()
         .map(crate::error::item_result)
         .collect::<Result<_, _>>()?;
@@ -69,13 +70,16 @@ pub(super) async fn apply_local_many(
 /// beside other groups, in this process and in other replicas. A trigger
 /// racing an identify of the same user in another group is two concurrent
 /// requests, and either order is one the client could have seen.
-/// Results as [`apply_local_many`]'s, inner errors being the item's.
+/// Results as [`apply_local_many`]'s, inner errors being the item's, and
+/// the last writes, which the caller sends with the append's own rows
+/// (one round trip fewer) before it commits.
 pub(super) async fn apply_at_append(
     tx: &Transaction<'_>,
     items: &[LocalItem<'_>],
-) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+    read_ahead: Option<HashSet<LocalKey>>,
+) -> Result<(Vec<Result<LocalEffect, StoreError>>, Unsent), StoreError> {
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Unsent::default()));
     }
     let lock = if items
         .iter()
@@ -85,7 +89,26 @@ pub(super) async fn apply_at_append(
     } else {
         Lock::Take
     };
-    apply_in_order(tx, items, lock, Marked::No).await
+    // Users read before the call are good only for a call that takes no
+    // lock: any other reads them under it.
+    let read_ahead = read_ahead.filter(|_| lock == Lock::Skip);
+    apply_in_order(tx, items, lock, Marked::No, read_ahead).await
+}
+
+/// The users that `actions` (environment, payload) read, when every one of
+/// them is a trigger (which [`apply_at_append`] runs with no lock), for
+/// [`stored_users`] to read ahead; `None` when any is not.
+pub(super) fn users_read_by_triggers<'a>(
+    actions: impl Iterator<Item = (&'a str, &'a ActionPayload)>,
+) -> Option<Vec<LocalKey>> {
+    let mut users = Vec::new();
+    for (environment, payload) in actions {
+        if !matches!(payload, ActionPayload::TriggerWorkflow { .. }) {
+            return None;
+        }
+        users.extend(local::reads(environment, payload).users);
+    }
+    Some(users)
 }
 
 /// One action to apply.
@@ -116,13 +139,16 @@ enum Marked {
 /// Applies `items` (at least one) in order inside `tx`.
 /// One result per item: `Err` when the item itself cannot apply (refused, or
 /// a stored record it reads is unreadable), having written nothing. The
-/// outer error is the database's: the transaction cannot go on.
+/// outer error is the database's: the transaction cannot go on. The writes
+/// after the last read are returned unsent: nothing in this call reads
+/// them, so the caller may send them with its own statements.
 async fn apply_in_order(
     tx: &Transaction<'_>,
     items: &[LocalItem<'_>],
     lock: Lock,
     marked: Marked,
-) -> Result<Vec<Result<LocalEffect, StoreError>>, StoreError> {
+    read_ahead: Option<HashSet<LocalKey>>,
+) -> Result<(Vec<Result<LocalEffect, StoreError>>, Unsent), StoreError> {
     if lock == Lock::Take {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
             .await?;
@@ -147,12 +173,16 @@ async fn apply_in_order(
         .map(|i| local::reads(i.environment, i.payload))
         .collect();
     let mut users = Users {
-        stored: stored_users(tx, reads.iter().flat_map(|r| &r.users)).await?,
+        stored: match read_ahead {
+            Some(stored) => stored,
+            None => stored_users(tx, reads.iter().flat_map(|r| &r.users)).await?,
+        },
         written: HashMap::new(),
     };
-    let mut pending = Pending {
+    let mut pending = Unsent {
         marked,
-        ..Pending::default()
+        now,
+        ..Unsent::default()
     };
     let mut results = Vec::with_capacity(items.len());
     for (item, reads) in items.iter().zip(reads) {
@@ -169,7 +199,7 @@ async fn apply_in_order(
             }
         } else {
             // What it reads may have been written by the items before it.
-            pending.flush(tx, now).await?;
+            pending.send(tx).await?;
             match load(tx, reads).await? {
                 Ok(l) => Loaded { users: known, ..l },
                 Err(e) => {
@@ -191,8 +221,7 @@ async fn apply_in_order(
             }
         }
     }
-    pending.flush(tx, now).await?;
-    Ok(results)
+    Ok((results, pending))
 }
 
 /// Which users exist, for the triggers of one call: read once for all of
@@ -234,7 +263,7 @@ impl Users {
 }
 
 /// The users among `keys` that are stored, in one query.
-async fn stored_users(
+pub(super) async fn stored_users(
     tx: &Transaction<'_>,
     keys: impl Iterator<Item = &LocalKey>,
 ) -> Result<HashSet<LocalKey>, StoreError> {
@@ -268,16 +297,18 @@ async fn stored_users(
 
 /// Writes not yet sent: the applied ids, and the last write to each key
 /// (a later write to a key replaces an earlier one, as running them in turn
-/// would; nothing reads between them, or they would have been flushed).
+/// would; nothing reads between them, or they would have been sent).
 #[derive(Default)]
-struct Pending {
+pub(super) struct Unsent {
     marked: Marked,
+    /// When the writes were made (`updated_at`, `applied_at`).
+    now: i64,
     ids: Vec<String>,
     order: Vec<LocalKey>,
     last: HashMap<LocalKey, Option<String>>,
 }
 
-impl Pending {
+impl Unsent {
     fn add(&mut self, id: String, writes: Vec<LocalWrite>) {
         self.ids.push(id);
         for w in writes {
@@ -298,10 +329,12 @@ impl Pending {
         }
     }
 
-    async fn flush(&mut self, tx: &Transaction<'_>, now: i64) -> Result<(), StoreError> {
+    /// Sends the writes (none when there are none) and forgets them.
+    pub(super) async fn send(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         if self.ids.is_empty() {
             return Ok(());
         }
+        let now = self.now;
         if self.marked == Marked::Yes {
             tx.execute(
                 &tx.prepare_cached(

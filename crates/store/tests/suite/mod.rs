@@ -2115,12 +2115,12 @@ pub async fn a_trigger_runs_only_for_identified_users(h: &Harness) {
     assert!(effects[2].summary().starts_with("no workflow run"));
 }
 
-/// The same rule when the store runs local actions itself (SQLite), with
+/// The same rule when the store runs local actions itself, with
 /// the trigger's run computed ahead at append: the identify earlier in the
 /// event counts, a delete earlier in the event counts, and the action log's
 /// attempt names the users skipped.
 pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
-    // Opened to run `production` in the store, SQLite computes the runs of
+    // Opened to run `production` in the store, the store computes the runs of
     // the appends below ahead.
     let h = &h.like(production_in_store()).await;
     let s = &h.store;
@@ -2209,6 +2209,30 @@ pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
     let (summary, run) = trigger_of_event(&gone[0], 1).await;
     assert!(run.is_none(), "deleted before the trigger: {}", h.backend);
     assert!(summary.contains("(u5)"), "{summary}");
+    // An append of triggers alone reads which users exist ahead of the
+    // rest (PostgreSQL reads them with the dedup keys' insert): one stored
+    // by an earlier append counts.
+    s.append(vec![plain_item(
+        event("web", "signup", Some("u8")),
+        vec![identify_plan("u8", json!({"name": "Ann"}))],
+    )])
+    .await
+    .unwrap();
+    local_rounds(s).await;
+    let triggers = s
+        .append(vec![plain_item(
+            event("web", "visit", Some("u8")),
+            vec![plan(trigger_of(&["u8", "u9"]))],
+        )])
+        .await
+        .unwrap();
+    local_rounds(s).await;
+    let (summary, run) = trigger_of_event(&triggers[0], 0).await;
+    assert_eq!(run.unwrap()["recipients"], json!(["u8"]), "{}", h.backend);
+    assert!(
+        summary.contains("1 recipient(s) never identified: u9"),
+        "{summary}"
+    );
 }
 
 pub async fn config_revisions_are_dense_and_checked(h: &Harness) {
