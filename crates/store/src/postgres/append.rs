@@ -290,7 +290,7 @@ async fn commit_group(
             .await?;
         Ok::<_, StoreError>(tx.query(&statement, &[&hashes, &ids, &expires]).await?)
     };
-    let (inserted, stored_users) = tokio::try_join!(insert, read_users)?;
+    let (inserted, read_ahead) = tokio::try_join!(insert, read_users)?;
     if !ordered.is_empty() {
         let inserted: HashSet<i64> = inserted.iter().map(|r| r.get::<_, i64>(0)).collect();
         let taken: Vec<i64> = hashes
@@ -473,7 +473,7 @@ async fn commit_group(
     // group's rows are sent. Their last writes go with the rows below. A
     // group that must take the local lock holds it through one more round
     // trip (the rows) and the commit.
-    let mut effects = run_local(tx, &local, stored_users, &mut ac, &mut outcomes).await?;
+    let mut effects = run_local(tx, &local, read_ahead, &mut ac, &mut outcomes).await?;
     // The rows go in one round trip: prepared once per connection, then sent
     // together (tokio-postgres pipelines statements awaited at once on one
     // connection; the server still runs them in this order).
@@ -568,12 +568,13 @@ struct Local<'a> {
 /// Runs `local` in order inside `tx` and sets each action's row to its
 /// outcome. An action the `local` sink cannot apply (a payload it refuses,
 /// a stored record it cannot read) fails alone, for good, as it would
-/// through the sink; a database error ends the append. Their last writes
-/// are returned unsent, for the caller to send with the group's rows.
+/// through the sink; a database error ends the append. `read_ahead`: which
+/// of the triggers' recipients exist, when read with the dedup keys. Their
+/// last writes are returned unsent, for the caller to send with the rows.
 async fn run_local(
     tx: &Transaction<'_>,
     local: &[Local<'_>],
-    stored_users: Option<HashSet<LocalKey>>,
+    read_ahead: Option<HashSet<LocalKey>>,
     ac: &mut ActionColumns,
     outcomes: &mut [AppendOutcome],
 ) -> Result<local_apply::Unsent, StoreError> {
@@ -588,7 +589,7 @@ async fn run_local(
             payload: l.payload,
         })
         .collect();
-    let (results, unsent) = local_apply::apply_at_append(tx, &items, stored_users).await?;
+    let (results, unsent) = local_apply::apply_at_append(tx, &items, read_ahead).await?;
     drop(items);
     for (l, result) in local.iter().zip(results) {
         let outcome = match result {

@@ -179,7 +179,7 @@ async fn apply_in_order(
         },
         written: HashMap::new(),
     };
-    let mut pending = Unsent {
+    let mut unsent = Unsent {
         marked,
         now,
         ..Unsent::default()
@@ -199,7 +199,7 @@ async fn apply_in_order(
             }
         } else {
             // What it reads may have been written by the items before it.
-            pending.send(tx).await?;
+            unsent.send(tx).await?;
             match load(tx, reads).await? {
                 Ok(l) => Loaded { users: known, ..l },
                 Err(e) => {
@@ -212,7 +212,7 @@ async fn apply_in_order(
         match local::writes(item.environment, item.id, item.payload, &loaded) {
             Ok(writes) => {
                 users.record(&writes);
-                pending.add(item.id.to_owned(), writes);
+                unsent.add(item.id.to_owned(), writes);
                 results.push(Ok(local::effect(item.environment, item.payload, &loaded)));
             }
             Err(e) => {
@@ -221,7 +221,7 @@ async fn apply_in_order(
             }
         }
     }
-    Ok((results, pending))
+    Ok((results, unsent))
 }
 
 /// Which users exist, for the triggers of one call: read once for all of
