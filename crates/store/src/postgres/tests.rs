@@ -19,13 +19,15 @@ fn url() -> Option<String> {
     }
 }
 
-#[tokio::test]
-async fn opening_an_older_database_upgrades_it() {
-    let Some(url) = url() else {
-        return;
-    };
+/// A schema of its own for one test (named after `prefix`), migrated to
+/// `version`, with options and a pool that use it.
+async fn fresh_schema(
+    url: &str,
+    prefix: &str,
+    version: u32,
+) -> (String, PostgresOptions, deadpool_postgres::Pool) {
     let schema = format!(
-        "mig_{}_{}",
+        "{prefix}_{}_{}",
         std::process::id(),
         Utc::now().timestamp_micros()
     );
@@ -34,8 +36,19 @@ async fn opening_an_older_database_upgrades_it() {
         pool_size: 2,
         ..Default::default()
     };
-    let pool = build_pool(&url, &options).unwrap();
-    migrate_postgres(&pool, Some(&schema), 1).await.unwrap();
+    let pool = build_pool(url, &options).unwrap();
+    migrate_postgres(&pool, Some(&schema), version)
+        .await
+        .unwrap();
+    (schema, options, pool)
+}
+
+#[tokio::test]
+async fn opening_an_older_database_upgrades_it() {
+    let Some(url) = url() else {
+        return;
+    };
+    let (_, options, pool) = fresh_schema(&url, "mig", 1).await;
     let id = EventId::generate(Utc::now());
     {
         let client = pool.get().await.unwrap();
@@ -81,20 +94,7 @@ async fn the_partial_status_index_serves_every_status_it_holds() {
     let Some(url) = url() else {
         return;
     };
-    let schema = format!(
-        "status_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
-    let options = PostgresOptions {
-        schema: Some(schema.clone()),
-        pool_size: 2,
-        ..Default::default()
-    };
-    let pool = build_pool(&url, &options).unwrap();
-    migrate_postgres(&pool, Some(&schema), migrate::latest())
-        .await
-        .unwrap();
+    let (schema, _, pool) = fresh_schema(&url, "status", migrate::latest()).await;
     let client = pool.get().await.unwrap();
     client
         .batch_execute(
