@@ -179,6 +179,9 @@ pub enum ActionStatus {
 macro_rules! str_enum {
     ($ty:ident { $($variant:ident => $s:literal),* $(,)? }) => {
         impl $ty {
+            /// Every value, in the order declared.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
             /// The name stored and shown (`accepted`, `pending`, ...).
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $s),* }

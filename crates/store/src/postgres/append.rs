@@ -281,14 +281,14 @@ async fn commit_group(
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        let statement = tx
-            .prepare_cached(
-                "INSERT INTO dedup (hash, event_id, expires_at) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
-                 ON CONFLICT (hash) DO NOTHING RETURNING hash",
-            )
-            .await?;
-        Ok::<_, StoreError>(tx.query(&statement, &[&hashes, &ids, &expires]).await?)
+        super::query_cached(
+            tx,
+            "INSERT INTO dedup (hash, event_id, expires_at) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (hash) DO NOTHING RETURNING hash",
+            &[&hashes, &ids, &expires],
+        )
+        .await
     };
     let (inserted, read_ahead) = tokio::try_join!(insert, read_users)?;
     if !ordered.is_empty() {

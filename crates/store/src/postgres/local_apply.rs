@@ -275,24 +275,21 @@ pub(super) async fn stored_users(
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    Ok(tx
-        .query(
-            &tx.prepare_cached(
-                "SELECT r.scope, r.id FROM local_records r \
-                 JOIN unnest($1::text[], $2::text[]) AS t (s, i) ON r.scope = t.s AND r.id = t.i \
-                 WHERE r.kind = $3",
-            )
-            .await?,
-            &[&scopes, &ids, &LocalKind::User.as_str()],
-        )
-        .await?
-        .iter()
-        .map(|r| LocalKey {
-            kind: LocalKind::User,
-            scope: r.get(0),
-            id: r.get(1),
-        })
-        .collect())
+    Ok(super::query_cached(
+        tx,
+        "SELECT r.scope, r.id FROM local_records r \
+         JOIN unnest($1::text[], $2::text[]) AS t (s, i) ON r.scope = t.s AND r.id = t.i \
+         WHERE r.kind = $3",
+        &[&scopes, &ids, &LocalKind::User.as_str()],
+    )
+    .await?
+    .iter()
+    .map(|r| LocalKey {
+        kind: LocalKind::User,
+        scope: r.get(0),
+        id: r.get(1),
+    })
+    .collect())
 }
 
 /// Writes not yet sent: the applied ids, and the last write to each key
@@ -336,12 +333,9 @@ impl Unsent {
         }
         let now = self.now;
         if self.marked == Marked::Yes {
-            tx.execute(
-                &tx.prepare_cached(
-                    "INSERT INTO local_applied (action_id, applied_at) \
-                     SELECT unnest($1::text[]), $2",
-                )
-                .await?,
+            super::execute_cached(
+                tx,
+                "INSERT INTO local_applied (action_id, applied_at) SELECT unnest($1::text[]), $2",
                 &[&self.ids, &now],
             )
             .await?;
@@ -362,24 +356,20 @@ impl Unsent {
             }
         }
         if !put.kind.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(
-                    "INSERT INTO local_records (kind, scope, id, data, updated_at) \
-                     SELECT k, s, i, d, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (k, s, i, d) \
-                     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                )
-                .await?,
+            super::execute_cached(
+                tx,
+                "INSERT INTO local_records (kind, scope, id, data, updated_at) \
+                 SELECT k, s, i, d, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (k, s, i, d) \
+                 ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
                 &[&put.kind, &put.scope, &put.id, &put.data, &now],
             )
             .await?;
         }
         if !delete.kind.is_empty() {
-            tx.execute(
-                &tx.prepare_cached(
-                    "DELETE FROM local_records r USING unnest($1::text[], $2::text[], $3::text[]) AS t (k, s, i) \
-                     WHERE r.kind = t.k AND r.scope = t.s AND r.id = t.i",
-                )
-                .await?,
+            super::execute_cached(
+                tx,
+                "DELETE FROM local_records r USING unnest($1::text[], $2::text[], $3::text[]) AS t (k, s, i) \
+                 WHERE r.kind = t.k AND r.scope = t.s AND r.id = t.i",
                 &[&delete.kind, &delete.scope, &delete.id],
             )
             .await?;

@@ -153,6 +153,16 @@ pub(crate) async fn execute_cached(
     Ok(tx.execute(&statement, params).await?)
 }
 
+/// [`execute_cached`] for a statement that returns rows.
+pub(crate) async fn query_cached(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&statement, params).await?)
+}
+
 /// A pooled connection. Failures to open one keep their causes: the driver's
 /// own text for a failed TLS handshake or connect is only "error performing
 /// TLS handshake", while the cause says which certificate check failed.

@@ -118,13 +118,7 @@ async fn the_partial_status_index_serves_every_status_it_holds() {
         definition.contains("WHERE (status <> 'succeeded'::text)"),
         "{definition}"
     );
-    for status in [
-        ActionStatus::Pending,
-        ActionStatus::Running,
-        ActionStatus::Failed,
-        ActionStatus::Skipped,
-        ActionStatus::Succeeded,
-    ] {
+    for &status in ActionStatus::ALL {
         let filter = ActionFilter {
             status: Some(status),
             ..ActionFilter::default()

@@ -552,13 +552,7 @@ fn query_plan(conn: &Connection, sql: &str, args: &[String]) -> String {
 fn the_partial_status_index_serves_every_status_it_holds() {
     let conn = Connection::open_in_memory().unwrap();
     migrate_sqlite(&conn, migrate::latest()).unwrap();
-    for status in [
-        ActionStatus::Pending,
-        ActionStatus::Running,
-        ActionStatus::Failed,
-        ActionStatus::Skipped,
-        ActionStatus::Succeeded,
-    ] {
+    for &status in ActionStatus::ALL {
         let filter = ActionFilter {
             status: Some(status),
             ..ActionFilter::default()
