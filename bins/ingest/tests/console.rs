@@ -313,6 +313,21 @@ async fn wait_for_text(client: &Client, css: &str, part: &str) -> String {
     }
 }
 
+/// Waits until the element at `css` has the attribute `name`, and returns it.
+async fn wait_for_attr(client: &Client, css: &str, name: &str) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(Some(value)) = find(client, css).await.attr(name).await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{css}` never got the attribute {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sends a `Plan Chosen` track event for `user` to a receive URL.
 async fn send_plan_chosen(url: &str, message_id: &str) {
     let response = reqwest::Client::new()
@@ -454,13 +469,9 @@ async fn an_operator_works_through_the_console_in_a_real_browser() {
     .click()
     .await
     .unwrap();
-    wait_for_text(c, shop_url, "/integrations/receive/tok_").await;
-    let receive_url = find(c, shop_url)
-        .await
-        .attr("data-value")
-        .await
-        .unwrap()
-        .unwrap();
+    // The masked URL already reads `…/receive/tok_…`: the reveal is done
+    // once the element carries the value.
+    let receive_url = wait_for_attr(c, shop_url, "data-value").await;
     assert_eq!(
         receive_url, created_url,
         "the copied URL is the created one"
