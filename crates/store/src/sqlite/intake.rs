@@ -8,7 +8,9 @@
 //! [`super::SqliteOptions::commit_every`] (`tributary_group_commit`'s
 //! deferred commits) and makes each group of appends durable here instead:
 //! their prepared rows, one record per append call, written at the journal's
-//! end and `fdatasync`ed, before any of them is answered.
+//! end and `fdatasync`ed, before any of them is answered. The writer makes
+//! the write and hands the sync ([`PendingSync`]) to the group commit's sync
+//! thread, so the next group's inserts overlap it.
 //!
 //! Those commits run with `synchronous=NORMAL`: the writer never waits for
 //! the database's fsync. A commit is on disk once a checkpoint has copied it
@@ -89,7 +91,8 @@ impl CommitMarks {
 
 /// One of the journal's two files.
 struct Segment {
-    file: File,
+    /// Shared with the syncs in flight ([`PendingSync`]).
+    file: Arc<File>,
     /// Where the next record goes.
     end: u64,
     /// Set aside until this commit is on disk (its records are all in it).
@@ -102,8 +105,10 @@ pub(super) struct IntakeJournal {
     segments: [Segment; 2],
     /// The segment being written.
     active: usize,
-    /// The last sequence number written and synced.
+    /// The last sequence number written (not necessarily synced yet).
     written: u64,
+    /// The last sequence number synced, set by [`PendingSync::sync`].
+    synced: Arc<AtomicU64>,
     /// This group's records, not yet written.
     staged: Vec<u8>,
     staged_records: u64,
@@ -123,7 +128,7 @@ impl IntakeJournal {
             let mut name = path.as_os_str().to_owned();
             name.push(n.to_string());
             Ok(Segment {
-                file: options.open(std::path::PathBuf::from(name))?,
+                file: Arc::new(options.open(std::path::PathBuf::from(name))?),
                 end: 0,
                 awaits: None,
             })
@@ -132,15 +137,17 @@ impl IntakeJournal {
             segments: [segment(0)?, segment(1)?],
             active: 0,
             written: 0,
+            synced: Arc::new(AtomicU64::new(0)),
             staged: Vec::new(),
             staged_records: 0,
             marks,
         })
     }
 
-    /// The last sequence number that is durable.
-    pub(super) fn written(&self) -> u64 {
-        self.written
+    /// The last sequence number that is durable: no record after it was
+    /// answered.
+    pub(super) fn synced(&self) -> u64 {
+        self.synced.load(Ordering::SeqCst)
     }
 
     /// The writer's commit numbers, shared with the checkpointer.
@@ -176,24 +183,30 @@ impl IntakeJournal {
         self.staged_records = 0;
     }
 
-    /// Writes the staged records at the active file's end and syncs them.
-    /// On failure nothing moves: the next write goes to the same place.
-    pub(super) fn write_staged(&mut self) -> io::Result<()> {
-        if self.staged_records == 0 {
-            return Ok(());
-        }
+    /// Writes the staged records at the active file's end, and returns the
+    /// sync that makes them durable (with every record written before
+    /// them). On failure nothing moves: the next write goes to the same
+    /// place.
+    pub(super) fn write_staged(&mut self) -> io::Result<PendingSync> {
         let segment = &mut self.segments[self.active];
-        segment.file.write_all_at(&self.staged, segment.end)?;
-        segment.file.sync_data()?;
-        segment.end += self.staged.len() as u64;
-        self.written += self.staged_records;
-        self.clear_staged();
-        Ok(())
+        if self.staged_records > 0 {
+            segment.file.write_all_at(&self.staged, segment.end)?;
+            segment.end += self.staged.len() as u64;
+            self.written += self.staged_records;
+            self.staged.clear();
+            self.staged_records = 0;
+        }
+        Ok(PendingSync {
+            file: Arc::clone(&segment.file),
+            through: self.written,
+            synced: Arc::clone(&self.synced),
+        })
     }
 
     /// The writer's open transaction committed, holding every record
-    /// written so far. Switches files when the other one's records are all
-    /// on disk; otherwise the active file goes on growing.
+    /// written so far, all of them synced. Switches files when the other
+    /// one's records are all on disk; otherwise the active file goes on
+    /// growing.
     pub(super) fn committed(&mut self, synced: bool) {
         let commit = self.marks.commit(synced);
         let other = 1 - self.active;
@@ -236,6 +249,7 @@ impl IntakeJournal {
             records.push((seq, payload));
         }
         self.written = records.last().map_or(after, |(seq, _)| *seq).max(after);
+        self.synced.store(self.written, Ordering::SeqCst);
         Ok(records)
     }
 
@@ -243,6 +257,24 @@ impl IntakeJournal {
     pub(super) fn replayed(&mut self) {
         self.marks.commit(true);
         self.all_durable();
+    }
+}
+
+/// What makes a written group of records durable, run off the writer's
+/// thread: syncs must end before the writer commits, so every pending sync
+/// is of the active file.
+pub(super) struct PendingSync {
+    file: Arc<File>,
+    through: u64,
+    synced: Arc<AtomicU64>,
+}
+
+impl PendingSync {
+    /// `fdatasync`s the file: every record up to `through` is durable.
+    pub(super) fn sync(self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.synced.fetch_max(self.through, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -297,7 +329,7 @@ mod tests {
         for p in payloads {
             j.stage(p);
         }
-        j.write_staged().unwrap();
+        j.write_staged().unwrap().sync().unwrap();
     }
 
     fn seqs(records: &[(u64, Vec<u8>)]) -> Vec<u64> {
@@ -313,7 +345,7 @@ mod tests {
         let mut again = journal(dir.path());
         let got = again.read(1, u64::MAX).unwrap();
         assert_eq!(got, vec![(2, b"two".to_vec()), (3, b"three".to_vec())]);
-        assert_eq!(again.written(), 3);
+        assert_eq!(again.synced(), 3);
         again.stage(b"four");
         assert_eq!(again.staged_last(), Some(4));
     }
