@@ -15,11 +15,6 @@
 //! learns through [`GroupState::committed`] which commits were synced, so it
 //! keeps its journal until a checkpoint has made the others durable.
 //!
-//! The journal's sync runs on a thread of its own (the `syncer` module):
-//! the writer hands it each group's sync with the group's journaled answers
-//! and goes on with the next group, and settles every sync before it
-//! commits or rolls back.
-//!
 //! No savepoints: a group that fails after writing rolls back the whole open
 //! transaction, and [`GroupState::recover`] puts the earlier groups'
 //! journaled writes back from the journal. The unsynced jobs of those
@@ -39,10 +34,7 @@ use std::{
 use rusqlite::Connection;
 use tracing::{debug, error};
 
-use super::{
-    Completion, Durability, GroupState, Job, JobError, JournalSync, Settings, syncer::SyncLine,
-    take_group,
-};
+use super::{Completion, Durability, GroupState, Job, JobError, Settings, take_group};
 
 /// The open transaction, as the loop tracks it.
 struct Open<'a> {
@@ -78,20 +70,10 @@ impl Open<'_> {
         self.flag.store(false, Ordering::SeqCst);
     }
 
-    /// Commits the open transaction once every journal sync handed off has
-    /// succeeded; on failure rolls it back and lets the state put back its
-    /// journaled writes.
-    fn commit<S: GroupState>(
-        &mut self,
-        conn: &Connection,
-        state: &mut S,
-        line: &SyncLine<S::Error>,
-    ) -> Option<S::Error> {
+    /// Commits the open transaction; on failure rolls it back and lets the
+    /// state put back its journaled writes.
+    fn commit<S: GroupState>(&mut self, conn: &Connection, state: &mut S) -> Option<S::Error> {
         self.since?;
-        if let Some(e) = line.settle() {
-            self.roll_back(conn, state, line);
-            return Some(e);
-        }
         let started = Instant::now();
         match conn.execute_batch("COMMIT") {
             Ok(()) => {
@@ -101,23 +83,15 @@ impl Open<'_> {
             }
             Err(e) => {
                 error!(error = %e, "SQLite could not commit the open transaction; its journaled writes are put back.");
-                self.roll_back(conn, state, line);
+                self.roll_back(conn, state);
                 Some(S::Error::sqlite("commit", e))
             }
         }
     }
 
     /// Rolls the open transaction back and lets the state put back its
-    /// journaled writes, once every sync handed off has ended (what they
-    /// made durable is put back too).
-    fn roll_back<S: GroupState>(
-        &mut self,
-        conn: &Connection,
-        state: &mut S,
-        line: &SyncLine<S::Error>,
-    ) {
-        // The failure, if any, is why this rolls back or is answered already.
-        let _ = line.settle();
+    /// journaled writes.
+    fn roll_back<S: GroupState>(&mut self, conn: &Connection, state: &mut S) {
         // Leaves the connection usable whatever state the failure left it in.
         let _ = conn.execute_batch("ROLLBACK");
         self.closed();
@@ -134,14 +108,6 @@ pub(super) fn run<S: GroupState>(
     flag: &AtomicBool,
 ) {
     let max_group = settings.max_group.max(1);
-    let line = match SyncLine::spawn(&settings.thread_name) {
-        Ok(line) => line,
-        Err(e) => {
-            error!(error = %e, "Cannot start the journal's sync thread; the writer refuses every job.");
-            refuse_all(rx);
-            return;
-        }
-    };
     let mut open = Open {
         since: None,
         flag,
@@ -154,20 +120,14 @@ pub(super) fn run<S: GroupState>(
         };
         let mut jobs = Vec::new();
         let stop = take_group(rx, first, &mut jobs, max_group);
-        if line.failed() {
-            // What the failed sync's groups wrote must not stay open under
-            // the next group.
-            open.roll_back(conn, state, &line);
-        }
         let mut answers = Vec::new();
-        let mut journal_sync = None;
         let mut commit = stop;
         if !jobs.is_empty() {
             // A job that needs its own fsync'd commit gets a transaction
             // begun with FULL: what is open commits first (without one).
             let own = jobs.iter().any(|j| j.durability() == Durability::Commit);
             if own && !open.full {
-                open.commit(conn, state, &line);
+                open.commit(conn, state);
             }
             if let Err(e) = open.begin(conn, own) {
                 error!(error = %e, jobs = jobs.len(), "SQLite could not begin a transaction.");
@@ -180,13 +140,10 @@ pub(super) fn run<S: GroupState>(
             commit |=
                 own || open.full || jobs.iter().any(|j| j.durability() == Durability::Visible);
             match run_group(conn, jobs, state) {
-                Ok((done, sync)) => {
-                    answers = done;
-                    journal_sync = sync;
-                }
+                Ok(done) => answers = done,
                 Err((e, done)) => {
                     error!(error = %e, jobs = done.len(), "SQLite group failed; the open transaction is rolled back and its journaled writes put back.");
-                    open.roll_back(conn, state, &line);
+                    open.roll_back(conn, state);
                     for (_, c) in done {
                         c(Some(&e));
                     }
@@ -200,20 +157,16 @@ pub(super) fn run<S: GroupState>(
         }
         commit |= open.since.is_some_and(|t| t.elapsed() >= max_age);
         // Journaled jobs stand without the commit (should it fail, `recover`
-        // puts them back), so they are answered once their journal is
-        // synced, not after the commit: a commit that is due only because
-        // the transaction is old never delays an answer. They go through
-        // the sync thread even when this group wrote nothing to the journal:
-        // an answer may rest on an earlier group's write (a repeat of it).
+        // puts them back), so they are answered before it: a commit that is
+        // due only because the transaction is old never delays an answer.
         let (journaled, after_commit): (Vec<_>, Vec<_>) = answers
             .into_iter()
             .partition(|(durability, _)| *durability == Durability::Journal);
-        line.hand_off(
-            journal_sync,
-            journaled.into_iter().map(|(_, c)| c).collect(),
-        );
+        for (_, c) in journaled {
+            c(None);
+        }
         let failure = if commit {
-            open.commit(conn, state, &line)
+            open.commit(conn, state)
         } else {
             None
         };
@@ -233,19 +186,7 @@ pub(super) fn run<S: GroupState>(
     );
 }
 
-/// Answers every job queued until the last handle is dropped, with the
-/// writer's `closed` error.
-fn refuse_all<S: GroupState>(rx: &Receiver<Box<dyn Job<S>>>) {
-    while let Ok(j) = rx.recv() {
-        j.abort(S::Error::closed());
-    }
-}
-
 type Answers<E> = Vec<(Durability, Completion<E>)>;
-
-/// A group that ran: its jobs' answers, and the sync its journaled jobs wait
-/// for.
-type Ran<E> = (Answers<E>, Option<JournalSync<E>>);
 
 /// A failed group: the error, and its jobs' answers to give it to.
 type Failed<E> = (E, Answers<E>);
@@ -256,7 +197,7 @@ fn run_group<S: GroupState>(
     conn: &Connection,
     jobs: Vec<Box<dyn Job<S>>>,
     state: &mut S,
-) -> Result<Ran<S::Error>, Failed<S::Error>> {
+) -> Result<Answers<S::Error>, Failed<S::Error>> {
     let size = jobs.len();
     let journaled = jobs.iter().any(|j| j.durability() == Durability::Journal);
     state.begin();
@@ -276,14 +217,14 @@ fn run_group<S: GroupState>(
             if journaled {
                 state.journal(conn)
             } else {
-                Ok(None)
+                Ok(())
             }
         }),
     };
     match result {
-        Ok(sync) => {
+        Ok(()) => {
             state.settled(Ok(()), size);
-            Ok((answers, sync))
+            Ok(answers)
         }
         Err(e) => {
             state.settled(Err(&e), size);

@@ -65,9 +65,6 @@
 //! ```
 
 mod deferred;
-mod syncer;
-
-pub use syncer::JournalSync;
 
 use std::{
     sync::{
@@ -111,21 +108,12 @@ pub trait GroupState: Send + 'static {
 
     /// Deferred commits only ([`Settings::defer_commit`]): after the jobs
     /// and [`GroupState::finish`] of a group holding journaled jobs
-    /// ([`GroupWriter::write_journaled`]), before anyone is answered. Writes
-    /// what those jobs staged to a journal outside the database, since the
-    /// transaction they wrote in commits later, and returns the sync that
-    /// makes it durable: the writer runs it on a thread of its own while it
-    /// goes on with the next group, and answers the journaled jobs once it
-    /// succeeded. A sync must make durable everything every earlier call
-    /// wrote as well (when several wait, only the last one runs), and may
-    /// be `None` when nothing was written. An error here fails the group as
-    /// a job's error would; a failed sync fails the answers waiting for it
-    /// and rolls the open transaction back ([`GroupState::recover`]).
-    fn journal(
-        &mut self,
-        _conn: &Connection,
-    ) -> Result<Option<JournalSync<Self::Error>>, Self::Error> {
-        Ok(None)
+    /// ([`GroupWriter::write_journaled`]), before anyone is answered. Makes
+    /// what those jobs staged durable outside the database (an fsynced
+    /// journal), since the transaction they wrote in commits later. An
+    /// error fails the group as a job's error would.
+    fn journal(&mut self, _conn: &Connection) -> Result<(), Self::Error> {
+        Ok(())
     }
 
     /// Deferred commits only: after the open transaction committed. With
@@ -137,11 +125,9 @@ pub trait GroupState: Send + 'static {
     fn committed(&mut self, _synced: bool, _took: Duration) {}
 
     /// Deferred commits only: after the open transaction was rolled back,
-    /// outside any transaction, once every sync [`GroupState::journal`]
-    /// returned has ended. Must put back what the journaled jobs of its
-    /// earlier groups wrote whose sync succeeded (they were answered), in a
-    /// transaction of its own; whatever it cannot put back it must refuse to
-    /// build on.
+    /// outside any transaction. Must put back what the journaled jobs of
+    /// its earlier groups wrote (they were answered), in a transaction of
+    /// its own; whatever it cannot put back it must refuse to build on.
     fn recover(&mut self, _conn: &Connection) {}
 }
 

@@ -308,14 +308,6 @@ struct Journaled {
     /// When set, `committed` returns only once this yields or its sender
     /// is dropped: a commit that takes as long as the test wants.
     slow_commit: Option<std::sync::mpsc::Receiver<()>>,
-    /// When set, the next journal sync says so on the first sender, then
-    /// returns only once the receiver yields or its sender is dropped.
-    slow_sync: Option<(
-        tokio::sync::oneshot::Sender<()>,
-        std::sync::mpsc::Receiver<()>,
-    )>,
-    /// A group staging this text writes nothing durable: its sync fails.
-    failing_sync: Option<&'static str>,
 }
 
 impl GroupState for Journaled {
@@ -323,28 +315,9 @@ impl GroupState for Journaled {
     fn begin(&mut self) {
         self.staged.clear();
     }
-    fn journal(
-        &mut self,
-        _conn: &Connection,
-    ) -> Result<Option<JournalSync<SqliteJobError>>, SqliteJobError> {
-        if self
-            .failing_sync
-            .is_some_and(|bad| self.staged.contains(&bad))
-        {
-            self.staged.clear();
-            return Ok(Some(Box::new(|| {
-                Err(SqliteJobError::Sqlite("the disk is gone".into()))
-            })));
-        }
+    fn journal(&mut self, _conn: &Connection) -> Result<(), SqliteJobError> {
         self.journal.append(&mut self.staged);
-        let slow = self.slow_sync.take();
-        Ok(Some(Box::new(move || {
-            if let Some((started, release)) = slow {
-                let _ = started.send(());
-                let _ = release.recv();
-            }
-            Ok(())
-        })))
+        Ok(())
     }
     fn committed(&mut self, synced: bool, _took: Duration) {
         if let Some(gate) = &self.slow_commit {
@@ -451,92 +424,4 @@ async fn a_commit_due_by_age_does_not_hold_up_journaled_answers() {
     );
     w.make_visible().await.unwrap();
     assert_eq!(texts(dir.path()), vec!["a"]);
-}
-
-/// While a group's journal sync runs, the writer goes on: the next group
-/// runs in the same open transaction, but no journaled answer and no commit
-/// comes before that sync has ended.
-#[tokio::test]
-async fn the_next_group_runs_while_a_journal_sync_is_in_flight() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        defer_commit: Some(Duration::from_secs(3600)),
-        ..Settings::named("t")
-    };
-    let (sync_started, started) = tokio::sync::oneshot::channel();
-    let (release, gate) = std::sync::mpsc::channel();
-    let state = Journaled {
-        slow_sync: Some((sync_started, gate)),
-        ..Journaled::default()
-    };
-    let w = GroupWriter::spawn(open(dir.path()), state, settings).unwrap();
-    let first = tokio::spawn({
-        let w = w.clone();
-        async move { w.write_journaled(journaled("a")).await }
-    });
-    started.await.unwrap();
-    // The sync of "a" is held: the writer still takes the next groups.
-    let second = tokio::spawn({
-        let w = w.clone();
-        async move { w.write_journaled(journaled("b")).await }
-    });
-    let rows = tokio::time::timeout(
-        Duration::from_secs(10),
-        w.write_unsynced(|conn, _: &mut Journaled| {
-            Ok(conn.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0))?)
-        }),
-    )
-    .await
-    .expect("the writer waited for the sync")
-    .unwrap();
-    assert!(rows >= 1, "the writer waited for the sync: {rows} rows");
-    let visible = tokio::spawn({
-        let w = w.clone();
-        async move { w.make_visible().await }
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!first.is_finished(), "answered before its sync ended");
-    assert!(!second.is_finished(), "answered before the sync before it");
-    assert!(!visible.is_finished(), "committed before the sync ended");
-    assert!(
-        texts(dir.path()).is_empty(),
-        "committed before the sync ended"
-    );
-    release.send(()).unwrap();
-    first.await.unwrap().unwrap();
-    second.await.unwrap().unwrap();
-    visible.await.unwrap().unwrap();
-    assert_eq!(texts(dir.path()), vec!["a", "b"]);
-}
-
-/// A failed journal sync fails the answers waiting for it, and the open
-/// transaction is rolled back before anything else runs: what an earlier
-/// sync made durable is put back, what the failed one held is gone, and the
-/// writer goes on.
-#[tokio::test]
-async fn a_failed_journal_sync_fails_its_answers_and_rolls_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        defer_commit: Some(Duration::from_secs(3600)),
-        ..Settings::named("t")
-    };
-    let state = Journaled {
-        failing_sync: Some("lost"),
-        ..Journaled::default()
-    };
-    let w = GroupWriter::spawn(open(dir.path()), state, settings).unwrap();
-    w.write_journaled(journaled("kept")).await.unwrap();
-    let failed = w.write_journaled(journaled("lost")).await;
-    assert!(
-        matches!(&failed, Err(SqliteJobError::Sqlite(e)) if e.contains("the disk is gone")),
-        "{failed:?}"
-    );
-    w.write_journaled(journaled("after")).await.unwrap();
-    w.make_visible().await.unwrap();
-    assert_eq!(texts(dir.path()), vec!["kept", "after"]);
-    let recovered = w
-        .write_unsynced(|_, s: &mut Journaled| Ok(s.recovered))
-        .await
-        .unwrap();
-    assert_eq!(recovered, 1);
 }

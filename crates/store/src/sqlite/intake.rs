@@ -8,9 +8,7 @@
 //! [`super::SqliteOptions::commit_every`] (`tributary_group_commit`'s
 //! deferred commits) and makes each group of appends durable here instead:
 //! their prepared rows, one record per append call, written at the journal's
-//! end and `fdatasync`ed, before any of them is answered. The writer makes
-//! the write and hands the sync ([`PendingSync`]) to the group commit's sync
-//! thread, so the next group's inserts overlap it.
+//! end and `fdatasync`ed, before any of them is answered.
 //!
 //! Those commits run with `synchronous=NORMAL`: the writer never waits for
 //! the database's fsync. A commit is on disk once a checkpoint has copied it
@@ -91,8 +89,7 @@ impl CommitMarks {
 
 /// One of the journal's two files.
 struct Segment {
-    /// Shared with the syncs in flight ([`PendingSync`]).
-    file: Arc<File>,
+    file: File,
     /// Where the next record goes.
     end: u64,
     /// Set aside until this commit is on disk (its records are all in it).
@@ -105,10 +102,8 @@ pub(super) struct IntakeJournal {
     segments: [Segment; 2],
     /// The segment being written.
     active: usize,
-    /// The last sequence number written (not necessarily synced yet).
+    /// The last sequence number written and synced.
     written: u64,
-    /// The last sequence number synced, set by [`PendingSync::sync`].
-    synced: Arc<AtomicU64>,
     /// This group's records, not yet written.
     staged: Vec<u8>,
     staged_records: u64,
@@ -128,7 +123,7 @@ impl IntakeJournal {
             let mut name = path.as_os_str().to_owned();
             name.push(n.to_string());
             Ok(Segment {
-                file: Arc::new(options.open(std::path::PathBuf::from(name))?),
+                file: options.open(std::path::PathBuf::from(name))?,
                 end: 0,
                 awaits: None,
             })
@@ -137,17 +132,15 @@ impl IntakeJournal {
             segments: [segment(0)?, segment(1)?],
             active: 0,
             written: 0,
-            synced: Arc::new(AtomicU64::new(0)),
             staged: Vec::new(),
             staged_records: 0,
             marks,
         })
     }
 
-    /// The last sequence number that is durable: no record after it was
-    /// answered.
-    pub(super) fn synced(&self) -> u64 {
-        self.synced.load(Ordering::SeqCst)
+    /// The last sequence number that is durable.
+    pub(super) fn written(&self) -> u64 {
+        self.written
     }
 
     /// The writer's commit numbers, shared with the checkpointer.
@@ -183,30 +176,24 @@ impl IntakeJournal {
         self.staged_records = 0;
     }
 
-    /// Writes the staged records at the active file's end, and returns the
-    /// sync that makes them durable (with every record written before
-    /// them). On failure nothing moves: the next write goes to the same
-    /// place.
-    pub(super) fn write_staged(&mut self) -> io::Result<PendingSync> {
-        let segment = &mut self.segments[self.active];
-        if self.staged_records > 0 {
-            segment.file.write_all_at(&self.staged, segment.end)?;
-            segment.end += self.staged.len() as u64;
-            self.written += self.staged_records;
-            self.staged.clear();
-            self.staged_records = 0;
+    /// Writes the staged records at the active file's end and syncs them.
+    /// On failure nothing moves: the next write goes to the same place.
+    pub(super) fn write_staged(&mut self) -> io::Result<()> {
+        if self.staged_records == 0 {
+            return Ok(());
         }
-        Ok(PendingSync {
-            file: Arc::clone(&segment.file),
-            through: self.written,
-            synced: Arc::clone(&self.synced),
-        })
+        let segment = &mut self.segments[self.active];
+        segment.file.write_all_at(&self.staged, segment.end)?;
+        segment.file.sync_data()?;
+        segment.end += self.staged.len() as u64;
+        self.written += self.staged_records;
+        self.clear_staged();
+        Ok(())
     }
 
     /// The writer's open transaction committed, holding every record
-    /// written so far, all of them synced. Switches files when the other
-    /// one's records are all on disk; otherwise the active file goes on
-    /// growing.
+    /// written so far. Switches files when the other one's records are all
+    /// on disk; otherwise the active file goes on growing.
     pub(super) fn committed(&mut self, synced: bool) {
         let commit = self.marks.commit(synced);
         let other = 1 - self.active;
@@ -249,7 +236,6 @@ impl IntakeJournal {
             records.push((seq, payload));
         }
         self.written = records.last().map_or(after, |(seq, _)| *seq).max(after);
-        self.synced.store(self.written, Ordering::SeqCst);
         Ok(records)
     }
 
@@ -257,24 +243,6 @@ impl IntakeJournal {
     pub(super) fn replayed(&mut self) {
         self.marks.commit(true);
         self.all_durable();
-    }
-}
-
-/// What makes a written group of records durable, run off the writer's
-/// thread: syncs must end before the writer commits, so every pending sync
-/// is of the active file.
-pub(super) struct PendingSync {
-    file: Arc<File>,
-    through: u64,
-    synced: Arc<AtomicU64>,
-}
-
-impl PendingSync {
-    /// `fdatasync`s the file: every record up to `through` is durable.
-    pub(super) fn sync(self) -> io::Result<()> {
-        self.file.sync_data()?;
-        self.synced.fetch_max(self.through, Ordering::SeqCst);
-        Ok(())
     }
 }
 
@@ -329,7 +297,7 @@ mod tests {
         for p in payloads {
             j.stage(p);
         }
-        j.write_staged().unwrap().sync().unwrap();
+        j.write_staged().unwrap();
     }
 
     fn seqs(records: &[(u64, Vec<u8>)]) -> Vec<u64> {
@@ -345,7 +313,7 @@ mod tests {
         let mut again = journal(dir.path());
         let got = again.read(1, u64::MAX).unwrap();
         assert_eq!(got, vec![(2, b"two".to_vec()), (3, b"three".to_vec())]);
-        assert_eq!(again.synced(), 3);
+        assert_eq!(again.written(), 3);
         again.stage(b"four");
         assert_eq!(again.staged_last(), Some(4));
     }

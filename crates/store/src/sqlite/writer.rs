@@ -4,8 +4,7 @@
 //!
 //! Every write is a job on a bounded queue, run with others as one group.
 //! Appends are made durable by the intake journal ([`IntakeJournal`], one
-//! fsynced sequential write per group, the fsync on the group commit's sync
-//! thread while the next group runs) and answered then; the transaction
+//! fsynced sequential write per group) and answered then; the transaction
 //! they wrote in stays open across groups and commits without an fsync at
 //! most [`super::SqliteOptions::commit_every`] later (a checkpoint puts it on
 //! disk, see [`IntakeJournal`]), or when a reader must see everything
@@ -35,7 +34,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use rusqlite::{Connection, params};
 use tributary_core::event::EventId;
-use tributary_group_commit::{GroupState, GroupWriter, JobError, JournalSync, Settings};
+use tributary_group_commit::{GroupState, GroupWriter, JobError, Settings};
 
 use super::{
     checkpoint::RestartRequest,
@@ -160,27 +159,19 @@ impl GroupState for Batch {
         }
     }
 
-    fn journal(
-        &mut self,
-        conn: &Connection,
-    ) -> Result<Option<JournalSync<StoreError>>, StoreError> {
+    fn journal(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let Some(last) = self.intake.staged_last() else {
-            return Ok(None);
+            return Ok(());
         };
         // Before the write: should the write fail, the group rolls back and
         // this goes with it.
         set_applied(conn, last)?;
-        let pending = self.intake.write_staged().map_err(|e| {
+        let started = std::time::Instant::now();
+        self.intake.write_staged().map_err(|e| {
             StoreError::Unavailable(format!("cannot write the intake journal: {e}"))
         })?;
-        Ok(Some(Box::new(move || {
-            let started = std::time::Instant::now();
-            pending.sync().map_err(|e| {
-                StoreError::Unavailable(format!("cannot sync the intake journal: {e}"))
-            })?;
-            record_step(Step::JournalSync, started.elapsed());
-            Ok(())
-        })))
+        record_step(Step::JournalSync, started.elapsed());
+        Ok(())
     }
 
     fn committed(&mut self, synced: bool, took: std::time::Duration) {
@@ -194,7 +185,7 @@ impl GroupState for Batch {
             tracing::warn!(error = %e, "Cannot look for waiting local actions; appends queue them.");
             self.local_backlog = true;
         }
-        let up_to = self.intake.synced();
+        let up_to = self.intake.written();
         match self.replay(conn, up_to) {
             Ok(records) => {
                 self.unrecovered = None;
@@ -271,8 +262,8 @@ impl Batch {
 /// of `tributary_store_sqlite_step_seconds`.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Step {
-    /// The intake journal's `fdatasync` (on the writer's sync thread, while
-    /// the writer goes on): every append's answer waits for it.
+    /// The intake journal's write and `fdatasync`: every append's answer
+    /// waits for it.
     JournalSync,
     /// The open transaction's `COMMIT` (no fsync unless a write needed
     /// one): the group whose answers are due waits for it.
