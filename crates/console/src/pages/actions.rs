@@ -45,8 +45,6 @@ pub(crate) struct ActionQuery {
     cursor: String,
 }
 
-const STATUSES: [&str; 5] = ["pending", "running", "succeeded", "failed", "skipped"];
-
 impl ActionQuery {
     fn filter(&self) -> Result<ActionFilter, ConsoleError> {
         let status = non_empty(&self.status)
@@ -115,7 +113,7 @@ pub(crate) async fn list(
     let content = html! {
         h1 { "Actions" }
         form method="get" action=(layout::link("/actions")) class="panel filters" aria-label="Filter actions" {
-            (layout::select_field("status", "Status", STATUSES, &q.status))
+            (layout::select_field("status", "Status", ActionStatus::ALL.iter().map(|s| s.as_str()), &q.status))
             (layout::select_field("source", "Source", sources.iter().map(|s| s.key.as_str()), &q.source))
             (layout::input_field("environment", "Environment", "text", &q.environment))
             (layout::select_field("action", "Action", ActionType::ALL.iter().map(|a| a.as_str()), &q.action))

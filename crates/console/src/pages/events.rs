@@ -151,7 +151,7 @@ fn filter_form(q: &EventQuery, sources: &[config_view::SourceView]) -> Markup {
             (layout::input_field("environment", "Environment", "text", &q.environment))
             (layout::input_field("event_type", "Event type", "text", &q.event_type))
             (layout::input_field("user_id", "User id", "text", &q.user_id))
-            (layout::select_field("status", "Status", ["accepted", "duplicate", "rejected"], &q.status))
+            (layout::select_field("status", "Status", EventStatus::ALL.iter().map(|s| s.as_str()), &q.status))
             (layout::input_field("since", "Since (UTC)", "datetime-local", &q.since))
             (layout::input_field("until", "Until (UTC)", "datetime-local", &q.until))
             div class="field row" {
