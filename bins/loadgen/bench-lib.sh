@@ -85,6 +85,23 @@ step_counts_between() { # before after
     END {print ""}' <(echo "$1") <(echo "$2")
 }
 
+# The server on PORT's answers on ROUTE so far, as "in-all over-10ms"
+# (tributary_request_duration_seconds, a histogram, summed over outcomes).
+answer_counts() { # port route
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v r="route=\"$2\"" '
+    index($0, "tributary_request_duration_seconds_") == 1 && index($0, r) {
+      if ($0 ~ /_count\{/) all += $2
+      if ($0 ~ /le="0.01"/) fast += $2
+    }
+    END { printf "%d %d\n", all, all - fast }'
+}
+
+# How many answers the server gave between two answer_counts readings, and
+# how many of them took more than 10 ms inside the server.
+answer_counts_between() { # before after
+  echo "$1 $2" | awk '{n = $3 - $1; slow = $4 - $2; printf "%d answers, %d over 10 ms inside the server (%.2f%%)\n", n, slow, (n > 0 ? 100 * slow / n : 0)}'
+}
+
 rate_of() { awk '/^throughput:/ {print $2}' "$1"; }
 
 # Waits until the outbox of the servers on PORTS (one port, or several in one

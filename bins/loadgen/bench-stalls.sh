@@ -4,7 +4,10 @@
 # [seconds] at a fixed 5,000 events/s on the same running server, printing
 # each run's latency percentiles, bytes written per event, the host's CPU
 # steal during it, the store's slowest steps (journal sync, commit, WAL
-# restart, checkpoint) and its slow-step warnings. Issue 19's
+# restart, checkpoint), its slow-step warnings, and how many answers took
+# over 10 ms inside the server (from the handler's start: a tail the load
+# generator sees and the server does not was spent before the handler ran,
+# in the kernel or waiting for a core). Issue 19's
 # goal: p99 <= 10 ms in each of 5 runs of 60 s on a store of 1,000,000.
 # With INGEST_BIN=path it runs that build of tributary-ingest instead.
 # Usage: [INGEST_BIN=path] bash bins/loadgen/bench-stalls.sh [events] [runs] [seconds]
@@ -40,11 +43,13 @@ for run in $(seq "$RUNS"); do
   echo "== run $run of $RUNS: $SECS s at 5,000 events/s"
   before=$(cpu_times)
   steps=$(step_counts 9093)
+  answers=$(answer_counts 9093 receive)
   logged=$(wc -l < "$WORK/server-9093.log")
   "$BIN/tributary-loadgen" run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --server-pid "$PID" --first "$next" > "$WORK/run"
   grep -E '^(statuses|throughput|latency|server wrote)' "$WORK/run"
   echo "host steal: $(steal_percent "$before" "$(cpu_times)")% of the CPU"
   echo "store steps: $(step_counts_between "$steps" "$(step_counts 9093)")"
+  echo "server: $(answer_counts_between "$answers" "$(answer_counts 9093 receive)")"
   tail -n +"$((logged + 1))" "$WORK/server-9093.log" | grep -F 'step was slow' || true
   next=$(awk '/^next event number:/ {print $4}' "$WORK/run")
 done

@@ -81,13 +81,19 @@ pub fn metrics_recorder() -> Option<PrometheusHandle> {
     static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            // The store's steps as a histogram, not a rolling summary: counts
-            // per bucket add up across replicas and between two scrapes, so
-            // every slow step in an interval is counted (docs/ingest.md).
+            // Durations as histograms, not rolling summaries: counts per
+            // bucket add up across replicas and between two scrapes, so
+            // every slow answer or step in an interval is counted
+            // (docs/ingest.md).
             PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("tributary_store_sqlite_step_seconds".into()),
-                    &STORE_STEP_BUCKETS,
+                    &LATENCY_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("tributary_request_duration_seconds".into()),
+                    &LATENCY_BUCKETS,
                 )
                 .ok()?
                 .install_recorder()
@@ -96,8 +102,10 @@ pub fn metrics_recorder() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// Upper bounds, in seconds, of `tributary_store_sqlite_step_seconds`'s buckets.
-const STORE_STEP_BUCKETS: [f64; 11] = [
+/// Upper bounds, in seconds, of the buckets of
+/// `tributary_request_duration_seconds` and
+/// `tributary_store_sqlite_step_seconds`.
+const LATENCY_BUCKETS: [f64; 11] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
 ];
 

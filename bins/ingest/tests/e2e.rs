@@ -498,10 +498,12 @@ async fn metrics_count_events_by_source() {
         "tributary_events_received_total{source=\"legacy\"}",
         "tributary_events_accepted_total{source=\"legacy\"}",
         "tributary_outbox_pushed_total{source=\"legacy\"}",
-        "tributary_request_duration_seconds",
         "tributary_store_commit_batch_size",
-        // A histogram with buckets, so slow steps can be counted per interval.
+        // Histograms with buckets, so slow answers and steps can be counted
+        // per interval.
+        "tributary_request_duration_seconds_bucket{route=\"receive\",outcome=\"ok\",le=\"0.01\"}",
         "tributary_store_sqlite_step_seconds_bucket{step=\"journal_sync\",le=\"0.01\"}",
+        "tributary_store_sqlite_step_seconds_bucket{step=\"group\",le=\"0.01\"}",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }

@@ -79,6 +79,8 @@ pub(super) struct Batch {
     restart: RestartRequest,
     /// Where appends are durable before their transaction commits.
     pub(super) intake: IntakeJournal,
+    /// When this group's first job began (for [`Step::Group`]).
+    group_started: std::time::Instant,
     /// Why the journaled appends could not be put back after a rollback:
     /// until they are, appends are refused (they would land out of order).
     pub(super) unrecovered: Option<String>,
@@ -129,9 +131,11 @@ impl GroupState for Batch {
         self.keys.clear();
         self.expire_before = None;
         self.intake.clear_staged();
+        self.group_started = std::time::Instant::now();
     }
 
     fn finish(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        record_step(Step::Group, self.group_started.elapsed());
         flush_stats(conn, &self.stats)
     }
 
@@ -262,6 +266,10 @@ impl Batch {
 /// of `tributary_store_sqlite_step_seconds`.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Step {
+    /// A group's jobs, run one after the other in the open transaction
+    /// (the appends' inserts, the local actions run with them, the
+    /// workers' bookkeeping): every answer of the group waits for them.
+    Group,
     /// The intake journal's write and `fdatasync`: every append's answer
     /// waits for it.
     JournalSync,
@@ -279,6 +287,7 @@ pub(super) enum Step {
 impl Step {
     fn label(self) -> &'static str {
         match self {
+            Step::Group => "group",
             Step::JournalSync => "journal_sync",
             Step::Commit => "commit",
             Step::WalRestart => "wal_restart",
@@ -395,6 +404,7 @@ impl Batch {
             local_backlog: false,
             restart,
             intake,
+            group_started: std::time::Instant::now(),
             unrecovered: None,
             _lock: lock,
         }
