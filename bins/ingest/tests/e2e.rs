@@ -504,6 +504,7 @@ async fn metrics_count_events_by_source() {
         "tributary_request_duration_seconds_bucket{route=\"receive\",outcome=\"ok\",le=\"0.01\"}",
         "tributary_store_sqlite_step_seconds_bucket{step=\"journal_sync\",le=\"0.01\"}",
         "tributary_store_sqlite_step_seconds_bucket{step=\"group\",le=\"0.01\"}",
+        "tributary_store_sqlite_step_seconds_bucket{step=\"queue\",le=\"0.01\"}",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }

@@ -471,9 +471,11 @@ impl EventLog for SqliteStore {
         let prepared = ops::prepare(items, &self.local_environments, &self.dictionaries)?;
         // Encoded here, off the writer thread.
         let record = ops::journal_record(&prepared)?;
+        let queued = std::time::Instant::now();
         let outcomes = self
             .writer
             .write_journaled(move |conn, batch| {
+                writer::record_step(writer::Step::Queue, queued.elapsed());
                 if let Some(why) = &batch.unrecovered {
                     return Err(StoreError::Unavailable(format!(
                         "journaled appends are not back in the database yet: {why}"

@@ -266,6 +266,10 @@ impl Batch {
 /// of `tributary_store_sqlite_step_seconds`.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Step {
+    /// An append's wait in the writer's queue, from its handing over to the
+    /// start of its job: the groups ahead of it, their journal syncs and
+    /// commits.
+    Queue,
     /// A group's jobs, run one after the other in the open transaction
     /// (the appends' inserts, the local actions run with them, the
     /// workers' bookkeeping): every answer of the group waits for them.
@@ -287,6 +291,7 @@ pub(super) enum Step {
 impl Step {
     fn label(self) -> &'static str {
         match self {
+            Step::Queue => "queue",
             Step::Group => "group",
             Step::JournalSync => "journal_sync",
             Step::Commit => "commit",
