@@ -472,10 +472,12 @@ impl EventLog for SqliteStore {
         // Encoded here, off the writer thread.
         let record = ops::journal_record(&prepared)?;
         let queued = std::time::Instant::now();
-        let outcomes = self
+        let (began, outcomes) = self
             .writer
             .write_journaled(move |conn, batch| {
-                writer::record_step(writer::Step::Queue, queued.elapsed());
+                // Only the clock is read on the writer: the histogram is
+                // recorded by the caller, off the writer's path.
+                let began = std::time::Instant::now();
                 if let Some(why) = &batch.unrecovered {
                     return Err(StoreError::Unavailable(format!(
                         "journaled appends are not back in the database yet: {why}"
@@ -483,9 +485,10 @@ impl EventLog for SqliteStore {
                 }
                 let outcomes = ops::append(conn, prepared, batch)?;
                 batch.intake.stage(&record);
-                Ok(outcomes)
+                Ok((began, outcomes))
             })
             .await?;
+        writer::record_step(writer::Step::Queue, began.duration_since(queued));
         for outcome in &outcomes {
             if let AppendOutcome::Accepted { ran_local, .. } = outcome {
                 ran_local.iter().for_each(crate::LocalRun::report);

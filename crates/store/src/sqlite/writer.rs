@@ -267,8 +267,8 @@ impl Batch {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Step {
     /// An append's wait in the writer's queue, from its handing over to the
-    /// start of its job: the groups ahead of it, their journal syncs and
-    /// commits.
+    /// start of its job (the groups ahead of it, their journal syncs and
+    /// commits), recorded for each append that ran.
     Queue,
     /// A group's jobs, run one after the other in the open transaction
     /// (the appends' inserts, the local actions run with them, the
