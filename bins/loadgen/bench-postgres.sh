@@ -8,6 +8,8 @@
 #   pg-one       one ingest process on PostgreSQL, workers in it;
 #   pg-two       two ingest replicas on one database, each driven by its own
 #                load generator with half the connections (events/s summed);
+#   pg-two-delay pg-two with `commit_delay = 100` and `commit_siblings = 2`
+#                (concurrent commits share a WAL flush), for that round only;
 #   pg-split     an ingest-only process (`[workers] enabled = false`) and a
 #                second process running only the workers on the same database;
 #   pg-lz4       pg-one with `wal_compression = lz4` (the full-page images
@@ -23,7 +25,7 @@
 # counts a whole large folio for a small write, as bench-lib.sh explains),
 # and the CPU time per event of each (from /proc/PID/stat).
 # PG_ROUNDS names the rounds to run (default: all of
-# "sqlite one lz4 tuned two split"); PG_STATEMENTS=1 also prints, after
+# "sqlite one lz4 tuned two two-delay split"); PG_STATEMENTS=1 also prints, after
 # each PostgreSQL round, the statements that took the most time in it
 # (pg_stat_statements, loaded for the run). INGEST_BIN=path runs that
 # build of tributary-ingest instead. PG_WALSTATS=1 also breaks down, after
@@ -172,7 +174,7 @@ wal_breakdown() { # start-lsn end-lsn events data-file-bytes-per-event
       "$WORK/relnames" - | sort -k2 -n -r | head -12
 }
 
-PG_ROUNDS="${PG_ROUNDS:-sqlite one lz4 tuned two split}"
+PG_ROUNDS="${PG_ROUNDS:-sqlite one lz4 tuned two two-delay split}"
 pg_defaults
 runs() { [[ " $PG_ROUNDS " == *" $1 "* ]]; }
 if [ "${PG_STATEMENTS:-0}" = 1 ]; then
@@ -217,15 +219,19 @@ for round in $(seq "$ROUNDS"); do
     pg_defaults
   done
 
-  if runs two; then
-  fresh_db "two_$round"; WAL_DB="two_$round"
-  start "pg-two-a-$round" 9303 "$(pg_store "two_$round")" true
-  start "pg-two-b-$round" 9304 "$(pg_store "two_$round")" true
-  load "pg-two full speed" - "9303 9304" "pg-two-a-$round pg-two-b-$round"
-  load "pg-two at 5,000/s" 5000 "9303 9304" "pg-two-a-$round pg-two-b-$round"
-  stop "pg-two-a-$round"; stop "pg-two-b-$round"
-  statements "two_$round"
-  fi
+  for variant in two two-delay; do
+    runs $variant || continue
+    [ $variant = two-delay ] && pg_settings "commit_delay = 100" "commit_siblings = 2"
+    db="${variant/-/_}_$round"
+    fresh_db "$db"; WAL_DB="$db"
+    start "pg-$variant-a-$round" 9303 "$(pg_store "$db")" true
+    start "pg-$variant-b-$round" 9304 "$(pg_store "$db")" true
+    load "pg-$variant full speed" - "9303 9304" "pg-$variant-a-$round pg-$variant-b-$round"
+    load "pg-$variant at 5,000/s" 5000 "9303 9304" "pg-$variant-a-$round pg-$variant-b-$round"
+    stop "pg-$variant-a-$round"; stop "pg-$variant-b-$round"
+    statements "$db"
+    pg_defaults
+  done
 
   if runs split; then
   fresh_db "split_$round"; WAL_DB="split_$round"
