@@ -66,6 +66,10 @@ const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
 /// largest logical block size of common disks, so one value fits them all.
 const DIRECT_ALIGN: usize = 4096;
 
+/// The direct write buffer's size kept between groups; a larger one is
+/// freed after its write.
+const DIRECT_BUFFER_KEPT_BYTES: usize = 1 << 20;
+
 /// The sequence number of a padding record; real records start at 1.
 const PADDING_SEQ: u64 = 0;
 
@@ -242,6 +246,11 @@ impl IntakeJournal {
         segment.end += wrote as u64;
         self.written += self.staged_records;
         self.clear_staged();
+        // One large group (a few big batches at once) would otherwise keep
+        // its copy for the process's life.
+        if self.direct_buffer.len() > DIRECT_BUFFER_KEPT_BYTES {
+            self.direct_buffer = Vec::new();
+        }
         Ok(())
     }
 
