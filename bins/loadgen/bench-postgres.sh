@@ -10,6 +10,7 @@
 #                load generator with half the connections (events/s summed);
 #   pg-two-delay pg-two with `commit_delay = 100` and `commit_siblings = 2`
 #                (concurrent commits share a WAL flush), for that round only;
+#                run only when PG_ROUNDS names it;
 #   pg-split     an ingest-only process (`[workers] enabled = false`) and a
 #                second process running only the workers on the same database;
 #   pg-lz4       pg-one with `wal_compression = lz4` (the full-page images
@@ -25,7 +26,7 @@
 # counts a whole large folio for a small write, as bench-lib.sh explains),
 # and the CPU time per event of each (from /proc/PID/stat).
 # PG_ROUNDS names the rounds to run (default: all of
-# "sqlite one lz4 tuned two two-delay split"); PG_STATEMENTS=1 also prints, after
+# "sqlite one lz4 tuned two split"); PG_STATEMENTS=1 also prints, after
 # each PostgreSQL round, the statements that took the most time in it
 # (pg_stat_statements, loaded for the run). INGEST_BIN=path runs that
 # build of tributary-ingest instead. PG_WALSTATS=1 also breaks down, after
@@ -174,7 +175,7 @@ wal_breakdown() { # start-lsn end-lsn events data-file-bytes-per-event
       "$WORK/relnames" - | sort -k2 -n -r | head -12
 }
 
-PG_ROUNDS="${PG_ROUNDS:-sqlite one lz4 tuned two two-delay split}"
+PG_ROUNDS="${PG_ROUNDS:-sqlite one lz4 tuned two split}"
 pg_defaults
 runs() { [[ " $PG_ROUNDS " == *" $1 "* ]]; }
 if [ "${PG_STATEMENTS:-0}" = 1 ]; then
