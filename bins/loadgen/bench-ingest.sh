@@ -9,9 +9,9 @@
 # against the baseline parsing the same bodies; then 20,000 events/s in
 # batches for latency. Every ingest run reports the bytes the server wrote
 # to disk per event (`/proc/PID/io`, WAL and checkpoints alike) and the bytes
-# the block device took per event (issue 19's goal 1 is judged on the
-# device's count: docs/PERFORMANCE.md says why), and how long after it the
-# outbox was empty: events/s "with their actions run" counts that time too.
+# the block device took per event (`/proc` can count more than reached the
+# disk: docs/PERFORMANCE.md says when), and how long after it the outbox was
+# empty: events/s "with their actions run" counts that time too.
 # Usage: bash bins/loadgen/bench-ingest.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

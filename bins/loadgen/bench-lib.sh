@@ -43,8 +43,9 @@ metric_total() { # port name
 # the load generator reads from /proc/PID/io are counted when a page of the
 # page cache turns dirty, and with large folios (ext4 on recent kernels) a
 # small write into a large cached file counts the whole folio: on a store of
-# a million events it claimed ten times what reached the device. On a quiet
-# machine the device's own counter is the figure to trust.
+# a million events it claimed ten times what reached the device, until the
+# intake journal's appends bypassed the page cache (docs/PERFORMANCE.md).
+# On a quiet machine the device's own counter is the figure to trust.
 device_sectors() { # dir
   local dev; dev=$(basename "$(df --output=source "$1" | tail -1)")
   awk '{print $7}' "/sys/class/block/$dev/stat"

@@ -300,16 +300,16 @@ async fn commit_group(
             .collect();
         let mut existing: HashMap<i64, ExistingKey> = HashMap::new();
         if !taken.is_empty() {
-            for r in tx
-                .query(
-                    "SELECT d.hash, d.event_id, d.expires_at, e.environment, e.source, e.event_type, e.message_id, \
-                       (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status <> 'skipped'), \
-                       (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status = 'failed') \
-                     FROM dedup d LEFT JOIN events e ON e.id = d.event_id \
-                     WHERE d.hash = ANY($1) ORDER BY d.hash FOR UPDATE OF d",
-                    &[&taken],
-                )
-                .await?
+            for r in super::query_cached(
+                tx,
+                "SELECT d.hash, d.event_id, d.expires_at, e.environment, e.source, e.event_type, e.message_id, \
+                   (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status <> 'skipped'), \
+                   (SELECT count(*) FROM actions a WHERE a.event_id = d.event_id AND a.status = 'failed') \
+                 FROM dedup d LEFT JOIN events e ON e.id = d.event_id \
+                 WHERE d.hash = ANY($1) ORDER BY d.hash FOR UPDATE OF d",
+                &[&taken],
+            )
+            .await?
             {
                 let env: Option<String> = r.get(3);
                 existing.insert(
@@ -359,7 +359,8 @@ async fn commit_group(
             });
         }
         if !rh.is_empty() {
-            tx.execute(
+            super::execute_cached(
+                tx,
                 "INSERT INTO dedup (hash, event_id, expires_at) \
                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
                  ON CONFLICT (hash) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at",

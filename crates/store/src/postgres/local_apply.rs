@@ -150,14 +150,14 @@ async fn apply_in_order(
     read_ahead: Option<HashSet<LocalKey>>,
 ) -> Result<(Vec<Result<LocalEffect, StoreError>>, Unsent), StoreError> {
     if lock == Lock::Take {
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK])
-            .await?;
+        super::execute_cached(tx, "SELECT pg_advisory_xact_lock($1)", &[&LOCAL_LOCK]).await?;
     }
     let now = ms(Utc::now());
     let mut applied: HashSet<&str> = HashSet::new();
     let already: HashSet<String> = if marked == Marked::Yes {
         let ids: Vec<&str> = items.iter().map(|i| i.id).collect();
-        tx.query(
+        super::query_cached(
+            tx,
             "SELECT action_id FROM local_applied WHERE action_id = ANY($1::text[])",
             &[&ids],
         )
