@@ -6,7 +6,7 @@ use serde_json::Value;
 use tributary_core::{
     ActionType,
     event::{EventId, Headers},
-    plan::ActionPlan,
+    plan::{ActionPayload, ActionPlan, PlanOutcome},
 };
 
 use crate::{
@@ -19,14 +19,27 @@ use crate::{
 pub(crate) const EVENT_COLUMNS: &str = "id, received_at, source, environment, event_type, \
      user_id, message_id, status, duplicate_of, error, body_excerpt, event_json";
 
-/// The columns of an action row (joined with its outbox row as `o`).
+/// The columns of an action row (joined with its outbox row as `o` and its
+/// event's row as `ev`, whose JSON a plan may take its trigger data from:
+/// [`StoredPlan`]).
 ///
 /// `running` is not stored: a claim writes only the outbox row (its lease),
 /// so an action shows as running while it is `pending` and leased. That keeps
 /// a claim to one row update instead of two, each moving an index entry.
 pub(crate) const ACTION_COLUMNS: &str = "a.id, a.event_id, a.position, a.action_type, \
      a.plan_json, CASE WHEN a.status = 'pending' AND o.lease_owner IS NOT NULL THEN 'running' ELSE a.status END, \
-     a.attempts, a.last_error, o.run_at, o.lease_owner, a.created_at, a.updated_at";
+     a.attempts, a.last_error, o.run_at, o.lease_owner, a.created_at, a.updated_at, ev.event_json";
+
+/// The tables [`ACTION_COLUMNS`] reads. `by_event_row`: only actions whose
+/// event row matches a condition on `ev` (an inner join, so a planner may
+/// start from the events' index).
+pub(crate) fn action_tables(by_event_row: bool) -> &'static str {
+    if by_event_row {
+        "actions a LEFT JOIN outbox o ON o.action_id = a.id JOIN events ev ON ev.id = a.event_id"
+    } else {
+        "actions a LEFT JOIN outbox o ON o.action_id = a.id LEFT JOIN events ev ON ev.id = a.event_id"
+    }
+}
 
 /// The stored status that `status` is derived from (see [`ACTION_COLUMNS`]),
 /// and the condition on the outbox row that tells them apart.
@@ -64,12 +77,10 @@ pub(crate) fn actions_query(
     before: Option<ActionId>,
     placeholder: impl Fn(usize) -> String,
 ) -> (String, Vec<String>) {
-    let mut sql =
-        format!("SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id");
-    if filter.user_id.is_some() {
-        sql.push_str(" JOIN events e ON e.id = a.event_id");
-    }
-    sql.push_str(" WHERE TRUE");
+    let mut sql = format!(
+        "SELECT {ACTION_COLUMNS} FROM {} WHERE TRUE",
+        action_tables(filter.user_id.is_some())
+    );
     let mut args: Vec<String> = Vec::new();
     let mut add = |clause: &str, v: String| {
         args.push(v);
@@ -93,7 +104,7 @@ pub(crate) fn actions_query(
         add("a.event_id =", v.to_string());
     }
     if let Some(v) = &filter.user_id {
-        add("e.user_id =", v.clone());
+        add("ev.user_id =", v.clone());
     }
     // An action's id carries its event's time: a time range is an id range.
     if let Some(t) = filter.since {
@@ -169,12 +180,16 @@ pub(crate) fn window_query(
 
 /// A claimed action from its stored columns (decoded off the SQLite writer
 /// thread: parsing the plan is the costliest part of a claim).
+/// `event_json` gives the event's stored JSON, read only for a plan that
+/// left its trigger data to it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn claimed_action(
     id: &str,
     event_id: &str,
     source: String,
     environment: String,
     plan_json: &str,
+    event_json: impl FnOnce() -> Result<Option<String>, StoreError>,
     attempt: i64,
     lease_expires_at: i64,
 ) -> Result<ClaimedAction, StoreError> {
@@ -183,8 +198,7 @@ pub(crate) fn claimed_action(
         event_id: parse_event_id("actions.event_id", event_id)?,
         source,
         environment,
-        plan: serde_json::from_str(plan_json)
-            .map_err(|e| StoreError::decode("actions.plan_json", e))?,
+        plan: StoredPlan::parse(plan_json, "actions.plan_json")?.complete(event_json)?,
         attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
         lease_expires_at: from_ms(lease_expires_at),
     })
@@ -411,7 +425,8 @@ pub(crate) fn event_record(
     Ok((record, headers_of))
 }
 
-/// Decodes the columns of [`ACTION_COLUMNS`].
+/// Decodes the columns of [`ACTION_COLUMNS`]; the last, the event's JSON,
+/// is read only for a plan that left its trigger data to it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn action_record(
     id: String,
@@ -426,10 +441,10 @@ pub(crate) fn action_record(
     lease_owner: Option<String>,
     created_at: i64,
     updated_at: i64,
+    event_json: impl FnOnce() -> Result<Option<String>, StoreError>,
 ) -> Result<ActionRecord, StoreError> {
     let status = ActionStatus::parse(&status)?;
-    let plan: ActionPlan =
-        serde_json::from_str(&plan_json).map_err(|e| StoreError::decode("actions.plan_json", e))?;
+    let plan = StoredPlan::parse(&plan_json, "actions.plan_json")?.complete(event_json)?;
     let action: ActionType = action_type
         .parse()
         .map_err(|e| StoreError::decode("actions.action_type", e))?;
@@ -451,12 +466,108 @@ pub(crate) fn action_record(
     })
 }
 
-/// The plan as stored in `actions.plan_json`.
-pub(crate) fn plan_json(plan: &ActionPlan) -> Result<String, StoreError> {
-    serde_json::to_string(plan).map_err(|e| StoreError::InvalidInput {
-        field: "plans",
-        problem: e.to_string(),
-    })
+/// How a stored plan whose trigger data is its event's own `data` begins:
+/// a key [`ActionPlan`] does not have, written first so a reader tells the
+/// two forms apart before parsing. Such a plan stores `data` as `null`;
+/// the event's row holds it (docs/store.md, "A trigger's data is stored
+/// once").
+const DATA_OF_EVENT: &str = "{\"data_of_event\":true,";
+
+/// The plan as stored in `actions.plan_json`. A trigger whose data is
+/// `event_data` (a mapping's default: the event's properties) leaves it to
+/// the event's row: serializing and compressing it a second time was about
+/// a tenth of a batch's CPU.
+pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String, StoreError> {
+    let json = |plan: &ActionPlan| {
+        serde_json::to_string(plan).map_err(|e| StoreError::InvalidInput {
+            field: "plans",
+            problem: e.to_string(),
+        })
+    };
+    let PlanOutcome::Planned {
+        payload:
+            ActionPayload::TriggerWorkflow {
+                workflow,
+                recipients,
+                actor,
+                tenant,
+                data,
+                cancellation_key,
+            },
+    } = &plan.outcome
+    else {
+        return json(plan);
+    };
+    if data != event_data {
+        return json(plan);
+    }
+    // Everything but the data is copied; it is small beside the data.
+    let without_data = ActionPlan {
+        action: plan.action,
+        origin: plan.origin.clone(),
+        outcome: PlanOutcome::Planned {
+            payload: ActionPayload::TriggerWorkflow {
+                workflow: workflow.clone(),
+                recipients: recipients.clone(),
+                actor: actor.clone(),
+                tenant: tenant.clone(),
+                data: Value::Null,
+                cancellation_key: cancellation_key.clone(),
+            },
+        },
+        notes: plan.notes.clone(),
+    };
+    let text = json(&without_data)?;
+    // serde_json writes a struct as an object: `{` first.
+    Ok(format!("{DATA_OF_EVENT}{}", &text[1..]))
+}
+
+/// A plan as read from `actions.plan_json`, its trigger data perhaps still
+/// to be taken from its event ([`plan_json`]).
+pub(crate) struct StoredPlan {
+    plan: ActionPlan,
+    data_of_event: bool,
+}
+
+impl StoredPlan {
+    /// Parses either stored form; `field` names the column in an error.
+    pub(crate) fn parse(text: &str, field: &'static str) -> Result<Self, StoreError> {
+        let (plan, data_of_event) = match text.strip_prefix(DATA_OF_EVENT) {
+            Some(rest) => (serde_json::from_str(&format!("{{{rest}")), true),
+            None => (serde_json::from_str(text), false),
+        };
+        Ok(Self {
+            plan: plan.map_err(|e| StoreError::decode(field, e))?,
+            data_of_event,
+        })
+    }
+
+    /// The whole plan; `event_json` (the event's stored JSON) is read only
+    /// when the plan left its data to the event.
+    pub(crate) fn complete(
+        self,
+        event_json: impl FnOnce() -> Result<Option<String>, StoreError>,
+    ) -> Result<ActionPlan, StoreError> {
+        if !self.data_of_event {
+            return Ok(self.plan);
+        }
+        let json = event_json()?.ok_or_else(|| {
+            StoreError::decode(
+                "actions.plan_json",
+                "the plan's trigger data is its event's, and the event's row is gone",
+            )
+        })?;
+        let event_data = crate::stored_event::data_from_json(&json)
+            .map_err(|e| StoreError::decode("events.event_json", e))?;
+        let mut plan = self.plan;
+        if let PlanOutcome::Planned {
+            payload: ActionPayload::TriggerWorkflow { data, .. },
+        } = &mut plan.outcome
+        {
+            *data = event_data;
+        }
+        Ok(plan)
+    }
 }
 
 /// A local record's data as stored.

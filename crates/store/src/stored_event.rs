@@ -176,6 +176,36 @@ pub(crate) fn from_json(
     Ok((serde_json::from_value(value)?, headers_of, provenance))
 }
 
+/// Only the `data` of a stored event (any form), for a plan that left its
+/// trigger data to the event (`crate::rows::StoredPlan`).
+pub(crate) fn data_from_json(json: &str) -> Result<Value, serde_json::Error> {
+    // A `null` is a value here: `Option<Value>` alone would read it as absent.
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Value::deserialize(d).map(Some)
+    }
+    #[derive(Deserialize)]
+    struct OnlyData {
+        #[serde(default, deserialize_with = "present")]
+        data: Option<Value>,
+        data_at: Option<DataAt>,
+        #[serde(default, deserialize_with = "present")]
+        raw: Option<Value>,
+    }
+    let stored: OnlyData = serde_json::from_str(json)?;
+    if let Some(data) = stored.data {
+        return Ok(data);
+    }
+    let at = stored
+        .data_at
+        .ok_or_else(|| serde::de::Error::missing_field("data"))?;
+    stored
+        .raw
+        .as_ref()
+        .and_then(|raw| at.find(raw))
+        .cloned()
+        .ok_or_else(|| serde::de::Error::custom(format!("data_at {at:?} names nothing in raw")))
+}
+
 /// The stored event's members that are [`Provenance`]'s, not the event's.
 const PROVENANCE_KEYS: [&str; 3] = ["config_revision", "verification", "replay_of"];
 
@@ -240,6 +270,7 @@ mod tests {
             let v: Value = serde_json::from_str(&stored).unwrap();
             assert!(v.get("data").is_none(), "{stored}");
             assert_eq!(v["data_at"], at);
+            assert_eq!(data_from_json(&stored).unwrap(), e.data);
             assert_eq!(
                 from_json(&stored).unwrap(),
                 (e, None, Provenance::default())
@@ -257,6 +288,7 @@ mod tests {
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(v["data"], json!({"mapped": true}));
         assert!(v.get("data_at").is_none());
+        assert_eq!(data_from_json(&stored).unwrap(), e.data);
         assert_eq!(
             from_json(&stored).unwrap(),
             (e, None, Provenance::default())
@@ -335,6 +367,7 @@ mod tests {
             };
             let e = event(data, raw);
             let stored = to_json(&e, None, &Provenance::default()).unwrap();
+            prop_assert_eq!(&data_from_json(&stored).unwrap(), &e.data);
             prop_assert_eq!(from_json(&stored).unwrap(), (e, None, Provenance::default()));
         }
 
@@ -342,6 +375,7 @@ mod tests {
         #[test]
         fn any_stored_text_decodes_or_errs(text in "\\PC{0,200}") {
             let _ = from_json(&text);
+            let _ = data_from_json(&text);
         }
     }
 }

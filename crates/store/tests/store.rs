@@ -37,6 +37,7 @@ macro_rules! every_case {
             an_events_actions_run_in_plan_order,
             claim_running_local_runs_or_leases_each_action,
             a_trigger_run_is_the_same_computed_ahead_or_not,
+            a_triggers_data_from_its_event_reads_back_everywhere,
             a_round_at_its_limit_says_more,
             apply_local_many_keeps_order_within_a_call,
             a_trigger_runs_only_for_identified_users,

@@ -454,7 +454,7 @@ async fn commit_group(
                     ac.action_type.push(plan.action.as_str().to_owned());
                     ac.source.push(e.source.clone());
                     ac.environment.push(e.environment.clone());
-                    ac.plan_json.push(rows::plan_json(plan)?);
+                    ac.plan_json.push(rows::plan_json(plan, &e.data)?);
                     ac.status.push(status.as_str().to_owned());
                     ac.attempts.push(0);
                     ac.last_error.push(None);

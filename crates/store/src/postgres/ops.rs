@@ -158,8 +158,9 @@ pub(super) async fn claim(
                RETURNING o.action_id, o.attempt \
              ) \
              SELECT a.id, a.event_id, a.source, a.environment, a.plan_json, leased.attempt, \
-               set_config('synchronous_commit', 'off', true) \
-             FROM leased JOIN actions a ON a.id = leased.action_id",
+               set_config('synchronous_commit', 'off', true), ev.event_json \
+             FROM leased JOIN actions a ON a.id = leased.action_id \
+               LEFT JOIN events ev ON ev.id = a.event_id",
         )
         .await?;
     let rows = client
@@ -182,6 +183,7 @@ pub(super) async fn claim(
                 r.get(2),
                 r.get(3),
                 r.get(4),
+                || Ok(r.try_get(7)?),
                 r.get(5),
                 expires,
             )

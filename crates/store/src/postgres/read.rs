@@ -43,6 +43,7 @@ fn action_from_row(r: &Row) -> Result<ActionRecord, StoreError> {
         r.try_get(9)?,
         r.try_get(10)?,
         r.try_get(11)?,
+        || Ok(r.try_get(12)?),
     )
 }
 
@@ -146,8 +147,8 @@ pub(super) async fn event_detail(
     let actions = client
         .query(
             &format!(
-                "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-                 WHERE a.event_id = $1 ORDER BY a.position"
+                "SELECT {ACTION_COLUMNS} FROM {} WHERE a.event_id = $1 ORDER BY a.position",
+                rows::action_tables(false)
             ),
             &[&id_s],
         )

@@ -47,6 +47,8 @@ struct DueRow {
     source: String,
     environment: String,
     plan: PackedJson,
+    /// The event's JSON, for a plan that left its trigger data to it.
+    event_json: Option<PackedJson>,
     attempt: i64,
     applied: bool,
 }
@@ -87,8 +89,10 @@ pub(super) fn claim_running_local(
     let due: Vec<DueRow> = conn
         .prepare_cached(
             "SELECT o.action_id, a.event_id, a.source, a.environment, a.plan_json, o.attempt, \
-               EXISTS (SELECT 1 FROM local_applied l WHERE l.action_id = o.action_id) \
+               EXISTS (SELECT 1 FROM local_applied l WHERE l.action_id = o.action_id), \
+               ev.event_json \
              FROM outbox o JOIN actions a ON a.id = o.action_id \
+               LEFT JOIN events ev ON ev.id = a.event_id \
              WHERE o.run_at <= ?1 AND NOT EXISTS ( \
                SELECT 1 FROM actions e JOIN outbox eo ON eo.action_id = e.id \
                WHERE e.event_id = a.event_id AND e.position < a.position) \
@@ -105,6 +109,7 @@ pub(super) fn claim_running_local(
                     plan: r.get(4)?,
                     attempt: r.get(5)?,
                     applied: r.get(6)?,
+                    event_json: r.get(7)?,
                 })
             },
         )?
@@ -134,6 +139,7 @@ pub(super) fn claim_running_local(
                 source: row.source,
                 environment: row.environment,
                 plan: row.plan,
+                event_json: row.event_json,
                 attempt,
                 lease_expires_at: expires,
             });
@@ -186,7 +192,7 @@ fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRu
             &row.environment,
             &row.id,
             None,
-            || ops::payload_of_plan(&row.plan),
+            || ops::payload_of_plan(&row.plan, row.event_json.as_ref()),
             now,
         )?
     };

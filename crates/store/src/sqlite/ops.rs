@@ -8,7 +8,7 @@ use tributary_core::{
     ActionType,
     dedup::DedupScope,
     event::EventId,
-    plan::{ActionPayload, ActionPlan, PlanOutcome},
+    plan::{ActionPayload, PlanOutcome},
 };
 
 use super::{
@@ -160,11 +160,21 @@ pub(super) struct PreparedAction {
 
 /// Where an action's plan is stored, as errors name it.
 const PLAN_COLUMN: &str = "actions.plan_json";
+/// Where an event's JSON is stored, as errors name it.
+const EVENT_COLUMN: &str = "events.event_json";
 
-/// A planned action's payload, decoded from its stored plan.
-pub(super) fn payload_of_plan(plan: &PackedJson) -> Result<ActionPayload, StoreError> {
-    let plan: ActionPlan = serde_json::from_str(&plan.unpack(PLAN_COLUMN)?)
-        .map_err(|e| StoreError::decode(PLAN_COLUMN, e))?;
+fn unpack_event_json(json: Option<&PackedJson>) -> Result<Option<String>, StoreError> {
+    json.map(|j| j.unpack(EVENT_COLUMN)).transpose()
+}
+
+/// A planned action's payload, decoded from its stored plan; `event_json`
+/// (its event's) is unpacked only when the plan left its trigger data to it.
+pub(super) fn payload_of_plan(
+    plan: &PackedJson,
+    event_json: Option<&PackedJson>,
+) -> Result<ActionPayload, StoreError> {
+    let plan = rows::StoredPlan::parse(&plan.unpack(PLAN_COLUMN)?, PLAN_COLUMN)?
+        .complete(|| unpack_event_json(event_json))?;
     match plan.outcome {
         PlanOutcome::Planned { payload } => Ok(payload),
         PlanOutcome::Skipped { .. } => Err(StoreError::InvalidInput {
@@ -199,7 +209,8 @@ pub(super) fn prepare(
                 .map(|plan| {
                     let id = ActionId::generate(item.event.id);
                     let id_text = id.to_string();
-                    let packed_plan = PackedJson::pack(rows::plan_json(&plan)?, dictionaries);
+                    let packed_plan =
+                        PackedJson::pack(rows::plan_json(&plan, &item.event.data)?, dictionaries);
                     let planned = plan.is_planned();
                     let payload = match plan.outcome {
                         PlanOutcome::Planned { payload } if local => Some(payload),
@@ -359,8 +370,15 @@ pub(super) fn append(
         insert_event(conn, &item.row, item.json.as_ref())?;
         let in_store = batch.runs_at_append(item.row.environment.as_deref().unwrap_or_default());
         let action_ids = item.actions.iter().map(|a| a.id).collect();
-        let ran_local =
-            insert_actions(conn, &item.row, item.actions, in_store, item.received, now)?;
+        let ran_local = insert_actions(
+            conn,
+            &item.row,
+            item.json.as_ref(),
+            item.actions,
+            in_store,
+            item.received,
+            now,
+        )?;
         outcomes.push(AppendOutcome::Accepted {
             event_id: item.event_id,
             action_ids,
@@ -379,6 +397,7 @@ pub(super) fn append(
 fn insert_actions(
     conn: &Connection,
     row: &EventRow,
+    event_json: Option<&PackedJson>,
     actions: Vec<PreparedAction>,
     in_store: bool,
     run_at: i64,
@@ -396,7 +415,7 @@ fn insert_actions(
                 &a.id_text,
                 a.ahead.take(),
                 // Decoded only when not kept (a replayed append) and needed.
-                || payload.map_or_else(|| payload_of_plan(plan), Ok),
+                || payload.map_or_else(|| payload_of_plan(plan, event_json), Ok),
                 now,
             )?)
         } else {
@@ -477,6 +496,7 @@ pub(super) struct ClaimedRow {
     pub(super) source: String,
     pub(super) environment: String,
     pub(super) plan: PackedJson,
+    pub(super) event_json: Option<PackedJson>,
     pub(super) attempt: i64,
     pub(super) lease_expires_at: i64,
 }
@@ -489,6 +509,7 @@ impl ClaimedRow {
             self.source,
             self.environment,
             &self.plan.unpack(PLAN_COLUMN)?,
+            || unpack_event_json(self.event_json.as_ref()),
             self.attempt,
             self.lease_expires_at,
         )
@@ -885,7 +906,7 @@ mod tests {
     use serde_json::json;
     use tributary_core::{
         event::{Event, EventKind},
-        plan::{PlanOrigin, RecipientRef},
+        plan::{ActionPlan, PlanOrigin, RecipientRef},
     };
 
     use super::*;
@@ -900,9 +921,16 @@ mod tests {
         planned: bool,
     }
 
-    fn prepared() -> Vec<PreparedItem> {
+    /// One event with one trigger; `data_of_event`: the trigger's data is
+    /// the event's (a mapping's default), else a mapped object.
+    fn prepared_with(data_of_event: bool) -> Vec<PreparedItem> {
         let now = Utc::now();
         let data = json!({"order_id": "ord-1", "note": "x".repeat(400)});
+        let trigger_data = if data_of_event {
+            data.clone()
+        } else {
+            json!({"mapped": data})
+        };
         let event = Event {
             id: EventId::generate(now),
             environment: "production".into(),
@@ -930,7 +958,7 @@ mod tests {
                     recipients: vec![RecipientRef::User("u1".into())],
                     actor: None,
                     tenant: None,
-                    data,
+                    data: trigger_data,
                     cancellation_key: None,
                 },
             },
@@ -943,6 +971,40 @@ mod tests {
             provenance: Default::default(),
         };
         prepare(vec![item], &[], &Dictionaries::none()).unwrap()
+    }
+
+    fn prepared() -> Vec<PreparedItem> {
+        prepared_with(false)
+    }
+
+    #[test]
+    fn a_trigger_whose_data_is_the_events_stores_it_once() {
+        let items = prepared_with(true);
+        let action = &items[0].actions[0];
+        // Without the data the plan is short enough to stay uncompressed.
+        let PackedJson::Text(text) = &action.plan else {
+            panic!("the plan was compressed");
+        };
+        assert!(text.starts_with("{\"data_of_event\":true,"), "{text}");
+        assert!(!text.contains("ord-1"), "{text}");
+        let Ok(ActionPayload::TriggerWorkflow { data, .. }) =
+            payload_of_plan(&action.plan, items[0].json.as_ref())
+        else {
+            panic!("no trigger payload");
+        };
+        assert_eq!(data["order_id"], "ord-1");
+        assert_eq!(data["note"].as_str().map(str::len), Some(400));
+        // Without its event's JSON the plan is an error, not a guess.
+        assert!(payload_of_plan(&action.plan, None).is_err());
+
+        // Mapped data is stored in the plan, as before.
+        let items = prepared_with(false);
+        let text = items[0].actions[0].plan.unpack(PLAN_COLUMN).unwrap();
+        assert!(!text.contains("data_of_event") && text.contains("ord-1"));
+        assert!(matches!(
+            payload_of_plan(&items[0].actions[0].plan, None),
+            Ok(ActionPayload::TriggerWorkflow { data, .. }) if data["mapped"]["order_id"] == "ord-1"
+        ));
     }
 
     fn plans(items: &[PreparedItem]) -> Vec<String> {

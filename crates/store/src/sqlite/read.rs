@@ -46,6 +46,11 @@ fn action_from_row(r: &Row<'_>) -> rusqlite::Result<Result<ActionRecord, StoreEr
         r.get(9)?,
         r.get(10)?,
         r.get(11)?,
+        || {
+            Ok(r.get::<_, Option<StoredJson>>(12)
+                .map_err(|e| StoreError::decode("events.event_json", e))?
+                .map(|j| j.0))
+        },
     ))
 }
 
@@ -181,8 +186,8 @@ pub(super) fn event_detail(
         .ok_or_else(|| StoreError::Database("a decoded event went missing".to_owned()))?;
     let actions = collect(
         conn.prepare_cached(&format!(
-            "SELECT {ACTION_COLUMNS} FROM actions a LEFT JOIN outbox o ON o.action_id = a.id \
-             WHERE a.event_id = ?1 ORDER BY a.position"
+            "SELECT {ACTION_COLUMNS} FROM {} WHERE a.event_id = ?1 ORDER BY a.position",
+            rows::action_tables(false)
         ))?
         .query_map([&id_s], action_from_row)?,
     )?;

@@ -260,7 +260,8 @@ async fn open_from_settings_and_retention_helper() {
 }
 
 /// An item shaped like one source's traffic: the same fields and context,
-/// values of its own, and a trigger whose data repeats the properties.
+/// values of its own, and a trigger whose data a mapping built from the
+/// properties (so the plan keeps it, rather than leaving it to the event).
 fn order_item(n: usize) -> AppendItem {
     let mut e = event("web", "Order Completed", Some(&format!("user-{n}")));
     let properties = json!({
@@ -287,7 +288,7 @@ fn order_item(n: usize) -> AppendItem {
         payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data, .. },
     } = &mut plan.outcome
     {
-        *data = properties;
+        *data = json!({ "order": properties });
     }
     plain_item(e, vec![plan])
 }
@@ -413,7 +414,7 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
         match &d.actions[0].plan.outcome {
             tributary_core::plan::PlanOutcome::Planned {
                 payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data: planned, .. },
-            } => assert_eq!(planned, data),
+            } => assert_eq!(planned, &json!({ "order": data })),
             other => panic!("{other:?}"),
         }
     }

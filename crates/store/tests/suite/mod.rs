@@ -9,9 +9,9 @@ use chrono::Utc;
 use serde_json::json;
 use tributary_core::plan::{ActionPayload, ActionPlan, AudienceMember, RecipientRef};
 use tributary_store::{
-    ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter, EventStatus, LocalApply,
-    LocalEffect, LocalExecution, LocalKind, REJECTED_BODY_EXCERPT_BYTES, RejectedRequest,
-    StoreError,
+    ActionFilter, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter,
+    EventStatus, LocalApply, LocalEffect, LocalExecution, LocalKind, REJECTED_BODY_EXCERPT_BYTES,
+    RejectedRequest, StoreError,
 };
 
 use crate::support::*;
@@ -2694,4 +2694,104 @@ pub async fn in_store_actions_queue_behind_older_ones_left_in_the_outbox(h: &Har
     let h = h.reopen(production_in_store()).await;
     let again = h.store.append(vec![identify("Again")]).await.unwrap();
     assert_eq!(ran_at_append(&again[0]).len(), 1, "{again:?}");
+}
+
+/// The data of a trigger whose data is its event's (a mapping's default) is
+/// stored once, with the event, and every read of the plan has it: the
+/// event's detail, the action log (with a filter that joins the events
+/// table), a worker's claim, and a run from the outbox by the store.
+pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
+    let h = h.like(LocalExecution::ThroughSink).await;
+    let data = json!({"total": 129.5, "items": [{"sku": "a\"b"}], "note": null});
+    let item = |user: &str, trigger_data: serde_json::Value| {
+        let mut e = event("web", "paid", Some(user));
+        e.data = data.clone();
+        e.raw = json!({"type": "track", "event": "paid", "properties": data});
+        let mut plan = full_trigger(user);
+        if let tributary_core::plan::PlanOutcome::Planned {
+            payload: ActionPayload::TriggerWorkflow { data, .. },
+        } = &mut plan.outcome
+        {
+            *data = trigger_data;
+        }
+        plain_item(e, vec![identify_plan(user, json!({})), plan])
+    };
+    let planned_data = |plan: &ActionPlan| match plan.payload() {
+        Some(ActionPayload::TriggerWorkflow { data, .. }) => data.clone(),
+        other => panic!("{other:?}"),
+    };
+    let mapped = json!({"mapped": true});
+    let out = h
+        .store
+        .append(vec![item("u1", data.clone()), item("u2", mapped.clone())])
+        .await
+        .unwrap();
+    let expected = [(accepted(&out[0]), &data), (accepted(&out[1]), &mapped)];
+    for ((event_id, ids), want) in &expected {
+        let detail = h.store.event_detail(*event_id).await.unwrap().unwrap();
+        assert_eq!(&planned_data(&detail.actions[1].plan), *want);
+        let page = h
+            .store
+            .find_actions(
+                &ActionFilter {
+                    user_id: detail.event.user_id.clone(),
+                    ..ActionFilter::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        let trigger = page.items.iter().find(|a| a.id == ids[1]).unwrap();
+        assert_eq!(&planned_data(&trigger.plan), *want);
+    }
+
+    // A worker claims the identifies, then the triggers behind them.
+    let mut claimed = Vec::new();
+    for _ in 0..2 {
+        for c in h
+            .store
+            .claim("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            h.store
+                .finish_attempt(
+                    c.id,
+                    "w",
+                    AttemptOutcome::Succeeded {
+                        summary: "HTTP 200".into(),
+                    },
+                )
+                .await
+                .unwrap();
+            claimed.push(c);
+        }
+    }
+    for ((_, ids), want) in &expected {
+        let c = claimed.iter().find(|c| c.id == ids[1]).expect("claimed");
+        assert_eq!(&planned_data(&c.plan), *want);
+    }
+
+    // Left in the outbox by a store running through the sink, then run by
+    // one that runs the environment itself: the run is built from the plan.
+    let left = h
+        .store
+        .append(vec![item("u3", data.clone())])
+        .await
+        .unwrap();
+    let h = h.reopen(production_in_store()).await;
+    local_rounds(&h.store).await;
+    let run = h
+        .store
+        .local_record(
+            LocalKind::WorkflowRun,
+            "production",
+            "receipt",
+            &accepted(&left[0]).1[1].to_string(),
+        )
+        .await
+        .unwrap()
+        .expect("the run");
+    assert_eq!(run.data["data"], data);
 }
