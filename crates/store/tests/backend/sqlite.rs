@@ -260,8 +260,9 @@ async fn open_from_settings_and_retention_helper() {
 }
 
 /// An item shaped like one source's traffic: the same fields and context,
-/// values of its own, and a trigger whose data a mapping built from the
-/// properties (so the plan keeps it, rather than leaving it to the event).
+/// values of its own, and a trigger whose data is the properties (even `n`:
+/// the plan leaves it to the event) or a mapping's object built from them
+/// (odd `n`: the plan keeps it).
 fn order_item(n: usize) -> AppendItem {
     let mut e = event("web", "Order Completed", Some(&format!("user-{n}")));
     let properties = json!({
@@ -288,9 +289,18 @@ fn order_item(n: usize) -> AppendItem {
         payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data, .. },
     } = &mut plan.outcome
     {
-        *data = json!({ "order": properties });
+        *data = trigger_data(n, properties);
     }
     plain_item(e, vec![plan])
+}
+
+/// The trigger data of [`order_item`] `n`.
+fn trigger_data(n: usize, properties: serde_json::Value) -> serde_json::Value {
+    if n % 2 == 0 {
+        properties
+    } else {
+        json!({ "order": properties })
+    }
 }
 
 /// The zstd dictionary each stored JSON column names, in row order.
@@ -407,14 +417,14 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
             mean(before)
         );
     }
-    for (id, data, raw) in &appended {
+    for (n, (id, data, raw)) in appended.iter().enumerate() {
         let d = store.event_detail(*id).await.unwrap().unwrap();
         let event = d.event.event.as_ref().expect("the stored event");
         assert_eq!((&event.data, &event.raw), (data, raw));
         match &d.actions[0].plan.outcome {
             tributary_core::plan::PlanOutcome::Planned {
                 payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data: planned, .. },
-            } => assert_eq!(planned, &json!({ "order": data })),
+            } => assert_eq!(planned, &trigger_data(n, data.clone())),
             other => panic!("{other:?}"),
         }
     }
