@@ -296,7 +296,7 @@ fn order_item(n: usize) -> AppendItem {
 
 /// The trigger data of [`order_item`] `n`.
 fn trigger_data(n: usize, properties: serde_json::Value) -> serde_json::Value {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         properties
     } else {
         json!({ "order": properties })
