@@ -579,3 +579,125 @@ pub(crate) fn data_json(v: &Value) -> String {
 pub(crate) fn day_of(ms: i64) -> i64 {
     ms.div_euclid(86_400_000)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+    use tributary_core::{
+        event::Event,
+        plan::{PlanOrigin, RecipientRef},
+    };
+
+    use super::*;
+    use crate::stored_event::tests::value;
+
+    fn event(data: Value) -> Event {
+        let raw = json!({"type": "track", "properties": data});
+        crate::stored_event::tests::event(data, raw)
+    }
+
+    fn trigger(data: Value) -> ActionPlan {
+        ActionPlan {
+            action: ActionType::TriggerWorkflow,
+            origin: PlanOrigin::Mapping {
+                mapping: "m1".into(),
+            },
+            outcome: PlanOutcome::Planned {
+                payload: ActionPayload::TriggerWorkflow {
+                    workflow: "receipt".into(),
+                    recipients: vec![RecipientRef::User("u1".into())],
+                    actor: None,
+                    tenant: Some("acme".into()),
+                    data,
+                    cancellation_key: Some("k".into()),
+                },
+            },
+            notes: Vec::new(),
+        }
+    }
+
+    /// The plan stored for `plan` with `event`, read back with the event's stored JSON.
+    fn round_trip(plan: &ActionPlan, event: &Event) -> (String, ActionPlan) {
+        let text = plan_json(plan, &event.data).unwrap();
+        let stored_event =
+            crate::stored_event::to_json(event, None, &Provenance::default()).unwrap();
+        let read = StoredPlan::parse(&text, "plan")
+            .unwrap()
+            .complete(|| Ok(Some(stored_event)))
+            .unwrap();
+        (text, read)
+    }
+
+    #[test]
+    fn a_trigger_with_its_events_data_leaves_it_to_the_event() {
+        let data = json!({"order_id": "ord-1", "total": 12.5});
+        let e = event(data.clone());
+        let plan = trigger(data);
+        let (text, read) = round_trip(&plan, &e);
+        assert!(text.starts_with(DATA_OF_EVENT), "{text}");
+        assert!(!text.contains("ord-1"), "{text}");
+        assert_eq!(read, plan);
+        // Without the event's row there is nothing to complete it with.
+        let parsed = StoredPlan::parse(&text, "plan").unwrap();
+        assert!(matches!(
+            parsed.complete(|| Ok(None)),
+            Err(StoreError::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn other_plans_are_stored_whole_and_read_without_the_event() {
+        let e = event(json!({"order_id": "ord-1"}));
+        for plan in [
+            trigger(json!({"mapped": "ord-1"})),
+            ActionPlan {
+                action: ActionType::DeleteUser,
+                origin: PlanOrigin::IdentifyToggle,
+                outcome: PlanOutcome::Planned {
+                    payload: ActionPayload::DeleteUser {
+                        user_id: "u1".into(),
+                    },
+                },
+                notes: Vec::new(),
+            },
+        ] {
+            let text = plan_json(&plan, &e.data).unwrap();
+            assert_eq!(text, serde_json::to_string(&plan).unwrap());
+            let read = StoredPlan::parse(&text, "plan")
+                .unwrap()
+                .complete(|| panic!("the event's JSON was read"))
+                .unwrap();
+            assert_eq!(read, plan);
+        }
+    }
+
+    proptest! {
+        /// Whatever the trigger's and the event's data, the plan read back
+        /// is the plan stored.
+        #[test]
+        fn a_stored_plan_reads_back_as_the_plan(
+            event_data in value(),
+            other in value(),
+            same in any::<bool>(),
+        ) {
+            let e = event(event_data.clone());
+            let plan = trigger(if same { event_data } else { other });
+            prop_assert_eq!(round_trip(&plan, &e).1, plan);
+        }
+
+        /// Any text in the plan's column, completed with any text as the
+        /// event's, gives a plan or an error, never a panic.
+        #[test]
+        fn any_stored_text_decodes_or_errs(
+            text in "\\PC{0,200}",
+            event_json in "\\PC{0,200}",
+            marked in any::<bool>(),
+        ) {
+            let text = if marked { format!("{DATA_OF_EVENT}{text}") } else { text };
+            if let Ok(plan) = StoredPlan::parse(&text, "plan") {
+                let _ = plan.complete(|| Ok(Some(event_json)));
+            }
+        }
+    }
+}

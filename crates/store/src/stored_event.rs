@@ -221,13 +221,14 @@ pub(crate) fn headers_from_json(json: &str) -> Result<Headers, serde_json::Error
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
 
-    fn event(data: Value, raw: Value) -> Event {
+    /// A track event with `data` and `raw`.
+    pub(crate) fn event(data: Value, raw: Value) -> Event {
         let at = "2026-11-24T10:00:00Z".parse().unwrap();
         Event {
             id: EventId::generate(at),
@@ -340,7 +341,8 @@ mod tests {
         ]
     }
 
-    fn value() -> impl Strategy<Value = Value> {
+    /// Any JSON value, of a few levels, with strings that need escaping.
+    pub(crate) fn value() -> impl Strategy<Value = Value> {
         leaf().prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
