@@ -475,8 +475,8 @@ const DATA_OF_EVENT: &str = "{\"data_of_event\":true,";
 
 /// The plan as stored in `actions.plan_json`. A trigger whose data is
 /// `event_data` (a mapping's default: the event's properties) leaves it to
-/// the event's row: serializing and compressing it a second time was about
-/// a tenth of a batch's CPU.
+/// the event's row, rather than serializing, compressing and writing the
+/// event's largest part a second time.
 pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String, StoreError> {
     let json = |plan: &ActionPlan| {
         serde_json::to_string(plan).map_err(|e| StoreError::InvalidInput {

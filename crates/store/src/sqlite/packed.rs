@@ -1,12 +1,12 @@
 //! The stored JSON (an event's, an action's plan), compressed when that pays.
 //!
-//! An event's JSON is most of its row (about 1,500 bytes for a 1 KB event)
-//! and a trigger's plan carries the event's properties again, and SQLite
-//! writes each row twice (the WAL, then the checkpoint) after the intake
-//! journal wrote it once. Each is compressed once, on the request's thread,
-//! for the journal and the table alike: with zstd at level 1, and with the
-//! store's trained dictionary once it has one (see `dictionary`). Short
-//! texts stay as they are. A column holds TEXT (plain JSON, as older rows
+//! An event's JSON is most of its row (about 1,500 bytes for a 1 KB event),
+//! and SQLite writes each row twice (the WAL, then the checkpoint) after the
+//! intake journal wrote it once. Each is compressed once, on the request's
+//! thread, for the journal and the table alike: with zstd at level 1, and
+//! with the store's trained dictionary once it has one (see `dictionary`).
+//! Short texts stay as they are (under 256 bytes, or 64 once there is a
+//! dictionary). A column holds TEXT (plain JSON, as older rows
 //! and rejected requests have it) or a BLOB (a zstd frame of that JSON,
 //! naming its dictionary if it has one), so reading needs no migration.
 
