@@ -46,6 +46,14 @@ impl DataAt {
         }
     }
 
+    /// A copy of the data this names in `raw`; naming nothing there is an
+    /// error, never a guess.
+    fn copy_from(self, raw: Option<&Value>) -> Result<Value, serde_json::Error> {
+        raw.and_then(|raw| self.find(raw)).cloned().ok_or_else(|| {
+            serde::de::Error::custom(format!("data_at {self:?} names nothing in raw"))
+        })
+    }
+
     /// Where `data` is found in `raw`, if it is a copy of part of it.
     fn of(data: &Value, raw: &Value) -> Option<Self> {
         [Self::Properties, Self::Traits, Self::Raw]
@@ -164,13 +172,7 @@ pub(crate) fn from_json(
         && let Some(at) = obj.remove("data_at")
     {
         let at: DataAt = serde_json::from_value(at)?;
-        let data = obj
-            .get("raw")
-            .and_then(|raw| at.find(raw))
-            .cloned()
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!("data_at {at:?} names nothing in raw"))
-            })?;
+        let data = at.copy_from(obj.get("raw"))?;
         obj.insert("data".to_owned(), data);
     }
     Ok((serde_json::from_value(value)?, headers_of, provenance))
@@ -198,12 +200,7 @@ pub(crate) fn data_from_json(json: &str) -> Result<Value, serde_json::Error> {
     let at = stored
         .data_at
         .ok_or_else(|| serde::de::Error::missing_field("data"))?;
-    stored
-        .raw
-        .as_ref()
-        .and_then(|raw| at.find(raw))
-        .cloned()
-        .ok_or_else(|| serde::de::Error::custom(format!("data_at {at:?} names nothing in raw")))
+    at.copy_from(stored.raw.as_ref())
 }
 
 /// The stored event's members that are [`Provenance`]'s, not the event's.
