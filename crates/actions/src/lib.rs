@@ -17,7 +17,7 @@
 //!         recipients: vec![RecipientRef::User("u1".into())],
 //!         actor: None,
 //!         tenant: None,
-//!         data: serde_json::json!({"plan": "team"}),
+//!         data: serde_json::json!({"plan": "team"}).into(),
 //!         cancellation_key: None,
 //!     },
 //!     origin: PlanOrigin::Mapping { mapping: "signed-up".into() },

@@ -25,7 +25,8 @@ pub struct ActionRequest {
     pub environment: String,
     /// Source key.
     pub source: String,
-    /// What to do.
+    /// What to do, holding all its data: as the store returns a claimed
+    /// action (a trigger's data is never a reference to its event here).
     pub payload: ActionPayload,
     /// What made the engine plan it: says whether a trigger carries inline
     /// entities, and whether an inline plan's entity travels with its trigger.

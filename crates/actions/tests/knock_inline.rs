@@ -424,7 +424,7 @@ fn a_trigger_without_inline_entities_keeps_ids() {
         recipients: vec![tributary_core::plan::RecipientRef::User("u1".into())],
         actor: Some(tributary_core::plan::RecipientRef::User("u2".into())),
         tenant: Some("t1".into()),
-        data: json!({}),
+        data: json!({}).into(),
         cancellation_key: None,
     };
     let calls = api_calls(&request(

@@ -103,7 +103,7 @@ fn trigger() -> ActionPayload {
         ],
         actor: Some(RecipientRef::User("123".into())),
         tenant: Some("ws_1".into()),
-        data: json!({"comment_id": 8812}),
+        data: json!({"comment_id": 8812}).into(),
         cancellation_key: Some("8812".into()),
     }
 }

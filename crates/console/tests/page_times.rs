@@ -109,7 +109,7 @@ fn item(n: usize, at: DateTime<Utc>) -> AppendItem {
                 recipients: vec![RecipientRef::User(user)],
                 actor: None,
                 tenant: None,
-                data: Value::Null,
+                data: Value::Null.into(),
                 cancellation_key: None,
             },
         },

@@ -1,6 +1,11 @@
 //! Action plans: what the mapping engine decides for one event, with every
 //! payload resolved, before anything runs. The store keeps plans in its outbox;
 //! the sinks execute them.
+//!
+//! One part of a payload may refer to the event instead of holding a copy: a
+//! trigger's data when it is the event's own `data` ([`TriggerData::OfEvent`]),
+//! which only [`crate::engine::MappingEngine::plan_by_reference`] gives, for
+//! a consumer that keeps the plan beside its event (the store).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -145,11 +150,78 @@ pub enum ActionPayload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tenant: Option<String>,
         /// Template data.
-        data: Value,
+        data: TriggerData,
         /// Key a later cancel can use.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cancellation_key: Option<String>,
     },
+}
+
+/// A trigger's template data.
+///
+/// A mapping that maps neither `data` nor `data_fields` sends the event's
+/// own `data` (its properties). Copying it into every trigger doubled the
+/// work of the event's largest part; a plan made for a consumer that keeps
+/// it beside its event says [`Self::OfEvent`] instead, and that consumer
+/// resolves it ([`ActionPlan::resolve_event_data`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TriggerData {
+    /// The event's own `data`, not copied here.
+    OfEvent,
+    /// The data itself: mapped, given by an API call, or resolved.
+    Given(Value),
+}
+
+impl TriggerData {
+    /// The data, taking `event_data` (the event's `data`) for [`Self::OfEvent`].
+    pub fn resolve<'a>(&'a self, event_data: &'a Value) -> &'a Value {
+        match self {
+            Self::OfEvent => event_data,
+            Self::Given(v) => v,
+        }
+    }
+
+    /// The data when this holds it: `None` for [`Self::OfEvent`].
+    pub fn given(&self) -> Option<&Value> {
+        match self {
+            Self::OfEvent => None,
+            Self::Given(v) => Some(v),
+        }
+    }
+}
+
+impl From<Value> for TriggerData {
+    fn from(v: Value) -> Self {
+        Self::Given(v)
+    }
+}
+
+/// Compares the data held; [`TriggerData::OfEvent`] equals no value, since
+/// it holds none.
+impl PartialEq<Value> for TriggerData {
+    fn eq(&self, other: &Value) -> bool {
+        self.given() == Some(other)
+    }
+}
+
+/// The data as JSON. [`TriggerData::OfEvent`] is written as `null` (never a
+/// trigger's data otherwise: that is an object); a consumer that shows or
+/// sends a plan resolves it first.
+impl Serialize for TriggerData {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::OfEvent => s.serialize_unit(),
+            Self::Given(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Any JSON value reads as [`TriggerData::Given`]: whether a `null` meant
+/// "the event's" is for the reader that wrote it to say.
+impl<'de> Deserialize<'de> for TriggerData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(Self::Given)
+    }
 }
 
 impl ActionPayload {
@@ -442,5 +514,37 @@ impl ActionPlan {
     /// True when the plan will run.
     pub fn is_planned(&self) -> bool {
         matches!(self.outcome, PlanOutcome::Planned { .. })
+    }
+
+    /// True when the plan is a trigger whose data is [`TriggerData::OfEvent`].
+    pub fn refers_to_event_data(&self) -> bool {
+        matches!(
+            self.payload(),
+            Some(ActionPayload::TriggerWorkflow {
+                data: TriggerData::OfEvent,
+                ..
+            })
+        )
+    }
+
+    /// Copies `event_data` (the planned event's `data`) into a trigger whose
+    /// data is [`TriggerData::OfEvent`], so the plan stands on its own.
+    pub fn resolve_event_data(&mut self, event_data: &Value) {
+        self.resolve_event_data_with(|| event_data.clone());
+    }
+
+    /// [`Self::resolve_event_data`] with the data made by `event_data`, which
+    /// runs only when the plan refers to it (a caller may move the data in).
+    pub fn resolve_event_data_with(&mut self, event_data: impl FnOnce() -> Value) {
+        if let PlanOutcome::Planned {
+            payload:
+                ActionPayload::TriggerWorkflow {
+                    data: data @ TriggerData::OfEvent,
+                    ..
+                },
+        } = &mut self.outcome
+        {
+            *data = TriggerData::Given(event_data());
+        }
     }
 }

@@ -13,7 +13,7 @@ use tributary_core::{
     path::DataAlias,
     plan::{
         ActionPayload, ActionPlan, PlanError, PlanNote, PlanOrigin, PlanOutcome, RecipientRef,
-        SkipReason,
+        SkipReason, TriggerData,
     },
 };
 
@@ -610,4 +610,54 @@ fn an_optional_path_that_reaches_nothing_is_noted_on_the_plan() {
         ),
     );
     assert!(full[0].notes.is_empty(), "{:?}", full[0].notes);
+}
+
+/// The trigger data of the first plan.
+fn trigger_data(plans: &[ActionPlan]) -> &TriggerData {
+    match plans[0].payload() {
+        Some(ActionPayload::TriggerWorkflow { data, .. }) => data,
+        other => panic!("not a trigger: {other:?}"),
+    }
+}
+
+#[test]
+fn a_plan_by_reference_leaves_the_default_trigger_data_to_its_event() {
+    let engine = |mappings: &str| MappingEngine::new(&config("segment", mappings));
+    let event = track(
+        "E",
+        json!({"userId": "u1", "properties": {"to": "u1", "total": 12.5}}),
+    );
+    let overrides = Overrides::none();
+
+    // The default: the event's data, by reference or copied.
+    let default = engine(TRIGGER);
+    let by_reference = default.plan_by_reference(&event, &overrides);
+    assert_eq!(trigger_data(&by_reference), &TriggerData::OfEvent);
+    assert!(by_reference[0].refers_to_event_data());
+    let plans = default.plan(&event, &overrides);
+    assert_eq!(trigger_data(&plans), &event.data);
+    assert!(!plans[0].refers_to_event_data());
+    // Resolving the one gives the other.
+    let mut resolved = by_reference;
+    resolved[0].resolve_event_data(&event.data);
+    assert_eq!(resolved, plans);
+    // A plan is serialized with its data; one by reference writes `null`.
+    let json = |plan: &ActionPlan| serde_json::to_value(plan).unwrap()["payload"]["data"].clone();
+    assert_eq!(json(&plans[0])["total"], 12.5);
+    let by_reference = default.plan_by_reference(&event, &overrides);
+    assert_eq!(json(&by_reference[0]), Value::Null);
+
+    // Mapped data is the plan's own either way.
+    let mapped = engine(&format!(
+        "{TRIGGER}data_fields = {{ sum = \"properties.total\" }}\n"
+    ));
+    let by_reference = mapped.plan_by_reference(&event, &overrides);
+    assert_eq!(trigger_data(&by_reference), &json!({"sum": 12.5}));
+    assert_eq!(by_reference, mapped.plan(&event, &overrides));
+
+    // An event whose data is not an object sends an empty object.
+    let mut odd = event;
+    odd.data = json!("text");
+    let by_reference = default.plan_by_reference(&odd, &overrides);
+    assert_eq!(trigger_data(&by_reference), &json!({}));
 }

@@ -394,7 +394,7 @@ impl Pipeline {
                         }
                         DedupDecision::Disabled | DedupDecision::NoKey => None,
                     };
-                    let plans = live.engine().plan(&event, &overrides);
+                    let plans = live.engine().plan_by_reference(&event, &overrides);
                     items.push(AppendItem {
                         event,
                         plans,

@@ -549,7 +549,7 @@ fn trigger_workflow(workflow: String, map: &Body, body_len: usize) -> Result<Mad
         recipients,
         actor,
         tenant,
-        data,
+        data: data.into(),
         cancellation_key,
     });
     let mut made = Made::new(payloads, CallAnswer::WorkflowRun).about_user(first_user);

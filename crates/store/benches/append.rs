@@ -76,7 +76,7 @@ fn item(n: u64, pad: &str) -> AppendItem {
                 recipients: vec![tributary_core::plan::RecipientRef::User(user)],
                 actor: None,
                 tenant: None,
-                data: properties,
+                data: properties.into(),
                 cancellation_key: None,
             },
         },

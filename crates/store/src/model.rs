@@ -62,6 +62,9 @@ pub struct AppendItem {
     /// The normalized event.
     pub event: Event,
     /// Its plans, in execution order; skipped plans are logged as `skipped`.
+    /// A trigger may refer to the event's data instead of holding a copy
+    /// (`MappingEngine::plan_by_reference`); the store keeps it once, with
+    /// the event, and every plan it returns holds its data.
     pub plans: Vec<ActionPlan>,
     /// The dedup scope to check, when dedup applies to this event.
     pub dedup: Option<DedupScope>,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use tributary_core::{
     ActionType,
     event::{EventId, Headers},
-    plan::{ActionPayload, ActionPlan, PlanOutcome},
+    plan::{ActionPayload, ActionPlan, PlanOutcome, TriggerData},
 };
 
 use crate::{
@@ -473,10 +473,11 @@ pub(crate) fn action_record(
 /// once").
 const DATA_OF_EVENT: &str = "{\"data_of_event\":true,";
 
-/// The plan as stored in `actions.plan_json`. A trigger whose data is
-/// `event_data` (a mapping's default: the event's properties) leaves it to
-/// the event's row, rather than serializing, compressing and writing the
-/// event's largest part a second time.
+/// The plan as stored in `actions.plan_json`. A trigger whose data is its
+/// event's (a mapping's default: the event's properties) leaves it to the
+/// event's row, rather than serializing, compressing and writing the
+/// event's largest part a second time: a plan that says so
+/// ([`TriggerData::OfEvent`]), or one whose data equals `event_data`.
 pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String, StoreError> {
     let json = |plan: &ActionPlan| {
         serde_json::to_string(plan).map_err(|e| StoreError::InvalidInput {
@@ -484,6 +485,8 @@ pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String,
             problem: e.to_string(),
         })
     };
+    // serde_json writes a struct as an object: `{` first.
+    let marked = |text: String| format!("{DATA_OF_EVENT}{}", &text[1..]);
     let PlanOutcome::Planned {
         payload:
             ActionPayload::TriggerWorkflow {
@@ -498,8 +501,11 @@ pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String,
     else {
         return json(plan);
     };
-    if data != event_data {
-        return json(plan);
+    match data {
+        // Written as `null`.
+        TriggerData::OfEvent => return json(plan).map(marked),
+        TriggerData::Given(data) if data != event_data => return json(plan),
+        TriggerData::Given(_) => {}
     }
     // Everything but the data is copied; it is small beside the data.
     let without_data = ActionPlan {
@@ -511,15 +517,13 @@ pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String,
                 recipients: recipients.clone(),
                 actor: actor.clone(),
                 tenant: tenant.clone(),
-                data: Value::Null,
+                data: TriggerData::OfEvent,
                 cancellation_key: cancellation_key.clone(),
             },
         },
         notes: plan.notes.clone(),
     };
-    let text = json(&without_data)?;
-    // serde_json writes a struct as an object: `{` first.
-    Ok(format!("{DATA_OF_EVENT}{}", &text[1..]))
+    json(&without_data).map(marked)
 }
 
 /// A plan as read from `actions.plan_json`, its trigger data perhaps still
@@ -564,7 +568,7 @@ impl StoredPlan {
             payload: ActionPayload::TriggerWorkflow { data, .. },
         } = &mut plan.outcome
         {
-            *data = event_data;
+            *data = TriggerData::Given(event_data);
         }
         Ok(plan)
     }
@@ -609,11 +613,20 @@ mod tests {
                     recipients: vec![RecipientRef::User("u1".into())],
                     actor: None,
                     tenant: Some("acme".into()),
-                    data,
+                    data: data.into(),
                     cancellation_key: Some("k".into()),
                 },
             },
             notes: Vec::new(),
+        }
+    }
+
+    fn set_data(plan: &mut ActionPlan, to: TriggerData) {
+        if let PlanOutcome::Planned {
+            payload: ActionPayload::TriggerWorkflow { data, .. },
+        } = &mut plan.outcome
+        {
+            *data = to;
         }
     }
 
@@ -637,6 +650,12 @@ mod tests {
         let (text, read) = round_trip(&plan, &e);
         assert!(text.starts_with(DATA_OF_EVENT), "{text}");
         assert!(!text.contains("ord-1"), "{text}");
+        assert_eq!(read, plan);
+        // A plan that refers to the event's data is stored the same way.
+        let mut by_reference = plan.clone();
+        set_data(&mut by_reference, TriggerData::OfEvent);
+        let (same_text, read) = round_trip(&by_reference, &e);
+        assert_eq!(same_text, text);
         assert_eq!(read, plan);
         // Without the event's row there is nothing to complete it with.
         let parsed = StoredPlan::parse(&text, "plan").unwrap();
@@ -674,16 +693,26 @@ mod tests {
 
     proptest! {
         /// Whatever the trigger's and the event's data, the plan read back
-        /// is the plan stored.
+        /// is the plan stored, holding its data when it referred to the
+        /// event's.
         #[test]
         fn a_stored_plan_reads_back_as_the_plan(
             event_data in value(),
             other in value(),
-            same in any::<bool>(),
+            form in 0..3u8,
         ) {
             let e = event(event_data.clone());
-            let plan = trigger(if same { event_data } else { other });
-            prop_assert_eq!(round_trip(&plan, &e).1, plan);
+            let mut plan = trigger(match form {
+                0 => event_data,
+                1 => other,
+                _ => Value::Null,
+            });
+            if form == 2 {
+                set_data(&mut plan, TriggerData::OfEvent);
+            }
+            let read = round_trip(&plan, &e).1;
+            plan.resolve_event_data(&e.data);
+            prop_assert_eq!(read, plan);
         }
 
         /// Any text in the plan's column, completed with any text as the

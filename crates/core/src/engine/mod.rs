@@ -18,7 +18,7 @@ use crate::{
     path::PathInput,
     plan::{
         ActionPayload, ActionPlan, AudienceMember, PlanError, PlanOrigin, PlanOutcome,
-        RecipientRef, SkipReason, TriggerInline,
+        RecipientRef, SkipReason, TriggerData, TriggerInline,
     },
     reserved::{self, Entity},
 };
@@ -145,6 +145,19 @@ impl MappingEngine {
     /// The plans for `event`, in execution order. An event of a source or
     /// environment the configuration does not know gets no plans.
     pub fn plan(&self, event: &Event, overrides: &Overrides) -> Vec<ActionPlan> {
+        let mut plans = self.plan_by_reference(event, overrides);
+        for plan in &mut plans {
+            plan.resolve_event_data(&event.data);
+        }
+        plans
+    }
+
+    /// [`Self::plan`], except that a trigger whose data is the event's own
+    /// `data` says so ([`TriggerData::OfEvent`]) instead of holding a copy.
+    /// For a consumer that keeps the plans with their event, as the store
+    /// does; anything else resolves them first
+    /// ([`ActionPlan::resolve_event_data`]).
+    pub fn plan_by_reference(&self, event: &Event, overrides: &Overrides) -> Vec<ActionPlan> {
         let Some(idx) = self.index(event) else {
             return Vec::new();
         };
@@ -449,12 +462,16 @@ fn not_mapped(field: &str) -> PlanError {
 
 /// Trigger data: the event's data unless `data` or `data_fields` are mapped;
 /// `data_fields` build an object (over `data` when both are given).
-fn trigger_data(mapping: &Mapping, event: &Event, r: &Resolver<'_>) -> Result<Value, PlanError> {
+fn trigger_data(
+    mapping: &Mapping,
+    event: &Event,
+    r: &Resolver<'_>,
+) -> Result<TriggerData, PlanError> {
     let p = &mapping.params;
     if p.data.is_none() && p.data_fields.is_empty() {
         return Ok(match &event.data {
-            Value::Object(_) => event.data.clone(),
-            _ => Value::Object(Map::new()),
+            Value::Object(_) => TriggerData::OfEvent,
+            _ => TriggerData::Given(Value::Object(Map::new())),
         });
     }
     let mut data = r
@@ -465,5 +482,5 @@ fn trigger_data(mapping: &Mapping, event: &Event, r: &Resolver<'_>) -> Result<Va
             data.insert(name.clone(), v.into_owned());
         }
     }
-    Ok(Value::Object(data))
+    Ok(TriggerData::Given(Value::Object(data)))
 }

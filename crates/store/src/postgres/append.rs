@@ -442,6 +442,7 @@ async fn commit_group(
                             id,
                             environment: &e.environment,
                             payload,
+                            event_data: &e.data,
                         });
                     } else if plan.is_planned() {
                         ac.outbox_id.push(id.to_string());
@@ -564,6 +565,7 @@ struct Local<'a> {
     id: ActionId,
     environment: &'a str,
     payload: &'a tributary_core::plan::ActionPayload,
+    event_data: &'a serde_json::Value,
 }
 
 /// Runs `local` in order inside `tx` and sets each action's row to its
@@ -588,6 +590,7 @@ async fn run_local(
             id: &ac.id[l.column],
             environment: l.environment,
             payload: l.payload,
+            event_data: Some(l.event_data),
         })
         .collect();
     let (results, unsent) = local_apply::apply_at_append(tx, &items, read_ahead).await?;

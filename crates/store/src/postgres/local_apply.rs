@@ -49,6 +49,7 @@ pub(super) async fn apply_local_many(
             id,
             environment: &i.environment,
             payload: &i.payload,
+            event_data: None,
         })
         .collect();
     let (results, mut unsent) = apply_in_order(&tx, &items, Lock::Take, Marked::Yes, None).await?;
@@ -116,6 +117,9 @@ pub(super) struct LocalItem<'a> {
     pub(super) id: &'a str,
     pub(super) environment: &'a str,
     pub(super) payload: &'a ActionPayload,
+    /// Its event's `data`, for a trigger that refers to it; `None` for a
+    /// payload read back from the store (which holds its data).
+    pub(super) event_data: Option<&'a serde_json::Value>,
 }
 
 /// Whether to take [`LOCAL_LOCK`] before reading.
@@ -209,7 +213,13 @@ async fn apply_in_order(
                 }
             }
         };
-        match local::writes(item.environment, item.id, item.payload, &loaded) {
+        match local::writes(
+            item.environment,
+            item.id,
+            item.payload,
+            item.event_data,
+            &loaded,
+        ) {
             Ok(writes) => {
                 users.record(&writes);
                 unsent.add(item.id.to_owned(), writes);

@@ -204,13 +204,40 @@ pub(super) fn prepare(
                 .take()
                 .map(|json| PackedJson::pack(json, dictionaries));
             let local = local_environments.contains(&item.event.environment);
-            let actions = std::mem::take(&mut item.plans)
-                .into_iter()
+            let plans = std::mem::take(&mut item.plans);
+            // Every plan is stored (compared with the event's data) before a
+            // kept payload takes that data.
+            let stored = plans
+                .iter()
                 .map(|plan| {
+                    rows::plan_json(plan, &item.event.data)
+                        .map(|json| PackedJson::pack(json, dictionaries))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut event_data = Some(std::mem::take(&mut item.event.data));
+            let mut needing_data = match local {
+                true => plans.iter().filter(|p| p.refers_to_event_data()).count(),
+                false => 0,
+            };
+            let actions = plans
+                .into_iter()
+                .zip(stored)
+                .map(|(mut plan, packed_plan)| {
                     let id = ActionId::generate(item.event.id);
                     let id_text = id.to_string();
-                    let packed_plan =
-                        PackedJson::pack(rows::plan_json(&plan, &item.event.data)?, dictionaries);
+                    if local {
+                        // The writer runs a kept payload without its event:
+                        // the last one that needs the event's data takes it,
+                        // any other a copy (more than one is rare).
+                        plan.resolve_event_data_with(|| {
+                            needing_data -= 1;
+                            match needing_data {
+                                0 => event_data.take(),
+                                _ => event_data.clone(),
+                            }
+                            .unwrap_or_default()
+                        });
+                    }
                     let planned = plan.is_planned();
                     let payload = match plan.outcome {
                         PlanOutcome::Planned { payload } if local => Some(payload),
@@ -641,7 +668,7 @@ fn writes_ahead(
     if !reads.records.is_empty() || !reads.scopes.is_empty() {
         return Ok(None);
     }
-    local::writes(environment, id, payload, &Loaded::default()).map(|w| {
+    local::writes(environment, id, payload, None, &Loaded::default()).map(|w| {
         Some(Ahead {
             writes: row_writes(w),
             users: reads.users,
@@ -737,7 +764,7 @@ pub(super) fn local_writes(
     payload: &ActionPayload,
 ) -> Result<(Vec<RowWrite>, LocalEffect), StoreError> {
     let loaded = load_local(conn, environment, payload)?;
-    let writes = row_writes(local::writes(environment, id, payload, &loaded)?);
+    let writes = row_writes(local::writes(environment, id, payload, None, &loaded)?);
     Ok((writes, local::effect(environment, payload, &loaded)))
 }
 
@@ -903,10 +930,10 @@ pub(super) fn prune(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
     use tributary_core::{
         event::{Event, EventKind},
-        plan::{ActionPlan, PlanOrigin, RecipientRef},
+        plan::{ActionPlan, PlanOrigin, RecipientRef, TriggerData},
     };
 
     use super::*;
@@ -921,15 +948,26 @@ mod tests {
         planned: bool,
     }
 
-    /// One event with one trigger; `data_of_event`: the trigger's data is
-    /// the event's (a mapping's default), else a mapped object.
-    fn prepared_with(data_of_event: bool) -> Vec<PreparedItem> {
+    /// The trigger data [`prepared_with`] plans.
+    #[derive(Clone, Copy, Debug)]
+    enum Data {
+        /// A reference to the event's (a mapping's default).
+        OfEvent,
+        /// A copy of the event's.
+        Copied,
+        /// A mapped object.
+        Mapped,
+    }
+
+    /// One event with one trigger of `trigger` data, of an environment the
+    /// store runs itself when `local`.
+    fn prepared_with(trigger: Data, local: bool) -> Vec<PreparedItem> {
         let now = Utc::now();
         let data = json!({"order_id": "ord-1", "note": "x".repeat(400)});
-        let trigger_data = if data_of_event {
-            data.clone()
-        } else {
-            json!({"mapped": data})
+        let trigger_data = match trigger {
+            Data::OfEvent => TriggerData::OfEvent,
+            Data::Copied => data.clone().into(),
+            Data::Mapped => json!({"mapped": data}).into(),
         };
         let event = Event {
             id: EventId::generate(now),
@@ -970,41 +1008,72 @@ mod tests {
             dedup: None,
             provenance: Default::default(),
         };
-        prepare(vec![item], &[], &Dictionaries::none()).unwrap()
+        let local = if local {
+            vec!["production".to_owned()]
+        } else {
+            Vec::new()
+        };
+        prepare(vec![item], &local, &Dictionaries::none()).unwrap()
     }
 
     fn prepared() -> Vec<PreparedItem> {
-        prepared_with(false)
+        prepared_with(Data::Mapped, false)
+    }
+
+    /// The data of a trigger payload.
+    fn data_of(payload: &ActionPayload) -> &Value {
+        let ActionPayload::TriggerWorkflow { data, .. } = payload else {
+            panic!("not a trigger: {payload:?}");
+        };
+        data.given().expect("the payload holds its data")
     }
 
     #[test]
     fn a_trigger_whose_data_is_the_events_stores_it_once() {
-        let items = prepared_with(true);
-        let action = &items[0].actions[0];
-        // Without the data the plan is short enough to stay uncompressed.
-        let PackedJson::Text(text) = &action.plan else {
-            panic!("the plan was compressed");
-        };
-        assert!(text.starts_with("{\"data_of_event\":true,"), "{text}");
-        assert!(!text.contains("ord-1"), "{text}");
-        let Ok(ActionPayload::TriggerWorkflow { data, .. }) =
-            payload_of_plan(&action.plan, items[0].json.as_ref())
-        else {
-            panic!("no trigger payload");
-        };
-        assert_eq!(data["order_id"], "ord-1");
-        assert_eq!(data["note"].as_str().map(str::len), Some(400));
-        // Without its event's JSON the plan is an error, not a guess.
-        assert!(payload_of_plan(&action.plan, None).is_err());
+        for trigger in [Data::OfEvent, Data::Copied] {
+            let items = prepared_with(trigger, false);
+            let action = &items[0].actions[0];
+            // Without the data the plan is short enough to stay uncompressed.
+            let PackedJson::Text(text) = &action.plan else {
+                panic!("the plan was compressed");
+            };
+            assert!(
+                text.starts_with("{\"data_of_event\":true,"),
+                "{trigger:?}: {text}"
+            );
+            assert!(!text.contains("ord-1"), "{text}");
+            let payload = payload_of_plan(&action.plan, items[0].json.as_ref()).unwrap();
+            let data = data_of(&payload);
+            assert_eq!(data["order_id"], "ord-1");
+            assert_eq!(data["note"].as_str().map(str::len), Some(400));
+            // Without its event's JSON the plan is an error, not a guess.
+            assert!(payload_of_plan(&action.plan, None).is_err());
+        }
 
         // Mapped data is stored in the plan, as before.
-        let items = prepared_with(false);
+        let items = prepared_with(Data::Mapped, false);
         let text = items[0].actions[0].plan.unpack(PLAN_COLUMN).unwrap();
         assert!(!text.contains("data_of_event") && text.contains("ord-1"));
-        assert!(matches!(
-            payload_of_plan(&items[0].actions[0].plan, None),
-            Ok(ActionPayload::TriggerWorkflow { data, .. }) if data["mapped"]["order_id"] == "ord-1"
-        ));
+        let payload = payload_of_plan(&items[0].actions[0].plan, None).unwrap();
+        assert_eq!(data_of(&payload)["mapped"]["order_id"], "ord-1");
+    }
+
+    #[test]
+    fn a_kept_payload_holds_its_events_data() {
+        for trigger in [Data::OfEvent, Data::Copied, Data::Mapped] {
+            let items = prepared_with(trigger, true);
+            let action = &items[0].actions[0];
+            let kept = action.payload.as_ref().expect("a local payload is kept");
+            let data = data_of(kept);
+            let order_id = match trigger {
+                Data::Mapped => &data["mapped"]["order_id"],
+                _ => &data["order_id"],
+            };
+            assert_eq!(order_id, "ord-1", "{trigger:?}");
+            // And it is the payload the stored plan decodes to.
+            let decoded = payload_of_plan(&action.plan, items[0].json.as_ref()).unwrap();
+            assert_eq!(&decoded, kept, "{trigger:?}");
+        }
     }
 
     fn plans(items: &[PreparedItem]) -> Vec<String> {

@@ -289,7 +289,7 @@ fn order_item(n: usize) -> AppendItem {
         payload: tributary_core::plan::ActionPayload::TriggerWorkflow { data, .. },
     } = &mut plan.outcome
     {
-        *data = trigger_data(n, properties);
+        *data = trigger_data(n, properties).into();
     }
     plain_item(e, vec![plan])
 }

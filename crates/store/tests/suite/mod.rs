@@ -7,7 +7,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use serde_json::json;
-use tributary_core::plan::{ActionPayload, ActionPlan, AudienceMember, RecipientRef};
+use tributary_core::plan::{ActionPayload, ActionPlan, AudienceMember, RecipientRef, TriggerData};
 use tributary_store::{
     ActionFilter, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, EventFilter,
     EventStatus, LocalApply, LocalEffect, LocalExecution, LocalKind, REJECTED_BODY_EXCERPT_BYTES,
@@ -1138,7 +1138,7 @@ pub async fn local_recipients_merge_once_per_action(h: &Harness) {
         ],
         actor: None,
         tenant: Some("acme".into()),
-        data: json!({"x": 1}),
+        data: json!({"x": 1}).into(),
         cancellation_key: Some(key.into()),
     };
     s.apply_local(id(10), "development", &trigger("c1"))
@@ -1258,7 +1258,7 @@ pub async fn apply_local_many_applies_each_in_order(h: &Harness) {
                     recipients: vec![RecipientRef::User("u1".into())],
                     actor: None,
                     tenant: None,
-                    data: json!({"x": 1}),
+                    data: json!({"x": 1}).into(),
                     cancellation_key: None,
                 },
             ),
@@ -1627,7 +1627,7 @@ fn full_trigger(user: &str) -> ActionPlan {
             collection: "agents".into(),
         });
         *tenant = Some("acme".into());
-        *data = json!({"total": 129.5, "items": [{"sku": "a\"b"}]});
+        *data = json!({"total": 129.5, "items": [{"sku": "a\"b"}]}).into();
         *cancellation_key = Some("order-1".into());
     }
     plan
@@ -1911,7 +1911,7 @@ pub async fn apply_local_many_keeps_order_within_a_call(h: &Harness) {
         recipients: vec![RecipientRef::User("u1".into())],
         actor: None,
         tenant: None,
-        data: json!({}),
+        data: json!({}).into(),
         cancellation_key: Some("k1".into()),
     };
     let results = s
@@ -2040,7 +2040,7 @@ fn trigger_of(recipients: &[&str]) -> ActionPayload {
             .collect(),
         actor: None,
         tenant: None,
-        data: json!({}),
+        data: json!({}).into(),
         cancellation_key: None,
     }
 }
@@ -2699,11 +2699,13 @@ pub async fn in_store_actions_queue_behind_older_ones_left_in_the_outbox(h: &Har
 /// The data of a trigger whose data is its event's (a mapping's default) is
 /// stored once, with the event, and every read of the plan has it: the
 /// event's detail, the action log (with a filter that joins the events
-/// table), a worker's claim, and a run from the outbox by the store.
+/// table), a worker's claim, and a run from the outbox by the store. A
+/// plan that refers to the event's data ([`TriggerData::OfEvent`]) reads
+/// back holding it, and a run at append has it.
 pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
     let h = h.like(LocalExecution::ThroughSink).await;
     let data = json!({"total": 129.5, "items": [{"sku": "a\"b"}], "note": null});
-    let item = |user: &str, trigger_data: serde_json::Value| {
+    let item = |user: &str, trigger_data: TriggerData| {
         let mut e = event("web", "paid", Some(user));
         e.data = data.clone();
         e.raw = json!({"type": "track", "event": "paid", "properties": data});
@@ -2723,10 +2725,18 @@ pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
     let mapped = json!({"mapped": true});
     let out = h
         .store
-        .append(vec![item("u1", data.clone()), item("u2", mapped.clone())])
+        .append(vec![
+            item("u1", data.clone().into()),
+            item("u2", mapped.clone().into()),
+            item("u4", TriggerData::OfEvent),
+        ])
         .await
         .unwrap();
-    let expected = [(accepted(&out[0]), &data), (accepted(&out[1]), &mapped)];
+    let expected = [
+        (accepted(&out[0]), &data),
+        (accepted(&out[1]), &mapped),
+        (accepted(&out[2]), &data),
+    ];
     for ((event_id, ids), want) in &expected {
         let detail = h.store.event_detail(*event_id).await.unwrap().unwrap();
         assert_eq!(&planned_data(&detail.actions[1].plan), *want);
@@ -2777,7 +2787,7 @@ pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
     // one that runs the environment itself: the run is built from the plan.
     let left = h
         .store
-        .append(vec![item("u3", data.clone())])
+        .append(vec![item("u3", data.clone().into())])
         .await
         .unwrap();
     let h = h.reopen(production_in_store()).await;
@@ -2794,4 +2804,26 @@ pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
         .unwrap()
         .expect("the run");
     assert_eq!(run.data["data"], data);
+
+    // Run at append by that store: the run has the data the plan refers to.
+    let ran = h
+        .store
+        .append(vec![item("u5", TriggerData::OfEvent)])
+        .await
+        .unwrap();
+    let (event_id, ids) = accepted(&ran[0]);
+    let run = h
+        .store
+        .local_record(
+            LocalKind::WorkflowRun,
+            "production",
+            "receipt",
+            &ids[1].to_string(),
+        )
+        .await
+        .unwrap()
+        .expect("the run made at append");
+    assert_eq!(run.data["data"], data);
+    let detail = h.store.event_detail(event_id).await.unwrap().unwrap();
+    assert_eq!(&planned_data(&detail.actions[1].plan), &data);
 }

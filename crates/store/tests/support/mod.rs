@@ -223,7 +223,7 @@ pub fn trigger_plan(workflow: &str, user: &str) -> ActionPlan {
                 recipients: vec![tributary_core::plan::RecipientRef::User(user.into())],
                 actor: None,
                 tenant: None,
-                data: json!({}),
+                data: json!({}).into(),
                 cancellation_key: None,
             },
         },
