@@ -23,7 +23,7 @@ use tributary_core::{
     ActionType,
     dedup::DedupScope,
     event::{Event, EventId, EventKind},
-    plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome},
+    plan::{ActionPayload, ActionPlan, PlanOrigin, PlanOutcome, TriggerData},
 };
 use tributary_store::{
     AppendItem, AttemptOutcome, ClaimedAction, LocalApply, LocalExecution, PostgresOptions,
@@ -57,7 +57,7 @@ fn item(n: u64, pad: &str) -> AppendItem {
         event: "Signed Up".into(),
         user_id: Some(user.clone()),
         anonymous_id: None,
-        data: properties.clone(),
+        data: properties,
         timestamp: now,
         received_at: now,
         message_id: Some(message_id.clone()),
@@ -76,7 +76,8 @@ fn item(n: u64, pad: &str) -> AppendItem {
                 recipients: vec![tributary_core::plan::RecipientRef::User(user)],
                 actor: None,
                 tenant: None,
-                data: properties.into(),
+                // As the service's pipeline plans it: the event's data, not a copy.
+                data: TriggerData::OfEvent,
                 cancellation_key: None,
             },
         },

@@ -215,9 +215,10 @@ pub(super) fn prepare(
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let mut event_data = Some(std::mem::take(&mut item.event.data));
-            let mut needing_data = match local {
-                true => plans.iter().filter(|p| p.refers_to_event_data()).count(),
-                false => 0,
+            let mut needing_data = if local {
+                plans.iter().filter(|p| p.refers_to_event_data()).count()
+            } else {
+                0
             };
             let actions = plans
                 .into_iter()
