@@ -200,20 +200,23 @@ async fn acknowledged_events_survive_kill_9() {
                 detail.attempts
             );
             let action = &detail.actions[1];
-            assert!(
-                store
-                    .local_record(
-                        LocalKind::WorkflowRun,
-                        "development",
-                        "welcome",
-                        &action.id.to_string()
-                    )
-                    .await
-                    .unwrap()
-                    .is_some(),
-                "action {} succeeded without its workflow run",
-                action.id
-            );
+            let run = store
+                .local_record(
+                    LocalKind::WorkflowRun,
+                    "development",
+                    "welcome",
+                    &action.id.to_string(),
+                )
+                .await
+                .unwrap()
+                .unwrap_or_else(|| {
+                    panic!("action {} succeeded without its workflow run", action.id)
+                });
+            // The mapping sends the event's properties, which the pipeline
+            // plans by reference: the run holds them all the same.
+            let event = detail.event.event.as_ref().expect("the event's JSON");
+            assert_eq!(run.data["data"], event.data, "action {}", action.id);
+            assert!(event.data["to"]["id"].is_string(), "{:?}", event.data);
         }
         match page.next_cursor {
             Some(c) => cursor = Some(c),
