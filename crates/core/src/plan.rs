@@ -160,8 +160,8 @@ pub enum ActionPayload {
 /// A trigger's template data.
 ///
 /// A mapping that maps neither `data` nor `data_fields` sends the event's
-/// own `data` (its properties). Copying it into every trigger doubled the
-/// work of the event's largest part; a plan made for a consumer that keeps
+/// own `data` (its properties). A copy in every trigger cost a clone and a
+/// drop of the event's largest part; a plan made for a consumer that keeps
 /// it beside its event says [`Self::OfEvent`] instead, and that consumer
 /// resolves it ([`ActionPlan::resolve_event_data`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -204,9 +204,9 @@ impl PartialEq<Value> for TriggerData {
     }
 }
 
-/// The data as JSON. [`TriggerData::OfEvent`] is written as `null` (never a
-/// trigger's data otherwise: that is an object); a consumer that shows or
-/// sends a plan resolves it first.
+/// The data as JSON. [`TriggerData::OfEvent`] is written as `null` (the
+/// engine and the resource API give a trigger an object otherwise); a
+/// consumer that shows or sends a plan resolves it first.
 impl Serialize for TriggerData {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use serde_json::{Map, Value, json};
-use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef, TriggerData};
+use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
 
 use crate::{LocalEffect, LocalKind, StoreError};
 
@@ -261,7 +261,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 
 /// The writes `payload` (action `action_id`) makes, given what it read.
 /// `event_data` is its event's `data`, for a trigger whose data is the
-/// event's ([`TriggerData::OfEvent`]); a payload read back from the store
+/// event's (`TriggerData::OfEvent`); a payload read back from the store
 /// holds its data and needs none.
 pub(crate) fn writes(
     env: &str,
@@ -394,16 +394,13 @@ pub(crate) fn writes(
             if recipients.is_empty() {
                 return Ok(w);
             }
-            let data = match (data, event_data) {
-                (TriggerData::Given(data), _) => data,
-                (TriggerData::OfEvent, Some(data)) => data,
-                (TriggerData::OfEvent, None) => {
-                    return Err(StoreError::InvalidInput {
-                        field: "data",
-                        problem: "the trigger's data is its event's, and the event was not given"
-                            .to_owned(),
-                    });
-                }
+            let data = match event_data {
+                Some(event_data) => data.resolve(event_data),
+                None => data.given().ok_or_else(|| StoreError::InvalidInput {
+                    field: "data",
+                    problem: "the trigger's data is its event's, and the event was not given"
+                        .to_owned(),
+                })?,
             };
             // Serialized from the payload's own fields: building a `Value`
             // first would deep-copy the trigger data, the largest part.
