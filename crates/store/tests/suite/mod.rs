@@ -23,7 +23,17 @@ async fn dev_data(
     scope: &str,
     id: &str,
 ) -> Option<serde_json::Value> {
-    s.local_record(kind, "development", scope, id)
+    local_data(s, "development", kind, scope, id).await
+}
+
+async fn local_data(
+    s: &Arc<dyn tributary_store::Store>,
+    environment: &str,
+    kind: LocalKind,
+    scope: &str,
+    id: &str,
+) -> Option<serde_json::Value> {
+    s.local_record(kind, environment, scope, id)
         .await
         .unwrap()
         .map(|r| r.data)
@@ -2792,18 +2802,13 @@ pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
         .unwrap();
     let h = h.reopen(production_in_store()).await;
     local_rounds(&h.store).await;
-    let run = h
-        .store
-        .local_record(
-            LocalKind::WorkflowRun,
-            "production",
-            "receipt",
-            &accepted(&left[0]).1[1].to_string(),
-        )
-        .await
-        .unwrap()
-        .expect("the run");
-    assert_eq!(run.data["data"], data);
+    let store = &h.store;
+    let run_of = |id: tributary_store::ActionId| async move {
+        let id = id.to_string();
+        local_data(store, "production", LocalKind::WorkflowRun, "receipt", &id).await
+    };
+    let run = run_of(accepted(&left[0]).1[1]).await.expect("the run");
+    assert_eq!(run["data"], data);
 
     // Run at append by that store: the run has the data the plan refers to.
     let ran = h
@@ -2812,18 +2817,8 @@ pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
         .await
         .unwrap();
     let (event_id, ids) = accepted(&ran[0]);
-    let run = h
-        .store
-        .local_record(
-            LocalKind::WorkflowRun,
-            "production",
-            "receipt",
-            &ids[1].to_string(),
-        )
-        .await
-        .unwrap()
-        .expect("the run made at append");
-    assert_eq!(run.data["data"], data);
+    let run = run_of(ids[1]).await.expect("the run made at append");
+    assert_eq!(run["data"], data);
     let detail = h.store.event_detail(event_id).await.unwrap().unwrap();
     assert_eq!(&planned_data(&detail.actions[1].plan), &data);
 }
