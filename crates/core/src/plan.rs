@@ -516,15 +516,27 @@ impl ActionPlan {
         matches!(self.outcome, PlanOutcome::Planned { .. })
     }
 
+    /// The trigger's data, when the plan is a planned trigger.
+    pub fn trigger_data(&self) -> Option<&TriggerData> {
+        match self.payload() {
+            Some(ActionPayload::TriggerWorkflow { data, .. }) => Some(data),
+            _ => None,
+        }
+    }
+
+    /// [`Self::trigger_data`], to change.
+    pub fn trigger_data_mut(&mut self) -> Option<&mut TriggerData> {
+        match &mut self.outcome {
+            PlanOutcome::Planned {
+                payload: ActionPayload::TriggerWorkflow { data, .. },
+            } => Some(data),
+            _ => None,
+        }
+    }
+
     /// True when the plan is a trigger whose data is [`TriggerData::OfEvent`].
     pub fn refers_to_event_data(&self) -> bool {
-        matches!(
-            self.payload(),
-            Some(ActionPayload::TriggerWorkflow {
-                data: TriggerData::OfEvent,
-                ..
-            })
-        )
+        matches!(self.trigger_data(), Some(TriggerData::OfEvent))
     }
 
     /// Copies `event_data` (the planned event's `data`) into a trigger whose
@@ -536,14 +548,7 @@ impl ActionPlan {
     /// [`Self::resolve_event_data`] with the data made by `event_data`, which
     /// runs only when the plan refers to it (a caller may move the data in).
     pub fn resolve_event_data_with(&mut self, event_data: impl FnOnce() -> Value) {
-        if let PlanOutcome::Planned {
-            payload:
-                ActionPayload::TriggerWorkflow {
-                    data: data @ TriggerData::OfEvent,
-                    ..
-                },
-        } = &mut self.outcome
-        {
+        if let Some(data @ TriggerData::OfEvent) = self.trigger_data_mut() {
             *data = TriggerData::Given(event_data());
         }
     }

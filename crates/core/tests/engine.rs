@@ -614,10 +614,9 @@ fn an_optional_path_that_reaches_nothing_is_noted_on_the_plan() {
 
 /// The trigger data of the first plan.
 fn trigger_data(plans: &[ActionPlan]) -> &TriggerData {
-    match plans[0].payload() {
-        Some(ActionPayload::TriggerWorkflow { data, .. }) => data,
-        other => panic!("not a trigger: {other:?}"),
-    }
+    plans[0]
+        .trigger_data()
+        .unwrap_or_else(|| panic!("not a trigger: {:?}", plans[0]))
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_json::Value;
 use tributary_core::{
     ActionType,
     event::{EventId, Headers},
-    plan::{ActionPayload, ActionPlan, PlanOutcome, TriggerData},
+    plan::{ActionPlan, TriggerData},
 };
 
 use crate::{
@@ -487,43 +487,21 @@ pub(crate) fn plan_json(plan: &ActionPlan, event_data: &Value) -> Result<String,
     };
     // serde_json writes a struct as an object: `{` first.
     let marked = |text: String| format!("{DATA_OF_EVENT}{}", &text[1..]);
-    let PlanOutcome::Planned {
-        payload:
-            ActionPayload::TriggerWorkflow {
-                workflow,
-                recipients,
-                actor,
-                tenant,
-                data,
-                cancellation_key,
-            },
-    } = &plan.outcome
-    else {
-        return json(plan);
-    };
-    match data {
+    match plan.trigger_data() {
         // Written as `null`.
-        TriggerData::OfEvent => return json(plan).map(marked),
-        TriggerData::Given(data) if data != event_data => return json(plan),
-        TriggerData::Given(_) => {}
+        Some(TriggerData::OfEvent) => json(plan).map(marked),
+        // A copy of the event's data: a plan `MappingEngine::plan` made (a
+        // replay's, an embedder's). The pipeline plans by reference, so this
+        // is rare enough to clone the plan whole.
+        Some(TriggerData::Given(data)) if data == event_data => {
+            let mut by_reference = plan.clone();
+            if let Some(data) = by_reference.trigger_data_mut() {
+                *data = TriggerData::OfEvent;
+            }
+            json(&by_reference).map(marked)
+        }
+        _ => json(plan),
     }
-    // Everything but the data is copied; it is small beside the data.
-    let without_data = ActionPlan {
-        action: plan.action,
-        origin: plan.origin.clone(),
-        outcome: PlanOutcome::Planned {
-            payload: ActionPayload::TriggerWorkflow {
-                workflow: workflow.clone(),
-                recipients: recipients.clone(),
-                actor: actor.clone(),
-                tenant: tenant.clone(),
-                data: TriggerData::OfEvent,
-                cancellation_key: cancellation_key.clone(),
-            },
-        },
-        notes: plan.notes.clone(),
-    };
-    json(&without_data).map(marked)
 }
 
 /// A plan as read from `actions.plan_json`, its trigger data perhaps still
@@ -564,10 +542,7 @@ impl StoredPlan {
         let event_data = crate::stored_event::data_from_json(&json)
             .map_err(|e| StoreError::decode("events.event_json", e))?;
         let mut plan = self.plan;
-        if let PlanOutcome::Planned {
-            payload: ActionPayload::TriggerWorkflow { data, .. },
-        } = &mut plan.outcome
-        {
+        if let Some(data) = plan.trigger_data_mut() {
             *data = TriggerData::Given(event_data);
         }
         Ok(plan)
@@ -590,7 +565,7 @@ mod tests {
     use serde_json::json;
     use tributary_core::{
         event::Event,
-        plan::{PlanOrigin, RecipientRef},
+        plan::{ActionPayload, PlanOrigin, PlanOutcome, RecipientRef},
     };
 
     use super::*;
@@ -622,12 +597,7 @@ mod tests {
     }
 
     fn set_data(plan: &mut ActionPlan, to: TriggerData) {
-        if let PlanOutcome::Planned {
-            payload: ActionPayload::TriggerWorkflow { data, .. },
-        } = &mut plan.outcome
-        {
-            *data = to;
-        }
+        *plan.trigger_data_mut().expect("a trigger") = to;
     }
 
     /// The plan stored for `plan` with `event`, read back with the event's stored JSON.

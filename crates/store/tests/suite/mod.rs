@@ -2720,17 +2720,13 @@ pub async fn a_triggers_data_from_its_event_reads_back_everywhere(h: &Harness) {
         e.data = data.clone();
         e.raw = json!({"type": "track", "event": "paid", "properties": data});
         let mut plan = full_trigger(user);
-        if let tributary_core::plan::PlanOutcome::Planned {
-            payload: ActionPayload::TriggerWorkflow { data, .. },
-        } = &mut plan.outcome
-        {
-            *data = trigger_data;
-        }
+        *plan.trigger_data_mut().expect("a trigger") = trigger_data;
         plain_item(e, vec![identify_plan(user, json!({})), plan])
     };
-    let planned_data = |plan: &ActionPlan| match plan.payload() {
-        Some(ActionPayload::TriggerWorkflow { data, .. }) => data.clone(),
-        other => panic!("{other:?}"),
+    let planned_data = |plan: &ActionPlan| {
+        plan.trigger_data()
+            .cloned()
+            .unwrap_or_else(|| panic!("{plan:?}"))
     };
     let mapped = json!({"mapped": true});
     let out = h
