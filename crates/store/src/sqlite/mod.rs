@@ -346,8 +346,8 @@ fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
     }
 }
 
-/// Loads the keys whose window had not passed at `now` (ms); later rows
-/// replace earlier ones.
+/// Loads the keys whose window had not passed at `now` (ms), a replaced
+/// key's older rows too (the log tells them apart).
 fn load_dedup_index(conn: &Connection, now: i64) -> Result<writer::DedupIndex, StoreError> {
     let mut index = writer::DedupIndex::default();
     let mut stmt =

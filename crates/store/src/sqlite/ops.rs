@@ -16,7 +16,7 @@ use super::{
     local_run,
     packed::PackedJson,
     ready::{Ahead, RowWrite},
-    writer::{Batch, DedupEntry},
+    writer::{Batch, DedupEntry, LiveKey},
 };
 use crate::{
     ActionId, ActionStatus, AppendItem, AppendOutcome, AttemptOutcome, ClaimedAction, EventStatus,
@@ -275,36 +275,42 @@ pub(super) fn prepare(
 }
 
 /// The event a live key points to, as [`dedup::judge`] needs it; `None`
-/// when the key's log row is gone (an expired key pruned in this group).
+/// when it has none after all (the index's entries were another key's, or
+/// the key's log row was pruned in this group).
 fn existing_key(
     conn: &Connection,
     hash: i64,
-    entry: DedupEntry,
+    live: LiveKey,
 ) -> Result<Option<ExistingKey>, StoreError> {
-    let event_id = match entry.event_id {
-        Some(id) => id.to_string(),
-        // The committed index keeps only the expiry; the log row that set it
-        // has that expiry (`dedup_log_by_expiry` finds the few rows sharing
-        // the millisecond), and the newest row for the hash is the live one.
-        None => match conn
-            .prepare_cached(
-                "SELECT event_id FROM dedup_log WHERE expires_at = ?1 AND hash = ?2 \
+    let (event_id, expires_ms) = match live {
+        LiveKey::Staged(entry) => (entry.event_id.to_string(), entry.expires_ms),
+        // The index keeps only part of the hash and the expiry. The log row
+        // that set an entry has its expiry (`dedup_log_by_expiry` finds the
+        // few rows sharing the millisecond), and the newest row for the
+        // hash is the live key.
+        LiveKey::Indexed(candidates) => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, event_id FROM dedup_log WHERE expires_at = ?1 AND hash = ?2 \
                  ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row(params![entry.expires_ms, hash], |r| r.get::<_, String>(0))
-            .optional()?
-        {
-            Some(id) => id,
-            None => {
-                if entry.expires_ms > ms(Utc::now()) {
-                    tracing::error!(
-                        hash,
-                        "A live dedup key has no row in dedup_log; the event is treated as new."
-                    );
+            )?;
+            let mut newest: Option<(i64, String, i64)> = None;
+            for expires_ms in candidates {
+                let row = stmt
+                    .query_row(params![expires_ms, hash], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })
+                    .optional()?;
+                if let Some((seq, id)) = row
+                    && newest.as_ref().is_none_or(|(s, _, _)| seq > *s)
+                {
+                    newest = Some((seq, id, expires_ms));
                 }
-                return Ok(None);
             }
-        },
+            match newest {
+                Some((_, id, expires_ms)) => (id, expires_ms),
+                None => return Ok(None),
+            }
+        }
     };
     let scope = conn
         .prepare_cached(
@@ -327,7 +333,7 @@ fn existing_key(
         .query_row([&event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(Some(ExistingKey {
         event_id,
-        expires_at_ms: entry.expires_ms,
+        expires_at_ms: expires_ms,
         scope,
         planned,
         failed,
@@ -357,7 +363,7 @@ pub(super) fn append(
                 .iter()
                 .rev()
                 .find(|(h, _)| h == hash)
-                .map(|(_, e)| *e)
+                .map(|(_, e)| LiveKey::Staged(*e))
                 .or_else(|| batch.key(*hash));
             let existing = match live {
                 Some(e) => existing_key(conn, *hash, e)?,
@@ -385,7 +391,7 @@ pub(super) fn append(
                     keys.push((
                         *hash,
                         DedupEntry {
-                            event_id: Some(item.event_id),
+                            event_id: item.event_id,
                             expires_ms,
                         },
                     ));

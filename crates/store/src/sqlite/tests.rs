@@ -133,6 +133,89 @@ async fn an_open_transaction_commits_once_it_is_old_enough() {
     panic!("the open transaction never committed");
 }
 
+/// A `signup` from `web` with message id `key`, deduplicated on it for an
+/// hour, its data padded with `pad` bytes.
+fn signup(key: &str, pad: usize) -> crate::AppendItem {
+    let now = Utc::now();
+    let event = tributary_core::event::Event {
+        id: EventId::generate(now),
+        environment: "production".into(),
+        source: "web".into(),
+        kind: tributary_core::event::EventKind::Track,
+        event: "signup".into(),
+        user_id: None,
+        anonymous_id: None,
+        data: serde_json::json!({ "pad": "x".repeat(pad) }),
+        timestamp: now,
+        received_at: now,
+        message_id: Some(key.into()),
+        raw: serde_json::json!({"type": "track"}),
+        headers: Default::default(),
+        preprocess: None,
+    };
+    crate::AppendItem {
+        dedup: Some(tributary_core::dedup::DedupScope {
+            key: key.into(),
+            event_type: "signup".into(),
+            source: "web".into(),
+            environment: "production".into(),
+            window: Duration::from_secs(3600),
+        }),
+        event,
+        plans: Vec::new(),
+        provenance: Default::default(),
+    }
+}
+
+/// The in-memory dedup index keeps 28 bits of a key's hash: keys sharing
+/// them are told apart by `dedup_log`, whether one is new or both repeat.
+#[tokio::test]
+async fn keys_sharing_the_index_bits_are_told_apart_by_the_log() {
+    // Two message ids whose hashes share their top 28 bits (a birthday
+    // search: about three pairs expected among 40,000).
+    let top = |key: &str| {
+        let item = signup(key, 0);
+        (crate::dedup::scope_hash(item.dedup.as_ref().unwrap()) as u64) >> 36
+    };
+    let mut seen = std::collections::HashMap::new();
+    let (a, b): (String, String) = (0..200_000)
+        .map(|n| format!("k{n}"))
+        .find_map(|key| {
+            seen.insert(top(&key), key.clone())
+                .map(|earlier| (earlier, key))
+        })
+        .expect("no two keys share 28 bits");
+    let dir = tempfile::tempdir().unwrap();
+    let open = || SqliteStore::open_dir_with(dir.path(), SqliteOptions::default());
+    // Each reopen loads the index from the log: every check below goes
+    // through it, none through keys staged in an open transaction.
+    let first_a = {
+        let store = open().await.unwrap();
+        append_one(&store, &a).await
+    };
+    let first_b = {
+        let store = open().await.unwrap();
+        append_one(&store, &b).await
+    };
+    assert!(
+        matches!(first_b, AppendOutcome::Accepted { .. }),
+        "{b} was taken for {a}: {first_b:?}"
+    );
+    let store = open().await.unwrap();
+    for (key, first) in [(&a, &first_a), (&b, &first_b)] {
+        match append_one(&store, key).await {
+            AppendOutcome::Duplicate {
+                original_event_id, ..
+            } => assert_eq!(original_event_id, first.event_id(), "{key}"),
+            other => panic!("a repeat of {key} was {other:?}"),
+        }
+    }
+}
+
+async fn append_one(store: &SqliteStore, key: &str) -> AppendOutcome {
+    store.append(vec![signup(key, 10)]).await.unwrap().remove(0)
+}
+
 /// Appends of single events with a unique message id each until the store
 /// refuses one; returns the ids answered `Accepted`.
 async fn append_until_refused(
@@ -141,35 +224,7 @@ async fn append_until_refused(
 ) -> (Vec<EventId>, Option<StoreError>) {
     let mut accepted = Vec::new();
     for n in 0..limit {
-        let now = Utc::now();
-        let event = tributary_core::event::Event {
-            id: EventId::generate(now),
-            environment: "production".into(),
-            source: "web".into(),
-            kind: tributary_core::event::EventKind::Track,
-            event: "signup".into(),
-            user_id: None,
-            anonymous_id: None,
-            data: serde_json::json!({ "pad": "x".repeat(3_000) }),
-            timestamp: now,
-            received_at: now,
-            message_id: Some(format!("m{n}")),
-            raw: serde_json::json!({"type": "track"}),
-            headers: Default::default(),
-            preprocess: None,
-        };
-        let item = crate::AppendItem {
-            dedup: Some(tributary_core::dedup::DedupScope {
-                key: format!("m{n}"),
-                event_type: "signup".into(),
-                source: "web".into(),
-                environment: "production".into(),
-                window: Duration::from_secs(3600),
-            }),
-            event,
-            plans: Vec::new(),
-            provenance: Default::default(),
-        };
+        let item = signup(&format!("m{n}"), 3_000);
         match store.append(vec![item]).await {
             Ok(outcomes) => match &outcomes[..] {
                 [AppendOutcome::Accepted { event_id, .. }] => accepted.push(*event_id),

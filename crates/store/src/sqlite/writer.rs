@@ -44,13 +44,22 @@ use super::{
 };
 use crate::{StoreError, stats::BatchStats};
 
-/// A live dedup key: when it stops blocking repeats, and the event it points
-/// to when that is at hand (a key this group wrote); a committed key's event
-/// is read from `dedup_log` when a repeat needs it.
+/// A dedup key written in this group, not yet committed: the event it
+/// points to and when it stops blocking repeats.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DedupEntry {
-    pub(super) event_id: Option<EventId>,
+    pub(super) event_id: EventId,
     pub(super) expires_ms: i64,
+}
+
+/// Where a key may be live.
+#[derive(Debug)]
+pub(super) enum LiveKey {
+    /// Written in this group.
+    Staged(DedupEntry),
+    /// Perhaps committed: the expiries of the index's entries that share
+    /// its bits (see [`DedupIndex`]); `dedup_log` says which is the key's.
+    Indexed(Vec<i64>),
 }
 
 pub(super) use super::dedup_index::DedupIndex;
@@ -112,14 +121,14 @@ impl Batch {
         Ok(())
     }
 
-    /// The live key for `hash`, seeing this group's uncommitted writes.
-    pub(super) fn key(&self, hash: i64) -> Option<DedupEntry> {
-        self.keys.get(&hash).copied().or_else(|| {
-            self.index.get(hash).map(|expires_ms| DedupEntry {
-                event_id: None,
-                expires_ms,
-            })
-        })
+    /// Where `hash`'s live key may be, seeing this group's uncommitted
+    /// writes; `None` when it has none.
+    pub(super) fn key(&self, hash: i64) -> Option<LiveKey> {
+        if let Some(entry) = self.keys.get(&hash) {
+            return Some(LiveKey::Staged(*entry));
+        }
+        let candidates = self.index.candidates(hash);
+        (!candidates.is_empty()).then_some(LiveKey::Indexed(candidates))
     }
 }
 
@@ -147,10 +156,11 @@ impl GroupState for Batch {
         // How many writes share one fsync: the group commit at work.
         metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
             .record(jobs as f64);
-        self.index
-            .extend(keys.into_iter().map(|(h, e)| (h, e.expires_ms)));
+        for (hash, entry) in keys {
+            self.index.insert(hash, entry.expires_ms);
+        }
         if let Some(t) = self.expire_before.take() {
-            self.index.retain(|_, expires_ms| expires_ms > t);
+            self.index.expire(t);
         }
         // A sixty-fourth of the keys at most, never the whole index at once.
         self.index.grow_ahead();
