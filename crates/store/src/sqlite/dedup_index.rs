@@ -10,7 +10,7 @@
 //! `dedup_log` (whose index is by expiry) says which, if any, is the key's.
 //! Two keys sharing their bits therefore both stay exact, at the price of a
 //! read; one in about 200 new keys pays it with 1.4 million keys held, one
-//! in 20 with 15 million. Entries of 16 bytes (the whole hash and the
+//! in 18 with 15 million. Entries of 16 bytes (the whole hash and the
 //! expiry), in a map that also keeps a control byte per slot and doubles as
 //! it grows, put a 10-second batch run at 151 MiB (docs/PERFORMANCE.md,
 //! issue 19).
@@ -126,6 +126,15 @@ impl DedupIndex {
     /// How many entries it holds.
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(HashTable::len).sum::<usize>() + self.outliers.len()
+    }
+
+    /// The bytes its tables hold (an outlier counted at a table slot's 17).
+    pub(super) fn allocated_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(HashTable::allocation_size)
+            .sum::<usize>()
+            + self.outliers.capacity() * 17
     }
 
     /// Doubles the first shard, in turn, that is three quarters full.
