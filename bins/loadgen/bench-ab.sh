@@ -23,25 +23,21 @@ SECS="${2:-10}"
 ROUNDS="${3:-4}"
 RATE="${4:-}"
 WORK="$(mktemp -d)"
-OLD_TREE="$WORK/tree"
-trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$OLD_TREE" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-# REV's build keeps its own target directory between runs of this script.
-OLD_TARGET="${TRIBUTARY_AB_TARGET:-${TMPDIR:-/tmp}/tributary-ab-target}"
-git worktree add --detach "$OLD_TREE" "$REV" >/dev/null
-(cd "$OLD_TREE" && CARGO_TARGET_DIR="$OLD_TARGET" cargo build --release -q -p tributary-ingest)
+TOKEN=tok_bench_0123456789abcdefghij
+source bins/loadgen/bench-lib.sh
+build_rev "$REV"
 cargo build --release -q -p tributary-ingest -p tributary-loadgen
 NEW_TARGET="${CARGO_TARGET_DIR:-target}"
-OLD_BIN="$OLD_TARGET/release/tributary-ingest"
+OLD_BIN="$REV_BIN"
 NEW_BIN="$NEW_TARGET/release/tributary-ingest"
 LOADGEN="$NEW_TARGET/release/tributary-loadgen"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== A: $REV ($(git rev-parse --short "$REV")), B: this tree ($(git rev-parse --short HEAD)$(git diff --quiet || echo ', modified'))"
 
-TOKEN=tok_bench_0123456789abcdefghij
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
-source bins/loadgen/bench-lib.sh
 if [ -n "${AB_BATCH:-}" ]; then
   LOAD=(--connections 16 --batch "$AB_BATCH" --shape array)
 else

@@ -23,6 +23,21 @@ workflow = "order-confirmation"
 TOML
 }
 
+# Builds the release ingest binary of git revision REV in a worktree of its
+# own, into a target directory kept between runs ($TRIBUTARY_AB_TARGET, else
+# tributary-ab-target under $TMPDIR), and sets REV_BIN to it.
+build_rev() { # rev
+  local tree; tree="$(mktemp -d)/tree"
+  local target="${TRIBUTARY_AB_TARGET:-${TMPDIR:-/tmp}/tributary-ab-target}"
+  git worktree add --detach "$tree" "$1" >/dev/null
+  if ! (cd "$tree" && CARGO_TARGET_DIR="$target" cargo build --release -q -p tributary-ingest); then
+    git worktree remove --force "$tree"
+    return 1
+  fi
+  git worktree remove --force "$tree"
+  REV_BIN="$target/release/tributary-ingest"
+}
+
 # Starts the release ingest binary on 127.0.0.1:PORT with the benchmarks'
 # source and its store in $WORK/STORE, and waits until it answers; its pid
 # is SERVER_PID, its warnings go to $WORK/server-PORT.log. INGEST_BIN

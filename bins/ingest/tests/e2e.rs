@@ -499,7 +499,7 @@ async fn metrics_count_events_by_source() {
         "tributary_events_accepted_total{source=\"legacy\"}",
         "tributary_outbox_pushed_total{source=\"legacy\"}",
         "tributary_store_commit_batch_size",
-        "tributary_store_dedup_keys",
+        "tributary_store_dedup_index_entries",
         "tributary_store_dedup_index_bytes",
         // Histograms with buckets, so slow answers and steps can be counted
         // per interval.

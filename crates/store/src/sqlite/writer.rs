@@ -165,7 +165,7 @@ impl GroupState for Batch {
         // A sixty-fourth of the keys at most, never the whole index at once.
         self.index.grow_ahead();
         // With a day's window the index is the store's memory per event.
-        metrics::gauge!("tributary_store_dedup_keys").set(self.index.len() as f64);
+        metrics::gauge!("tributary_store_dedup_index_entries").set(self.index.len() as f64);
         metrics::gauge!("tributary_store_dedup_index_bytes")
             .set(self.index.allocated_bytes() as f64);
     }
