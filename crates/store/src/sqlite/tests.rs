@@ -133,32 +133,24 @@ async fn an_open_transaction_commits_once_it_is_old_enough() {
     panic!("the open transaction never committed");
 }
 
-/// A `signup` from `web` with message id `key`, deduplicated on it for an
-/// hour, its data padded with `pad` bytes.
-fn signup(key: &str, pad: usize) -> crate::AppendItem {
+/// A track event received now with message id `key`, deduplicated on it
+/// for an hour, its data padded with `pad` bytes.
+fn keyed(key: &str, pad: usize) -> crate::AppendItem {
     let now = Utc::now();
-    let event = tributary_core::event::Event {
-        id: EventId::generate(now),
-        environment: "production".into(),
-        source: "web".into(),
-        kind: tributary_core::event::EventKind::Track,
-        event: "signup".into(),
-        user_id: None,
-        anonymous_id: None,
-        data: serde_json::json!({ "pad": "x".repeat(pad) }),
-        timestamp: now,
-        received_at: now,
-        message_id: Some(key.into()),
-        raw: serde_json::json!({"type": "track"}),
-        headers: Default::default(),
-        preprocess: None,
-    };
+    let mut event = crate::stored_event::tests::event(
+        serde_json::json!({ "pad": "x".repeat(pad) }),
+        serde_json::json!({"type": "track"}),
+    );
+    event.id = EventId::generate(now);
+    event.timestamp = now;
+    event.received_at = now;
+    event.message_id = Some(key.into());
     crate::AppendItem {
         dedup: Some(tributary_core::dedup::DedupScope {
             key: key.into(),
-            event_type: "signup".into(),
-            source: "web".into(),
-            environment: "production".into(),
+            event_type: event.event.clone(),
+            source: event.source.clone(),
+            environment: event.environment.clone(),
             window: Duration::from_secs(3600),
         }),
         event,
@@ -174,7 +166,7 @@ async fn keys_sharing_the_index_bits_are_told_apart_by_the_log() {
     // Two message ids whose hashes share their top 28 bits (a birthday
     // search: about three pairs expected among 40,000).
     let top = |key: &str| {
-        let item = signup(key, 0);
+        let item = keyed(key, 0);
         (crate::dedup::scope_hash(item.dedup.as_ref().unwrap()) as u64) >> 36
     };
     let mut seen = std::collections::HashMap::new();
@@ -213,7 +205,7 @@ async fn keys_sharing_the_index_bits_are_told_apart_by_the_log() {
 }
 
 async fn append_one(store: &SqliteStore, key: &str) -> AppendOutcome {
-    store.append(vec![signup(key, 10)]).await.unwrap().remove(0)
+    store.append(vec![keyed(key, 10)]).await.unwrap().remove(0)
 }
 
 /// Appends of single events with a unique message id each until the store
@@ -224,7 +216,7 @@ async fn append_until_refused(
 ) -> (Vec<EventId>, Option<StoreError>) {
     let mut accepted = Vec::new();
     for n in 0..limit {
-        let item = signup(&format!("m{n}"), 3_000);
+        let item = keyed(&format!("m{n}"), 3_000);
         match store.append(vec![item]).await {
             Ok(outcomes) => match &outcomes[..] {
                 [AppendOutcome::Accepted { event_id, .. }] => accepted.push(*event_id),
