@@ -13,9 +13,12 @@
 # benchmarks' source instead (one trigger per event, run by the workers, as
 # in bench-ingest.sh), and with RATE each round also runs both at that fixed
 # rate. With AB_BATCH=N each request is a JSON array of N unique events (16
-# connections), as in bench-ingest.sh's batch rounds. Every run prints the
-# bytes the server wrote to disk per event.
-# Usage: [AB_SOURCES=bench] [AB_BATCH=N] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
+# connections), as in bench-ingest.sh's batch rounds. With AB_REPEATS=1 each
+# round then sends the same events again for [seconds] at full speed (a
+# client retrying everything, as after a timeout), and the script prints the
+# repeats' events/s, the share the server answered as duplicates, and their
+# median ratio. Every run prints the bytes the server wrote to disk per event.
+# Usage: [AB_SOURCES=bench] [AB_BATCH=N] [AB_REPEATS=1] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REV="${1:?usage: bench-ab.sh REV [seconds] [rounds]}"
@@ -73,6 +76,12 @@ run_one() { # label binary round
       --server-pid "$pid" > "$WORK/$1-$3-rate"
     echo "round $3 $1 at $RATE/s: $(p99_of "$WORK/$1-$3-rate"), bytes per event: $(bytes_of "$WORK/$1-$3-rate") dirtied by the server, $(device_bytes_per_event "$s0" "$(device_sectors "$WORK")" "$WORK/$1-$3-rate" | tr -d '\n') written to the device"
   fi
+  if [ -n "${AB_REPEATS:-}" ]; then
+    local dup0; dup0=$(metric_total 9091 tributary_events_duplicate_total)
+    "$LOADGEN" run --url "$URL" "${LOAD[@]}" --seconds "$SECS" --first 0 --server-pid "$pid" > "$WORK/$1-$3-repeat"
+    local dups=$(( $(metric_total 9091 tributary_events_duplicate_total) - dup0 ))
+    echo "round $3 $1 repeating its events: $(rate_of "$WORK/$1-$3-repeat") events/s, $(awk -v d="$dups" -v r="$(rate_of "$WORK/$1-$3-repeat")" -v s="$SECS" 'BEGIN {printf "%.1f", 100 * d / (r * s)}')% of them answered as duplicates"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -97,3 +106,8 @@ echo "bytes per event dirtied by the server, A: $(for r in $(seq "$ROUNDS"); do 
 echo "bytes per event written to the device, A: $(cat "$WORK"/dev-A-* | tr '\n' ' ')B: $(cat "$WORK"/dev-B-* | tr '\n' ' ')"
 echo "server CPU per event, µs, A: $(cat "$WORK"/cpu-A-* | tr '\n' ' ')B: $(cat "$WORK"/cpu-B-* | tr '\n' ' ')"
 echo "median server CPU per event B / A: $(ratio "$(cat "$WORK"/cpu-B-* | median)" "$(cat "$WORK"/cpu-A-* | median)")"
+if [ -n "${AB_REPEATS:-}" ]; then
+  echo "A repeats, events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/A-$r-repeat"; done | tr '\n' ' ')"
+  echo "B repeats, events/s: $(for r in $(seq "$ROUNDS"); do rate_of "$WORK/B-$r-repeat"; done | tr '\n' ' ')"
+  echo "median ratio B / A, repeats: $(for r in $(seq "$ROUNDS"); do ratio "$(rate_of "$WORK/B-$r-repeat")" "$(rate_of "$WORK/A-$r-repeat")"; done | median)"
+fi

@@ -4,16 +4,17 @@
 //! **Eight bytes.** The index holds every key whose window has not passed:
 //! with the default 24-hour window that is every event of a day, so its
 //! entry size is the store's memory per event. An entry is one `u64`: 22
-//! bits of the key's hash above its expiry in milliseconds (42 bits, good
-//! until the year 2109). So the index is a filter, not the answer: a probe
-//! gives the expiries of the entries that share the hash's bits, and
-//! `dedup_log` (whose index is by expiry) says which, if any, is the key's.
-//! Two keys sharing their bits therefore both stay exact, at the price of a
-//! read; one in about 200 new keys pays it with 1.4 million keys held, one
-//! in 18 with 15 million. Entries of 16 bytes (the whole hash and the
-//! expiry), in a map that also keeps a control byte per slot and doubles as
-//! it grows, put a 10-second batch run at 151 MiB (docs/PERFORMANCE.md,
-//! issue 19).
+//! bits of the key's hash above the `dedup_log` row that recorded it (its
+//! `seq`, 42 bits: four trillion rows). So the index is a filter, not the
+//! answer: a probe gives the rows of the entries that share the hash's bits,
+//! and reading those rows (by their key, one seek each) says which, if any,
+//! is the key's. Two keys sharing their bits therefore both stay exact, at
+//! the price of a read; by the arithmetic, one in about 200 new keys pays it
+//! with 1.4 million keys held, one in 18 with 15 million. Entries of 16
+//! bytes (the whole hash and the expiry), in a map that also keeps a control
+//! byte per slot and doubles as it grows, put a 10-second batch run at 151
+//! MiB (docs/PERFORMANCE.md, issue 19). An entry leaves with its row, when
+//! `dedup_log` is pruned.
 //!
 //! **One shard at a time.** A hash table grows by moving every entry into a
 //! table twice the size, all at once. At two million keys that took 68 ms
@@ -33,17 +34,17 @@ const SHARDS: usize = 64;
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 /// The hash's bits an entry keeps, after the shard's.
 const FRAGMENT_BITS: u32 = 22;
-/// The bits of an entry's expiry (ms since 1970).
-const EXPIRY_BITS: u32 = 64 - FRAGMENT_BITS;
-const EXPIRY_MASK: u64 = (1 << EXPIRY_BITS) - 1;
+/// The bits of an entry's `dedup_log` row number.
+const ROW_BITS: u32 = 64 - FRAGMENT_BITS;
+const ROW_MASK: u64 = (1 << ROW_BITS) - 1;
 
 pub(super) struct DedupIndex {
-    /// Entries: fragment << [`EXPIRY_BITS`] | expiry. A fragment may have
-    /// several (keys sharing it, and a replaced key until it expires); an
-    /// entry appears once.
+    /// Entries: fragment << [`ROW_BITS`] | row. A fragment may have
+    /// several (keys sharing it, and a replaced key until its old row is
+    /// pruned); an entry appears once.
     shards: Vec<HashTable<u64>>,
-    /// The keys whose expiry does not fit in an entry (a window reaching
-    /// past 2109, or a clock before 1970), whole.
+    /// The keys whose row number does not fit in an entry (past four
+    /// trillion rows), whole: hash -> row.
     outliers: HashMap<i64, i64>,
     /// Where [`DedupIndex::grow_ahead`] looks first: shards take turns.
     next: usize,
@@ -75,39 +76,45 @@ fn fragment_of(hash: i64) -> u64 {
 /// Fragments are uniform, and an odd multiplier keeps the low bits a
 /// permutation of theirs.
 fn table_hash(entry: &u64) -> u64 {
-    (entry >> EXPIRY_BITS).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    (entry >> ROW_BITS).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-fn expiry_of(entry: u64) -> i64 {
-    (entry & EXPIRY_MASK) as i64
+fn row_of(entry: u64) -> i64 {
+    (entry & ROW_MASK) as i64
+}
+
+/// `hash`'s entry for `row`, when the row number fits in one.
+fn entry_of(hash: i64, row: i64) -> Option<u64> {
+    let row = u64::try_from(row).ok().filter(|r| *r <= ROW_MASK)?;
+    Some(fragment_of(hash) << ROW_BITS | row)
 }
 
 impl DedupIndex {
-    /// The expiries `hash`'s live key may have: every entry sharing its
-    /// bits. Empty (and unallocated) for a key the index has never seen.
+    /// The `dedup_log` rows that may hold `hash`'s live key: those of every
+    /// entry sharing its bits. Empty (and unallocated) for a key the index
+    /// has never seen.
     pub(super) fn candidates(&self, hash: i64) -> Vec<i64> {
         let fragment = fragment_of(hash);
-        let probe = fragment << EXPIRY_BITS;
+        let probe = fragment << ROW_BITS;
         let mut found: Vec<i64> = self.shards[shard_of(hash)]
             .iter_hash(table_hash(&probe))
-            .filter(|e| *e >> EXPIRY_BITS == fragment)
-            .map(|e| expiry_of(*e))
+            .filter(|e| *e >> ROW_BITS == fragment)
+            .map(|e| row_of(*e))
             .collect();
         if !self.outliers.is_empty()
-            && let Some(expires_ms) = self.outliers.get(&hash)
+            && let Some(row) = self.outliers.get(&hash)
         {
-            found.push(*expires_ms);
+            found.push(*row);
         }
         found
     }
 
-    /// Records that `hash`'s key expires at `expires_ms`.
-    pub(super) fn insert(&mut self, hash: i64, expires_ms: i64) {
-        let Some(expiry) = u64::try_from(expires_ms).ok().filter(|e| *e <= EXPIRY_MASK) else {
-            self.outliers.insert(hash, expires_ms);
+    /// Records that `row` of `dedup_log` holds a key with `hash`.
+    pub(super) fn insert(&mut self, hash: i64, row: i64) {
+        let Some(entry) = entry_of(hash, row) else {
+            self.outliers.insert(hash, row);
             return;
         };
-        let entry = fragment_of(hash) << EXPIRY_BITS | expiry;
         let shard = &mut self.shards[shard_of(hash)];
         let at = table_hash(&entry);
         if shard.find(at, |e| *e == entry).is_none() {
@@ -115,12 +122,20 @@ impl DedupIndex {
         }
     }
 
-    /// Drops the entries that expire at `at` or before.
-    pub(super) fn expire(&mut self, at: i64) {
-        for shard in &mut self.shards {
-            shard.retain(|e| expiry_of(*e) > at);
+    /// Forgets `row` of `dedup_log`, which held a key with `hash` (the row
+    /// was pruned).
+    pub(super) fn remove(&mut self, hash: i64, row: i64) {
+        let Some(entry) = entry_of(hash, row) else {
+            if self.outliers.get(&hash) == Some(&row) {
+                self.outliers.remove(&hash);
+            }
+            return;
+        };
+        if let Ok(found) =
+            self.shards[shard_of(hash)].find_entry(table_hash(&entry), |e| *e == entry)
+        {
+            found.remove();
         }
-        self.outliers.retain(|_, e| *e > at);
     }
 
     /// How many entries it holds.
@@ -178,7 +193,7 @@ mod tests {
             let hash = x as i64;
             let shard = &index.shards[shard_of(hash)];
             let before = shard.capacity();
-            index.insert(hash, 1_800_000_000_000 + n);
+            index.insert(hash, n);
             if index.shards[shard_of(hash)].capacity() != before && before >= 2_048 {
                 grew_by_itself += 1;
             }
@@ -192,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_sharing_their_bits_each_keep_their_expiry() {
+    fn keys_sharing_their_bits_each_keep_their_row() {
         let mut index = DedupIndex::default();
         let a = hash_with(5, 77, 1);
         let b = hash_with(5, 77, 2);
@@ -208,69 +223,76 @@ mod tests {
         // Another shard, or other bits, share nothing.
         assert!(index.candidates(hash_with(6, 77, 1)).is_empty());
         assert!(index.candidates(hash_with(5, 78, 1)).is_empty());
-        index.expire(1_000);
+        index.remove(a, 1_000);
         assert_eq!(index.candidates(a), [2_000]);
+        // Removing what is not there changes nothing.
+        index.remove(a, 1_000);
+        index.remove(hash_with(5, 78, 1), 2_000);
+        assert_eq!(index.len(), 1);
     }
 
     #[test]
-    fn an_expiry_an_entry_cannot_hold_is_kept_whole() {
+    fn a_row_an_entry_cannot_hold_is_kept_whole() {
         let mut index = DedupIndex::default();
         let hash = hash_with(1, 2, 3);
-        index.insert(hash, i64::MAX);
-        index.insert(hash_with(1, 2, 4), -5);
-        assert_eq!(index.candidates(hash), [i64::MAX]);
+        let far = 1_i64 << ROW_BITS;
+        index.insert(hash, far);
+        index.insert(hash_with(1, 2, 4), 7);
+        let mut found = index.candidates(hash);
+        found.sort_unstable();
+        assert_eq!(found, [7, far]);
         assert_eq!(index.len(), 2);
-        index.expire(0);
-        assert_eq!(index.len(), 1);
-        index.expire(i64::MAX);
-        assert_eq!(index.len(), 0);
+        // Only the row it holds removes it.
+        index.remove(hash, far + 1);
+        assert_eq!(index.len(), 2);
+        index.remove(hash, far);
+        assert_eq!(index.candidates(hash), [7]);
     }
 
     proptest! {
-        /// Whatever was inserted and not expired is among a key's
-        /// candidates, and nothing else there belongs to the key.
+        /// Every row inserted and not removed is among its key's candidates,
+        /// and every candidate is a live row of a key sharing the bits. Rows
+        /// are numbered as `dedup_log` numbers them (each holds one key),
+        /// some past what an entry holds; a removal prunes a live row.
         #[test]
-        fn every_live_key_is_among_its_candidates(
+        fn every_live_row_is_among_its_keys_candidates(
             ops in proptest::collection::vec(
-                (0..4_u64, 0..8_u64, any::<u64>(), prop_oneof![0..100_i64, Just(i64::MAX)], any::<bool>()),
+                (0..4_u64, 0..8_u64, any::<u64>(), any::<bool>(), 0..4_u8, any::<bool>()),
                 0..400,
             ),
-            cut in 0..100_i64,
         ) {
             let mut index = DedupIndex::default();
             let mut model: Vec<(i64, i64)> = Vec::new();
-            for (shard, fragment, low, expires, grow) in &ops {
-                let hash = hash_with(*shard, *fragment, *low);
-                index.insert(hash, *expires);
-                model.push((hash, *expires));
+            let mut next_row = 1_i64;
+            for (shard, fragment, low, far, action, grow) in &ops {
+                if *action == 0 && !model.is_empty() {
+                    let (hash, row) = model.remove(*low as usize % model.len());
+                    index.remove(hash, row);
+                } else {
+                    let hash = hash_with(*shard, *fragment, *low);
+                    let row = if *far { next_row + (1 << ROW_BITS) } else { next_row };
+                    next_row += 1;
+                    index.insert(hash, row);
+                    // An outlier is kept per whole hash: the last row wins.
+                    if entry_of(hash, row).is_none() {
+                        model.retain(|(h, r)| !(*h == hash && entry_of(*h, *r).is_none()));
+                    }
+                    model.push((hash, row));
+                }
                 if *grow {
                     index.grow_ahead();
                 }
             }
-            index.expire(cut);
-            model.retain(|(_, e)| *e > cut);
-            for (hash, expires) in &model {
+            for (hash, row) in &model {
                 let found = index.candidates(*hash);
-                prop_assert!(found.contains(expires), "{hash}: {expires} not in {found:?}");
-                // Every candidate is the expiry of a live key sharing the
-                // shard and the fragment.
-                for e in &found {
-                    prop_assert!(model.iter().any(|(h, x)| x == e
+                prop_assert!(found.contains(row), "{hash}: {row} not in {found:?}");
+                for r in &found {
+                    prop_assert!(model.iter().any(|(h, x)| x == r
                         && shard_of(*h) == shard_of(*hash)
                         && (fragment_of(*h) == fragment_of(*hash) || h == hash)));
                 }
             }
-            let mut distinct: Vec<(usize, u64, i64)> = model
-                .iter()
-                .map(|(h, e)| {
-                    let fits = (0..=EXPIRY_MASK as i64).contains(e);
-                    // Outliers are kept per whole hash.
-                    (if fits { shard_of(*h) } else { usize::MAX }, if fits { fragment_of(*h) } else { *h as u64 }, if fits { *e } else { 0 })
-                })
-                .collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            prop_assert_eq!(index.len(), distinct.len());
+            prop_assert_eq!(index.len(), model.len());
         }
     }
 }

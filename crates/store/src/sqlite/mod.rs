@@ -347,10 +347,10 @@ fn lock_process(path: &Path, wait: Duration) -> Result<Connection, StoreError> {
 }
 
 /// Loads the keys whose window had not passed at `now` (ms), a replaced
-/// key's older rows too (the log tells them apart).
+/// key's older rows too (reading the rows tells them apart).
 fn load_dedup_index(conn: &Connection, now: i64) -> Result<writer::DedupIndex, StoreError> {
     let mut index = writer::DedupIndex::default();
-    let mut stmt = conn.prepare("SELECT hash, expires_at FROM dedup_log WHERE expires_at > ?1")?;
+    let mut stmt = conn.prepare("SELECT hash, seq FROM dedup_log WHERE expires_at > ?1")?;
     let mut rows = stmt.query([now])?;
     while let Some(r) = rows.next()? {
         index.insert(r.get(0)?, r.get(1)?);

@@ -284,23 +284,20 @@ fn existing_key(
 ) -> Result<Option<ExistingKey>, StoreError> {
     let (event_id, expires_ms) = match live {
         LiveKey::Staged(entry) => (entry.event_id.to_string(), entry.expires_ms),
-        // The index keeps only part of the hash and the expiry. The log row
-        // that set an entry has its expiry (`dedup_log_by_expiry` finds the
-        // few rows sharing the millisecond), and the newest row for the
-        // hash is the live key.
-        LiveKey::Indexed(candidates) => {
+        // The index keeps only part of the hash: each row it names is read
+        // by its key, and the newest row with the whole hash is the live key.
+        LiveKey::Indexed(rows) => {
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, event_id FROM dedup_log WHERE expires_at = ?1 AND hash = ?2 \
-                 ORDER BY seq DESC LIMIT 1",
+                "SELECT event_id, expires_at FROM dedup_log WHERE seq = ?1 AND hash = ?2",
             )?;
             let mut newest: Option<(i64, String, i64)> = None;
-            for expires_ms in candidates {
+            for seq in rows {
                 let row = stmt
-                    .query_row(params![expires_ms, hash], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    .query_row(params![seq, hash], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                     })
                     .optional()?;
-                if let Some((seq, id)) = row
+                if let Some((id, expires_ms)) = row
                     && newest.as_ref().is_none_or(|(s, _, _)| seq > *s)
                 {
                     newest = Some((seq, id, expires_ms));
@@ -393,6 +390,7 @@ pub(super) fn append(
                         DedupEntry {
                             event_id: item.event_id,
                             expires_ms,
+                            seq: conn.last_insert_rowid(),
                         },
                     ));
                 }
@@ -920,13 +918,15 @@ pub(super) fn prune(
         conn.prepare_cached("DELETE FROM events WHERE id = ?1")?
             .execute([id])?;
     }
-    let dedup_keys = conn
+    let pruned: Vec<(i64, i64)> = conn
         .prepare_cached(
             "DELETE FROM dedup_log WHERE seq IN \
-             (SELECT seq FROM dedup_log WHERE expires_at <= ?1 LIMIT ?2)",
+             (SELECT seq FROM dedup_log WHERE expires_at <= ?1 LIMIT ?2) RETURNING hash, seq",
         )?
-        .execute(params![ms(now), limit])?;
-    batch.expire_before = Some(ms(now));
+        .query_map(params![ms(now), limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let dedup_keys = pruned.len();
+    batch.pruned_keys.extend(pruned);
     conn.prepare_cached("DELETE FROM source_stats WHERE day < ?1")?
         .execute([rows::day_of(ms(cutoff))])?;
     Ok(PruneReport {

@@ -204,6 +204,51 @@ async fn keys_sharing_the_index_bits_are_told_apart_by_the_log() {
     }
 }
 
+/// How many entries the writer's dedup index holds once `expected` shows:
+/// a group's keys reach the index when it settles, after its answers.
+async fn index_len_reaches(store: &SqliteStore, expected: usize) -> usize {
+    let mut len = usize::MAX;
+    for _ in 0..200 {
+        len = store
+            .writer
+            .write_unsynced(|_, b| Ok(b.index.len()))
+            .await
+            .unwrap();
+        if len == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    len
+}
+
+/// A pruned `dedup_log` row leaves the index with it, and only a pruned one.
+#[tokio::test]
+async fn pruning_the_log_drops_its_keys_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).await.unwrap();
+    let now = Utc::now();
+    let mut items: Vec<_> = (0..30).map(|n| keyed(&format!("old-{n}"), 0)).collect();
+    for item in &mut items {
+        // Their hour-long windows ended an hour ago.
+        item.event.received_at = now - chrono::Duration::hours(2);
+    }
+    items.extend((0..5).map(|n| keyed(&format!("new-{n}"), 0)));
+    store.append(items).await.unwrap();
+    assert_eq!(index_len_reaches(&store, 35).await, 35);
+    let report = store
+        .prune(now - chrono::Duration::days(30), now, 100)
+        .await
+        .unwrap();
+    assert_eq!(report.dedup_keys, 30);
+    assert_eq!(index_len_reaches(&store, 5).await, 5);
+    // The live keys still block their repeats.
+    assert!(matches!(
+        append_one(&store, "new-3").await,
+        AppendOutcome::Duplicate { .. }
+    ));
+}
+
 async fn append_one(store: &SqliteStore, key: &str) -> AppendOutcome {
     store.append(vec![keyed(key, 10)]).await.unwrap().remove(0)
 }

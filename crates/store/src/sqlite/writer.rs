@@ -45,11 +45,12 @@ use super::{
 use crate::{StoreError, stats::BatchStats};
 
 /// A dedup key written in this group, not yet committed: the event it
-/// points to and when it stops blocking repeats.
+/// points to, when it stops blocking repeats, and its `dedup_log` row.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DedupEntry {
     pub(super) event_id: EventId,
     pub(super) expires_ms: i64,
+    pub(super) seq: i64,
 }
 
 /// Where a key may be live.
@@ -57,8 +58,9 @@ pub(super) struct DedupEntry {
 pub(super) enum LiveKey {
     /// Written in this group.
     Staged(DedupEntry),
-    /// Perhaps committed: the expiries of the index's entries that share
-    /// its bits (see [`DedupIndex`]); `dedup_log` says which is the key's.
+    /// Perhaps committed: the `dedup_log` rows of the index's entries that
+    /// share its bits (see [`DedupIndex`]); reading them says which, if
+    /// any, is the key's.
     Indexed(Vec<i64>),
 }
 
@@ -73,8 +75,9 @@ pub(super) struct Batch {
     pub(super) stats: BatchStats,
     /// Dedup keys written by this group's jobs so far.
     pub(super) keys: StagedKeys,
-    /// Drop index entries expired at this time once committed (pruning).
-    pub(super) expire_before: Option<i64>,
+    /// The `dedup_log` rows this group pruned (hash, seq): the index drops
+    /// them once the group committed.
+    pub(super) pruned_keys: Vec<(i64, i64)>,
     /// The committed dedup index.
     pub(super) index: DedupIndex,
     /// The environments whose actions the store runs itself (sorted), as
@@ -138,7 +141,7 @@ impl GroupState for Batch {
     fn begin(&mut self) {
         self.stats = BatchStats::default();
         self.keys.clear();
-        self.expire_before = None;
+        self.pruned_keys.clear();
         self.intake.clear_staged();
         self.group_started = std::time::Instant::now();
     }
@@ -157,10 +160,10 @@ impl GroupState for Batch {
         metrics::histogram!("tributary_store_commit_batch_size", "backend" => "sqlite")
             .record(jobs as f64);
         for (hash, entry) in keys {
-            self.index.insert(hash, entry.expires_ms);
+            self.index.insert(hash, entry.seq);
         }
-        if let Some(t) = self.expire_before.take() {
-            self.index.expire(t);
+        for (hash, seq) in std::mem::take(&mut self.pruned_keys) {
+            self.index.remove(hash, seq);
         }
         // A sixty-fourth of the keys at most, never the whole index at once.
         self.index.grow_ahead();
@@ -417,7 +420,7 @@ impl Batch {
         Self {
             stats: BatchStats::default(),
             keys: HashMap::new(),
-            expire_before: None,
+            pruned_keys: Vec::new(),
             index: DedupIndex::default(),
             local_environments,
             local_backlog: false,
