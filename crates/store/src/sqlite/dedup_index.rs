@@ -41,7 +41,7 @@ const ROW_MASK: u64 = (1 << ROW_BITS) - 1;
 pub(super) struct DedupIndex {
     /// Entries: fragment << [`ROW_BITS`] | row. A fragment may have
     /// several (keys sharing it, and a replaced key until its old row is
-    /// pruned); an entry appears once.
+    /// pruned).
     shards: Vec<HashTable<u64>>,
     /// The keys whose row number does not fit in an entry (past four
     /// trillion rows), whole: hash -> row.
@@ -109,17 +109,15 @@ impl DedupIndex {
         found
     }
 
-    /// Records that `row` of `dedup_log` holds a key with `hash`.
+    /// Records that `row` of `dedup_log` holds a key with `hash`. A row is
+    /// recorded once: when the writer inserts it, or when the index is
+    /// loaded.
     pub(super) fn insert(&mut self, hash: i64, row: i64) {
         let Some(entry) = entry_of(hash, row) else {
             self.outliers.insert(hash, row);
             return;
         };
-        let shard = &mut self.shards[shard_of(hash)];
-        let at = table_hash(&entry);
-        if shard.find(at, |e| *e == entry).is_none() {
-            shard.insert_unique(at, entry, table_hash);
-        }
+        self.shards[shard_of(hash)].insert_unique(table_hash(&entry), entry, table_hash);
     }
 
     /// Forgets `row` of `dedup_log`, which held a key with `hash` (the row
@@ -213,8 +211,6 @@ mod tests {
         let b = hash_with(5, 77, 2);
         index.insert(a, 1_000);
         index.insert(b, 2_000);
-        // Again: an entry appears once.
-        index.insert(a, 1_000);
         assert_eq!(index.len(), 2);
         let mut found = index.candidates(a);
         found.sort_unstable();
