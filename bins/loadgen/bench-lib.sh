@@ -23,18 +23,23 @@ workflow = "order-confirmation"
 TOML
 }
 
-# Builds the release ingest binary of git revision REV in a worktree of its
-# own, into a target directory kept between runs ($TRIBUTARY_AB_TARGET, else
-# tributary-ab-target under $TMPDIR), and sets REV_BIN to it.
+# Builds the release ingest binary of git revision REV and sets REV_BIN to
+# it. The worktree and the target directory are kept between runs
+# ($TRIBUTARY_AB_TARGET, else tributary-ab-target under $TMPDIR, and the same
+# path with `-tree`): cargo keys its cache on the sources' path, so a fixed
+# path rebuilds only what changed between two revisions.
 build_rev() { # rev
-  local tree; tree="$(mktemp -d)/tree"
+  local sha; sha=$(git rev-parse --verify "$1^{commit}")
   local target="${TRIBUTARY_AB_TARGET:-${TMPDIR:-/tmp}/tributary-ab-target}"
-  git worktree add --detach "$tree" "$1" >/dev/null
-  if ! (cd "$tree" && CARGO_TARGET_DIR="$target" cargo build --release -q -p tributary-ingest); then
-    git worktree remove --force "$tree"
-    return 1
+  local tree="$target-tree"
+  if git -C "$tree" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git -C "$tree" checkout -q --detach --force "$sha"
+  else
+    rm -rf "$tree"
+    git worktree prune
+    git worktree add -q --detach "$tree" "$sha"
   fi
-  git worktree remove --force "$tree"
+  (cd "$tree" && CARGO_TARGET_DIR="$target" cargo build --release -q -p tributary-ingest)
   REV_BIN="$target/release/tributary-ingest"
 }
 
