@@ -37,8 +37,7 @@ OLD_BIN="$REV_BIN"
 NEW_BIN="$NEW_TARGET/release/tributary-ingest"
 LOADGEN="$NEW_TARGET/release/tributary-loadgen"
 
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "== A: $REV ($(git rev-parse --short "$REV")), B: this tree ($(git rev-parse --short HEAD)$(git diff --quiet || echo ', modified'))"
+ab_header "$REV"
 
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
 if [ -n "${AB_BATCH:-}" ]; then

@@ -43,6 +43,12 @@ build_rev() { # rev
   REV_BIN="$target/release/tributary-ingest"
 }
 
+# The header of an A/B against REV: the machine, and the two builds.
+ab_header() { # rev
+  echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "== A: $1 ($(git rev-parse --short "$1")), B: this tree ($(git rev-parse --short HEAD)$(git diff --quiet || echo ', modified'))"
+}
+
 # Starts the release ingest binary on 127.0.0.1:PORT with the benchmarks'
 # source and its store in $WORK/STORE, and waits until it answers; its pid
 # is SERVER_PID, its warnings go to $WORK/server-PORT.log. INGEST_BIN

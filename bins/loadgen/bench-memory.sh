@@ -26,8 +26,7 @@ build_rev "$REV"
 cargo build --release -q -p tributary-ingest -p tributary-loadgen
 BIN="${CARGO_TARGET_DIR:-target}/release"
 
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "== A: $REV ($(git rev-parse --short "$REV")), B: this tree ($(git rev-parse --short HEAD)$(git diff --quiet || echo ', modified'))"
+ab_header "$REV"
 echo "== /v1/batch, 100 events per request, 16 connections, $RATE events/s for $SECS s, a fresh store per run"
 
 peak_of() { awk '/^server peak RSS:/ {print $4}' "$1"; }
