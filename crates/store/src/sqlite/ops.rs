@@ -147,13 +147,14 @@ pub(super) struct PreparedAction {
     action_type: ActionType,
     plan: PackedJson,
     planned: bool,
-    /// For an environment the store runs itself: the payload, so the writer
-    /// need not decode `plan`. Not journaled: a replayed action decodes
-    /// its plan.
+    /// For an environment the store runs itself, unless `ahead` decides
+    /// every outcome: the payload, so the writer need not decode `plan`.
+    /// Not journaled: a replayed action decodes its plan.
     #[serde(skip)]
     payload: Option<ActionPayload>,
-    /// With `payload`, its `local` sink writes when they read nothing (a
-    /// trigger: the common case), computed here, off the writer.
+    /// For an environment the store runs itself: its `local` sink writes
+    /// when they read nothing (a trigger: the common case), computed here,
+    /// off the writer.
     #[serde(skip)]
     ahead: Option<Ahead>,
 }
@@ -214,19 +215,40 @@ pub(super) fn prepare(
                         .map(|json| PackedJson::pack(json, dictionaries))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
+            // Writes computed before the event's data can move into a kept
+            // payload; a payload whose every outcome they decide is not kept.
+            let plans: Vec<_> = plans
+                .into_iter()
+                .map(|plan| {
+                    let id = ActionId::generate(item.event.id);
+                    let id_text = id.to_string();
+                    // A payload the sink refuses has none; running it fails
+                    // it with the reason.
+                    let ahead = match &plan.outcome {
+                        PlanOutcome::Planned { payload } if local => writes_ahead(
+                            &item.event.environment,
+                            &id_text,
+                            payload,
+                            Some(&item.event.data),
+                        )
+                        .ok()
+                        .flatten(),
+                        _ => None,
+                    };
+                    let kept = local && !ahead.as_ref().is_some_and(Ahead::decides_every_case);
+                    (plan, id, id_text, ahead, kept)
+                })
+                .collect();
             let mut event_data = Some(std::mem::take(&mut item.event.data));
-            let mut needing_data = if local {
-                plans.iter().filter(|p| p.refers_to_event_data()).count()
-            } else {
-                0
-            };
+            let mut needing_data = plans
+                .iter()
+                .filter(|(plan, .., kept)| *kept && plan.refers_to_event_data())
+                .count();
             let actions = plans
                 .into_iter()
                 .zip(stored)
-                .map(|(mut plan, packed_plan)| {
-                    let id = ActionId::generate(item.event.id);
-                    let id_text = id.to_string();
-                    if local {
+                .map(|((mut plan, id, id_text, ahead, kept), packed_plan)| {
+                    if kept {
                         // The writer runs a kept payload without its event:
                         // the last one that needs the event's data takes it,
                         // any other a copy (more than one is rare).
@@ -241,16 +263,9 @@ pub(super) fn prepare(
                     }
                     let planned = plan.is_planned();
                     let payload = match plan.outcome {
-                        PlanOutcome::Planned { payload } if local => Some(payload),
+                        PlanOutcome::Planned { payload } if kept => Some(payload),
                         _ => None,
                     };
-                    // A payload the sink refuses has none; running it fails
-                    // it with the reason.
-                    let ahead = payload.as_ref().and_then(|p| {
-                        writes_ahead(&item.event.environment, &id_text, p)
-                            .ok()
-                            .flatten()
-                    });
                     Ok(PreparedAction {
                         id,
                         id_text,
@@ -663,22 +678,40 @@ fn row_writes(writes: Vec<LocalWrite>) -> Vec<RowWrite> {
 
 /// The local writes of a payload that reads no record, computed ahead of
 /// the writer; `None` for one that reads (its writes depend on the database
-/// at run time). An error is a payload the local sink refuses.
+/// at run time). `event_data` is the event's `data`, for a payload that
+/// refers to it. An error is a payload the local sink refuses.
 fn writes_ahead(
     environment: &str,
     id: &str,
     payload: &ActionPayload,
+    event_data: Option<&serde_json::Value>,
 ) -> Result<Option<Ahead>, StoreError> {
     let reads = local::reads(environment, payload);
     if !reads.records.is_empty() || !reads.scopes.is_empty() {
         return Ok(None);
     }
-    local::writes(environment, id, payload, None, &Loaded::default()).map(|w| {
-        Some(Ahead {
-            writes: row_writes(w),
-            users: reads.users,
-        })
-    })
+    let writes = local::writes(environment, id, payload, event_data, &Loaded::default())?;
+    // One user assumed: its absence is the only other outcome, so it is
+    // computed here too, and the writer never needs the payload.
+    let if_missing = match reads.users.as_slice() {
+        [_] => {
+            let none = Loaded {
+                users: Known::Read(HashSet::new()),
+                ..Loaded::default()
+            };
+            let writes = local::writes(environment, id, payload, event_data, &none)?;
+            Some((
+                row_writes(writes),
+                local::effect(environment, payload, &none),
+            ))
+        }
+        _ => None,
+    };
+    Ok(Some(Ahead {
+        writes: row_writes(writes),
+        users: reads.users,
+        if_missing,
+    }))
 }
 
 /// True when every user the writes computed ahead assume exists does: one
@@ -710,10 +743,16 @@ pub(super) fn writes_now(
     ahead: Option<Ahead>,
     payload: impl FnOnce() -> Result<ActionPayload, StoreError>,
 ) -> Result<(Vec<RowWrite>, LocalEffect), StoreError> {
-    match ahead {
-        Some(ahead) if ahead_holds(conn, &ahead)? => Ok((ahead.writes, LocalEffect::Applied)),
-        _ => local_writes(conn, environment, id, &payload()?),
+    if let Some(ahead) = ahead {
+        if ahead_holds(conn, &ahead)? {
+            return Ok((ahead.writes, LocalEffect::Applied));
+        }
+        // `ahead_holds` read the one user it assumed, and it is missing.
+        if let Some(missing) = ahead.if_missing {
+            return Ok(missing);
+        }
     }
+    local_writes(conn, environment, id, &payload()?)
 }
 
 /// Prepares one action; an error here (a payload the local sink cannot
@@ -724,7 +763,7 @@ pub(super) fn prepare_local(
     payload: ActionPayload,
 ) -> Result<PreparedLocal, StoreError> {
     let id = action.to_string();
-    let writes = writes_ahead(&environment, &id, &payload)?;
+    let writes = writes_ahead(&environment, &id, &payload, None)?;
     Ok(PreparedLocal {
         id,
         environment,
@@ -944,6 +983,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::LocalKind;
 
     /// A [`PreparedAction`] as the journal's first format wrote it.
     #[derive(serde::Serialize)]
@@ -969,6 +1009,15 @@ mod tests {
     /// One event with one trigger of `trigger` data, of an environment the
     /// store runs itself when `local`.
     fn prepared_with(trigger: Data, local: bool) -> Vec<PreparedItem> {
+        prepared_for(trigger, local, &["u1"])
+    }
+
+    /// One event whose one plan triggers a workflow for users `recipients`.
+    fn prepared_for(trigger: Data, local: bool, recipients: &[&str]) -> Vec<PreparedItem> {
+        let recipients = recipients
+            .iter()
+            .map(|id| RecipientRef::User((*id).into()))
+            .collect();
         let now = Utc::now();
         let data = json!({"order_id": "ord-1", "note": "x".repeat(400)});
         let trigger_data = match trigger {
@@ -1000,7 +1049,7 @@ mod tests {
             outcome: PlanOutcome::Planned {
                 payload: ActionPayload::TriggerWorkflow {
                     workflow: "order-confirmation".into(),
-                    recipients: vec![RecipientRef::User("u1".into())],
+                    recipients,
                     actor: None,
                     tenant: None,
                     data: trigger_data,
@@ -1068,7 +1117,16 @@ mod tests {
     #[test]
     fn a_kept_payload_holds_its_events_data() {
         for trigger in [Data::OfEvent, Data::Copied, Data::Mapped] {
-            let items = prepared_with(trigger, true);
+            // Two recipients: which of them exist is read by the writer, so
+            // it may have to compute the writes itself.
+            let items = prepared_for(trigger, true, &["u1", "u2"]);
+            assert!(
+                !items[0].actions[0]
+                    .ahead
+                    .as_ref()
+                    .unwrap()
+                    .decides_every_case()
+            );
             let action = &items[0].actions[0];
             let kept = action.payload.as_ref().expect("a local payload is kept");
             let data = data_of(kept);
@@ -1080,6 +1138,36 @@ mod tests {
             // And it is the payload the stored plan decodes to.
             let decoded = payload_of_plan(&action.plan, items[0].json.as_ref()).unwrap();
             assert_eq!(&decoded, kept, "{trigger:?}");
+        }
+    }
+
+    #[test]
+    fn a_trigger_for_one_user_is_decided_ahead_without_its_payload() {
+        for trigger in [Data::OfEvent, Data::Copied, Data::Mapped] {
+            let items = prepared_with(trigger, true);
+            let action = &items[0].actions[0];
+            assert!(
+                action.payload.is_none(),
+                "{trigger:?}: the payload was kept"
+            );
+            let ahead = action.ahead.as_ref().expect("writes computed ahead");
+            assert!(ahead.decides_every_case());
+            // The user exists: the run, with the trigger's data.
+            let [RowWrite::Put(key, run)] = ahead.writes.as_slice() else {
+                panic!("{trigger:?}: not one run");
+            };
+            assert_eq!(key.kind, LocalKind::WorkflowRun);
+            assert!(run.contains("ord-1"), "{trigger:?}: {run}");
+            // It does not: no run, and the effect names the recipient.
+            let (writes, effect) = ahead.if_missing.as_ref().unwrap();
+            assert!(writes.is_empty(), "{trigger:?}");
+            assert_eq!(
+                effect,
+                &LocalEffect::AppliedSkipping {
+                    unknown_recipients: vec!["u1".to_owned()],
+                    run: false,
+                }
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! append that runs their action.
 
 use crate::local::LocalKey;
+use crate::model::LocalEffect;
 
 /// A local write with its data already serialized.
 pub(super) enum RowWrite {
@@ -15,4 +16,17 @@ pub(super) enum RowWrite {
 pub(super) struct Ahead {
     pub(super) writes: Vec<RowWrite>,
     pub(super) users: Vec<LocalKey>,
+    /// With exactly one user assumed, the writes and their effect when that
+    /// user does not exist (a trigger for one recipient never identified).
+    /// Every outcome is then decided here, so the writer needs neither the
+    /// payload nor a second computation from what it read.
+    pub(super) if_missing: Option<(Vec<RowWrite>, LocalEffect)>,
+}
+
+impl Ahead {
+    /// Whether the writer can run the action from this alone, whichever
+    /// users exist.
+    pub(super) fn decides_every_case(&self) -> bool {
+        self.users.is_empty() || self.if_missing.is_some()
+    }
 }

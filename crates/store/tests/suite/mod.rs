@@ -2155,6 +2155,15 @@ pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
                 event("web", "signup", Some("u7")),
                 vec![plan(trigger_of(&["u7"]))],
             ),
+            // One recipient, identified just before in the same event: the
+            // writes computed for either outcome, the writer picking the run.
+            plain_item(
+                event("web", "signup", Some("u10")),
+                vec![
+                    identify_plan("u10", json!({"name": "Bo"})),
+                    plan(trigger_of(&["u10"])),
+                ],
+            ),
         ])
         .await
         .unwrap();
@@ -2216,6 +2225,9 @@ pub async fn a_trigger_run_computed_ahead_skips_unknown_users(h: &Harness) {
         summary.contains("no workflow run: no recipient was ever identified (u7)"),
         "{summary}"
     );
+    let (summary, run) = trigger_of_event(&out[2], 1).await;
+    assert_eq!(run.unwrap()["recipients"], json!(["u10"]), "{}", h.backend);
+    assert!(!summary.contains("never identified"), "{summary}");
     let (summary, run) = trigger_of_event(&gone[0], 1).await;
     assert!(run.is_none(), "deleted before the trigger: {}", h.backend);
     assert!(summary.contains("(u5)"), "{summary}");
