@@ -73,13 +73,19 @@ pub(crate) enum Known {
     Assumed,
     /// Read: the users that exist.
     Read(HashSet<LocalKey>),
+    /// None of them exists: the other outcome of writes computed ahead for
+    /// one user.
+    Absent,
 }
 
 impl Known {
-    fn has(&self, key: &LocalKey) -> bool {
+    /// Whether user `user_id` of environment `env` exists; its key is built
+    /// only when a read set has to be searched.
+    fn has(&self, env: &str, user_id: &str) -> bool {
         match self {
             Self::Assumed => true,
-            Self::Read(known) => known.contains(key),
+            Self::Absent => false,
+            Self::Read(known) => known.contains(&user_key(env, user_id)),
         }
     }
 }
@@ -104,7 +110,7 @@ fn reached<'a>(
     users: &Known,
 ) -> Cow<'a, [RecipientRef]> {
     let known = |r: &RecipientRef| match r {
-        RecipientRef::User(id) => users.has(&user_key(env, id)),
+        RecipientRef::User(id) => users.has(env, id),
         RecipientRef::Object { .. } => true,
     };
     if recipients.iter().all(known) {
@@ -146,7 +152,7 @@ pub(crate) fn unknown_recipients(
     let mut unknown: Vec<String> = Vec::new();
     for r in recipients {
         if let RecipientRef::User(id) = r
-            && !loaded.users.has(&user_key(env, id))
+            && !loaded.users.has(env, id)
             && !unknown.contains(id)
         {
             unknown.push(id.clone());

@@ -696,7 +696,7 @@ fn writes_ahead(
     let if_missing = match reads.users.as_slice() {
         [_] => {
             let none = Loaded {
-                users: Known::Read(HashSet::new()),
+                users: Known::Absent,
                 ..Loaded::default()
             };
             let writes = local::writes(environment, id, payload, event_data, &none)?;
