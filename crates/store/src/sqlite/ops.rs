@@ -1120,14 +1120,8 @@ mod tests {
             // Two recipients: which of them exist is read by the writer, so
             // it may have to compute the writes itself.
             let items = prepared_for(trigger, true, &["u1", "u2"]);
-            assert!(
-                !items[0].actions[0]
-                    .ahead
-                    .as_ref()
-                    .unwrap()
-                    .decides_every_case()
-            );
             let action = &items[0].actions[0];
+            assert!(!action.ahead.as_ref().unwrap().decides_every_case());
             let kept = action.payload.as_ref().expect("a local payload is kept");
             let data = data_of(kept);
             let order_id = match trigger {

@@ -17,7 +17,8 @@ pub(super) struct Ahead {
     pub(super) writes: Vec<RowWrite>,
     pub(super) users: Vec<LocalKey>,
     /// With exactly one user assumed, the writes and their effect when that
-    /// user does not exist (a trigger for one recipient never identified).
+    /// user does not exist (a trigger for one recipient never identified:
+    /// no run, or a run for the objects it also names).
     /// Every outcome is then decided here, so the writer needs neither the
     /// payload nor a second computation from what it read.
     pub(super) if_missing: Option<(Vec<RowWrite>, LocalEffect)>,
