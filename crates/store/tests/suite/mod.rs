@@ -1652,25 +1652,32 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
     // Each event identifies its user first: a trigger reaches identified users only.
     let before = h
         .store
-        .append(vec![plain_item(
-            event("web", "paid", Some("u1")),
-            vec![identify_plan("u1", json!({})), full_trigger("u1")],
-        )])
+        .append(vec![
+            plain_item(
+                event("web", "paid", Some("u1")),
+                vec![identify_plan("u1", json!({})), full_trigger("u1")],
+            ),
+            // A user never identified: the run is for the object alone.
+            plain_item(event("web", "paid", Some("u3")), vec![full_trigger("u3")]),
+        ])
         .await
         .unwrap();
     let h = h.reopen(production_in_store()).await;
     let s = &h.store;
     local_rounds(s).await;
     let after = s
-        .append(vec![plain_item(
-            event("web", "paid", Some("u2")),
-            vec![identify_plan("u2", json!({})), full_trigger("u2")],
-        )])
+        .append(vec![
+            plain_item(
+                event("web", "paid", Some("u2")),
+                vec![identify_plan("u2", json!({})), full_trigger("u2")],
+            ),
+            plain_item(event("web", "paid", Some("u4")), vec![full_trigger("u4")]),
+        ])
         .await
         .unwrap();
     local_rounds(s).await;
-    let run_of = |out: &AppendOutcome| {
-        let id = accepted(out).1[1].to_string();
+    let run_of = |out: &AppendOutcome, position: usize| {
+        let id = accepted(out).1[position].to_string();
         async move {
             s.local_record(LocalKind::WorkflowRun, "production", "receipt", &id)
                 .await
@@ -1679,20 +1686,23 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
                 .data
         }
     };
+    let run = |recipients: serde_json::Value| {
+        json!({
+            "status": "triggered",
+            "recipients": recipients,
+            "cancelled_recipients": [],
+            "actor": {"id": "bot", "collection": "agents"},
+            "tenant": "acme",
+            "data": {"total": 129.5, "items": [{"sku": "a\"b"}]},
+            "cancellation_key": "order-1",
+        })
+    };
+    let object = json!({"id": "p1", "collection": "projects"});
     for (out, user) in [(&before[0], "u1"), (&after[0], "u2")] {
-        assert_eq!(
-            run_of(out).await,
-            json!({
-                "status": "triggered",
-                "recipients": [user, {"id": "p1", "collection": "projects"}],
-                "cancelled_recipients": [],
-                "actor": {"id": "bot", "collection": "agents"},
-                "tenant": "acme",
-                "data": {"total": 129.5, "items": [{"sku": "a\"b"}]},
-                "cancellation_key": "order-1",
-            }),
-            "{user}"
-        );
+        assert_eq!(run_of(out, 1).await, run(json!([user, object])), "{user}");
+    }
+    for out in [&before[1], &after[1]] {
+        assert_eq!(run_of(out, 0).await, run(json!([object])));
     }
     // The cancel finds both by their key, whichever way they were stored.
     let cancel = s
@@ -1722,7 +1732,7 @@ pub async fn a_trigger_run_is_the_same_computed_ahead_or_not(h: &Harness) {
         ActionStatus::Succeeded
     );
     for out in [&before[0], &after[0]] {
-        let run = run_of(out).await;
+        let run = run_of(out, 1).await;
         assert_eq!(run["status"], "cancelled", "{run}");
     }
 }
