@@ -715,8 +715,8 @@ fn writes_ahead(
 }
 
 /// True when every user the writes computed ahead assume exists does: one
-/// indexed lookup each. When one does not, the writes are computed again
-/// from what is stored.
+/// indexed lookup each. When one does not, [`writes_now`] takes the other
+/// outcome computed ahead, if there is one, or computes the writes again.
 pub(super) fn ahead_holds(conn: &Connection, ahead: &Ahead) -> Result<bool, StoreError> {
     for key in &ahead.users {
         if !user_exists(conn, key)? {
@@ -735,7 +735,8 @@ fn user_exists(conn: &Connection, key: &LocalKey) -> Result<bool, StoreError> {
 }
 
 /// The writes to make for an action, with what they do: those computed
-/// ahead when they still hold, else computed now from what is stored.
+/// ahead when they still hold, their one user's absence computed ahead too
+/// when it is missing, else computed now from what is stored.
 pub(super) fn writes_now(
     conn: &Connection,
     environment: &str,
