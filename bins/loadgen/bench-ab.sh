@@ -17,8 +17,10 @@
 # round then sends the same events again for [seconds] at full speed (a
 # client retrying everything, as after a timeout), and the script prints the
 # repeats' events/s, the share the server answered as duplicates, and their
-# median ratio. Every run prints the bytes the server wrote to disk per event.
-# Usage: [AB_SOURCES=bench] [AB_BATCH=N] [AB_REPEATS=1] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
+# median ratio. With BENCH_IDENTIFIED=1 (and AB_SOURCES=bench) the load's
+# users are identified before each run, so every trigger writes its workflow
+# run. Every run prints the bytes the server wrote to disk per event.
+# Usage: [AB_SOURCES=bench] [AB_BATCH=N] [AB_REPEATS=1] [BENCH_IDENTIFIED=1] bash bins/loadgen/bench-ab.sh REV [seconds] [rounds] [RATE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REV="${1:?usage: bench-ab.sh REV [seconds] [rounds]}"
@@ -60,6 +62,7 @@ run_one() { # label binary round
   RUST_LOG=warn "$2" --config "$WORK/bench.toml" >/dev/null &
   local pid=$!
   until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
+  if [ "${BENCH_IDENTIFIED:-}" = 1 ]; then identify_users 9091 "$LOADGEN"; fi
   sleep 0.5
   local s0; s0=$(device_sectors "$WORK")
   local cpu0; cpu0=$(cpu_ticks "$pid")

@@ -67,12 +67,19 @@ const NOT_CREDENTIALS: &[&str] = &["idempotency-key", "x-idempotency-key", "idem
 /// A name ending in `timestamp` never does (`polytomic-signature-timestamp`,
 /// `webhook-timestamp` are kept: when a request was signed is not a secret).
 pub fn is_credential_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    if NOT_CREDENTIALS.contains(&lower.as_str()) || lower.ends_with("timestamp") {
+    // Header names arrive lowercase (HTTP/2 requires it, hyper normalizes
+    // HTTP/1's), and every stored event asks about each of its request's
+    // headers: a copy only for the names that need one.
+    let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    };
+    let lower: &str = &lower;
+    if NOT_CREDENTIALS.contains(&lower) || lower.ends_with("timestamp") {
         return false;
     }
-    SECRET_HEADERS.contains(&lower.as_str())
-        || CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
+    SECRET_HEADERS.contains(&lower) || CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
 }
 
 /// Request headers kept with an event: lowercase names, credentials removed,

@@ -18,6 +18,7 @@ use rusqlite::{Connection, params};
 use tributary_core::plan::ActionPayload;
 
 use super::{
+    dictionary::Dictionaries,
     ops::{self, ClaimedRow},
     packed::PackedJson,
     ready::Ahead,
@@ -194,6 +195,7 @@ fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRu
             None,
             || ops::payload_of_plan(&row.plan, row.event_json.as_ref()),
             now,
+            None,
         )?
     };
     ops::record_attempt(conn, &row.id, attempt, now, now, &outcome)?;
@@ -215,13 +217,14 @@ pub(super) fn apply_in_store(
     ahead: Option<Ahead>,
     payload: impl FnOnce() -> Result<ActionPayload, StoreError>,
     now: i64,
+    dictionaries: Option<&Dictionaries>,
 ) -> Result<AttemptOutcome, StoreError> {
     // Writes made ahead assume the trigger's recipients exist; they are
     // checked here, inside the transaction, after every earlier action of
     // the event (an identify) has run.
     match ops::writes_now(conn, environment, id, ahead, payload) {
         Ok((writes, effect)) => {
-            ops::write_local(conn, writes, now)?;
+            ops::write_local(conn, writes, now, dictionaries)?;
             Ok(AttemptOutcome::Succeeded {
                 summary: effect.summary(),
             })

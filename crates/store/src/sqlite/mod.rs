@@ -199,16 +199,22 @@ impl SqliteStore {
             let lock = lock_process(&path, busy_timeout)?;
             let conn = open_writer(&path, busy_timeout, max_pages, page_size)?;
             migrate_sqlite(&conn, migrate::latest())?;
-            let dictionaries = dictionary::Dictionaries::open(
+            let dictionaries = Arc::new(dictionary::Dictionaries::open(
                 &conn,
                 dictionary_options,
                 Utc::now().timestamp_millis(),
-            )?;
+            )?);
             let journal_path = private::with_suffix(&path, INTAKE_SUFFIX);
             let intake = intake::IntakeJournal::open(&journal_path, state_marks).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", journal_path.display()))
             })?;
-            let mut state = writer::Batch::new(lock, intake, state_restart, state_local);
+            let mut state = writer::Batch::new(
+                lock,
+                intake,
+                state_restart,
+                state_local,
+                Arc::clone(&dictionaries),
+            );
             state.check_local_backlog(&conn)?;
             let replayed = state.replay(&conn, u64::MAX)?;
             if replayed > 0 {
@@ -248,7 +254,7 @@ impl SqliteStore {
             writer,
             readers,
             local_environments,
-            dictionaries: Arc::new(dictionaries),
+            dictionaries,
         })
     }
 
@@ -598,10 +604,15 @@ impl LocalRecipients for SqliteStore {
             .collect();
         // One writer job for the lot, as for `finish_attempts`.
         self.writer
-            .write_unsynced(move |conn, _| {
+            .write_unsynced(move |conn, batch| {
+                let dictionaries = Arc::clone(&batch.dictionaries);
                 prepared
                     .into_iter()
-                    .map(|p| crate::error::item_result(p.and_then(|p| ops::apply_local(conn, p))))
+                    .map(|p| {
+                        crate::error::item_result(
+                            p.and_then(|p| ops::apply_local(conn, p, Some(&dictionaries))),
+                        )
+                    })
                     .collect()
             })
             .await

@@ -14,7 +14,7 @@ use tributary_core::{
 use super::{
     dictionary::Dictionaries,
     local_run,
-    packed::PackedJson,
+    packed::{PackedJson, StoredJson},
     ready::{Ahead, RowWrite},
     writer::{Batch, DedupEntry, LiveKey},
 };
@@ -359,6 +359,7 @@ pub(super) fn append(
     batch: &mut Batch,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
+    let dictionaries = std::sync::Arc::clone(&batch.dictionaries);
     let mut stats = BatchStats::default();
     let mut keys: Vec<(i64, DedupEntry)> = Vec::new();
     let mut outcomes = Vec::with_capacity(items.len());
@@ -422,7 +423,7 @@ pub(super) fn append(
             &item.row,
             item.json.as_ref(),
             item.actions,
-            in_store,
+            in_store.then_some(&*dictionaries),
             item.received,
             now,
         )?;
@@ -438,15 +439,16 @@ pub(super) fn append(
 }
 
 /// Inserts the actions of the event in `row`: planned ones into the outbox,
-/// or, with `in_store`, run through the `local` sink here, in order, each
-/// with its attempt (what a worker round would do, without the outbox row,
-/// the round's select and the second write of the action row).
+/// or, with `in_store` (the dictionaries their records are packed with),
+/// run through the `local` sink here, in order, each with its attempt (what
+/// a worker round would do, without the outbox row, the round's select and
+/// the second write of the action row).
 fn insert_actions(
     conn: &Connection,
     row: &EventRow,
     event_json: Option<&PackedJson>,
     actions: Vec<PreparedAction>,
-    in_store: bool,
+    in_store: Option<&Dictionaries>,
     run_at: i64,
     now: i64,
 ) -> Result<Vec<LocalRun>, StoreError> {
@@ -454,19 +456,21 @@ fn insert_actions(
     let environment = row.environment.as_deref().unwrap_or_default();
     let mut ran = Vec::new();
     for (position, mut a) in actions.into_iter().enumerate() {
-        let outcome = if a.planned && in_store {
-            let (payload, plan) = (a.payload.take(), &a.plan);
-            Some(local_run::apply_in_store(
-                conn,
-                environment,
-                &a.id_text,
-                a.ahead.take(),
-                // Decoded only when not kept (a replayed append) and needed.
-                || payload.map_or_else(|| payload_of_plan(plan, event_json), Ok),
-                now,
-            )?)
-        } else {
-            None
+        let outcome = match in_store {
+            Some(dictionaries) if a.planned => {
+                let (payload, plan) = (a.payload.take(), &a.plan);
+                Some(local_run::apply_in_store(
+                    conn,
+                    environment,
+                    &a.id_text,
+                    a.ahead.take(),
+                    // Decoded only when not kept (a replayed append) and needed.
+                    || payload.map_or_else(|| payload_of_plan(plan, event_json), Ok),
+                    now,
+                    Some(dictionaries),
+                )?)
+            }
+            _ => None,
         };
         // An action run here has its one attempt in its own row (`summary`;
         // it started and finished at `now`): no attempts row, no index entry.
@@ -776,6 +780,7 @@ pub(super) fn prepare_local(
 pub(super) fn apply_local(
     conn: &Connection,
     action: PreparedLocal,
+    dictionaries: Option<&Dictionaries>,
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
     let PreparedLocal {
@@ -796,7 +801,7 @@ pub(super) fn apply_local(
     let (writes, effect) = writes_now(conn, &environment, &id, writes, || Ok(payload))?;
     conn.prepare_cached("INSERT INTO local_applied (action_id, applied_at) VALUES (?1, ?2)")?
         .execute(params![id, now])?;
-    write_local(conn, writes, now)?;
+    write_local(conn, writes, now, dictionaries)?;
     Ok(effect)
 }
 
@@ -813,14 +818,24 @@ pub(super) fn local_writes(
     Ok((writes, local::effect(environment, payload, &loaded)))
 }
 
+/// Makes `writes`; with `dictionaries`, a record's data is packed as an
+/// event's JSON is. A workflow run holds its trigger's data, as large as the
+/// event's, and is packed here rather than ahead: ahead, the run is computed
+/// for a recipient that may turn out never identified, and packing it would
+/// then be wasted.
 pub(super) fn write_local(
     conn: &Connection,
     writes: Vec<RowWrite>,
     now: i64,
+    dictionaries: Option<&Dictionaries>,
 ) -> Result<(), StoreError> {
     for w in writes {
         match w {
             RowWrite::Put(k, data) => {
+                let data = match dictionaries {
+                    Some(d) => PackedJson::pack(data, d),
+                    None => PackedJson::Text(data),
+                };
                 conn.prepare_cached(
                     "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
@@ -854,27 +869,27 @@ fn load_local(
     }
     loaded.users = Known::Read(users);
     for key in reads.records {
-        let data: Option<String> = conn
+        let data: Option<StoredJson> = conn
             .prepare_cached(
                 "SELECT data FROM local_records WHERE kind = ?1 AND scope = ?2 AND id = ?3",
             )?
             .query_row(params![key.kind.as_str(), key.scope, key.id], |r| r.get(0))
             .optional()?;
-        if let Some(d) = data {
+        if let Some(StoredJson(d)) = data {
             let v = serde_json::from_str(&d)
                 .map_err(|e| StoreError::decode("local_records.data", e))?;
             loaded.records.insert(key, v);
         }
     }
     for (kind, scope) in reads.scopes {
-        let rows: Vec<(String, String)> = conn
+        let rows: Vec<(String, StoredJson)> = conn
             .prepare_cached("SELECT id, data FROM local_records WHERE kind = ?1 AND scope = ?2")?
             .query_map(params![kind.as_str(), scope], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<Result<_, _>>()?;
         let mut parsed = Vec::with_capacity(rows.len());
-        for (id, d) in rows {
+        for (id, StoredJson(d)) in rows {
             parsed.push((
                 id,
                 serde_json::from_str(&d)

@@ -1,4 +1,5 @@
-//! The stored JSON (an event's, an action's plan), compressed when that pays.
+//! The stored JSON (an event's, an action's plan, a local record's data),
+//! compressed when that pays.
 //!
 //! An event's JSON is most of its row (about 1,500 bytes for a 1 KB event),
 //! and SQLite writes each row twice (the WAL, then the checkpoint) after the

@@ -290,7 +290,7 @@ fn local_from_row(
     kind: LocalKind,
     r: &Row<'_>,
 ) -> rusqlite::Result<Result<LocalRecord, StoreError>> {
-    let data: String = r.get(2)?;
+    let StoredJson(data) = r.get(2)?;
     Ok(serde_json::from_str(&data)
         .map_err(|e| StoreError::decode("local_records.data", e))
         .and_then(|data| {

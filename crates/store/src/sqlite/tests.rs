@@ -84,6 +84,7 @@ fn bare_writer(dir: &Path, commit_every: Duration) -> writer::Writer {
         intake,
         checkpoint::RestartRequest::default(),
         std::sync::Arc::new([]),
+        std::sync::Arc::new(dictionary::Dictionaries::open(&conn, Default::default(), 0).unwrap()),
     );
     state.replay(&conn, u64::MAX).unwrap();
     writer::spawn(conn, state, 64, 64, commit_every).unwrap()

@@ -38,6 +38,7 @@ use tributary_group_commit::{GroupState, GroupWriter, JobError, Settings};
 
 use super::{
     checkpoint::RestartRequest,
+    dictionary::Dictionaries,
     intake::IntakeJournal,
     local_run,
     ops::{self, PreparedItem},
@@ -91,6 +92,9 @@ pub(super) struct Batch {
     restart: RestartRequest,
     /// Where appends are durable before their transaction commits.
     pub(super) intake: IntakeJournal,
+    /// The store's JSON dictionaries, which the local records the writer
+    /// makes are packed with.
+    pub(super) dictionaries: Arc<Dictionaries>,
     /// When this group's first job began (for [`Step::Group`]).
     group_started: std::time::Instant,
     /// Why the journaled appends could not be put back after a rollback:
@@ -416,6 +420,7 @@ impl Batch {
         intake: IntakeJournal,
         restart: RestartRequest,
         local_environments: Arc<[String]>,
+        dictionaries: Arc<Dictionaries>,
     ) -> Self {
         Self {
             stats: BatchStats::default(),
@@ -426,6 +431,7 @@ impl Batch {
             local_backlog: false,
             restart,
             intake,
+            dictionaries,
             group_started: std::time::Instant::now(),
             unrecovered: None,
             _lock: lock,

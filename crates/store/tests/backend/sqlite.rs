@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use serde_json::json;
 use tributary_store::{
     AdminQueries, AppendItem, AppendOutcome, DictionaryOptions, EventLog, LocalExecution,
-    SqliteOptions, SqliteStore, StoreError,
+    LocalRecipients, SqliteOptions, SqliteStore, StoreError,
 };
 
 use crate::support::*;
@@ -340,6 +340,23 @@ async fn append_orders(
         .collect()
 }
 
+/// A store at `path` that trains its dictionary on its first 200 texts.
+async fn training_after_200_texts(path: &std::path::Path, local: LocalExecution) -> SqliteStore {
+    SqliteStore::open(
+        path,
+        SqliteOptions {
+            json_dictionary: DictionaryOptions {
+                samples: 200,
+                max_age: DAY,
+            },
+            local_execution: local,
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// A store trains a dictionary on the JSON it stores, keeps it with an
 /// fsync, and packs what follows with it: events and plans come out smaller
 /// and read back as they went in.
@@ -347,18 +364,7 @@ async fn append_orders(
 async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let store = SqliteStore::open(
-        &path,
-        SqliteOptions {
-            json_dictionary: DictionaryOptions {
-                samples: 200,
-                max_age: DAY,
-            },
-            ..SqliteOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = training_after_200_texts(&path, LocalExecution::ThroughSink).await;
     let mut appended = Vec::new();
     let mut n = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -428,4 +434,97 @@ async fn stored_json_is_packed_with_a_dictionary_trained_on_it() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// A workflow run holds its trigger's data, as large as the event's: the
+/// store packs it like the event's JSON, and reads it back as it was
+/// planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_runs_are_packed_with_the_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = training_after_200_texts(&path, production_in_store()).await;
+    const USERS: usize = 1_000;
+    let identifies = (0..USERS)
+        .map(|n| {
+            let user = format!("user-{n}");
+            plain_item(
+                event("web", "identify", Some(&user)),
+                vec![identify_plan(&user, json!({"name": "A Buyer"}))],
+            )
+        })
+        .collect();
+    store.append(identifies).await.unwrap();
+    // Run (action) id -> the trigger data it was planned with.
+    let mut planned = std::collections::HashMap::new();
+    let mut n = 0;
+    let mut appended_after_dictionary = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while appended_after_dictionary < 100 {
+        let items: Vec<AppendItem> = (n..n + 20).map(order_item).collect();
+        let out = store.append(items.clone()).await.unwrap();
+        for (item, out) in items.into_iter().zip(out) {
+            let AppendOutcome::Accepted { action_ids, .. } = out else {
+                panic!("{out:?}");
+            };
+            planned.insert(
+                action_ids[0].to_string(),
+                trigger_data(n, item.event.data.clone()),
+            );
+            n += 1;
+        }
+        assert!(n < USERS, "every order needs an identified user");
+        store.ping().await.unwrap();
+        let trained = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM json_dictionaries", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap();
+        if trained > 0 {
+            appended_after_dictionary += 20;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dictionary after {n} events"
+        );
+    }
+    let runs = store
+        .local_records(
+            tributary_store::LocalKind::WorkflowRun,
+            "production",
+            "order-confirmation",
+        )
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), n, "one run per order");
+    let mut text_bytes = Vec::new();
+    for run in &runs {
+        assert_eq!(
+            Some(&run.data["data"]),
+            planned.get(&run.id),
+            "run {}",
+            run.id
+        );
+        text_bytes.push(serde_json::to_string(&run.data).unwrap().len());
+    }
+    // Both in id order.
+    let stored = dictionaries_named(
+        &path,
+        "SELECT data FROM local_records WHERE kind = 'workflow_run' ORDER BY id",
+    );
+    // The runs appended after the dictionary (the last ids) name it, and
+    // take fewer bytes than their text (these short, varied runs gain about
+    // a tenth; the load generator's, twice as long, about two thirds).
+    let last = stored.len() - 80;
+    assert!(
+        stored[last..].iter().all(|(id, _)| id.is_some()),
+        "{stored:?}"
+    );
+    let packed: usize = stored[last..].iter().map(|r| r.1).sum();
+    let text: usize = text_bytes[last..].iter().sum();
+    assert!(
+        packed < text,
+        "runs stored in {packed} bytes, {text} as text"
+    );
 }
