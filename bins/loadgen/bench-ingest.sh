@@ -12,7 +12,10 @@
 # the block device took per event (`/proc` can count more than reached the
 # disk: docs/PERFORMANCE.md says when), and how long after it the outbox was
 # empty: events/s "with their actions run" counts that time too.
-# Usage: bash bins/loadgen/bench-ingest.sh [seconds] [rounds]
+# With BENCH_IDENTIFIED=1 the load's users are identified before each ingest
+# run's load (after its start-up and idle readings), so every trigger writes
+# its workflow run; without, every recipient is one never identified.
+# Usage: [BENCH_IDENTIFIED=1] bash bins/loadgen/bench-ingest.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS="${1:-10}"
@@ -32,6 +35,11 @@ start_ingest() { # store
   start_server 9091 "data-$1"
   INGEST_PID=$SERVER_PID
   echo "start-up to first healthy answer: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+# With BENCH_IDENTIFIED=1, the load's users are identified (`identify_users`)
+# so that every trigger writes its workflow run.
+identify_if_asked() {
+  if [ "${BENCH_IDENTIFIED:-}" = 1 ]; then identify_users 9091 "$BIN/tributary-loadgen"; fi
 }
 
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
@@ -71,6 +79,7 @@ for round in $(seq "$ROUNDS"); do
   start_ingest "$round"
   sleep 1
   echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
+  identify_if_asked
   S0=$(device_sectors "$WORK")
   $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$INGEST_PID" | tee "$WORK/ingest-$round"
   drained "ingest-$round"
@@ -100,6 +109,7 @@ for round in $(seq "$ROUNDS"); do
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, /v1/batch, $BATCH events per request, 16 connections, full speed"
   start_ingest "batch-$round"
+  identify_if_asked
   S0=$(device_sectors "$WORK")
   $BIN/tributary-loadgen run --url http://127.0.0.1:9091/v1/batch --header "$BASIC" --connections 16 --seconds "$SECS" --batch $BATCH --shape batch --server-pid "$INGEST_PID" | tee "$WORK/batch-$round"
   drained "batch-$round"
@@ -108,6 +118,7 @@ for round in $(seq "$ROUNDS"); do
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, receive URL, JSON arrays of $BATCH events, 16 connections, full speed"
   start_ingest "array-$round"
+  identify_if_asked
   S0=$(device_sectors "$WORK")
   $BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/array-$round"
   drained "array-$round"

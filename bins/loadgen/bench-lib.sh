@@ -58,7 +58,6 @@ start_server() { # port store
   RUST_LOG=warn "${INGEST_BIN:-$BIN/tributary-ingest}" --config "$WORK/bench.toml" >>"$WORK/server-$1.log" 2>&1 &
   SERVER_PID=$!
   until curl -sf "http://127.0.0.1:$1/healthz" >/dev/null; do sleep 0.005; done
-  if [ "${BENCH_IDENTIFIED:-}" = 1 ]; then identify_users "$1" "$BIN/tributary-loadgen"; fi
 }
 
 # Identifies the load generator's 10,000 users (user-0 .. user-9999) on the
@@ -68,7 +67,8 @@ start_server() { # port store
 # the first texts it stores (docs/store.md): one second of the load comes
 # first (numbered from 10^9, apart from the measured runs' events), so the
 # dictionary learns the load's events rather than the identify calls. With
-# BENCH_IDENTIFIED=1, `start_server` and bench-ab.sh do this before the load.
+# BENCH_IDENTIFIED=1, bench-ingest.sh and bench-ab.sh do this after a
+# server's start-up and idle readings, before the measured load.
 identify_users() { # port loadgen
   "$2" run --url "http://127.0.0.1:$1/integrations/receive/$TOKEN" --connections 16 --seconds 1 \
     --batch 100 --shape array --first 1000000000 >/dev/null
