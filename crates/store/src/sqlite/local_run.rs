@@ -129,7 +129,7 @@ pub(super) fn claim_running_local(
                     continue;
                 }
             };
-            ran.push(run(conn, id, row, now)?);
+            ran.push(run(conn, id, row, now, &batch.dictionaries)?);
         } else if claimed.len() < limit {
             let attempt = conn
                 .prepare_cached(LEASE_ROW)?
@@ -181,7 +181,13 @@ pub(super) fn local_backlog(
 }
 
 /// Runs one action from the outbox through the `local` sink and records its attempt.
-fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRun, StoreError> {
+fn run(
+    conn: &Connection,
+    id: ActionId,
+    row: DueRow,
+    now: i64,
+    dictionaries: &Dictionaries,
+) -> Result<LocalRun, StoreError> {
     let attempt = row.attempt.saturating_add(1);
     let outcome = if row.applied {
         AttemptOutcome::Succeeded {
@@ -195,7 +201,7 @@ fn run(conn: &Connection, id: ActionId, row: DueRow, now: i64) -> Result<LocalRu
             None,
             || ops::payload_of_plan(&row.plan, row.event_json.as_ref()),
             now,
-            None,
+            dictionaries,
         )?
     };
     ops::record_attempt(conn, &row.id, attempt, now, now, &outcome)?;
@@ -217,7 +223,7 @@ pub(super) fn apply_in_store(
     ahead: Option<Ahead>,
     payload: impl FnOnce() -> Result<ActionPayload, StoreError>,
     now: i64,
-    dictionaries: Option<&Dictionaries>,
+    dictionaries: &Dictionaries,
 ) -> Result<AttemptOutcome, StoreError> {
     // Writes made ahead assume the trigger's recipients exist; they are
     // checked here, inside the transaction, after every earlier action of

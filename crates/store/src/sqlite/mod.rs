@@ -605,12 +605,11 @@ impl LocalRecipients for SqliteStore {
         // One writer job for the lot, as for `finish_attempts`.
         self.writer
             .write_unsynced(move |conn, batch| {
-                let dictionaries = Arc::clone(&batch.dictionaries);
                 prepared
                     .into_iter()
                     .map(|p| {
                         crate::error::item_result(
-                            p.and_then(|p| ops::apply_local(conn, p, Some(&dictionaries))),
+                            p.and_then(|p| ops::apply_local(conn, p, &batch.dictionaries)),
                         )
                     })
                     .collect()

@@ -359,7 +359,6 @@ pub(super) fn append(
     batch: &mut Batch,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
-    let dictionaries = std::sync::Arc::clone(&batch.dictionaries);
     let mut stats = BatchStats::default();
     let mut keys: Vec<(i64, DedupEntry)> = Vec::new();
     let mut outcomes = Vec::with_capacity(items.len());
@@ -423,7 +422,7 @@ pub(super) fn append(
             &item.row,
             item.json.as_ref(),
             item.actions,
-            in_store.then_some(&*dictionaries),
+            in_store.then_some(&*batch.dictionaries),
             item.received,
             now,
         )?;
@@ -467,7 +466,7 @@ fn insert_actions(
                     // Decoded only when not kept (a replayed append) and needed.
                     || payload.map_or_else(|| payload_of_plan(plan, event_json), Ok),
                     now,
-                    Some(dictionaries),
+                    dictionaries,
                 )?)
             }
             _ => None,
@@ -780,7 +779,7 @@ pub(super) fn prepare_local(
 pub(super) fn apply_local(
     conn: &Connection,
     action: PreparedLocal,
-    dictionaries: Option<&Dictionaries>,
+    dictionaries: &Dictionaries,
 ) -> Result<LocalEffect, StoreError> {
     let now = ms(Utc::now());
     let PreparedLocal {
@@ -818,8 +817,8 @@ pub(super) fn local_writes(
     Ok((writes, local::effect(environment, payload, &loaded)))
 }
 
-/// Makes `writes`; with `dictionaries`, a record's data is packed as an
-/// event's JSON is. A workflow run holds its trigger's data, as large as the
+/// Makes `writes`, a record's data packed with `dictionaries` as an event's
+/// JSON is. A workflow run holds its trigger's data, as large as the
 /// event's, and is packed here rather than ahead: ahead, the run is computed
 /// for a recipient that may turn out never identified, and packing it would
 /// then be wasted.
@@ -827,15 +826,12 @@ pub(super) fn write_local(
     conn: &Connection,
     writes: Vec<RowWrite>,
     now: i64,
-    dictionaries: Option<&Dictionaries>,
+    dictionaries: &Dictionaries,
 ) -> Result<(), StoreError> {
     for w in writes {
         match w {
             RowWrite::Put(k, data) => {
-                let data = match dictionaries {
-                    Some(d) => PackedJson::pack(data, d),
-                    None => PackedJson::Text(data),
-                };
+                let data = PackedJson::pack(data, dictionaries);
                 conn.prepare_cached(
                     "INSERT INTO local_records (kind, scope, id, data, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
