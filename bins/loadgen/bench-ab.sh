@@ -62,7 +62,7 @@ run_one() { # label binary round
   RUST_LOG=warn "$2" --config "$WORK/bench.toml" >/dev/null &
   local pid=$!
   until curl -sf http://127.0.0.1:9091/healthz >/dev/null; do sleep 0.005; done
-  if [ "${BENCH_IDENTIFIED:-}" = 1 ]; then identify_users 9091 "$LOADGEN"; fi
+  identify_if_asked 9091 "$LOADGEN"
   sleep 0.5
   local s0; s0=$(device_sectors "$WORK")
   local cpu0; cpu0=$(cpu_ticks "$pid")

@@ -36,11 +36,6 @@ start_ingest() { # store
   INGEST_PID=$SERVER_PID
   echo "start-up to first healthy answer: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 }
-# With BENCH_IDENTIFIED=1, the load's users are identified (`identify_users`)
-# so that every trigger writes its workflow run.
-identify_if_asked() {
-  if [ "${BENCH_IDENTIFIED:-}" = 1 ]; then identify_users 9091 "$BIN/tributary-loadgen"; fi
-}
 
 URL="http://127.0.0.1:9091/integrations/receive/$TOKEN"
 source bins/loadgen/bench-lib.sh
@@ -79,7 +74,7 @@ for round in $(seq "$ROUNDS"); do
   start_ingest "$round"
   sleep 1
   echo "idle RSS: $(grep VmRSS /proc/$INGEST_PID/status | awk '{printf "%.1f MiB", $2/1024}')"
-  identify_if_asked
+  identify_if_asked 9091 "$BIN/tributary-loadgen"
   S0=$(device_sectors "$WORK")
   $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --server-pid "$INGEST_PID" | tee "$WORK/ingest-$round"
   drained "ingest-$round"
@@ -109,7 +104,7 @@ for round in $(seq "$ROUNDS"); do
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, /v1/batch, $BATCH events per request, 16 connections, full speed"
   start_ingest "batch-$round"
-  identify_if_asked
+  identify_if_asked 9091 "$BIN/tributary-loadgen"
   S0=$(device_sectors "$WORK")
   $BIN/tributary-loadgen run --url http://127.0.0.1:9091/v1/batch --header "$BASIC" --connections 16 --seconds "$SECS" --batch $BATCH --shape batch --server-pid "$INGEST_PID" | tee "$WORK/batch-$round"
   drained "batch-$round"
@@ -118,7 +113,7 @@ for round in $(seq "$ROUNDS"); do
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, receive URL, JSON arrays of $BATCH events, 16 connections, full speed"
   start_ingest "array-$round"
-  identify_if_asked
+  identify_if_asked 9091 "$BIN/tributary-loadgen"
   S0=$(device_sectors "$WORK")
   $BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --batch $BATCH --shape array --server-pid "$INGEST_PID" | tee "$WORK/array-$round"
   drained "array-$round"

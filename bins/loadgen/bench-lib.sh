@@ -68,7 +68,8 @@ start_server() { # port store
 # first (numbered from 10^9, apart from the measured runs' events), so the
 # dictionary learns the load's events rather than the identify calls. With
 # BENCH_IDENTIFIED=1, bench-ingest.sh and bench-ab.sh do this after a
-# server's start-up and idle readings, before the measured load.
+# server's start-up and idle readings, before the measured load
+# (`identify_if_asked`).
 identify_users() { # port loadgen
   "$2" run --url "http://127.0.0.1:$1/integrations/receive/$TOKEN" --connections 16 --seconds 1 \
     --batch 100 --shape array --first 1000000000 >/dev/null
@@ -81,6 +82,11 @@ identify_users() { # port loadgen
       curl -sf -o /dev/null -H 'content-type: application/json' --data-binary @- \
         "http://127.0.0.1:$1/integrations/receive/$TOKEN" || { echo "identify_users: request failed" >&2; return 1; }
   done
+}
+
+# `identify_users` when BENCH_IDENTIFIED=1.
+identify_if_asked() { # port loadgen
+  if [ "${BENCH_IDENTIFIED:-}" = 1 ]; then identify_users "$1" "$2"; fi
 }
 
 # A metric of the server on PORT, summed over its labels.
