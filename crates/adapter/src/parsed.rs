@@ -48,8 +48,17 @@ pub struct Note {
 
 /// Parses a whole body as JSON. serde_json's recursion limit (128) stays on,
 /// so deep nesting is an error, never a stack overflow.
+///
+/// The body is checked as UTF-8 once, whole, and parsed as a `str`: parsed
+/// as bytes, serde_json checks every string it meets on its own, which cost
+/// more than the one pass (docs/PERFORMANCE.md). A body that is not UTF-8 is
+/// parsed as bytes, so its error says where, as before.
 pub fn parse_json(body: &[u8]) -> Result<Value, AdapterError> {
-    serde_json::from_slice(body).map_err(|e| AdapterError::from_json(&e))
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(|e| AdapterError::from_json(&e))
 }
 
 /// A body that is one object or an array of them, as items each with its JSON

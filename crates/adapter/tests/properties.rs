@@ -1,6 +1,6 @@
 //! Properties of the shared request handling: decoding and verification
-//! never panic on any input, gzip round-trips up to the cap, and the cap is
-//! exact.
+//! never panic on any input, gzip round-trips up to the cap, the cap is
+//! exact, and `parse_json` answers what serde_json's byte parser answers.
 
 use std::{io::Write, time::Duration};
 
@@ -67,7 +67,50 @@ fn schemes() -> Vec<VerificationScheme> {
     ]
 }
 
+/// JSON texts with any strings (escapes and non-ASCII among them), some cut
+/// short or with one byte changed, which may leave them invalid or not UTF-8.
+fn json_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        any::<String>().prop_map(serde_json::Value::from),
+    ];
+    let value = leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    });
+    (value, any::<u16>(), any::<u8>(), 0u8..3).prop_map(|(v, at, byte, change)| {
+        let mut text = serde_json::to_vec(&v).unwrap();
+        let at = usize::from(at) % (text.len() + 1);
+        match change {
+            0 => {}
+            1 => text.truncate(at),
+            _ => text.insert(at, byte),
+        }
+        text
+    })
+}
+
 proptest! {
+    #[test]
+    fn parse_json_answers_as_the_byte_parser_does(body in json_like_bytes()) {
+        let expected = serde_json::from_slice::<serde_json::Value>(&body);
+        match (parse_json(&body), expected) {
+            (Ok(got), Ok(want)) => prop_assert_eq!(got, want),
+            (Err(got), Err(want)) => {
+                prop_assert_eq!(got.category(), ErrorCategory::MalformedJson);
+                // The same position and reason as the byte parser's.
+                prop_assert!(got.to_string().contains(&want.to_string()), "{} against {}", got, want);
+            }
+            (got, want) => prop_assert!(false, "parse_json gave {:?}, the byte parser {:?}", got, want),
+        }
+    }
+
     #[test]
     fn decoding_any_bytes_with_any_encoding_never_panics(
         body in prop::collection::vec(any::<u8>(), 0..512),

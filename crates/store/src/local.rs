@@ -9,8 +9,8 @@ use std::{
     collections::{HashMap, HashSet},
 };
 
-use serde_json::{Map, Value, json};
-use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef};
+use serde_json::{Map, Value, json, value::RawValue};
+use tributary_core::plan::{ActionPayload, AudienceMember, RecipientRef, TriggerData};
 
 use crate::{LocalEffect, LocalKind, StoreError};
 
@@ -178,10 +178,36 @@ struct NewRun<'a> {
     actor: Option<&'a RecipientRef>,
     cancellation_key: Option<&'a str>,
     cancelled_recipients: [RecipientRef; 0],
-    data: &'a Value,
+    data: RunData<'a>,
     recipients: &'a [RecipientRef],
     status: &'static str,
     tenant: Option<&'a str>,
+}
+
+/// A run's trigger data: its JSON when that is written already, else the
+/// value.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum RunData<'a> {
+    Json(&'a RawValue),
+    Value(&'a Value),
+}
+
+/// An event's `data`, for a trigger whose data is its event's, with its JSON
+/// when the caller has it. The stored event's `raw` holds the same data, so
+/// the store writes that JSON once for both, and a run copies the text
+/// instead of serializing the data a second time (docs/PERFORMANCE.md).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventData<'a> {
+    pub(crate) value: &'a Value,
+    pub(crate) json: Option<&'a RawValue>,
+}
+
+impl<'a> EventData<'a> {
+    /// The data without its JSON.
+    pub(crate) fn value(value: &'a Value) -> Self {
+        Self { value, json: None }
+    }
 }
 
 pub(crate) fn reads(env: &str, payload: &ActionPayload) -> Reads {
@@ -273,7 +299,7 @@ pub(crate) fn writes(
     env: &str,
     action_id: &str,
     payload: &ActionPayload,
-    event_data: Option<&Value>,
+    event_data: Option<EventData<'_>>,
     loaded: &Loaded,
 ) -> Result<Vec<LocalWrite>, StoreError> {
     let mut w = Vec::new();
@@ -400,13 +426,21 @@ pub(crate) fn writes(
             if recipients.is_empty() {
                 return Ok(w);
             }
-            let data = match event_data {
-                Some(event_data) => data.resolve(event_data),
-                None => data.given().ok_or_else(|| StoreError::InvalidInput {
-                    field: "data",
-                    problem: "the trigger's data is its event's, and the event was not given"
-                        .to_owned(),
-                })?,
+            let data = match (event_data, data) {
+                (
+                    Some(EventData {
+                        json: Some(json), ..
+                    }),
+                    TriggerData::OfEvent,
+                ) => RunData::Json(json),
+                (Some(event_data), data) => RunData::Value(data.resolve(event_data.value)),
+                (None, data) => RunData::Value(data.given().ok_or_else(|| {
+                    StoreError::InvalidInput {
+                        field: "data",
+                        problem: "the trigger's data is its event's, and the event was not given"
+                            .to_owned(),
+                    }
+                })?),
             };
             // Serialized from the payload's own fields: building a `Value`
             // first would deep-copy the trigger data, the largest part.
@@ -508,6 +542,32 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A run whose data is its event's is the same text written from
+        /// the data's JSON as from the value.
+        #[test]
+        fn a_run_from_the_event_datas_json_is_the_same_text(
+            data in crate::stored_event::tests::value(),
+        ) {
+            let payload = ActionPayload::TriggerWorkflow {
+                workflow: "receipt".into(),
+                recipients: vec![RecipientRef::User("u1".into())],
+                actor: None,
+                tenant: Some("acme".into()),
+                data: TriggerData::OfEvent,
+                cancellation_key: Some("order-1".into()),
+            };
+            let json = serde_json::value::to_raw_value(&data).unwrap();
+            let run = |event_data| writes("production", "a1", &payload, Some(event_data), &Loaded::default()).unwrap();
+            let from_value = run(EventData::value(&data));
+            let from_json = run(EventData { value: &data, json: Some(&json) });
+            proptest::prop_assert_eq!(&from_json, &from_value);
+            let [LocalWrite::PutJson(_, text)] = from_json.as_slice() else {
+                panic!("one run: {from_json:?}");
+            };
+            let stored: Value = serde_json::from_str(text).unwrap();
+            proptest::prop_assert_eq!(&stored["data"], &data);
+        }
+
         /// After a merge: non-null patch keys hold the patch's value, null
         /// patch keys are gone, keys absent from the patch are unchanged.
         #[test]

@@ -238,20 +238,21 @@ pub(crate) struct EventRow {
 
 impl EventRow {
     /// The row for an appended event; with `headers_of`, its headers are
-    /// stored as those of that event (see [`SharedHeaders`]).
+    /// stored as those of that event (see [`SharedHeaders`]). `data_json` is
+    /// the event's `data` serialized, when the caller has it
+    /// ([`crate::stored_event::to_json`]).
     pub(crate) fn for_event(
         item: &AppendItem,
         status: EventStatus,
         duplicate_of: Option<String>,
         headers_of: Option<&EventId>,
+        data_json: Option<&serde_json::value::RawValue>,
     ) -> Result<Self, StoreError> {
         let e = &item.event;
-        let json =
-            crate::stored_event::to_json(e, headers_of, &item.provenance).map_err(|err| {
-                StoreError::InvalidInput {
-                    field: "event",
-                    problem: err.to_string(),
-                }
+        let json = crate::stored_event::to_json(e, headers_of, &item.provenance, data_json)
+            .map_err(|err| StoreError::InvalidInput {
+                field: "event",
+                problem: err.to_string(),
             })?;
         Ok(Self {
             id: e.id.to_string(),
@@ -604,7 +605,7 @@ mod tests {
     fn round_trip(plan: &ActionPlan, event: &Event) -> (String, ActionPlan) {
         let text = plan_json(plan, &event.data).unwrap();
         let stored_event =
-            crate::stored_event::to_json(event, None, &Provenance::default()).unwrap();
+            crate::stored_event::to_json(event, None, &Provenance::default(), None).unwrap();
         let read = StoredPlan::parse(&text, "plan")
             .unwrap()
             .complete(|| Ok(Some(stored_event)))

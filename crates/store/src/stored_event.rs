@@ -20,7 +20,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 use tributary_core::event::{Event, EventId, EventKind, Headers};
 
 use crate::Provenance;
@@ -79,11 +79,13 @@ struct StoredEvent<'a> {
     data: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data_at: Option<DataAt>,
+    #[serde(serialize_with = "rfc3339")]
     timestamp: &'a DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
     received_at: &'a DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message_id: Option<&'a String>,
-    raw: &'a Value,
+    raw: StoredRaw<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<&'a Headers>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,12 +96,56 @@ struct StoredEvent<'a> {
     provenance: &'a Provenance,
 }
 
+/// `raw`, with the data at `data_at` written from its JSON when the caller
+/// has that already: the same text as serializing the value, written once
+/// for the event and for what else stores the data (a workflow run).
+struct StoredRaw<'a> {
+    raw: &'a Value,
+    data: Option<(DataAt, &'a RawValue)>,
+}
+
+impl Serialize for StoredRaw<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (key, json) = match self.data {
+            None => return self.raw.serialize(s),
+            Some((DataAt::Raw, json)) => return json.serialize(s),
+            Some((DataAt::Properties, json)) => ("properties", json),
+            Some((DataAt::Traits, json)) => ("traits", json),
+        };
+        let Value::Object(map) = self.raw else {
+            return self.raw.serialize(s);
+        };
+        // As serde_json writes an object: its entries in the map's order.
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (k, v) in map {
+            if k == key {
+                out.serialize_entry(k, json)?;
+            } else {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        out.end()
+    }
+}
+
+/// The text chrono's own `Serialize` writes (RFC 3339, UTC as `Z`, as many
+/// fractional digits as the time needs), as one string. chrono writes it
+/// through `collect_str`, which serde_json escapes character by character:
+/// that was most of the formatting cost of storing an event.
+fn rfc3339<S: serde::Serializer>(at: &&DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
 /// The stored JSON of `e`; with `headers_of`, its headers are left out as
-/// those of the event with that id, stored in the same append.
+/// those of the event with that id, stored in the same append. `data_json`,
+/// when given, is `e.data` serialized: where `raw` holds the data, it is
+/// written from that text.
 pub(crate) fn to_json(
     e: &Event,
     headers_of: Option<&EventId>,
     provenance: &Provenance,
+    data_json: Option<&RawValue>,
 ) -> Result<String, serde_json::Error> {
     // Destructured without `..`, so a field added to `Event` fails to compile
     // here instead of silently going unstored.
@@ -133,7 +179,10 @@ pub(crate) fn to_json(
         timestamp,
         received_at,
         message_id: message_id.as_ref(),
-        raw,
+        raw: StoredRaw {
+            raw,
+            data: data_at.zip(data_json),
+        },
         headers: (headers_of.is_none() && !headers.is_empty()).then_some(headers),
         headers_of,
         preprocess: preprocess.as_ref(),
@@ -264,7 +313,7 @@ pub(crate) mod tests {
             (custom.clone(), custom, "raw"),
         ] {
             let e = event(data, raw);
-            let stored = to_json(&e, None, &Provenance::default()).unwrap();
+            let stored = to_json(&e, None, &Provenance::default(), None).unwrap();
             let v: Value = serde_json::from_str(&stored).unwrap();
             assert!(v.get("data").is_none(), "{stored}");
             assert_eq!(v["data_at"], at);
@@ -282,7 +331,7 @@ pub(crate) mod tests {
             json!({"mapped": true}),
             json!({"type": "track", "properties": {"total": 1}}),
         );
-        let stored = to_json(&e, None, &Provenance::default()).unwrap();
+        let stored = to_json(&e, None, &Provenance::default(), None).unwrap();
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(v["data"], json!({"mapped": true}));
         assert!(v.get("data_at").is_none());
@@ -319,13 +368,13 @@ pub(crate) mod tests {
         let first = event(json!({}), json!({"type": "track"}));
         let mut second = event(json!({}), json!({"type": "track"}));
         second.headers = first.headers.clone();
-        let stored = to_json(&second, Some(&first.id), &Provenance::default()).unwrap();
+        let stored = to_json(&second, Some(&first.id), &Provenance::default(), None).unwrap();
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert!(v.get("headers").is_none(), "{stored}");
         let (read, of, _) = from_json(&stored).unwrap();
         assert_eq!(of, Some(first.id));
         assert!(read.headers.is_empty());
-        let first_stored = to_json(&first, None, &Provenance::default()).unwrap();
+        let first_stored = to_json(&first, None, &Provenance::default(), None).unwrap();
         assert_eq!(headers_from_json(&first_stored).unwrap(), first.headers);
     }
 
@@ -365,9 +414,42 @@ pub(crate) mod tests {
                 _ => data,
             };
             let e = event(data, raw);
-            let stored = to_json(&e, None, &Provenance::default()).unwrap();
+            let stored = to_json(&e, None, &Provenance::default(), None).unwrap();
+            // Written from the data's JSON, the text is the same.
+            let data_json = serde_json::value::to_raw_value(&e.data).unwrap();
+            prop_assert_eq!(
+                &to_json(&e, None, &Provenance::default(), Some(&data_json)).unwrap(),
+                &stored
+            );
             prop_assert_eq!(&data_from_json(&stored).unwrap(), &e.data);
             prop_assert_eq!(from_json(&stored).unwrap(), (e, None, Provenance::default()));
+        }
+
+        /// The stored times are chrono's own text for them, for any time
+        /// chrono holds and any fraction of a second.
+        #[test]
+        fn times_are_stored_as_chrono_writes_them(
+            seconds in prop_oneof![
+                -62_135_596_800i64..253_402_300_800,
+                -8_000_000_000_000i64..8_000_000_000_000,
+            ],
+            nanos in prop_oneof![
+                Just(0u32),
+                (0u32..1_000).prop_map(|ms| ms * 1_000_000),
+                (0u32..1_000_000).prop_map(|us| us * 1_000),
+                0u32..1_000_000_000,
+            ],
+        ) {
+            let at = DateTime::from_timestamp(seconds, nanos);
+            prop_assume!(at.is_some());
+            let at = at.unwrap();
+            let mut e = event(json!({}), json!({}));
+            e.timestamp = at;
+            e.received_at = at - chrono::Duration::nanoseconds(1);
+            let stored: Value =
+                serde_json::from_str(&to_json(&e, None, &Provenance::default(), None).unwrap()).unwrap();
+            prop_assert_eq!(&stored["timestamp"], &serde_json::to_value(e.timestamp).unwrap());
+            prop_assert_eq!(&stored["received_at"], &serde_json::to_value(e.received_at).unwrap());
         }
 
         /// Any text in the column gives an event or an error, never a panic.

@@ -411,6 +411,7 @@ async fn commit_group(
                     EventStatus::Duplicate,
                     Some(original.clone()),
                     headers_of.as_ref(),
+                    None,
                 )?);
                 outcomes.push(AppendOutcome::Duplicate {
                     event_id: e.id,
@@ -425,6 +426,7 @@ async fn commit_group(
                     EventStatus::Accepted,
                     None,
                     headers_of.as_ref(),
+                    None,
                 )?);
                 let mut action_ids = Vec::with_capacity(item.plans.len());
                 let here = runs_now && run.covers(&e.environment);

@@ -217,7 +217,7 @@ async fn apply_in_order(
             item.environment,
             item.id,
             item.payload,
-            item.event_data,
+            item.event_data.map(local::EventData::value),
             &loaded,
         ) {
             Ok(writes) => {

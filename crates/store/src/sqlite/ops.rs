@@ -8,7 +8,7 @@ use tributary_core::{
     ActionType,
     dedup::DedupScope,
     event::EventId,
-    plan::{ActionPayload, PlanOutcome},
+    plan::{ActionPayload, ActionPlan, PlanOutcome},
 };
 
 use super::{
@@ -198,13 +198,23 @@ pub(super) fn prepare(
         .into_iter()
         .map(|mut item| {
             let headers_of = shared.holder(&item);
-            let mut row =
-                EventRow::for_event(&item, EventStatus::Accepted, None, headers_of.as_ref())?;
+            let local = local_environments.contains(&item.event.environment);
+            // Serialized once for the stored event and for the runs of its
+            // local triggers that take it.
+            let data_json = (local && item.plans.iter().any(ActionPlan::refers_to_event_data))
+                .then(|| serde_json::value::to_raw_value(&item.event.data).ok())
+                .flatten();
+            let mut row = EventRow::for_event(
+                &item,
+                EventStatus::Accepted,
+                None,
+                headers_of.as_ref(),
+                data_json.as_deref(),
+            )?;
             let json = row
                 .event_json
                 .take()
                 .map(|json| PackedJson::pack(json, dictionaries));
-            let local = local_environments.contains(&item.event.environment);
             let plans = std::mem::take(&mut item.plans);
             // Every plan is stored (compared with the event's data) before a
             // kept payload takes that data.
@@ -229,7 +239,10 @@ pub(super) fn prepare(
                             &item.event.environment,
                             &id_text,
                             payload,
-                            Some(&item.event.data),
+                            Some(local::EventData {
+                                value: &item.event.data,
+                                json: data_json.as_deref(),
+                            }),
                         )
                         .ok()
                         .flatten(),
@@ -687,7 +700,7 @@ fn writes_ahead(
     environment: &str,
     id: &str,
     payload: &ActionPayload,
-    event_data: Option<&serde_json::Value>,
+    event_data: Option<local::EventData<'_>>,
 ) -> Result<Option<Ahead>, StoreError> {
     let reads = local::reads(environment, payload);
     if !reads.records.is_empty() || !reads.scopes.is_empty() {
