@@ -453,23 +453,18 @@ pub(crate) fn writes(
                 status: "triggered",
                 tenant: tenant.as_deref(),
             };
-            // Sized for the data and the run's other fields: one allocation,
-            // not a series of doublings.
+            // Sized for the data and the run's other fields.
             let data_bytes = match run.data {
                 RunData::Json(json) => json.get().len(),
                 RunData::Value(_) => 512,
             };
-            let mut text = Vec::with_capacity(data_bytes + 256);
-            serde_json::to_writer(&mut text, &run).map_err(|e| StoreError::InvalidInput {
-                field: "data",
-                problem: format!("cannot be stored: {e}"),
-            })?;
             w.push(LocalWrite::PutJson(
                 LocalKey::new(env, LocalKind::WorkflowRun, workflow, action_id),
-                // serde_json writes UTF-8 only.
-                String::from_utf8(text).map_err(|e| StoreError::InvalidInput {
-                    field: "data",
-                    problem: format!("cannot be stored: {e}"),
+                crate::rows::json_sized(&run, data_bytes + 256).map_err(|e| {
+                    StoreError::InvalidInput {
+                        field: "data",
+                        problem: format!("cannot be stored: {e}"),
+                    }
                 })?,
             ));
         }

@@ -550,6 +550,19 @@ impl StoredPlan {
     }
 }
 
+/// `value` as JSON text, written into a buffer of `capacity` bytes: one
+/// allocation where the caller knows the size roughly, not a series of
+/// doublings from empty.
+pub(crate) fn json_sized<T: serde::Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, value)?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
 /// A local record's data as stored.
 pub(crate) fn data_json(v: &Value) -> String {
     v.to_string()

@@ -188,12 +188,8 @@ pub(crate) fn to_json(
         preprocess: preprocess.as_ref(),
         provenance,
     };
-    // Sized for the raw event twice over, its usual share of the whole: one
-    // allocation instead of a doubling series.
-    let mut out = Vec::with_capacity(2_048);
-    serde_json::to_writer(&mut out, &stored)?;
-    // serde_json writes UTF-8 only.
-    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+    // Sized for the raw event twice over, its usual share of the whole.
+    crate::rows::json_sized(&stored, 2_048)
 }
 
 /// The event stored as `json` (any form), the event whose headers it
