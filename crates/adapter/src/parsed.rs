@@ -50,9 +50,9 @@ pub struct Note {
 /// so deep nesting is an error, never a stack overflow.
 ///
 /// The body is checked as UTF-8 once, whole, and parsed as a `str`: parsed
-/// as bytes, serde_json checks every string it meets on its own, which cost
+/// as bytes, serde_json checks every string it meets on its own, which costs
 /// more than the one pass (docs/PERFORMANCE.md). A body that is not UTF-8 is
-/// parsed as bytes, so its error says where, as before.
+/// parsed as bytes, so that the error says where the bad byte is.
 pub fn parse_json(body: &[u8]) -> Result<Value, AdapterError> {
     match std::str::from_utf8(body) {
         Ok(text) => serde_json::from_str(text),

@@ -17,7 +17,6 @@ use std::{
 };
 
 use aho_corasick::AhoCorasick;
-
 use serde::{Deserialize, Serialize};
 
 /// At most this many headers are stored for a request.
@@ -75,8 +74,8 @@ const NOT_CREDENTIALS: &[&str] = &["idempotency-key", "x-idempotency-key", "idem
 pub fn is_credential_name(name: &str) -> bool {
     // Every stored event asks this about each of its request's headers, so
     // the parts are found in one pass over the name, in any case, without a
-    // lowercase copy: ten substring searches, each with its own set-up, were
-    // about 2% of a single event's CPU (docs/PERFORMANCE.md).
+    // lowercase copy; a substring search per part sets itself up each time
+    // (docs/PERFORMANCE.md, the sixteenth step).
     static PARTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         AhoCorasick::builder()
             .ascii_case_insensitive(true)

@@ -130,9 +130,8 @@ impl Serialize for StoredRaw<'_> {
 }
 
 /// The text chrono's own `Serialize` writes (RFC 3339, UTC as `Z`, as many
-/// fractional digits as the time needs), as one string. chrono writes it
-/// through `collect_str`, which serde_json escapes character by character:
-/// that was most of the formatting cost of storing an event.
+/// fractional digits as the time needs), as one string: chrono's writes it
+/// through `collect_str`, which serde_json escapes one character at a time.
 fn rfc3339<S: serde::Serializer>(at: &&DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
