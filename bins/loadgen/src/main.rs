@@ -11,6 +11,7 @@
 //! tributary-loadgen run --url .../integrations/receive/TOKEN --batch 100 --shape array
 //! tributary-loadgen baseline --listen 127.0.0.1:9090
 //! tributary-loadgen config --sources 1000 --environments 3 --mappings 10 --token TOKEN > sources.toml
+//! tributary-loadgen syncs --dir /var/lib/tributary   # the disk's own sync latency, no server
 //! ```
 
 use std::{
@@ -30,6 +31,8 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode, body::Incoming};
 use hyper_util::rt::TokioIo;
+
+mod syncs;
 
 #[derive(Parser)]
 #[command(name = "tributary-loadgen", about)]
@@ -89,6 +92,28 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
     },
+    /// Time the disk's small durable writes the way the intake journal makes
+    /// them (4 KiB, then `fdatasync`, at a fixed rate), with no server: what
+    /// the disk alone adds to every answer's latency. Makes two files in
+    /// `--dir` and removes them.
+    Syncs {
+        /// A directory on the disk to measure, e.g. the store's.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Syncs a second (the journal makes about 1,700 at 5,000 single events a second).
+        #[arg(long, default_value_t = 1_700)]
+        rate: u64,
+        /// How long to run at that rate; the run takes longer when the disk cannot keep up.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Bytes a second written beside the syncs through the page cache, as
+        /// a store's WAL and checkpoints write; 0 for none.
+        #[arg(long, default_value_t = 0)]
+        beside_bytes: u64,
+        /// How often that writer fsyncs, in milliseconds.
+        #[arg(long, default_value_t = 50)]
+        beside_every_ms: u64,
+    },
     /// Print `[environments]` and `[[sources]]` tables of a generated
     /// configuration: every source environment has a token, a write key and
     /// `--mappings` trigger mappings, the first on `Order Completed` (the
@@ -142,6 +167,23 @@ fn main() -> anyhow::Result<()> {
             ))
         }
         Command::Baseline { listen } => runtime.block_on(baseline(listen)),
+        Command::Syncs {
+            dir,
+            rate,
+            seconds,
+            beside_bytes,
+            beside_every_ms,
+        } => {
+            let report = syncs::measure(&syncs::Probe {
+                dir,
+                rate,
+                syncs: rate.saturating_mul(seconds),
+                beside_bytes_per_second: beside_bytes,
+                beside_every: std::time::Duration::from_millis(beside_every_ms),
+            })?;
+            println!("{report}");
+            Ok(())
+        }
         Command::Config {
             sources,
             environments,
