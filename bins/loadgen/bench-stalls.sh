@@ -7,7 +7,10 @@
 # restart, checkpoint), its slow-step warnings, and how many answers took
 # over 10 ms inside the server (from the handler's start: a tail the load
 # generator sees and the server does not was spent before the handler ran,
-# in the kernel or waiting for a core). Issue 19's
+# in the kernel or waiting for a core). Before the server starts, it times
+# the disk alone for [seconds] (`tributary-loadgen syncs`: the journal's
+# writes and syncs at its rate for 5,000 events/s), so the store's slow
+# syncs can be read against the disk's own. Issue 19's
 # goal: p99 <= 10 ms in each of 5 runs of 60 s on a store of 1,000,000.
 # With INGEST_BIN=path it runs that build of tributary-ingest instead.
 # Usage: [INGEST_BIN=path] bash bins/loadgen/bench-stalls.sh [events] [runs] [seconds]
@@ -22,6 +25,8 @@ source bins/loadgen/bench-lib.sh
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 TOKEN=tok_bench_0123456789abcdefghij
+echo "== the disk alone: the intake journal's writes and syncs for $SECS s, no server"
+"$BIN/tributary-loadgen" syncs --dir "$WORK" --seconds "$SECS"
 start_server 9093 data
 PID=$SERVER_PID
 URL="http://127.0.0.1:9093/integrations/receive/$TOKEN"
