@@ -125,7 +125,10 @@ pub(crate) fn measure(probe: &Probe) -> anyhow::Result<Report> {
     let target = Scratch::filled(
         &probe.dir,
         ".tributary-syncs",
-        (probe.syncs * BLOCK as u64).min(PROBE_MAX_BYTES),
+        probe
+            .syncs
+            .saturating_mul(BLOCK as u64)
+            .min(PROBE_MAX_BYTES),
     )?;
     let stop = Arc::new(AtomicBool::new(false));
     let beside = match probe.beside_bytes_per_second {
@@ -152,7 +155,7 @@ pub(crate) fn measure(probe: &Probe) -> anyhow::Result<Report> {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let at = (n * BLOCK as u64) % target.len;
+        let at = n % (target.len / BLOCK as u64) * BLOCK as u64;
         let began = Instant::now();
         target.file.write_all_at(&block, at)?;
         target.file.sync_data()?;
