@@ -11,7 +11,9 @@
 # to disk per event (`/proc/PID/io`, WAL and checkpoints alike) and the bytes
 # the block device took per event (`/proc` can count more than reached the
 # disk: docs/PERFORMANCE.md says when), and how long after it the outbox was
-# empty: events/s "with their actions run" counts that time too.
+# empty: events/s "with their actions run" counts that time too. The
+# fixed-rate runs also print the store's steps over 10 and 50 ms (the
+# journal's syncs among them: a slow disk shows there first).
 # With BENCH_IDENTIFIED=1 the load's users are identified before each ingest
 # run's load (after its start-up and idle readings), so every trigger writes
 # its workflow run; without, every recipient is one never identified.
@@ -89,8 +91,10 @@ done
 echo "== tributary-ingest at a fixed 5,000 events/s (open loop), 64 connections, after the last round"
 # New messageIds: the last round's would all be answered as duplicates.
 S0=$(device_sectors "$WORK")
+steps=$(step_counts 9091)
 $BIN/tributary-loadgen run --url "$URL" --connections 64 --seconds "$SECS" --rate 5000 --first 100000000 --server-pid "$INGEST_PID" | tee "$WORK/fixed-single"
 device_of_run fixed-single "$S0"
+echo "store steps: $(step_counts_between "$steps" "$(step_counts 9091)")" | tee "$WORK/fixed-single-steps"
 kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
 
 BATCH=100
@@ -123,8 +127,10 @@ done
 
 echo "== tributary-ingest at a fixed 20,000 events/s in arrays of $BATCH (open loop), 16 connections, after the last round"
 S0=$(device_sectors "$WORK")
+steps=$(step_counts 9091)
 $BIN/tributary-loadgen run --url "$URL" --connections 16 --seconds "$SECS" --rate 20000 --batch $BATCH --shape array --first 100000000 --server-pid "$INGEST_PID" | tee "$WORK/fixed-batch"
 device_of_run fixed-batch "$S0"
+echo "store steps: $(step_counts_between "$steps" "$(step_counts 9091)")" | tee "$WORK/fixed-batch-steps"
 kill $INGEST_PID; wait $INGEST_PID 2>/dev/null || true
 
 echo "== summary over $ROUNDS rounds"
@@ -142,3 +148,5 @@ echo "batches: bytes written per event, /v1/batch: $(all_of bytes_of batch) arra
 echo "batches: bytes the device took per event, /v1/batch: $(all_of dev_of batch) arrays: $(all_of dev_of array)"
 echo "fixed 5,000 events/s, single: $(grep -h '^latency' "$WORK/fixed-single"); bytes per event: $(bytes_of "$WORK/fixed-single") written, $(dev_of "$WORK/fixed-single") taken by the device"
 echo "fixed 20,000 events/s, arrays of $BATCH: $(grep -h '^latency' "$WORK/fixed-batch"); bytes per event: $(bytes_of "$WORK/fixed-batch") written, $(dev_of "$WORK/fixed-batch") taken by the device"
+echo "fixed 5,000 events/s, single, $(cat "$WORK/fixed-single-steps")"
+echo "fixed 20,000 events/s, arrays, $(cat "$WORK/fixed-batch-steps")"
