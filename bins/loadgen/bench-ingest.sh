@@ -12,8 +12,8 @@
 # the block device took per event (`/proc` can count more than reached the
 # disk: docs/PERFORMANCE.md says when), and how long after it the outbox was
 # empty: events/s "with their actions run" counts that time too. The
-# fixed-rate runs also print the store's steps over 10 and 50 ms (the
-# journal's syncs among them: a slow disk shows there first).
+# fixed-rate runs also print the store's steps over 10 and 50 ms, the
+# journal's syncs among them.
 # With BENCH_IDENTIFIED=1 the load's users are identified before each ingest
 # run's load (after its start-up and idle readings), so every trigger writes
 # its workflow run; without, every recipient is one never identified.
