@@ -33,6 +33,9 @@
 # each PostgreSQL round at full speed, the WAL it wrote (by record kind, by
 # table or index, and the full-page images' share) and the data-file pages
 # PostgreSQL wrote; it keeps the run's WAL until the breakdown is read.
+# PG_LOCALE=name creates each round's database with that locale (for
+# example en_US.UTF-8, as many hosted and distribution-made clusters have;
+# the system must have it, see `locale -a`) instead of the cluster's "C".
 # Usage: bash bins/loadgen/bench-postgres.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -55,6 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "== PostgreSQL databases' locale: ${PG_LOCALE:-C}"
 # The CI helper starts a throwaway cluster; its URL is re-pointed at each round's database.
 (
   export CI=true TRIBUTARY_PG_PORT=55700 TRIBUTARY_PG_ROOT="$PG_ROOT"
@@ -89,7 +93,10 @@ ticks() { # pids...: "pid ticks" per line
 ticks_since() { # file of ticks, pids...: CPU ticks used since, a pid not in the file from 0
   ticks "${@:2}" | awk 'NR == FNR {t[$1] = $2; next} {s += $2 - t[$1]} END {print s + 0}' "$1" -
 }
-fresh_db() { "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_$1" -c "CREATE DATABASE bench_$1"; }
+fresh_db() {
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_$1" \
+    -c "CREATE DATABASE bench_$1${PG_LOCALE:+ TEMPLATE template0 LOCALE '$PG_LOCALE'}"
+}
 # Server settings for one round (ALTER SYSTEM, then a reload; none of them
 # needs a restart), and back to the defaults.
 pg_settings() { # "name = value" ...

@@ -69,6 +69,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/V9__action_rows_as_on_sqlite.sql"),
         postgres: include_str!("../migrations/postgres/V9__action_rows_as_on_sqlite.sql"),
     },
+    Migration {
+        version: 10,
+        name: "identifiers_in_byte_order",
+        sqlite: include_str!("../migrations/sqlite/V10__identifiers_in_byte_order.sql"),
+        postgres: include_str!("../migrations/postgres/V10__identifiers_in_byte_order.sql"),
+    },
 ];
 
 /// The latest version this build knows.

@@ -86,6 +86,51 @@ async fn opening_an_older_database_upgrades_it() {
     assert_eq!(store.mapping_overrides().await.unwrap().len(), 1);
 }
 
+/// Every key the store indexes compares as bytes, whatever the database's
+/// default collation: no index column may take the database's default,
+/// which on a language locale costs each insert its locale comparisons.
+#[tokio::test]
+async fn every_indexed_text_column_compares_as_bytes() {
+    let Some(url) = url() else {
+        return;
+    };
+    let (schema, _, pool) = fresh_schema(&url, "collation", migrate::latest()).await;
+    let client = pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT ix.relname::text, a.attname::text, coalesce(co.collname::text, '') \
+             FROM pg_index i \
+             JOIN pg_class ix ON ix.oid = i.indexrelid \
+             JOIN pg_class t ON t.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indcollation::oid[]) AS k(attnum, coll) \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+             LEFT JOIN pg_collation co ON co.oid = k.coll \
+             WHERE n.nspname = $1 AND k.coll <> 0",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    let columns: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // The indexes the hot path writes are among those checked.
+    for (index, column) in [
+        ("events_by_source", "source"),
+        ("events_by_user", "user_id"),
+        ("actions_by_status", "status"),
+        ("local_records_pkey", "id"),
+    ] {
+        assert!(
+            columns.iter().any(|(i, c, _)| i == index && c == column),
+            "{index}.{column} not found in {columns:?}"
+        );
+    }
+    let other: Vec<_> = columns.iter().filter(|(_, _, coll)| coll != "C").collect();
+    assert!(other.is_empty(), "not in byte order: {other:?}");
+}
+
 /// The action log's status filter is served by the partial status index
 /// for every status it holds, and `succeeded` (left out of it) by the log's
 /// own order, on a table where most actions succeeded.
