@@ -465,6 +465,158 @@ async fn stalled_workers_make_the_service_not_ready() {
     assert_eq!(body["workers"], "stalled");
 }
 
+/// Counts the claim rounds the workers make through it.
+struct CountedRounds {
+    inner: Arc<dyn Store>,
+    rounds: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl tributary_store::Outbox for CountedRounds {
+    async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<tributary_store::ClaimedAction>, tributary_store::StoreError> {
+        self.inner.claim(owner, limit, lease).await
+    }
+
+    async fn claim_running_local(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<tributary_store::ClaimRound, tributary_store::StoreError> {
+        self.rounds
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.claim_running_local(owner, limit, lease).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        action: tributary_store::ActionId,
+        owner: &str,
+        outcome: tributary_store::AttemptOutcome,
+    ) -> Result<(), tributary_store::StoreError> {
+        self.inner.finish_attempt(action, owner, outcome).await
+    }
+}
+
+/// An accepted request wakes the workers only when it left work in the
+/// outbox. Actions the store ran at append cost no claim round (on SQLite a
+/// job on the writer thread); an action waiting in the outbox is claimed at
+/// once, long before the workers' next poll.
+#[tokio::test]
+async fn requests_wake_the_workers_only_for_work_in_the_outbox() {
+    use std::sync::atomic::Ordering;
+    for in_store in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config::load("w.toml", &config_text(1 << 20), &|_| None).unwrap();
+        let local_execution = if in_store {
+            serve::local_execution(&config)
+        } else {
+            LocalExecution::ThroughSink
+        };
+        let options = tributary_store::SqliteOptions {
+            local_execution,
+            ..Default::default()
+        };
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open_dir_with(dir.path(), options)
+                .await
+                .unwrap(),
+        );
+        let sinks = serve::sinks(&config, &store).unwrap();
+        let pipeline = Arc::new(
+            Pipeline::new(Arc::new(config), store.clone())
+                .await
+                .unwrap(),
+        );
+        let outbox = Arc::new(CountedRounds {
+            inner: store.clone(),
+            rounds: Default::default(),
+        });
+        // Polls once at start, then only when woken.
+        let workers = WorkerPool::new(
+            outbox.clone(),
+            sinks,
+            PoolSettings {
+                idle_poll: Duration::from_secs(3600),
+                ..PoolSettings::default()
+            },
+            "wake",
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(workers.clone().run(shutdown.clone()));
+        let mut state = AppState::new(pipeline);
+        state.workers = Some(workers);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        while outbox.rounds.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let http = reqwest::Client::new();
+        let mut event_ids = Vec::new();
+        for n in 0..5 {
+            let response = http
+                .post(format!("{base}/integrations/receive/{LEGACY}"))
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"type":"track","event":"Invoice Paid","messageId":"w{n}","properties":{{"recipientId":"r{n}"}}}}"#
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 204);
+            let page = store
+                .list_events(&tributary_store::EventFilter::default(), None, 1)
+                .await
+                .unwrap();
+            event_ids.push(page.items[0].id);
+        }
+        if in_store {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(
+                outbox.rounds.load(Ordering::SeqCst),
+                1,
+                "a wake with nothing queued"
+            );
+        } else {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while outbox.rounds.load(Ordering::SeqCst) < 2 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the workers were not woken"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        // Either way each trigger ran: at append, or claimed by the woken workers.
+        for id in event_ids {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let detail = store.event_detail(id).await.unwrap().unwrap();
+                if detail
+                    .actions
+                    .iter()
+                    .all(|a| a.status == tributary_store::ActionStatus::Succeeded)
+                {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{in_store}: {:?}",
+                    detail.actions
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        shutdown.cancel();
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_events_by_source() {
     let dir = tempfile::tempdir().unwrap();

@@ -444,6 +444,7 @@ impl Pipeline {
             accepted: outcomes.len() - duplicates,
             duplicates,
             rejected,
+            queued: pushed,
             event_ids: outcomes.iter().map(AppendOutcome::event_id).collect(),
             verification: parsed.verification,
         })

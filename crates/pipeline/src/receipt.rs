@@ -21,6 +21,11 @@ pub struct Receipt {
     pub duplicates: usize,
     /// Items refused, with their position and problem.
     pub rejected: Vec<RejectedItem>,
+    /// Actions this request put in the outbox for the workers: the planned
+    /// actions of the accepted events, less those the store ran at append.
+    /// Zero means the workers have nothing new to claim.
+    #[serde(skip)]
+    pub queued: usize,
     /// The event-log ids written, in body order (accepted and duplicates).
     #[serde(skip)]
     pub event_ids: Vec<EventId>,

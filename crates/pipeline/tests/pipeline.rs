@@ -9,7 +9,9 @@ use tributary_adapter::RawRequest;
 use tributary_core::config;
 use tributary_pipeline::{Pipeline, PipelineError};
 use tributary_segment::TrackingCall;
-use tributary_store::{ActionStatus, EventFilter, EventStatus, SqliteStore, Store};
+use tributary_store::{
+    ActionStatus, EventFilter, EventStatus, LocalExecution, SqliteOptions, SqliteStore, Store,
+};
 
 const SEGMENT_TOKEN: &str = "tok_segment_0123456789abcdef";
 const LEGACY_TOKEN: &str = "tok_legacy_0123456789abcdefg";
@@ -59,6 +61,8 @@ async fn an_event_is_stored_with_its_plans_and_a_repeat_is_a_duplicate() {
     let (p, store, _dir) = pipeline().await;
     let first = p.receive(SEGMENT_TOKEN, request(SIGNED_UP)).await.unwrap();
     assert_eq!((first.accepted, first.duplicates), (1, 0));
+    // Its trigger waits in the outbox for the workers.
+    assert_eq!(first.queued, 1);
     let detail = store
         .event_detail(first.event_ids[0])
         .await
@@ -70,6 +74,7 @@ async fn an_event_is_stored_with_its_plans_and_a_repeat_is_a_duplicate() {
 
     let again = p.receive(SEGMENT_TOKEN, request(SIGNED_UP)).await.unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, 1));
+    assert_eq!(again.queued, 0);
     let dup = store
         .event_detail(again.event_ids[0])
         .await
@@ -77,6 +82,34 @@ async fn an_event_is_stored_with_its_plans_and_a_repeat_is_a_duplicate() {
         .unwrap();
     assert_eq!(dup.event.status, EventStatus::Duplicate);
     assert!(dup.actions.is_empty());
+}
+
+/// A store that runs the environment's actions itself runs the trigger with
+/// the append: nothing reaches the outbox, so the receipt tells the caller
+/// the workers have nothing new (and need no wake).
+#[tokio::test]
+async fn actions_run_at_append_are_not_counted_as_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        local_execution: LocalExecution::InStore(vec!["development".into()]),
+        ..SqliteOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open_dir_with(dir.path(), options)
+            .await
+            .unwrap(),
+    );
+    let config = Arc::new(config::load("t.toml", CONFIG, &|_| None).unwrap());
+    let p = Pipeline::new(config, store.clone()).await.unwrap();
+    let receipt = p.receive(SEGMENT_TOKEN, request(SIGNED_UP)).await.unwrap();
+    assert_eq!((receipt.accepted, receipt.queued), (1, 0));
+    let detail = store
+        .event_detail(receipt.event_ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.actions.len(), 1);
+    assert_eq!(detail.actions[0].status, ActionStatus::Succeeded);
 }
 
 #[tokio::test]

@@ -133,7 +133,10 @@ where
     observe(route, started, &result);
     match result {
         Ok(receipt) => {
-            if receipt.accepted > 0
+            // Only work in the outbox needs the workers. An action the store
+            // ran at append needs nothing more, and a wake costs a claim: on
+            // SQLite a job on the writer thread, on PostgreSQL a round trip.
+            if receipt.queued > 0
                 && let Some(w) = &state.workers
             {
                 w.wake();
