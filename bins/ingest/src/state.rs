@@ -16,7 +16,8 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// The live configuration's management layer over the pipeline.
     pub manager: Arc<Manager>,
-    /// The action workers, woken after each accepted request.
+    /// The action workers, woken after each request that left actions in
+    /// the outbox ([`tributary_pipeline::Receipt::queued`]).
     pub workers: Option<Arc<WorkerPool>>,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
