@@ -1,7 +1,14 @@
 //! The ingest service end to end over real HTTP on loopback: every way in
 //! built so far, its answers (docs/product-decisions.md, "Answers"), and the admin API.
 
-use std::{io::Write, sync::Arc, time::Duration};
+use std::{
+    io::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use flate2::{Compression, write::GzEncoder};
@@ -468,7 +475,7 @@ async fn stalled_workers_make_the_service_not_ready() {
 /// Counts the claim rounds the workers make through it.
 struct CountedRounds {
     inner: Arc<dyn Store>,
-    rounds: std::sync::atomic::AtomicUsize,
+    rounds: AtomicUsize,
 }
 
 #[async_trait::async_trait]
@@ -488,8 +495,7 @@ impl tributary_store::Outbox for CountedRounds {
         limit: usize,
         lease: Duration,
     ) -> Result<tributary_store::ClaimRound, tributary_store::StoreError> {
-        self.rounds
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.rounds.fetch_add(1, Ordering::SeqCst);
         self.inner.claim_running_local(owner, limit, lease).await
     }
 
@@ -509,7 +515,6 @@ impl tributary_store::Outbox for CountedRounds {
 /// once, long before the workers' next poll.
 #[tokio::test]
 async fn requests_wake_the_workers_only_for_work_in_the_outbox() {
-    use std::sync::atomic::Ordering;
     for in_store in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let config = config::load("w.toml", &config_text(1 << 20), &|_| None).unwrap();

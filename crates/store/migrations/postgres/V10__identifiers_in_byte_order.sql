@@ -2,9 +2,9 @@
 -- default collation. A database made with a language locale (en_US.UTF-8 is
 -- the default of many hosted and distribution-made clusters) would otherwise
 -- compare each key of `events_by_source`, `events_by_user`, the status index
--- and the small keyed tables through the C library's locale rules: about a
--- third more time per insert into `events` on that locale, measured in
--- docs/PERFORMANCE.md. Byte order is also SQLite's, so both backends list
+-- and the small keyed tables through the C library's locale rules: 14-37%
+-- more time per insert into a table keyed like `events` on that locale
+-- (docs/PERFORMANCE.md). Byte order is also SQLite's, so both backends list
 -- sources, event types and records in the same order. The ULID columns have
 -- been "C" since version 1.
 --
