@@ -472,6 +472,8 @@ async fn stalled_workers_make_the_service_not_ready() {
     assert_eq!(body["workers"], "stalled");
 }
 
+const WAKE_API_KEY: &str = "sk_test_wake_0123456789abcd";
+
 /// Counts the claim rounds the workers make through it.
 struct CountedRounds {
     inner: Arc<dyn Store>,
@@ -509,15 +511,21 @@ impl tributary_store::Outbox for CountedRounds {
     }
 }
 
-/// An accepted request wakes the workers only when it left work in the
-/// outbox. Actions the store ran at append cost no claim round (on SQLite a
-/// job on the writer thread); an action waiting in the outbox is claimed at
-/// once, long before the workers' next poll.
+/// An accepted request (to a receive URL or the resource API) wakes the
+/// workers only when it left work in the outbox. Actions the store ran at
+/// append cost no claim round (on SQLite a job on the writer thread); an
+/// action waiting in the outbox is claimed at once, long before the
+/// workers' next poll.
 #[tokio::test]
 async fn requests_wake_the_workers_only_for_work_in_the_outbox() {
     for in_store in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let config = config::load("w.toml", &config_text(1 << 20), &|_| None).unwrap();
+        // The legacy source also takes the resource API's calls.
+        let text = config_text(1 << 20).replace(
+            &format!("token = \"{LEGACY}\"\n"),
+            &format!("token = \"{LEGACY}\"\napi_key = \"{WAKE_API_KEY}\"\n"),
+        );
+        let config = config::load("w.toml", &text, &|_| None).unwrap();
         let local_execution = if in_store {
             serve::local_execution(&config)
         } else {
@@ -565,21 +573,26 @@ async fn requests_wake_the_workers_only_for_work_in_the_outbox() {
         let http = reqwest::Client::new();
         let mut event_ids = Vec::new();
         for n in 0..5 {
-            let response = http
-                .post(format!("{base}/integrations/receive/{LEGACY}"))
-                .header("content-type", "application/json")
-                .body(format!(
-                    r#"{{"type":"track","event":"Invoice Paid","messageId":"w{n}","properties":{{"recipientId":"r{n}"}}}}"#
-                ))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 204);
-            let page = store
-                .list_events(&tributary_store::EventFilter::default(), None, 1)
-                .await
-                .unwrap();
-            event_ids.push(page.items[0].id);
+            let requests = [
+                http.post(format!("{base}/integrations/receive/{LEGACY}"))
+                    .header("content-type", "application/json")
+                    .body(format!(
+                        r#"{{"type":"track","event":"Invoice Paid","messageId":"w{n}","properties":{{"recipientId":"r{n}"}}}}"#
+                    )),
+                // The same through the resource API: an identify.
+                http.put(format!("{base}/v1/users/w{n}"))
+                    .bearer_auth(WAKE_API_KEY)
+                    .json(&json!({"name": format!("W {n}")})),
+            ];
+            for request in requests {
+                let status = request.send().await.unwrap().status();
+                assert!(status.is_success(), "{status}");
+                let page = store
+                    .list_events(&tributary_store::EventFilter::default(), None, 1)
+                    .await
+                    .unwrap();
+                event_ids.push(page.items[0].id);
+            }
         }
         if in_store {
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -60,6 +60,10 @@ pub struct ResourceReply {
     /// True when an `Idempotency-Key` replayed an earlier trigger: the body
     /// is the original answer.
     pub replayed: bool,
+    /// Actions this call left in the outbox for the workers (as
+    /// [`crate::Receipt::queued`]): zero when the store ran them at append
+    /// or the call replayed an earlier one.
+    pub queued: usize,
 }
 
 /// A success answer's shape (the service picks the status: 200 or 204).
@@ -203,7 +207,7 @@ impl Pipeline {
             .is_some()
             .then(|| (event.data.clone(), event.raw.get("path").cloned()));
         let plans = resource_plans(event_type, call.payloads, call.trigger_inline);
-        let outcome = self.append_one(route, event, plans, dedup).await?;
+        let (outcome, queued) = self.append_one(route, event, plans, dedup).await?;
         let (answer_id, replayed) = match outcome {
             AppendOutcome::Accepted { event_id, .. } => (event_id, false),
             AppendOutcome::Duplicate {
@@ -260,6 +264,7 @@ impl Pipeline {
             body,
             event_id: answer_id,
             replayed,
+            queued,
         })
     }
 
@@ -352,7 +357,7 @@ impl Pipeline {
         event: Event,
         plans: Vec<tributary_core::plan::ActionPlan>,
         dedup: Option<DedupScope>,
-    ) -> Result<AppendOutcome, ResourceCallError> {
+    ) -> Result<(AppendOutcome, usize), ResourceCallError> {
         let item = AppendItem {
             event,
             plans,
@@ -370,11 +375,12 @@ impl Pipeline {
             .into_iter()
             .next()
             .ok_or_else(|| StoreError::Database("append returned no outcome".to_owned()))?;
+        let queued = crate::pipeline::queued(planned, &outcome);
         metrics::counter!("tributary_outbox_pushed_total", "source" => route.source.key.clone())
-            .increment(crate::pipeline::queued(planned, &outcome) as u64);
+            .increment(queued as u64);
         metrics::counter!("tributary_events_received_total", "source" => route.source.key.clone())
             .increment(1);
-        Ok(outcome)
+        Ok((outcome, queued))
     }
 }
 

@@ -80,7 +80,9 @@ pub(crate) async fn resource(
     };
     match state.pipeline.resource_call(req).await {
         Ok(reply) => {
-            wake(&state);
+            if reply.queued > 0 {
+                wake(&state);
+            }
             let mut response = match reply.body {
                 ReplyBody::NoContent => StatusCode::NO_CONTENT.into_response(),
                 ReplyBody::Json(v) => (StatusCode::OK, Json(v)).into_response(),
