@@ -31,6 +31,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Wakes the workers after a request that left `queued` actions in the
+    /// outbox. Only work in the outbox needs them: an action the store ran
+    /// at append needs nothing more, and a wake costs a claim round (on
+    /// SQLite a job on the writer thread, on PostgreSQL a round trip).
+    pub(crate) fn wake_workers_for(&self, queued: usize) {
+        if queued > 0
+            && let Some(w) = &self.workers
+        {
+            w.wake();
+        }
+    }
+
     /// State over a pipeline, with the limits its configuration sets. Its
     /// manager shows file sources without their documents; see
     /// [`AppState::with_file_documents`].

@@ -133,14 +133,7 @@ where
     observe(route, started, &result);
     match result {
         Ok(receipt) => {
-            // Only work in the outbox needs the workers. An action the store
-            // ran at append needs nothing more, and a wake costs a claim: on
-            // SQLite a job on the writer thread, on PostgreSQL a round trip.
-            if receipt.queued > 0
-                && let Some(w) = &state.workers
-            {
-                w.wake();
-            }
+            state.wake_workers_for(receipt.queued);
             answer(&receipt)
         }
         Err(e) => ApiError::from(e).into_response(),

@@ -80,9 +80,7 @@ pub(crate) async fn resource(
     };
     match state.pipeline.resource_call(req).await {
         Ok(reply) => {
-            if reply.queued > 0 {
-                wake(&state);
-            }
+            state.wake_workers_for(reply.queued);
             let mut response = match reply.body {
                 ReplyBody::NoContent => StatusCode::NO_CONTENT.into_response(),
                 ReplyBody::Json(v) => (StatusCode::OK, Json(v)).into_response(),
