@@ -75,6 +75,8 @@ mod sqlite;
 mod stats;
 mod store;
 mod stored_event;
+#[cfg(test)]
+mod test_items;
 
 pub use crate::{
     config_log::{ConfigLog, ConfigRevision, NewRevision, StoredSource},

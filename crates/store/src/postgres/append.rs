@@ -3,7 +3,9 @@
 //! Appends queue on a bounded channel; a few committer tasks each take what
 //! is waiting and write it in one transaction with one statement per table
 //! (`INSERT ... SELECT FROM unnest(arrays)`), so a group of hundreds of events
-//! costs a handful of round trips and one WAL flush.
+//! costs a handful of round trips and one WAL flush: two when nothing needs
+//! reading between them, since `BEGIN` goes out with the first statements
+//! and `COMMIT` with the last ([`OpenTransaction`]).
 //!
 //! The actions of the environments the store runs itself
 //! ([`crate::LocalExecution::InStore`]) run in that same transaction: their
@@ -18,7 +20,7 @@ use std::{
 };
 
 use chrono::Utc;
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Object, Pool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::{error, warn};
 use tributary_core::plan::PlanOutcome;
@@ -78,7 +80,7 @@ impl RunAtAppend {
     /// a check has found no older ones in the outbox, always. The check is
     /// repeated only while some were found, so a store that runs them
     /// asks once, at connect.
-    async fn runs_now(&self, tx: &Transaction<'_>) -> Result<bool, StoreError> {
+    async fn runs_now(&self, tx: &impl GenericClient) -> Result<bool, StoreError> {
         if self.environments.is_empty() {
             return Ok(false);
         }
@@ -88,7 +90,7 @@ impl RunAtAppend {
         Ok(!self.check_backlog(tx).await?)
     }
 
-    async fn check_backlog(&self, tx: &Transaction<'_>) -> Result<bool, StoreError> {
+    async fn check_backlog(&self, tx: &impl GenericClient) -> Result<bool, StoreError> {
         let waiting: bool = tx
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM outbox o JOIN actions a ON a.id = o.action_id \
@@ -179,14 +181,12 @@ async fn commit_with_retry(
     let mut tries = 0;
     loop {
         tries += 1;
-        let mut client = super::checkout(pool).await?;
-        let attempt = async {
-            let tx = client.transaction().await?;
-            let outcomes = commit_group(&tx, items, run, shard).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(outcomes)
-        };
-        match attempt.await {
+        let open = OpenTransaction(Some(super::checkout(pool).await?));
+        let attempt = commit_group(open.client(), items, run, shard).await;
+        if attempt.is_ok() {
+            open.committed();
+        }
+        match attempt {
             Err(StoreError::Conflict(_)) if tries < 4 => {
                 warn!(
                     tries,
@@ -198,20 +198,49 @@ async fn commit_with_retry(
     }
 }
 
+/// A pooled connection running a group's transaction by hand, so that its
+/// `BEGIN` goes out with the group's first statements and its `COMMIT` with
+/// the last ones (deadpool's `Transaction` waits for each on its own round
+/// trip). Dropped without [`Self::committed`] (an error, or a group whose
+/// future was dropped), the connection leaves the pool and closes: its
+/// transaction may still be open, and PostgreSQL rolls back a transaction
+/// whose connection ends.
+pub(super) struct OpenTransaction(pub(super) Option<Object>);
+
+impl OpenTransaction {
+    pub(super) fn client(&self) -> &Object {
+        self.0.as_ref().expect("held until dropped")
+    }
+
+    /// The `COMMIT` returned: the connection goes back to the pool.
+    pub(super) fn committed(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
 enum Decision {
     Accept,
     Duplicate(String),
 }
 
-/// `shard`: the counter rows this group adds to (its committer's own).
+/// Runs a group's transaction on `tx`, from its `BEGIN` to its `COMMIT`;
+/// `Ok` only once the `COMMIT` returned. `shard`: the counter rows this
+/// group adds to (its committer's own).
 async fn commit_group(
-    tx: &Transaction<'_>,
+    tx: &Object,
     items: &[&AppendItem],
     run: &RunAtAppend,
     shard: i16,
 ) -> Result<Vec<AppendOutcome>, StoreError> {
     let now = ms(Utc::now());
-    let runs_now = run.runs_now(tx).await?;
     let mut decisions: Vec<Option<Decision>> = items.iter().map(|_| None).collect();
 
     // 1. Dedup. The first item of a hash in this group is its leader; later
@@ -234,31 +263,6 @@ async fn commit_group(
     }
     let mut ordered: Vec<(i64, usize)> = leaders.iter().map(|(h, i)| (*h, *i)).collect();
     ordered.sort_unstable();
-    // A group whose local actions are all triggers reads which recipients
-    // exist with no lock (see `local_apply::apply_at_append`), so that read
-    // goes with the dedup keys' insert, one round trip for both. It covers
-    // the events the dedup keys will turn into duplicates too: a few users
-    // read for nothing.
-    let trigger_users = if runs_now {
-        local_apply::users_read_by_triggers(items.iter().flat_map(|item| {
-            let environment = item.event.environment.as_str();
-            let covered = run.covers(environment);
-            item.plans
-                .iter()
-                .filter_map(move |plan| match &plan.outcome {
-                    PlanOutcome::Planned { payload } if covered => Some((environment, payload)),
-                    _ => None,
-                })
-        }))
-    } else {
-        None
-    };
-    let read_users = async {
-        match &trigger_users {
-            Some(keys) => local_apply::stored_users(tx, keys.iter()).await.map(Some),
-            None => Ok(None),
-        }
-    };
     let hashes: Vec<i64> = ordered.iter().map(|(h, _)| *h).collect();
     let ids: Vec<String> = ordered
         .iter()
@@ -274,23 +278,55 @@ async fn commit_group(
             )
         })
         .collect();
-    // ON CONFLICT DO NOTHING waits for a concurrent transaction inserting
-    // the same key and then reports the conflict: the unique index is what
-    // makes "accepted once" hold across processes.
-    let insert = async {
-        if hashes.is_empty() {
-            return Ok(Vec::new());
-        }
-        super::query_cached(
-            tx,
-            "INSERT INTO dedup (hash, event_id, expires_at) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (hash) DO NOTHING RETURNING hash",
-            &[&hashes, &ids, &expires],
-        )
-        .await
+    let begin = async { Ok::<_, StoreError>(tx.batch_execute("BEGIN").await?) };
+    let first = async {
+        let runs_now = run.runs_now(tx).await?;
+        // A group whose local actions are all triggers reads which recipients
+        // exist with no lock (see `local_apply::apply_at_append`), so that read
+        // goes with the dedup keys' insert, one round trip for both. It covers
+        // the events the dedup keys will turn into duplicates too: a few users
+        // read for nothing.
+        let trigger_users = if runs_now {
+            local_apply::users_read_by_triggers(items.iter().flat_map(|item| {
+                let environment = item.event.environment.as_str();
+                let covered = run.covers(environment);
+                item.plans
+                    .iter()
+                    .filter_map(move |plan| match &plan.outcome {
+                        PlanOutcome::Planned { payload } if covered => Some((environment, payload)),
+                        _ => None,
+                    })
+            }))
+        } else {
+            None
+        };
+        let read_users = async {
+            match &trigger_users {
+                Some(keys) => local_apply::stored_users(tx, keys.iter()).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        // ON CONFLICT DO NOTHING waits for a concurrent transaction inserting
+        // the same key and then reports the conflict: the unique index is what
+        // makes "accepted once" hold across processes.
+        let insert = async {
+            if hashes.is_empty() {
+                return Ok(Vec::new());
+            }
+            super::query_cached(
+                tx,
+                "INSERT INTO dedup (hash, event_id, expires_at) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) \
+                 ON CONFLICT (hash) DO NOTHING RETURNING hash",
+                &[&hashes, &ids, &expires],
+            )
+            .await
+        };
+        let (inserted, read_ahead) = tokio::try_join!(insert, read_users)?;
+        Ok((runs_now, inserted, read_ahead))
     };
-    let (inserted, read_ahead) = tokio::try_join!(insert, read_users)?;
+    // `biased`: `BEGIN` is polled first, so it is sent before any statement.
+    let ((), (runs_now, inserted, read_ahead)) = tokio::try_join!(biased; begin, first)?;
     if !ordered.is_empty() {
         let inserted: HashSet<i64> = inserted.iter().map(|r| r.get::<_, i64>(0)).collect();
         let taken: Vec<i64> = hashes
@@ -478,9 +514,12 @@ async fn commit_group(
     // group that must take the local lock holds it through one more round
     // trip (the rows) and the commit.
     let mut effects = run_local(tx, &local, read_ahead, &mut ac, &mut outcomes).await?;
-    // The rows go in one round trip: prepared once per connection, then sent
-    // together (tokio-postgres pipelines statements awaited at once on one
-    // connection; the server still runs them in this order).
+    // The rows go in one round trip with the `COMMIT`: tokio-postgres sends
+    // a request when its future is first polled, and the server runs them in
+    // that order. A statement not yet prepared on this connection would be
+    // sent only after its prepare's round trip, so after the `COMMIT`, in a
+    // transaction of its own: every statement of the round is prepared first.
+    prepare_last_round(tx).await?;
     let events = async {
         super::execute_cached(
             tx,
@@ -535,8 +574,25 @@ async fn commit_group(
     // Last, so the hot counter rows are locked only until the commit.
     let stats = super::ops::flush_stats(tx, &stats, shard);
     let effects = effects.send(tx);
-    tokio::try_join!(events, actions, outbox, effects, stats)?;
+    let commit = async { Ok::<_, StoreError>(tx.batch_execute("COMMIT").await?) };
+    // `biased`: polled in this order, so the `COMMIT` is sent last. A
+    // statement that fails leaves the transaction aborted, and PostgreSQL
+    // answers that `COMMIT` with a rollback; its error is polled first.
+    tokio::try_join!(biased; events, actions, outbox, effects, stats, commit)?;
     Ok(outcomes)
+}
+
+/// Prepares, on a connection that has not yet, every statement the last
+/// round of [`commit_group`] may send.
+async fn prepare_last_round(tx: &Object) -> Result<(), StoreError> {
+    let statements = [INSERT_EVENTS, INSERT_ACTIONS, INSERT_OUTBOX]
+        .into_iter()
+        .chain(local_apply::LAST_ROUND_STATEMENTS)
+        .chain(super::ops::STATS_STATEMENTS);
+    for sql in statements {
+        tx.prepare_cached(sql).await?;
+    }
+    Ok(())
 }
 
 const INSERT_EVENTS: &str = "INSERT INTO events (id, received_at, source, environment, event_type, \
@@ -577,7 +633,7 @@ struct Local<'a> {
 /// of the triggers' recipients exist, when read with the dedup keys. Their
 /// last writes are returned unsent, for the caller to send with the rows.
 async fn run_local(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     local: &[Local<'_>],
     read_ahead: Option<HashSet<LocalKey>>,
     ac: &mut ActionColumns,

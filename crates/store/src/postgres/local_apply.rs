@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use chrono::Utc;
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool};
 use tributary_core::plan::ActionPayload;
 
 use crate::{
@@ -75,7 +75,7 @@ pub(super) async fn apply_local_many(
 /// the last writes, which the caller sends with the append's own rows
 /// (one round trip fewer) before it commits.
 pub(super) async fn apply_at_append(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     items: &[LocalItem<'_>],
     read_ahead: Option<HashSet<LocalKey>>,
 ) -> Result<(Vec<Result<LocalEffect, StoreError>>, Unsent), StoreError> {
@@ -147,7 +147,7 @@ enum Marked {
 /// after the last read are returned unsent: nothing in this call reads
 /// them, so the caller may send them with its own statements.
 async fn apply_in_order(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     items: &[LocalItem<'_>],
     lock: Lock,
     marked: Marked,
@@ -274,7 +274,7 @@ impl Users {
 
 /// The users among `keys` that are stored, in one query.
 pub(super) async fn stored_users(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     keys: impl Iterator<Item = &LocalKey>,
 ) -> Result<HashSet<LocalKey>, StoreError> {
     let (mut scopes, mut ids) = (Vec::new(), Vec::new());
@@ -336,20 +336,15 @@ impl Unsent {
         }
     }
 
-    /// Sends the writes (none when there are none) and forgets them.
-    pub(super) async fn send(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+    /// Sends the writes (none when there are none) and forgets them. Every
+    /// statement is sent on this future's first poll (when the connection
+    /// has them prepared, see [`LAST_ROUND_STATEMENTS`]), so a `COMMIT` polled
+    /// after it follows them all.
+    pub(super) async fn send(&mut self, tx: &impl GenericClient) -> Result<(), StoreError> {
         if self.ids.is_empty() {
             return Ok(());
         }
         let now = self.now;
-        if self.marked == Marked::Yes {
-            super::execute_cached(
-                tx,
-                "INSERT INTO local_applied (action_id, applied_at) SELECT unnest($1::text[]), $2",
-                &[&self.ids, &now],
-            )
-            .await?;
-        }
         let (mut put, mut delete) = (Columns::default(), Columns::default());
         for key in self.order.drain(..) {
             let data = self.last.remove(&key).flatten();
@@ -365,29 +360,53 @@ impl Unsent {
                 cols.data.push(d);
             }
         }
-        if !put.kind.is_empty() {
+        let applied = async {
+            if self.marked == Marked::No {
+                return Ok(0);
+            }
+            super::execute_cached(tx, INSERT_APPLIED, &[&self.ids, &now]).await
+        };
+        let puts = async {
+            if put.kind.is_empty() {
+                return Ok(0);
+            }
             super::execute_cached(
                 tx,
-                "INSERT INTO local_records (kind, scope, id, data, updated_at) \
-                 SELECT k, s, i, d, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (k, s, i, d) \
-                 ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                UPSERT_RECORDS,
                 &[&put.kind, &put.scope, &put.id, &put.data, &now],
             )
-            .await?;
-        }
-        if !delete.kind.is_empty() {
+            .await
+        };
+        let deletes = async {
+            if delete.kind.is_empty() {
+                return Ok(0);
+            }
             super::execute_cached(
                 tx,
-                "DELETE FROM local_records r USING unnest($1::text[], $2::text[], $3::text[]) AS t (k, s, i) \
-                 WHERE r.kind = t.k AND r.scope = t.s AND r.id = t.i",
+                DELETE_RECORDS,
                 &[&delete.kind, &delete.scope, &delete.id],
             )
-            .await?;
-        }
+            .await
+        };
+        tokio::try_join!(biased; applied, puts, deletes)?;
         self.ids.clear();
         Ok(())
     }
 }
+
+const INSERT_APPLIED: &str =
+    "INSERT INTO local_applied (action_id, applied_at) SELECT unnest($1::text[]), $2";
+
+const UPSERT_RECORDS: &str = "INSERT INTO local_records (kind, scope, id, data, updated_at) \
+     SELECT k, s, i, d, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t (k, s, i, d) \
+     ON CONFLICT (kind, scope, id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at";
+
+const DELETE_RECORDS: &str = "DELETE FROM local_records r USING unnest($1::text[], $2::text[], $3::text[]) AS t (k, s, i) \
+     WHERE r.kind = t.k AND r.scope = t.s AND r.id = t.i";
+
+/// What [`Unsent::send`] may run.
+pub(super) const LAST_ROUND_STATEMENTS: [&str; 3] =
+    [INSERT_APPLIED, UPSERT_RECORDS, DELETE_RECORDS];
 
 /// Keys (and data, for puts) one column per array.
 #[derive(Default)]
@@ -401,7 +420,7 @@ struct Columns {
 /// Reads what an item's writes depend on. The inner error is the item's
 /// (a stored record it cannot decode); the outer one the database's.
 async fn load(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     reads: local::Reads,
 ) -> Result<Result<Loaded, StoreError>, StoreError> {
     let mut loaded = Loaded::default();

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::NoTls;
@@ -143,9 +143,10 @@ pub(crate) fn build_pool(url: &str, options: &PostgresOptions) -> Result<Pool, S
 /// Runs `sql` inside `tx`, prepared once per connection (the pool's
 /// statement cache) rather than sent as text, which costs a second round
 /// trip and a new plan each time. Several awaited at once on one connection
-/// are pipelined.
+/// are pipelined, sent in the order they are first polled; when the
+/// statement is in the cache already, the first poll sends it.
 pub(crate) async fn execute_cached(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl GenericClient,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<u64, StoreError> {
@@ -155,7 +156,7 @@ pub(crate) async fn execute_cached(
 
 /// [`execute_cached`] for a statement that returns rows.
 pub(crate) async fn query_cached(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl GenericClient,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>, StoreError> {

@@ -39,7 +39,7 @@ pub(super) fn committer_shard(first: i16, n: usize) -> i16 {
 /// groups lock rows in one order. Both statements are sent at once (see
 /// `append::commit_group`).
 pub(super) async fn flush_stats(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl deadpool_postgres::GenericClient,
     stats: &BatchStats,
     shard: i16,
 ) -> Result<(), StoreError> {
@@ -56,11 +56,7 @@ pub(super) async fn flush_stats(
         let last: Vec<i64> = rows.iter().map(|(_, v)| v.1).collect();
         super::execute_cached(
             tx,
-            "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
-                 SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-                 ON CONFLICT (source, environment, day, shard) DO UPDATE SET \
-                   count = source_stats.count + excluded.count, \
-                   last_received = GREATEST(source_stats.last_received, excluded.last_received)",
+            UPSERT_SOURCE_STATS,
             &[&source, &env, &day, &count, &last, &shard],
         )
         .await?;
@@ -76,20 +72,26 @@ pub(super) async fn flush_stats(
         let env: Vec<&str> = rows.iter().map(|(k, _)| k.1.as_str()).collect();
         let ty: Vec<&str> = rows.iter().map(|(k, _)| k.2.as_str()).collect();
         let last: Vec<i64> = rows.iter().map(|(_, v)| **v).collect();
-        super::execute_cached(
-            tx,
-            "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
-                 SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
-                 ON CONFLICT (source, environment, event_type, shard) DO UPDATE SET \
-                   last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)",
-            &[&source, &env, &ty, &last, &shard],
-        )
-        .await?;
+        super::execute_cached(tx, UPSERT_EVENT_TYPES, &[&source, &env, &ty, &last, &shard]).await?;
         Ok(())
     };
     tokio::try_join!(sources, types)?;
     Ok(())
 }
+
+const UPSERT_SOURCE_STATS: &str = "INSERT INTO source_stats (source, environment, day, count, last_received, shard) \
+     SELECT *, $6 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+     ON CONFLICT (source, environment, day, shard) DO UPDATE SET \
+       count = source_stats.count + excluded.count, \
+       last_received = GREATEST(source_stats.last_received, excluded.last_received)";
+
+const UPSERT_EVENT_TYPES: &str = "INSERT INTO known_event_types (source, environment, event_type, last_seen, shard) \
+     SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+     ON CONFLICT (source, environment, event_type, shard) DO UPDATE SET \
+       last_seen = GREATEST(known_event_types.last_seen, excluded.last_seen)";
+
+/// What [`flush_stats`] may run.
+pub(super) const STATS_STATEMENTS: [&str; 2] = [UPSERT_SOURCE_STATS, UPSERT_EVENT_TYPES];
 
 pub(super) async fn record_rejected(
     pool: &Pool,

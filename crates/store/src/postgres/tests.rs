@@ -193,6 +193,115 @@ async fn the_partial_status_index_serves_every_status_it_holds() {
         .unwrap();
 }
 
+/// A track event with message id `key`, deduplicated on it, whose one plan
+/// triggers a workflow for `u1` with the event's data.
+fn planned_item(key: &str) -> AppendItem {
+    let mut item = crate::test_items::keyed(key, 0);
+    item.plans = vec![crate::test_items::trigger_plan(
+        tributary_core::plan::TriggerData::OfEvent,
+        &["u1"],
+    )];
+    item
+}
+
+/// How many rows each table a group writes holds, and in how many
+/// transactions they were written.
+async fn group_rows(client: &deadpool_postgres::Object) -> (Vec<i64>, i64) {
+    let tables = ["events", "actions", "outbox", "dedup", "source_stats"];
+    let mut counts = Vec::new();
+    for table in tables {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        counts.push(n);
+    }
+    let union = tables
+        .map(|t| format!("SELECT xmin::text AS x FROM {t}"))
+        .join(" UNION ALL ");
+    let transactions: i64 = client
+        .query_one(&format!("SELECT count(DISTINCT x) FROM ({union}) t"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    (counts, transactions)
+}
+
+/// A group's `BEGIN` and `COMMIT` share round trips with its statements:
+/// every statement must still run inside the transaction, also on a
+/// connection that has prepared nothing yet (a statement sent after its
+/// prepare would follow the `COMMIT`).
+#[tokio::test]
+async fn a_group_commits_in_one_transaction_or_not_at_all() {
+    let Some(url) = url() else {
+        return;
+    };
+    let (schema, options, pool) = fresh_schema(&url, "round", migrate::latest()).await;
+    let client = pool.get().await.unwrap();
+    // The outbox refuses every row, so the group fails in its last round,
+    // after its events and actions were sent.
+    client
+        .batch_execute("ALTER TABLE outbox ADD CONSTRAINT refuse_all CHECK (run_at < 0)")
+        .await
+        .unwrap();
+    let store = PostgresStore::connect(&url, options).await.unwrap();
+    let err = store.append(vec![planned_item("k1")]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert_eq!(group_rows(&client).await, (vec![0; 5], 0));
+
+    client
+        .batch_execute("ALTER TABLE outbox DROP CONSTRAINT refuse_all")
+        .await
+        .unwrap();
+    // The key is new again, and the group's rows share one transaction.
+    let outcomes = store.append(vec![planned_item("k1")]).await.unwrap();
+    assert!(
+        matches!(outcomes[..], [AppendOutcome::Accepted { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(group_rows(&client).await, (vec![1; 5], 1));
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+async fn backend_pid(client: &deadpool_postgres::Object) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A connection whose group did not reach its `COMMIT` never goes back to
+/// the pool (its transaction may still be open); one that did, does.
+#[tokio::test]
+async fn only_a_committed_group_returns_its_connection() {
+    let Some(url) = url() else {
+        return;
+    };
+    let (schema, _, pool) = fresh_schema(&url, "open", migrate::latest()).await;
+    let open = append::OpenTransaction(Some(pool.get().await.unwrap()));
+    open.client().batch_execute("BEGIN").await.unwrap();
+    let left_open = backend_pid(open.client()).await;
+    drop(open);
+    let next = append::OpenTransaction(Some(pool.get().await.unwrap()));
+    let committed = backend_pid(next.client()).await;
+    assert_ne!(
+        committed, left_open,
+        "a connection left in a transaction came back"
+    );
+    next.committed();
+    let client = pool.get().await.unwrap();
+    assert_eq!(backend_pid(&client).await, committed);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
 mod tls_url {
     //! Taking the TLS parameters out of connection strings (no server needed).
 

@@ -1004,7 +1004,7 @@ mod tests {
     use serde_json::{Value, json};
     use tributary_core::{
         event::{Event, EventKind},
-        plan::{ActionPlan, PlanOrigin, RecipientRef, TriggerData},
+        plan::TriggerData,
     };
 
     use super::*;
@@ -1039,10 +1039,6 @@ mod tests {
 
     /// One event whose one plan triggers a workflow for users `recipients`.
     fn prepared_for(trigger: Data, local: bool, recipients: &[&str]) -> Vec<PreparedItem> {
-        let recipients = recipients
-            .iter()
-            .map(|id| RecipientRef::User((*id).into()))
-            .collect();
         let now = Utc::now();
         let data = json!({"order_id": "ord-1", "note": "x".repeat(400)});
         let trigger_data = match trigger {
@@ -1066,23 +1062,7 @@ mod tests {
             headers: Default::default(),
             preprocess: None,
         };
-        let plan = ActionPlan {
-            action: ActionType::TriggerWorkflow,
-            origin: PlanOrigin::Mapping {
-                mapping: "m1".into(),
-            },
-            outcome: PlanOutcome::Planned {
-                payload: ActionPayload::TriggerWorkflow {
-                    workflow: "order-confirmation".into(),
-                    recipients,
-                    actor: None,
-                    tenant: None,
-                    data: trigger_data,
-                    cancellation_key: None,
-                },
-            },
-            notes: Vec::new(),
-        };
+        let plan = crate::test_items::trigger_plan(trigger_data, recipients);
         let item = AppendItem {
             event,
             plans: vec![plan],

@@ -1,8 +1,7 @@
 use rusqlite::Connection;
 
-use crate::{ActionFilter, ActionStatus};
-
 use super::*;
+use crate::{ActionFilter, ActionStatus, test_items::keyed};
 
 fn version(path: &Path) -> u32 {
     Connection::open(path)
@@ -132,32 +131,6 @@ async fn an_open_transaction_commits_once_it_is_old_enough() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("the open transaction never committed");
-}
-
-/// A track event received now with message id `key`, deduplicated on it
-/// for an hour, its data padded with `pad` bytes.
-fn keyed(key: &str, pad: usize) -> crate::AppendItem {
-    let now = Utc::now();
-    let mut event = crate::stored_event::tests::event(
-        serde_json::json!({ "pad": "x".repeat(pad) }),
-        serde_json::json!({"type": "track"}),
-    );
-    event.id = EventId::generate(now);
-    event.timestamp = now;
-    event.received_at = now;
-    event.message_id = Some(key.into());
-    crate::AppendItem {
-        dedup: Some(tributary_core::dedup::DedupScope {
-            key: key.into(),
-            event_type: event.event.clone(),
-            source: event.source.clone(),
-            environment: event.environment.clone(),
-            window: Duration::from_secs(3600),
-        }),
-        event,
-        plans: Vec::new(),
-        provenance: Default::default(),
-    }
 }
 
 /// The in-memory dedup index keeps 28 bits of a key's hash: keys sharing
