@@ -199,10 +199,16 @@ statements() {
     ORDER BY total_exec_time DESC LIMIT 12"
 }
 
+# Before a round, what the last one left dirty goes to disk (PostgreSQL's
+# buffers by a checkpoint, the page cache by sync), so no round's writes are
+# flushed during the next one's.
+quiesce() { "${PSQL[@]}" -d postgres -c "CHECKPOINT"; sync; }
+
 for round in $(seq "$ROUNDS"); do
   echo "== round $round of $ROUNDS"
   if runs sqlite; then
   WAL_DB=""
+  quiesce
   start "sqlite-$round" 9301 "$(printf '[store]\npath = "%s"' "$WORK/sqlite-$round")" true
   load "sqlite full speed" - 9301 "sqlite-$round"
   load "sqlite at 5,000/s" 5000 9301 "sqlite-$round"
@@ -218,7 +224,7 @@ for round in $(seq "$ROUNDS"); do
       tuned) pg_settings "wal_compression = 'lz4'" "max_wal_size = '4GB'" ;;
     esac
     fresh_db "${variant}_$round"; WAL_DB="${variant}_$round"
-    "${PSQL[@]}" -d postgres -c "CHECKPOINT"
+    quiesce
     start "pg-$variant-$round" 9302 "$(pg_store "${variant}_$round")" true
     load "pg-$variant full speed" - 9302 "pg-$variant-$round"
     load "pg-$variant at 5,000/s" 5000 9302 "pg-$variant-$round"
@@ -232,6 +238,7 @@ for round in $(seq "$ROUNDS"); do
     [ $variant = two-delay ] && pg_settings "commit_delay = 100" "commit_siblings = 2"
     db="${variant/-/_}_$round"
     fresh_db "$db"; WAL_DB="$db"
+    quiesce
     start "pg-$variant-a-$round" 9303 "$(pg_store "$db")" true
     start "pg-$variant-b-$round" 9304 "$(pg_store "$db")" true
     load "pg-$variant full speed" - "9303 9304" "pg-$variant-a-$round pg-$variant-b-$round"
@@ -243,6 +250,7 @@ for round in $(seq "$ROUNDS"); do
 
   if runs split; then
   fresh_db "split_$round"; WAL_DB="split_$round"
+  quiesce
   start "pg-split-ingest-$round" 9305 "$(pg_store "split_$round")" false
   start "pg-split-workers-$round" 9306 "$(pg_store "split_$round")" true
   load "pg-split full speed" - 9305 "pg-split-ingest-$round pg-split-workers-$round" "9305 9306"
