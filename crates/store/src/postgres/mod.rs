@@ -38,8 +38,12 @@ pub struct PostgresOptions {
     /// Group commits in flight at once (each holds one connection). More
     /// committers split the same load into smaller groups, and each group
     /// costs the server a transaction, a WAL flush and a plan's execution
-    /// per table whatever its size; on two cores two committers answered
-    /// more events than four (docs/PERFORMANCE.md).
+    /// per table whatever its size. A group takes two round trips (its
+    /// `BEGIN` and `COMMIT` travel with its statements), so one committer
+    /// keeps up: on two cores it answered 11-19% more events than two, with
+    /// a quarter to a third less PostgreSQL CPU per event, for one replica
+    /// and for two (docs/PERFORMANCE.md). With a larger or a distant
+    /// PostgreSQL server, more may pay; that was not measured.
     pub committers: usize,
     /// How long to wait for a pooled connection (or a new one) before [`StoreError::Unavailable`].
     pub connect_timeout: Duration,
@@ -57,7 +61,7 @@ impl Default for PostgresOptions {
             pool_size: 16,
             queue_capacity: 8_192,
             max_batch: 1_024,
-            committers: 2,
+            committers: 1,
             connect_timeout: Duration::from_secs(5),
             schema: None,
             application_name: "tributary".into(),
