@@ -181,7 +181,7 @@ async fn commit_with_retry(
     let mut tries = 0;
     loop {
         tries += 1;
-        let open = OpenTransaction(Some(super::checkout(pool).await?));
+        let open = OpenTransaction::new(super::checkout(pool).await?);
         let attempt = commit_group(open.client(), items, run, shard).await;
         if attempt.is_ok() {
             open.committed();
@@ -205,9 +205,13 @@ async fn commit_with_retry(
 /// future was dropped), the connection leaves the pool and closes: its
 /// transaction may still be open, and PostgreSQL rolls back a transaction
 /// whose connection ends.
-pub(super) struct OpenTransaction(pub(super) Option<Object>);
+pub(super) struct OpenTransaction(Option<Object>);
 
 impl OpenTransaction {
+    pub(super) fn new(client: Object) -> Self {
+        Self(Some(client))
+    }
+
     pub(super) fn client(&self) -> &Object {
         self.0.as_ref().expect("held until dropped")
     }

@@ -283,11 +283,11 @@ async fn only_a_committed_group_returns_its_connection() {
         return;
     };
     let (schema, _, pool) = fresh_schema(&url, "open", migrate::latest()).await;
-    let open = append::OpenTransaction(Some(pool.get().await.unwrap()));
+    let open = append::OpenTransaction::new(pool.get().await.unwrap());
     open.client().batch_execute("BEGIN").await.unwrap();
     let left_open = backend_pid(open.client()).await;
     drop(open);
-    let next = append::OpenTransaction(Some(pool.get().await.unwrap()));
+    let next = append::OpenTransaction::new(pool.get().await.unwrap());
     let committed = backend_pid(next.client()).await;
     assert_ne!(
         committed, left_open,
