@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark on this machine: a bare hyper server that only
-# parses the JSON (the ceiling), then tributary-ingest on SQLite with fsync on.
+# parses the JSON (the ceiling), the same server making every body durable
+# before its answer (a file, fdatasync in groups: the ceiling for a durable
+# 2xx), then tributary-ingest on SQLite with fsync on.
 # The two alternate for [rounds] rounds (these machines are noisy: a ratio
 # measured within one round is what to compare), then the last round's ingest
 # server runs at a fixed 5,000 events/s for latency. Then the same for
@@ -57,6 +59,20 @@ bytes_of() { awk '/^server wrote to disk:/ {print $(NF - 3)}' "$1"; }
 ratios() { # a-prefix b-prefix
   for r in $(seq "$ROUNDS"); do awk -v a="$(rate_of "$WORK/$1-$r")" -v b="$(rate_of "$WORK/$2-$r")" 'BEGIN {printf "%.3f\n", a / b}'; done
 }
+# The durable baseline: the bare one plus each body appended to a file and
+# fdatasynced in groups before its answer, the least a durable 2xx costs.
+durable_baseline() { # name run-arguments...
+  local name=$1; shift
+  echo "== $name: durable baseline, bare hyper plus every body fdatasynced before its answer"
+  mkdir -p "$WORK/journal-$name"
+  $BIN/tributary-loadgen baseline --listen 127.0.0.1:9090 --durable-in "$WORK/journal-$name" >/dev/null &
+  local pid=$!
+  # Filling its 256 MiB file takes a moment: wait until it listens.
+  for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9090/ && break; sleep 0.1; done
+  $BIN/tributary-loadgen run --url http://127.0.0.1:9090/ --seconds "$SECS" "$@"
+  kill $pid; wait $pid 2>/dev/null || true
+  rm -rf "$WORK/journal-$name"
+}
 all_of() { # what prefix
   for r in $(seq "$ROUNDS"); do "$1" "$WORK/$2-$r"; done | tr '\n' ' '
 }
@@ -68,6 +84,7 @@ for round in $(seq "$ROUNDS"); do
   sleep 0.5
   $BIN/tributary-loadgen run --url http://127.0.0.1:9090/ --connections 64 --seconds "$SECS" | tee "$WORK/base-$round"
   kill $BASE_PID; wait $BASE_PID 2>/dev/null || true
+  durable_baseline "$round" --connections 64 | tee "$WORK/durable-$round"
 
   echo "== round $round of $ROUNDS: tributary-ingest, SQLite (WAL, fsync before every answer), 64 connections, full speed"
   # A fresh store per round, each in its own directory, all removed at exit:
@@ -105,6 +122,7 @@ for round in $(seq "$ROUNDS"); do
   sleep 0.5
   $BIN/tributary-loadgen run --url http://127.0.0.1:9090/ --connections 16 --seconds "$SECS" --batch $BATCH --shape batch | tee "$WORK/bbase-$round"
   kill $BASE_PID; wait $BASE_PID 2>/dev/null || true
+  durable_baseline "batch-$round" --connections 16 --batch $BATCH --shape batch | tee "$WORK/bdurable-$round"
 
   echo "== batch round $round of $ROUNDS: tributary-ingest, /v1/batch, $BATCH events per request, 16 connections, full speed"
   start_ingest "batch-$round"
@@ -137,10 +155,12 @@ echo "== summary over $ROUNDS rounds"
 echo "single events: bare hyper requests/s: $(all_of rate_of base)"
 echo "single events: ingest events/s: $(all_of rate_of ingest)(median $(all_of rate_of ingest | tr ' ' '\n' | grep . | median))"
 echo "single events: median ratio ingest / bare hyper: $(ratios ingest base | median)"
+echo "single events: durable baseline requests/s: $(all_of rate_of durable)(median ratio to bare hyper $(ratios durable base | median)); median ratio ingest / durable baseline: $(ratios ingest durable | median)"
 echo "single events: ingest events/s with their actions run: $(all_of done_of ingest)"
 echo "single events: bytes written per event: $(all_of bytes_of ingest)"
 echo "single events: bytes the device took per event: $(all_of dev_of ingest)"
 echo "batches: bare hyper events/s: $(all_of rate_of bbase)"
+echo "batches: durable baseline events/s: $(all_of rate_of bdurable)(median ratio to the bare one $(ratios bdurable bbase | median))"
 echo "batches: ingest /v1/batch events/s: $(all_of rate_of batch)(median $(all_of rate_of batch | tr ' ' '\n' | grep . | median)), median ratio to the baseline $(ratios batch bbase | median)"
 echo "batches: ingest receive URL arrays events/s: $(all_of rate_of array)(median $(all_of rate_of array | tr ' ' '\n' | grep . | median)), median ratio to the baseline $(ratios array bbase | median)"
 echo "batches: events/s with their actions run, /v1/batch: $(all_of done_of batch)arrays: $(all_of done_of array)"

@@ -10,6 +10,7 @@
 //!     --header "authorization: Basic $(printf 'WRITE_KEY:' | base64)"   # 100 events per request
 //! tributary-loadgen run --url .../integrations/receive/TOKEN --batch 100 --shape array
 //! tributary-loadgen baseline --listen 127.0.0.1:9090
+//! tributary-loadgen baseline --listen 127.0.0.1:9090 --durable-in /var/lib/tributary  # and fdatasync each body
 //! tributary-loadgen config --sources 1000 --environments 3 --mappings 10 --token TOKEN > sources.toml
 //! tributary-loadgen syncs --dir /var/lib/tributary   # the disk's own sync latency, no server
 //! ```
@@ -32,6 +33,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode, body::Incoming};
 use hyper_util::rt::TokioIo;
 
+mod durable;
 mod syncs;
 
 #[derive(Parser)]
@@ -91,6 +93,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
+        /// Make every body durable before its answer: appended to a file in
+        /// this directory by one thread, grouped, `fdatasync`ed (the least a
+        /// durable 2xx costs on this disk).
+        #[arg(long)]
+        durable_in: Option<std::path::PathBuf>,
     },
     /// Time the disk's small durable writes the way the intake journal makes
     /// them (4 KiB, then `fdatasync`, at a fixed rate), with no server: what
@@ -166,7 +173,13 @@ fn main() -> anyhow::Result<()> {
                 load,
             ))
         }
-        Command::Baseline { listen } => runtime.block_on(baseline(listen)),
+        Command::Baseline { listen, durable_in } => {
+            let journal = durable_in
+                .as_deref()
+                .map(durable::Journal::start)
+                .transpose()?;
+            runtime.block_on(baseline(listen, journal))
+        }
         Command::Syncs {
             dir,
             rate,
@@ -521,12 +534,24 @@ async fn run(
     Ok(())
 }
 
-async fn parse_and_answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn parse_and_answer(
+    req: Request<Incoming>,
+    journal: Option<durable::Journal>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let status = match req.into_body().collect().await {
-        Ok(body) => match serde_json::from_slice::<serde_json::Value>(&body.to_bytes()) {
-            Ok(_) => StatusCode::NO_CONTENT,
-            Err(_) => StatusCode::BAD_REQUEST,
-        },
+        Ok(body) => {
+            let body = body.to_bytes();
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(_) => match journal {
+                    Some(journal) => match journal.append(body).await {
+                        Ok(()) => StatusCode::NO_CONTENT,
+                        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    },
+                    None => StatusCode::NO_CONTENT,
+                },
+                Err(_) => StatusCode::BAD_REQUEST,
+            }
+        }
         Err(_) => StatusCode::BAD_REQUEST,
     };
     let mut response = Response::new(Full::new(Bytes::new()));
@@ -534,17 +559,18 @@ async fn parse_and_answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>
     Ok(response)
 }
 
-async fn baseline(listen: SocketAddr) -> anyhow::Result<()> {
+async fn baseline(listen: SocketAddr, journal: Option<durable::Journal>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("baseline listening on {listen}");
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
+        let journal = journal.clone();
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(
                     TokioIo::new(stream),
-                    hyper::service::service_fn(parse_and_answer),
+                    hyper::service::service_fn(|req| parse_and_answer(req, journal.clone())),
                 )
                 .await;
         });

@@ -82,19 +82,19 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// A file made for the probe, removed when dropped.
-struct Scratch {
+/// A file made for a measurement, removed when dropped.
+pub(crate) struct Scratch {
     path: PathBuf,
-    file: File,
+    pub(crate) file: File,
     /// Bytes written in it: writes at offsets below this change no metadata.
-    len: u64,
+    pub(crate) len: u64,
 }
 
 impl Scratch {
     /// A file of at least `bytes` (whole pieces of [`FILL_CHUNK`]), every
     /// block written once and synced, so that later writes change no
     /// metadata, as in the journal's reused files.
-    fn filled(dir: &Path, name: &str, bytes: u64) -> anyhow::Result<Self> {
+    pub(crate) fn filled(dir: &Path, name: &str, bytes: u64) -> anyhow::Result<Self> {
         let path = dir.join(format!("{name}-{}", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
