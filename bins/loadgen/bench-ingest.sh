@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark on this machine: a bare hyper server that only
 # parses the JSON (the ceiling), the same server making every body durable
-# before its answer (a file, fdatasync in groups: the ceiling for a durable
-# 2xx), then tributary-ingest on SQLite with fsync on.
+# before its answer (a file, fdatasync in groups: what a durable 2xx costs by
+# itself), then tributary-ingest on SQLite with fsync on.
 # The two alternate for [rounds] rounds (these machines are noisy: a ratio
 # measured within one round is what to compare), then the last round's ingest
 # server runs at a fixed 5,000 events/s for latency. Then the same for

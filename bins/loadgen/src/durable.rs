@@ -5,9 +5,9 @@
 //! the intake journal's group commit (docs/store.md) with nothing else
 //! around it: no dedup, no mapping, no rows, no compression.
 //!
-//! What it reaches on a machine is the ceiling for any design that keeps
-//! the promise a 2xx makes there; the bare baseline is the ceiling for one
-//! that does not.
+//! Beside the bare baseline, which parses the same way, it shows what
+//! keeping the promise a 2xx makes costs on a machine by itself, before
+//! any of the work a real server does around it.
 
 use std::{path::Path, sync::mpsc, thread};
 
