@@ -37,7 +37,12 @@ impl Journal {
     /// runs until killed, which leaves the file (256 MiB): give it a
     /// directory that is removed afterwards.
     pub(crate) fn start(dir: &Path) -> anyhow::Result<Self> {
-        let scratch = Scratch::filled(dir, ".tributary-durable-baseline", JOURNAL_BYTES)
+        Self::start_with(dir, JOURNAL_BYTES)
+    }
+
+    /// As [`Journal::start`], with a file of `file_bytes`.
+    fn start_with(dir: &Path, file_bytes: u64) -> anyhow::Result<Self> {
+        let scratch = Scratch::filled(dir, ".tributary-durable-baseline", file_bytes)
             .with_context(|| format!("the durable baseline's file in {}", dir.display()))?;
         let (to_writer, from_requests) = mpsc::channel::<Waiting>();
         thread::Builder::new()
@@ -98,7 +103,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_appended_body_is_in_the_file_when_append_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::start(dir.path()).unwrap();
+        // A small file: the test needs no more, and CI's disk is shared.
+        let journal = Journal::start_with(dir.path(), 1 << 20).unwrap();
         let bodies: Vec<Bytes> = (0..50)
             .map(|n| Bytes::from(format!("{{\"n\":{n}}}")))
             .collect();
