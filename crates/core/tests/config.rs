@@ -409,6 +409,89 @@ fn sinks_and_store_are_validated() {
 }
 
 #[test]
+fn postgres_pool_and_committers_are_optional_counts_for_postgres_only() {
+    let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgres://db/x\"\n";
+    let unset = load(&one_source("segment", "")).unwrap();
+    assert!(matches!(unset.store.backend, StoreBackend::Sqlite { .. }));
+    let defaults = load(&format!("{pg}{}", one_source("segment", ""))).unwrap();
+    assert!(matches!(
+        defaults.store.backend,
+        StoreBackend::Postgres {
+            pool_size: None,
+            committers: None,
+            ..
+        }
+    ));
+    let set = load(&format!(
+        "{pg}pool_size = 8\ncommitters = 2\n{}",
+        one_source("segment", "")
+    ))
+    .unwrap();
+    assert!(matches!(
+        set.store.backend,
+        StoreBackend::Postgres {
+            pool_size: Some(8),
+            committers: Some(2),
+            ..
+        }
+    ));
+
+    for (line, expected) in [
+        (
+            "pool_size = 0",
+            ("store.pool_size", "must be from 1 to 1000"),
+        ),
+        (
+            "pool_size = 1001",
+            ("store.pool_size", "must be from 1 to 1000"),
+        ),
+        (
+            "committers = 0",
+            ("store.committers", "must be from 1 to 64"),
+        ),
+        (
+            "committers = -3",
+            ("store.committers", "must be from 1 to 64"),
+        ),
+        (
+            "committers = 65",
+            ("store.committers", "must be from 1 to 64"),
+        ),
+    ] {
+        let errs = errors(&format!("{pg}{line}\n{}", one_source("segment", "")));
+        assert_eq!(errs.len(), 1, "{line}: {errs:?}");
+        assert_eq!((errs[0].field.as_str(), errs[0].message.as_str()), expected);
+        assert_eq!(errs[0].line, 4, "{line}");
+    }
+
+    // On SQLite they would be silently ignored; an error says so instead.
+    let errs = errors(&format!(
+        "[store]\npath = \"./data\"\ncommitters = 2\npool_size = 4\n{}",
+        one_source("segment", "")
+    ));
+    let found: Vec<_> = errs
+        .iter()
+        .map(|e| (e.line, e.field.as_str(), e.message.as_str()))
+        .collect();
+    assert!(
+        found.contains(&(
+            3,
+            "store.committers",
+            "`committers` is for the postgres backend"
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            4,
+            "store.pool_size",
+            "`pool_size` is for the postgres backend"
+        )),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn source_kinds_round_trip() {
     for kind in SourceKind::ALL {
         assert_eq!(kind.as_str().parse::<SourceKind>(), Ok(kind));
@@ -459,6 +542,8 @@ fn runtime_threads_leave_a_core_to_the_sqlite_writer_unless_set() {
     assert_eq!(config.server.runtime_threads(sqlite, 1), 1);
     let postgres = StoreBackend::Postgres {
         url: tributary_core::secret::Secret::new("postgres://db/x"),
+        pool_size: None,
+        committers: None,
     };
     assert_eq!(config.server.runtime_threads(&postgres, 8), 8);
 

@@ -138,6 +138,16 @@ pub enum StoreBackend {
     Postgres {
         /// Connection URL (holds a password, so it is a secret).
         url: Secret,
+        /// Pooled connections per process; `None` takes the store's
+        /// default. Replicas times this must fit the server's
+        /// `max_connections`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pool_size: Option<usize>,
+        /// Group commits in flight at once per process, each holding one
+        /// pooled connection; `None` takes the store's default (one, which
+        /// keeps up on the machines measured: docs/PERFORMANCE.md).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        committers: Option<usize>,
     },
 }
 

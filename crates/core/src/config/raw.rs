@@ -47,6 +47,8 @@ pub(super) struct RawStore {
     pub(super) url: Option<S<String>>,
     pub(super) retention_days: Option<S<i64>>,
     pub(super) secrets_key: Option<S<String>>,
+    pub(super) pool_size: Option<S<i64>>,
+    pub(super) committers: Option<S<i64>>,
 }
 
 #[derive(Deserialize, Default)]

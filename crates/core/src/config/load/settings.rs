@@ -114,18 +114,12 @@ impl Cx<'_> {
             Some(n) => usize::try_from(*n.get_ref()).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             None => DEFAULT_MAX_BODY_BYTES,
         };
-        let worker_threads = match &raw.worker_threads {
-            Some(n) if !(1..=1024).contains(n.get_ref()) => {
-                self.error(
-                    n.span(),
-                    "server.worker_threads",
-                    "must be from 1 to 1024 (leave it out to choose by the number of cores)",
-                );
-                None
-            }
-            Some(n) => usize::try_from(*n.get_ref()).ok(),
-            None => None,
-        };
+        let worker_threads = self.optional_count(
+            raw.worker_threads.as_ref(),
+            "server.worker_threads",
+            1..=1024,
+            " (leave it out to choose by the number of cores)",
+        );
         let header_read_timeout = self.timeout(
             raw.header_read_timeout.as_ref(),
             "server.header_read_timeout",
@@ -183,6 +177,27 @@ impl Cx<'_> {
         }
     }
 
+    /// An optional count within `range`; out of it, an error naming
+    /// `field` (with `hint` after the range) and `None`.
+    fn optional_count(
+        &mut self,
+        raw: Option<&S<i64>>,
+        field: &str,
+        range: std::ops::RangeInclusive<i64>,
+        hint: &str,
+    ) -> Option<usize> {
+        let n = raw?;
+        if range.contains(n.get_ref()) {
+            return usize::try_from(*n.get_ref()).ok();
+        }
+        self.error(
+            n.span(),
+            field,
+            format!("must be from {} to {}{hint}", range.start(), range.end()),
+        );
+        None
+    }
+
     pub(super) fn store(&mut self, raw: &RawStore) -> StoreSettings {
         let backend_name = raw
             .backend
@@ -196,6 +211,19 @@ impl Cx<'_> {
                         "store.url",
                         "`url` is for the postgres backend; sqlite takes `path`",
                     );
+                }
+                for (value, field) in [
+                    (&raw.pool_size, "store.pool_size"),
+                    (&raw.committers, "store.committers"),
+                ] {
+                    if let Some(v) = value {
+                        let key = field.trim_start_matches("store.");
+                        self.error(
+                            v.span(),
+                            field,
+                            format!("`{key}` is for the postgres backend"),
+                        );
+                    }
                 }
                 StoreBackend::Sqlite {
                     path: raw
@@ -221,7 +249,15 @@ impl Cx<'_> {
                         Secret::default()
                     }
                 };
-                StoreBackend::Postgres { url }
+                let pool_size =
+                    self.optional_count(raw.pool_size.as_ref(), "store.pool_size", 1..=1000, "");
+                let committers =
+                    self.optional_count(raw.committers.as_ref(), "store.committers", 1..=64, "");
+                StoreBackend::Postgres {
+                    url,
+                    pool_size,
+                    committers,
+                }
             }
             other => {
                 let span = raw.backend.as_ref().map_or(0..0, |b| b.span());
