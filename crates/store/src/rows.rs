@@ -579,7 +579,7 @@ mod tests {
     use serde_json::json;
     use tributary_core::{
         event::Event,
-        plan::{ActionPayload, PlanOrigin, PlanOutcome, RecipientRef},
+        plan::{ActionPayload, PlanOrigin, PlanOutcome},
     };
 
     use super::*;
@@ -590,24 +590,24 @@ mod tests {
         crate::stored_event::tests::event(data, raw)
     }
 
+    /// The shared trigger plan, with a tenant and a cancellation key so
+    /// that the round trips carry them too.
     fn trigger(data: Value) -> ActionPlan {
-        ActionPlan {
-            action: ActionType::TriggerWorkflow,
-            origin: PlanOrigin::Mapping {
-                mapping: "m1".into(),
-            },
-            outcome: PlanOutcome::Planned {
-                payload: ActionPayload::TriggerWorkflow {
-                    workflow: "receipt".into(),
-                    recipients: vec![RecipientRef::User("u1".into())],
-                    actor: None,
-                    tenant: Some("acme".into()),
-                    data: data.into(),
-                    cancellation_key: Some("k".into()),
+        let mut plan = crate::test_items::trigger_plan(data.into(), &["u1"]);
+        let PlanOutcome::Planned {
+            payload:
+                ActionPayload::TriggerWorkflow {
+                    tenant,
+                    cancellation_key,
+                    ..
                 },
-            },
-            notes: Vec::new(),
-        }
+        } = &mut plan.outcome
+        else {
+            panic!("trigger_plan makes a planned trigger");
+        };
+        *tenant = Some("acme".into());
+        *cancellation_key = Some("k".into());
+        plan
     }
 
     fn set_data(plan: &mut ActionPlan, to: TriggerData) {
